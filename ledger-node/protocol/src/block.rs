@@ -1,0 +1,249 @@
+//! Genesis, blocks and the chain: hash-linked headers carrying a Merkle root over their
+//! transactions, signed by the producing authority, and the checks that re-verify them.
+
+use crate::codec::{Decode, DecodeError, Encode, Reader, Writer};
+use crate::crypto::{sha256, sign_digest, Hash, PublicKey, Signature, SignatureVerifier};
+use crate::error::Rejection;
+use crate::merkle;
+use crate::rules::apply;
+use crate::state::State;
+use crate::tx::{SignedTransaction, VerifiedTx};
+use serde::{Deserialize, Serialize};
+
+/// Version of the block encoding.
+pub const BLOCK_VERSION: u8 = 1;
+const BLOCK_DOMAIN: &[u8] = b"healthchain/block";
+const GENESIS_DOMAIN: &[u8] = b"healthchain/genesis";
+
+/// A hospital authority named in genesis: it registers providers and produces blocks.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct GenesisAuthority {
+    pub name: String,
+    pub key: PublicKey,
+    pub encryption_key: PublicKey,
+}
+
+/// The chain's starting point, read from the genesis file.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Genesis {
+    pub chain_id: String,
+    pub timestamp_ms: u64,
+    pub authorities: Vec<GenesisAuthority>,
+}
+
+impl Encode for GenesisAuthority {
+    fn encode(&self, w: &mut Writer) {
+        w.str(&self.name).raw(&self.key.0).raw(&self.encryption_key.0);
+    }
+}
+impl Decode for GenesisAuthority {
+    fn decode(r: &mut Reader<'_>) -> Result<Self, DecodeError> {
+        Ok(GenesisAuthority { name: r.string()?, key: PublicKey::decode(r)?, encryption_key: PublicKey::decode(r)? })
+    }
+}
+
+impl Encode for Genesis {
+    fn encode(&self, w: &mut Writer) {
+        w.u8(BLOCK_VERSION).str(&self.chain_id).u64(self.timestamp_ms).list(&self.authorities);
+    }
+}
+
+impl Genesis {
+    /// The hash the first block links to.
+    pub fn hash(&self) -> Hash {
+        sha256(&[GENESIS_DOMAIN, &self.to_canonical_bytes()])
+    }
+    pub fn is_authority(&self, key: &PublicKey) -> bool {
+        self.authorities.iter().any(|a| a.key == *key)
+    }
+}
+
+/// What a block's signature covers.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct BlockHeader {
+    pub chain_id: String,
+    pub height: u64,
+    pub prev_hash: Hash,
+    pub merkle_root: Hash,
+    pub timestamp_ms: u64,
+    pub tx_count: u32,
+    pub producer: PublicKey,
+}
+
+impl Encode for BlockHeader {
+    fn encode(&self, w: &mut Writer) {
+        w.u8(BLOCK_VERSION)
+            .str(&self.chain_id)
+            .u64(self.height)
+            .raw(&self.prev_hash.0)
+            .raw(&self.merkle_root.0)
+            .u64(self.timestamp_ms)
+            .u32(self.tx_count)
+            .raw(&self.producer.0);
+    }
+}
+impl Decode for BlockHeader {
+    fn decode(r: &mut Reader<'_>) -> Result<Self, DecodeError> {
+        let v = r.u8()?;
+        if v != BLOCK_VERSION {
+            return Err(DecodeError::UnsupportedVersion(v));
+        }
+        Ok(BlockHeader {
+            chain_id: r.string()?,
+            height: r.u64()?,
+            prev_hash: Hash::decode(r)?,
+            merkle_root: Hash::decode(r)?,
+            timestamp_ms: r.u64()?,
+            tx_count: r.u32()?,
+            producer: PublicKey::decode(r)?,
+        })
+    }
+}
+
+impl BlockHeader {
+    pub fn hash(&self) -> Hash {
+        sha256(&[BLOCK_DOMAIN, &self.to_canonical_bytes()])
+    }
+    /// The block time in whole seconds: the `now` every transaction in it is applied at.
+    pub fn now_secs(&self) -> u64 {
+        self.timestamp_ms / 1000
+    }
+}
+
+/// A block: header, the producer's signature over the header hash, transactions.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Block {
+    pub header: BlockHeader,
+    pub signature: Signature,
+    pub txs: Vec<SignedTransaction>,
+}
+
+impl Encode for Block {
+    fn encode(&self, w: &mut Writer) {
+        self.header.encode(w);
+        w.raw(&self.signature.0).list(&self.txs);
+    }
+}
+impl Decode for Block {
+    fn decode(r: &mut Reader<'_>) -> Result<Self, DecodeError> {
+        Ok(Block { header: BlockHeader::decode(r)?, signature: Signature::decode(r)?, txs: r.list()? })
+    }
+}
+
+impl Block {
+    pub fn hash(&self) -> Hash {
+        self.header.hash()
+    }
+    pub fn tx_ids(&self) -> Vec<Hash> {
+        self.txs.iter().map(SignedTransaction::id).collect()
+    }
+
+    /// Builds and signs a block over already-accepted transactions.
+    pub fn produce(
+        chain_id: &str,
+        height: u64,
+        prev_hash: Hash,
+        timestamp_ms: u64,
+        txs: Vec<SignedTransaction>,
+        key: &k256::ecdsa::SigningKey,
+    ) -> Block {
+        let ids: Vec<Hash> = txs.iter().map(SignedTransaction::id).collect();
+        let header = BlockHeader {
+            chain_id: chain_id.to_owned(),
+            height,
+            prev_hash,
+            merkle_root: merkle::root(&ids),
+            timestamp_ms,
+            tx_count: u32::try_from(txs.len()).unwrap_or(u32::MAX),
+            producer: PublicKey::from(key.verifying_key()),
+        };
+        let signature = sign_digest(key, &header.hash());
+        Block { header, signature, txs }
+    }
+}
+
+/// Why a chain does not verify.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum ChainError {
+    #[error("block {height}: {reason}")]
+    BadBlock { height: u64, reason: String },
+    #[error("block {height}, transaction {index}: {rejection}")]
+    BadTx { height: u64, index: usize, rejection: Rejection },
+}
+
+/// Where the chain stands: enough to check the next block.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ChainTip {
+    pub height: u64,
+    pub hash: Hash,
+    pub timestamp_ms: u64,
+}
+
+impl ChainTip {
+    pub fn genesis(g: &Genesis) -> Self {
+        ChainTip { height: 0, hash: g.hash(), timestamp_ms: g.timestamp_ms }
+    }
+}
+
+/// Checks a block's header against the tip, its producer and signature, and its Merkle
+/// root; transactions' signatures are checked by the caller (`verify_txs` or in parallel).
+pub fn verify_header(
+    genesis: &Genesis,
+    tip: &ChainTip,
+    block: &Block,
+    verifier: &dyn SignatureVerifier,
+) -> Result<(), ChainError> {
+    let h = &block.header;
+    let bad = |reason: &str| Err(ChainError::BadBlock { height: h.height, reason: reason.to_owned() });
+    if h.chain_id != genesis.chain_id {
+        return bad("belongs to another chain");
+    }
+    if h.height != tip.height + 1 {
+        return bad("height does not follow the previous block");
+    }
+    if h.prev_hash != tip.hash {
+        return bad("does not link to the previous block's hash");
+    }
+    if h.timestamp_ms < tip.timestamp_ms {
+        return bad("is timed before the previous block");
+    }
+    if h.tx_count as usize != block.txs.len() {
+        return bad("transaction count does not match");
+    }
+    if !genesis.is_authority(&h.producer) {
+        return bad("was produced by a key that is not a genesis authority");
+    }
+    if block.signature.is_high_s() || !verifier.verify(&h.producer, &h.hash(), &block.signature) {
+        return bad("producer signature does not verify");
+    }
+    if merkle::root(&block.tx_ids()) != h.merkle_root {
+        return bad("Merkle root does not match its transactions");
+    }
+    Ok(())
+}
+
+/// Applies one block's verified transactions to `state` and advances `tip`. A block that
+/// fails here is invalid: `state` may then hold part of it and must be discarded (a node
+/// refuses to start on such a chain rather than serve a state it cannot trust).
+pub fn apply_block(state: &mut State, tip: &mut ChainTip, block: &Block, verified: &[VerifiedTx]) -> Result<(), ChainError> {
+    let height = block.header.height;
+    let now = block.header.now_secs();
+    for (index, vtx) in verified.iter().enumerate() {
+        let effects = apply(state, vtx, now).map_err(|rejection| ChainError::BadTx { height, index, rejection })?;
+        state.commit(effects);
+    }
+    *tip = ChainTip { height, hash: block.hash(), timestamp_ms: block.header.timestamp_ms };
+    Ok(())
+}
+
+/// Verifies every transaction signature of a block, in order.
+pub fn verify_txs(block: &Block, verifier: &dyn SignatureVerifier) -> Result<Vec<VerifiedTx>, ChainError> {
+    block
+        .txs
+        .iter()
+        .enumerate()
+        .map(|(index, t)| {
+            t.clone().verify(verifier).map_err(|rejection| ChainError::BadTx { height: block.header.height, index, rejection })
+        })
+        .collect()
+}

@@ -1,0 +1,126 @@
+//! Why a transaction is refused: every rejection has a stable code (for programs) and a
+//! sentence (for people), saying what was wrong and, where it helps, what to do.
+
+use crate::codec::DecodeError;
+use crate::types::Role;
+
+/// A refused transaction. `code()` never changes once published; the text may improve.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum Rejection {
+    #[error("The transaction could not be read: {0}. Re-create it with an up-to-date wallet.")]
+    Malformed(DecodeError),
+    #[error("The signature does not match the transaction and its signer. It may have been altered after signing; sign it again.")]
+    BadSignature,
+    #[error("The signature uses a high S value, which the ledger refuses to prevent malleated copies. Sign it again with a compliant wallet.")]
+    HighS,
+    #[error("The transaction was made for chain \"{got}\" but this ledger is \"{expected}\".")]
+    WrongChain { expected: String, got: String },
+    #[error("Nonce {got} was already used or is too old; the next nonce for this account must be greater than {last}.")]
+    StaleNonce { last: u64, got: u64 },
+    #[error("The signing account is not registered on this ledger. Register first.")]
+    UnknownAccount,
+    #[error("This key is already registered on the ledger.")]
+    AlreadyRegistered,
+    #[error("Only a hospital authority listed in genesis may register providers.")]
+    NotAuthority,
+    #[error("A {actual} may not do this; it needs one of: {needed}.")]
+    WrongRole { actual: Role, needed: String },
+    #[error("The account named as {what} is not a registered {what}.")]
+    UnknownParty { what: &'static str },
+    #[error("{0}")]
+    InvalidField(String),
+    #[error("The validity period is not valid: it must end after it starts and after now.")]
+    InvalidPeriod,
+    #[error("No consent with that id exists on this ledger.")]
+    ConsentNotFound,
+    #[error("Only the patient who owns it may do this.")]
+    NotOwner,
+    #[error("This consent was already revoked.")]
+    AlreadyRevoked,
+    #[error("The consent that would allow this has expired. Ask the patient to grant a new one.")]
+    ConsentExpired,
+    #[error("The consent that would allow this was revoked by the patient.")]
+    ConsentRevoked,
+    #[error("The consent that would allow this is not valid yet.")]
+    ConsentNotYetValid,
+    #[error("There is no live consent from the patient allowing this. Ask the patient to grant one.")]
+    NoConsent,
+    #[error("No record with that id exists on this ledger.")]
+    RecordNotFound,
+    #[error("The patient's own key is missing from the record's wrapped keys; the patient could not read it.")]
+    MissingPatientKey,
+    #[error("A record key is wrapped for a reader who has no live read consent for this data class.")]
+    ReaderNotAllowed,
+    #[error("That reader already holds this record's key.")]
+    AlreadyShared,
+    #[error("No break-glass access with that id exists, or it is not this reader's.")]
+    BreakGlassNotFound,
+    #[error("The break-glass access has ended. Open a new one with a written justification if the emergency continues.")]
+    BreakGlassExpired,
+    #[error("A break-glass justification must explain the emergency in at least 20 characters.")]
+    JustificationTooShort,
+    #[error("A break-glass access lasts at most 24 hours (86400 seconds) and at least one second.")]
+    BreakGlassTooLong,
+    #[error("No prescription with that id exists on this ledger.")]
+    PrescriptionNotFound,
+    #[error("This prescription was already dispensed; it can be dispensed only once.")]
+    AlreadyDispensed,
+    #[error("This prescription has expired and can no longer be dispensed.")]
+    PrescriptionExpired,
+    #[error("No claim with that id exists on this ledger.")]
+    ClaimNotFound,
+    #[error("This claim was already decided.")]
+    AlreadyDecided,
+    #[error("Only the insurer named on the claim may decide it.")]
+    NotClaimInsurer,
+    #[error("The record size {size} bytes exceeds the limit of {max} bytes.")]
+    TooLarge { size: u64, max: u64 },
+}
+
+impl Rejection {
+    /// The stable, machine-readable code.
+    pub fn code(&self) -> &'static str {
+        match self {
+            Rejection::Malformed(_) => "malformed",
+            Rejection::BadSignature => "bad_signature",
+            Rejection::HighS => "high_s",
+            Rejection::WrongChain { .. } => "wrong_chain",
+            Rejection::StaleNonce { .. } => "stale_nonce",
+            Rejection::UnknownAccount => "unknown_account",
+            Rejection::AlreadyRegistered => "already_registered",
+            Rejection::NotAuthority => "not_authority",
+            Rejection::WrongRole { .. } => "wrong_role",
+            Rejection::UnknownParty { .. } => "unknown_party",
+            Rejection::InvalidField(_) => "invalid_field",
+            Rejection::InvalidPeriod => "invalid_period",
+            Rejection::ConsentNotFound => "consent_not_found",
+            Rejection::NotOwner => "not_owner",
+            Rejection::AlreadyRevoked => "already_revoked",
+            Rejection::ConsentExpired => "consent_expired",
+            Rejection::ConsentRevoked => "consent_revoked",
+            Rejection::ConsentNotYetValid => "consent_not_yet_valid",
+            Rejection::NoConsent => "no_consent",
+            Rejection::RecordNotFound => "record_not_found",
+            Rejection::MissingPatientKey => "missing_patient_key",
+            Rejection::ReaderNotAllowed => "reader_not_allowed",
+            Rejection::AlreadyShared => "already_shared",
+            Rejection::BreakGlassNotFound => "break_glass_not_found",
+            Rejection::BreakGlassExpired => "break_glass_expired",
+            Rejection::JustificationTooShort => "justification_too_short",
+            Rejection::BreakGlassTooLong => "break_glass_too_long",
+            Rejection::PrescriptionNotFound => "prescription_not_found",
+            Rejection::AlreadyDispensed => "already_dispensed",
+            Rejection::PrescriptionExpired => "prescription_expired",
+            Rejection::ClaimNotFound => "claim_not_found",
+            Rejection::AlreadyDecided => "already_decided",
+            Rejection::NotClaimInsurer => "not_claim_insurer",
+            Rejection::TooLarge { .. } => "too_large",
+        }
+    }
+}
+
+impl From<DecodeError> for Rejection {
+    fn from(e: DecodeError) -> Self {
+        Rejection::Malformed(e)
+    }
+}

@@ -1,0 +1,454 @@
+//! The consent rules: `apply(state, tx, now)` decides, without changing anything, whether
+//! a verified transaction is allowed and what it changes.
+
+use crate::crypto::{Address, Hash};
+use crate::error::Rejection;
+use crate::state::*;
+use crate::tx::{AccessBasis, TxBody, VerifiedTx, WrappedKey};
+use crate::types::{Action, DataClass, Purpose, Role};
+use std::collections::{BTreeMap, BTreeSet};
+
+/// Longest break-glass access, in seconds (24 hours).
+pub const MAX_BREAK_GLASS_SECS: u64 = 24 * 60 * 60;
+/// Shortest accepted break-glass justification, in characters.
+pub const MIN_JUSTIFICATION_CHARS: usize = 20;
+/// Largest record payload the ledger anchors, in bytes.
+pub const MAX_RECORD_BYTES: u64 = 16 * 1024 * 1024;
+/// Longest free-text field (names, medication, reasons), in characters.
+pub const MAX_TEXT_CHARS: usize = 2000;
+
+/// What an accepted transaction changes: the signer's new nonce and one change.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Effects {
+    pub signer: Address,
+    pub nonce: u64,
+    pub change: Change,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Change {
+    NewAccount(Account),
+    NewConsent(Consent),
+    RevokeConsent { id: Hash, at: u64 },
+    NewRecord(Record),
+    ShareKey { record: Hash, key: WrappedKey },
+    Audit { patient: Address, entry: AuditEntry },
+    NewBreakGlass(BreakGlassGrant),
+    NewPrescription(Prescription),
+    Dispense { prescription: Hash, dispensation: Dispensation },
+    NewClaim(Claim),
+    DecideClaim { claim: Hash, decision: ClaimDecision },
+    NewSegment(TwinSegment),
+}
+
+fn text(field: &str, v: &str, min: usize) -> Result<(), Rejection> {
+    let n = v.trim().chars().count();
+    if n < min {
+        return Err(Rejection::InvalidField(format!("The {field} must not be empty.")));
+    }
+    if v.chars().count() > MAX_TEXT_CHARS {
+        return Err(Rejection::InvalidField(format!("The {field} is longer than {MAX_TEXT_CHARS} characters.")));
+    }
+    if v.chars().any(|c| c.is_control() && c != '\n') {
+        return Err(Rejection::InvalidField(format!("The {field} contains control characters.")));
+    }
+    Ok(())
+}
+
+fn require_role(acc: &Account, allowed: &[Role]) -> Result<(), Rejection> {
+    if allowed.contains(&acc.role) {
+        Ok(())
+    } else {
+        let needed = allowed.iter().map(|r| r.human()).collect::<Vec<_>>().join(", ");
+        Err(Rejection::WrongRole { actual: acc.role, needed })
+    }
+}
+
+fn patient<'a>(state: &'a State, a: &Address) -> Result<&'a Account, Rejection> {
+    match state.accounts.get(a) {
+        Some(acc) if acc.role == Role::Patient => Ok(acc),
+        _ => Err(Rejection::UnknownParty { what: "patient" }),
+    }
+}
+
+/// Finds a live consent from `patient` to `grantee` that covers the request. When none is
+/// live, says why the closest one fails (revoked, expired, not yet valid) or that none exists.
+pub fn live_consent<'a>(
+    state: &'a State,
+    patient: &Address,
+    grantee: &Address,
+    class: Option<DataClass>,
+    action: Option<Action>,
+    purpose: Option<Purpose>,
+    now: u64,
+) -> Result<&'a Consent, Rejection> {
+    let Some(idx) = state.patients.get(patient) else {
+        return Err(Rejection::NoConsent);
+    };
+    let mut best: Option<Rejection> = None;
+    for id in idx.consents.iter().rev() {
+        let Some(c) = state.consents.get(id) else { continue };
+        if c.grantee != *grantee || !c.covers(class, action, purpose) {
+            continue;
+        }
+        match c.status(now) {
+            ConsentStatus::Live => return Ok(c),
+            ConsentStatus::Expired => best = best.or(Some(Rejection::ConsentExpired)),
+            ConsentStatus::Revoked => best = best.or(Some(Rejection::ConsentRevoked)),
+            ConsentStatus::NotYetValid => best = best.or(Some(Rejection::ConsentNotYetValid)),
+        }
+    }
+    Err(best.unwrap_or(Rejection::NoConsent))
+}
+
+/// Finds a live break-glass access of `clinician` to `patient`.
+pub fn live_break_glass<'a>(
+    state: &'a State,
+    patient: &Address,
+    clinician: &Address,
+    now: u64,
+) -> Option<&'a BreakGlassGrant> {
+    let idx = state.patients.get(patient)?;
+    idx.break_glass
+        .iter()
+        .rev()
+        .filter_map(|id| state.break_glass.get(id))
+        .find(|b| b.clinician == *clinician && now >= b.from && now < b.until)
+}
+
+/// Checks that `reader` may read `record` now under `basis`.
+pub fn check_access(state: &State, record: &Record, reader: &Address, basis: &AccessBasis, now: u64) -> Result<(), Rejection> {
+    match basis {
+        AccessBasis::Consent(id) => {
+            let c = state.consents.get(id).ok_or(Rejection::ConsentNotFound)?;
+            if c.patient != record.patient || c.grantee != *reader || !c.covers(Some(record.class), Some(Action::Read), None) {
+                return Err(Rejection::NoConsent);
+            }
+            match c.status(now) {
+                ConsentStatus::Live => Ok(()),
+                ConsentStatus::Expired => Err(Rejection::ConsentExpired),
+                ConsentStatus::Revoked => Err(Rejection::ConsentRevoked),
+                ConsentStatus::NotYetValid => Err(Rejection::ConsentNotYetValid),
+            }
+        }
+        AccessBasis::BreakGlass(id) => {
+            let b = state.break_glass.get(id).ok_or(Rejection::BreakGlassNotFound)?;
+            if b.patient != record.patient || b.clinician != *reader {
+                return Err(Rejection::BreakGlassNotFound);
+            }
+            if now >= b.until || now < b.from {
+                return Err(Rejection::BreakGlassExpired);
+            }
+            Ok(())
+        }
+    }
+}
+
+/// Finds the basis on which `reader` may read `record` now: a live read consent for the
+/// record's class, else a live break-glass. The patient needs no basis for their own data.
+pub fn access_basis(state: &State, record: &Record, reader: &Address, now: u64) -> Result<AccessBasis, Rejection> {
+    match live_consent(state, &record.patient, reader, Some(record.class), Some(Action::Read), None, now) {
+        Ok(c) => Ok(AccessBasis::Consent(c.id)),
+        Err(e) => match live_break_glass(state, &record.patient, reader, now) {
+            Some(b) => Ok(AccessBasis::BreakGlass(b.id)),
+            None => Err(e),
+        },
+    }
+}
+
+/// Decides whether `vtx` is allowed at time `now` (Unix seconds, the block's time) against
+/// `state`, and what it changes. Pure: no IO, no clock, no randomness.
+pub fn apply(state: &State, vtx: &VerifiedTx, now: u64) -> Result<Effects, Rejection> {
+    let tx = vtx.tx();
+    let id = vtx.id();
+    if tx.chain_id != state.chain_id {
+        return Err(Rejection::WrongChain { expected: state.chain_id.clone(), got: tx.chain_id.clone() });
+    }
+    let signer = vtx.signer_address();
+    let effects = |change| Ok(Effects { signer, nonce: tx.nonce, change });
+
+    // Registration is the one kind whose signer is not yet an account.
+    if let TxBody::RegisterPatient { name, encryption_key } = &tx.body {
+        if state.accounts.contains_key(&signer) {
+            return Err(Rejection::AlreadyRegistered);
+        }
+        if tx.nonce == 0 {
+            return Err(Rejection::StaleNonce { last: 0, got: 0 });
+        }
+        text("name", name, 1)?;
+        if !encryption_key.is_valid() {
+            return Err(Rejection::InvalidField("The encryption key is not a valid public key.".into()));
+        }
+        return effects(Change::NewAccount(Account {
+            address: signer,
+            key: tx.signer,
+            encryption_key: *encryption_key,
+            role: Role::Patient,
+            name: name.clone(),
+            nonce: tx.nonce,
+        }));
+    }
+
+    let me = state.accounts.get(&signer).ok_or(Rejection::UnknownAccount)?;
+    if tx.nonce <= me.nonce {
+        return Err(Rejection::StaleNonce { last: me.nonce, got: tx.nonce });
+    }
+
+    match &tx.body {
+        TxBody::RegisterPatient { .. } => unreachable!("handled above"),
+        TxBody::RegisterProvider { key, encryption_key, role, name } => {
+            if me.role != Role::Authority {
+                return Err(Rejection::NotAuthority);
+            }
+            if !role.is_provider() {
+                return Err(Rejection::InvalidField(format!("An authority cannot register a {}.", role.human())));
+            }
+            if !key.is_valid() || !encryption_key.is_valid() {
+                return Err(Rejection::InvalidField("A provider key is not a valid public key.".into()));
+            }
+            let address = key.address();
+            if state.accounts.contains_key(&address) {
+                return Err(Rejection::AlreadyRegistered);
+            }
+            text("name", name, 1)?;
+            effects(Change::NewAccount(Account {
+                address,
+                key: *key,
+                encryption_key: *encryption_key,
+                role: *role,
+                name: name.clone(),
+                nonce: 0,
+            }))
+        }
+        TxBody::GrantConsent { grantee, classes, actions, purpose, valid_from, valid_until } => {
+            require_role(me, &[Role::Patient])?;
+            match state.accounts.get(grantee) {
+                Some(g) if g.role.is_provider() => {}
+                _ => return Err(Rejection::UnknownParty { what: "provider" }),
+            }
+            if classes.is_empty() {
+                return Err(Rejection::InvalidField("Choose at least one data class.".into()));
+            }
+            if classes.iter().collect::<BTreeSet<_>>().len() != classes.len() {
+                return Err(Rejection::InvalidField("A data class is listed twice.".into()));
+            }
+            if !actions.read && !actions.write {
+                return Err(Rejection::InvalidField("Choose read, write, or both.".into()));
+            }
+            if valid_until <= valid_from || *valid_until <= now {
+                return Err(Rejection::InvalidPeriod);
+            }
+            effects(Change::NewConsent(Consent {
+                id,
+                patient: signer,
+                grantee: *grantee,
+                classes: classes.clone(),
+                actions: *actions,
+                purpose: *purpose,
+                valid_from: *valid_from,
+                valid_until: *valid_until,
+                granted_at: now,
+                revoked_at: None,
+            }))
+        }
+        TxBody::RevokeConsent { consent } => {
+            let c = state.consents.get(consent).ok_or(Rejection::ConsentNotFound)?;
+            if c.patient != signer {
+                return Err(Rejection::NotOwner);
+            }
+            if c.revoked_at.is_some() {
+                return Err(Rejection::AlreadyRevoked);
+            }
+            effects(Change::RevokeConsent { id: *consent, at: now })
+        }
+        TxBody::AnchorRecord { patient: p, content_hash, size, class, blob, keys } => {
+            patient(state, p)?;
+            if signer != *p {
+                require_role(me, &[Role::Doctor, Role::Surgeon])?;
+                live_consent(state, p, &signer, Some(*class), Some(Action::Write), None, now)?;
+            }
+            if *size > MAX_RECORD_BYTES {
+                return Err(Rejection::TooLarge { size: *size, max: MAX_RECORD_BYTES });
+            }
+            let mut map = BTreeMap::new();
+            for k in keys {
+                if k.wrapped.is_empty() || k.wrapped.len() > 512 {
+                    return Err(Rejection::InvalidField("A wrapped record key has an invalid length.".into()));
+                }
+                if k.reader != *p && k.reader != signer {
+                    live_consent(state, p, &k.reader, Some(*class), Some(Action::Read), None, now)
+                        .map_err(|_| Rejection::ReaderNotAllowed)?;
+                }
+                if map.insert(k.reader, k.clone()).is_some() {
+                    return Err(Rejection::InvalidField("A reader is listed twice in the wrapped keys.".into()));
+                }
+            }
+            if !map.contains_key(p) {
+                return Err(Rejection::MissingPatientKey);
+            }
+            effects(Change::NewRecord(Record {
+                id,
+                patient: *p,
+                author: signer,
+                content_hash: *content_hash,
+                size: *size,
+                class: *class,
+                blob: *blob,
+                keys: map,
+                anchored_at: now,
+            }))
+        }
+        TxBody::ShareRecordKey { record, key } => {
+            let r = state.records.get(record).ok_or(Rejection::RecordNotFound)?;
+            if r.patient != signer {
+                return Err(Rejection::NotOwner);
+            }
+            if key.wrapped.is_empty() || key.wrapped.len() > 512 {
+                return Err(Rejection::InvalidField("The wrapped record key has an invalid length.".into()));
+            }
+            if r.keys.contains_key(&key.reader) {
+                return Err(Rejection::AlreadyShared);
+            }
+            live_consent(state, &r.patient, &key.reader, Some(r.class), Some(Action::Read), None, now)?;
+            effects(Change::ShareKey { record: *record, key: key.clone() })
+        }
+        TxBody::AccessEvent { record, reader, basis } => {
+            if me.role != Role::Authority && signer != *reader {
+                return Err(Rejection::WrongRole { actual: me.role, needed: "the reader, hospital authority".into() });
+            }
+            let r = state.records.get(record).ok_or(Rejection::RecordNotFound)?;
+            check_access(state, r, reader, basis, now)?;
+            effects(Change::Audit {
+                patient: r.patient,
+                entry: AuditEntry::Access { tx: id, at: now, record: *record, reader: *reader, basis: *basis, logged_by: signer },
+            })
+        }
+        TxBody::BreakGlass { patient: p, justification, duration_secs } => {
+            require_role(me, &[Role::Doctor, Role::Surgeon])?;
+            patient(state, p)?;
+            if justification.trim().chars().count() < MIN_JUSTIFICATION_CHARS {
+                return Err(Rejection::JustificationTooShort);
+            }
+            text("justification", justification, MIN_JUSTIFICATION_CHARS)?;
+            if *duration_secs == 0 || *duration_secs > MAX_BREAK_GLASS_SECS {
+                return Err(Rejection::BreakGlassTooLong);
+            }
+            effects(Change::NewBreakGlass(BreakGlassGrant {
+                id,
+                patient: *p,
+                clinician: signer,
+                justification: justification.clone(),
+                from: now,
+                until: now + duration_secs,
+            }))
+        }
+        TxBody::Prescribe { patient: p, medication, dosage, quantity, valid_until } => {
+            require_role(me, &[Role::Doctor, Role::Surgeon])?;
+            patient(state, p)?;
+            if live_break_glass(state, p, &signer, now).is_none() {
+                live_consent(state, p, &signer, None, None, Some(Purpose::Treatment), now)?;
+            }
+            text("medication", medication, 1)?;
+            text("dosage", dosage, 1)?;
+            if *quantity == 0 {
+                return Err(Rejection::InvalidField("The quantity must be at least 1.".into()));
+            }
+            if *valid_until <= now {
+                return Err(Rejection::InvalidPeriod);
+            }
+            effects(Change::NewPrescription(Prescription {
+                id,
+                patient: *p,
+                prescriber: signer,
+                medication: medication.clone(),
+                dosage: dosage.clone(),
+                quantity: *quantity,
+                valid_until: *valid_until,
+                issued_at: now,
+                dispensed: None,
+            }))
+        }
+        TxBody::Dispense { prescription } => {
+            require_role(me, &[Role::Pharmacy])?;
+            let p = state.prescriptions.get(prescription).ok_or(Rejection::PrescriptionNotFound)?;
+            if p.dispensed.is_some() {
+                return Err(Rejection::AlreadyDispensed);
+            }
+            if now >= p.valid_until {
+                return Err(Rejection::PrescriptionExpired);
+            }
+            effects(Change::Dispense {
+                prescription: *prescription,
+                dispensation: Dispensation { pharmacy: signer, at: now, tx: id },
+            })
+        }
+        TxBody::Claim { patient: p, insurer, amount_cents, currency, description, records } => {
+            require_role(me, &[Role::Doctor, Role::Surgeon, Role::Pharmacy])?;
+            patient(state, p)?;
+            match state.accounts.get(insurer) {
+                Some(i) if i.role == Role::Insurer => {}
+                _ => return Err(Rejection::UnknownParty { what: "insurer" }),
+            }
+            if *amount_cents == 0 {
+                return Err(Rejection::InvalidField("The claimed amount must be more than zero.".into()));
+            }
+            if currency.len() != 3 || !currency.bytes().all(|b| b.is_ascii_uppercase()) {
+                return Err(Rejection::InvalidField("The currency must be a three-letter ISO 4217 code such as EUR.".into()));
+            }
+            text("description", description, 1)?;
+            for r in records {
+                match state.records.get(r) {
+                    Some(rec) if rec.patient == *p => {}
+                    _ => return Err(Rejection::RecordNotFound),
+                }
+            }
+            effects(Change::NewClaim(Claim {
+                id,
+                patient: *p,
+                provider: signer,
+                insurer: *insurer,
+                amount_cents: *amount_cents,
+                currency: currency.clone(),
+                description: description.clone(),
+                records: records.clone(),
+                submitted_at: now,
+                decision: None,
+            }))
+        }
+        TxBody::DecideClaim { claim, approved, reason } => {
+            require_role(me, &[Role::Insurer])?;
+            let c = state.claims.get(claim).ok_or(Rejection::ClaimNotFound)?;
+            if c.insurer != signer {
+                return Err(Rejection::NotClaimInsurer);
+            }
+            if c.decision.is_some() {
+                return Err(Rejection::AlreadyDecided);
+            }
+            live_consent(state, &c.patient, &signer, None, None, Some(Purpose::Payment), now)?;
+            text("reason", reason, usize::from(!approved))?;
+            effects(Change::DecideClaim {
+                claim: *claim,
+                decision: ClaimDecision { approved: *approved, reason: reason.clone(), at: now },
+            })
+        }
+        TxBody::AnchorTwinSegment { patient: p, case_id, stage, stream, start_ms, end_ms, segment_hash } => {
+            require_role(me, &[Role::Authority, Role::Doctor, Role::Surgeon])?;
+            patient(state, p)?;
+            text("stream name", stream, 1)?;
+            if end_ms < start_ms {
+                return Err(Rejection::InvalidPeriod);
+            }
+            effects(Change::NewSegment(TwinSegment {
+                id,
+                patient: *p,
+                case_id: *case_id,
+                stage: *stage,
+                stream: stream.clone(),
+                start_ms: *start_ms,
+                end_ms: *end_ms,
+                segment_hash: *segment_hash,
+                anchored_by: signer,
+            }))
+        }
+    }
+}

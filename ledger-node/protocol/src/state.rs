@@ -1,0 +1,278 @@
+//! The ledger's world state: accounts, consents, records, break-glass accesses,
+//! prescriptions, claims and twin segments, plus per-patient indexes. It changes only by
+//! `State::commit` of the `Effects` that `apply` returned.
+
+use crate::crypto::{Address, Hash, PublicKey};
+use crate::rules::Effects;
+use crate::tx::AccessBasis;
+use crate::types::{Action, Actions, DataClass, Purpose, Role, Stage};
+use serde::{Deserialize, Serialize};
+use std::collections::{BTreeMap, HashMap};
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Account {
+    pub address: Address,
+    pub key: PublicKey,
+    pub encryption_key: PublicKey,
+    pub role: Role,
+    pub name: String,
+    /// The highest nonce used so far (0 before the first transaction).
+    pub nonce: u64,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Consent {
+    pub id: Hash,
+    pub patient: Address,
+    pub grantee: Address,
+    pub classes: Vec<DataClass>,
+    pub actions: Actions,
+    pub purpose: Purpose,
+    pub valid_from: u64,
+    pub valid_until: u64,
+    pub granted_at: u64,
+    pub revoked_at: Option<u64>,
+}
+
+/// Where a consent stands at a moment.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum ConsentStatus {
+    Live,
+    NotYetValid,
+    Expired,
+    Revoked,
+}
+
+impl Consent {
+    pub fn status(&self, now: u64) -> ConsentStatus {
+        if self.revoked_at.is_some() {
+            ConsentStatus::Revoked
+        } else if now < self.valid_from {
+            ConsentStatus::NotYetValid
+        } else if now >= self.valid_until {
+            ConsentStatus::Expired
+        } else {
+            ConsentStatus::Live
+        }
+    }
+    pub fn covers(&self, class: Option<DataClass>, action: Option<Action>, purpose: Option<Purpose>) -> bool {
+        class.is_none_or(|c| self.classes.contains(&c))
+            && action.is_none_or(|a| self.actions.allows(a))
+            && purpose.is_none_or(|p| self.purpose == p)
+    }
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Record {
+    pub id: Hash,
+    pub patient: Address,
+    pub author: Address,
+    pub content_hash: Hash,
+    pub size: u64,
+    pub class: DataClass,
+    pub blob: Hash,
+    /// Record key wrapped for each reader, by reader address.
+    pub keys: BTreeMap<Address, crate::tx::WrappedKey>,
+    pub anchored_at: u64,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct BreakGlassGrant {
+    pub id: Hash,
+    pub patient: Address,
+    pub clinician: Address,
+    pub justification: String,
+    pub from: u64,
+    pub until: u64,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Prescription {
+    pub id: Hash,
+    pub patient: Address,
+    pub prescriber: Address,
+    pub medication: String,
+    pub dosage: String,
+    pub quantity: u32,
+    pub valid_until: u64,
+    pub issued_at: u64,
+    pub dispensed: Option<Dispensation>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Dispensation {
+    pub pharmacy: Address,
+    pub at: u64,
+    pub tx: Hash,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Claim {
+    pub id: Hash,
+    pub patient: Address,
+    pub provider: Address,
+    pub insurer: Address,
+    pub amount_cents: u64,
+    pub currency: String,
+    pub description: String,
+    pub records: Vec<Hash>,
+    pub submitted_at: u64,
+    pub decision: Option<ClaimDecision>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ClaimDecision {
+    pub approved: bool,
+    pub reason: String,
+    pub at: u64,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct TwinSegment {
+    pub id: Hash,
+    pub patient: Address,
+    pub case_id: Hash,
+    pub stage: Stage,
+    pub stream: String,
+    pub start_ms: u64,
+    pub end_ms: u64,
+    pub segment_hash: Hash,
+    pub anchored_by: Address,
+}
+
+/// One line of a patient's audit trail: who touched their data, when, under what.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(tag = "event", rename_all = "snake_case")]
+pub enum AuditEntry {
+    Access { tx: Hash, at: u64, record: Hash, reader: Address, basis: AccessBasis, logged_by: Address },
+    BreakGlass { tx: Hash, at: u64, clinician: Address, justification: String, until: u64 },
+}
+
+/// Everything the ledger knows about one patient.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct PatientIndex {
+    pub consents: Vec<Hash>,
+    pub records: Vec<Hash>,
+    pub audit: Vec<AuditEntry>,
+    pub break_glass: Vec<Hash>,
+    pub prescriptions: Vec<Hash>,
+    pub claims: Vec<Hash>,
+    pub segments: Vec<Hash>,
+}
+
+/// The whole state. Built from genesis, then changed only by committed effects.
+#[derive(Debug, Clone, Default)]
+pub struct State {
+    pub chain_id: String,
+    pub accounts: HashMap<Address, Account>,
+    pub consents: HashMap<Hash, Consent>,
+    pub records: HashMap<Hash, Record>,
+    pub break_glass: HashMap<Hash, BreakGlassGrant>,
+    pub prescriptions: HashMap<Hash, Prescription>,
+    pub claims: HashMap<Hash, Claim>,
+    pub segments: HashMap<Hash, TwinSegment>,
+    pub patients: HashMap<Address, PatientIndex>,
+}
+
+impl State {
+    /// The state at genesis: the chain id and the authorities.
+    pub fn from_genesis(genesis: &crate::block::Genesis) -> Self {
+        let mut s = State { chain_id: genesis.chain_id.clone(), ..Default::default() };
+        for a in &genesis.authorities {
+            let address = a.key.address();
+            s.accounts.insert(
+                address,
+                Account {
+                    address,
+                    key: a.key,
+                    encryption_key: a.encryption_key,
+                    role: Role::Authority,
+                    name: a.name.clone(),
+                    nonce: 0,
+                },
+            );
+        }
+        s
+    }
+
+    pub fn account(&self, a: &Address) -> Option<&Account> {
+        self.accounts.get(a)
+    }
+
+    pub fn patient_index(&self, a: &Address) -> Option<&PatientIndex> {
+        self.patients.get(a)
+    }
+
+    /// Applies what `apply` decided. Infallible: every check happened in `apply`.
+    pub fn commit(&mut self, effects: Effects) {
+        let Effects { signer, nonce, change } = effects;
+        if let Some(acc) = self.accounts.get_mut(&signer) {
+            acc.nonce = nonce;
+        }
+        use crate::rules::Change;
+        match change {
+            Change::NewAccount(acc) => {
+                if acc.role == Role::Patient {
+                    self.patients.entry(acc.address).or_default();
+                }
+                self.accounts.insert(acc.address, acc);
+            }
+            Change::NewConsent(c) => {
+                self.patients.entry(c.patient).or_default().consents.push(c.id);
+                self.consents.insert(c.id, c);
+            }
+            Change::RevokeConsent { id, at } => {
+                if let Some(c) = self.consents.get_mut(&id) {
+                    c.revoked_at = Some(at);
+                }
+            }
+            Change::NewRecord(r) => {
+                self.patients.entry(r.patient).or_default().records.push(r.id);
+                self.records.insert(r.id, r);
+            }
+            Change::ShareKey { record, key } => {
+                if let Some(r) = self.records.get_mut(&record) {
+                    r.keys.insert(key.reader, key);
+                }
+            }
+            Change::Audit { patient, entry } => {
+                self.patients.entry(patient).or_default().audit.push(entry);
+            }
+            Change::NewBreakGlass(b) => {
+                let idx = self.patients.entry(b.patient).or_default();
+                idx.break_glass.push(b.id);
+                idx.audit.push(AuditEntry::BreakGlass {
+                    tx: b.id,
+                    at: b.from,
+                    clinician: b.clinician,
+                    justification: b.justification.clone(),
+                    until: b.until,
+                });
+                self.break_glass.insert(b.id, b);
+            }
+            Change::NewPrescription(p) => {
+                self.patients.entry(p.patient).or_default().prescriptions.push(p.id);
+                self.prescriptions.insert(p.id, p);
+            }
+            Change::Dispense { prescription, dispensation } => {
+                if let Some(p) = self.prescriptions.get_mut(&prescription) {
+                    p.dispensed = Some(dispensation);
+                }
+            }
+            Change::NewClaim(c) => {
+                self.patients.entry(c.patient).or_default().claims.push(c.id);
+                self.claims.insert(c.id, c);
+            }
+            Change::DecideClaim { claim, decision } => {
+                if let Some(c) = self.claims.get_mut(&claim) {
+                    c.decision = Some(decision);
+                }
+            }
+            Change::NewSegment(s) => {
+                self.patients.entry(s.patient).or_default().segments.push(s.id);
+                self.segments.insert(s.id, s);
+            }
+        }
+    }
+}

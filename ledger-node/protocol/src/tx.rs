@@ -1,0 +1,464 @@
+//! Transactions: the thirteen kinds, their canonical bytes, the domain-separated signing
+//! hash, and signature verification that yields a `VerifiedTx`.
+
+use crate::codec::{Decode, DecodeError, Encode, Reader, Writer, MAX_TX_BYTES};
+use crate::crypto::{sha256, sign_digest, Address, Hash, PublicKey, Signature, SignatureVerifier};
+use crate::error::Rejection;
+use crate::types::{Actions, DataClass, Purpose, Role, Stage};
+use serde::{Deserialize, Serialize};
+
+/// Version of the transaction encoding and signing rules.
+pub const TX_VERSION: u8 = 1;
+/// Domain tag of the signing hash.
+const SIGN_DOMAIN: &[u8] = b"healthchain/tx-signing";
+/// Domain tag of the transaction id.
+const ID_DOMAIN: &[u8] = b"healthchain/tx-id";
+
+/// A record key sealed (ECIES) for one reader.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct WrappedKey {
+    pub reader: Address,
+    #[serde(with = "hex_bytes")]
+    pub wrapped: Vec<u8>,
+}
+
+impl Encode for WrappedKey {
+    fn encode(&self, w: &mut Writer) {
+        w.raw(&self.reader.0).bytes(&self.wrapped);
+    }
+}
+impl Decode for WrappedKey {
+    fn decode(r: &mut Reader<'_>) -> Result<Self, DecodeError> {
+        Ok(WrappedKey { reader: Address::decode(r)?, wrapped: r.bytes()? })
+    }
+}
+
+/// Under what an access happened.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case", tag = "type", content = "id")]
+pub enum AccessBasis {
+    Consent(Hash),
+    BreakGlass(Hash),
+}
+
+impl Encode for AccessBasis {
+    fn encode(&self, w: &mut Writer) {
+        match self {
+            AccessBasis::Consent(h) => w.u8(1).raw(&h.0),
+            AccessBasis::BreakGlass(h) => w.u8(2).raw(&h.0),
+        };
+    }
+}
+impl Decode for AccessBasis {
+    fn decode(r: &mut Reader<'_>) -> Result<Self, DecodeError> {
+        let offset = r.offset();
+        match r.u8()? {
+            1 => Ok(AccessBasis::Consent(Hash::decode(r)?)),
+            2 => Ok(AccessBasis::BreakGlass(Hash::decode(r)?)),
+            tag => Err(DecodeError::UnknownTag { what: "access basis", tag, offset }),
+        }
+    }
+}
+
+/// What a transaction does. Times are Unix seconds unless the field name says otherwise.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case", tag = "kind")]
+pub enum TxBody {
+    /// A person registers themselves as a patient.
+    RegisterPatient { name: String, encryption_key: PublicKey },
+    /// An authority registers a provider's keys and role.
+    RegisterProvider { key: PublicKey, encryption_key: PublicKey, role: Role, name: String },
+    /// A patient lets a provider read and/or add records of some classes for a purpose.
+    GrantConsent {
+        grantee: Address,
+        classes: Vec<DataClass>,
+        actions: Actions,
+        purpose: Purpose,
+        valid_from: u64,
+        valid_until: u64,
+    },
+    /// A patient withdraws a consent.
+    RevokeConsent { consent: Hash },
+    /// A record's ciphertext is anchored: its hash, where it is, and its key for each reader.
+    AnchorRecord {
+        patient: Address,
+        content_hash: Hash,
+        size: u64,
+        class: DataClass,
+        blob: Hash,
+        keys: Vec<WrappedKey>,
+    },
+    /// A patient gives a newly consented reader the key of an existing record.
+    ShareRecordKey { record: Hash, key: WrappedKey },
+    /// Someone read a record, under a consent or a break-glass.
+    AccessEvent { record: Hash, reader: Address, basis: AccessBasis },
+    /// A clinician's emergency access, justified in writing, for at most 24 hours.
+    BreakGlass { patient: Address, justification: String, duration_secs: u64 },
+    /// A doctor prescribes a medication.
+    Prescribe { patient: Address, medication: String, dosage: String, quantity: u32, valid_until: u64 },
+    /// A pharmacy dispenses a prescription, once.
+    Dispense { prescription: Hash },
+    /// A provider claims payment from an insurer for a patient's care.
+    Claim {
+        patient: Address,
+        insurer: Address,
+        amount_cents: u64,
+        currency: String,
+        description: String,
+        records: Vec<Hash>,
+    },
+    /// An insurer approves or denies a claim.
+    DecideClaim { claim: Hash, approved: bool, reason: String },
+    /// The hash of one segment of one stream of a digital-twin case.
+    AnchorTwinSegment {
+        patient: Address,
+        case_id: Hash,
+        stage: Stage,
+        stream: String,
+        start_ms: u64,
+        end_ms: u64,
+        segment_hash: Hash,
+    },
+}
+
+/// The stable numeric kind of each body, part of the canonical bytes and the signing hash.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum TxKind {
+    RegisterPatient = 1,
+    RegisterProvider = 2,
+    GrantConsent = 3,
+    RevokeConsent = 4,
+    AnchorRecord = 5,
+    ShareRecordKey = 6,
+    AccessEvent = 7,
+    BreakGlass = 8,
+    Prescribe = 9,
+    Dispense = 10,
+    Claim = 11,
+    DecideClaim = 12,
+    AnchorTwinSegment = 13,
+}
+
+impl TxKind {
+    pub const ALL: [TxKind; 13] = [
+        TxKind::RegisterPatient,
+        TxKind::RegisterProvider,
+        TxKind::GrantConsent,
+        TxKind::RevokeConsent,
+        TxKind::AnchorRecord,
+        TxKind::ShareRecordKey,
+        TxKind::AccessEvent,
+        TxKind::BreakGlass,
+        TxKind::Prescribe,
+        TxKind::Dispense,
+        TxKind::Claim,
+        TxKind::DecideClaim,
+        TxKind::AnchorTwinSegment,
+    ];
+    pub fn tag(self) -> u8 {
+        self as u8
+    }
+    pub fn name(self) -> &'static str {
+        match self {
+            TxKind::RegisterPatient => "register_patient",
+            TxKind::RegisterProvider => "register_provider",
+            TxKind::GrantConsent => "grant_consent",
+            TxKind::RevokeConsent => "revoke_consent",
+            TxKind::AnchorRecord => "anchor_record",
+            TxKind::ShareRecordKey => "share_record_key",
+            TxKind::AccessEvent => "access_event",
+            TxKind::BreakGlass => "break_glass",
+            TxKind::Prescribe => "prescribe",
+            TxKind::Dispense => "dispense",
+            TxKind::Claim => "claim",
+            TxKind::DecideClaim => "decide_claim",
+            TxKind::AnchorTwinSegment => "anchor_twin_segment",
+        }
+    }
+}
+
+impl TxBody {
+    pub fn kind(&self) -> TxKind {
+        match self {
+            TxBody::RegisterPatient { .. } => TxKind::RegisterPatient,
+            TxBody::RegisterProvider { .. } => TxKind::RegisterProvider,
+            TxBody::GrantConsent { .. } => TxKind::GrantConsent,
+            TxBody::RevokeConsent { .. } => TxKind::RevokeConsent,
+            TxBody::AnchorRecord { .. } => TxKind::AnchorRecord,
+            TxBody::ShareRecordKey { .. } => TxKind::ShareRecordKey,
+            TxBody::AccessEvent { .. } => TxKind::AccessEvent,
+            TxBody::BreakGlass { .. } => TxKind::BreakGlass,
+            TxBody::Prescribe { .. } => TxKind::Prescribe,
+            TxBody::Dispense { .. } => TxKind::Dispense,
+            TxBody::Claim { .. } => TxKind::Claim,
+            TxBody::DecideClaim { .. } => TxKind::DecideClaim,
+            TxBody::AnchorTwinSegment { .. } => TxKind::AnchorTwinSegment,
+        }
+    }
+
+    fn encode_fields(&self, w: &mut Writer) {
+        match self {
+            TxBody::RegisterPatient { name, encryption_key } => {
+                w.str(name).raw(&encryption_key.0);
+            }
+            TxBody::RegisterProvider { key, encryption_key, role, name } => {
+                w.raw(&key.0).raw(&encryption_key.0).u8(role.tag()).str(name);
+            }
+            TxBody::GrantConsent { grantee, classes, actions, purpose, valid_from, valid_until } => {
+                w.raw(&grantee.0).list(classes);
+                actions.encode(w);
+                w.u8(purpose.tag()).u64(*valid_from).u64(*valid_until);
+            }
+            TxBody::RevokeConsent { consent } => {
+                w.raw(&consent.0);
+            }
+            TxBody::AnchorRecord { patient, content_hash, size, class, blob, keys } => {
+                w.raw(&patient.0).raw(&content_hash.0).u64(*size).u8(class.tag()).raw(&blob.0).list(keys);
+            }
+            TxBody::ShareRecordKey { record, key } => {
+                w.raw(&record.0);
+                key.encode(w);
+            }
+            TxBody::AccessEvent { record, reader, basis } => {
+                w.raw(&record.0).raw(&reader.0);
+                basis.encode(w);
+            }
+            TxBody::BreakGlass { patient, justification, duration_secs } => {
+                w.raw(&patient.0).str(justification).u64(*duration_secs);
+            }
+            TxBody::Prescribe { patient, medication, dosage, quantity, valid_until } => {
+                w.raw(&patient.0).str(medication).str(dosage).u32(*quantity).u64(*valid_until);
+            }
+            TxBody::Dispense { prescription } => {
+                w.raw(&prescription.0);
+            }
+            TxBody::Claim { patient, insurer, amount_cents, currency, description, records } => {
+                w.raw(&patient.0).raw(&insurer.0).u64(*amount_cents).str(currency).str(description).list(records);
+            }
+            TxBody::DecideClaim { claim, approved, reason } => {
+                w.raw(&claim.0).bool(*approved).str(reason);
+            }
+            TxBody::AnchorTwinSegment { patient, case_id, stage, stream, start_ms, end_ms, segment_hash } => {
+                w.raw(&patient.0)
+                    .raw(&case_id.0)
+                    .u8(stage.tag())
+                    .str(stream)
+                    .u64(*start_ms)
+                    .u64(*end_ms)
+                    .raw(&segment_hash.0);
+            }
+        }
+    }
+
+    fn decode_fields(kind: u8, offset: usize, r: &mut Reader<'_>) -> Result<Self, DecodeError> {
+        Ok(match kind {
+            1 => TxBody::RegisterPatient { name: r.string()?, encryption_key: PublicKey::decode(r)? },
+            2 => TxBody::RegisterProvider {
+                key: PublicKey::decode(r)?,
+                encryption_key: PublicKey::decode(r)?,
+                role: Role::decode(r)?,
+                name: r.string()?,
+            },
+            3 => TxBody::GrantConsent {
+                grantee: Address::decode(r)?,
+                classes: r.list()?,
+                actions: Actions::decode(r)?,
+                purpose: Purpose::decode(r)?,
+                valid_from: r.u64()?,
+                valid_until: r.u64()?,
+            },
+            4 => TxBody::RevokeConsent { consent: Hash::decode(r)? },
+            5 => TxBody::AnchorRecord {
+                patient: Address::decode(r)?,
+                content_hash: Hash::decode(r)?,
+                size: r.u64()?,
+                class: DataClass::decode(r)?,
+                blob: Hash::decode(r)?,
+                keys: r.list()?,
+            },
+            6 => TxBody::ShareRecordKey { record: Hash::decode(r)?, key: WrappedKey::decode(r)? },
+            7 => TxBody::AccessEvent {
+                record: Hash::decode(r)?,
+                reader: Address::decode(r)?,
+                basis: AccessBasis::decode(r)?,
+            },
+            8 => TxBody::BreakGlass { patient: Address::decode(r)?, justification: r.string()?, duration_secs: r.u64()? },
+            9 => TxBody::Prescribe {
+                patient: Address::decode(r)?,
+                medication: r.string()?,
+                dosage: r.string()?,
+                quantity: r.u32()?,
+                valid_until: r.u64()?,
+            },
+            10 => TxBody::Dispense { prescription: Hash::decode(r)? },
+            11 => TxBody::Claim {
+                patient: Address::decode(r)?,
+                insurer: Address::decode(r)?,
+                amount_cents: r.u64()?,
+                currency: r.string()?,
+                description: r.string()?,
+                records: r.list()?,
+            },
+            12 => TxBody::DecideClaim { claim: Hash::decode(r)?, approved: r.bool()?, reason: r.string()? },
+            13 => TxBody::AnchorTwinSegment {
+                patient: Address::decode(r)?,
+                case_id: Hash::decode(r)?,
+                stage: Stage::decode(r)?,
+                stream: r.string()?,
+                start_ms: r.u64()?,
+                end_ms: r.u64()?,
+                segment_hash: Hash::decode(r)?,
+            },
+            tag => return Err(DecodeError::UnknownTag { what: "transaction kind", tag, offset }),
+        })
+    }
+}
+
+/// An unsigned transaction: who, which chain, which nonce, what.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Transaction {
+    pub chain_id: String,
+    pub signer: PublicKey,
+    /// Strictly greater than the signer's previous nonce; stops replays.
+    pub nonce: u64,
+    pub body: TxBody,
+}
+
+impl Encode for Transaction {
+    fn encode(&self, w: &mut Writer) {
+        w.u8(TX_VERSION).str(&self.chain_id).raw(&self.signer.0).u64(self.nonce).u8(self.body.kind().tag());
+        self.body.encode_fields(w);
+    }
+}
+
+impl Decode for Transaction {
+    fn decode(r: &mut Reader<'_>) -> Result<Self, DecodeError> {
+        let version = r.u8()?;
+        if version != TX_VERSION {
+            return Err(DecodeError::UnsupportedVersion(version));
+        }
+        let chain_id = r.string()?;
+        let signer = PublicKey::decode(r)?;
+        let nonce = r.u64()?;
+        let offset = r.offset();
+        let kind = r.u8()?;
+        let body = TxBody::decode_fields(kind, offset, r)?;
+        Ok(Transaction { chain_id, signer, nonce, body })
+    }
+}
+
+impl Transaction {
+    /// The digest that is signed: SHA-256 over a domain tag, the chain id, the kind, the
+    /// version, then the canonical bytes. A signature for one chain or kind never verifies
+    /// for another.
+    pub fn signing_hash(&self) -> Hash {
+        let bytes = self.to_canonical_bytes();
+        let chain_len = (self.chain_id.len() as u32).to_be_bytes();
+        sha256(&[
+            SIGN_DOMAIN,
+            &chain_len,
+            self.chain_id.as_bytes(),
+            &[self.body.kind().tag(), TX_VERSION],
+            &bytes,
+        ])
+    }
+
+    /// Signs with RFC 6979 (deterministic, low-S). The key must be the signer's.
+    pub fn sign(self, key: &k256::ecdsa::SigningKey) -> SignedTransaction {
+        let signature = sign_digest(key, &self.signing_hash());
+        SignedTransaction { tx: self, signature }
+    }
+}
+
+/// A transaction with its signature.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct SignedTransaction {
+    pub tx: Transaction,
+    pub signature: Signature,
+}
+
+impl Encode for SignedTransaction {
+    fn encode(&self, w: &mut Writer) {
+        self.tx.encode(w);
+        w.raw(&self.signature.0);
+    }
+}
+
+impl Decode for SignedTransaction {
+    fn decode(r: &mut Reader<'_>) -> Result<Self, DecodeError> {
+        Ok(SignedTransaction { tx: Transaction::decode(r)?, signature: Signature::decode(r)? })
+    }
+    fn from_canonical_bytes(bytes: &[u8]) -> Result<Self, DecodeError> {
+        if bytes.len() > MAX_TX_BYTES {
+            return Err(DecodeError::TooLong { offset: 0, len: bytes.len() as u64, max: MAX_TX_BYTES as u64 });
+        }
+        let mut r = Reader::new(bytes);
+        let v = Self::decode(&mut r)?;
+        r.finish()?;
+        Ok(v)
+    }
+}
+
+impl SignedTransaction {
+    /// The transaction id: SHA-256 over a domain tag and the signed canonical bytes. It is
+    /// also the Merkle leaf of the transaction in its block.
+    pub fn id(&self) -> Hash {
+        sha256(&[ID_DOMAIN, &self.to_canonical_bytes()])
+    }
+
+    /// Checks the signature (low-S required) and the encoding version.
+    pub fn verify(self, verifier: &dyn SignatureVerifier) -> Result<VerifiedTx, Rejection> {
+        if self.signature.is_high_s() {
+            return Err(Rejection::HighS);
+        }
+        if !self.tx.signer.is_valid() {
+            return Err(Rejection::BadSignature);
+        }
+        let digest = self.tx.signing_hash();
+        if !verifier.verify(&self.tx.signer, &digest, &self.signature) {
+            return Err(Rejection::BadSignature);
+        }
+        let id = self.id();
+        Ok(VerifiedTx { signed: self, id })
+    }
+}
+
+/// A transaction whose signature has been checked. Only `SignedTransaction::verify`
+/// makes one, so `apply` never sees an unverified transaction.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct VerifiedTx {
+    signed: SignedTransaction,
+    id: Hash,
+}
+
+impl VerifiedTx {
+    pub fn id(&self) -> Hash {
+        self.id
+    }
+    pub fn tx(&self) -> &Transaction {
+        &self.signed.tx
+    }
+    pub fn signed(&self) -> &SignedTransaction {
+        &self.signed
+    }
+    pub fn into_signed(self) -> SignedTransaction {
+        self.signed
+    }
+    pub fn signer_address(&self) -> Address {
+        self.signed.tx.signer.address()
+    }
+}
+
+/// Serde helper: `Vec<u8>` as a hex string in JSON.
+pub mod hex_bytes {
+    use serde::{Deserialize, Deserializer, Serializer};
+
+    pub fn serialize<S: Serializer>(v: &[u8], s: S) -> Result<S::Ok, S::Error> {
+        s.serialize_str(&hex::encode(v))
+    }
+    pub fn deserialize<'de, D: Deserializer<'de>>(d: D) -> Result<Vec<u8>, D::Error> {
+        let s = String::deserialize(d)?;
+        hex::decode(s.strip_prefix("0x").unwrap_or(&s)).map_err(serde::de::Error::custom)
+    }
+}
