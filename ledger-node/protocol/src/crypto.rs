@@ -162,6 +162,10 @@ pub fn sign_digest(key: &k256::ecdsa::SigningKey, digest: &Hash) -> Signature {
 /// Checks an ECDSA signature over a digest. Implementations must reject high-S signatures.
 pub trait SignatureVerifier: Sync {
     fn verify(&self, key: &PublicKey, digest: &Hash, sig: &Signature) -> bool;
+    /// Whether the bytes are a valid public key (a point on the curve).
+    fn valid_key(&self, key: &PublicKey) -> bool {
+        key.is_valid()
+    }
 }
 
 /// The portable pure-Rust verifier (k256); used in browsers and as the reference.

@@ -176,9 +176,7 @@ pub fn apply(state: &State, vtx: &VerifiedTx, now: u64) -> Result<Effects, Rejec
             return Err(Rejection::StaleNonce { last: 0, got: 0 });
         }
         text("name", name, 1)?;
-        if !encryption_key.is_valid() {
-            return Err(Rejection::InvalidField("The encryption key is not a valid public key.".into()));
-        }
+        // Key validity was checked with the signature (`VerifiedTx` guarantees it).
         return effects(Change::NewAccount(Account {
             address: signer,
             key: tx.signer,
@@ -202,9 +200,6 @@ pub fn apply(state: &State, vtx: &VerifiedTx, now: u64) -> Result<Effects, Rejec
             }
             if !role.is_provider() {
                 return Err(Rejection::InvalidField(format!("An authority cannot register a {}.", role.human())));
-            }
-            if !key.is_valid() || !encryption_key.is_valid() {
-                return Err(Rejection::InvalidField("A provider key is not a valid public key.".into()));
             }
             let address = key.address();
             if state.accounts.contains_key(&address) {

@@ -179,6 +179,21 @@ impl TxKind {
 }
 
 impl TxBody {
+    /// Stateless check that every public key the body carries is a curve point, so that
+    /// `apply` (single-threaded in a node) need not; done with the signature check.
+    fn check_keys(&self, verifier: &dyn SignatureVerifier) -> Result<(), Rejection> {
+        let keys: &[&PublicKey] = match self {
+            TxBody::RegisterPatient { encryption_key, .. } => &[encryption_key],
+            TxBody::RegisterProvider { key, encryption_key, .. } => &[key, encryption_key],
+            _ => &[],
+        };
+        if keys.iter().all(|k| verifier.valid_key(k)) {
+            Ok(())
+        } else {
+            Err(Rejection::InvalidField("A public key in the transaction is not a valid secp256k1 point.".into()))
+        }
+    }
+
     pub fn kind(&self) -> TxKind {
         match self {
             TxBody::RegisterPatient { .. } => TxKind::RegisterPatient,
@@ -412,9 +427,7 @@ impl SignedTransaction {
         if self.signature.is_high_s() {
             return Err(Rejection::HighS);
         }
-        if !self.tx.signer.is_valid() {
-            return Err(Rejection::BadSignature);
-        }
+        self.tx.body.check_keys(verifier)?;
         let digest = self.tx.signing_hash();
         if !verifier.verify(&self.tx.signer, &digest, &self.signature) {
             return Err(Rejection::BadSignature);

@@ -1,0 +1,552 @@
+//! The node's HTTP JSON API (axum): submit transactions, read blocks, transactions with
+//! proofs, patients' consents, records and audit trail, the consent-gated blob store,
+//! node info, health, Prometheus metrics and the OpenAPI description. `app(state)` builds
+//! the router without binding a socket, so tests drive it directly.
+
+use crate::ledger::{now_ms, Ledger, OrderError, Orderer};
+use crate::metrics::Metrics;
+use crate::verify::{self, Secp256k1Verifier};
+use axum::body::Bytes;
+use axum::extract::rejection::BytesRejection;
+use axum::extract::{DefaultBodyLimit, Path, State};
+use axum::http::{header, HeaderValue, StatusCode};
+use axum::response::{IntoResponse, Response};
+use axum::routing::{get, post, put};
+use axum::{Json, Router};
+use ledger_protocol::codec::Encode;
+use ledger_protocol::merkle;
+use ledger_protocol::rules::access_basis;
+use ledger_protocol::state::ConsentStatus;
+use ledger_protocol::wire::{self, BatchItem, BlobId, ErrorBody, Receipt, SignedReadRequest, SubmitBatch, SubmitTx, TxWithProof};
+use ledger_protocol::{Address, Hash, Rejection, Transaction, TxBody};
+use serde::Serialize;
+use serde_json::json;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::Arc;
+
+/// Largest JSON request body (transactions, batches, read requests).
+pub const MAX_JSON_BYTES: usize = 4 * 1024 * 1024;
+/// Largest blob upload.
+pub const MAX_BLOB_BYTES: usize = 17 * 1024 * 1024;
+/// Most transactions in one batch request.
+pub const MAX_BATCH: usize = 2048;
+
+pub struct Inner {
+    pub ledger: Arc<Ledger>,
+    pub orderer: Arc<dyn Orderer>,
+    pub metrics: Arc<Metrics>,
+    node_key: k256::ecdsa::SigningKey,
+    node_nonce: AtomicU64,
+}
+
+/// Everything the handlers share.
+#[derive(Clone)]
+pub struct AppState(pub Arc<Inner>);
+
+impl AppState {
+    /// `node_key` must be a genesis authority: it signs the access events of blob releases.
+    pub fn new(ledger: Arc<Ledger>, orderer: Arc<dyn Orderer>, metrics: Arc<Metrics>, node_key: k256::ecdsa::SigningKey) -> Self {
+        let addr = ledger_protocol::PublicKey::from(node_key.verifying_key()).address();
+        let nonce = ledger.head().state.account(&addr).map_or(0, |a| a.nonce);
+        metrics.set_height(ledger.head().tip.height);
+        AppState(Arc::new(Inner { ledger, orderer, metrics, node_key, node_nonce: AtomicU64::new(nonce) }))
+    }
+
+    /// Signs a transaction with the node's authority key and the next nonce.
+    pub fn sign_as_node(&self, body: TxBody) -> ledger_protocol::SignedTransaction {
+        let nonce = self.0.node_nonce.fetch_add(1, Ordering::SeqCst) + 1;
+        let signer = ledger_protocol::PublicKey::from(self.0.node_key.verifying_key());
+        Transaction { chain_id: self.0.ledger.genesis.chain_id.clone(), signer, nonce, body }.sign(&self.0.node_key)
+    }
+
+    /// Verifies and orders transactions; one outcome per input, in order.
+    pub async fn submit_raw(&self, raw: Vec<Vec<u8>>) -> Result<Vec<Result<Receipt, Rejection>>, OrderError> {
+        let checked = verify::on_pool(move || verify::decode_and_verify(raw)).await;
+        let mut verified = Vec::with_capacity(checked.len());
+        let mut slots = Vec::with_capacity(checked.len());
+        for c in checked {
+            match c {
+                Ok(v) => {
+                    slots.push(None);
+                    verified.push(v);
+                }
+                Err(r) => {
+                    self.0.metrics.rejected(r.code());
+                    slots.push(Some(r));
+                }
+            }
+        }
+        let mut ordered = if verified.is_empty() { Vec::new() } else { self.0.orderer.submit(verified).await? }.into_iter();
+        Ok(slots.into_iter().map(|s| match s {
+            Some(r) => Err(r),
+            None => ordered.next().unwrap_or(Err(Rejection::BadSignature)),
+        }).collect())
+    }
+}
+
+/// An error answer: HTTP status, stable code, sentence.
+#[derive(Debug)]
+pub struct ApiError {
+    pub status: StatusCode,
+    pub code: String,
+    pub message: String,
+}
+
+impl ApiError {
+    pub fn new(status: StatusCode, code: &str, message: impl Into<String>) -> Self {
+        ApiError { status, code: code.into(), message: message.into() }
+    }
+    fn not_found(code: &str, what: &str) -> Self {
+        Self::new(StatusCode::NOT_FOUND, code, format!("No {what} with that id exists on this ledger."))
+    }
+    fn bad_request(code: &str, message: impl Into<String>) -> Self {
+        Self::new(StatusCode::BAD_REQUEST, code, message)
+    }
+    fn internal(e: impl std::fmt::Display) -> Self {
+        tracing::error!(error = %e, "internal error");
+        Self::new(StatusCode::INTERNAL_SERVER_ERROR, "internal", "The node hit an internal error; it has been logged. Try again later.")
+    }
+}
+
+/// The HTTP status each rejection code maps to.
+pub fn status_for(code: &str) -> StatusCode {
+    match code {
+        "malformed" => StatusCode::BAD_REQUEST,
+        "bad_signature" | "high_s" => StatusCode::UNAUTHORIZED,
+        "no_consent" | "consent_expired" | "consent_revoked" | "consent_not_yet_valid" | "not_authority" | "wrong_role"
+        | "not_owner" | "reader_not_allowed" | "break_glass_expired" | "break_glass_not_found" | "not_claim_insurer"
+        | "unknown_account" => StatusCode::FORBIDDEN,
+        "consent_not_found" | "record_not_found" | "prescription_not_found" | "claim_not_found" | "unknown_party" => {
+            StatusCode::NOT_FOUND
+        }
+        "stale_nonce" | "already_registered" | "already_revoked" | "already_shared" | "already_dispensed"
+        | "already_decided" => StatusCode::CONFLICT,
+        "too_large" => StatusCode::PAYLOAD_TOO_LARGE,
+        _ => StatusCode::UNPROCESSABLE_ENTITY,
+    }
+}
+
+impl From<Rejection> for ApiError {
+    fn from(r: Rejection) -> Self {
+        ApiError { status: status_for(r.code()), code: r.code().into(), message: r.to_string() }
+    }
+}
+
+impl From<OrderError> for ApiError {
+    fn from(e: OrderError) -> Self {
+        ApiError::new(StatusCode::SERVICE_UNAVAILABLE, "unavailable", e.to_string())
+    }
+}
+
+impl From<crate::store::StoreError> for ApiError {
+    fn from(e: crate::store::StoreError) -> Self {
+        ApiError::internal(e)
+    }
+}
+
+impl IntoResponse for ApiError {
+    fn into_response(self) -> Response {
+        (self.status, Json(ErrorBody { code: self.code, message: self.message })).into_response()
+    }
+}
+
+type ApiResult<T> = Result<T, ApiError>;
+
+fn body_bytes(body: Result<Bytes, BytesRejection>, limit: usize) -> ApiResult<Bytes> {
+    match body {
+        Ok(b) => Ok(b),
+        Err(e) if e.status() == StatusCode::PAYLOAD_TOO_LARGE => Err(ApiError::new(
+            StatusCode::PAYLOAD_TOO_LARGE,
+            "too_large",
+            format!("The request body is larger than the limit of {limit} bytes."),
+        )),
+        Err(e) => Err(ApiError::bad_request("bad_request", format!("The request body could not be read: {e}"))),
+    }
+}
+
+fn parse_json<T: serde::de::DeserializeOwned>(body: Result<Bytes, BytesRejection>) -> ApiResult<T> {
+    let bytes = body_bytes(body, MAX_JSON_BYTES)?;
+    serde_json::from_slice(&bytes).map_err(|e| {
+        ApiError::bad_request("malformed_json", format!("The request body is not the JSON this endpoint expects: {e}."))
+    })
+}
+
+fn parse_hex_tx(s: &str) -> ApiResult<Vec<u8>> {
+    hex::decode(s.strip_prefix("0x").unwrap_or(s)).map_err(|_| {
+        ApiError::bad_request("malformed", "The transaction is not hex of its canonical bytes.")
+    })
+}
+
+fn parse_id<T: std::str::FromStr>(s: &str, what: &str) -> ApiResult<T> {
+    s.parse().map_err(|_| ApiError::bad_request("bad_request", format!("'{s}' is not a valid {what}.")))
+}
+
+/// Builds the router over shared state. No socket, no global state.
+pub fn app(state: AppState) -> Router {
+    let json_routes = Router::new()
+        .route("/v1/transactions", post(submit_tx))
+        .route("/v1/transactions/batch", post(submit_batch))
+        .route("/v1/records/{id}/read", post(read_record))
+        .layer(DefaultBodyLimit::max(MAX_JSON_BYTES));
+    let blob_routes = Router::new().route("/v1/blobs", put(put_blob)).layer(DefaultBodyLimit::max(MAX_BLOB_BYTES));
+    Router::new()
+        .route("/health", get(health))
+        .route("/metrics", get(metrics))
+        .route("/openapi.json", get(openapi))
+        .route("/v1/info", get(info))
+        .route("/v1/transactions/{id}", get(get_tx))
+        .route("/v1/blocks/head", get(head_block))
+        .route("/v1/blocks/{height}", get(get_block))
+        .route("/v1/accounts/{address}", get(get_account))
+        .route("/v1/accounts", get(list_accounts))
+        .route("/v1/patients/{address}/consents", get(patient_consents))
+        .route("/v1/patients/{address}/records", get(patient_records))
+        .route("/v1/patients/{address}/audit", get(patient_audit))
+        .route("/v1/patients/{address}/prescriptions", get(patient_prescriptions))
+        .route("/v1/patients/{address}/claims", get(patient_claims))
+        .route("/v1/prescriptions/{id}", get(get_prescription))
+        .route("/v1/records/{id}", get(get_record))
+        .merge(json_routes)
+        .merge(blob_routes)
+        .fallback(|| async { ApiError::new(StatusCode::NOT_FOUND, "not_found", "There is no such endpoint; see /openapi.json.") })
+        .with_state(state)
+}
+
+#[utoipa::path(get, path = "/health", responses((status = 200, description = "The node is up and can commit")))]
+async fn health(State(s): State<AppState>) -> Response {
+    let height = s.0.ledger.head().tip.height;
+    if s.0.ledger.is_failed() {
+        return (StatusCode::SERVICE_UNAVAILABLE, Json(json!({ "status": "failed", "height": height }))).into_response();
+    }
+    Json(json!({ "status": "ok", "height": height })).into_response()
+}
+
+#[utoipa::path(get, path = "/metrics", responses((status = 200, description = "Prometheus text exposition")))]
+async fn metrics(State(s): State<AppState>) -> Response {
+    let mut r = s.0.metrics.render().into_response();
+    r.headers_mut().insert(header::CONTENT_TYPE, HeaderValue::from_static("text/plain; version=0.0.4"));
+    r
+}
+
+async fn openapi() -> Response {
+    let mut r = crate::openapi::document().into_response();
+    r.headers_mut().insert(header::CONTENT_TYPE, HeaderValue::from_static("application/json"));
+    r
+}
+
+#[utoipa::path(get, path = "/v1/info", responses((status = 200, description = "Chain id, head, genesis, node authority and limits")))]
+async fn info(State(s): State<AppState>) -> ApiResult<Json<serde_json::Value>> {
+    let (height, head, accounts) = {
+        let h = s.0.ledger.head();
+        (h.tip.height, h.tip.hash, h.state.accounts.len())
+    };
+    let node = ledger_protocol::PublicKey::from(s.0.node_key.verifying_key());
+    Ok(Json(json!({
+        "chain_id": s.0.ledger.genesis.chain_id,
+        "height": height,
+        "head": head,
+        "genesis_hash": s.0.ledger.genesis.hash(),
+        "genesis": s.0.ledger.genesis,
+        "node_authority": node.address(),
+        "accounts": accounts,
+        "limits": { "max_json_bytes": MAX_JSON_BYTES, "max_blob_bytes": MAX_BLOB_BYTES, "max_batch": MAX_BATCH,
+                    "read_request_window_ms": wire::READ_REQUEST_WINDOW_MS },
+        "version": env!("CARGO_PKG_VERSION"),
+    })))
+}
+
+fn one_outcome(outcome: Result<Receipt, Rejection>) -> ApiResult<Json<Receipt>> {
+    outcome.map(Json).map_err(ApiError::from)
+}
+
+#[utoipa::path(post, path = "/v1/transactions", request_body(content = crate::openapi::SubmitTxDoc),
+    responses((status = 200, description = "Durably committed; the receipt names the block"),
+              (status = 400, description = "Malformed JSON or transaction", body = crate::openapi::ErrorDoc),
+              (status = 401, description = "Bad signature"), (status = 403, description = "Not allowed by the consent rules"),
+              (status = 409, description = "Stale nonce or already done"), (status = 413, description = "Too large")))]
+async fn submit_tx(State(s): State<AppState>, body: Result<Bytes, BytesRejection>) -> ApiResult<Json<Receipt>> {
+    let req: SubmitTx = parse_json(body)?;
+    let raw = parse_hex_tx(&req.tx)?;
+    let mut out = s.submit_raw(vec![raw]).await?;
+    one_outcome(out.pop().unwrap_or(Err(Rejection::BadSignature)))
+}
+
+#[utoipa::path(post, path = "/v1/transactions/batch", request_body(content = crate::openapi::SubmitBatchDoc),
+    responses((status = 200, description = "One result per transaction, in order: a receipt or an error")))]
+async fn submit_batch(State(s): State<AppState>, body: Result<Bytes, BytesRejection>) -> ApiResult<Json<serde_json::Value>> {
+    let req: SubmitBatch = parse_json(body)?;
+    if req.txs.len() > MAX_BATCH {
+        return Err(ApiError::new(StatusCode::PAYLOAD_TOO_LARGE, "too_large", format!("A batch holds at most {MAX_BATCH} transactions.")));
+    }
+    let raw = req.txs.iter().map(|t| parse_hex_tx(t)).collect::<ApiResult<Vec<_>>>()?;
+    let out = s.submit_raw(raw).await?;
+    let items: Vec<BatchItem> = out
+        .into_iter()
+        .map(|o| match o {
+            Ok(r) => BatchItem::Ok(r),
+            Err(r) => BatchItem::Err(ErrorBody { code: r.code().into(), message: r.to_string() }),
+        })
+        .collect();
+    Ok(Json(json!({ "results": items })))
+}
+
+fn with_proof(s: &AppState, id: Hash) -> ApiResult<TxWithProof> {
+    let (height, index) = s.0.ledger.store.tx_location(&id)?.ok_or_else(|| ApiError::not_found("tx_not_found", "transaction"))?;
+    let block = s.0.ledger.store.block(height)?.ok_or_else(|| ApiError::internal(format!("indexed block {height} is missing")))?;
+    let ids = block.tx_ids();
+    let proof = merkle::prove(&ids, index as usize).ok_or_else(|| ApiError::internal("tx index out of range"))?;
+    let tx = block.txs[index as usize].clone();
+    Ok(TxWithProof {
+        id,
+        tx_hex: hex::encode(tx.to_canonical_bytes()),
+        tx,
+        height,
+        block_hash: block.hash(),
+        header: block.header,
+        block_signature: block.signature,
+        proof,
+    })
+}
+
+#[utoipa::path(get, path = "/v1/transactions/{id}", params(("id" = String, Path, description = "Transaction id (hex)")),
+    responses((status = 200, description = "The transaction, its block header and its Merkle inclusion proof"), (status = 404, description = "Unknown id")))]
+async fn get_tx(State(s): State<AppState>, Path(id): Path<String>) -> ApiResult<Json<TxWithProof>> {
+    let id: Hash = parse_id(&id, "transaction id")?;
+    Ok(Json(with_proof(&s, id)?))
+}
+
+#[derive(Serialize)]
+struct BlockView {
+    hash: Hash,
+    #[serde(flatten)]
+    block: ledger_protocol::Block,
+    tx_ids: Vec<Hash>,
+}
+
+#[utoipa::path(get, path = "/v1/blocks/{height}", params(("height" = u64, Path, description = "Block height (1 is the first block)")),
+    responses((status = 200, description = "The block with its hash and transaction ids"), (status = 404, description = "No such block")))]
+async fn get_block(State(s): State<AppState>, Path(height): Path<String>) -> ApiResult<Json<BlockView>> {
+    let height: u64 = parse_id(&height, "block height")?;
+    let block = s.0.ledger.store.block(height)?.ok_or_else(|| ApiError::not_found("block_not_found", "block"))?;
+    Ok(Json(BlockView { hash: block.hash(), tx_ids: block.tx_ids(), block }))
+}
+
+#[utoipa::path(get, path = "/v1/blocks/head", responses((status = 200, description = "The newest block"), (status = 404, description = "No block yet")))]
+async fn head_block(State(s): State<AppState>) -> ApiResult<Json<BlockView>> {
+    let height = s.0.ledger.head().tip.height;
+    get_block(State(s), Path(height.to_string())).await
+}
+
+#[utoipa::path(get, path = "/v1/accounts/{address}", params(("address" = String, Path, description = "Account address (hex)")),
+    responses((status = 200, description = "Role, name, keys and last nonce"), (status = 404, description = "Not registered")))]
+async fn get_account(State(s): State<AppState>, Path(a): Path<String>) -> ApiResult<Json<ledger_protocol::state::Account>> {
+    let a: Address = parse_id(&a, "address")?;
+    s.0.ledger.head().state.account(&a).cloned().map(Json).ok_or_else(|| {
+        ApiError::new(StatusCode::NOT_FOUND, "unknown_account", "No account with that address is registered.")
+    })
+}
+
+#[utoipa::path(get, path = "/v1/accounts", responses((status = 200, description = "Registered providers and authorities (patients are not listed)")))]
+async fn list_accounts(State(s): State<AppState>) -> Json<Vec<ledger_protocol::state::Account>> {
+    let h = s.0.ledger.head();
+    let mut v: Vec<_> = h.state.accounts.values().filter(|a| a.role != ledger_protocol::Role::Patient).cloned().collect();
+    v.sort_by(|a, b| a.name.cmp(&b.name));
+    Json(v)
+}
+
+fn patient_addr(s: &AppState, a: &str) -> ApiResult<Address> {
+    let a: Address = parse_id(a, "address")?;
+    match s.0.ledger.head().state.account(&a) {
+        Some(acc) if acc.role == ledger_protocol::Role::Patient => Ok(a),
+        _ => Err(ApiError::new(StatusCode::NOT_FOUND, "unknown_patient", "No patient with that address is registered.")),
+    }
+}
+
+#[derive(Serialize)]
+struct ConsentView {
+    #[serde(flatten)]
+    consent: ledger_protocol::state::Consent,
+    status: ConsentStatus,
+}
+
+#[utoipa::path(get, path = "/v1/patients/{address}/consents", params(("address" = String, Path)),
+    responses((status = 200, description = "Every consent the patient granted, newest first, with its status now")))]
+async fn patient_consents(State(s): State<AppState>, Path(a): Path<String>) -> ApiResult<Json<Vec<ConsentView>>> {
+    let a = patient_addr(&s, &a)?;
+    let now = now_ms() / 1000;
+    let h = s.0.ledger.head();
+    let ids = h.state.patient_index(&a).map(|i| i.consents.clone()).unwrap_or_default();
+    Ok(Json(
+        ids.iter().rev().filter_map(|id| h.state.consents.get(id)).map(|c| ConsentView { status: c.status(now), consent: c.clone() }).collect(),
+    ))
+}
+
+#[utoipa::path(get, path = "/v1/patients/{address}/records", params(("address" = String, Path)),
+    responses((status = 200, description = "The patient's anchored records, newest first")))]
+async fn patient_records(State(s): State<AppState>, Path(a): Path<String>) -> ApiResult<Json<Vec<ledger_protocol::state::Record>>> {
+    let a = patient_addr(&s, &a)?;
+    let h = s.0.ledger.head();
+    let ids = h.state.patient_index(&a).map(|i| i.records.clone()).unwrap_or_default();
+    Ok(Json(ids.iter().rev().filter_map(|id| h.state.records.get(id)).cloned().collect()))
+}
+
+#[utoipa::path(get, path = "/v1/patients/{address}/audit", params(("address" = String, Path)),
+    responses((status = 200, description = "Who read the patient's data (access events and break-glass, newest first) and refused attempts")))]
+async fn patient_audit(State(s): State<AppState>, Path(a): Path<String>) -> ApiResult<Json<serde_json::Value>> {
+    let a = patient_addr(&s, &a)?;
+    let entries: Vec<_> = {
+        let h = s.0.ledger.head();
+        h.state.patient_index(&a).map(|i| i.audit.iter().rev().cloned().collect()).unwrap_or_default()
+    };
+    let refused: Vec<serde_json::Value> =
+        s.0.ledger.store.refusals(&a)?.iter().rev().filter_map(|j| serde_json::from_str(j).ok()).collect();
+    Ok(Json(json!({ "entries": entries, "refused": refused })))
+}
+
+#[utoipa::path(get, path = "/v1/patients/{address}/prescriptions", params(("address" = String, Path)),
+    responses((status = 200, description = "The patient's prescriptions, newest first")))]
+async fn patient_prescriptions(State(s): State<AppState>, Path(a): Path<String>) -> ApiResult<Json<Vec<ledger_protocol::state::Prescription>>> {
+    let a = patient_addr(&s, &a)?;
+    let h = s.0.ledger.head();
+    let ids = h.state.patient_index(&a).map(|i| i.prescriptions.clone()).unwrap_or_default();
+    Ok(Json(ids.iter().rev().filter_map(|id| h.state.prescriptions.get(id)).cloned().collect()))
+}
+
+#[utoipa::path(get, path = "/v1/patients/{address}/claims", params(("address" = String, Path)),
+    responses((status = 200, description = "Claims about the patient's care, newest first")))]
+async fn patient_claims(State(s): State<AppState>, Path(a): Path<String>) -> ApiResult<Json<Vec<ledger_protocol::state::Claim>>> {
+    let a = patient_addr(&s, &a)?;
+    let h = s.0.ledger.head();
+    let ids = h.state.patient_index(&a).map(|i| i.claims.clone()).unwrap_or_default();
+    Ok(Json(ids.iter().rev().filter_map(|id| h.state.claims.get(id)).cloned().collect()))
+}
+
+#[utoipa::path(get, path = "/v1/prescriptions/{id}", params(("id" = String, Path)),
+    responses((status = 200, description = "A prescription and whether it was dispensed"), (status = 404, description = "Unknown")))]
+async fn get_prescription(State(s): State<AppState>, Path(id): Path<String>) -> ApiResult<Json<ledger_protocol::state::Prescription>> {
+    let id: Hash = parse_id(&id, "prescription id")?;
+    s.0.ledger.head().state.prescriptions.get(&id).cloned().map(Json).ok_or_else(|| ApiError::not_found("prescription_not_found", "prescription"))
+}
+
+#[utoipa::path(get, path = "/v1/records/{id}", params(("id" = String, Path)),
+    responses((status = 200, description = "A record's anchor: hashes, class, blob id and wrapped keys"), (status = 404, description = "Unknown")))]
+async fn get_record(State(s): State<AppState>, Path(id): Path<String>) -> ApiResult<Json<ledger_protocol::state::Record>> {
+    let id: Hash = parse_id(&id, "record id")?;
+    s.0.ledger.head().state.records.get(&id).cloned().map(Json).ok_or_else(|| ApiError::not_found("record_not_found", "record"))
+}
+
+#[utoipa::path(put, path = "/v1/blobs", request_body(content = Vec<u8>, content_type = "application/octet-stream", description = "Encrypted record envelope"),
+    responses((status = 201, description = "Stored under its content address"), (status = 413, description = "Larger than the blob limit")))]
+async fn put_blob(State(s): State<AppState>, body: Result<Bytes, BytesRejection>) -> ApiResult<(StatusCode, Json<BlobId>)> {
+    let bytes = body_bytes(body, MAX_BLOB_BYTES)?;
+    if bytes.is_empty() {
+        return Err(ApiError::bad_request("empty_blob", "The blob is empty; upload the encrypted record envelope."));
+    }
+    let id = wire::blob_id(&bytes);
+    let size = bytes.len() as u64;
+    let ledger = s.0.ledger.clone();
+    tokio::task::spawn_blocking(move || ledger.store.put_blob(&id, &bytes)).await.map_err(ApiError::internal)??;
+    Ok((StatusCode::CREATED, Json(BlobId { blob: id, size })))
+}
+
+/// What to do with a read request, decided under one consistent view of the state.
+enum Gate {
+    Own(Hash),
+    Allowed(Hash, ledger_protocol::AccessBasis),
+    Refused(Address, Rejection),
+}
+
+#[utoipa::path(post, path = "/v1/records/{id}/read", params(("id" = String, Path)), request_body(content = crate::openapi::ReadRequestDoc),
+    responses((status = 200, description = "The encrypted blob; the release is recorded on the ledger (header x-access-event)", content_type = "application/octet-stream"),
+              (status = 401, description = "Bad signature or stale request"), (status = 403, description = "No live consent or break-glass; the attempt is logged"),
+              (status = 404, description = "Unknown record or blob")))]
+async fn read_record(State(s): State<AppState>, Path(id): Path<String>, body: Result<Bytes, BytesRejection>) -> ApiResult<Response> {
+    let record_id: Hash = parse_id(&id, "record id")?;
+    let req: SignedReadRequest = parse_json(body)?;
+    let r = &req.request;
+    if r.record != record_id {
+        return Err(ApiError::bad_request("bad_request", "The signed request names another record than the URL."));
+    }
+    if r.chain_id != s.0.ledger.genesis.chain_id {
+        return Err(Rejection::WrongChain { expected: s.0.ledger.genesis.chain_id.clone(), got: r.chain_id.clone() }.into());
+    }
+    if !req.verify(&Secp256k1Verifier) {
+        return Err(Rejection::BadSignature.into());
+    }
+    let now = now_ms();
+    if now.abs_diff(r.timestamp_ms) > wire::READ_REQUEST_WINDOW_MS {
+        return Err(ApiError::new(
+            StatusCode::UNAUTHORIZED,
+            "stale_request",
+            "The read request is more than 5 minutes away from the node's clock. Check your device's clock and try again.",
+        ));
+    }
+    let reader = r.reader.address();
+    let gate = {
+        let h = s.0.ledger.head();
+        let record = h.state.records.get(&record_id).ok_or_else(|| ApiError::not_found("record_not_found", "record"))?;
+        if reader == record.patient {
+            Gate::Own(record.blob)
+        } else {
+            match access_basis(&h.state, record, &reader, now / 1000) {
+                Ok(basis) => Gate::Allowed(record.blob, basis),
+                Err(e) => Gate::Refused(record.patient, e),
+            }
+        }
+    };
+    let (blob, event) = match gate {
+        Gate::Own(blob) => (blob, None),
+        Gate::Refused(patient, e) => return Err(refuse(&s, patient, record_id, reader, e).await),
+        Gate::Allowed(blob, basis) => {
+            if s.0.ledger.store.blob(&blob)?.is_none() {
+                return Err(ApiError::not_found("blob_not_found", "encrypted blob for this record"));
+            }
+            let stx = s.sign_as_node(TxBody::AccessEvent { record: record_id, reader, basis });
+            let mut out = s.submit_raw(vec![stx.to_canonical_bytes()]).await?;
+            match out.pop().unwrap_or(Err(Rejection::BadSignature)) {
+                Ok(receipt) => (blob, Some(receipt.id)),
+                Err(e) => {
+                    let patient = s.0.ledger.head().state.records.get(&record_id).map(|r| r.patient).unwrap_or(reader);
+                    return Err(refuse(&s, patient, record_id, reader, e).await);
+                }
+            }
+        }
+    };
+    let bytes = s.0.ledger.store.blob(&blob)?.ok_or_else(|| ApiError::not_found("blob_not_found", "encrypted blob for this record"))?;
+    s.0.metrics.blob_released();
+    let mut resp = bytes.into_response();
+    resp.headers_mut().insert(header::CONTENT_TYPE, HeaderValue::from_static("application/octet-stream"));
+    if let Some(ev) = event {
+        if let Ok(v) = HeaderValue::from_str(&ev.to_hex()) {
+            resp.headers_mut().insert("x-access-event", v);
+        }
+    }
+    Ok(resp)
+}
+
+/// Logs a refused read (store, metrics, tracing) and turns it into the 403 answer.
+async fn refuse(s: &AppState, patient: Address, record: Hash, reader: Address, e: Rejection) -> ApiError {
+    tracing::warn!(%record, %reader, code = e.code(), "blob read refused");
+    s.0.metrics.blob_refused(e.code());
+    let entry = json!({ "at": now_ms() / 1000, "record": record, "reader": reader, "code": e.code(), "message": e.to_string() }).to_string();
+    let ledger = s.0.ledger.clone();
+    match tokio::task::spawn_blocking(move || ledger.store.log_refusal(&patient, &entry)).await {
+        Ok(Ok(())) => {}
+        Ok(Err(err)) => tracing::error!(error = %err, "could not store a refused access attempt"),
+        Err(err) => tracing::error!(error = %err, "could not store a refused access attempt"),
+    }
+    let mut api = ApiError::from(e);
+    api.status = StatusCode::FORBIDDEN;
+    api
+}
+
+/// The OpenAPI description of every endpoint above.
+#[derive(utoipa::OpenApi)]
+#[openapi(
+    info(title = "HealthChain ledger node", description = "Signed-transaction ledger for consent, records, access logs, prescriptions, claims and twin segments."),
+    paths(health, metrics, info, submit_tx, submit_batch, get_tx, get_block, head_block, get_account, list_accounts,
+          patient_consents, patient_records, patient_audit, patient_prescriptions, patient_claims, get_prescription,
+          get_record, put_blob, read_record),
+    components(schemas(crate::openapi::SubmitTxDoc, crate::openapi::SubmitBatchDoc, crate::openapi::ErrorDoc, crate::openapi::ReadRequestDoc))
+)]
+pub struct ApiDoc;

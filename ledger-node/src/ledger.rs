@@ -1,0 +1,236 @@
+//! The node's ledger: state rebuilt and re-verified from the stored chain at start, and the
+//! ordering seam (`Orderer`) where verified transactions become durable blocks. The
+//! single-node `LocalOrderer` cuts a block by size or time, applies the rules, commits the
+//! block in one redb transaction, and only then acknowledges.
+
+use crate::metrics::Metrics;
+use crate::store::{Store, StoreError};
+use crate::verify;
+use ledger_protocol::block::{apply_block, verify_header};
+use ledger_protocol::wire::Receipt;
+use ledger_protocol::{apply, Block, ChainError, ChainTip, Genesis, Rejection, State, VerifiedTx};
+use std::future::Future;
+use std::pin::Pin;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::mpsc;
+use std::sync::{Arc, RwLock, RwLockReadGuard};
+use std::time::{Duration, Instant};
+
+/// The state and the tip it corresponds to; they always change together.
+pub struct Head {
+    pub state: State,
+    pub tip: ChainTip,
+}
+
+pub struct Ledger {
+    pub genesis: Genesis,
+    pub store: Store,
+    head: RwLock<Head>,
+    failed: AtomicBool,
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum OpenError {
+    #[error(transparent)]
+    Store(#[from] StoreError),
+    #[error("the stored chain does not verify: {0}")]
+    Chain(#[from] ChainError),
+}
+
+impl Ledger {
+    /// Opens the store and replays every block from genesis, re-verifying the hash chain,
+    /// every producer signature, every transaction signature and every rule.
+    pub fn open(dir: &std::path::Path, genesis: Genesis) -> Result<Self, OpenError> {
+        let store = Store::open(dir, &genesis)?;
+        let mut state = State::from_genesis(&genesis);
+        let mut tip = ChainTip::genesis(&genesis);
+        let mut chain_err = None;
+        store.for_each_block(|block| {
+            if chain_err.is_some() {
+                return Ok(());
+            }
+            let result = (|| {
+                verify_header(&genesis, &tip, &block, &verify::Secp256k1Verifier)?;
+                let verified = verify::verify_all(&block.txs)
+                    .into_iter()
+                    .enumerate()
+                    .map(|(index, r)| r.map_err(|rejection| ChainError::BadTx { height: block.header.height, index, rejection }))
+                    .collect::<Result<Vec<_>, _>>()?;
+                apply_block(&mut state, &mut tip, &block, &verified)
+            })();
+            if let Err(e) = result {
+                chain_err = Some(e);
+            }
+            Ok(())
+        })?;
+        if let Some(e) = chain_err {
+            return Err(e.into());
+        }
+        Ok(Ledger { genesis, store, head: RwLock::new(Head { state, tip }), failed: AtomicBool::new(false) })
+    }
+
+    /// A consistent view of state and tip. Hold it briefly and never across an await.
+    pub fn head(&self) -> RwLockReadGuard<'_, Head> {
+        self.head.read().unwrap_or_else(|p| p.into_inner())
+    }
+
+    pub fn is_failed(&self) -> bool {
+        self.failed.load(Ordering::SeqCst)
+    }
+}
+
+/// Why the orderer could not take transactions.
+#[derive(Debug, Clone, thiserror::Error)]
+pub enum OrderError {
+    #[error("the node cannot commit right now: {0}. Try again later or contact the hospital's administrator.")]
+    Unavailable(String),
+}
+
+/// What happened to one submitted transaction.
+pub type Outcome = Result<Receipt, Rejection>;
+pub type OrderFuture = Pin<Box<dyn Future<Output = Result<Vec<Outcome>, OrderError>> + Send>>;
+
+/// The ordering seam: verified transactions in, durable receipts (or rejections) out, in
+/// submission order. Single-node mode implements it locally; a replicated mode puts a
+/// consensus engine behind the same call.
+pub trait Orderer: Send + Sync + 'static {
+    fn submit(&self, txs: Vec<VerifiedTx>) -> OrderFuture;
+}
+
+struct Pending {
+    txs: Vec<VerifiedTx>,
+    reply: tokio::sync::oneshot::Sender<Result<Vec<Outcome>, OrderError>>,
+}
+
+/// How blocks are cut.
+#[derive(Debug, Clone, Copy)]
+pub struct BlockConfig {
+    /// A block closes this long after its first transaction arrived...
+    pub max_wait: Duration,
+    /// ...or as soon as it holds this many transactions.
+    pub max_txs: usize,
+}
+
+impl Default for BlockConfig {
+    fn default() -> Self {
+        BlockConfig { max_wait: Duration::from_millis(2), max_txs: 4096 }
+    }
+}
+
+/// Single-node ordering: one producer thread owns block production.
+pub struct LocalOrderer {
+    tx: mpsc::Sender<Pending>,
+}
+
+impl LocalOrderer {
+    pub fn start(ledger: Arc<Ledger>, key: k256::ecdsa::SigningKey, cfg: BlockConfig, metrics: Arc<Metrics>) -> Self {
+        let (tx, rx) = mpsc::channel();
+        std::thread::Builder::new()
+            .name("block-producer".into())
+            .spawn(move || produce(ledger, key, cfg, rx, metrics))
+            .expect("spawning the block producer thread");
+        LocalOrderer { tx }
+    }
+}
+
+impl Orderer for LocalOrderer {
+    fn submit(&self, txs: Vec<VerifiedTx>) -> OrderFuture {
+        let (reply, rx) = tokio::sync::oneshot::channel();
+        let sent = self.tx.send(Pending { txs, reply });
+        Box::pin(async move {
+            if sent.is_err() {
+                return Err(OrderError::Unavailable("the block producer has stopped".into()));
+            }
+            rx.await.unwrap_or_else(|_| Err(OrderError::Unavailable("the block producer has stopped".into())))
+        })
+    }
+}
+
+pub fn now_ms() -> u64 {
+    std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map(|d| d.as_millis() as u64).unwrap_or(0)
+}
+
+fn produce(ledger: Arc<Ledger>, key: k256::ecdsa::SigningKey, cfg: BlockConfig, rx: mpsc::Receiver<Pending>, metrics: Arc<Metrics>) {
+    while let Ok(first) = rx.recv() {
+        let deadline = Instant::now() + cfg.max_wait;
+        let mut count = first.txs.len();
+        let mut batch = vec![first];
+        while count < cfg.max_txs {
+            let left = deadline.saturating_duration_since(Instant::now());
+            match rx.recv_timeout(left) {
+                Ok(p) => {
+                    count += p.txs.len();
+                    batch.push(p);
+                }
+                Err(_) => break,
+            }
+        }
+        if ledger.is_failed() {
+            for p in batch {
+                let _ = p.reply.send(Err(OrderError::Unavailable("storage failed earlier".into())));
+            }
+            continue;
+        }
+        let started = Instant::now();
+        let mut head = ledger.head.write().unwrap_or_else(|p| p.into_inner());
+        let timestamp_ms = now_ms().max(head.tip.timestamp_ms);
+        let now = timestamp_ms / 1000;
+        // Per pending request, per transaction: Ok(index in block) or the rejection.
+        let mut slots: Vec<Vec<Result<u32, Rejection>>> = Vec::with_capacity(batch.len());
+        let mut accepted = Vec::with_capacity(count);
+        for p in &batch {
+            let mut s = Vec::with_capacity(p.txs.len());
+            for vtx in &p.txs {
+                match apply(&head.state, vtx, now) {
+                    Ok(effects) => {
+                        head.state.commit(effects);
+                        s.push(Ok(accepted.len() as u32));
+                        accepted.push(vtx.signed().clone());
+                    }
+                    Err(r) => {
+                        metrics.rejected(r.code());
+                        s.push(Err(r));
+                    }
+                }
+            }
+            slots.push(s);
+        }
+        let mut block_ref = None;
+        if !accepted.is_empty() {
+            let height = head.tip.height + 1;
+            let n = accepted.len();
+            let block = Block::produce(&ledger.genesis.chain_id, height, head.tip.hash, timestamp_ms, accepted, &key);
+            let ids = block.tx_ids();
+            match ledger.store.append_block(&block) {
+                Ok(()) => {
+                    head.tip = ChainTip { height, hash: block.hash(), timestamp_ms };
+                    metrics.block_committed(n, started.elapsed());
+                    block_ref = Some((height, block.hash(), ids));
+                }
+                Err(e) => {
+                    // The in-memory state is now ahead of the disk: stop accepting anything.
+                    tracing::error!(error = %e, "block commit failed; the node stops accepting transactions");
+                    ledger.failed.store(true, Ordering::SeqCst);
+                    drop(head);
+                    for p in batch {
+                        let _ = p.reply.send(Err(OrderError::Unavailable(e.to_string())));
+                    }
+                    continue;
+                }
+            }
+        }
+        drop(head);
+        for (p, s) in batch.into_iter().zip(slots) {
+            let outcomes = s
+                .into_iter()
+                .map(|r| {
+                    r.map(|index| {
+                        let (height, block_hash, ids) = block_ref.as_ref().expect("an accepted transaction means a block");
+                        Receipt { id: ids[index as usize], height: *height, block_hash: *block_hash, index }
+                    })
+                })
+                .collect();
+            let _ = p.reply.send(Ok(outcomes));
+        }
+    }
+}

@@ -1,0 +1,63 @@
+//! ledger-node: a hospital's ledger node. Verifies signatures on arrival (all cores),
+//! orders transactions into hash-linked blocks behind a narrow seam (`ledger::Orderer`),
+//! commits each block durably in redb before acknowledging, keeps encrypted record blobs
+//! that it releases only under live consent (recording each release on the ledger), and
+//! serves it all over an axum JSON API.
+
+pub mod api;
+pub mod config;
+pub mod demo;
+pub mod ledger;
+pub mod metrics;
+pub mod openapi;
+pub mod store;
+pub mod verify;
+
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::sync::Arc;
+
+/// What `serve` needs.
+pub struct NodeConfig {
+    pub data_dir: PathBuf,
+    pub genesis: ledger_protocol::Genesis,
+    pub key: k256::ecdsa::SigningKey,
+    pub blocks: ledger::BlockConfig,
+}
+
+/// A started node: its state and its router, not yet bound to a socket.
+pub struct Node {
+    pub state: api::AppState,
+    pub router: axum::Router,
+}
+
+/// Opens the data directory (replaying and re-verifying the chain) and builds the app.
+pub fn start(cfg: NodeConfig) -> anyhow::Result<Node> {
+    let key_pk = ledger_protocol::PublicKey::from(cfg.key.verifying_key());
+    if !cfg.genesis.is_authority(&key_pk) {
+        anyhow::bail!(
+            "the node's key ({}) is not an authority in the genesis file; use the key that was created with this genesis",
+            key_pk.address()
+        );
+    }
+    let started = std::time::Instant::now();
+    let ledger = Arc::new(ledger::Ledger::open(&cfg.data_dir, cfg.genesis)?);
+    {
+        let h = ledger.head();
+        tracing::info!(height = h.tip.height, took_ms = started.elapsed().as_millis() as u64, "chain re-verified from genesis");
+    }
+    let metrics = Arc::new(metrics::Metrics::default());
+    let orderer = Arc::new(ledger::LocalOrderer::start(ledger.clone(), cfg.key.clone(), cfg.blocks, metrics.clone()));
+    let state = api::AppState::new(ledger, orderer, metrics, cfg.key);
+    let router = api::app(state.clone()).layer(tower_http::trace::TraceLayer::new_for_http());
+    Ok(Node { state, router })
+}
+
+/// Serves `router` on `listener` until `shutdown` resolves.
+pub async fn serve(
+    listener: tokio::net::TcpListener,
+    router: axum::Router,
+    shutdown: impl std::future::Future<Output = ()> + Send + 'static,
+) -> std::io::Result<()> {
+    axum::serve(listener, router.into_make_service_with_connect_info::<SocketAddr>()).with_graceful_shutdown(shutdown).await
+}

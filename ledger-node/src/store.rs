@@ -1,0 +1,186 @@
+//! Durable storage in one embedded redb file: blocks by height, a transaction index, the
+//! blob store, refused access attempts, and the genesis this data directory belongs to.
+//! One write transaction (one fsync) per block.
+
+use ledger_protocol::codec::{Decode, Encode};
+use ledger_protocol::{Address, Block, Genesis, Hash};
+use redb::{Database, ReadableTable, ReadableTableMetadata, TableDefinition};
+use std::path::Path;
+
+const BLOCKS: TableDefinition<u64, &[u8]> = TableDefinition::new("blocks");
+/// Transaction id → (height, index in block).
+const TX_INDEX: TableDefinition<&[u8], (u64, u32)> = TableDefinition::new("tx_index");
+const BLOBS: TableDefinition<&[u8], &[u8]> = TableDefinition::new("blobs");
+/// Patient address ‖ sequence → JSON of a refused access attempt.
+const REFUSALS: TableDefinition<&[u8], &str> = TableDefinition::new("refusals");
+const META: TableDefinition<&str, &[u8]> = TableDefinition::new("meta");
+
+#[derive(Debug, thiserror::Error)]
+pub enum StoreError {
+    #[error("storage error: {0}")]
+    Db(String),
+    #[error("this data directory belongs to another chain (genesis {found}); use a fresh directory or the matching genesis file")]
+    OtherChain { found: String },
+    #[error("stored block {height} is unreadable: {reason}")]
+    Corrupt { height: u64, reason: String },
+}
+
+macro_rules! db_err {
+    ($($t:ty),*) => {$(
+        impl From<$t> for StoreError {
+            fn from(e: $t) -> Self {
+                StoreError::Db(e.to_string())
+            }
+        }
+    )*};
+}
+db_err!(redb::DatabaseError, redb::TransactionError, redb::TableError, redb::StorageError, redb::CommitError);
+
+pub struct Store {
+    db: Database,
+}
+
+impl Store {
+    /// Opens (or creates) `dir/ledger.redb` and binds it to `genesis`.
+    pub fn open(dir: &Path, genesis: &Genesis) -> Result<Self, StoreError> {
+        std::fs::create_dir_all(dir).map_err(|e| StoreError::Db(format!("cannot create {}: {e}", dir.display())))?;
+        let db = Database::create(dir.join("ledger.redb"))?;
+        let w = db.begin_write()?;
+        {
+            let mut meta = w.open_table(META)?;
+            let want = genesis.hash();
+            let found = meta.get("genesis")?.map(|v| v.value().to_vec());
+            match found {
+                Some(found) if found != want.0 => return Err(StoreError::OtherChain { found: hex::encode(found) }),
+                Some(_) => {}
+                None => {
+                    meta.insert("genesis", want.0.as_slice())?;
+                }
+            }
+            w.open_table(BLOCKS)?;
+            w.open_table(TX_INDEX)?;
+            w.open_table(BLOBS)?;
+            w.open_table(REFUSALS)?;
+        }
+        w.commit()?;
+        Ok(Store { db })
+    }
+
+    /// Writes a block and indexes its transactions in one durable commit.
+    pub fn append_block(&self, block: &Block) -> Result<(), StoreError> {
+        let w = self.db.begin_write()?;
+        {
+            let mut blocks = w.open_table(BLOCKS)?;
+            blocks.insert(block.header.height, block.to_canonical_bytes().as_slice())?;
+            let mut idx = w.open_table(TX_INDEX)?;
+            for (i, tx) in block.txs.iter().enumerate() {
+                idx.insert(tx.id().0.as_slice(), (block.header.height, i as u32))?;
+            }
+        }
+        w.commit()?;
+        Ok(())
+    }
+
+    pub fn block(&self, height: u64) -> Result<Option<Block>, StoreError> {
+        let r = self.db.begin_read()?;
+        let t = r.open_table(BLOCKS)?;
+        match t.get(height)? {
+            None => Ok(None),
+            Some(v) => Block::from_canonical_bytes(v.value())
+                .map(Some)
+                .map_err(|e| StoreError::Corrupt { height, reason: e.to_string() }),
+        }
+    }
+
+    pub fn height(&self) -> Result<u64, StoreError> {
+        let r = self.db.begin_read()?;
+        let t = r.open_table(BLOCKS)?;
+        Ok(t.last()?.map(|(k, _)| k.value()).unwrap_or(0))
+    }
+
+    /// Calls `f` with every block from height 1 upward, in order.
+    pub fn for_each_block(&self, mut f: impl FnMut(Block) -> Result<(), StoreError>) -> Result<(), StoreError> {
+        let r = self.db.begin_read()?;
+        let t = r.open_table(BLOCKS)?;
+        let mut expected = 1;
+        for item in t.iter()? {
+            let (k, v) = item?;
+            let height = k.value();
+            if height != expected {
+                return Err(StoreError::Corrupt { height, reason: format!("expected block {expected} next") });
+            }
+            let block = Block::from_canonical_bytes(v.value()).map_err(|e| StoreError::Corrupt { height, reason: e.to_string() })?;
+            f(block)?;
+            expected += 1;
+        }
+        Ok(())
+    }
+
+    pub fn tx_location(&self, id: &Hash) -> Result<Option<(u64, u32)>, StoreError> {
+        let r = self.db.begin_read()?;
+        let t = r.open_table(TX_INDEX)?;
+        Ok(t.get(id.0.as_slice())?.map(|v| v.value()))
+    }
+
+    pub fn tx_count(&self) -> Result<u64, StoreError> {
+        let r = self.db.begin_read()?;
+        Ok(r.open_table(TX_INDEX)?.len()?)
+    }
+
+    /// Stores a blob under its id (idempotent) in its own durable commit.
+    pub fn put_blob(&self, id: &Hash, bytes: &[u8]) -> Result<(), StoreError> {
+        let w = self.db.begin_write()?;
+        {
+            let mut t = w.open_table(BLOBS)?;
+            if t.get(id.0.as_slice())?.is_none() {
+                t.insert(id.0.as_slice(), bytes)?;
+            }
+        }
+        w.commit()?;
+        Ok(())
+    }
+
+    pub fn blob(&self, id: &Hash) -> Result<Option<Vec<u8>>, StoreError> {
+        let r = self.db.begin_read()?;
+        let t = r.open_table(BLOBS)?;
+        Ok(t.get(id.0.as_slice())?.map(|v| v.value().to_vec()))
+    }
+
+    /// Records a refused access attempt against the patient whose data was asked for.
+    pub fn log_refusal(&self, patient: &Address, json: &str) -> Result<(), StoreError> {
+        let w = self.db.begin_write()?;
+        {
+            let mut t = w.open_table(REFUSALS)?;
+            let lo = refusal_key(patient, 0);
+            let hi = refusal_key(patient, u64::MAX);
+            let next = t.range(lo.as_slice()..=hi.as_slice())?.next_back().transpose()?.map_or(0, |(k, _)| {
+                let mut seq = [0u8; 8];
+                seq.copy_from_slice(&k.value()[20..28]);
+                u64::from_be_bytes(seq) + 1
+            });
+            t.insert(refusal_key(patient, next).as_slice(), json)?;
+        }
+        w.commit()?;
+        Ok(())
+    }
+
+    /// A patient's refused access attempts, oldest first.
+    pub fn refusals(&self, patient: &Address) -> Result<Vec<String>, StoreError> {
+        let r = self.db.begin_read()?;
+        let t = r.open_table(REFUSALS)?;
+        let lo = refusal_key(patient, 0);
+        let hi = refusal_key(patient, u64::MAX);
+        let mut out = Vec::new();
+        for item in t.range(lo.as_slice()..=hi.as_slice())? {
+            out.push(item?.1.value().to_owned());
+        }
+        Ok(out)
+    }
+}
+
+fn refusal_key(patient: &Address, seq: u64) -> [u8; 28] {
+    let mut k = [0u8; 28];
+    k[..20].copy_from_slice(&patient.0);
+    k[20..].copy_from_slice(&seq.to_be_bytes());
+    k
+}
