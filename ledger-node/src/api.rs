@@ -54,8 +54,16 @@ impl AppState {
 
     /// Signs a transaction with the node's authority key and the next nonce.
     pub fn sign_as_node(&self, body: TxBody) -> ledger_protocol::SignedTransaction {
-        let nonce = self.0.node_nonce.fetch_add(1, Ordering::SeqCst) + 1;
         let signer = ledger_protocol::PublicKey::from(self.0.node_key.verifying_key());
+        // The same authority key may also sign elsewhere (an admin registering staff), so
+        // never go below what the ledger has already seen.
+        let on_ledger = self.0.ledger.head().state.account(&signer.address()).map_or(0, |a| a.nonce);
+        let prev = self
+            .0
+            .node_nonce
+            .fetch_update(Ordering::SeqCst, Ordering::SeqCst, |cur| Some(cur.max(on_ledger) + 1))
+            .unwrap_or_else(|cur| cur);
+        let nonce = prev.max(on_ledger) + 1;
         Transaction { chain_id: self.0.ledger.genesis.chain_id.clone(), signer, nonce, body }.sign(&self.0.node_key)
     }
 
