@@ -178,6 +178,7 @@ fn produce(ledger: Arc<Ledger>, key: k256::ecdsa::SigningKey, cfg: BlockConfig, 
         // Per pending request, per transaction: Ok(index in block) or the rejection.
         let mut slots: Vec<Vec<Result<u32, Rejection>>> = Vec::with_capacity(batch.len());
         let mut accepted = Vec::with_capacity(count);
+        let mut ids = Vec::with_capacity(count);
         for p in &batch {
             let mut s = Vec::with_capacity(p.txs.len());
             for vtx in &p.txs {
@@ -186,6 +187,7 @@ fn produce(ledger: Arc<Ledger>, key: k256::ecdsa::SigningKey, cfg: BlockConfig, 
                         head.state.commit(effects);
                         s.push(Ok(accepted.len() as u32));
                         accepted.push(vtx.signed().clone());
+                        ids.push(vtx.id());
                     }
                     Err(r) => {
                         metrics.rejected(r.code());
@@ -199,12 +201,16 @@ fn produce(ledger: Arc<Ledger>, key: k256::ecdsa::SigningKey, cfg: BlockConfig, 
         if !accepted.is_empty() {
             let height = head.tip.height + 1;
             let n = accepted.len();
-            let block = Block::produce(&ledger.genesis.chain_id, height, head.tip.hash, timestamp_ms, accepted, &key);
-            let ids = block.tx_ids();
-            match ledger.store.append_block(&block) {
+            let block = Block::produce_with_ids(&ledger.genesis.chain_id, height, head.tip.hash, timestamp_ms, accepted, &ids, &key);
+            let applied = started.elapsed();
+            match ledger.store.append_block(&block, &ids) {
                 Ok(()) => {
                     head.tip = ChainTip { height, hash: block.hash(), timestamp_ms };
-                    metrics.block_committed(n, started.elapsed());
+                    let took = started.elapsed();
+                    metrics.block_committed(n, took);
+                    if took > Duration::from_millis(100) {
+                        tracing::warn!(height, txs = n, apply_ms = applied.as_millis() as u64, total_ms = took.as_millis() as u64, "slow block");
+                    }
                     block_ref = Some((height, block.hash(), ids));
                 }
                 Err(e) => {

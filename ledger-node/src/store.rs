@@ -67,14 +67,15 @@ impl Store {
     }
 
     /// Writes a block and indexes its transactions in one durable commit.
-    pub fn append_block(&self, block: &Block) -> Result<(), StoreError> {
+    /// `ids[i]` must be the id of `block.txs[i]`.
+    pub fn append_block(&self, block: &Block, ids: &[Hash]) -> Result<(), StoreError> {
         let w = self.db.begin_write()?;
         {
             let mut blocks = w.open_table(BLOCKS)?;
             blocks.insert(block.header.height, block.to_canonical_bytes().as_slice())?;
             let mut idx = w.open_table(TX_INDEX)?;
-            for (i, tx) in block.txs.iter().enumerate() {
-                idx.insert(tx.id().0.as_slice(), (block.header.height, i as u32))?;
+            for (i, id) in ids.iter().enumerate() {
+                idx.insert(id.0.as_slice(), (block.header.height, i as u32))?;
             }
         }
         w.commit()?;

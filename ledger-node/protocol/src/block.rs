@@ -148,11 +148,26 @@ impl Block {
         key: &k256::ecdsa::SigningKey,
     ) -> Block {
         let ids: Vec<Hash> = txs.iter().map(SignedTransaction::id).collect();
+        Self::produce_with_ids(chain_id, height, prev_hash, timestamp_ms, txs, &ids, key)
+    }
+
+    /// Like `produce`, with the transaction ids already known (`ids[i]` must be
+    /// `txs[i].id()`; a node has them from verification).
+    pub fn produce_with_ids(
+        chain_id: &str,
+        height: u64,
+        prev_hash: Hash,
+        timestamp_ms: u64,
+        txs: Vec<SignedTransaction>,
+        ids: &[Hash],
+        key: &k256::ecdsa::SigningKey,
+    ) -> Block {
+        debug_assert_eq!(ids.len(), txs.len());
         let header = BlockHeader {
             chain_id: chain_id.to_owned(),
             height,
             prev_hash,
-            merkle_root: merkle::root(&ids),
+            merkle_root: merkle::root(ids),
             timestamp_ms,
             tx_count: u32::try_from(txs.len()).unwrap_or(u32::MAX),
             producer: PublicKey::from(key.verifying_key()),
