@@ -1,2 +1,210 @@
-//! xtask
-fn main() {}
+//! Project automation, the README's two commands and the benchmarks:
+//! `cargo xtask run` (set up, then run the node with demo data), `cargo xtask test`
+//! (set up, then run everything CI runs), `cargo xtask bench <ledger|wallet>`, and
+//! `cargo xtask setup` (only install what is missing). Set-up is idempotent and silent
+//! when everything is already there.
+
+use anyhow::{bail, Context, Result};
+use std::path::{Path, PathBuf};
+use std::process::{Command, Stdio};
+
+const USAGE: &str = "usage: cargo xtask <run|test|bench <ledger|wallet|all>|setup>
+
+  run     build and start the ledger node with demo data (http://127.0.0.1:7800)
+  test    install what is missing, then run every check and test CI runs
+  bench   ledger: node throughput against the verify ceiling, latency
+          wallet: signing and keystore unlock in headless Chromium
+  setup   install what is missing (wasm32 target, wasm-bindgen-cli, Chromium)";
+
+fn main() -> Result<()> {
+    let args: Vec<String> = std::env::args().skip(1).collect();
+    let root = root()?;
+    std::env::set_current_dir(&root)?;
+    match args.first().map(String::as_str) {
+        Some("run") => run(&args[1..]),
+        Some("test") => test(),
+        Some("bench") => match args.get(1).map(String::as_str) {
+            Some("ledger") => bench_ledger(),
+            Some("wallet") => bench_wallet(),
+            Some("all") => {
+                bench_ledger()?;
+                bench_wallet()
+            }
+            _ => bail!("{USAGE}"),
+        },
+        Some("setup") => {
+            setup_wasm()?;
+            setup_browser()
+        }
+        _ => {
+            eprintln!("{USAGE}");
+            std::process::exit(2);
+        }
+    }
+}
+
+fn root() -> Result<PathBuf> {
+    let manifest = PathBuf::from(env!("CARGO_MANIFEST_DIR"));
+    Ok(manifest.parent().context("xtask lives in the workspace")?.to_owned())
+}
+
+/// Runs a command, streaming its output; fails with the command line if it fails.
+fn sh(cmd: &mut Command) -> Result<()> {
+    let status = cmd.status().with_context(|| format!("cannot start {cmd:?}"))?;
+    if !status.success() {
+        bail!("command failed ({status}): {cmd:?}");
+    }
+    Ok(())
+}
+
+/// Runs a command quietly; shows its output only if it fails.
+fn quiet(cmd: &mut Command) -> Result<()> {
+    let out = cmd.output().with_context(|| format!("cannot start {cmd:?}"))?;
+    if !out.status.success() {
+        eprintln!("{}{}", String::from_utf8_lossy(&out.stdout), String::from_utf8_lossy(&out.stderr));
+        bail!("command failed ({}): {cmd:?}", out.status);
+    }
+    Ok(())
+}
+
+fn output(cmd: &mut Command) -> Option<String> {
+    let out = cmd.stderr(Stdio::null()).output().ok()?;
+    out.status.success().then(|| String::from_utf8_lossy(&out.stdout).into_owned())
+}
+
+fn cargo() -> Command {
+    Command::new(std::env::var("CARGO").unwrap_or_else(|_| "cargo".into()))
+}
+
+fn which(name: &str) -> Option<PathBuf> {
+    let path = std::env::var_os("PATH")?;
+    std::env::split_paths(&path).map(|d| d.join(name)).find(|p| p.is_file())
+}
+
+/// The version of a package as pinned in Cargo.lock.
+fn locked_version(package: &str) -> Result<String> {
+    let lock = std::fs::read_to_string("Cargo.lock").context("reading Cargo.lock")?;
+    let needle = format!("name = \"{package}\"\nversion = \"");
+    let start = lock.find(&needle).with_context(|| format!("{package} is not in Cargo.lock"))? + needle.len();
+    let end = lock[start..].find('"').context("Cargo.lock is malformed")?;
+    Ok(lock[start..start + end].to_owned())
+}
+
+/// The wasm32 target and wasm-bindgen-cli at the Cargo.lock version of wasm-bindgen.
+fn setup_wasm() -> Result<()> {
+    let installed = output(Command::new("rustup").args(["target", "list", "--installed"])).unwrap_or_default();
+    if !installed.lines().any(|l| l.trim() == "wasm32-unknown-unknown") {
+        eprintln!("setup: adding the wasm32-unknown-unknown target");
+        quiet(Command::new("rustup").args(["target", "add", "wasm32-unknown-unknown"]))?;
+    }
+    let want = locked_version("wasm-bindgen")?;
+    let have = output(Command::new("wasm-bindgen-test-runner").arg("--version")).unwrap_or_default();
+    let have_bindgen = output(Command::new("wasm-bindgen").arg("--version")).unwrap_or_default();
+    if !have.contains(&want) || !have_bindgen.contains(&want) {
+        eprintln!("setup: installing wasm-bindgen-cli {want} (a few minutes, once)");
+        quiet(cargo().args(["install", "--quiet", "wasm-bindgen-cli", "--version", &want]))?;
+    }
+    Ok(())
+}
+
+/// Chromium and its WebDriver for browser tests (Debian packages).
+fn setup_browser() -> Result<()> {
+    if chromium().is_some() && chromedriver().is_some() {
+        return Ok(());
+    }
+    eprintln!("setup: installing chromium and chromium-driver (Debian packages)");
+    let is_root = output(Command::new("id").arg("-u")).is_some_and(|u| u.trim() == "0");
+    let apt = |args: &[&str]| {
+        let mut c = if is_root { Command::new("apt-get") } else { Command::new("sudo") };
+        if !is_root {
+            c.args(["-n", "apt-get"]);
+        }
+        c.args(args).env("DEBIAN_FRONTEND", "noninteractive");
+        quiet(&mut c)
+    };
+    if apt(&["install", "-y", "-q", "chromium", "chromium-driver"]).is_err() {
+        apt(&["update", "-q"]).context("apt-get update failed; install chromium and chromium-driver by hand")?;
+        apt(&["install", "-y", "-q", "chromium", "chromium-driver"])
+            .context("could not install chromium and chromium-driver; install them by hand (Debian: apt-get install chromium chromium-driver)")?;
+    }
+    if chromedriver().is_none() {
+        bail!("chromedriver is still missing after installing chromium-driver");
+    }
+    Ok(())
+}
+
+fn chromium() -> Option<PathBuf> {
+    which("chromium").or_else(|| which("chromium-browser")).or_else(|| which("google-chrome"))
+}
+
+fn chromedriver() -> Option<PathBuf> {
+    std::env::var_os("CHROMEDRIVER").map(PathBuf::from).filter(|p| p.is_file()).or_else(|| which("chromedriver"))
+}
+
+/// `cargo test` for wasm32 in headless Chromium through wasm-bindgen-test-runner.
+fn wasm_test(extra: &[&str]) -> Command {
+    let mut c = cargo();
+    c.args(["test", "--target", "wasm32-unknown-unknown"]).args(extra);
+    c.env("CARGO_TARGET_WASM32_UNKNOWN_UNKNOWN_RUNNER", "wasm-bindgen-test-runner");
+    if let Some(d) = chromedriver() {
+        c.env("CHROMEDRIVER", d);
+    }
+    c.env("WASM_BINDGEN_TEST_TIMEOUT", "300");
+    c
+}
+
+fn test() -> Result<()> {
+    setup_wasm()?;
+    setup_browser()?;
+    step("formatting", cargo().args(["fmt", "--all", "--check"]))?;
+    step("lints", cargo().args(["clippy", "--workspace", "--all-targets", "--quiet", "--", "-D", "warnings"]))?;
+    step(
+        "client crates build for wasm32",
+        cargo().args(["build", "--quiet", "--target", "wasm32-unknown-unknown", "-p", "ledger-protocol", "-p", "wallet"]),
+    )?;
+    step("native tests", cargo().args(["test", "--workspace", "--quiet"]))?;
+    step("browser tests (headless Chromium)", &mut wasm_test(&["--quiet", "-p", "ledger-protocol", "-p", "wallet"]))?;
+    eprintln!("xtask test: all passed");
+    Ok(())
+}
+
+fn step(name: &str, cmd: &mut Command) -> Result<()> {
+    eprintln!("== {name}");
+    sh(cmd).with_context(|| format!("step '{name}' failed"))
+}
+
+fn run(args: &[String]) -> Result<()> {
+    let listen = args.iter().position(|a| a == "--listen").and_then(|i| args.get(i + 1)).cloned().unwrap_or_else(|| "127.0.0.1:7800".into());
+    quiet(cargo().args(["build", "--release", "--quiet", "-p", "ledger-node"]))?;
+    let data = Path::new("target/demo-data");
+    eprintln!("starting the ledger node with demo data in {} (Ctrl-C stops it)", data.display());
+    sh(Command::new(target_dir().join("release/ledger-node")).args(["demo", "--listen", &listen, "--data-dir"]).arg(data))
+}
+
+fn bench_ledger() -> Result<()> {
+    quiet(cargo().args(["build", "--release", "--quiet", "-p", "ledger-node", "--bins"]))?;
+    let target = target_dir();
+    sh(Command::new(target.join("release/ledger-bench")).arg("--node-bin").arg(target.join("release/ledger-node")))
+}
+
+fn target_dir() -> PathBuf {
+    std::env::var_os("CARGO_TARGET_DIR").map(PathBuf::from).unwrap_or_else(|| PathBuf::from("target"))
+}
+
+fn bench_wallet() -> Result<()> {
+    setup_wasm()?;
+    setup_browser()?;
+    let out = wasm_test(&["--release", "--quiet", "-p", "wallet", "--test", "web", "--", "--nocapture", "bench"])
+        .stderr(Stdio::inherit())
+        .output()
+        .context("running the wallet browser benchmark")?;
+    let text = String::from_utf8_lossy(&out.stdout);
+    if !out.status.success() {
+        eprintln!("{text}");
+        bail!("the wallet browser benchmark failed");
+    }
+    let line = text.lines().rev().find(|l| l.contains("wallet sign_median_ms=")).context("the benchmark printed no result line")?;
+    let line = &line[line.find("wallet sign_median_ms=").unwrap_or(0)..];
+    println!("{line}");
+    Ok(())
+}

@@ -1,5 +1,7 @@
 //! Integration tests of ledger-protocol: every rejection code, the happy path of every
 //! transaction kind, blocks and chains, golden vectors, and decoding of hostile bytes.
+//! (Native only; `web.rs` checks the golden vectors in a browser.)
+#![cfg(not(target_arch = "wasm32"))]
 
 use ledger_protocol::block::{apply_block, verify_header, verify_txs};
 use ledger_protocol::codec::{Decode, Encode};
