@@ -3,13 +3,13 @@
 //! node info, health, Prometheus metrics and the OpenAPI description. `app(state)` builds
 //! the router without binding a socket, so tests drive it directly.
 
-use crate::ledger::{now_ms, Ledger, OrderError, Orderer};
+use crate::ledger::{Ledger, OrderError, Orderer, now_ms};
 use crate::metrics::Metrics;
 use crate::verify::{self, Secp256k1Verifier};
 use axum::body::Bytes;
 use axum::extract::rejection::BytesRejection;
 use axum::extract::{DefaultBodyLimit, Path, State};
-use axum::http::{header, HeaderValue, StatusCode};
+use axum::http::{HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post, put};
 use axum::{Json, Router};
@@ -17,12 +17,14 @@ use ledger_protocol::codec::Encode;
 use ledger_protocol::merkle;
 use ledger_protocol::rules::access_basis;
 use ledger_protocol::state::ConsentStatus;
-use ledger_protocol::wire::{self, BatchItem, BlobId, ErrorBody, Receipt, SignedReadRequest, SubmitBatch, SubmitTx, TxWithProof};
+use ledger_protocol::wire::{
+    self, BatchItem, BlobId, ErrorBody, Receipt, SignedReadRequest, SubmitBatch, SubmitTx, TxWithProof,
+};
 use ledger_protocol::{Address, Hash, Rejection, Transaction, TxBody};
 use serde::Serialize;
 use serde_json::json;
-use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
 
 /// Largest JSON request body (transactions, batches, read requests).
 pub const MAX_JSON_BYTES: usize = 4 * 1024 * 1024;
@@ -45,7 +47,12 @@ pub struct AppState(pub Arc<Inner>);
 
 impl AppState {
     /// `node_key` must be a genesis authority: it signs the access events of blob releases.
-    pub fn new(ledger: Arc<Ledger>, orderer: Arc<dyn Orderer>, metrics: Arc<Metrics>, node_key: k256::ecdsa::SigningKey) -> Self {
+    pub fn new(
+        ledger: Arc<Ledger>,
+        orderer: Arc<dyn Orderer>,
+        metrics: Arc<Metrics>,
+        node_key: k256::ecdsa::SigningKey,
+    ) -> Self {
         let addr = ledger_protocol::PublicKey::from(node_key.verifying_key()).address();
         let nonce = ledger.head().state.account(&addr).map_or(0, |a| a.nonce);
         metrics.set_height(ledger.head().tip.height);
@@ -84,11 +91,15 @@ impl AppState {
                 }
             }
         }
-        let mut ordered = if verified.is_empty() { Vec::new() } else { self.0.orderer.submit(verified).await? }.into_iter();
-        Ok(slots.into_iter().map(|s| match s {
-            Some(r) => Err(r),
-            None => ordered.next().unwrap_or(Err(Rejection::BadSignature)),
-        }).collect())
+        let mut ordered =
+            if verified.is_empty() { Vec::new() } else { self.0.orderer.submit(verified).await? }.into_iter();
+        Ok(slots
+            .into_iter()
+            .map(|s| match s {
+                Some(r) => Err(r),
+                None => ordered.next().unwrap_or(Err(Rejection::BadSignature)),
+            })
+            .collect())
     }
 }
 
@@ -112,7 +123,11 @@ impl ApiError {
     }
     fn internal(e: impl std::fmt::Display) -> Self {
         tracing::error!(error = %e, "internal error");
-        Self::new(StatusCode::INTERNAL_SERVER_ERROR, "internal", "The node hit an internal error; it has been logged. Try again later.")
+        Self::new(
+            StatusCode::INTERNAL_SERVER_ERROR,
+            "internal",
+            "The node hit an internal error; it has been logged. Try again later.",
+        )
     }
 }
 
@@ -121,8 +136,17 @@ pub fn status_for(code: &str) -> StatusCode {
     match code {
         "malformed" => StatusCode::BAD_REQUEST,
         "bad_signature" | "high_s" => StatusCode::UNAUTHORIZED,
-        "no_consent" | "consent_expired" | "consent_revoked" | "consent_not_yet_valid" | "not_authority" | "wrong_role"
-        | "not_owner" | "reader_not_allowed" | "break_glass_expired" | "break_glass_not_found" | "not_claim_insurer"
+        "no_consent"
+        | "consent_expired"
+        | "consent_revoked"
+        | "consent_not_yet_valid"
+        | "not_authority"
+        | "wrong_role"
+        | "not_owner"
+        | "reader_not_allowed"
+        | "break_glass_expired"
+        | "break_glass_not_found"
+        | "not_claim_insurer"
         | "unknown_account" => StatusCode::FORBIDDEN,
         "consent_not_found" | "record_not_found" | "prescription_not_found" | "claim_not_found" | "unknown_party" => {
             StatusCode::NOT_FOUND
@@ -180,9 +204,8 @@ fn parse_json<T: serde::de::DeserializeOwned>(body: Result<Bytes, BytesRejection
 }
 
 fn parse_hex_tx(s: &str) -> ApiResult<Vec<u8>> {
-    hex::decode(s.strip_prefix("0x").unwrap_or(s)).map_err(|_| {
-        ApiError::bad_request("malformed", "The transaction is not hex of its canonical bytes.")
-    })
+    hex::decode(s.strip_prefix("0x").unwrap_or(s))
+        .map_err(|_| ApiError::bad_request("malformed", "The transaction is not hex of its canonical bytes."))
 }
 
 fn parse_id<T: std::str::FromStr>(s: &str, what: &str) -> ApiResult<T> {
@@ -216,7 +239,9 @@ pub fn app(state: AppState) -> Router {
         .route("/v1/records/{id}", get(get_record))
         .merge(json_routes)
         .merge(blob_routes)
-        .fallback(|| async { ApiError::new(StatusCode::NOT_FOUND, "not_found", "There is no such endpoint; see /openapi.json.") })
+        .fallback(|| async {
+            ApiError::new(StatusCode::NOT_FOUND, "not_found", "There is no such endpoint; see /openapi.json.")
+        })
         .with_state(state)
 }
 
@@ -224,7 +249,8 @@ pub fn app(state: AppState) -> Router {
 async fn health(State(s): State<AppState>) -> Response {
     let height = s.0.ledger.head().tip.height;
     if s.0.ledger.is_failed() {
-        return (StatusCode::SERVICE_UNAVAILABLE, Json(json!({ "status": "failed", "height": height }))).into_response();
+        return (StatusCode::SERVICE_UNAVAILABLE, Json(json!({ "status": "failed", "height": height })))
+            .into_response();
     }
     Json(json!({ "status": "ok", "height": height })).into_response()
 }
@@ -281,10 +307,17 @@ async fn submit_tx(State(s): State<AppState>, body: Result<Bytes, BytesRejection
 
 #[utoipa::path(post, path = "/v1/transactions/batch", request_body(content = crate::openapi::SubmitBatchDoc),
     responses((status = 200, description = "One result per transaction, in order: a receipt or an error")))]
-async fn submit_batch(State(s): State<AppState>, body: Result<Bytes, BytesRejection>) -> ApiResult<Json<serde_json::Value>> {
+async fn submit_batch(
+    State(s): State<AppState>,
+    body: Result<Bytes, BytesRejection>,
+) -> ApiResult<Json<serde_json::Value>> {
     let req: SubmitBatch = parse_json(body)?;
     if req.txs.len() > MAX_BATCH {
-        return Err(ApiError::new(StatusCode::PAYLOAD_TOO_LARGE, "too_large", format!("A batch holds at most {MAX_BATCH} transactions.")));
+        return Err(ApiError::new(
+            StatusCode::PAYLOAD_TOO_LARGE,
+            "too_large",
+            format!("A batch holds at most {MAX_BATCH} transactions."),
+        ));
     }
     let raw = req.txs.iter().map(|t| parse_hex_tx(t)).collect::<ApiResult<Vec<_>>>()?;
     let out = s.submit_raw(raw).await?;
@@ -299,8 +332,13 @@ async fn submit_batch(State(s): State<AppState>, body: Result<Bytes, BytesReject
 }
 
 fn with_proof(s: &AppState, id: Hash) -> ApiResult<TxWithProof> {
-    let (height, index) = s.0.ledger.store.tx_location(&id)?.ok_or_else(|| ApiError::not_found("tx_not_found", "transaction"))?;
-    let block = s.0.ledger.store.block(height)?.ok_or_else(|| ApiError::internal(format!("indexed block {height} is missing")))?;
+    let (height, index) =
+        s.0.ledger.store.tx_location(&id)?.ok_or_else(|| ApiError::not_found("tx_not_found", "transaction"))?;
+    let block =
+        s.0.ledger
+            .store
+            .block(height)?
+            .ok_or_else(|| ApiError::internal(format!("indexed block {height} is missing")))?;
     let ids = block.tx_ids();
     let proof = merkle::prove(&ids, index as usize).ok_or_else(|| ApiError::internal("tx index out of range"))?;
     let tx = block.txs[index as usize].clone();
@@ -347,7 +385,10 @@ async fn head_block(State(s): State<AppState>) -> ApiResult<Json<BlockView>> {
 
 #[utoipa::path(get, path = "/v1/accounts/{address}", params(("address" = String, Path, description = "Account address (hex)")),
     responses((status = 200, description = "Role, name, keys and last nonce"), (status = 404, description = "Not registered")))]
-async fn get_account(State(s): State<AppState>, Path(a): Path<String>) -> ApiResult<Json<ledger_protocol::state::Account>> {
+async fn get_account(
+    State(s): State<AppState>,
+    Path(a): Path<String>,
+) -> ApiResult<Json<ledger_protocol::state::Account>> {
     let a: Address = parse_id(&a, "address")?;
     s.0.ledger.head().state.account(&a).cloned().map(Json).ok_or_else(|| {
         ApiError::new(StatusCode::NOT_FOUND, "unknown_account", "No account with that address is registered.")
@@ -357,7 +398,8 @@ async fn get_account(State(s): State<AppState>, Path(a): Path<String>) -> ApiRes
 #[utoipa::path(get, path = "/v1/accounts", responses((status = 200, description = "Registered providers and authorities (patients are not listed)")))]
 async fn list_accounts(State(s): State<AppState>) -> Json<Vec<ledger_protocol::state::Account>> {
     let h = s.0.ledger.head();
-    let mut v: Vec<_> = h.state.accounts.values().filter(|a| a.role != ledger_protocol::Role::Patient).cloned().collect();
+    let mut v: Vec<_> =
+        h.state.accounts.values().filter(|a| a.role != ledger_protocol::Role::Patient).cloned().collect();
     v.sort_by(|a, b| a.name.cmp(&b.name));
     Json(v)
 }
@@ -366,7 +408,9 @@ fn patient_addr(s: &AppState, a: &str) -> ApiResult<Address> {
     let a: Address = parse_id(a, "address")?;
     match s.0.ledger.head().state.account(&a) {
         Some(acc) if acc.role == ledger_protocol::Role::Patient => Ok(a),
-        _ => Err(ApiError::new(StatusCode::NOT_FOUND, "unknown_patient", "No patient with that address is registered.")),
+        _ => {
+            Err(ApiError::new(StatusCode::NOT_FOUND, "unknown_patient", "No patient with that address is registered."))
+        }
     }
 }
 
@@ -385,13 +429,20 @@ async fn patient_consents(State(s): State<AppState>, Path(a): Path<String>) -> A
     let h = s.0.ledger.head();
     let ids = h.state.patient_index(&a).map(|i| i.consents.clone()).unwrap_or_default();
     Ok(Json(
-        ids.iter().rev().filter_map(|id| h.state.consents.get(id)).map(|c| ConsentView { status: c.status(now), consent: c.clone() }).collect(),
+        ids.iter()
+            .rev()
+            .filter_map(|id| h.state.consents.get(id))
+            .map(|c| ConsentView { status: c.status(now), consent: c.clone() })
+            .collect(),
     ))
 }
 
 #[utoipa::path(get, path = "/v1/patients/{address}/records", params(("address" = String, Path)),
     responses((status = 200, description = "The patient's anchored records, newest first")))]
-async fn patient_records(State(s): State<AppState>, Path(a): Path<String>) -> ApiResult<Json<Vec<ledger_protocol::state::Record>>> {
+async fn patient_records(
+    State(s): State<AppState>,
+    Path(a): Path<String>,
+) -> ApiResult<Json<Vec<ledger_protocol::state::Record>>> {
     let a = patient_addr(&s, &a)?;
     let h = s.0.ledger.head();
     let ids = h.state.patient_index(&a).map(|i| i.records.clone()).unwrap_or_default();
@@ -413,7 +464,10 @@ async fn patient_audit(State(s): State<AppState>, Path(a): Path<String>) -> ApiR
 
 #[utoipa::path(get, path = "/v1/patients/{address}/prescriptions", params(("address" = String, Path)),
     responses((status = 200, description = "The patient's prescriptions, newest first")))]
-async fn patient_prescriptions(State(s): State<AppState>, Path(a): Path<String>) -> ApiResult<Json<Vec<ledger_protocol::state::Prescription>>> {
+async fn patient_prescriptions(
+    State(s): State<AppState>,
+    Path(a): Path<String>,
+) -> ApiResult<Json<Vec<ledger_protocol::state::Prescription>>> {
     let a = patient_addr(&s, &a)?;
     let h = s.0.ledger.head();
     let ids = h.state.patient_index(&a).map(|i| i.prescriptions.clone()).unwrap_or_default();
@@ -422,7 +476,10 @@ async fn patient_prescriptions(State(s): State<AppState>, Path(a): Path<String>)
 
 #[utoipa::path(get, path = "/v1/patients/{address}/claims", params(("address" = String, Path)),
     responses((status = 200, description = "Claims about the patient's care, newest first")))]
-async fn patient_claims(State(s): State<AppState>, Path(a): Path<String>) -> ApiResult<Json<Vec<ledger_protocol::state::Claim>>> {
+async fn patient_claims(
+    State(s): State<AppState>,
+    Path(a): Path<String>,
+) -> ApiResult<Json<Vec<ledger_protocol::state::Claim>>> {
     let a = patient_addr(&s, &a)?;
     let h = s.0.ledger.head();
     let ids = h.state.patient_index(&a).map(|i| i.claims.clone()).unwrap_or_default();
@@ -431,21 +488,44 @@ async fn patient_claims(State(s): State<AppState>, Path(a): Path<String>) -> Api
 
 #[utoipa::path(get, path = "/v1/prescriptions/{id}", params(("id" = String, Path)),
     responses((status = 200, description = "A prescription and whether it was dispensed"), (status = 404, description = "Unknown")))]
-async fn get_prescription(State(s): State<AppState>, Path(id): Path<String>) -> ApiResult<Json<ledger_protocol::state::Prescription>> {
+async fn get_prescription(
+    State(s): State<AppState>,
+    Path(id): Path<String>,
+) -> ApiResult<Json<ledger_protocol::state::Prescription>> {
     let id: Hash = parse_id(&id, "prescription id")?;
-    s.0.ledger.head().state.prescriptions.get(&id).cloned().map(Json).ok_or_else(|| ApiError::not_found("prescription_not_found", "prescription"))
+    s.0.ledger
+        .head()
+        .state
+        .prescriptions
+        .get(&id)
+        .cloned()
+        .map(Json)
+        .ok_or_else(|| ApiError::not_found("prescription_not_found", "prescription"))
 }
 
 #[utoipa::path(get, path = "/v1/records/{id}", params(("id" = String, Path)),
     responses((status = 200, description = "A record's anchor: hashes, class, blob id and wrapped keys"), (status = 404, description = "Unknown")))]
-async fn get_record(State(s): State<AppState>, Path(id): Path<String>) -> ApiResult<Json<ledger_protocol::state::Record>> {
+async fn get_record(
+    State(s): State<AppState>,
+    Path(id): Path<String>,
+) -> ApiResult<Json<ledger_protocol::state::Record>> {
     let id: Hash = parse_id(&id, "record id")?;
-    s.0.ledger.head().state.records.get(&id).cloned().map(Json).ok_or_else(|| ApiError::not_found("record_not_found", "record"))
+    s.0.ledger
+        .head()
+        .state
+        .records
+        .get(&id)
+        .cloned()
+        .map(Json)
+        .ok_or_else(|| ApiError::not_found("record_not_found", "record"))
 }
 
 #[utoipa::path(put, path = "/v1/blobs", request_body(content = Vec<u8>, content_type = "application/octet-stream", description = "Encrypted record envelope"),
     responses((status = 201, description = "Stored under its content address"), (status = 413, description = "Larger than the blob limit")))]
-async fn put_blob(State(s): State<AppState>, body: Result<Bytes, BytesRejection>) -> ApiResult<(StatusCode, Json<BlobId>)> {
+async fn put_blob(
+    State(s): State<AppState>,
+    body: Result<Bytes, BytesRejection>,
+) -> ApiResult<(StatusCode, Json<BlobId>)> {
     let bytes = body_bytes(body, MAX_BLOB_BYTES)?;
     if bytes.is_empty() {
         return Err(ApiError::bad_request("empty_blob", "The blob is empty; upload the encrypted record envelope."));
@@ -468,7 +548,11 @@ enum Gate {
     responses((status = 200, description = "The encrypted blob; the release is recorded on the ledger (header x-access-event)", content_type = "application/octet-stream"),
               (status = 401, description = "Bad signature or stale request"), (status = 403, description = "No live consent or break-glass; the attempt is logged"),
               (status = 404, description = "Unknown record or blob")))]
-async fn read_record(State(s): State<AppState>, Path(id): Path<String>, body: Result<Bytes, BytesRejection>) -> ApiResult<Response> {
+async fn read_record(
+    State(s): State<AppState>,
+    Path(id): Path<String>,
+    body: Result<Bytes, BytesRejection>,
+) -> ApiResult<Response> {
     let record_id: Hash = parse_id(&id, "record id")?;
     let req: SignedReadRequest = parse_json(body)?;
     let r = &req.request;
@@ -476,7 +560,9 @@ async fn read_record(State(s): State<AppState>, Path(id): Path<String>, body: Re
         return Err(ApiError::bad_request("bad_request", "The signed request names another record than the URL."));
     }
     if r.chain_id != s.0.ledger.genesis.chain_id {
-        return Err(Rejection::WrongChain { expected: s.0.ledger.genesis.chain_id.clone(), got: r.chain_id.clone() }.into());
+        return Err(
+            Rejection::WrongChain { expected: s.0.ledger.genesis.chain_id.clone(), got: r.chain_id.clone() }.into()
+        );
     }
     if !req.verify(&Secp256k1Verifier) {
         return Err(Rejection::BadSignature.into());
@@ -492,7 +578,8 @@ async fn read_record(State(s): State<AppState>, Path(id): Path<String>, body: Re
     let reader = r.reader.address();
     let gate = {
         let h = s.0.ledger.head();
-        let record = h.state.records.get(&record_id).ok_or_else(|| ApiError::not_found("record_not_found", "record"))?;
+        let record =
+            h.state.records.get(&record_id).ok_or_else(|| ApiError::not_found("record_not_found", "record"))?;
         if reader == record.patient {
             Gate::Own(record.blob)
         } else {
@@ -520,14 +607,16 @@ async fn read_record(State(s): State<AppState>, Path(id): Path<String>, body: Re
             }
         }
     };
-    let bytes = s.0.ledger.store.blob(&blob)?.ok_or_else(|| ApiError::not_found("blob_not_found", "encrypted blob for this record"))?;
+    let bytes =
+        s.0.ledger
+            .store
+            .blob(&blob)?
+            .ok_or_else(|| ApiError::not_found("blob_not_found", "encrypted blob for this record"))?;
     s.0.metrics.blob_released();
     let mut resp = bytes.into_response();
     resp.headers_mut().insert(header::CONTENT_TYPE, HeaderValue::from_static("application/octet-stream"));
-    if let Some(ev) = event {
-        if let Ok(v) = HeaderValue::from_str(&ev.to_hex()) {
-            resp.headers_mut().insert("x-access-event", v);
-        }
+    if let Some(v) = event.and_then(|ev| HeaderValue::from_str(&ev.to_hex()).ok()) {
+        resp.headers_mut().insert("x-access-event", v);
     }
     Ok(resp)
 }
@@ -551,10 +640,36 @@ async fn refuse(s: &AppState, patient: Address, record: Hash, reader: Address, e
 /// The OpenAPI description of every endpoint above.
 #[derive(utoipa::OpenApi)]
 #[openapi(
-    info(title = "HealthChain ledger node", description = "Signed-transaction ledger for consent, records, access logs, prescriptions, claims and twin segments."),
-    paths(health, metrics, info, submit_tx, submit_batch, get_tx, get_block, head_block, get_account, list_accounts,
-          patient_consents, patient_records, patient_audit, patient_prescriptions, patient_claims, get_prescription,
-          get_record, put_blob, read_record),
-    components(schemas(crate::openapi::SubmitTxDoc, crate::openapi::SubmitBatchDoc, crate::openapi::ErrorDoc, crate::openapi::ReadRequestDoc))
+    info(
+        title = "HealthChain ledger node",
+        description = "Signed-transaction ledger for consent, records, access logs, prescriptions, claims and twin segments."
+    ),
+    paths(
+        health,
+        metrics,
+        info,
+        submit_tx,
+        submit_batch,
+        get_tx,
+        get_block,
+        head_block,
+        get_account,
+        list_accounts,
+        patient_consents,
+        patient_records,
+        patient_audit,
+        patient_prescriptions,
+        patient_claims,
+        get_prescription,
+        get_record,
+        put_blob,
+        read_record
+    ),
+    components(schemas(
+        crate::openapi::SubmitTxDoc,
+        crate::openapi::SubmitBatchDoc,
+        crate::openapi::ErrorDoc,
+        crate::openapi::ReadRequestDoc
+    ))
 )]
 pub struct ApiDoc;

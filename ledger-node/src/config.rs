@@ -1,13 +1,15 @@
 //! Files a node reads and writes: the genesis file (JSON) and secret key files (hex, mode
 //! 0600), plus `init`, which creates both for a new hospital chain.
 
-use anyhow::{bail, Context};
+use anyhow::{Context, bail};
 use ledger_protocol::{Genesis, GenesisAuthority, PublicKey};
 use std::path::Path;
 
 pub fn read_genesis(path: &Path) -> anyhow::Result<Genesis> {
-    let text = std::fs::read_to_string(path).with_context(|| format!("cannot read the genesis file {}", path.display()))?;
-    let g: Genesis = serde_json::from_str(&text).with_context(|| format!("{} is not a valid genesis file", path.display()))?;
+    let text =
+        std::fs::read_to_string(path).with_context(|| format!("cannot read the genesis file {}", path.display()))?;
+    let g: Genesis =
+        serde_json::from_str(&text).with_context(|| format!("{} is not a valid genesis file", path.display()))?;
     if g.chain_id.trim().is_empty() || g.authorities.is_empty() {
         bail!("{}: a genesis needs a chain_id and at least one authority", path.display());
     }
@@ -16,8 +18,10 @@ pub fn read_genesis(path: &Path) -> anyhow::Result<Genesis> {
 
 pub fn read_key(path: &Path) -> anyhow::Result<k256::ecdsa::SigningKey> {
     let text = std::fs::read_to_string(path).with_context(|| format!("cannot read the key file {}", path.display()))?;
-    let bytes = hex::decode(text.trim()).with_context(|| format!("{} does not hold a hex secret key", path.display()))?;
-    k256::ecdsa::SigningKey::from_slice(&bytes).map_err(|_| anyhow::anyhow!("{} does not hold a valid secp256k1 secret key", path.display()))
+    let bytes =
+        hex::decode(text.trim()).with_context(|| format!("{} does not hold a hex secret key", path.display()))?;
+    k256::ecdsa::SigningKey::from_slice(&bytes)
+        .map_err(|_| anyhow::anyhow!("{} does not hold a valid secp256k1 secret key", path.display()))
 }
 
 pub fn write_secret(path: &Path, key: &k256::ecdsa::SigningKey) -> anyhow::Result<()> {

@@ -31,7 +31,8 @@ pub const PEOPLE: &[(&str, &str, Role)] = &[
 /// The demo key for `label` and purpose (`signing` or `encryption`).
 pub fn demo_key(label: &str, purpose: &str) -> k256::ecdsa::SigningKey {
     let seed = sha256(&[b"healthchain-demo/", label.as_bytes(), b"/", purpose.as_bytes()]);
-    k256::ecdsa::SigningKey::from_slice(&seed.0).expect("a SHA-256 output is a valid secret key with overwhelming probability")
+    k256::ecdsa::SigningKey::from_slice(&seed.0)
+        .expect("a SHA-256 output is a valid secret key with overwhelming probability")
 }
 
 pub fn identities() -> Vec<DemoIdentity> {
@@ -76,7 +77,10 @@ pub async fn seed(state: &AppState) -> anyhow::Result<usize> {
         let k = demo_key("patient", "signing");
         Transaction { chain_id: chain.clone(), signer: PublicKey::from(k.verifying_key()), nonce, body }.sign(&k)
     };
-    txs.push(as_patient(TxBody::RegisterPatient { name: "Jordan Smith".into(), encryption_key: pk("patient", "encryption") }));
+    txs.push(as_patient(TxBody::RegisterPatient {
+        name: "Jordan Smith".into(),
+        encryption_key: pk("patient", "encryption"),
+    }));
     txs.push(as_patient(TxBody::GrantConsent {
         grantee: pk("doctor", "signing").address(),
         classes: vec![DataClass::Conditions, DataClass::Procedures, DataClass::Observations, DataClass::Medications],
@@ -104,23 +108,32 @@ pub async fn seed(state: &AppState) -> anyhow::Result<usize> {
     let n = submit_all(state, txs).await?;
     // The doctor prescribes and claims once consent is on the ledger.
     let doctor = demo_key("doctor", "signing");
-    let as_doctor = |nonce, body| Transaction { chain_id: chain.clone(), signer: PublicKey::from(doctor.verifying_key()), nonce, body }.sign(&doctor);
+    let as_doctor = |nonce, body| {
+        Transaction { chain_id: chain.clone(), signer: PublicKey::from(doctor.verifying_key()), nonce, body }
+            .sign(&doctor)
+    };
     let more = vec![
-        as_doctor(1, TxBody::Prescribe {
-            patient,
-            medication: "Amoxicillin 500 mg capsules".into(),
-            dosage: "One capsule three times a day for 7 days".into(),
-            quantity: 21,
-            valid_until: now + 30 * day,
-        }),
-        as_doctor(2, TxBody::Claim {
-            patient,
-            insurer: pk("insurer", "signing").address(),
-            amount_cents: 12_000,
-            currency: "EUR".into(),
-            description: "Outpatient consultation and prescription".into(),
-            records: vec![],
-        }),
+        as_doctor(
+            1,
+            TxBody::Prescribe {
+                patient,
+                medication: "Amoxicillin 500 mg capsules".into(),
+                dosage: "One capsule three times a day for 7 days".into(),
+                quantity: 21,
+                valid_until: now + 30 * day,
+            },
+        ),
+        as_doctor(
+            2,
+            TxBody::Claim {
+                patient,
+                insurer: pk("insurer", "signing").address(),
+                amount_cents: 12_000,
+                currency: "EUR".into(),
+                description: "Outpatient consultation and prescription".into(),
+                records: vec![],
+            },
+        ),
     ];
     Ok(n + submit_all(state, more).await?)
 }

@@ -8,7 +8,7 @@ use crate::store::{Store, StoreError};
 use crate::verify;
 use ledger_protocol::block::{apply_block, verify_header};
 use ledger_protocol::wire::Receipt;
-use ledger_protocol::{apply, Block, ChainError, ChainTip, Genesis, Rejection, State, VerifiedTx};
+use ledger_protocol::{Block, ChainError, ChainTip, Genesis, Rejection, State, VerifiedTx, apply};
 use std::future::Future;
 use std::pin::Pin;
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -54,7 +54,9 @@ impl Ledger {
                 let verified = verify::verify_all(&block.txs)
                     .into_iter()
                     .enumerate()
-                    .map(|(index, r)| r.map_err(|rejection| ChainError::BadTx { height: block.header.height, index, rejection }))
+                    .map(|(index, r)| {
+                        r.map_err(|rejection| ChainError::BadTx { height: block.header.height, index, rejection })
+                    })
                     .collect::<Result<Vec<_>, _>>()?;
                 apply_block(&mut state, &mut tip, &block, &verified)
             })();
@@ -150,7 +152,13 @@ pub fn now_ms() -> u64 {
     std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map(|d| d.as_millis() as u64).unwrap_or(0)
 }
 
-fn produce(ledger: Arc<Ledger>, key: k256::ecdsa::SigningKey, cfg: BlockConfig, rx: mpsc::Receiver<Pending>, metrics: Arc<Metrics>) {
+fn produce(
+    ledger: Arc<Ledger>,
+    key: k256::ecdsa::SigningKey,
+    cfg: BlockConfig,
+    rx: mpsc::Receiver<Pending>,
+    metrics: Arc<Metrics>,
+) {
     while let Ok(first) = rx.recv() {
         let deadline = Instant::now() + cfg.max_wait;
         let mut count = first.txs.len();
@@ -201,7 +209,15 @@ fn produce(ledger: Arc<Ledger>, key: k256::ecdsa::SigningKey, cfg: BlockConfig, 
         if !accepted.is_empty() {
             let height = head.tip.height + 1;
             let n = accepted.len();
-            let block = Block::produce_with_ids(&ledger.genesis.chain_id, height, head.tip.hash, timestamp_ms, accepted, &ids, &key);
+            let block = Block::produce_with_ids(
+                &ledger.genesis.chain_id,
+                height,
+                head.tip.hash,
+                timestamp_ms,
+                accepted,
+                &ids,
+                &key,
+            );
             let applied = started.elapsed();
             match ledger.store.append_block(&block, &ids) {
                 Ok(()) => {
@@ -209,7 +225,13 @@ fn produce(ledger: Arc<Ledger>, key: k256::ecdsa::SigningKey, cfg: BlockConfig, 
                     let took = started.elapsed();
                     metrics.block_committed(n, took);
                     if took > Duration::from_millis(100) {
-                        tracing::warn!(height, txs = n, apply_ms = applied.as_millis() as u64, total_ms = took.as_millis() as u64, "slow block");
+                        tracing::warn!(
+                            height,
+                            txs = n,
+                            apply_ms = applied.as_millis() as u64,
+                            total_ms = took.as_millis() as u64,
+                            "slow block"
+                        );
                     }
                     block_ref = Some((height, block.hash(), ids));
                 }
@@ -231,7 +253,8 @@ fn produce(ledger: Arc<Ledger>, key: k256::ecdsa::SigningKey, cfg: BlockConfig, 
                 .into_iter()
                 .map(|r| {
                     r.map(|index| {
-                        let (height, block_hash, ids) = block_ref.as_ref().expect("an accepted transaction means a block");
+                        let (height, block_hash, ids) =
+                            block_ref.as_ref().expect("an accepted transaction means a block");
                         Receipt { id: ids[index as usize], height: *height, block_hash: *block_hash, index }
                     })
                 })

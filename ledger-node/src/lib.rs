@@ -44,7 +44,11 @@ pub fn start(cfg: NodeConfig) -> anyhow::Result<Node> {
     let ledger = Arc::new(ledger::Ledger::open(&cfg.data_dir, cfg.genesis)?);
     {
         let h = ledger.head();
-        tracing::info!(height = h.tip.height, took_ms = started.elapsed().as_millis() as u64, "chain re-verified from genesis");
+        tracing::info!(
+            height = h.tip.height,
+            took_ms = started.elapsed().as_millis() as u64,
+            "chain re-verified from genesis"
+        );
     }
     let metrics = Arc::new(metrics::Metrics::default());
     let orderer = Arc::new(ledger::LocalOrderer::start(ledger.clone(), cfg.key.clone(), cfg.blocks, metrics.clone()));
@@ -59,5 +63,7 @@ pub async fn serve(
     router: axum::Router,
     shutdown: impl std::future::Future<Output = ()> + Send + 'static,
 ) -> std::io::Result<()> {
-    axum::serve(listener, router.into_make_service_with_connect_info::<SocketAddr>()).with_graceful_shutdown(shutdown).await
+    axum::serve(listener, router.into_make_service_with_connect_info::<SocketAddr>())
+        .with_graceful_shutdown(shutdown)
+        .await
 }

@@ -2,7 +2,7 @@
 
 use anyhow::Context;
 use clap::{Parser, Subcommand};
-use ledger_node::{config, demo, ledger::BlockConfig, NodeConfig};
+use ledger_node::{NodeConfig, config, demo, ledger::BlockConfig};
 use std::net::SocketAddr;
 use std::path::PathBuf;
 
@@ -54,7 +54,9 @@ enum Cmd {
 
 fn main() -> anyhow::Result<()> {
     tracing_subscriber::fmt()
-        .with_env_filter(tracing_subscriber::EnvFilter::try_from_default_env().unwrap_or_else(|_| "info,tower_http=warn".into()))
+        .with_env_filter(
+            tracing_subscriber::EnvFilter::try_from_default_env().unwrap_or_else(|_| "info,tower_http=warn".into()),
+        )
         .init();
     let cli = Cli::parse();
     let rt = tokio::runtime::Builder::new_multi_thread().enable_all().build()?;
@@ -67,12 +69,18 @@ fn main() -> anyhow::Result<()> {
         Cmd::Serve { data_dir, genesis, key, listen, block_ms, block_txs } => {
             let genesis = config::read_genesis(&genesis.unwrap_or_else(|| data_dir.join("genesis.json")))?;
             let key = config::read_key(&key.unwrap_or_else(|| data_dir.join("authority.key")))?;
-            let blocks = BlockConfig { max_wait: std::time::Duration::from_millis(block_ms), max_txs: block_txs.max(1) };
+            let blocks =
+                BlockConfig { max_wait: std::time::Duration::from_millis(block_ms), max_txs: block_txs.max(1) };
             rt.block_on(run(NodeConfig { data_dir, genesis, key, blocks }, listen, false))
         }
         Cmd::Demo { data_dir, listen } => {
             if !data_dir.join("genesis.json").exists() {
-                config::init(&data_dir, "healthchain-demo", "St Mary's Hospital (demo)", ledger_node::ledger::now_ms())?;
+                config::init(
+                    &data_dir,
+                    "healthchain-demo",
+                    "St Mary's Hospital (demo)",
+                    ledger_node::ledger::now_ms(),
+                )?;
             }
             let genesis = config::read_genesis(&data_dir.join("genesis.json"))?;
             let key = config::read_key(&data_dir.join("authority.key"))?;

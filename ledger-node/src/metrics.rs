@@ -4,7 +4,7 @@ use prometheus_client::encoding::EncodeLabelSet;
 use prometheus_client::metrics::counter::Counter;
 use prometheus_client::metrics::family::Family;
 use prometheus_client::metrics::gauge::Gauge;
-use prometheus_client::metrics::histogram::{exponential_buckets, Histogram};
+use prometheus_client::metrics::histogram::{Histogram, exponential_buckets};
 use prometheus_client::registry::Registry;
 use std::sync::atomic::AtomicU64;
 use std::time::Duration;
@@ -44,7 +44,11 @@ impl Default for Metrics {
         registry.register("txs_rejected", "Transactions refused, by rejection code", m.txs_rejected.clone());
         registry.register("blocks", "Blocks produced and committed", m.blocks.clone());
         registry.register("height", "Height of the chain head", m.height.clone());
-        registry.register("block_commit_seconds", "Time to apply and durably commit one block", m.block_commit_seconds.clone());
+        registry.register(
+            "block_commit_seconds",
+            "Time to apply and durably commit one block",
+            m.block_commit_seconds.clone(),
+        );
         registry.register("block_transactions", "Transactions per block", m.block_size.clone());
         registry.register("blob_releases", "Encrypted blobs released to readers with consent", m.blob_releases.clone());
         registry.register("blob_refusals", "Blob reads refused, by reason", m.blob_refusals.clone());

@@ -19,7 +19,9 @@ const META: TableDefinition<&str, &[u8]> = TableDefinition::new("meta");
 pub enum StoreError {
     #[error("storage error: {0}")]
     Db(String),
-    #[error("this data directory belongs to another chain (genesis {found}); use a fresh directory or the matching genesis file")]
+    #[error(
+        "this data directory belongs to another chain (genesis {found}); use a fresh directory or the matching genesis file"
+    )]
     OtherChain { found: String },
     #[error("stored block {height} is unreadable: {reason}")]
     Corrupt { height: u64, reason: String },
@@ -103,16 +105,15 @@ impl Store {
     pub fn for_each_block(&self, mut f: impl FnMut(Block) -> Result<(), StoreError>) -> Result<(), StoreError> {
         let r = self.db.begin_read()?;
         let t = r.open_table(BLOCKS)?;
-        let mut expected = 1;
-        for item in t.iter()? {
+        for (expected, item) in (1u64..).zip(t.iter()?) {
             let (k, v) = item?;
             let height = k.value();
             if height != expected {
                 return Err(StoreError::Corrupt { height, reason: format!("expected block {expected} next") });
             }
-            let block = Block::from_canonical_bytes(v.value()).map_err(|e| StoreError::Corrupt { height, reason: e.to_string() })?;
+            let block = Block::from_canonical_bytes(v.value())
+                .map_err(|e| StoreError::Corrupt { height, reason: e.to_string() })?;
             f(block)?;
-            expected += 1;
         }
         Ok(())
     }

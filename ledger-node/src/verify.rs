@@ -7,7 +7,8 @@ use ledger_protocol::{Hash, PublicKey, Rejection, Signature, SignatureVerifier, 
 use rayon::prelude::*;
 use std::sync::LazyLock;
 
-static SECP: LazyLock<secp256k1::Secp256k1<secp256k1::VerifyOnly>> = LazyLock::new(secp256k1::Secp256k1::verification_only);
+static SECP: LazyLock<secp256k1::Secp256k1<secp256k1::VerifyOnly>> =
+    LazyLock::new(secp256k1::Secp256k1::verification_only);
 
 /// libsecp256k1 verifier. Like the protocol requires, it refuses high-S signatures
 /// (libsecp256k1 only verifies normalised signatures).
@@ -52,7 +53,8 @@ pub async fn on_pool<T: Send + 'static>(f: impl FnOnce() -> T + Send + 'static) 
 
 /// Signs like a wallet would but with libsecp256k1 (the load generator's fast path).
 pub fn sign_fast(tx: ledger_protocol::Transaction, key: &secp256k1::SecretKey) -> SignedTransaction {
-    static SIGNER: LazyLock<secp256k1::Secp256k1<secp256k1::SignOnly>> = LazyLock::new(secp256k1::Secp256k1::signing_only);
+    static SIGNER: LazyLock<secp256k1::Secp256k1<secp256k1::SignOnly>> =
+        LazyLock::new(secp256k1::Secp256k1::signing_only);
     let msg = secp256k1::Message::from_digest(tx.signing_hash().0);
     let sig = SIGNER.sign_ecdsa(&msg, key).serialize_compact();
     let signed = SignedTransaction { tx, signature: Signature(sig) };

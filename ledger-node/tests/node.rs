@@ -3,12 +3,12 @@
 //! crash test that SIGKILLs the node binary under load and finds every acknowledged
 //! transaction after restart.
 
-use ledger_protocol::block::{verify_header, ChainTip};
+use ledger_protocol::block::{ChainTip, verify_header};
 use ledger_protocol::codec::Encode;
 use ledger_protocol::crypto::sha256;
 use ledger_protocol::wire::{ReadRequest, TxWithProof};
 use ledger_protocol::*;
-use serde_json::{json, Value};
+use serde_json::{Value, json};
 use std::io::{BufRead, BufReader};
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
@@ -103,7 +103,8 @@ impl Client {
         (status, r.json().await.unwrap_or(Value::Null))
     }
     async fn read(&self, reader: &k256::ecdsa::SigningKey, record: Hash) -> (u16, Vec<u8>) {
-        let req = ReadRequest { chain_id: self.chain.clone(), record, reader: pk(reader), timestamp_ms: now_ms() }.sign(reader);
+        let req = ReadRequest { chain_id: self.chain.clone(), record, reader: pk(reader), timestamp_ms: now_ms() }
+            .sign(reader);
         let r = self.http.post(format!("{}/v1/records/{record}/read", self.base)).json(&req).send().await.unwrap();
         (r.status().as_u16(), r.bytes().await.unwrap().to_vec())
     }
@@ -120,7 +121,11 @@ async fn in_process() -> (Client, k256::ecdsa::SigningKey, tempfile::TempDir) {
     let genesis = Genesis {
         chain_id: "test-chain".into(),
         timestamp_ms: 0,
-        authorities: vec![GenesisAuthority { name: "Test Hospital".into(), key: pk(&auth), encryption_key: pk(&key("auth-enc")) }],
+        authorities: vec![GenesisAuthority {
+            name: "Test Hospital".into(),
+            key: pk(&auth),
+            encryption_key: pk(&key("auth-enc")),
+        }],
     };
     let node = ledger_node::start(ledger_node::NodeConfig {
         data_dir: dir.path().to_owned(),
@@ -145,9 +150,15 @@ struct Cast {
 async fn register_cast(c: &Client, auth: k256::ecdsa::SigningKey) -> Cast {
     let cast = Cast { auth, patient: key("patient"), doctor: key("doctor"), stranger_doctor: key("doctor2") };
     for (i, (k, role)) in [(&cast.doctor, Role::Doctor), (&cast.stranger_doctor, Role::Doctor)].iter().enumerate() {
-        c.ok(&c.tx(&cast.auth, i as u64 + 1, TxBody::RegisterProvider { key: pk(k), encryption_key: pk(k), role: *role, name: format!("Dr {i}") })).await;
+        c.ok(&c.tx(
+            &cast.auth,
+            i as u64 + 1,
+            TxBody::RegisterProvider { key: pk(k), encryption_key: pk(k), role: *role, name: format!("Dr {i}") },
+        ))
+        .await;
     }
-    c.ok(&c.tx(&cast.patient, 1, TxBody::RegisterPatient { name: "Pat".into(), encryption_key: pk(&cast.patient) })).await;
+    c.ok(&c.tx(&cast.patient, 1, TxBody::RegisterPatient { name: "Pat".into(), encryption_key: pk(&cast.patient) }))
+        .await;
     cast
 }
 
@@ -185,12 +196,39 @@ async fn api_rejections_carry_their_codes() {
     assert_eq!((s, v["code"].as_str().unwrap()), (413, "too_large"));
 
     // A rule rejection passes through with its code and sentence.
-    let (s, v) = c.submit(&c.tx(&cast.doctor, 1, TxBody::RegisterProvider { key: pk(&key("x")), encryption_key: pk(&key("x")), role: Role::Doctor, name: "X".into() })).await;
+    let (s, v) = c
+        .submit(&c.tx(
+            &cast.doctor,
+            1,
+            TxBody::RegisterProvider {
+                key: pk(&key("x")),
+                encryption_key: pk(&key("x")),
+                role: Role::Doctor,
+                name: "X".into(),
+            },
+        ))
+        .await;
     assert_eq!((s, v["code"].as_str().unwrap()), (403, "not_authority"));
 
     // Batches answer per transaction, in order.
-    let good = c.tx(&cast.patient, 2, TxBody::GrantConsent { grantee: pk(&cast.doctor).address(), classes: vec![DataClass::Notes], actions: Actions::READ, purpose: Purpose::Treatment, valid_from: 0, valid_until: now_ms() / 1000 + 100 });
-    let (s, v) = c.post("/v1/transactions/batch", json!({ "txs": [hex::encode(good.to_canonical_bytes()), hex::encode(forged.to_canonical_bytes())] })).await;
+    let good = c.tx(
+        &cast.patient,
+        2,
+        TxBody::GrantConsent {
+            grantee: pk(&cast.doctor).address(),
+            classes: vec![DataClass::Notes],
+            actions: Actions::READ,
+            purpose: Purpose::Treatment,
+            valid_from: 0,
+            valid_until: now_ms() / 1000 + 100,
+        },
+    );
+    let (s, v) = c
+        .post(
+            "/v1/transactions/batch",
+            json!({ "txs": [hex::encode(good.to_canonical_bytes()), hex::encode(forged.to_canonical_bytes())] }),
+        )
+        .await;
     assert_eq!(s, 200);
     assert!(v["results"][0]["ok"]["height"].as_u64().unwrap() > 0, "{v}");
     assert_eq!(v["results"][1]["err"]["code"], "bad_signature");
@@ -209,20 +247,42 @@ async fn blobs_are_released_only_under_live_consent_and_every_release_is_audited
     let patient = pk(&cast.patient).address();
     let now = now_ms() / 1000;
 
-    let consent = c.ok(&c.tx(&cast.patient, 2, TxBody::GrantConsent { grantee: doctor, classes: vec![DataClass::Procedures], actions: Actions::READ, purpose: Purpose::Treatment, valid_from: now - 5, valid_until: now + 3600 })).await;
+    let consent = c
+        .ok(&c.tx(
+            &cast.patient,
+            2,
+            TxBody::GrantConsent {
+                grantee: doctor,
+                classes: vec![DataClass::Procedures],
+                actions: Actions::READ,
+                purpose: Purpose::Treatment,
+                valid_from: now - 5,
+                valid_until: now + 3600,
+            },
+        ))
+        .await;
     let envelope = b"\x01 sealed record bytes (opaque to the node)".to_vec();
     let r = c.http.put(format!("{}/v1/blobs", c.base)).body(envelope.clone()).send().await.unwrap();
     assert_eq!(r.status().as_u16(), 201);
     let blob: Hash = r.json::<Value>().await.unwrap()["blob"].as_str().unwrap().parse().unwrap();
     assert_eq!(blob, wire::blob_id(&envelope));
-    let record = c.ok(&c.tx(&cast.patient, 3, TxBody::AnchorRecord {
-        patient,
-        content_hash: sha256(&[b"plain"]),
-        size: envelope.len() as u64,
-        class: DataClass::Procedures,
-        blob,
-        keys: vec![WrappedKey { reader: patient, wrapped: vec![1; 80] }, WrappedKey { reader: doctor, wrapped: vec![2; 80] }],
-    })).await;
+    let record = c
+        .ok(&c.tx(
+            &cast.patient,
+            3,
+            TxBody::AnchorRecord {
+                patient,
+                content_hash: sha256(&[b"plain"]),
+                size: envelope.len() as u64,
+                class: DataClass::Procedures,
+                blob,
+                keys: vec![
+                    WrappedKey { reader: patient, wrapped: vec![1; 80] },
+                    WrappedKey { reader: doctor, wrapped: vec![2; 80] },
+                ],
+            },
+        ))
+        .await;
 
     // The patient reads their own record without an access event.
     assert_eq!(c.read(&cast.patient, record).await, (200, envelope.clone()));
@@ -245,7 +305,10 @@ async fn blobs_are_released_only_under_live_consent_and_every_release_is_audited
     // After revocation the doctor is refused too.
     c.ok(&c.tx(&cast.patient, 4, TxBody::RevokeConsent { consent })).await;
     let (s, body) = c.read(&cast.doctor, record).await;
-    assert_eq!((s, serde_json::from_slice::<Value>(&body).unwrap()["code"].as_str().unwrap().to_owned()), (403, "consent_revoked".into()));
+    assert_eq!(
+        (s, serde_json::from_slice::<Value>(&body).unwrap()["code"].as_str().unwrap().to_owned()),
+        (403, "consent_revoked".into())
+    );
     let (_, audit) = c.get(&format!("/v1/patients/{patient}/audit")).await;
     let refused = audit["refused"].as_array().unwrap();
     assert_eq!(refused.len(), 2, "{audit}");
@@ -253,22 +316,47 @@ async fn blobs_are_released_only_under_live_consent_and_every_release_is_audited
     assert_eq!(refused[1]["code"], "no_consent");
 
     // An expired consent gives its own code.
-    let short = c.ok(&c.tx(&cast.patient, 5, TxBody::GrantConsent { grantee: doctor, classes: vec![DataClass::Procedures], actions: Actions::READ, purpose: Purpose::Treatment, valid_from: now - 5, valid_until: now_ms() / 1000 + 1 })).await;
+    let short = c
+        .ok(&c.tx(
+            &cast.patient,
+            5,
+            TxBody::GrantConsent {
+                grantee: doctor,
+                classes: vec![DataClass::Procedures],
+                actions: Actions::READ,
+                purpose: Purpose::Treatment,
+                valid_from: now - 5,
+                valid_until: now_ms() / 1000 + 1,
+            },
+        ))
+        .await;
     assert_ne!(short, Hash::ZERO);
     tokio::time::sleep(Duration::from_millis(2100)).await;
     let (s, body) = c.read(&cast.doctor, record).await;
-    assert_eq!((s, serde_json::from_slice::<Value>(&body).unwrap()["code"].as_str().unwrap().to_owned()), (403, "consent_expired".into()));
+    assert_eq!(
+        (s, serde_json::from_slice::<Value>(&body).unwrap()["code"].as_str().unwrap().to_owned()),
+        (403, "consent_expired".into())
+    );
 
     // A forged read request and a stale one are refused.
-    let mut req = ReadRequest { chain_id: c.chain.clone(), record, reader: pk(&cast.doctor), timestamp_ms: now_ms() }.sign(&cast.stranger_doctor);
+    let mut req = ReadRequest { chain_id: c.chain.clone(), record, reader: pk(&cast.doctor), timestamp_ms: now_ms() }
+        .sign(&cast.stranger_doctor);
     let (s, v) = c.post(&format!("/v1/records/{record}/read"), serde_json::to_value(&req).unwrap()).await;
     assert_eq!((s, v["code"].as_str().unwrap()), (401, "bad_signature"));
-    req = ReadRequest { chain_id: c.chain.clone(), record, reader: pk(&cast.doctor), timestamp_ms: now_ms() - 3_600_000 }.sign(&cast.doctor);
+    req =
+        ReadRequest { chain_id: c.chain.clone(), record, reader: pk(&cast.doctor), timestamp_ms: now_ms() - 3_600_000 }
+            .sign(&cast.doctor);
     let (s, v) = c.post(&format!("/v1/records/{record}/read"), serde_json::to_value(&req).unwrap()).await;
     assert_eq!((s, v["code"].as_str().unwrap()), (401, "stale_request"));
 
     // Blob uploads are size-limited.
-    let r = c.http.put(format!("{}/v1/blobs", c.base)).body(vec![0u8; ledger_node::api::MAX_BLOB_BYTES + 1]).send().await.unwrap();
+    let r = c
+        .http
+        .put(format!("{}/v1/blobs", c.base))
+        .body(vec![0u8; ledger_node::api::MAX_BLOB_BYTES + 1])
+        .send()
+        .await
+        .unwrap();
     assert_eq!(r.status().as_u16(), 413);
     assert_eq!(r.json::<Value>().await.unwrap()["code"], "too_large");
     let _ = cast.auth;
@@ -297,7 +385,12 @@ fn sigkill_under_load_loses_no_acknowledged_transaction() {
             while !stop.load(std::sync::atomic::Ordering::SeqCst) {
                 let k = key(&format!("crash-{w}-{i}"));
                 let stx = c.tx(&k, 1, TxBody::RegisterPatient { name: format!("P{w}-{i}"), encryption_key: pk(&k) });
-                let res = c.http.post(format!("{}/v1/transactions", c.base)).json(&json!({ "tx": hex::encode(stx.to_canonical_bytes()) })).send().await;
+                let res = c
+                    .http
+                    .post(format!("{}/v1/transactions", c.base))
+                    .json(&json!({ "tx": hex::encode(stx.to_canonical_bytes()) }))
+                    .send()
+                    .await;
                 match res {
                     Ok(r) if r.status().is_success() => acked.lock().unwrap().push(stx.id()),
                     Ok(_) => {}

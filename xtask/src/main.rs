@@ -4,7 +4,7 @@
 //! `cargo xtask setup` (only install what is missing). Set-up is idempotent and silent
 //! when everything is already there.
 
-use anyhow::{bail, Context, Result};
+use anyhow::{Context, Result, bail};
 use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
 
@@ -160,7 +160,16 @@ fn test() -> Result<()> {
     step("lints", cargo().args(["clippy", "--workspace", "--all-targets", "--quiet", "--", "-D", "warnings"]))?;
     step(
         "client crates build for wasm32",
-        cargo().args(["build", "--quiet", "--target", "wasm32-unknown-unknown", "-p", "ledger-protocol", "-p", "wallet"]),
+        cargo().args([
+            "build",
+            "--quiet",
+            "--target",
+            "wasm32-unknown-unknown",
+            "-p",
+            "ledger-protocol",
+            "-p",
+            "wallet",
+        ]),
     )?;
     step("native tests", cargo().args(["test", "--workspace", "--quiet"]))?;
     step("browser tests (headless Chromium)", &mut wasm_test(&["--quiet", "-p", "ledger-protocol", "-p", "wallet"]))?;
@@ -174,11 +183,18 @@ fn step(name: &str, cmd: &mut Command) -> Result<()> {
 }
 
 fn run(args: &[String]) -> Result<()> {
-    let listen = args.iter().position(|a| a == "--listen").and_then(|i| args.get(i + 1)).cloned().unwrap_or_else(|| "127.0.0.1:7800".into());
+    let listen = args
+        .iter()
+        .position(|a| a == "--listen")
+        .and_then(|i| args.get(i + 1))
+        .cloned()
+        .unwrap_or_else(|| "127.0.0.1:7800".into());
     quiet(cargo().args(["build", "--release", "--quiet", "-p", "ledger-node"]))?;
     let data = Path::new("target/demo-data");
     eprintln!("starting the ledger node with demo data in {} (Ctrl-C stops it)", data.display());
-    sh(Command::new(target_dir().join("release/ledger-node")).args(["demo", "--listen", &listen, "--data-dir"]).arg(data))
+    sh(Command::new(target_dir().join("release/ledger-node"))
+        .args(["demo", "--listen", &listen, "--data-dir"])
+        .arg(data))
 }
 
 fn bench_ledger() -> Result<()> {
@@ -203,7 +219,11 @@ fn bench_wallet() -> Result<()> {
         eprintln!("{text}");
         bail!("the wallet browser benchmark failed");
     }
-    let line = text.lines().rev().find(|l| l.contains("wallet sign_median_ms=")).context("the benchmark printed no result line")?;
+    let line = text
+        .lines()
+        .rev()
+        .find(|l| l.contains("wallet sign_median_ms="))
+        .context("the benchmark printed no result line")?;
     let line = &line[line.find("wallet sign_median_ms=").unwrap_or(0)..];
     println!("{line}");
     Ok(())

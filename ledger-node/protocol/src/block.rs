@@ -2,7 +2,7 @@
 //! transactions, signed by the producing authority, and the checks that re-verify them.
 
 use crate::codec::{Decode, DecodeError, Encode, Reader, Writer};
-use crate::crypto::{sha256, sign_digest, Hash, PublicKey, Signature, SignatureVerifier};
+use crate::crypto::{Hash, PublicKey, Signature, SignatureVerifier, sha256, sign_digest};
 use crate::error::Rejection;
 use crate::merkle;
 use crate::rules::apply;
@@ -240,7 +240,12 @@ pub fn verify_header(
 /// Applies one block's verified transactions to `state` and advances `tip`. A block that
 /// fails here is invalid: `state` may then hold part of it and must be discarded (a node
 /// refuses to start on such a chain rather than serve a state it cannot trust).
-pub fn apply_block(state: &mut State, tip: &mut ChainTip, block: &Block, verified: &[VerifiedTx]) -> Result<(), ChainError> {
+pub fn apply_block(
+    state: &mut State,
+    tip: &mut ChainTip,
+    block: &Block,
+    verified: &[VerifiedTx],
+) -> Result<(), ChainError> {
     let height = block.header.height;
     let now = block.header.now_secs();
     for (index, vtx) in verified.iter().enumerate() {
@@ -258,7 +263,11 @@ pub fn verify_txs(block: &Block, verifier: &dyn SignatureVerifier) -> Result<Vec
         .iter()
         .enumerate()
         .map(|(index, t)| {
-            t.clone().verify(verifier).map_err(|rejection| ChainError::BadTx { height: block.header.height, index, rejection })
+            t.clone().verify(verifier).map_err(|rejection| ChainError::BadTx {
+                height: block.header.height,
+                index,
+                rejection,
+            })
         })
         .collect()
 }

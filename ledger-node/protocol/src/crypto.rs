@@ -150,9 +150,8 @@ impl From<&k256::PublicKey> for PublicKey {
 
 /// Signs a 32-byte digest with RFC 6979 deterministic nonces; the result is low-S.
 pub fn sign_digest(key: &k256::ecdsa::SigningKey, digest: &Hash) -> Signature {
-    let sig: k256::ecdsa::Signature = key
-        .sign_prehash(&digest.0)
-        .expect("signing a 32-byte prehash with a valid key cannot fail");
+    let sig: k256::ecdsa::Signature =
+        key.sign_prehash(&digest.0).expect("signing a 32-byte prehash with a valid key cannot fail");
     let sig = sig.normalize_s().unwrap_or(sig);
     let mut out = [0u8; 64];
     out.copy_from_slice(&sig.to_bytes());

@@ -9,9 +9,13 @@ use crate::types::Role;
 pub enum Rejection {
     #[error("The transaction could not be read: {0}. Re-create it with an up-to-date wallet.")]
     Malformed(DecodeError),
-    #[error("The signature does not match the transaction and its signer. It may have been altered after signing; sign it again.")]
+    #[error(
+        "The signature does not match the transaction and its signer. It may have been altered after signing; sign it again."
+    )]
     BadSignature,
-    #[error("The signature uses a high S value, which the ledger refuses to prevent malleated copies. Sign it again with a compliant wallet.")]
+    #[error(
+        "The signature uses a high S value, which the ledger refuses to prevent malleated copies. Sign it again with a compliant wallet."
+    )]
     HighS,
     #[error("The transaction was made for chain \"{got}\" but this ledger is \"{expected}\".")]
     WrongChain { expected: String, got: String },
@@ -55,7 +59,9 @@ pub enum Rejection {
     AlreadyShared,
     #[error("No break-glass access with that id exists, or it is not this reader's.")]
     BreakGlassNotFound,
-    #[error("The break-glass access has ended. Open a new one with a written justification if the emergency continues.")]
+    #[error(
+        "The break-glass access has ended. Open a new one with a written justification if the emergency continues."
+    )]
     BreakGlassExpired,
     #[error("A break-glass justification must explain the emergency in at least 20 characters.")]
     JustificationTooShort,

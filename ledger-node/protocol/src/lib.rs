@@ -19,7 +19,7 @@ pub use codec::{Decode, DecodeError, Encode};
 pub use crypto::{Address, Hash, K256Verifier, PublicKey, Signature, SignatureVerifier};
 pub use error::Rejection;
 pub use merkle::InclusionProof;
-pub use rules::{apply, Change, Effects};
+pub use rules::{Change, Effects, apply};
 pub use state::State;
 pub use tx::{AccessBasis, SignedTransaction, Transaction, TxBody, TxKind, VerifiedTx, WrappedKey};
 pub use types::{Action, Actions, DataClass, Purpose, Role, Stage};

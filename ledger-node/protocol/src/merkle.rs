@@ -1,7 +1,7 @@
 //! Merkle trees over transaction ids in the RFC 6962 / RFC 9162 shape (leaf and node hashes
 //! domain-separated), with inclusion proofs a client can check on its own.
 
-use crate::crypto::{sha256, Hash};
+use crate::crypto::{Hash, sha256};
 use serde::{Deserialize, Serialize};
 
 fn leaf_hash(leaf: &Hash) -> Hash {

@@ -117,11 +117,20 @@ pub fn live_break_glass<'a>(
 }
 
 /// Checks that `reader` may read `record` now under `basis`.
-pub fn check_access(state: &State, record: &Record, reader: &Address, basis: &AccessBasis, now: u64) -> Result<(), Rejection> {
+pub fn check_access(
+    state: &State,
+    record: &Record,
+    reader: &Address,
+    basis: &AccessBasis,
+    now: u64,
+) -> Result<(), Rejection> {
     match basis {
         AccessBasis::Consent(id) => {
             let c = state.consents.get(id).ok_or(Rejection::ConsentNotFound)?;
-            if c.patient != record.patient || c.grantee != *reader || !c.covers(Some(record.class), Some(Action::Read), None) {
+            if c.patient != record.patient
+                || c.grantee != *reader
+                || !c.covers(Some(record.class), Some(Action::Read), None)
+            {
                 return Err(Rejection::NoConsent);
             }
             match c.status(now) {
@@ -315,7 +324,14 @@ pub fn apply(state: &State, vtx: &VerifiedTx, now: u64) -> Result<Effects, Rejec
             check_access(state, r, reader, basis, now)?;
             effects(Change::Audit {
                 patient: r.patient,
-                entry: AuditEntry::Access { tx: id, at: now, record: *record, reader: *reader, basis: *basis, logged_by: signer },
+                entry: AuditEntry::Access {
+                    tx: id,
+                    at: now,
+                    record: *record,
+                    reader: *reader,
+                    basis: *basis,
+                    logged_by: signer,
+                },
             })
         }
         TxBody::BreakGlass { patient: p, justification, duration_secs } => {
@@ -388,7 +404,9 @@ pub fn apply(state: &State, vtx: &VerifiedTx, now: u64) -> Result<Effects, Rejec
                 return Err(Rejection::InvalidField("The claimed amount must be more than zero.".into()));
             }
             if currency.len() != 3 || !currency.bytes().all(|b| b.is_ascii_uppercase()) {
-                return Err(Rejection::InvalidField("The currency must be a three-letter ISO 4217 code such as EUR.".into()));
+                return Err(Rejection::InvalidField(
+                    "The currency must be a three-letter ISO 4217 code such as EUR.".into(),
+                ));
             }
             text("description", description, 1)?;
             for r in records {

@@ -1,8 +1,8 @@
 //! Transactions: the thirteen kinds, their canonical bytes, the domain-separated signing
 //! hash, and signature verification that yields a `VerifiedTx`.
 
-use crate::codec::{Decode, DecodeError, Encode, Reader, Writer, MAX_TX_BYTES};
-use crate::crypto::{sha256, sign_digest, Address, Hash, PublicKey, Signature, SignatureVerifier};
+use crate::codec::{Decode, DecodeError, Encode, MAX_TX_BYTES, Reader, Writer};
+use crate::crypto::{Address, Hash, PublicKey, Signature, SignatureVerifier, sha256, sign_digest};
 use crate::error::Rejection;
 use crate::types::{Actions, DataClass, Purpose, Role, Stage};
 use serde::{Deserialize, Serialize};
@@ -298,7 +298,9 @@ impl TxBody {
                 reader: Address::decode(r)?,
                 basis: AccessBasis::decode(r)?,
             },
-            8 => TxBody::BreakGlass { patient: Address::decode(r)?, justification: r.string()?, duration_secs: r.u64()? },
+            8 => {
+                TxBody::BreakGlass { patient: Address::decode(r)?, justification: r.string()?, duration_secs: r.u64()? }
+            }
             9 => TxBody::Prescribe {
                 patient: Address::decode(r)?,
                 medication: r.string()?,
@@ -370,13 +372,7 @@ impl Transaction {
     pub fn signing_hash(&self) -> Hash {
         let bytes = self.to_canonical_bytes();
         let chain_len = (self.chain_id.len() as u32).to_be_bytes();
-        sha256(&[
-            SIGN_DOMAIN,
-            &chain_len,
-            self.chain_id.as_bytes(),
-            &[self.body.kind().tag(), TX_VERSION],
-            &bytes,
-        ])
+        sha256(&[SIGN_DOMAIN, &chain_len, self.chain_id.as_bytes(), &[self.body.kind().tag(), TX_VERSION], &bytes])
     }
 
     /// Signs with RFC 6979 (deterministic, low-S). The key must be the signer's.

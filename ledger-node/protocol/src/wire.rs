@@ -3,7 +3,7 @@
 
 use crate::block::BlockHeader;
 use crate::codec::{Encode, Writer};
-use crate::crypto::{sha256, sign_digest, Hash, PublicKey, Signature, SignatureVerifier};
+use crate::crypto::{Hash, PublicKey, Signature, SignatureVerifier, sha256, sign_digest};
 use crate::merkle::InclusionProof;
 use crate::tx::SignedTransaction;
 use serde::{Deserialize, Serialize};
@@ -106,7 +106,8 @@ pub struct SignedReadRequest {
 
 impl SignedReadRequest {
     pub fn verify(&self, verifier: &dyn SignatureVerifier) -> bool {
-        !self.signature.is_high_s() && verifier.verify(&self.request.reader, &self.request.signing_hash(), &self.signature)
+        !self.signature.is_high_s()
+            && verifier.verify(&self.request.reader, &self.request.signing_hash(), &self.signature)
     }
 }
 

@@ -33,11 +33,21 @@ impl World {
         let genesis = Genesis {
             chain_id: CHAIN.into(),
             timestamp_ms: NOW * 1000,
-            authorities: vec![GenesisAuthority { name: "St Mary's".into(), key: pk(&auth), encryption_key: pk(&key("authority-enc")) }],
+            authorities: vec![GenesisAuthority {
+                name: "St Mary's".into(),
+                key: pk(&auth),
+                encryption_key: pk(&key("authority-enc")),
+            }],
         };
         let mut w = World { state: State::from_genesis(&genesis), genesis, nonces: Default::default() };
-        w.ok("patient", TxBody::RegisterPatient { name: "Ana Patient".into(), encryption_key: pk(&key("patient-enc")) });
-        w.ok("patient2", TxBody::RegisterPatient { name: "Ben Patient".into(), encryption_key: pk(&key("patient2-enc")) });
+        w.ok(
+            "patient",
+            TxBody::RegisterPatient { name: "Ana Patient".into(), encryption_key: pk(&key("patient-enc")) },
+        );
+        w.ok(
+            "patient2",
+            TxBody::RegisterPatient { name: "Ben Patient".into(), encryption_key: pk(&key("patient2-enc")) },
+        );
         for (who, role) in [
             ("doctor", Role::Doctor),
             ("surgeon", Role::Surgeon),
@@ -45,7 +55,12 @@ impl World {
             ("insurer", Role::Insurer),
             ("student", Role::Student),
         ] {
-            let body = TxBody::RegisterProvider { key: pk(&key(who)), encryption_key: pk(&key(&format!("{who}-enc"))), role, name: who.into() };
+            let body = TxBody::RegisterProvider {
+                key: pk(&key(who)),
+                encryption_key: pk(&key(&format!("{who}-enc"))),
+                role,
+                name: who.into(),
+            };
             w.ok("authority", body);
         }
         w
@@ -76,18 +91,31 @@ impl World {
         }
     }
     fn grant(&mut self, to: &str, classes: Vec<DataClass>, actions: Actions, purpose: Purpose, until: u64) -> Hash {
-        self.ok("patient", TxBody::GrantConsent { grantee: addr(&key(to)), classes, actions, purpose, valid_from: NOW - 10, valid_until: until })
+        self.ok(
+            "patient",
+            TxBody::GrantConsent {
+                grantee: addr(&key(to)),
+                classes,
+                actions,
+                purpose,
+                valid_from: NOW - 10,
+                valid_until: until,
+            },
+        )
     }
     fn record(&mut self, class: DataClass) -> Hash {
         let p = addr(&key("patient"));
-        self.ok("patient", TxBody::AnchorRecord {
-            patient: p,
-            content_hash: sha256(&[b"content"]),
-            size: 100,
-            class,
-            blob: sha256(&[b"blob"]),
-            keys: vec![WrappedKey { reader: p, wrapped: vec![1; 80] }],
-        })
+        self.ok(
+            "patient",
+            TxBody::AnchorRecord {
+                patient: p,
+                content_hash: sha256(&[b"content"]),
+                size: 100,
+                class,
+                blob: sha256(&[b"blob"]),
+                keys: vec![WrappedKey { reader: p, wrapped: vec![1; 80] }],
+            },
+        )
     }
 }
 
@@ -98,26 +126,84 @@ fn p1() -> Address {
 #[test]
 fn happy_path_of_every_kind() {
     let mut w = World::new();
-    let consent = w.grant("doctor", vec![DataClass::Procedures, DataClass::Observations], Actions::READ_WRITE, Purpose::Treatment, NOW + 3600);
+    let consent = w.grant(
+        "doctor",
+        vec![DataClass::Procedures, DataClass::Observations],
+        Actions::READ_WRITE,
+        Purpose::Treatment,
+        NOW + 3600,
+    );
     w.grant("insurer", vec![DataClass::Billing], Actions::READ, Purpose::Payment, NOW + 3600);
-    let record = w.ok("doctor", TxBody::AnchorRecord {
-        patient: p1(),
-        content_hash: sha256(&[b"c"]),
-        size: 10,
-        class: DataClass::Procedures,
-        blob: sha256(&[b"b"]),
-        keys: vec![WrappedKey { reader: p1(), wrapped: vec![2; 80] }, WrappedKey { reader: addr(&key("doctor")), wrapped: vec![3; 80] }],
-    });
-    w.ok("authority", TxBody::AccessEvent { record, reader: addr(&key("doctor")), basis: AccessBasis::Consent(consent) });
+    let record = w.ok(
+        "doctor",
+        TxBody::AnchorRecord {
+            patient: p1(),
+            content_hash: sha256(&[b"c"]),
+            size: 10,
+            class: DataClass::Procedures,
+            blob: sha256(&[b"b"]),
+            keys: vec![
+                WrappedKey { reader: p1(), wrapped: vec![2; 80] },
+                WrappedKey { reader: addr(&key("doctor")), wrapped: vec![3; 80] },
+            ],
+        },
+    );
+    w.ok(
+        "authority",
+        TxBody::AccessEvent { record, reader: addr(&key("doctor")), basis: AccessBasis::Consent(consent) },
+    );
     let own = w.record(DataClass::Observations);
-    w.ok("patient", TxBody::ShareRecordKey { record: own, key: WrappedKey { reader: addr(&key("doctor")), wrapped: vec![4; 80] } });
-    let bg = w.ok("surgeon", TxBody::BreakGlass { patient: p1(), justification: "Unconscious on arrival, needs emergency surgery".into(), duration_secs: 3600 });
-    w.ok("surgeon", TxBody::AccessEvent { record: own, reader: addr(&key("surgeon")), basis: AccessBasis::BreakGlass(bg) });
-    let rx = w.ok("doctor", TxBody::Prescribe { patient: p1(), medication: "Amoxicillin 500 mg".into(), dosage: "1 capsule 3x daily".into(), quantity: 21, valid_until: NOW + 86400 });
+    w.ok(
+        "patient",
+        TxBody::ShareRecordKey { record: own, key: WrappedKey { reader: addr(&key("doctor")), wrapped: vec![4; 80] } },
+    );
+    let bg = w.ok(
+        "surgeon",
+        TxBody::BreakGlass {
+            patient: p1(),
+            justification: "Unconscious on arrival, needs emergency surgery".into(),
+            duration_secs: 3600,
+        },
+    );
+    w.ok(
+        "surgeon",
+        TxBody::AccessEvent { record: own, reader: addr(&key("surgeon")), basis: AccessBasis::BreakGlass(bg) },
+    );
+    let rx = w.ok(
+        "doctor",
+        TxBody::Prescribe {
+            patient: p1(),
+            medication: "Amoxicillin 500 mg".into(),
+            dosage: "1 capsule 3x daily".into(),
+            quantity: 21,
+            valid_until: NOW + 86400,
+        },
+    );
     w.ok("pharmacy", TxBody::Dispense { prescription: rx });
-    let claim = w.ok("doctor", TxBody::Claim { patient: p1(), insurer: addr(&key("insurer")), amount_cents: 12_000, currency: "EUR".into(), description: "Consultation".into(), records: vec![record] });
+    let claim = w.ok(
+        "doctor",
+        TxBody::Claim {
+            patient: p1(),
+            insurer: addr(&key("insurer")),
+            amount_cents: 12_000,
+            currency: "EUR".into(),
+            description: "Consultation".into(),
+            records: vec![record],
+        },
+    );
     w.ok("insurer", TxBody::DecideClaim { claim, approved: true, reason: String::new() });
-    w.ok("surgeon", TxBody::AnchorTwinSegment { patient: p1(), case_id: sha256(&[b"case"]), stage: Stage::Surgery, stream: "ECG".into(), start_ms: 0, end_ms: 10_000, segment_hash: sha256(&[b"seg"]) });
+    w.ok(
+        "surgeon",
+        TxBody::AnchorTwinSegment {
+            patient: p1(),
+            case_id: sha256(&[b"case"]),
+            stage: Stage::Surgery,
+            stream: "ECG".into(),
+            start_ms: 0,
+            end_ms: 10_000,
+            segment_hash: sha256(&[b"seg"]),
+        },
+    );
     w.ok("patient", TxBody::RevokeConsent { consent });
 
     let idx = w.state.patient_index(&p1()).unwrap();
@@ -148,20 +234,53 @@ fn every_rejection_has_its_code() {
     }
     assert_eq!(high.verify(&K256Verifier).unwrap_err().code(), "high_s");
     let k = key("patient");
-    let other_chain = Transaction { chain_id: "elsewhere".into(), signer: pk(&k), nonce: 99, body: TxBody::RevokeConsent { consent: Hash::ZERO } }.sign(&k);
+    let other_chain = Transaction {
+        chain_id: "elsewhere".into(),
+        signer: pk(&k),
+        nonce: 99,
+        body: TxBody::RevokeConsent { consent: Hash::ZERO },
+    }
+    .sign(&k);
     assert_eq!(w.submit_at(other_chain, NOW).unwrap_err().code(), "wrong_chain");
-    let stale = Transaction { chain_id: CHAIN.into(), signer: pk(&k), nonce: 1, body: TxBody::RevokeConsent { consent: Hash::ZERO } }.sign(&k);
+    let stale = Transaction {
+        chain_id: CHAIN.into(),
+        signer: pk(&k),
+        nonce: 1,
+        body: TxBody::RevokeConsent { consent: Hash::ZERO },
+    }
+    .sign(&k);
     assert_eq!(w.submit_at(stale, NOW).unwrap_err().code(), "stale_nonce");
     assert_eq!(w.code("stranger", TxBody::RevokeConsent { consent: Hash::ZERO }), "unknown_account");
-    assert_eq!(w.code("patient", TxBody::RegisterPatient { name: "Again".into(), encryption_key: pk(&key("x")) }), "already_registered");
-    let reg = |role| TxBody::RegisterProvider { key: pk(&key("newdoc")), encryption_key: pk(&key("newdoc-enc")), role, name: "New".into() };
+    assert_eq!(
+        w.code("patient", TxBody::RegisterPatient { name: "Again".into(), encryption_key: pk(&key("x")) }),
+        "already_registered"
+    );
+    let reg = |role| TxBody::RegisterProvider {
+        key: pk(&key("newdoc")),
+        encryption_key: pk(&key("newdoc-enc")),
+        role,
+        name: "New".into(),
+    };
     assert_eq!(w.code("doctor", reg(Role::Doctor)), "not_authority");
     assert_eq!(w.code("authority", reg(Role::Authority)), "invalid_field");
-    assert_eq!(w.code("patient", TxBody::RegisterPatient { name: " ".into(), encryption_key: pk(&key("x")) }), "already_registered");
-    assert_eq!(w.code("newcomer", TxBody::RegisterPatient { name: " ".into(), encryption_key: pk(&key("x")) }), "invalid_field");
+    assert_eq!(
+        w.code("patient", TxBody::RegisterPatient { name: " ".into(), encryption_key: pk(&key("x")) }),
+        "already_registered"
+    );
+    assert_eq!(
+        w.code("newcomer", TxBody::RegisterPatient { name: " ".into(), encryption_key: pk(&key("x")) }),
+        "invalid_field"
+    );
 
     // Consent.
-    let grant = |grantee, until| TxBody::GrantConsent { grantee, classes: vec![DataClass::Notes], actions: Actions::READ, purpose: Purpose::Treatment, valid_from: NOW, valid_until: until };
+    let grant = |grantee, until| TxBody::GrantConsent {
+        grantee,
+        classes: vec![DataClass::Notes],
+        actions: Actions::READ,
+        purpose: Purpose::Treatment,
+        valid_from: NOW,
+        valid_until: until,
+    };
     assert_eq!(w.code("doctor", grant(doctor, NOW + 10)), "wrong_role");
     assert_eq!(w.code("patient", grant(p1(), NOW + 10)), "unknown_party");
     assert_eq!(w.code("patient", grant(doctor, NOW - 1)), "invalid_period");
@@ -175,21 +294,60 @@ fn every_rejection_has_its_code() {
     let rec = w.record(DataClass::Notes);
     let access = |basis| TxBody::AccessEvent { record: rec, reader: doctor, basis };
     assert_eq!(w.code("authority", access(AccessBasis::Consent(c))), "consent_revoked");
-    assert_eq!(w.code("authority", TxBody::AccessEvent { record: Hash::ZERO, reader: doctor, basis: AccessBasis::Consent(c) }), "record_not_found");
+    assert_eq!(
+        w.code("authority", TxBody::AccessEvent { record: Hash::ZERO, reader: doctor, basis: AccessBasis::Consent(c) }),
+        "record_not_found"
+    );
     assert_eq!(w.code("authority", access(AccessBasis::Consent(Hash::ZERO))), "consent_not_found");
     let short = w.grant("doctor", vec![DataClass::Notes], Actions::READ, Purpose::Treatment, NOW + 5);
     let expired = w.tx("authority", access(AccessBasis::Consent(short)));
     assert_eq!(w.submit_at(expired, NOW + 6).unwrap_err().code(), "consent_expired");
-    let later = w.ok("patient", TxBody::GrantConsent { grantee: doctor, classes: vec![DataClass::Imaging], actions: Actions::READ, purpose: Purpose::Treatment, valid_from: NOW + 1000, valid_until: NOW + 2000 });
+    let later = w.ok(
+        "patient",
+        TxBody::GrantConsent {
+            grantee: doctor,
+            classes: vec![DataClass::Imaging],
+            actions: Actions::READ,
+            purpose: Purpose::Treatment,
+            valid_from: NOW + 1000,
+            valid_until: NOW + 2000,
+        },
+    );
     let img = w.record(DataClass::Imaging);
-    assert_eq!(w.code("authority", TxBody::AccessEvent { record: img, reader: doctor, basis: AccessBasis::Consent(later) }), "consent_not_yet_valid");
+    assert_eq!(
+        w.code("authority", TxBody::AccessEvent { record: img, reader: doctor, basis: AccessBasis::Consent(later) }),
+        "consent_not_yet_valid"
+    );
     assert_eq!(w.code("pharmacy", access(AccessBasis::Consent(short))), "wrong_role");
-    let anchor = |keys: Vec<WrappedKey>, class| TxBody::AnchorRecord { patient: p1(), content_hash: Hash::ZERO, size: 1, class, blob: Hash::ZERO, keys };
-    assert_eq!(w.code("doctor", anchor(vec![WrappedKey { reader: p1(), wrapped: vec![1] }], DataClass::Conditions)), "no_consent");
-    assert_eq!(w.code("patient", anchor(vec![WrappedKey { reader: doctor, wrapped: vec![1] }], DataClass::Conditions)), "reader_not_allowed");
+    let anchor = |keys: Vec<WrappedKey>, class| TxBody::AnchorRecord {
+        patient: p1(),
+        content_hash: Hash::ZERO,
+        size: 1,
+        class,
+        blob: Hash::ZERO,
+        keys,
+    };
+    assert_eq!(
+        w.code("doctor", anchor(vec![WrappedKey { reader: p1(), wrapped: vec![1] }], DataClass::Conditions)),
+        "no_consent"
+    );
+    assert_eq!(
+        w.code("patient", anchor(vec![WrappedKey { reader: doctor, wrapped: vec![1] }], DataClass::Conditions)),
+        "reader_not_allowed"
+    );
     assert_eq!(w.code("patient", anchor(vec![], DataClass::Conditions)), "missing_patient_key");
     assert_eq!(
-        w.code("patient", TxBody::AnchorRecord { patient: p1(), content_hash: Hash::ZERO, size: u64::MAX, class: DataClass::Notes, blob: Hash::ZERO, keys: vec![] }),
+        w.code(
+            "patient",
+            TxBody::AnchorRecord {
+                patient: p1(),
+                content_hash: Hash::ZERO,
+                size: u64::MAX,
+                class: DataClass::Notes,
+                blob: Hash::ZERO,
+                keys: vec![]
+            }
+        ),
         "too_large"
     );
     let share = |reader| TxBody::ShareRecordKey { record: rec, key: WrappedKey { reader, wrapped: vec![1; 10] } };
@@ -205,10 +363,22 @@ fn every_rejection_has_its_code() {
     let glass = w.ok("doctor", bg("Patient unconscious after a road accident", 60));
     let late = w.tx("doctor", access(AccessBasis::BreakGlass(glass)));
     assert_eq!(w.submit_at(late, NOW + 61).unwrap_err().code(), "break_glass_expired");
-    assert_eq!(w.code("surgeon", TxBody::AccessEvent { record: rec, reader: addr(&key("surgeon")), basis: AccessBasis::BreakGlass(glass) }), "break_glass_not_found");
+    assert_eq!(
+        w.code(
+            "surgeon",
+            TxBody::AccessEvent { record: rec, reader: addr(&key("surgeon")), basis: AccessBasis::BreakGlass(glass) }
+        ),
+        "break_glass_not_found"
+    );
 
     // Prescriptions.
-    let rx = |who_valid| TxBody::Prescribe { patient: p1(), medication: "Ibuprofen".into(), dosage: "400 mg".into(), quantity: 10, valid_until: who_valid };
+    let rx = |who_valid| TxBody::Prescribe {
+        patient: p1(),
+        medication: "Ibuprofen".into(),
+        dosage: "400 mg".into(),
+        quantity: 10,
+        valid_until: who_valid,
+    };
     assert_eq!(w.code("surgeon", rx(NOW + 100)), "no_consent");
     let p = w.ok("doctor", rx(NOW + 100)); // under the live break-glass
     assert_eq!(w.code("pharmacy", TxBody::Dispense { prescription: Hash::ZERO }), "prescription_not_found");
@@ -219,16 +389,40 @@ fn every_rejection_has_its_code() {
 
     // Claims.
     let insurer = addr(&key("insurer"));
-    let claim_body = |cur: &str| TxBody::Claim { patient: p1(), insurer, amount_cents: 500, currency: cur.into(), description: "Visit".into(), records: vec![] };
+    let claim_body = |cur: &str| TxBody::Claim {
+        patient: p1(),
+        insurer,
+        amount_cents: 500,
+        currency: cur.into(),
+        description: "Visit".into(),
+        records: vec![],
+    };
     assert_eq!(w.code("doctor", claim_body("euro")), "invalid_field");
     let claim = w.ok("doctor", claim_body("EUR"));
     assert_eq!(w.code("insurer", TxBody::DecideClaim { claim, approved: true, reason: String::new() }), "no_consent");
-    assert_eq!(w.code("insurer", TxBody::DecideClaim { claim: Hash::ZERO, approved: true, reason: String::new() }), "claim_not_found");
-    w.ok("authority", TxBody::RegisterProvider { key: pk(&key("insurer2")), encryption_key: pk(&key("i2e")), role: Role::Insurer, name: "Other".into() });
-    assert_eq!(w.code("insurer2", TxBody::DecideClaim { claim, approved: false, reason: "no".into() }), "not_claim_insurer");
+    assert_eq!(
+        w.code("insurer", TxBody::DecideClaim { claim: Hash::ZERO, approved: true, reason: String::new() }),
+        "claim_not_found"
+    );
+    w.ok(
+        "authority",
+        TxBody::RegisterProvider {
+            key: pk(&key("insurer2")),
+            encryption_key: pk(&key("i2e")),
+            role: Role::Insurer,
+            name: "Other".into(),
+        },
+    );
+    assert_eq!(
+        w.code("insurer2", TxBody::DecideClaim { claim, approved: false, reason: "no".into() }),
+        "not_claim_insurer"
+    );
     w.grant("insurer", vec![DataClass::Billing], Actions::READ, Purpose::Payment, NOW + 100);
     w.ok("insurer", TxBody::DecideClaim { claim, approved: false, reason: "Not covered by the policy".into() });
-    assert_eq!(w.code("insurer", TxBody::DecideClaim { claim, approved: true, reason: String::new() }), "already_decided");
+    assert_eq!(
+        w.code("insurer", TxBody::DecideClaim { claim, approved: true, reason: String::new() }),
+        "already_decided"
+    );
 }
 
 #[test]
@@ -238,10 +432,19 @@ fn chain_of_blocks_verifies_and_detects_tampering() {
     let genesis = w.genesis.clone();
     let mut txs = Vec::new();
     for i in 0..5 {
-        txs.push(w.tx(&format!("p{i}"), TxBody::RegisterPatient { name: format!("P{i}"), encryption_key: pk(&key("e")) }));
+        txs.push(
+            w.tx(&format!("p{i}"), TxBody::RegisterPatient { name: format!("P{i}"), encryption_key: pk(&key("e")) }),
+        );
     }
     let b1 = Block::produce(CHAIN, 1, genesis.hash(), NOW * 1000, txs, &auth);
-    let b2 = Block::produce(CHAIN, 2, b1.hash(), NOW * 1000 + 5, vec![w.tx("p0", TxBody::RevokeConsent { consent: Hash::ZERO })], &auth);
+    let b2 = Block::produce(
+        CHAIN,
+        2,
+        b1.hash(),
+        NOW * 1000 + 5,
+        vec![w.tx("p0", TxBody::RevokeConsent { consent: Hash::ZERO })],
+        &auth,
+    );
 
     let mut state = State::from_genesis(&genesis);
     let mut tip = ChainTip::genesis(&genesis);
@@ -302,18 +505,62 @@ fn sample_bodies() -> Vec<TxBody> {
     let h = sha256(&[b"h"]);
     vec![
         TxBody::RegisterPatient { name: "Ana".into(), encryption_key: pk(&key("e")) },
-        TxBody::RegisterProvider { key: pk(&key("d")), encryption_key: pk(&key("de")), role: Role::Doctor, name: "Dr A. Rao".into() },
-        TxBody::GrantConsent { grantee: a, classes: vec![DataClass::Procedures, DataClass::Observations], actions: Actions::READ, purpose: Purpose::Treatment, valid_from: 1, valid_until: 1_801_440_000 },
+        TxBody::RegisterProvider {
+            key: pk(&key("d")),
+            encryption_key: pk(&key("de")),
+            role: Role::Doctor,
+            name: "Dr A. Rao".into(),
+        },
+        TxBody::GrantConsent {
+            grantee: a,
+            classes: vec![DataClass::Procedures, DataClass::Observations],
+            actions: Actions::READ,
+            purpose: Purpose::Treatment,
+            valid_from: 1,
+            valid_until: 1_801_440_000,
+        },
         TxBody::RevokeConsent { consent: h },
-        TxBody::AnchorRecord { patient: a, content_hash: h, size: 42, class: DataClass::Conditions, blob: h, keys: vec![WrappedKey { reader: a, wrapped: vec![1, 2, 3] }] },
+        TxBody::AnchorRecord {
+            patient: a,
+            content_hash: h,
+            size: 42,
+            class: DataClass::Conditions,
+            blob: h,
+            keys: vec![WrappedKey { reader: a, wrapped: vec![1, 2, 3] }],
+        },
         TxBody::ShareRecordKey { record: h, key: WrappedKey { reader: a, wrapped: vec![4] } },
         TxBody::AccessEvent { record: h, reader: a, basis: AccessBasis::BreakGlass(h) },
-        TxBody::BreakGlass { patient: a, justification: "Unresponsive, no relatives reachable".into(), duration_secs: 3600 },
-        TxBody::Prescribe { patient: a, medication: "Amoxicillin".into(), dosage: "500 mg".into(), quantity: 21, valid_until: 9 },
+        TxBody::BreakGlass {
+            patient: a,
+            justification: "Unresponsive, no relatives reachable".into(),
+            duration_secs: 3600,
+        },
+        TxBody::Prescribe {
+            patient: a,
+            medication: "Amoxicillin".into(),
+            dosage: "500 mg".into(),
+            quantity: 21,
+            valid_until: 9,
+        },
         TxBody::Dispense { prescription: h },
-        TxBody::Claim { patient: a, insurer: a, amount_cents: 100, currency: "EUR".into(), description: "x".into(), records: vec![h] },
+        TxBody::Claim {
+            patient: a,
+            insurer: a,
+            amount_cents: 100,
+            currency: "EUR".into(),
+            description: "x".into(),
+            records: vec![h],
+        },
         TxBody::DecideClaim { claim: h, approved: false, reason: "No".into() },
-        TxBody::AnchorTwinSegment { patient: a, case_id: h, stage: Stage::Diagnosis, stream: "HR".into(), start_ms: 1, end_ms: 2, segment_hash: h },
+        TxBody::AnchorTwinSegment {
+            patient: a,
+            case_id: h,
+            stage: Stage::Diagnosis,
+            stream: "HR".into(),
+            start_ms: 1,
+            end_ms: 2,
+            segment_hash: h,
+        },
     ]
 }
 

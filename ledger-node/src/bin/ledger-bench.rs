@@ -3,16 +3,16 @@
 //! committed tx/s over HTTP, (3) submit→commit latency at half that load. Prints the
 //! figures and, last, one machine-readable line.
 
-use anyhow::{bail, Context};
-use ledger_node::verify::{sign_fast, Secp256k1Verifier};
+use anyhow::{Context, bail};
+use ledger_node::verify::{Secp256k1Verifier, sign_fast};
 use ledger_protocol::codec::Encode;
 use ledger_protocol::{PublicKey, SignatureVerifier, SignedTransaction, Transaction, TxBody};
 use rayon::prelude::*;
 use std::io::{BufRead, BufReader};
 use std::path::PathBuf;
 use std::process::{Command, Stdio};
-use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Arc;
+use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::{Duration, Instant};
 
 struct Args {
@@ -23,7 +23,8 @@ struct Args {
 }
 
 fn parse_args() -> anyhow::Result<Args> {
-    let mut a = Args { node_bin: PathBuf::from("target/release/ledger-node"), seconds: 8.0, batch: 1024, connections: 3 };
+    let mut a =
+        Args { node_bin: PathBuf::from("target/release/ledger-node"), seconds: 8.0, batch: 1024, connections: 3 };
     let mut it = std::env::args().skip(1);
     while let Some(flag) = it.next() {
         let mut val = || it.next().with_context(|| format!("{flag} needs a value"));
@@ -98,7 +99,8 @@ fn main() -> anyhow::Result<()> {
     let args = parse_args()?;
     let dir = std::env::temp_dir().join(format!("ledger-bench-{}", std::process::id()));
     let _ = std::fs::remove_dir_all(&dir);
-    let st = Command::new(&args.node_bin).args(["init", "--chain-id", "bench-chain", "--data-dir"]).arg(&dir).output()?;
+    let st =
+        Command::new(&args.node_bin).args(["init", "--chain-id", "bench-chain", "--data-dir"]).arg(&dir).output()?;
     if !st.status.success() {
         bail!("ledger-node init failed: {}", String::from_utf8_lossy(&st.stderr));
     }
