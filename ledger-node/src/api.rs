@@ -414,6 +414,19 @@ fn patient_addr(s: &AppState, a: &str) -> ApiResult<Address> {
     }
 }
 
+/// A patient's items of one kind, newest first: `ids` picks the index list, `get` the item.
+fn newest_first<T>(
+    s: &AppState,
+    a: &str,
+    ids: impl Fn(&ledger_protocol::state::PatientIndex) -> &[Hash],
+    get: impl Fn(&ledger_protocol::State, &Hash) -> Option<T>,
+) -> ApiResult<Json<Vec<T>>> {
+    let a = patient_addr(s, a)?;
+    let h = s.0.ledger.head();
+    let list = h.state.patient_index(&a).map(ids).unwrap_or_default();
+    Ok(Json(list.iter().rev().filter_map(|id| get(&h.state, id)).collect()))
+}
+
 #[derive(Serialize)]
 struct ConsentView {
     #[serde(flatten)]
@@ -424,17 +437,13 @@ struct ConsentView {
 #[utoipa::path(get, path = "/v1/patients/{address}/consents", params(("address" = String, Path)),
     responses((status = 200, description = "Every consent the patient granted, newest first, with its status now")))]
 async fn patient_consents(State(s): State<AppState>, Path(a): Path<String>) -> ApiResult<Json<Vec<ConsentView>>> {
-    let a = patient_addr(&s, &a)?;
     let now = now_ms() / 1000;
-    let h = s.0.ledger.head();
-    let ids = h.state.patient_index(&a).map(|i| i.consents.clone()).unwrap_or_default();
-    Ok(Json(
-        ids.iter()
-            .rev()
-            .filter_map(|id| h.state.consents.get(id))
-            .map(|c| ConsentView { status: c.status(now), consent: c.clone() })
-            .collect(),
-    ))
+    newest_first(
+        &s,
+        &a,
+        |i| &i.consents,
+        |st, id| st.consents.get(id).map(|c| ConsentView { status: c.status(now), consent: c.clone() }),
+    )
 }
 
 #[utoipa::path(get, path = "/v1/patients/{address}/records", params(("address" = String, Path)),
@@ -443,10 +452,7 @@ async fn patient_records(
     State(s): State<AppState>,
     Path(a): Path<String>,
 ) -> ApiResult<Json<Vec<ledger_protocol::state::Record>>> {
-    let a = patient_addr(&s, &a)?;
-    let h = s.0.ledger.head();
-    let ids = h.state.patient_index(&a).map(|i| i.records.clone()).unwrap_or_default();
-    Ok(Json(ids.iter().rev().filter_map(|id| h.state.records.get(id)).cloned().collect()))
+    newest_first(&s, &a, |i| &i.records, |st, id| st.records.get(id).cloned())
 }
 
 #[utoipa::path(get, path = "/v1/patients/{address}/audit", params(("address" = String, Path)),
@@ -468,10 +474,7 @@ async fn patient_prescriptions(
     State(s): State<AppState>,
     Path(a): Path<String>,
 ) -> ApiResult<Json<Vec<ledger_protocol::state::Prescription>>> {
-    let a = patient_addr(&s, &a)?;
-    let h = s.0.ledger.head();
-    let ids = h.state.patient_index(&a).map(|i| i.prescriptions.clone()).unwrap_or_default();
-    Ok(Json(ids.iter().rev().filter_map(|id| h.state.prescriptions.get(id)).cloned().collect()))
+    newest_first(&s, &a, |i| &i.prescriptions, |st, id| st.prescriptions.get(id).cloned())
 }
 
 #[utoipa::path(get, path = "/v1/patients/{address}/claims", params(("address" = String, Path)),
@@ -480,10 +483,7 @@ async fn patient_claims(
     State(s): State<AppState>,
     Path(a): Path<String>,
 ) -> ApiResult<Json<Vec<ledger_protocol::state::Claim>>> {
-    let a = patient_addr(&s, &a)?;
-    let h = s.0.ledger.head();
-    let ids = h.state.patient_index(&a).map(|i| i.claims.clone()).unwrap_or_default();
-    Ok(Json(ids.iter().rev().filter_map(|id| h.state.claims.get(id)).cloned().collect()))
+    newest_first(&s, &a, |i| &i.claims, |st, id| st.claims.get(id).cloned())
 }
 
 #[utoipa::path(get, path = "/v1/prescriptions/{id}", params(("id" = String, Path)),
