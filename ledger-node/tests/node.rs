@@ -440,3 +440,34 @@ fn sigkill_under_load_loses_no_acknowledged_transaction() {
         assert!(seen >= acked.len());
     });
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn info_health_metrics_and_openapi_describe_the_node() {
+    let (c, auth, _dir) = in_process().await;
+    register_cast(&c, auth).await;
+    let (s, health) = c.get("/health").await;
+    assert_eq!((s, health["status"].as_str().unwrap()), (200, "ok"));
+    let (_, info) = c.get("/v1/info").await;
+    assert_eq!(info["chain_id"], "test-chain");
+    assert_eq!(info["height"], health["height"]);
+    let metrics = c.http.get(format!("{}/metrics", c.base)).send().await.unwrap().text().await.unwrap();
+    assert!(metrics.contains("ledger_txs_committed_total 3"), "{metrics}");
+    let (_, doc) = c.get("/openapi.json").await;
+    let paths = doc["paths"].as_object().unwrap();
+    for p in [
+        "/v1/transactions",
+        "/v1/transactions/batch",
+        "/v1/transactions/{id}",
+        "/v1/blocks/{height}",
+        "/v1/patients/{address}/audit",
+        "/v1/blobs",
+        "/v1/records/{id}/read",
+        "/v1/info",
+        "/health",
+        "/metrics",
+    ] {
+        assert!(paths.contains_key(p), "OpenAPI lacks {p}");
+    }
+    let (_, providers) = c.get("/v1/accounts").await;
+    assert_eq!(providers.as_array().unwrap().len(), 3, "two doctors and the authority; patients are not listed");
+}
