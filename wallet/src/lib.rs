@@ -1,1 +1,25 @@
-//! placeholder
+//! wallet: a person's keys and everything done with them, in the browser or natively.
+//! A BIP-39 recovery phrase, the signing and encryption keys derived from it, a
+//! passphrase-encrypted keystore, transaction signing, record envelopes with per-reader
+//! key wrapping, and the plain-language text a person reads before signing.
+//!
+//! Secrets live in their own types (`Mnemonic`, `Identity`, `Passphrase`, `RecordKey`):
+//! zeroized on drop, with a `Debug` that prints nothing secret and no `Clone`.
+
+pub mod describe;
+pub mod envelope;
+pub mod keys;
+pub mod keystore;
+pub mod storage;
+
+#[cfg(target_arch = "wasm32")]
+pub mod js;
+
+pub use describe::{Description, Detail, Directory, MapDirectory, NoDirectory, describe};
+pub use envelope::{EnvelopeError, RecordKey, content_hash, open, seal, unwrap_key, wrap_key};
+pub use keys::{Identity, KeyError, Mnemonic, SignError};
+pub use keystore::{KdfParams, Keystore, KeystoreError, Passphrase};
+pub use storage::{KeyValueStore, MemoryStore, StorageError, WalletStore, WalletStoreError};
+
+#[cfg(target_arch = "wasm32")]
+pub use storage::LocalStorageStore;
