@@ -307,10 +307,7 @@ async fn submit_tx(State(s): State<AppState>, body: Result<Bytes, BytesRejection
 
 #[utoipa::path(post, path = "/v1/transactions/batch", request_body(content = crate::openapi::SubmitBatchDoc),
     responses((status = 200, description = "One result per transaction, in order: a receipt or an error")))]
-async fn submit_batch(
-    State(s): State<AppState>,
-    body: Result<Bytes, BytesRejection>,
-) -> ApiResult<Json<serde_json::Value>> {
+async fn submit_batch(State(s): State<AppState>, body: Result<Bytes, BytesRejection>) -> ApiResult<Json<BatchResults>> {
     let req: SubmitBatch = parse_json(body)?;
     if req.txs.len() > MAX_BATCH {
         return Err(ApiError::new(
@@ -328,7 +325,13 @@ async fn submit_batch(
             Err(r) => BatchItem::Err(ErrorBody { code: r.code().into(), message: r.to_string() }),
         })
         .collect();
-    Ok(Json(json!({ "results": items })))
+    Ok(Json(BatchResults { results: items }))
+}
+
+/// The answer to a batch: one item per submitted transaction, in order.
+#[derive(Serialize)]
+struct BatchResults {
+    results: Vec<BatchItem>,
 }
 
 fn with_proof(s: &AppState, id: Hash) -> ApiResult<TxWithProof> {
