@@ -212,7 +212,22 @@ fn parse_id<T: std::str::FromStr>(s: &str, what: &str) -> ApiResult<T> {
     s.parse().map_err(|_| ApiError::bad_request("bad_request", format!("'{s}' is not a valid {what}.")))
 }
 
-/// Builds the router over shared state. No socket, no global state.
+/// Builds the router over shared state, serving the portal's files from `portal_dir`
+/// (with `index.html` for every other path, so the portal's routes load) when given.
+pub fn app_with_portal(state: AppState, portal_dir: Option<&std::path::Path>) -> Router {
+    let api = app(state);
+    match portal_dir {
+        None => api,
+        Some(dir) => {
+            let files = tower_http::services::ServeDir::new(dir)
+                .precompressed_gzip()
+                .fallback(tower_http::services::ServeFile::new(dir.join("index.html")).precompressed_gzip());
+            api.fallback_service(files)
+        }
+    }
+}
+
+/// Builds the API router over shared state. No socket, no global state.
 pub fn app(state: AppState) -> Router {
     let json_routes = Router::new()
         .route("/v1/transactions", post(submit_tx))
@@ -236,6 +251,8 @@ pub fn app(state: AppState) -> Router {
         .route("/v1/patients/{address}/prescriptions", get(patient_prescriptions))
         .route("/v1/patients/{address}/claims", get(patient_claims))
         .route("/v1/prescriptions/{id}", get(get_prescription))
+        .route("/v1/grantees/{address}/consents", get(grantee_consents))
+        .route("/v1/insurers/{address}/claims", get(insurer_claims))
         .route("/v1/records/{id}", get(get_record))
         .merge(json_routes)
         .merge(blob_routes)
@@ -487,6 +504,36 @@ async fn patient_claims(
     Path(a): Path<String>,
 ) -> ApiResult<Json<Vec<ledger_protocol::state::Claim>>> {
     newest_first(&s, &a, |i| &i.claims, |st, id| st.claims.get(id).cloned())
+}
+
+#[utoipa::path(get, path = "/v1/grantees/{address}/consents", params(("address" = String, Path, description = "A provider's address")),
+    responses((status = 200, description = "Consents granted to this provider, newest first, with their status now")))]
+async fn grantee_consents(State(s): State<AppState>, Path(a): Path<String>) -> ApiResult<Json<Vec<ConsentView>>> {
+    let a: Address = parse_id(&a, "address")?;
+    let now = now_ms() / 1000;
+    let h = s.0.ledger.head();
+    let mut v: Vec<_> = h
+        .state
+        .consents
+        .values()
+        .filter(|c| c.grantee == a)
+        .map(|c| ConsentView { status: c.status(now), consent: c.clone() })
+        .collect();
+    v.sort_by(|x, y| y.consent.granted_at.cmp(&x.consent.granted_at));
+    Ok(Json(v))
+}
+
+#[utoipa::path(get, path = "/v1/insurers/{address}/claims", params(("address" = String, Path, description = "An insurer's address")),
+    responses((status = 200, description = "Claims addressed to this insurer, newest first")))]
+async fn insurer_claims(
+    State(s): State<AppState>,
+    Path(a): Path<String>,
+) -> ApiResult<Json<Vec<ledger_protocol::state::Claim>>> {
+    let a: Address = parse_id(&a, "address")?;
+    let h = s.0.ledger.head();
+    let mut v: Vec<_> = h.state.claims.values().filter(|c| c.insurer == a).cloned().collect();
+    v.sort_by(|x, y| y.submitted_at.cmp(&x.submitted_at));
+    Ok(Json(v))
 }
 
 #[utoipa::path(get, path = "/v1/prescriptions/{id}", params(("id" = String, Path)),

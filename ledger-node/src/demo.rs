@@ -1,22 +1,27 @@
 //! Demo data: a hospital authority, a doctor, a surgeon, a pharmacy, an insurer, a student
-//! and a patient, with consents, a prescription and a claim, submitted through the same
-//! verification and rules as any client's transactions. Demo keys are derived from
-//! public labels: they are for showing the system, never for real data.
+//! and a patient whose Synthea history is imported as encrypted records, with consents, a
+//! prescription and a claim. Everything goes through the same verification and rules as
+//! any client's transactions. Demo recovery phrases are derived from public labels and
+//! written out, so the portal can restore them: they are for showing the system only.
 
 use crate::api::AppState;
+use ledger_protocol::codec::Encode;
 use ledger_protocol::crypto::sha256;
-use ledger_protocol::{Actions, DataClass, PublicKey, Purpose, Role, Transaction, TxBody};
+use ledger_protocol::{Actions, DataClass, Purpose, Role, SignedTransaction, TxBody, WrappedKey};
 use serde::Serialize;
+use wallet::{Identity, Mnemonic};
 
-/// A demo identity: its name, role and (public, well-known) secret keys.
+/// The Synthea patient (Apache-2.0, see static/demo/NOTICE.md) imported for the demo patient.
+const SYNTHEA: &str = include_str!("../../static/demo/synthea-patient-a4a401d1.ndjson");
+
+/// A demo identity: name, role, address and its (public, well-known) recovery phrase.
 #[derive(Debug, Clone, Serialize)]
 pub struct DemoIdentity {
     pub label: &'static str,
     pub name: &'static str,
     pub role: Role,
     pub address: ledger_protocol::Address,
-    pub signing_secret_hex: String,
-    pub encryption_secret_hex: String,
+    pub recovery_phrase: String,
 }
 
 pub const PEOPLE: &[(&str, &str, Role)] = &[
@@ -28,118 +33,160 @@ pub const PEOPLE: &[(&str, &str, Role)] = &[
     ("patient", "Jordan Smith", Role::Patient),
 ];
 
-/// The demo key for `label` and purpose (`signing` or `encryption`).
-pub fn demo_key(label: &str, purpose: &str) -> k256::ecdsa::SigningKey {
-    let seed = sha256(&[b"healthchain-demo/", label.as_bytes(), b"/", purpose.as_bytes()]);
-    k256::ecdsa::SigningKey::from_slice(&seed.0)
-        .expect("a SHA-256 output is a valid secret key with overwhelming probability")
+/// The demo recovery phrase of `label`.
+pub fn demo_mnemonic(label: &str) -> Mnemonic {
+    Mnemonic::from_entropy(&sha256(&[b"healthchain-demo/", label.as_bytes()]).0)
+}
+
+pub fn demo_identity(label: &str) -> Identity {
+    demo_mnemonic(label).identity().expect("demo phrases derive valid keys")
 }
 
 pub fn identities() -> Vec<DemoIdentity> {
     PEOPLE
         .iter()
         .map(|(label, name, role)| {
-            let k = demo_key(label, "signing");
+            let m = demo_mnemonic(label);
             DemoIdentity {
                 label,
                 name,
                 role: *role,
-                address: PublicKey::from(k.verifying_key()).address(),
-                signing_secret_hex: hex::encode(k.to_bytes()),
-                encryption_secret_hex: hex::encode(demo_key(label, "encryption").to_bytes()),
+                address: demo_identity(label).address(),
+                recovery_phrase: m.phrase().to_string(),
             }
         })
         .collect()
 }
 
+/// Signs transactions of one identity with increasing nonces.
+struct Signer {
+    id: Identity,
+    chain: String,
+    nonce: u64,
+}
+
+impl Signer {
+    fn new(label: &str, chain: &str) -> Self {
+        Signer { id: demo_identity(label), chain: chain.to_owned(), nonce: 0 }
+    }
+    fn sign(&mut self, body: TxBody) -> anyhow::Result<SignedTransaction> {
+        self.nonce += 1;
+        Ok(self.id.sign(self.id.transaction(self.chain.clone(), self.nonce, body))?)
+    }
+}
+
 /// Seeds the demo through the node's own submission path. Skips when the patient exists.
 pub async fn seed(state: &AppState) -> anyhow::Result<usize> {
     let chain = state.0.ledger.genesis.chain_id.clone();
-    let pk = |label: &str, purpose: &str| PublicKey::from(demo_key(label, purpose).verifying_key());
-    let patient = pk("patient", "signing").address();
-    if state.0.ledger.head().state.account(&patient).is_some() {
+    let mut patient = Signer::new("patient", &chain);
+    let mut doctor = Signer::new("doctor", &chain);
+    let p = patient.id.address();
+    if state.0.ledger.head().state.account(&p).is_some() {
         return Ok(0);
     }
     let now = crate::ledger::now_ms() / 1000;
     let day = 86_400;
     let mut txs = Vec::new();
     for (label, name, role) in PEOPLE.iter().filter(|p| p.2 != Role::Patient) {
+        let id = demo_identity(label);
         txs.push(state.sign_as_node(TxBody::RegisterProvider {
-            key: pk(label, "signing"),
-            encryption_key: pk(label, "encryption"),
+            key: id.public_key(),
+            encryption_key: id.encryption_public_key(),
             role: *role,
             name: (*name).into(),
         }));
     }
-    let mut nonce = 0;
-    let mut as_patient = |body| {
-        nonce += 1;
-        let k = demo_key("patient", "signing");
-        Transaction { chain_id: chain.clone(), signer: PublicKey::from(k.verifying_key()), nonce, body }.sign(&k)
-    };
-    txs.push(as_patient(TxBody::RegisterPatient {
+    txs.push(patient.sign(TxBody::RegisterPatient {
         name: "Jordan Smith".into(),
-        encryption_key: pk("patient", "encryption"),
-    }));
-    txs.push(as_patient(TxBody::GrantConsent {
-        grantee: pk("doctor", "signing").address(),
-        classes: vec![DataClass::Conditions, DataClass::Procedures, DataClass::Observations, DataClass::Medications],
+        encryption_key: patient.id.encryption_public_key(),
+    })?);
+    let doctor_classes =
+        vec![DataClass::Conditions, DataClass::Procedures, DataClass::Observations, DataClass::Medications];
+    txs.push(patient.sign(TxBody::GrantConsent {
+        grantee: doctor.id.address(),
+        classes: doctor_classes.clone(),
         actions: Actions::READ_WRITE,
         purpose: Purpose::Treatment,
         valid_from: now,
         valid_until: now + 90 * day,
-    }));
-    txs.push(as_patient(TxBody::GrantConsent {
-        grantee: pk("surgeon", "signing").address(),
+    })?);
+    txs.push(patient.sign(TxBody::GrantConsent {
+        grantee: demo_identity("surgeon").address(),
         classes: vec![DataClass::Procedures, DataClass::Observations, DataClass::TwinData],
         actions: Actions::READ_WRITE,
         purpose: Purpose::Treatment,
         valid_from: now,
         valid_until: now + 30 * day,
-    }));
-    txs.push(as_patient(TxBody::GrantConsent {
-        grantee: pk("insurer", "signing").address(),
+    })?);
+    txs.push(patient.sign(TxBody::GrantConsent {
+        grantee: demo_identity("insurer").address(),
         classes: vec![DataClass::Billing],
         actions: Actions::READ,
         purpose: Purpose::Payment,
         valid_from: now,
         valid_until: now + 365 * day,
-    }));
+    })?);
+
+    // The patient's history, each FHIR resource an encrypted record, readable by the
+    // patient and by whoever has read consent for its class at this moment.
+    let surgeon = demo_identity("surgeon");
+    let mut rng = rand_core::OsRng;
+    for line in SYNTHEA.lines().filter(|l| !l.trim().is_empty()) {
+        let resource_type =
+            serde_json::from_str::<serde_json::Value>(line)?["resourceType"].as_str().unwrap_or("").to_owned();
+        let class = DataClass::from_fhir_resource_type(&resource_type);
+        let (key, sealed) = wallet::seal(line.as_bytes(), &mut rng)?;
+        let blob = ledger_protocol::wire::blob_id(&sealed);
+        state.0.ledger.store.put_blob(&blob, &sealed)?;
+        let mut keys = vec![WrappedKey {
+            reader: p,
+            wrapped: wallet::wrap_key(&key, &patient.id.encryption_public_key(), &mut rng)?,
+        }];
+        if doctor_classes.contains(&class) {
+            keys.push(WrappedKey {
+                reader: doctor.id.address(),
+                wrapped: wallet::wrap_key(&key, &doctor.id.encryption_public_key(), &mut rng)?,
+            });
+        }
+        if matches!(class, DataClass::Procedures | DataClass::Observations) {
+            keys.push(WrappedKey {
+                reader: surgeon.address(),
+                wrapped: wallet::wrap_key(&key, &surgeon.encryption_public_key(), &mut rng)?,
+            });
+        }
+        txs.push(patient.sign(TxBody::AnchorRecord {
+            patient: p,
+            content_hash: wallet::content_hash(line.as_bytes()),
+            size: line.len() as u64,
+            class,
+            blob,
+            keys,
+        })?);
+    }
     let n = submit_all(state, txs).await?;
+
     // The doctor prescribes and claims once consent is on the ledger.
-    let doctor = demo_key("doctor", "signing");
-    let as_doctor = |nonce, body| {
-        Transaction { chain_id: chain.clone(), signer: PublicKey::from(doctor.verifying_key()), nonce, body }
-            .sign(&doctor)
-    };
     let more = vec![
-        as_doctor(
-            1,
-            TxBody::Prescribe {
-                patient,
-                medication: "Amoxicillin 500 mg capsules".into(),
-                dosage: "One capsule three times a day for 7 days".into(),
-                quantity: 21,
-                valid_until: now + 30 * day,
-            },
-        ),
-        as_doctor(
-            2,
-            TxBody::Claim {
-                patient,
-                insurer: pk("insurer", "signing").address(),
-                amount_cents: 12_000,
-                currency: "EUR".into(),
-                description: "Outpatient consultation and prescription".into(),
-                records: vec![],
-            },
-        ),
+        doctor.sign(TxBody::Prescribe {
+            patient: p,
+            medication: "Amoxicillin 500 mg capsules".into(),
+            dosage: "One capsule three times a day for 7 days".into(),
+            quantity: 21,
+            valid_until: now + 30 * day,
+        })?,
+        doctor.sign(TxBody::Claim {
+            patient: p,
+            insurer: demo_identity("insurer").address(),
+            amount_cents: 12_000,
+            currency: "EUR".into(),
+            description: "Outpatient consultation and prescription".into(),
+            records: vec![],
+        })?,
     ];
     Ok(n + submit_all(state, more).await?)
 }
 
-async fn submit_all(state: &AppState, txs: Vec<ledger_protocol::SignedTransaction>) -> anyhow::Result<usize> {
-    use ledger_protocol::codec::Encode;
+async fn submit_all(state: &AppState, txs: Vec<SignedTransaction>) -> anyhow::Result<usize> {
     let n = txs.len();
     let out = state.submit_raw(txs.iter().map(Encode::to_canonical_bytes).collect()).await?;
     for (o, t) in out.into_iter().zip(&txs) {

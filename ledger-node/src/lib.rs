@@ -23,6 +23,8 @@ pub struct NodeConfig {
     pub genesis: ledger_protocol::Genesis,
     pub key: k256::ecdsa::SigningKey,
     pub blocks: ledger::BlockConfig,
+    /// The portal's built files, served next to the API when given.
+    pub portal_dir: Option<PathBuf>,
 }
 
 /// A started node: its state and its router, not yet bound to a socket.
@@ -53,7 +55,8 @@ pub fn start(cfg: NodeConfig) -> anyhow::Result<Node> {
     let metrics = Arc::new(metrics::Metrics::default());
     let orderer = Arc::new(ledger::LocalOrderer::start(ledger.clone(), cfg.key.clone(), cfg.blocks, metrics.clone()));
     let state = api::AppState::new(ledger, orderer, metrics, cfg.key);
-    let router = api::app(state.clone()).layer(tower_http::trace::TraceLayer::new_for_http());
+    let router = api::app_with_portal(state.clone(), cfg.portal_dir.as_deref())
+        .layer(tower_http::trace::TraceLayer::new_for_http());
     Ok(Node { state, router })
 }
 

@@ -42,6 +42,9 @@ enum Cmd {
         /// Most transactions in one block.
         #[arg(long, default_value_t = 4096)]
         block_txs: usize,
+        /// Serve the portal's built files (e.g. `dist/`) next to the API.
+        #[arg(long)]
+        portal_dir: Option<PathBuf>,
     },
     /// Create (if needed) and serve a demo chain with a hospital, its staff and a patient.
     Demo {
@@ -49,6 +52,9 @@ enum Cmd {
         data_dir: PathBuf,
         #[arg(long, default_value = "127.0.0.1:7800")]
         listen: SocketAddr,
+        /// Serve the portal's built files (e.g. `dist/`) next to the API.
+        #[arg(long)]
+        portal_dir: Option<PathBuf>,
     },
 }
 
@@ -66,14 +72,14 @@ fn main() -> anyhow::Result<()> {
             println!("created chain {chain_id} in {}", data_dir.display());
             Ok(())
         }
-        Cmd::Serve { data_dir, genesis, key, listen, block_ms, block_txs } => {
+        Cmd::Serve { data_dir, genesis, key, listen, block_ms, block_txs, portal_dir } => {
             let genesis = config::read_genesis(&genesis.unwrap_or_else(|| data_dir.join("genesis.json")))?;
             let key = config::read_key(&key.unwrap_or_else(|| data_dir.join("authority.key")))?;
             let blocks =
                 BlockConfig { max_wait: std::time::Duration::from_millis(block_ms), max_txs: block_txs.max(1) };
-            rt.block_on(run(NodeConfig { data_dir, genesis, key, blocks }, listen, false))
+            rt.block_on(run(NodeConfig { data_dir, genesis, key, blocks, portal_dir }, listen, false))
         }
-        Cmd::Demo { data_dir, listen } => {
+        Cmd::Demo { data_dir, listen, portal_dir } => {
             if !data_dir.join("genesis.json").exists() {
                 config::init(
                     &data_dir,
@@ -86,7 +92,11 @@ fn main() -> anyhow::Result<()> {
             let key = config::read_key(&data_dir.join("authority.key"))?;
             let ids = serde_json::to_string_pretty(&demo::identities())?;
             std::fs::write(data_dir.join("demo-identities.json"), ids + "\n")?;
-            rt.block_on(run(NodeConfig { data_dir, genesis, key, blocks: BlockConfig::default() }, listen, true))
+            rt.block_on(run(
+                NodeConfig { data_dir, genesis, key, blocks: BlockConfig::default(), portal_dir },
+                listen,
+                true,
+            ))
         }
     }
 }
@@ -101,7 +111,10 @@ async fn run(cfg: NodeConfig, listen: SocketAddr, seed: bool) -> anyhow::Result<
         if n > 0 {
             tracing::info!(transactions = n, "demo data seeded");
         }
-        println!("demo identities (public test keys): {}", data_dir.join("demo-identities.json").display());
+        println!(
+            "demo identities (public recovery phrases, for demos only): {}",
+            data_dir.join("demo-identities.json").display()
+        );
     }
     println!("ledger node listening on http://{addr}");
     let shutdown = async {

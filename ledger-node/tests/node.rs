@@ -132,6 +132,7 @@ async fn in_process() -> (Client, k256::ecdsa::SigningKey, tempfile::TempDir) {
         genesis,
         key: auth.clone(),
         blocks: Default::default(),
+        portal_dir: None,
     })
     .unwrap();
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();

@@ -86,6 +86,27 @@ wire_enum!(
     }
 );
 
+impl DataClass {
+    /// The class a FHIR R4 resource of this type belongs to (`Notes` when no closer one).
+    pub fn from_fhir_resource_type(resource_type: &str) -> DataClass {
+        match resource_type {
+            "Patient" | "RelatedPerson" | "Coverage" => DataClass::Demographics,
+            "Condition" | "AllergyIntolerance" | "FamilyMemberHistory" => DataClass::Conditions,
+            "Procedure" | "CarePlan" | "ServiceRequest" => DataClass::Procedures,
+            "Observation" | "DiagnosticReport" => DataClass::Observations,
+            "MedicationRequest"
+            | "MedicationStatement"
+            | "MedicationAdministration"
+            | "Immunization"
+            | "Medication" => DataClass::Medications,
+            "ImagingStudy" | "Media" => DataClass::Imaging,
+            "Encounter" | "EpisodeOfCare" => DataClass::Encounters,
+            "Claim" | "ExplanationOfBenefit" | "Invoice" => DataClass::Billing,
+            _ => DataClass::Notes,
+        }
+    }
+}
+
 wire_enum!(
     /// Why a consent is given.
     Purpose, "purpose" {
