@@ -519,7 +519,7 @@ async fn grantee_consents(State(s): State<AppState>, Path(a): Path<String>) -> A
         .filter(|c| c.grantee == a)
         .map(|c| ConsentView { status: c.status(now), consent: c.clone() })
         .collect();
-    v.sort_by(|x, y| y.consent.granted_at.cmp(&x.consent.granted_at));
+    v.sort_by_key(|c| std::cmp::Reverse(c.consent.granted_at));
     Ok(Json(v))
 }
 
@@ -532,7 +532,7 @@ async fn insurer_claims(
     let a: Address = parse_id(&a, "address")?;
     let h = s.0.ledger.head();
     let mut v: Vec<_> = h.state.claims.values().filter(|c| c.insurer == a).cloned().collect();
-    v.sort_by(|x, y| y.submitted_at.cmp(&x.submitted_at));
+    v.sort_by_key(|c| std::cmp::Reverse(c.submitted_at));
     Ok(Json(v))
 }
 
