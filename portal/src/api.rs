@@ -1,0 +1,171 @@
+//! The ledger node's HTTP API, as the portal uses it (same origin). Every failure becomes
+//! an `ApiError` with the node's stable code and a sentence a person can act on.
+
+use gloo_net::http::{Request, Response};
+use ledger_protocol::codec::Encode;
+use ledger_protocol::state::{Account, AuditEntry, Claim, Consent, ConsentStatus, Prescription, Record};
+use ledger_protocol::wire::{BatchItem, ErrorBody, SignedReadRequest, TxWithProof};
+use ledger_protocol::{Address, Genesis, Hash, SignedTransaction};
+use serde::de::DeserializeOwned;
+use serde::{Deserialize, Serialize};
+
+#[derive(Debug, Clone, PartialEq)]
+pub struct ApiError {
+    pub code: String,
+    pub message: String,
+}
+
+impl std::fmt::Display for ApiError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(&self.message)
+    }
+}
+
+impl ApiError {
+    fn network(e: impl std::fmt::Display) -> Self {
+        ApiError {
+            code: "network".into(),
+            message: format!("The ledger node could not be reached ({e}). Check your connection or that the node is running, then try again."),
+        }
+    }
+    fn unreadable(e: impl std::fmt::Display) -> Self {
+        ApiError { code: "bad_response".into(), message: format!("The ledger node sent an answer the portal cannot read ({e}). Reload the page; if it persists, tell the hospital's administrator.") }
+    }
+}
+
+async fn check(resp: Response) -> Result<Response, ApiError> {
+    if resp.ok() {
+        return Ok(resp);
+    }
+    let status = resp.status();
+    match resp.json::<ErrorBody>().await {
+        Ok(b) => Err(ApiError { code: b.code, message: b.message }),
+        Err(_) => Err(ApiError { code: format!("http_{status}"), message: format!("The ledger node answered with HTTP status {status}.") }),
+    }
+}
+
+pub async fn get<T: DeserializeOwned>(path: &str) -> Result<T, ApiError> {
+    let resp = Request::get(path).send().await.map_err(ApiError::network)?;
+    check(resp).await?.json().await.map_err(ApiError::unreadable)
+}
+
+async fn post<B: Serialize, T: DeserializeOwned>(path: &str, body: &B) -> Result<T, ApiError> {
+    let req = Request::post(path).json(body).map_err(ApiError::unreadable)?;
+    let resp = req.send().await.map_err(ApiError::network)?;
+    check(resp).await?.json().await.map_err(ApiError::unreadable)
+}
+
+#[derive(Debug, Clone, PartialEq, Deserialize)]
+pub struct NodeInfo {
+    pub chain_id: String,
+    pub height: u64,
+    pub head: Hash,
+    pub genesis: Genesis,
+}
+
+#[derive(Debug, Clone, PartialEq, Deserialize)]
+pub struct ConsentView {
+    #[serde(flatten)]
+    pub consent: Consent,
+    pub status: ConsentStatus,
+}
+
+#[derive(Debug, Clone, PartialEq, Deserialize)]
+pub struct Refusal {
+    pub at: u64,
+    pub record: Hash,
+    pub reader: Address,
+    pub code: String,
+    pub message: String,
+}
+
+#[derive(Debug, Clone, PartialEq, Deserialize)]
+pub struct Audit {
+    pub entries: Vec<AuditEntry>,
+    pub refused: Vec<Refusal>,
+}
+
+#[derive(Debug, Clone, PartialEq, Deserialize)]
+pub struct BlockView {
+    pub hash: Hash,
+    pub header: ledger_protocol::BlockHeader,
+    pub txs: Vec<SignedTransaction>,
+    pub tx_ids: Vec<Hash>,
+}
+
+pub async fn info() -> Result<NodeInfo, ApiError> {
+    get("/v1/info").await
+}
+pub async fn account(a: &Address) -> Result<Option<Account>, ApiError> {
+    match get(&format!("/v1/accounts/{a}")).await {
+        Ok(acc) => Ok(Some(acc)),
+        Err(e) if e.code == "unknown_account" => Ok(None),
+        Err(e) => Err(e),
+    }
+}
+pub async fn providers() -> Result<Vec<Account>, ApiError> {
+    get("/v1/accounts").await
+}
+pub async fn consents(patient: &Address) -> Result<Vec<ConsentView>, ApiError> {
+    get(&format!("/v1/patients/{patient}/consents")).await
+}
+pub async fn granted_to(provider: &Address) -> Result<Vec<ConsentView>, ApiError> {
+    get(&format!("/v1/grantees/{provider}/consents")).await
+}
+pub async fn records(patient: &Address) -> Result<Vec<Record>, ApiError> {
+    get(&format!("/v1/patients/{patient}/records")).await
+}
+pub async fn record(id: &Hash) -> Result<Record, ApiError> {
+    get(&format!("/v1/records/{id}")).await
+}
+pub async fn audit(patient: &Address) -> Result<Audit, ApiError> {
+    get(&format!("/v1/patients/{patient}/audit")).await
+}
+pub async fn prescriptions(patient: &Address) -> Result<Vec<Prescription>, ApiError> {
+    get(&format!("/v1/patients/{patient}/prescriptions")).await
+}
+pub async fn prescription(id: &Hash) -> Result<Prescription, ApiError> {
+    get(&format!("/v1/prescriptions/{id}")).await
+}
+pub async fn insurer_claims(insurer: &Address) -> Result<Vec<Claim>, ApiError> {
+    get(&format!("/v1/insurers/{insurer}/claims")).await
+}
+pub async fn tx(id: &Hash) -> Result<TxWithProof, ApiError> {
+    get(&format!("/v1/transactions/{id}")).await
+}
+pub async fn block(height: u64) -> Result<BlockView, ApiError> {
+    get(&format!("/v1/blocks/{height}")).await
+}
+
+/// Submits signed transactions in one batch; one result each, in order.
+pub async fn submit(txs: &[SignedTransaction]) -> Result<Vec<BatchItem>, ApiError> {
+    #[derive(Deserialize)]
+    struct Out {
+        results: Vec<BatchItem>,
+    }
+    let body = serde_json::json!({ "txs": txs.iter().map(|t| hex::encode(t.to_canonical_bytes())).collect::<Vec<_>>() });
+    let out: Out = post("/v1/transactions/batch", &body).await?;
+    Ok(out.results)
+}
+
+/// Uploads an encrypted envelope; returns its content address.
+pub async fn put_blob(bytes: Vec<u8>) -> Result<Hash, ApiError> {
+    #[derive(Deserialize)]
+    struct Out {
+        blob: Hash,
+    }
+    let req = Request::put("/v1/blobs")
+        .header("content-type", "application/octet-stream")
+        .body(js_sys::Uint8Array::from(bytes.as_slice()))
+        .map_err(ApiError::unreadable)?;
+    let resp = req.send().await.map_err(ApiError::network)?;
+    let out: Out = check(resp).await?.json().await.map_err(ApiError::unreadable)?;
+    Ok(out.blob)
+}
+
+/// Asks for a record's encrypted blob with a signed request.
+pub async fn read_blob(record: &Hash, request: &SignedReadRequest) -> Result<Vec<u8>, ApiError> {
+    let req = Request::post(&format!("/v1/records/{record}/read")).json(request).map_err(ApiError::unreadable)?;
+    let resp = req.send().await.map_err(ApiError::network)?;
+    check(resp).await?.binary().await.map_err(ApiError::unreadable)
+}

@@ -1,0 +1,4 @@
+//! Reusable pieces of the portal's UI.
+
+pub mod confirm;
+pub mod ui;

@@ -1,0 +1,406 @@
+//! FHIR R4, the pure part: reading import files (single resources, Bundles, bulk NDJSON)
+//! with errors that name the file and line, a readable summary of a resource (never its
+//! HTML narrative), and the Consent and AuditEvent resources the portal exports.
+
+use ledger_protocol::state::{AuditEntry, Consent, ConsentStatus};
+use ledger_protocol::{AccessBasis, DataClass};
+use serde_json::{json, Map, Value};
+
+/// Largest import file the portal reads, in bytes.
+pub const MAX_IMPORT_BYTES: usize = 50 * 1024 * 1024;
+
+/// One resource ready to be encrypted and anchored.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Resource {
+    pub resource_type: String,
+    pub id: Option<String>,
+    /// The resource as compact JSON: what gets encrypted.
+    pub json: String,
+    pub class: DataClass,
+    pub title: String,
+}
+
+/// Why an import file was refused. Nothing of a refused file is imported.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum ImportError {
+    Empty { file: String },
+    TooLarge { file: String, bytes: usize },
+    Json { file: String, line: usize, message: String },
+    NotFhir { file: String, line: usize, message: String },
+}
+
+impl std::fmt::Display for ImportError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            ImportError::Empty { file } => write!(f, "{file} is empty: choose a FHIR JSON or NDJSON file."),
+            ImportError::TooLarge { file, bytes } => {
+                write!(f, "{file} is {bytes} bytes, more than the {MAX_IMPORT_BYTES}-byte limit: split it and import the parts.")
+            }
+            ImportError::Json { file, line, message } => {
+                write!(f, "{file}, line {line}: not valid JSON ({message}). Nothing was imported.")
+            }
+            ImportError::NotFhir { file, line, message } => {
+                write!(f, "{file}, line {line}: {message}. Nothing was imported.")
+            }
+        }
+    }
+}
+
+fn check_resource(file: &str, line: usize, v: Value) -> Result<Resource, ImportError> {
+    let not_fhir = |message: &str| ImportError::NotFhir { file: file.to_owned(), line, message: message.to_owned() };
+    let Value::Object(ref obj) = v else {
+        return Err(not_fhir("this is not a FHIR resource (expected a JSON object)"));
+    };
+    let rt = obj.get("resourceType").and_then(Value::as_str).ok_or_else(|| not_fhir("the object has no \"resourceType\""))?;
+    if rt.is_empty() || !rt.chars().all(|c| c.is_ascii_alphabetic()) || !rt.starts_with(|c: char| c.is_ascii_uppercase()) {
+        return Err(not_fhir(&format!("\"{rt}\" is not a FHIR resource type")));
+    }
+    if rt == "Bundle" {
+        return Err(not_fhir("a Bundle inside a Bundle or an NDJSON line is not supported; import it as its own file"));
+    }
+    Ok(Resource {
+        resource_type: rt.to_owned(),
+        id: obj.get("id").and_then(Value::as_str).map(str::to_owned),
+        class: DataClass::from_fhir_resource_type(rt),
+        title: title(&v),
+        json: v.to_string(),
+    })
+}
+
+/// Reads a file: one resource, a Bundle (its entries' resources), or NDJSON (a resource a
+/// line). All or nothing: the first problem refuses the whole file.
+pub fn parse_file(file: &str, text: &str) -> Result<Vec<Resource>, ImportError> {
+    if text.len() > MAX_IMPORT_BYTES {
+        return Err(ImportError::TooLarge { file: file.to_owned(), bytes: text.len() });
+    }
+    let trimmed = text.trim_start_matches('\u{feff}').trim();
+    if trimmed.is_empty() {
+        return Err(ImportError::Empty { file: file.to_owned() });
+    }
+    // A whole-file JSON value: a resource or a Bundle.
+    if let Ok(v) = serde_json::from_str::<Value>(trimmed) {
+        if v.get("resourceType").and_then(Value::as_str) == Some("Bundle") {
+            let entries = v.get("entry").and_then(Value::as_array).cloned().unwrap_or_default();
+            if entries.is_empty() {
+                return Err(ImportError::NotFhir { file: file.to_owned(), line: 1, message: "the Bundle has no entries".into() });
+            }
+            return entries
+                .into_iter()
+                .enumerate()
+                .map(|(i, e)| match e.get("resource") {
+                    Some(r) => check_resource(file, 1, r.clone()),
+                    None => Err(ImportError::NotFhir {
+                        file: file.to_owned(),
+                        line: 1,
+                        message: format!("Bundle entry {} has no resource", i + 1),
+                    }),
+                })
+                .collect();
+        }
+        return Ok(vec![check_resource(file, 1, v)?]);
+    }
+    // Otherwise NDJSON: every non-empty line one resource.
+    let mut out = Vec::new();
+    for (i, line) in trimmed.lines().enumerate() {
+        let line_no = i + 1;
+        if line.trim().is_empty() {
+            continue;
+        }
+        let v: Value = serde_json::from_str(line).map_err(|e| ImportError::Json {
+            file: file.to_owned(),
+            line: line_no,
+            message: e.to_string(),
+        })?;
+        out.push(check_resource(file, line_no, v)?);
+    }
+    Ok(out)
+}
+
+fn text_of(v: Option<&Value>) -> Option<String> {
+    let v = v?;
+    if let Some(s) = v.as_str() {
+        return Some(s.to_owned());
+    }
+    if let Some(t) = v.get("text").and_then(Value::as_str) {
+        return Some(t.to_owned());
+    }
+    if let Some(d) = v.get("display").and_then(Value::as_str) {
+        return Some(d.to_owned());
+    }
+    v.get("coding")?.as_array()?.iter().find_map(|c| c.get("display").and_then(Value::as_str).map(str::to_owned))
+}
+
+fn first_text(v: Option<&Value>) -> Option<String> {
+    match v? {
+        Value::Array(a) => a.iter().find_map(|x| text_of(Some(x))),
+        other => text_of(Some(other)),
+    }
+}
+
+fn human_name(v: &Value) -> Option<String> {
+    let n = v.get("name")?.as_array()?.first()?;
+    if let Some(t) = n.get("text").and_then(Value::as_str) {
+        return Some(t.to_owned());
+    }
+    let mut parts: Vec<String> = n
+        .get("given")
+        .and_then(Value::as_array)
+        .map(|g| g.iter().filter_map(Value::as_str).map(str::to_owned).collect())
+        .unwrap_or_default();
+    if let Some(f) = n.get("family").and_then(Value::as_str) {
+        parts.push(f.to_owned());
+    }
+    (!parts.is_empty()).then(|| parts.join(" "))
+}
+
+/// When the resource happened, as given in the resource.
+pub fn when(v: &Value) -> Option<String> {
+    for key in ["effectiveDateTime", "onsetDateTime", "performedDateTime", "authoredOn", "recordedDate", "issued", "date", "birthDate"] {
+        if let Some(s) = v.get(key).and_then(Value::as_str) {
+            return Some(s.to_owned());
+        }
+    }
+    for key in ["performedPeriod", "period", "effectivePeriod"] {
+        if let Some(s) = v.get(key).and_then(|p| p.get("start")).and_then(Value::as_str) {
+            return Some(s.to_owned());
+        }
+    }
+    None
+}
+
+/// A short title: what the resource is about.
+pub fn title(v: &Value) -> String {
+    let rt = v.get("resourceType").and_then(Value::as_str).unwrap_or("Resource");
+    let what = match rt {
+        "Patient" | "Practitioner" | "RelatedPerson" => human_name(v),
+        "Encounter" => first_text(v.get("type")).or_else(|| text_of(v.get("class")).or_else(|| v.pointer("/class/code").and_then(Value::as_str).map(str::to_owned))),
+        "MedicationRequest" | "MedicationStatement" => text_of(v.get("medicationCodeableConcept")),
+        _ => text_of(v.get("code")).or_else(|| first_text(v.get("type"))),
+    };
+    match what {
+        Some(w) => format!("{rt}: {w}"),
+        None => rt.to_owned(),
+    }
+}
+
+/// Readable rows (label, value) for a resource. The HTML narrative (`text.div`) is never
+/// shown; every value is plain text that the page renders as text.
+pub fn summary(v: &Value) -> Vec<(String, String)> {
+    let mut rows: Vec<(String, String)> = Vec::new();
+    let mut push = |label: &str, value: Option<String>| {
+        if let Some(value) = value.filter(|s| !s.trim().is_empty()) {
+            rows.push((label.to_owned(), value));
+        }
+    };
+    let rt = v.get("resourceType").and_then(Value::as_str).unwrap_or("Resource").to_owned();
+    push("Type", Some(rt.clone()));
+    push("Name", human_name(v));
+    push("What", text_of(v.get("code")).or_else(|| first_text(v.get("type"))).or_else(|| text_of(v.get("medicationCodeableConcept"))));
+    push("When", when(v));
+    if let Some(end) = ["performedPeriod", "period"].iter().find_map(|k| v.get(*k).and_then(|p| p.get("end")).and_then(Value::as_str)) {
+        push("Until", Some(end.to_owned()));
+    }
+    push("Status", v.get("status").and_then(Value::as_str).map(str::to_owned));
+    push("Clinical status", text_of(v.get("clinicalStatus")).or_else(|| v.pointer("/clinicalStatus/coding/0/code").and_then(Value::as_str).map(str::to_owned)));
+    push("Category", first_text(v.get("category")));
+    push("Class", v.pointer("/class/code").and_then(Value::as_str).map(str::to_owned));
+    push("Reason", first_text(v.get("reasonCode")));
+    if let Some(q) = v.get("valueQuantity") {
+        let value = q.get("value").map(|x| x.to_string()).unwrap_or_default();
+        let unit = q.get("unit").and_then(Value::as_str).unwrap_or("");
+        push("Value", Some(format!("{value} {unit}").trim().to_owned()));
+    }
+    push("Value", v.get("valueString").and_then(Value::as_str).map(str::to_owned));
+    push("Value", text_of(v.get("valueCodeableConcept")));
+    push("Gender", v.get("gender").and_then(Value::as_str).map(str::to_owned));
+    push("Born", v.get("birthDate").and_then(Value::as_str).map(str::to_owned));
+    push("Died", v.get("deceasedDateTime").and_then(Value::as_str).map(str::to_owned));
+    push(
+        "Address",
+        v.pointer("/address/0").map(|a| {
+            let mut parts: Vec<String> =
+                a.get("line").and_then(Value::as_array).map(|l| l.iter().filter_map(Value::as_str).map(str::to_owned).collect()).unwrap_or_default();
+            for k in ["city", "state", "postalCode", "country"] {
+                if let Some(s) = a.get(k).and_then(Value::as_str) {
+                    parts.push(s.to_owned());
+                }
+            }
+            parts.join(", ")
+        }),
+    );
+    push("Location", v.pointer("/location/display").and_then(Value::as_str).map(str::to_owned).or_else(|| v.pointer("/location/0/location/display").and_then(Value::as_str).map(str::to_owned)));
+    push("Performed by", v.pointer("/participant/0/individual/display").and_then(Value::as_str).map(str::to_owned));
+    push("Service provider", v.pointer("/serviceProvider/display").and_then(Value::as_str).map(str::to_owned));
+    push("Dosage", v.pointer("/dosageInstruction/0/text").and_then(Value::as_str).map(str::to_owned));
+    push("Note", v.pointer("/note/0/text").and_then(Value::as_str).map(str::to_owned));
+    push("Id", v.get("id").and_then(Value::as_str).map(str::to_owned));
+    rows
+}
+
+fn iso(secs: u64) -> String {
+    let days = (secs / 86_400) as i64;
+    let (y, m, d) = wallet::describe::civil_from_days(days);
+    let rem = secs % 86_400;
+    format!("{y:04}-{m:02}-{d:02}T{:02}:{:02}:{:02}Z", rem / 3600, rem % 3600 / 60, rem % 60)
+}
+
+fn class_code(c: DataClass) -> String {
+    serde_json::to_value(c).ok().and_then(|v| v.as_str().map(str::to_owned)).unwrap_or_default()
+}
+
+/// A consent as a FHIR R4 Consent resource.
+pub fn consent_resource(c: &Consent, patient_name: &str, grantee_name: &str, now: u64) -> Value {
+    let status = match c.status(now) {
+        ConsentStatus::Live | ConsentStatus::NotYetValid => "active",
+        ConsentStatus::Expired | ConsentStatus::Revoked => "inactive",
+    };
+    let mut actions = Vec::new();
+    if c.actions.read {
+        actions.push(json!({ "coding": [{ "system": "http://terminology.hl7.org/CodeSystem/consentaction", "code": "access" }] }));
+    }
+    if c.actions.write {
+        actions.push(json!({ "coding": [{ "system": "http://terminology.hl7.org/CodeSystem/consentaction", "code": "correct" }], "text": "add records" }));
+    }
+    let purpose = match c.purpose {
+        ledger_protocol::Purpose::Treatment => "TREAT",
+        ledger_protocol::Purpose::Payment => "HPAYMT",
+        ledger_protocol::Purpose::Research => "HRESCH",
+    };
+    json!({
+        "resourceType": "Consent",
+        "id": c.id.to_hex(),
+        "status": status,
+        "scope": { "coding": [{ "system": "http://terminology.hl7.org/CodeSystem/consentscope", "code": "patient-privacy" }] },
+        "category": [{ "coding": [{ "system": "http://loinc.org", "code": "59284-0", "display": "Patient Consent" }] }],
+        "patient": { "identifier": { "system": "urn:healthchain:address", "value": c.patient.to_hex() }, "display": patient_name },
+        "dateTime": iso(c.granted_at),
+        "performer": [{ "identifier": { "system": "urn:healthchain:address", "value": c.patient.to_hex() }, "display": patient_name }],
+        "policyRule": { "coding": [{ "system": "http://terminology.hl7.org/CodeSystem/v3-ActCode", "code": "OPTIN" }] },
+        "provision": {
+            "type": "permit",
+            // The ledger's end is exclusive; FHIR's is inclusive: the last covered second.
+            "period": { "start": iso(c.valid_from), "end": iso(c.revoked_at.unwrap_or(c.valid_until).min(c.valid_until).saturating_sub(1)) },
+            "actor": [{
+                "role": { "coding": [{ "system": "http://terminology.hl7.org/CodeSystem/v3-ParticipationType", "code": "IRCP" }] },
+                "reference": { "identifier": { "system": "urn:healthchain:address", "value": c.grantee.to_hex() }, "display": grantee_name }
+            }],
+            "action": actions,
+            "purpose": [{ "system": "http://terminology.hl7.org/CodeSystem/v3-ActReason", "code": purpose }],
+            "class": c.classes.iter().map(|k| json!({ "system": "urn:healthchain:data-class", "code": class_code(*k), "display": k.human() })).collect::<Vec<_>>()
+        }
+    })
+}
+
+/// An audit-trail entry as a FHIR R4 AuditEvent resource.
+pub fn audit_event_resource(e: &AuditEntry, patient: &str, name_of: &dyn Fn(&ledger_protocol::Address) -> String) -> Value {
+    let mut m = Map::new();
+    m.insert("resourceType".into(), json!("AuditEvent"));
+    m.insert("type".into(), json!({ "system": "http://dicom.nema.org/resources/ontology/DCM", "code": "110106", "display": "Export" }));
+    m.insert("action".into(), json!("R"));
+    m.insert("outcome".into(), json!("0"));
+    m.insert("source".into(), json!({ "observer": { "display": "HealthChain ledger" } }));
+    match e {
+        AuditEntry::Access { tx, at, record, reader, basis, .. } => {
+            let (basis_kind, basis_id) = match basis {
+                AccessBasis::Consent(h) => ("consent", h),
+                AccessBasis::BreakGlass(h) => ("break-glass", h),
+            };
+            m.insert("id".into(), json!(tx.to_hex()));
+            m.insert("recorded".into(), json!(iso(*at)));
+            m.insert("purposeOfEvent".into(), json!([{ "text": format!("under {basis_kind} {}", basis_id.to_hex()) }]));
+            m.insert("agent".into(), json!([{ "who": { "identifier": { "system": "urn:healthchain:address", "value": reader.to_hex() }, "display": name_of(reader) }, "requestor": true }]));
+            m.insert("entity".into(), json!([
+                { "what": { "identifier": { "system": "urn:healthchain:record", "value": record.to_hex() } } },
+                { "what": { "identifier": { "system": "urn:healthchain:address", "value": patient } }, "role": { "code": "1", "display": "Patient" } }
+            ]));
+        }
+        AuditEntry::BreakGlass { tx, at, clinician, justification, until } => {
+            m.insert("id".into(), json!(tx.to_hex()));
+            m.insert("recorded".into(), json!(iso(*at)));
+            m.insert("purposeOfEvent".into(), json!([{ "coding": [{ "system": "http://terminology.hl7.org/CodeSystem/v3-ActReason", "code": "ETREAT", "display": "Emergency Treatment" }], "text": justification }]));
+            m.insert("period".into(), json!({ "start": iso(*at), "end": iso(*until) }));
+            m.insert("agent".into(), json!([{ "who": { "identifier": { "system": "urn:healthchain:address", "value": clinician.to_hex() }, "display": name_of(clinician) }, "requestor": true }]));
+            m.insert("entity".into(), json!([{ "what": { "identifier": { "system": "urn:healthchain:address", "value": patient } }, "role": { "code": "1", "display": "Patient" } }]));
+        }
+    }
+    Value::Object(m)
+}
+
+/// A FHIR collection Bundle of `resources`.
+pub fn bundle(resources: Vec<Value>) -> Value {
+    json!({ "resourceType": "Bundle", "type": "collection", "entry": resources.into_iter().map(|r| json!({ "resource": r })).collect::<Vec<_>>() })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const SYNTHEA: &str = include_str!("../../static/demo/synthea-patient-a4a401d1.ndjson");
+
+    #[test]
+    fn the_synthea_export_imports_whole() {
+        let r = parse_file("synthea.ndjson", SYNTHEA).unwrap();
+        assert_eq!(r.len(), 165);
+        assert_eq!(r.iter().filter(|x| x.class == DataClass::Procedures).count(), 86);
+        assert_eq!(r.iter().filter(|x| x.class == DataClass::Conditions).count(), 34);
+        assert_eq!(r[0].resource_type, "Patient");
+        assert!(r.iter().any(|x| x.title == "Condition: Streptococcal sore throat (disorder)"), "{:?}", &r[1].title);
+    }
+
+    #[test]
+    fn a_bad_line_names_file_and_line_and_refuses_everything() {
+        let mut text: Vec<&str> = SYNTHEA.lines().take(5).collect();
+        text.insert(3, "{\"resourceType\": \"Condition\", oops}");
+        let e = parse_file("mine.ndjson", &text.join("\n")).unwrap_err();
+        assert!(matches!(e, ImportError::Json { line: 4, .. }), "{e:?}");
+        assert!(e.to_string().starts_with("mine.ndjson, line 4"));
+        let e = parse_file("x.json", "{\"hello\": 1}").unwrap_err();
+        assert!(e.to_string().contains("no \"resourceType\""));
+        assert!(matches!(parse_file("e.json", "  \n").unwrap_err(), ImportError::Empty { .. }));
+        let e = parse_file("b.json", r#"{"resourceType":"Bundle","entry":[{"resource":{"resourceType":"Patient"}},{"fullUrl":"x"}]}"#).unwrap_err();
+        assert!(e.to_string().contains("entry 2 has no resource"));
+    }
+
+    #[test]
+    fn bundles_and_single_resources_import() {
+        let b = r#"{"resourceType":"Bundle","type":"collection","entry":[{"resource":{"resourceType":"Observation","code":{"text":"Heart rate"},"valueQuantity":{"value":72,"unit":"/min"}}}]}"#;
+        let r = parse_file("b.json", b).unwrap();
+        assert_eq!(r[0].class, DataClass::Observations);
+        let rows = summary(&serde_json::from_str(&r[0].json).unwrap());
+        assert!(rows.contains(&("Value".into(), "72 /min".into())));
+        assert_eq!(parse_file("p.json", r#"{"resourceType":"Patient","id":"p1"}"#).unwrap()[0].id.as_deref(), Some("p1"));
+    }
+
+    #[test]
+    fn the_html_narrative_is_never_part_of_the_summary() {
+        let patient: Value = serde_json::from_str(SYNTHEA.lines().next().unwrap()).unwrap();
+        let rows = summary(&patient);
+        assert!(rows.iter().all(|(_, v)| !v.contains("<div") && !v.contains("<a ")), "{rows:?}");
+        assert!(rows.iter().any(|(l, _)| l == "Name"));
+    }
+
+    #[test]
+    fn consents_and_audit_events_export_as_fhir() {
+        let c = Consent {
+            id: ledger_protocol::Hash([1; 32]),
+            patient: ledger_protocol::Address([2; 20]),
+            grantee: ledger_protocol::Address([3; 20]),
+            classes: vec![DataClass::Procedures],
+            actions: ledger_protocol::Actions::READ,
+            purpose: ledger_protocol::Purpose::Treatment,
+            valid_from: 0,
+            valid_until: 1_801_440_000,
+            granted_at: 0,
+            revoked_at: None,
+        };
+        let r = consent_resource(&c, "Ana", "Dr A. Rao", 1000);
+        assert_eq!(r["resourceType"], "Consent");
+        assert_eq!(r["status"], "active");
+        assert_eq!(r["provision"]["period"]["end"], "2027-01-31T23:59:59Z");
+        assert_eq!(r["provision"]["class"][0]["code"], "procedures");
+        let e = AuditEntry::BreakGlass { tx: c.id, at: 0, clinician: c.grantee, justification: "Unconscious".into(), until: 3600 };
+        let a = audit_event_resource(&e, "p", &|_| "Dr X".into());
+        assert_eq!(a["purposeOfEvent"][0]["coding"][0]["code"], "ETREAT");
+        assert_eq!(bundle(vec![r, a])["entry"].as_array().unwrap().len(), 2);
+    }
+}

@@ -1,0 +1,10 @@
+//! The portal's pages, one module per area.
+
+pub mod explorer;
+pub mod home;
+pub mod insurer;
+pub mod patient;
+pub mod pharmacy;
+pub mod provider;
+pub mod record;
+pub mod wallet;

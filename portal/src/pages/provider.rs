@@ -1,0 +1,318 @@
+//! Doctors and surgeons (and students, read-only): patients who granted consent and when
+//! each consent lapses; a patient's records (opened with the key wrapped for me); adding
+//! a note under write consent; prescribing; break-glass with a written justification.
+
+use crate::api::{self, ConsentView};
+use crate::app::Route;
+use crate::components::confirm::{use_signer, SignRequest};
+use crate::components::ui::{date, datetime, input_value, now_secs, short, text_value, ErrorBox, Notice};
+use crate::session::use_session;
+use ledger_protocol::state::{Account, ConsentStatus, Prescription, Record};
+use ledger_protocol::{Address, DataClass, Role, TxBody, WrappedKey};
+use std::collections::BTreeMap;
+use std::rc::Rc;
+use wallet::MapDirectory;
+use yew::prelude::*;
+use yew_router::prelude::*;
+
+#[function_component(ProviderHome)]
+pub fn provider_home() -> Html {
+    let session = use_session();
+    let consents = use_state(|| None::<Result<Vec<ConsentView>, String>>);
+    let names = use_state(BTreeMap::<Address, String>::new);
+    let me = session.identity().map(|i| i.address());
+    {
+        let (consents, names) = (consents.clone(), names.clone());
+        use_effect_with((me, session.generation), move |(me, _)| {
+            if let Some(me) = *me {
+                wasm_bindgen_futures::spawn_local(async move {
+                    let r = api::granted_to(&me).await.map_err(|e| e.message);
+                    if let Ok(list) = &r {
+                        let mut n = BTreeMap::new();
+                        for c in list {
+                            if let std::collections::btree_map::Entry::Vacant(v) = n.entry(c.consent.patient) {
+                                if let Ok(Some(acc)) = api::account(&c.consent.patient).await {
+                                    v.insert(acc.name);
+                                }
+                            }
+                        }
+                        names.set(n);
+                    }
+                    consents.set(Some(r));
+                });
+            }
+        });
+    }
+    if me.is_none() {
+        return html! { <main><p>{ "The wallet is locked. " }<Link<Route> to={Route::Home}>{ "Unlock it" }</Link<Route>></p></main> };
+    }
+    let list = match &*consents {
+        None => return html! { <main><p role="status">{ "Loading…" }</p></main> },
+        Some(Err(e)) => return html! { <main><ErrorBox text={e.clone()} /></main> },
+        Some(Ok(l)) => l.clone(),
+    };
+    let mut by_patient: BTreeMap<Address, Vec<ConsentView>> = BTreeMap::new();
+    for c in list {
+        by_patient.entry(c.consent.patient).or_default().push(c);
+    }
+    html! {
+        <main>
+            <h1>{ "My patients" }</h1>
+            if by_patient.is_empty() { <p>{ "No patient has granted you consent yet." }</p> }
+            <ul id="patients-list" class="list">
+                { for by_patient.iter().map(|(p, cs)| {
+                    let live: Vec<_> = cs.iter().filter(|c| c.status == ConsentStatus::Live).collect();
+                    let lapse = live.iter().map(|c| c.consent.valid_until).min();
+                    html! {
+                        <li class="patient-item" data-patient={p.to_hex()}>
+                            <Link<Route> to={Route::ProviderPatient { address: p.to_hex() }}>{ names.get(p).cloned().unwrap_or_else(|| format!("Patient {}", &p.to_hex()[..10])) }</Link<Route>>
+                            { match lapse {
+                                Some(t) => format!(" · {} live consent(s), the first lapses {}", live.len(), date(t.saturating_sub(1))),
+                                None => " · no live consent (expired or revoked)".to_owned(),
+                            } }
+                        </li>
+                    }
+                }) }
+            </ul>
+        </main>
+    }
+}
+
+#[derive(Properties, PartialEq)]
+pub struct PatientProps {
+    pub address: String,
+}
+
+#[derive(Clone, PartialEq)]
+struct PatientData {
+    account: Option<Account>,
+    records: Vec<Record>,
+    consents: Vec<ConsentView>,
+    prescriptions: Vec<Prescription>,
+    providers: BTreeMap<Address, Account>,
+}
+
+async fn load(p: Address) -> Result<PatientData, String> {
+    Ok(PatientData {
+        account: api::account(&p).await.map_err(|e| e.message)?,
+        records: api::records(&p).await.map_err(|e| e.message)?,
+        consents: api::consents(&p).await.map_err(|e| e.message)?,
+        prescriptions: api::prescriptions(&p).await.map_err(|e| e.message)?,
+        providers: api::providers().await.map_err(|e| e.message)?.into_iter().map(|a| (a.address, a)).collect(),
+    })
+}
+
+#[function_component(PatientView)]
+pub fn patient_view(props: &PatientProps) -> Html {
+    let session = use_session();
+    let signer = use_signer();
+    let data = use_state(|| None::<Result<PatientData, String>>);
+    let notice = use_state(|| None::<(bool, String, Option<String>)>);
+    let rx = use_state(|| ("".to_owned(), "".to_owned(), "10".to_owned(), "30".to_owned()));
+    let bg = use_state(|| ("".to_owned(), "4".to_owned()));
+    let note = use_state(|| ("".to_owned(), "".to_owned(), None::<DataClass>));
+    let patient = Address::from_hex(&props.address).ok();
+    {
+        let data = data.clone();
+        use_effect_with((patient, session.generation), move |(p, _)| {
+            if let Some(p) = *p {
+                wasm_bindgen_futures::spawn_local(async move { data.set(Some(load(p).await)) });
+            }
+        });
+    }
+    let (Some(patient), Some(id)) = (patient, session.identity()) else {
+        return html! { <main><p>{ "Unlock your wallet and choose a patient. " }<Link<Route> to={Route::Home}>{ "Start" }</Link<Route>></p></main> };
+    };
+    let me = id.address();
+    let d = match &*data {
+        None => return html! { <main><p role="status">{ "Loading…" }</p></main> },
+        Some(Err(e)) => return html! { <main><ErrorBox text={e.clone()} /></main> },
+        Some(Ok(d)) => d.clone(),
+    };
+    let my_role = session.account.as_ref().map(|a| a.role);
+    let clinician = matches!(my_role, Some(Role::Doctor | Role::Surgeon));
+    let pname = d.account.as_ref().map_or_else(|| format!("Patient {}", &patient.to_hex()[..10]), |a| a.name.clone());
+    let mine: Vec<&ConsentView> = d.consents.iter().filter(|c| c.consent.grantee == me).collect();
+    let write_classes: Vec<DataClass> = mine
+        .iter()
+        .filter(|c| c.status == ConsentStatus::Live && c.consent.actions.write)
+        .flat_map(|c| c.consent.classes.clone())
+        .collect();
+    let done = |what: &'static str| {
+        let notice = notice.clone();
+        Callback::from(move |r: Result<Vec<ledger_protocol::wire::Receipt>, String>| {
+            notice.set(Some(match r {
+                Ok(rs) => (true, what.to_owned(), rs.first().map(|x| x.id.to_hex())),
+                Err(m) => (false, m, None),
+            }))
+        })
+    };
+    let mut names = MapDirectory::default();
+    names.accounts.insert(patient, pname.clone());
+    let names = Rc::new(names);
+    let prescribe = {
+        let (signer, rx, names, done) = (signer.clone(), rx.clone(), names.clone(), done("Prescription signed and on the ledger."));
+        let notice = notice.clone();
+        Callback::from(move |e: SubmitEvent| {
+            e.prevent_default();
+            let (med, dose, qty, days) = (*rx).clone();
+            let (Ok(quantity), Ok(days)) = (qty.trim().parse::<u32>(), days.trim().parse::<u64>()) else {
+                return notice.set(Some((false, "Quantity and days must be whole numbers.".into(), None)));
+            };
+            signer.set(Some(SignRequest {
+                title: "Prescribe".into(),
+                bodies: vec![TxBody::Prescribe { patient, medication: med.trim().into(), dosage: dose.trim().into(), quantity, valid_until: now_secs() + days * 86_400 }],
+                names: names.clone(),
+                on_done: done.clone(),
+            }));
+        })
+    };
+    let break_glass = {
+        let (signer, bg, names, done) = (signer.clone(), bg.clone(), names.clone(), done("Emergency access opened. The patient will see it, with your justification."));
+        let notice = notice.clone();
+        Callback::from(move |e: SubmitEvent| {
+            e.prevent_default();
+            let (why, hours) = (*bg).clone();
+            let Ok(hours) = hours.trim().parse::<u64>() else { return notice.set(Some((false, "Hours must be a whole number from 1 to 24.".into(), None))) };
+            signer.set(Some(SignRequest {
+                title: "Break the glass (emergency access)".into(),
+                bodies: vec![TxBody::BreakGlass { patient, justification: why.trim().into(), duration_secs: hours.clamp(1, 24) * 3600 }],
+                names: names.clone(),
+                on_done: done.clone(),
+            }));
+        })
+    };
+    let add_note = {
+        let (signer, note, names, d, id, done, notice) = (signer.clone(), note.clone(), names.clone(), d.clone(), id.clone(), done("Record added and anchored."), notice.clone());
+        let my_name = session.account.as_ref().map(|a| a.name.clone()).unwrap_or_default();
+        let wc = write_classes.clone();
+        Callback::from(move |e: SubmitEvent| {
+            e.prevent_default();
+            let (title, text, class) = (*note).clone();
+            let Some(class) = class.or_else(|| wc.first().copied()) else { return };
+            if title.trim().is_empty() || text.trim().is_empty() {
+                return notice.set(Some((false, "Give the record a title and some text.".into(), None)));
+            }
+            let resource = serde_json::json!({
+                "resourceType": "Observation", "status": "final",
+                "code": { "text": title.trim() }, "valueString": text.trim(),
+                "effectiveDateTime": js_sys::Date::new_0().to_iso_string().as_string(),
+                "performer": [{ "display": my_name }],
+                "subject": { "display": d.account.as_ref().map(|a| a.name.clone()) }
+            })
+            .to_string();
+            let (signer, names, d, id, done, notice) = (signer.clone(), names.clone(), d.clone(), id.clone(), done.clone(), notice.clone());
+            wasm_bindgen_futures::spawn_local(async move {
+                let mut rng = rand_core::OsRng;
+                let Ok((key, sealed)) = wallet::seal(resource.as_bytes(), &mut rng) else { return };
+                let mut readers: Vec<(Address, ledger_protocol::PublicKey)> = vec![(id.address(), id.encryption_public_key())];
+                if let Some(acc) = &d.account {
+                    readers.push((acc.address, acc.encryption_key));
+                }
+                for c in d.consents.iter().filter(|c| c.status == ConsentStatus::Live && c.consent.actions.read && c.consent.classes.contains(&class)) {
+                    if let Some(p) = d.providers.get(&c.consent.grantee) {
+                        if !readers.iter().any(|(a, _)| *a == p.address) {
+                            readers.push((p.address, p.encryption_key));
+                        }
+                    }
+                }
+                let keys: Vec<WrappedKey> = readers.iter().filter_map(|(a, k)| wallet::wrap_key(&key, k, &mut rng).ok().map(|w| WrappedKey { reader: *a, wrapped: w })).collect();
+                let blob = match api::put_blob(sealed).await {
+                    Ok(b) => b,
+                    Err(e) => return notice.set(Some((false, e.message, None))),
+                };
+                signer.set(Some(SignRequest {
+                    title: "Add a record".into(),
+                    bodies: vec![TxBody::AnchorRecord { patient, content_hash: wallet::content_hash(resource.as_bytes()), size: resource.len() as u64, class, blob, keys }],
+                    names,
+                    on_done: done,
+                }));
+            });
+        })
+    };
+    html! {
+        <main>
+            <h1>{ pname.clone() }</h1>
+            if let Some((ok, m, id)) = &*notice {
+                if *ok { <p id="provider-result" class="notice" role="status" data-id={id.clone()}>{ m.clone() }</p> } else { <ErrorBox id="provider-error" text={m.clone()} /> }
+            }
+            <section class="card">
+                <h2>{ "Consents you hold" }</h2>
+                <ul class="list" id="my-consents">
+                    { for mine.iter().map(|c| html! {
+                        <li class="consent-item" data-status={format!("{:?}", c.status).to_lowercase()}>
+                            { format!("{} {} for {} — ", c.consent.actions.human(), c.consent.classes.iter().map(|k| k.human()).collect::<Vec<_>>().join(", "), c.consent.purpose.human()) }
+                            { match c.status {
+                                ConsentStatus::Live => format!("lapses {}", datetime(c.consent.valid_until)),
+                                ConsentStatus::Expired => format!("expired {}", datetime(c.consent.valid_until)),
+                                ConsentStatus::Revoked => "revoked by the patient".to_owned(),
+                                ConsentStatus::NotYetValid => format!("starts {}", datetime(c.consent.valid_from)),
+                            } }
+                        </li>
+                    }) }
+                </ul>
+            </section>
+            <section class="card">
+                <h2>{ format!("Records ({})", d.records.len()) }</h2>
+                <p>{ "Opening a record asks the node for it with your signature; the patient sees every read." }</p>
+                <ul class="list" id="patient-records">
+                    { for d.records.iter().map(|r| html! {
+                        <li class="record-item" data-record-id={r.id.to_hex()} data-has-key={r.keys.contains_key(&me).to_string()}>
+                            <Link<Route> to={Route::Record { id: r.id.to_hex() }} classes="open-record">{ format!("{} record {}", r.class.human(), short(&r.id)) }</Link<Route>>
+                            { format!(" · {}", datetime(r.anchored_at)) }
+                            if !r.keys.contains_key(&me) { <span class="badge">{ "no key for you" }</span> }
+                        </li>
+                    }) }
+                </ul>
+            </section>
+            if clinician {
+                <div class="grid">
+                    <form class="card" onsubmit={prescribe}>
+                        <h2>{ "Prescribe" }</h2>
+                        <label for="rx-medication">{ "Medication" }</label>
+                        <input id="rx-medication" value={rx.0.clone()} oninput={ let s = rx.clone(); Callback::from(move |e: InputEvent| { let mut v = (*s).clone(); v.0 = text_value(&e); s.set(v); }) } />
+                        <label for="rx-dosage">{ "Dosage" }</label>
+                        <input id="rx-dosage" value={rx.1.clone()} oninput={ let s = rx.clone(); Callback::from(move |e: InputEvent| { let mut v = (*s).clone(); v.1 = text_value(&e); s.set(v); }) } />
+                        <label for="rx-quantity">{ "Quantity" }</label>
+                        <input id="rx-quantity" inputmode="numeric" value={rx.2.clone()} oninput={ let s = rx.clone(); Callback::from(move |e: InputEvent| { let mut v = (*s).clone(); v.2 = text_value(&e); s.set(v); }) } />
+                        <label for="rx-days">{ "Valid for (days)" }</label>
+                        <input id="rx-days" inputmode="numeric" value={rx.3.clone()} oninput={ let s = rx.clone(); Callback::from(move |e: InputEvent| { let mut v = (*s).clone(); v.3 = text_value(&e); s.set(v); }) } />
+                        <button id="rx-submit" type="submit">{ "Review and sign" }</button>
+                    </form>
+                    <form class="card" onsubmit={break_glass}>
+                        <h2>{ "Emergency access (break the glass)" }</h2>
+                        <p>{ "Only in an emergency. It lasts at most 24 hours, and the patient is told, with your words." }</p>
+                        <label for="bg-justification">{ "Why (at least 20 characters)" }</label>
+                        <textarea id="bg-justification" rows="3" value={bg.0.clone()} oninput={ let s = bg.clone(); Callback::from(move |e: InputEvent| { let mut v = (*s).clone(); v.0 = e.target_unchecked_into::<web_sys::HtmlTextAreaElement>().value(); s.set(v); }) } />
+                        <label for="bg-hours">{ "For how many hours (1–24)" }</label>
+                        <input id="bg-hours" inputmode="numeric" value={bg.1.clone()} oninput={ let s = bg.clone(); Callback::from(move |e: InputEvent| { let mut v = (*s).clone(); v.1 = text_value(&e); s.set(v); }) } />
+                        <button id="bg-submit" type="submit" class="danger">{ "Break the glass" }</button>
+                    </form>
+                    if !write_classes.is_empty() {
+                        <form class="card" onsubmit={add_note}>
+                            <h2>{ "Add a record" }</h2>
+                            <label for="note-class">{ "Kind" }</label>
+                            <select id="note-class" onchange={ let s = note.clone(); let wc = write_classes.clone(); Callback::from(move |e: Event| { let mut v = (*s).clone(); v.2 = input_value(&e).parse::<usize>().ok().and_then(|i| wc.get(i).copied()); s.set(v); }) }>
+                                { for write_classes.iter().enumerate().map(|(i, k)| html! { <option value={i.to_string()}>{ k.human() }</option> }) }
+                            </select>
+                            <label for="note-title">{ "Title" }</label>
+                            <input id="note-title" value={note.0.clone()} oninput={ let s = note.clone(); Callback::from(move |e: InputEvent| { let mut v = (*s).clone(); v.0 = text_value(&e); s.set(v); }) } />
+                            <label for="note-text">{ "Text" }</label>
+                            <textarea id="note-text" rows="4" value={note.1.clone()} oninput={ let s = note.clone(); Callback::from(move |e: InputEvent| { let mut v = (*s).clone(); v.1 = e.target_unchecked_into::<web_sys::HtmlTextAreaElement>().value(); s.set(v); }) } />
+                            <button id="note-submit" type="submit">{ "Encrypt, review and sign" }</button>
+                        </form>
+                    }
+                </div>
+            }
+            <section class="card">
+                <h2>{ "Prescriptions" }</h2>
+                <ul class="list">
+                    { for d.prescriptions.iter().map(|p| html! {
+                        <li data-prescription-id={p.id.to_hex()}>{ format!("{} — {} × {} · {} · id {}", p.medication, p.quantity, p.dosage, if p.dispensed.is_some() { "dispensed" } else { "not dispensed" }, p.id.to_hex()) }</li>
+                    }) }
+                </ul>
+            </section>
+            { if d.records.is_empty() { html! { <Notice text="This patient has no records yet." /> } } else { html! {} } }
+        </main>
+    }
+}

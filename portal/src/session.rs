@@ -1,0 +1,137 @@
+//! The wallet session: which identity is unlocked (if any), its account on the ledger,
+//! the node's info, and auto-lock after a configurable idle time (15 minutes by default).
+
+use crate::api::{self, NodeInfo};
+use ledger_protocol::state::Account;
+use std::rc::Rc;
+use wallet::{Identity, Keystore, WalletStore};
+use yew::prelude::*;
+
+/// Default idle minutes before the wallet locks itself.
+pub const DEFAULT_AUTOLOCK_MINUTES: u32 = 15;
+const AUTOLOCK_KEY: &str = "healthchain.autolock_minutes";
+
+#[derive(Clone)]
+pub struct Unlocked {
+    pub identity: Rc<Identity>,
+    pub keystore_note: Option<String>,
+}
+
+impl PartialEq for Unlocked {
+    fn eq(&self, other: &Self) -> bool {
+        Rc::ptr_eq(&self.identity, &other.identity)
+    }
+}
+
+#[derive(Clone, PartialEq, Default)]
+pub struct Session {
+    pub unlocked: Option<Unlocked>,
+    /// The unlocked identity's account, once the ledger knows it.
+    pub account: Option<Account>,
+    pub info: Option<NodeInfo>,
+    /// Bumped whenever something was committed, so pages reload what they show.
+    pub generation: u64,
+}
+
+pub enum Action {
+    Unlock(Unlocked),
+    Lock,
+    Account(Option<Account>),
+    Info(NodeInfo),
+    Committed,
+}
+
+impl Reducible for Session {
+    type Action = Action;
+    fn reduce(self: Rc<Self>, action: Action) -> Rc<Self> {
+        let mut s = (*self).clone();
+        match action {
+            Action::Unlock(u) => {
+                s.unlocked = Some(u);
+                s.account = None;
+            }
+            Action::Lock => {
+                s.unlocked = None;
+                s.account = None;
+            }
+            Action::Account(a) => s.account = a,
+            Action::Info(i) => s.info = Some(i),
+            Action::Committed => s.generation += 1,
+        }
+        Rc::new(s)
+    }
+}
+
+pub type SessionHandle = UseReducerHandle<Session>;
+
+#[hook]
+pub fn use_session() -> SessionHandle {
+    use_context::<SessionHandle>().expect("the app provides the session")
+}
+
+impl Session {
+    pub fn identity(&self) -> Option<Rc<Identity>> {
+        self.unlocked.as_ref().map(|u| u.identity.clone())
+    }
+    pub fn chain_id(&self) -> String {
+        self.info.as_ref().map(|i| i.chain_id.clone()).unwrap_or_default()
+    }
+}
+
+/// The browser's localStorage; native builds (unit tests of the pure modules) get memory.
+#[cfg(target_arch = "wasm32")]
+type BrowserStore = wallet::LocalStorageStore;
+#[cfg(not(target_arch = "wasm32"))]
+type BrowserStore = wallet::MemoryStore;
+
+#[cfg(target_arch = "wasm32")]
+fn browser_store() -> Result<BrowserStore, wallet::StorageError> {
+    wallet::LocalStorageStore::new()
+}
+#[cfg(not(target_arch = "wasm32"))]
+fn browser_store() -> Result<BrowserStore, wallet::StorageError> {
+    Ok(wallet::MemoryStore::new())
+}
+
+/// The browser's keystore list (localStorage).
+pub fn store() -> Result<WalletStore<BrowserStore>, String> {
+    browser_store().map(WalletStore::new).map_err(|e| format!("Browser storage is unavailable ({e}). Allow site data for this page and reload."))
+}
+
+pub fn saved_keystores() -> Vec<Keystore> {
+    let Ok(s) = store() else { return Vec::new() };
+    s.list().unwrap_or_default().iter().filter_map(|a| s.load(a).ok().flatten()).collect()
+}
+
+fn local_storage() -> Option<web_sys::Storage> {
+    web_sys::window()?.local_storage().ok()?
+}
+
+pub fn autolock_minutes() -> u32 {
+    local_storage()
+        .and_then(|s| s.get_item(AUTOLOCK_KEY).ok().flatten())
+        .and_then(|v| v.parse().ok())
+        .filter(|m| (1..=720).contains(m))
+        .unwrap_or(DEFAULT_AUTOLOCK_MINUTES)
+}
+
+pub fn set_autolock_minutes(m: u32) {
+    if let Some(s) = local_storage() {
+        let _ = s.set_item(AUTOLOCK_KEY, &m.to_string());
+    }
+}
+
+/// Loads node info and the unlocked identity's account into the session.
+pub fn refresh(session: &SessionHandle) {
+    let session = session.clone();
+    wasm_bindgen_futures::spawn_local(async move {
+        if let Ok(info) = api::info().await {
+            session.dispatch(Action::Info(info));
+        }
+        if let Some(id) = session.identity() {
+            if let Ok(acc) = api::account(&id.address()).await {
+                session.dispatch(Action::Account(acc));
+            }
+        }
+    });
+}
