@@ -387,6 +387,8 @@ struct BlockView {
     #[serde(flatten)]
     block: ledger_protocol::Block,
     tx_ids: Vec<Hash>,
+    /// Each transaction's canonical bytes, hex: what clients decode and check.
+    txs_hex: Vec<String>,
 }
 
 #[utoipa::path(get, path = "/v1/blocks/{height}", params(("height" = u64, Path, description = "Block height (1 is the first block)")),
@@ -394,7 +396,8 @@ struct BlockView {
 async fn get_block(State(s): State<AppState>, Path(height): Path<String>) -> ApiResult<Json<BlockView>> {
     let height: u64 = parse_id(&height, "block height")?;
     let block = s.0.ledger.store.block(height)?.ok_or_else(|| ApiError::not_found("block_not_found", "block"))?;
-    Ok(Json(BlockView { hash: block.hash(), tx_ids: block.tx_ids(), block }))
+    let txs_hex = block.txs.iter().map(|t| hex::encode(t.to_canonical_bytes())).collect();
+    Ok(Json(BlockView { hash: block.hash(), tx_ids: block.tx_ids(), txs_hex, block }))
 }
 
 #[utoipa::path(get, path = "/v1/blocks/head", responses((status = 200, description = "The newest block"), (status = 404, description = "No block yet")))]

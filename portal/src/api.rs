@@ -2,7 +2,7 @@
 //! an `ApiError` with the node's stable code and a sentence a person can act on.
 
 use gloo_net::http::{Request, Response};
-use ledger_protocol::codec::Encode;
+use ledger_protocol::codec::{Decode, Encode};
 use ledger_protocol::state::{Account, AuditEntry, Claim, Consent, ConsentStatus, Prescription, Record};
 use ledger_protocol::wire::{BatchItem, ErrorBody, SignedReadRequest, TxWithProof};
 use ledger_protocol::{Address, Genesis, Hash, SignedTransaction};
@@ -85,12 +85,38 @@ pub struct Audit {
     pub refused: Vec<Refusal>,
 }
 
-#[derive(Debug, Clone, PartialEq, Deserialize)]
+/// A block as the portal reads it: transactions travel as hex of their canonical bytes
+/// and are decoded here (decoding JSON transactions would cost the bundle far more).
+#[derive(Debug, Clone, PartialEq)]
 pub struct BlockView {
     pub hash: Hash,
     pub header: ledger_protocol::BlockHeader,
     pub txs: Vec<SignedTransaction>,
     pub tx_ids: Vec<Hash>,
+}
+
+#[derive(Deserialize)]
+struct RawBlock {
+    hash: Hash,
+    header: ledger_protocol::BlockHeader,
+    txs_hex: Vec<String>,
+    tx_ids: Vec<Hash>,
+}
+
+#[derive(Deserialize)]
+struct RawProof {
+    id: Hash,
+    tx_hex: String,
+    height: u64,
+    block_hash: Hash,
+    header: ledger_protocol::BlockHeader,
+    block_signature: ledger_protocol::Signature,
+    proof: ledger_protocol::InclusionProof,
+}
+
+fn decode_tx(hex_text: &str) -> Result<SignedTransaction, ApiError> {
+    let bytes = hex::decode(hex_text).map_err(ApiError::unreadable)?;
+    SignedTransaction::from_canonical_bytes(&bytes).map_err(ApiError::unreadable)
 }
 
 pub async fn info() -> Result<NodeInfo, ApiError> {
@@ -131,10 +157,21 @@ pub async fn insurer_claims(insurer: &Address) -> Result<Vec<Claim>, ApiError> {
     get(&format!("/v1/insurers/{insurer}/claims")).await
 }
 pub async fn tx(id: &Hash) -> Result<TxWithProof, ApiError> {
-    get(&format!("/v1/transactions/{id}")).await
+    let r: RawProof = get(&format!("/v1/transactions/{id}")).await?;
+    Ok(TxWithProof {
+        id: r.id,
+        tx: decode_tx(&r.tx_hex)?,
+        tx_hex: r.tx_hex,
+        height: r.height,
+        block_hash: r.block_hash,
+        header: r.header,
+        block_signature: r.block_signature,
+        proof: r.proof,
+    })
 }
 pub async fn block(height: u64) -> Result<BlockView, ApiError> {
-    get(&format!("/v1/blocks/{height}")).await
+    let r: RawBlock = get(&format!("/v1/blocks/{height}")).await?;
+    Ok(BlockView { hash: r.hash, header: r.header, txs: r.txs_hex.iter().map(|t| decode_tx(t)).collect::<Result<_, _>>()?, tx_ids: r.tx_ids })
 }
 
 /// Submits signed transactions in one batch; one result each, in order.

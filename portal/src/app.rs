@@ -83,7 +83,17 @@ pub fn app() -> Html {
 
     {
         let session = session.clone();
-        use_effect_with((), move |_| session::refresh(&session));
+        use_effect_with((), move |_| {
+            // When the first page has rendered, relative to navigation start: the figure
+            // the portal benchmark reads.
+            if let Some(w) = web_sys::window() {
+                let ms = w.performance().map_or(0.0, |p| p.now());
+                if let Some(body) = w.document().and_then(|d| d.body()) {
+                    let _ = body.set_attribute("data-first-render-ms", &format!("{ms:.1}"));
+                }
+            }
+            session::refresh(&session)
+        });
     }
     // Auto-lock: any key or pointer press counts as activity; a timer checks idleness.
     {

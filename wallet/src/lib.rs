@@ -12,7 +12,7 @@ pub mod keys;
 pub mod keystore;
 pub mod storage;
 
-#[cfg(target_arch = "wasm32")]
+#[cfg(all(target_arch = "wasm32", feature = "js"))]
 pub mod js;
 
 pub use describe::{Description, Detail, Directory, MapDirectory, NoDirectory, describe};

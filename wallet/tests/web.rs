@@ -1,7 +1,7 @@
 //! Browser tests of the wallet (headless Chromium): a keystore with the default Argon2id
 //! costs, signing checked by the protocol's verifier, localStorage, the JS API from end
 //! to end, and a benchmark that prints `wallet sign_median_ms=<x> unlock_ms=<y>`.
-#![cfg(target_arch = "wasm32")]
+#![cfg(all(target_arch = "wasm32", feature = "js"))]
 
 use ledger_protocol::codec::{Decode, Encode};
 use ledger_protocol::crypto::sha256;

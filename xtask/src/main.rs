@@ -10,11 +10,12 @@ use std::process::{Command, Stdio};
 
 const USAGE: &str = "usage: cargo xtask <run|test|bench <ledger|wallet|all>|setup>
 
-  run     build and start the ledger node with demo data (http://127.0.0.1:7800)
+  run     build the portal and start it with the ledger node and demo data (http://127.0.0.1:7800)
   test    install what is missing, then run every check and test CI runs
   bench   ledger: node throughput against the verify ceiling, latency
           wallet: signing and keystore unlock in headless Chromium
-  setup   install what is missing (wasm32 target, wasm-bindgen-cli, Chromium)";
+          portal: initial download (gzip) and first render in headless Chromium
+  setup   install what is missing (wasm32 target, wasm-bindgen-cli, trunk, wasm-opt, Chromium)";
 
 fn main() -> Result<()> {
     let args: Vec<String> = std::env::args().skip(1).collect();
@@ -26,14 +27,17 @@ fn main() -> Result<()> {
         Some("bench") => match args.get(1).map(String::as_str) {
             Some("ledger") => bench_ledger(),
             Some("wallet") => bench_wallet(),
+            Some("portal") => bench_portal(),
             Some("all") => {
                 bench_ledger()?;
-                bench_wallet()
+                bench_wallet()?;
+                bench_portal()
             }
             _ => bail!("{USAGE}"),
         },
         Some("setup") => {
             setup_wasm()?;
+            setup_portal()?;
             setup_browser()
         }
         _ => {
@@ -153,8 +157,58 @@ fn wasm_test(extra: &[&str]) -> Command {
     c
 }
 
+/// Trunk at the version that installs with this rustc, and a `wasm-opt` recent enough
+/// for current Rust wasm (npm's binaryen; Debian's is too old), kept in the target dir.
+fn setup_portal() -> Result<()> {
+    const TRUNK: &str = "0.21.14";
+    const BINARYEN: &str = "132";
+    let have = output(Command::new("trunk").arg("--version")).unwrap_or_default();
+    if !have.contains(TRUNK) {
+        eprintln!("setup: installing trunk {TRUNK} (a few minutes, once)");
+        quiet(cargo().args(["install", "--quiet", "--locked", &format!("trunk@{TRUNK}")]))?;
+    }
+    let tools = tools_dir()?;
+    let have = output(Command::new(tools.join("node_modules/.bin/wasm-opt")).arg("--version")).unwrap_or_default();
+    if !have.contains(&format!("version {BINARYEN}")) {
+        eprintln!("setup: installing wasm-opt (npm binaryen {BINARYEN})");
+        std::fs::create_dir_all(&tools)?;
+        quiet(Command::new("npm").args(["install", "--silent", "--no-audit", "--no-fund", "--prefix"]).arg(&tools).arg(format!("binaryen@{BINARYEN}.0.0")))
+            .context("npm could not install binaryen; check that node and npm are installed")?;
+    }
+    Ok(())
+}
+
+fn tools_dir() -> Result<PathBuf> {
+    let t = target_dir();
+    let t = if t.is_absolute() { t } else { std::env::current_dir()?.join(t) };
+    Ok(t.join("tools"))
+}
+
+/// Builds the portal in release with Trunk into `dist/`.
+fn build_portal() -> Result<PathBuf> {
+    let path = std::env::var_os("PATH").unwrap_or_default();
+    let mut dirs = vec![tools_dir()?.join("node_modules/.bin")];
+    dirs.extend(std::env::split_paths(&path));
+    quiet(Command::new("trunk").args(["build", "--release"]).env("PATH", std::env::join_paths(dirs)?))
+        .context("building the portal with trunk failed")?;
+    let dist = std::env::current_dir()?.join("dist");
+    // Pre-compressed copies, served as they are by the node.
+    for entry in std::fs::read_dir(&dist)? {
+        let p = entry?.path();
+        if matches!(p.extension().and_then(|e| e.to_str()), Some("wasm" | "js" | "css" | "html")) {
+            let gz = std::fs::File::create(p.with_extension(format!("{}.gz", p.extension().and_then(|e| e.to_str()).unwrap_or(""))))?;
+            let st = Command::new("gzip").args(["-9", "-c"]).arg(&p).stdout(gz).status()?;
+            if !st.success() {
+                bail!("gzip failed on {}", p.display());
+            }
+        }
+    }
+    Ok(dist)
+}
+
 fn test() -> Result<()> {
     setup_wasm()?;
+    setup_portal()?;
     setup_browser()?;
     step("formatting", cargo().args(["fmt", "--all", "--check"]))?;
     step("lints", cargo().args(["clippy", "--workspace", "--all-targets", "--quiet", "--", "-D", "warnings"]))?;
@@ -180,7 +234,15 @@ fn test() -> Result<()> {
             "warnings",
         ]),
     )?;
-    step("native tests", cargo().args(["test", "--workspace", "--quiet"]))?;
+    eprintln!("== portal (trunk, release)");
+    let dist = build_portal()?;
+    step(
+        "native tests (and the end-to-end journeys in headless Chromium)",
+        cargo()
+            .args(["test", "--workspace", "--quiet"])
+            .env("E2E_PORTAL_DIST", &dist)
+            .env("E2E_NODE_BIN", abs(target_dir().join("debug/ledger-node"))?),
+    )?;
     step("browser tests (headless Chromium)", &mut wasm_test(&["-p", "ledger-protocol", "-p", "wallet"]))?;
     eprintln!("xtask test: all passed");
     Ok(())
@@ -198,11 +260,17 @@ fn run(args: &[String]) -> Result<()> {
         .and_then(|i| args.get(i + 1))
         .cloned()
         .unwrap_or_else(|| "127.0.0.1:7800".into());
+    setup_wasm()?;
+    setup_portal()?;
+    eprintln!("building the portal and the node (release)...");
+    let dist = build_portal()?;
     quiet(cargo().args(["build", "--release", "--quiet", "-p", "ledger-node"]))?;
     let data = Path::new("target/demo-data");
-    eprintln!("starting the ledger node with demo data in {} (Ctrl-C stops it)", data.display());
+    eprintln!("starting the ledger node and the portal with demo data in {} (Ctrl-C stops it)", data.display());
     sh(Command::new(target_dir().join("release/ledger-node"))
-        .args(["demo", "--listen", &listen, "--data-dir"])
+        .args(["demo", "--listen", &listen, "--portal-dir"])
+        .arg(&dist)
+        .arg("--data-dir")
         .arg(data))
 }
 
@@ -210,6 +278,41 @@ fn bench_ledger() -> Result<()> {
     quiet(cargo().args(["build", "--release", "--quiet", "-p", "ledger-node", "--bins"]))?;
     let target = target_dir();
     sh(Command::new(target.join("release/ledger-bench")).arg("--node-bin").arg(target.join("release/ledger-node")))
+}
+
+fn abs(p: PathBuf) -> Result<PathBuf> {
+    Ok(if p.is_absolute() { p } else { std::env::current_dir()?.join(p) })
+}
+
+/// The portal's initial download (wasm + js, gzip) and its first render in Chromium.
+fn bench_portal() -> Result<()> {
+    setup_wasm()?;
+    setup_portal()?;
+    setup_browser()?;
+    let dist = build_portal()?;
+    let mut gz = 0u64;
+    for entry in std::fs::read_dir(&dist)? {
+        let p = entry?.path();
+        let name = p.file_name().and_then(|n| n.to_str()).unwrap_or("");
+        if name.ends_with(".wasm.gz") || name.ends_with(".js.gz") {
+            gz += std::fs::metadata(&p)?.len();
+            println!("{name}: {} bytes", std::fs::metadata(&p)?.len());
+        }
+    }
+    quiet(cargo().args(["build", "--release", "--quiet", "-p", "ledger-node", "-p", "e2e", "--bins"]))?;
+    let out = Command::new(target_dir().join("release/portal-bench"))
+        .env("E2E_PORTAL_DIST", &dist)
+        .env("E2E_NODE_BIN", abs(target_dir().join("release/ledger-node"))?)
+        .stderr(Stdio::inherit())
+        .output()
+        .context("running the portal first-render benchmark")?;
+    let text = String::from_utf8_lossy(&out.stdout);
+    if !out.status.success() {
+        bail!("the portal first-render benchmark failed: {text}");
+    }
+    let ms = text.lines().rev().find_map(|l| l.strip_prefix("first_render_ms=")).context("no first_render_ms line")?.trim().to_owned();
+    println!("portal initial_gzip_bytes={gz} first_render_ms={ms}");
+    Ok(())
 }
 
 fn target_dir() -> PathBuf {
