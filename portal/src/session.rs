@@ -128,10 +128,9 @@ pub fn refresh(session: &SessionHandle) {
         if let Ok(info) = api::info().await {
             session.dispatch(Action::Info(info));
         }
-        if let Some(id) = session.identity() {
-            if let Ok(acc) = api::account(&id.address()).await {
+        if let Some(id) = session.identity()
+            && let Ok(acc) = api::account(&id.address()).await {
                 session.dispatch(Action::Account(acc));
             }
-        }
     });
 }

@@ -172,8 +172,13 @@ fn setup_portal() -> Result<()> {
     if !have.contains(&format!("version {BINARYEN}")) {
         eprintln!("setup: installing wasm-opt (npm binaryen {BINARYEN})");
         std::fs::create_dir_all(&tools)?;
-        quiet(Command::new("npm").args(["install", "--silent", "--no-audit", "--no-fund", "--prefix"]).arg(&tools).arg(format!("binaryen@{BINARYEN}.0.0")))
-            .context("npm could not install binaryen; check that node and npm are installed")?;
+        quiet(
+            Command::new("npm")
+                .args(["install", "--silent", "--no-audit", "--no-fund", "--prefix"])
+                .arg(&tools)
+                .arg(format!("binaryen@{BINARYEN}.0.0")),
+        )
+        .context("npm could not install binaryen; check that node and npm are installed")?;
     }
     Ok(())
 }
@@ -196,7 +201,9 @@ fn build_portal() -> Result<PathBuf> {
     for entry in std::fs::read_dir(&dist)? {
         let p = entry?.path();
         if matches!(p.extension().and_then(|e| e.to_str()), Some("wasm" | "js" | "css" | "html")) {
-            let gz = std::fs::File::create(p.with_extension(format!("{}.gz", p.extension().and_then(|e| e.to_str()).unwrap_or(""))))?;
+            let gz = std::fs::File::create(
+                p.with_extension(format!("{}.gz", p.extension().and_then(|e| e.to_str()).unwrap_or(""))),
+            )?;
             let st = Command::new("gzip").args(["-9", "-c"]).arg(&p).stdout(gz).status()?;
             if !st.success() {
                 bail!("gzip failed on {}", p.display());
@@ -213,27 +220,29 @@ fn test() -> Result<()> {
     step("formatting", cargo().args(["fmt", "--all", "--check"]))?;
     step("lints", cargo().args(["clippy", "--workspace", "--all-targets", "--quiet", "--", "-D", "warnings"]))?;
     // One crate a build, so that no crate leans on features another one turns on.
-    for krate in ["ledger-protocol", "wallet"] {
+    for krate in ["ledger-protocol", "wallet", "portal"] {
         step(
             &format!("{krate} builds for wasm32"),
             cargo().args(["build", "--quiet", "--target", "wasm32-unknown-unknown", "-p", krate]),
         )?;
     }
-    step(
-        "lints (wasm32)",
-        cargo().args([
-            "clippy",
-            "--target",
-            "wasm32-unknown-unknown",
-            "-p",
-            "wallet",
-            "--all-targets",
-            "--quiet",
-            "--",
-            "-D",
-            "warnings",
-        ]),
-    )?;
+    for krate in ["wallet", "portal"] {
+        step(
+            &format!("lints of {krate} (wasm32)"),
+            cargo().args([
+                "clippy",
+                "--target",
+                "wasm32-unknown-unknown",
+                "-p",
+                krate,
+                "--all-targets",
+                "--quiet",
+                "--",
+                "-D",
+                "warnings",
+            ]),
+        )?;
+    }
     eprintln!("== portal (trunk, release)");
     let dist = build_portal()?;
     step(
@@ -310,7 +319,13 @@ fn bench_portal() -> Result<()> {
     if !out.status.success() {
         bail!("the portal first-render benchmark failed: {text}");
     }
-    let ms = text.lines().rev().find_map(|l| l.strip_prefix("first_render_ms=")).context("no first_render_ms line")?.trim().to_owned();
+    let ms = text
+        .lines()
+        .rev()
+        .find_map(|l| l.strip_prefix("first_render_ms="))
+        .context("no first_render_ms line")?
+        .trim()
+        .to_owned();
     println!("portal initial_gzip_bytes={gz} first_render_ms={ms}");
     Ok(())
 }

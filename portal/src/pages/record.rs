@@ -17,11 +17,14 @@ pub struct RecordProps {
     pub id: String,
 }
 
+/// Readable rows, title and pretty JSON of a decrypted record; or (code, message).
+type Content = Result<(Vec<(String, String)>, String, String), (String, String)>;
+
 #[derive(Clone, PartialEq)]
 struct Shown {
     anchor: ledger_protocol::state::Record,
     proof: Result<String, String>,
-    content: Result<(Vec<(String, String)>, String, String), (String, String)>,
+    content: Content,
 }
 
 async fn load(id: Hash, identity: std::rc::Rc<wallet::Identity>, chain_id: String, genesis: Option<ledger_protocol::Genesis>) -> Result<Shown, String> {

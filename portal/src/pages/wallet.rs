@@ -327,13 +327,12 @@ pub fn wallet_page() -> Html {
     let set_minutes = {
         let (minutes, notice) = (minutes.clone(), notice.clone());
         Callback::from(move |e: Event| {
-            if let Ok(m) = crate::components::ui::input_value(&e).parse::<u32>() {
-                if (1..=720).contains(&m) {
+            if let Ok(m) = crate::components::ui::input_value(&e).parse::<u32>()
+                && (1..=720).contains(&m) {
                     session::set_autolock_minutes(m);
                     minutes.set(m);
                     notice.set(Some(format!("The wallet now locks after {m} idle minutes.")));
                 }
-            }
         })
     };
     html! {
