@@ -25,11 +25,18 @@ impl ApiError {
     fn network(e: impl std::fmt::Display) -> Self {
         ApiError {
             code: "network".into(),
-            message: format!("The ledger node could not be reached ({e}). Check your connection or that the node is running, then try again."),
+            message: format!(
+                "The ledger node could not be reached ({e}). Check your connection or that the node is running, then try again."
+            ),
         }
     }
     fn unreadable(e: impl std::fmt::Display) -> Self {
-        ApiError { code: "bad_response".into(), message: format!("The ledger node sent an answer the portal cannot read ({e}). Reload the page; if it persists, tell the hospital's administrator.") }
+        ApiError {
+            code: "bad_response".into(),
+            message: format!(
+                "The ledger node sent an answer the portal cannot read ({e}). Reload the page; if it persists, tell the hospital's administrator."
+            ),
+        }
     }
 }
 
@@ -40,7 +47,10 @@ async fn check(resp: Response) -> Result<Response, ApiError> {
     let status = resp.status();
     match resp.json::<ErrorBody>().await {
         Ok(b) => Err(ApiError { code: b.code, message: b.message }),
-        Err(_) => Err(ApiError { code: format!("http_{status}"), message: format!("The ledger node answered with HTTP status {status}.") }),
+        Err(_) => Err(ApiError {
+            code: format!("http_{status}"),
+            message: format!("The ledger node answered with HTTP status {status}."),
+        }),
     }
 }
 
@@ -171,7 +181,12 @@ pub async fn tx(id: &Hash) -> Result<TxWithProof, ApiError> {
 }
 pub async fn block(height: u64) -> Result<BlockView, ApiError> {
     let r: RawBlock = get(&format!("/v1/blocks/{height}")).await?;
-    Ok(BlockView { hash: r.hash, header: r.header, txs: r.txs_hex.iter().map(|t| decode_tx(t)).collect::<Result<_, _>>()?, tx_ids: r.tx_ids })
+    Ok(BlockView {
+        hash: r.hash,
+        header: r.header,
+        txs: r.txs_hex.iter().map(|t| decode_tx(t)).collect::<Result<_, _>>()?,
+        tx_ids: r.tx_ids,
+    })
 }
 
 /// Submits signed transactions in one batch; one result each, in order.
@@ -180,7 +195,8 @@ pub async fn submit(txs: &[SignedTransaction]) -> Result<Vec<BatchItem>, ApiErro
     struct Out {
         results: Vec<BatchItem>,
     }
-    let body = serde_json::json!({ "txs": txs.iter().map(|t| hex::encode(t.to_canonical_bytes())).collect::<Vec<_>>() });
+    let body =
+        serde_json::json!({ "txs": txs.iter().map(|t| hex::encode(t.to_canonical_bytes())).collect::<Vec<_>>() });
     let out: Out = post("/v1/transactions/batch", &body).await?;
     Ok(out.results)
 }

@@ -71,7 +71,9 @@ fn switch(route: Route) -> Html {
         Route::Pharmacy => html! { <pages::pharmacy::Pharmacy /> },
         Route::Insurer => html! { <pages::insurer::Insurer /> },
         Route::Explorer => html! { <pages::explorer::Explorer /> },
-        Route::NotFound => html! { <main><h1>{ "Page not found" }</h1><p><Link<Route> to={Route::Home}>{ "Go to the start page" }</Link<Route>></p></main> },
+        Route::NotFound => {
+            html! { <main><h1>{ "Page not found" }</h1><p><Link<Route> to={Route::Home}>{ "Go to the start page" }</Link<Route>></p></main> }
+        }
     }
 }
 
@@ -134,7 +136,11 @@ fn gloo_utils_document() -> web_sys::Document {
     web_sys::window().and_then(|w| w.document()).expect("a browser document")
 }
 
-fn gloo_events_listener(target: &web_sys::Document, event: &'static str, f: impl Fn(&web_sys::Event) + 'static) -> EventListenerGuard {
+fn gloo_events_listener(
+    target: &web_sys::Document,
+    event: &'static str,
+    f: impl Fn(&web_sys::Event) + 'static,
+) -> EventListenerGuard {
     use wasm_bindgen::JsCast;
     let closure = wasm_bindgen::closure::Closure::<dyn Fn(web_sys::Event)>::new(move |e: web_sys::Event| f(&e));
     let _ = target.add_event_listener_with_callback(event, closure.as_ref().unchecked_ref());

@@ -4,7 +4,7 @@
 
 use ledger_protocol::state::{AuditEntry, Consent, ConsentStatus};
 use ledger_protocol::{AccessBasis, DataClass};
-use serde_json::{json, Map, Value};
+use serde_json::{Map, Value, json};
 
 /// Largest import file the portal reads, in bytes.
 pub const MAX_IMPORT_BYTES: usize = 50 * 1024 * 1024;
@@ -34,7 +34,10 @@ impl std::fmt::Display for ImportError {
         match self {
             ImportError::Empty { file } => write!(f, "{file} is empty: choose a FHIR JSON or NDJSON file."),
             ImportError::TooLarge { file, bytes } => {
-                write!(f, "{file} is {bytes} bytes, more than the {MAX_IMPORT_BYTES}-byte limit: split it and import the parts.")
+                write!(
+                    f,
+                    "{file} is {bytes} bytes, more than the {MAX_IMPORT_BYTES}-byte limit: split it and import the parts."
+                )
             }
             ImportError::Json { file, line, message } => {
                 write!(f, "{file}, line {line}: not valid JSON ({message}). Nothing was imported.")
@@ -51,8 +54,14 @@ fn check_resource(file: &str, line: usize, v: Value) -> Result<Resource, ImportE
     let Value::Object(ref obj) = v else {
         return Err(not_fhir("this is not a FHIR resource (expected a JSON object)"));
     };
-    let rt = obj.get("resourceType").and_then(Value::as_str).ok_or_else(|| not_fhir("the object has no \"resourceType\""))?;
-    if rt.is_empty() || !rt.chars().all(|c| c.is_ascii_alphabetic()) || !rt.starts_with(|c: char| c.is_ascii_uppercase()) {
+    let rt = obj
+        .get("resourceType")
+        .and_then(Value::as_str)
+        .ok_or_else(|| not_fhir("the object has no \"resourceType\""))?;
+    if rt.is_empty()
+        || !rt.chars().all(|c| c.is_ascii_alphabetic())
+        || !rt.starts_with(|c: char| c.is_ascii_uppercase())
+    {
         return Err(not_fhir(&format!("\"{rt}\" is not a FHIR resource type")));
     }
     if rt == "Bundle" {
@@ -82,7 +91,11 @@ pub fn parse_file(file: &str, text: &str) -> Result<Vec<Resource>, ImportError> 
         if v.get("resourceType").and_then(Value::as_str) == Some("Bundle") {
             let entries = v.get("entry").and_then(Value::as_array).cloned().unwrap_or_default();
             if entries.is_empty() {
-                return Err(ImportError::NotFhir { file: file.to_owned(), line: 1, message: "the Bundle has no entries".into() });
+                return Err(ImportError::NotFhir {
+                    file: file.to_owned(),
+                    line: 1,
+                    message: "the Bundle has no entries".into(),
+                });
             }
             return entries
                 .into_iter()
@@ -155,7 +168,16 @@ fn human_name(v: &Value) -> Option<String> {
 
 /// When the resource happened, as given in the resource.
 pub fn when(v: &Value) -> Option<String> {
-    for key in ["effectiveDateTime", "onsetDateTime", "performedDateTime", "authoredOn", "recordedDate", "issued", "date", "birthDate"] {
+    for key in [
+        "effectiveDateTime",
+        "onsetDateTime",
+        "performedDateTime",
+        "authoredOn",
+        "recordedDate",
+        "issued",
+        "date",
+        "birthDate",
+    ] {
         if let Some(s) = v.get(key).and_then(Value::as_str) {
             return Some(s.to_owned());
         }
@@ -173,7 +195,9 @@ pub fn title(v: &Value) -> String {
     let rt = v.get("resourceType").and_then(Value::as_str).unwrap_or("Resource");
     let what = match rt {
         "Patient" | "Practitioner" | "RelatedPerson" => human_name(v),
-        "Encounter" => first_text(v.get("type")).or_else(|| text_of(v.get("class")).or_else(|| v.pointer("/class/code").and_then(Value::as_str).map(str::to_owned))),
+        "Encounter" => first_text(v.get("type")).or_else(|| {
+            text_of(v.get("class")).or_else(|| v.pointer("/class/code").and_then(Value::as_str).map(str::to_owned))
+        }),
         "MedicationRequest" | "MedicationStatement" => text_of(v.get("medicationCodeableConcept")),
         _ => text_of(v.get("code")).or_else(|| first_text(v.get("type"))),
     };
@@ -195,13 +219,24 @@ pub fn summary(v: &Value) -> Vec<(String, String)> {
     let rt = v.get("resourceType").and_then(Value::as_str).unwrap_or("Resource").to_owned();
     push("Type", Some(rt.clone()));
     push("Name", human_name(v));
-    push("What", text_of(v.get("code")).or_else(|| first_text(v.get("type"))).or_else(|| text_of(v.get("medicationCodeableConcept"))));
+    push(
+        "What",
+        text_of(v.get("code"))
+            .or_else(|| first_text(v.get("type")))
+            .or_else(|| text_of(v.get("medicationCodeableConcept"))),
+    );
     push("When", when(v));
-    if let Some(end) = ["performedPeriod", "period"].iter().find_map(|k| v.get(*k).and_then(|p| p.get("end")).and_then(Value::as_str)) {
+    if let Some(end) =
+        ["performedPeriod", "period"].iter().find_map(|k| v.get(*k).and_then(|p| p.get("end")).and_then(Value::as_str))
+    {
         push("Until", Some(end.to_owned()));
     }
     push("Status", v.get("status").and_then(Value::as_str).map(str::to_owned));
-    push("Clinical status", text_of(v.get("clinicalStatus")).or_else(|| v.pointer("/clinicalStatus/coding/0/code").and_then(Value::as_str).map(str::to_owned)));
+    push(
+        "Clinical status",
+        text_of(v.get("clinicalStatus"))
+            .or_else(|| v.pointer("/clinicalStatus/coding/0/code").and_then(Value::as_str).map(str::to_owned)),
+    );
     push("Category", first_text(v.get("category")));
     push("Class", v.pointer("/class/code").and_then(Value::as_str).map(str::to_owned));
     push("Reason", first_text(v.get("reasonCode")));
@@ -218,8 +253,11 @@ pub fn summary(v: &Value) -> Vec<(String, String)> {
     push(
         "Address",
         v.pointer("/address/0").map(|a| {
-            let mut parts: Vec<String> =
-                a.get("line").and_then(Value::as_array).map(|l| l.iter().filter_map(Value::as_str).map(str::to_owned).collect()).unwrap_or_default();
+            let mut parts: Vec<String> = a
+                .get("line")
+                .and_then(Value::as_array)
+                .map(|l| l.iter().filter_map(Value::as_str).map(str::to_owned).collect())
+                .unwrap_or_default();
             for k in ["city", "state", "postalCode", "country"] {
                 if let Some(s) = a.get(k).and_then(Value::as_str) {
                     parts.push(s.to_owned());
@@ -228,7 +266,13 @@ pub fn summary(v: &Value) -> Vec<(String, String)> {
             parts.join(", ")
         }),
     );
-    push("Location", v.pointer("/location/display").and_then(Value::as_str).map(str::to_owned).or_else(|| v.pointer("/location/0/location/display").and_then(Value::as_str).map(str::to_owned)));
+    push(
+        "Location",
+        v.pointer("/location/display")
+            .and_then(Value::as_str)
+            .map(str::to_owned)
+            .or_else(|| v.pointer("/location/0/location/display").and_then(Value::as_str).map(str::to_owned)),
+    );
     push("Performed by", v.pointer("/participant/0/individual/display").and_then(Value::as_str).map(str::to_owned));
     push("Service provider", v.pointer("/serviceProvider/display").and_then(Value::as_str).map(str::to_owned));
     push("Dosage", v.pointer("/dosageInstruction/0/text").and_then(Value::as_str).map(str::to_owned));
@@ -292,10 +336,17 @@ pub fn consent_resource(c: &Consent, patient_name: &str, grantee_name: &str, now
 }
 
 /// An audit-trail entry as a FHIR R4 AuditEvent resource.
-pub fn audit_event_resource(e: &AuditEntry, patient: &str, name_of: &dyn Fn(&ledger_protocol::Address) -> String) -> Value {
+pub fn audit_event_resource(
+    e: &AuditEntry,
+    patient: &str,
+    name_of: &dyn Fn(&ledger_protocol::Address) -> String,
+) -> Value {
     let mut m = Map::new();
     m.insert("resourceType".into(), json!("AuditEvent"));
-    m.insert("type".into(), json!({ "system": "http://dicom.nema.org/resources/ontology/DCM", "code": "110106", "display": "Export" }));
+    m.insert(
+        "type".into(),
+        json!({ "system": "http://dicom.nema.org/resources/ontology/DCM", "code": "110106", "display": "Export" }),
+    );
     m.insert("action".into(), json!("R"));
     m.insert("outcome".into(), json!("0"));
     m.insert("source".into(), json!({ "observer": { "display": "HealthChain ledger" } }));
@@ -357,7 +408,11 @@ mod tests {
         let e = parse_file("x.json", "{\"hello\": 1}").unwrap_err();
         assert!(e.to_string().contains("no \"resourceType\""));
         assert!(matches!(parse_file("e.json", "  \n").unwrap_err(), ImportError::Empty { .. }));
-        let e = parse_file("b.json", r#"{"resourceType":"Bundle","entry":[{"resource":{"resourceType":"Patient"}},{"fullUrl":"x"}]}"#).unwrap_err();
+        let e = parse_file(
+            "b.json",
+            r#"{"resourceType":"Bundle","entry":[{"resource":{"resourceType":"Patient"}},{"fullUrl":"x"}]}"#,
+        )
+        .unwrap_err();
         assert!(e.to_string().contains("entry 2 has no resource"));
     }
 
@@ -368,7 +423,10 @@ mod tests {
         assert_eq!(r[0].class, DataClass::Observations);
         let rows = summary(&serde_json::from_str(&r[0].json).unwrap());
         assert!(rows.contains(&("Value".into(), "72 /min".into())));
-        assert_eq!(parse_file("p.json", r#"{"resourceType":"Patient","id":"p1"}"#).unwrap()[0].id.as_deref(), Some("p1"));
+        assert_eq!(
+            parse_file("p.json", r#"{"resourceType":"Patient","id":"p1"}"#).unwrap()[0].id.as_deref(),
+            Some("p1")
+        );
     }
 
     #[test]
@@ -398,7 +456,13 @@ mod tests {
         assert_eq!(r["status"], "active");
         assert_eq!(r["provision"]["period"]["end"], "2027-01-31T23:59:59Z");
         assert_eq!(r["provision"]["class"][0]["code"], "procedures");
-        let e = AuditEntry::BreakGlass { tx: c.id, at: 0, clinician: c.grantee, justification: "Unconscious".into(), until: 3600 };
+        let e = AuditEntry::BreakGlass {
+            tx: c.id,
+            at: 0,
+            clinician: c.grantee,
+            justification: "Unconscious".into(),
+            until: 3600,
+        };
         let a = audit_event_resource(&e, "p", &|_| "Dr X".into());
         assert_eq!(a["purposeOfEvent"][0]["coding"][0]["code"], "ETREAT");
         assert_eq!(bundle(vec![r, a])["entry"].as_array().unwrap().len(), 2);

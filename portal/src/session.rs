@@ -95,7 +95,9 @@ fn browser_store() -> Result<BrowserStore, wallet::StorageError> {
 
 /// The browser's keystore list (localStorage).
 pub fn store() -> Result<WalletStore<BrowserStore>, String> {
-    browser_store().map(WalletStore::new).map_err(|e| format!("Browser storage is unavailable ({e}). Allow site data for this page and reload."))
+    browser_store()
+        .map(WalletStore::new)
+        .map_err(|e| format!("Browser storage is unavailable ({e}). Allow site data for this page and reload."))
 }
 
 pub fn saved_keystores() -> Vec<Keystore> {
@@ -129,8 +131,9 @@ pub fn refresh(session: &SessionHandle) {
             session.dispatch(Action::Info(info));
         }
         if let Some(id) = session.identity()
-            && let Ok(acc) = api::account(&id.address()).await {
-                session.dispatch(Action::Account(acc));
-            }
+            && let Ok(acc) = api::account(&id.address()).await
+        {
+            session.dispatch(Action::Account(acc));
+        }
     });
 }

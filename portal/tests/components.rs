@@ -37,7 +37,10 @@ async fn record_markup_is_shown_as_text_never_run() {
 #[wasm_bindgen_test]
 async fn a_synthea_condition_reads_as_rows() {
     let root = mount();
-    let line = include_str!("../../static/demo/synthea-patient-a4a401d1.ndjson").lines().find(|l| l.contains("\"Condition\"")).unwrap();
+    let line = include_str!("../../static/demo/synthea-patient-a4a401d1.ndjson")
+        .lines()
+        .find(|l| l.contains("\"Condition\""))
+        .unwrap();
     yew::Renderer::<FhirView>::with_root_and_props(root.clone(), FhirViewProps { json: line.into() }).render();
     settle().await;
     let dts: Vec<String> = {
@@ -45,7 +48,10 @@ async fn a_synthea_condition_reads_as_rows() {
         (0..list.length()).map(|i| list.item(i).unwrap().text_content().unwrap()).collect()
     };
     assert!(dts.contains(&"What".to_owned()) && dts.contains(&"When".to_owned()), "{dts:?}");
-    assert!(root.text_content().unwrap().contains("Streptococcal sore throat") || root.text_content().unwrap().contains("(disorder)"));
+    assert!(
+        root.text_content().unwrap().contains("Streptococcal sore throat")
+            || root.text_content().unwrap().contains("(disorder)")
+    );
 }
 
 #[wasm_bindgen_test]
@@ -118,9 +124,11 @@ mod sheet {
         assert!(root.query_selector("#confirm-sheet").unwrap().is_some());
         let err = root.query_selector("#confirm-error").unwrap().expect("an error is shown").text_content().unwrap();
         assert!(err.contains("ledger node"), "{err}");
-        let sign: web_sys::HtmlButtonElement = wasm_bindgen::JsCast::unchecked_into(root.query_selector("#confirm-sign").unwrap().unwrap());
+        let sign: web_sys::HtmlButtonElement =
+            wasm_bindgen::JsCast::unchecked_into(root.query_selector("#confirm-sign").unwrap().unwrap());
         assert!(sign.disabled());
-        let cancel: web_sys::HtmlElement = wasm_bindgen::JsCast::unchecked_into(root.query_selector("#confirm-cancel").unwrap().unwrap());
+        let cancel: web_sys::HtmlElement =
+            wasm_bindgen::JsCast::unchecked_into(root.query_selector("#confirm-cancel").unwrap().unwrap());
         cancel.click();
         settle().await;
         assert!(root.query_selector("#confirm-sheet").unwrap().is_none(), "the sheet closes");

@@ -252,7 +252,10 @@ fn test() -> Result<()> {
             .env("E2E_PORTAL_DIST", &dist)
             .env("E2E_NODE_BIN", abs(target_dir().join("debug/ledger-node"))?),
     )?;
-    step("browser tests (headless Chromium)", &mut wasm_test(&["-p", "ledger-protocol", "-p", "wallet", "-p", "portal"]))?;
+    step(
+        "browser tests (headless Chromium)",
+        &mut wasm_test(&["-p", "ledger-protocol", "-p", "wallet", "-p", "portal"]),
+    )?;
     eprintln!("xtask test: all passed");
     Ok(())
 }

@@ -3,11 +3,11 @@
 //! cancels. Nothing is signed any other way.
 
 use crate::api;
-use crate::session::{use_session, Action};
+use crate::session::{Action, use_session};
 use ledger_protocol::wire::{BatchItem, Receipt};
 use ledger_protocol::{Transaction, TxBody};
 use std::rc::Rc;
-use wallet::{describe, Description, MapDirectory};
+use wallet::{Description, MapDirectory, describe};
 use yew::prelude::*;
 
 /// Transactions waiting for the person's decision.
@@ -42,7 +42,11 @@ enum Stage {
     Preparing,
     Ready(Rc<Vec<(Transaction, Description)>>),
     Signing,
+    /// Nothing was signed (preparing failed, or the wallet locked itself).
     Failed(String),
+    /// Signed and sent, but the ledger refused it or could not be reached; the caller has
+    /// already been told, so closing the sheet must not report anything else.
+    NotCommitted(String),
 }
 
 #[function_component(ConfirmSheet)]
@@ -92,11 +96,14 @@ pub fn confirm_sheet() -> Html {
     }
 
     let Some(req) = (*signer).clone() else { return html! {} };
+    let sent = matches!(*stage, Stage::NotCommitted(_));
     let cancel = {
         let (signer, req) = (signer.clone(), req.clone());
         Callback::from(move |_| {
             signer.set(None);
-            req.on_done.emit(Err("Cancelled: nothing was signed.".into()));
+            if !sent {
+                req.on_done.emit(Err("Cancelled: nothing was signed.".into()));
+            }
         })
     };
     let sign = {
@@ -123,7 +130,10 @@ pub fn confirm_sheet() -> Html {
                                 match item {
                                     BatchItem::Ok(r) => receipts.push(r),
                                     BatchItem::Err(e) => {
-                                        failure.get_or_insert(format!("The ledger refused it ({}): {}", e.code, e.message));
+                                        failure.get_or_insert(format!(
+                                            "The ledger refused it ({}): {}",
+                                            e.code, e.message
+                                        ));
                                     }
                                 }
                             }
@@ -143,7 +153,7 @@ pub fn confirm_sheet() -> Html {
                     Some(f) => {
                         let done = receipts.len();
                         let msg = if done > 0 { format!("{f} ({done} of them were committed.)") } else { f };
-                        stage.set(Stage::Failed(msg.clone()));
+                        stage.set(Stage::NotCommitted(msg.clone()));
                         req.on_done.emit(Err(msg));
                     }
                 }
@@ -157,7 +167,9 @@ pub fn confirm_sheet() -> Html {
     let body = match &*stage {
         Stage::Preparing => html! { <p role="status">{ "Preparing what you will sign…" }</p> },
         Stage::Signing => html! { <p role="status">{ "Signing and waiting for the ledger to commit…" }</p> },
-        Stage::Failed(msg) => html! { <p class="error" role="alert" id="confirm-error">{ msg.clone() }</p> },
+        Stage::Failed(msg) | Stage::NotCommitted(msg) => {
+            html! { <p class="error" role="alert" id="confirm-error">{ msg.clone() }</p> }
+        }
         Stage::Ready(txs) => html! {
             <>
                 <p>{ if txs.len() == 1 { "You are about to sign:".to_owned() } else { format!("You are about to sign {} transactions:", txs.len()) } }</p>
@@ -187,7 +199,7 @@ pub fn confirm_sheet() -> Html {
                     <button id="confirm-details-toggle" class="secondary" onclick={toggle} disabled={!ready} aria-expanded={(*show_details).to_string()}>
                         { if *show_details { "Hide details" } else { "Show every detail" } }
                     </button>
-                    <button id="confirm-cancel" class="secondary" onclick={cancel}>{ "Cancel" }</button>
+                    <button id="confirm-cancel" class="secondary" onclick={cancel}>{ if sent { "Close" } else { "Cancel" } }</button>
                     <button id="confirm-sign" onclick={sign} disabled={!ready}>{ "Sign" }</button>
                 </div>
             </section>

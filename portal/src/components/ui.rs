@@ -55,10 +55,13 @@ pub fn download(name: &str, mime: &str, contents: &str) -> Result<(), String> {
     let parts = js_sys::Array::of1(&wasm_bindgen::JsValue::from_str(contents));
     let opts = web_sys::BlobPropertyBag::new();
     opts.set_type(mime);
-    let blob = web_sys::Blob::new_with_str_sequence_and_options(&parts, &opts).map_err(|_| "The browser could not prepare the file.".to_owned())?;
-    let url = web_sys::Url::create_object_url_with_blob(&blob).map_err(|_| "The browser could not prepare the file.".to_owned())?;
+    let blob = web_sys::Blob::new_with_str_sequence_and_options(&parts, &opts)
+        .map_err(|_| "The browser could not prepare the file.".to_owned())?;
+    let url = web_sys::Url::create_object_url_with_blob(&blob)
+        .map_err(|_| "The browser could not prepare the file.".to_owned())?;
     let doc = web_sys::window().and_then(|w| w.document()).ok_or("No document")?;
-    let a: web_sys::HtmlAnchorElement = wasm_bindgen::JsCast::unchecked_into(doc.create_element("a").map_err(|_| "No link")?);
+    let a: web_sys::HtmlAnchorElement =
+        wasm_bindgen::JsCast::unchecked_into(doc.create_element("a").map_err(|_| "No link")?);
     a.set_href(&url);
     a.set_download(name);
     a.click();

@@ -2,7 +2,7 @@
 //! transaction's inclusion proof checked in this browser.
 
 use crate::api::{self, BlockView};
-use crate::components::ui::{datetime, short, text_value, ErrorBox};
+use crate::components::ui::{ErrorBox, datetime, short, text_value};
 use crate::session::use_session;
 use ledger_protocol::{Hash, K256Verifier, SignatureVerifier};
 use yew::prelude::*;
@@ -34,7 +34,9 @@ pub fn explorer() -> Html {
         let (query, checked, session) = (query.clone(), checked.clone(), session.clone());
         Callback::from(move |e: SubmitEvent| {
             e.prevent_default();
-            let Ok(id) = Hash::from_hex(query.trim()) else { return checked.set(Some(Err("A transaction id is 64 hexadecimal characters.".into()))) };
+            let Ok(id) = Hash::from_hex(query.trim()) else {
+                return checked.set(Some(Err("A transaction id is 64 hexadecimal characters.".into())));
+            };
             let (checked, genesis) = (checked.clone(), session.info.as_ref().map(|i| i.genesis.clone()));
             wasm_bindgen_futures::spawn_local(async move {
                 checked.set(Some(match api::tx(&id).await {
@@ -45,7 +47,11 @@ pub fn explorer() -> Html {
                             && genesis.is_some_and(|g| g.is_authority(&p.header.producer))
                             && K256Verifier.verify(&p.header.producer, &p.block_hash, &p.block_signature);
                         if ok {
-                            Ok(format!("{} in block {}: signature, block signature and Merkle proof verify in this browser.", p.tx.tx.body.kind().name(), p.height))
+                            Ok(format!(
+                                "{} in block {}: signature, block signature and Merkle proof verify in this browser.",
+                                p.tx.tx.body.kind().name(),
+                                p.height
+                            ))
                         } else {
                             Err("The proof does NOT verify.".into())
                         }

@@ -1,8 +1,8 @@
 //! The start page: unlock a wallet saved in this browser, or create, restore or import one.
 
-use crate::app::{home_of, Route};
-use crate::components::ui::{input_value, ErrorBox};
-use crate::session::{self, use_session, Action, Unlocked};
+use crate::app::{Route, home_of};
+use crate::components::ui::{ErrorBox, input_value};
+use crate::session::{self, Action, Unlocked, use_session};
 use ledger_protocol::Address;
 use std::rc::Rc;
 use wallet::{Keystore, Passphrase};
@@ -19,15 +19,30 @@ pub fn home() -> Html {
     let error = use_state(|| None::<String>);
     let busy = use_state(|| false);
 
-    // Once unlocked and known to the ledger, go to the person's page.
+    // Once unlocked, go to the person's page. While the session is still loading the
+    // account, ask the ledger here: "no account yet" must not be taken for "unregistered",
+    // or a doctor who just unlocked would land on the patients' registration page.
     {
         let navigator = navigator.clone();
-        let target = session.unlocked.as_ref().map(|_| home_of(session.account.as_ref().map(|a| a.role)));
-        let known = session.account.is_some();
-        use_effect_with((target, known), move |(target, _)| {
-            if let (Some(t), Some(n)) = (target, navigator) {
-                n.push(t);
+        let me = session.identity().map(|i| i.address());
+        let role = session.account.as_ref().map(|a| a.role);
+        use_effect_with((me, role), move |(me, role)| {
+            let cancelled = Rc::new(std::cell::Cell::new(false));
+            if let (Some(me), Some(n)) = (*me, navigator) {
+                if role.is_some() {
+                    n.push(&home_of(*role));
+                } else {
+                    let cancelled = cancelled.clone();
+                    wasm_bindgen_futures::spawn_local(async move {
+                        if let Ok(account) = crate::api::account(&me).await
+                            && !cancelled.get()
+                        {
+                            n.push(&home_of(account.map(|a| a.role)));
+                        }
+                    });
+                }
             }
+            move || cancelled.set(true)
         });
     }
 
@@ -47,10 +62,16 @@ pub fn home() -> Html {
                     Ok(identity) => {
                         error.set(None);
                         passphrase.set(String::new());
-                        session.dispatch(Action::Unlock(Unlocked { identity: Rc::new(identity), keystore_note: ks.created_note().map(str::to_owned) }));
+                        session.dispatch(Action::Unlock(Unlocked {
+                            identity: Rc::new(identity),
+                            keystore_note: ks.created_note().map(str::to_owned),
+                        }));
                         session::refresh(&session);
                     }
-                    Err(e) => error.set(Some(format!("{}. The wallet stays locked; check the passphrase and try again.", capitalise(&e.to_string())))),
+                    Err(e) => error.set(Some(format!(
+                        "{}. The wallet stays locked; check the passphrase and try again.",
+                        capitalise(&e.to_string())
+                    ))),
                 }
                 busy.set(false);
             })

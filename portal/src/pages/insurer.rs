@@ -2,11 +2,11 @@
 //! accepts a decision only under the patient's live payment-purpose consent.
 
 use crate::api;
-use crate::components::confirm::{use_signer, SignRequest};
-use crate::components::ui::{datetime, text_value, ErrorBox, Notice};
+use crate::components::confirm::{SignRequest, use_signer};
+use crate::components::ui::{ErrorBox, Notice, datetime, text_value};
 use crate::session::use_session;
-use ledger_protocol::state::Claim;
 use ledger_protocol::TxBody;
+use ledger_protocol::state::Claim;
 use std::collections::BTreeMap;
 use std::rc::Rc;
 use wallet::MapDirectory;
@@ -24,14 +24,19 @@ pub fn insurer() -> Html {
         let claims = claims.clone();
         use_effect_with((me, session.generation), move |(me, _)| {
             if let Some(me) = *me {
-                wasm_bindgen_futures::spawn_local(async move { claims.set(Some(api::insurer_claims(&me).await.map_err(|e| e.message))) });
+                wasm_bindgen_futures::spawn_local(async move {
+                    claims.set(Some(api::insurer_claims(&me).await.map_err(|e| e.message)))
+                });
             }
         });
     }
     let decide = |c: &Claim, approved: bool| {
         let (signer, reasons, notice, id) = (signer.clone(), reasons.clone(), notice.clone(), c.id);
         let mut names = MapDirectory::default();
-        names.claims.insert(c.id, format!("the claim for {} {:.2} ({})", c.currency, c.amount_cents as f64 / 100.0, c.description));
+        names.claims.insert(
+            c.id,
+            format!("the claim for {} {:.2} ({})", c.currency, c.amount_cents as f64 / 100.0, c.description),
+        );
         let names = Rc::new(names);
         Callback::from(move |_| {
             let reason = reasons.get(&id).cloned().unwrap_or_default();
@@ -40,7 +45,9 @@ pub fn insurer() -> Html {
                 title: if approved { "Approve a claim".into() } else { "Deny a claim".into() },
                 bodies: vec![TxBody::DecideClaim { claim: id, approved, reason: reason.trim().to_owned() }],
                 names: names.clone(),
-                on_done: Callback::from(move |r: Result<_, String>| notice.set(Some(r.map(|_| "Decision recorded on the ledger.".to_owned())))),
+                on_done: Callback::from(move |r: Result<_, String>| {
+                    notice.set(Some(r.map(|_| "Decision recorded on the ledger.".to_owned())))
+                }),
             }));
         })
     };

@@ -3,9 +3,11 @@
 //! consent (with the record keys wrapped for the new reader).
 
 use crate::api::{self, Audit, ConsentView};
-use crate::app::{home_of, Route};
-use crate::components::confirm::{use_signer, SignRequest};
-use crate::components::ui::{date, datetime, download, input_checked, input_value, now_secs, short, text_value, ErrorBox, Notice};
+use crate::app::{Route, home_of};
+use crate::components::confirm::{SignRequest, use_signer};
+use crate::components::ui::{
+    ErrorBox, Notice, date, datetime, download, input_checked, input_value, now_secs, short, text_value,
+};
 use crate::fhir;
 use crate::session::{self, use_session};
 use ledger_protocol::state::{Account, AuditEntry, ConsentStatus, Record};
@@ -30,7 +32,8 @@ pub fn register() -> Html {
         return html! { <main class="narrow"><p>{ format!("You are registered as {} ({}). ", acc.name, acc.role.human()) }<Link<Route> to={home_of(Some(acc.role))}>{ "Continue" }</Link<Route>></p></main> };
     }
     let submit = {
-        let (session, signer, navigator, name, error) = (session.clone(), signer.clone(), navigator.clone(), name.clone(), error.clone());
+        let (session, signer, navigator, name, error) =
+            (session.clone(), signer.clone(), navigator.clone(), name.clone(), error.clone());
         Callback::from(move |e: SubmitEvent| {
             e.prevent_default();
             let Some(id) = session.identity() else { return };
@@ -40,7 +43,10 @@ pub fn register() -> Html {
             let (session, navigator, error) = (session.clone(), navigator.clone(), error.clone());
             signer.set(Some(SignRequest {
                 title: "Register as a patient".into(),
-                bodies: vec![TxBody::RegisterPatient { name: name.trim().to_owned(), encryption_key: id.encryption_public_key() }],
+                bodies: vec![TxBody::RegisterPatient {
+                    name: name.trim().to_owned(),
+                    encryption_key: id.encryption_public_key(),
+                }],
                 names: Rc::new(MapDirectory::default()),
                 on_done: Callback::from(move |r: Result<_, String>| match r {
                     Ok(_) => {
@@ -110,10 +116,10 @@ fn use_patient_data() -> (UseStateHandle<Option<Result<PatientData, String>>>, O
             let t = gloo_timers::callback::Interval::new(3000, move || {
                 let height = height.clone();
                 wasm_bindgen_futures::spawn_local(async move {
-                    if let Ok(i) = api::info().await {
-                        if i.height != *height {
-                            height.set(i.height);
-                        }
+                    if let Ok(i) = api::info().await
+                        && i.height != *height
+                    {
+                        height.set(i.height);
                     }
                 });
             });
@@ -127,7 +133,7 @@ fn name_of(providers: &BTreeMap<Address, Account>, a: &Address) -> String {
     providers.get(a).map_or_else(|| format!("account {}", &a.to_hex()[..10]), |p| p.name.clone())
 }
 
-fn status_word(s: ConsentStatus) -> &'static str {
+pub fn status_word(s: ConsentStatus) -> &'static str {
     match s {
         ConsentStatus::Live => "live",
         ConsentStatus::NotYetValid => "not yet valid",
@@ -166,10 +172,12 @@ pub fn dashboard() -> Html {
                 title: "Revoke a consent".into(),
                 bodies: vec![TxBody::RevokeConsent { consent: id }],
                 names: names.clone(),
-                on_done: Callback::from(move |r: Result<_, String>| notice.set(Some(match r {
-                    Ok(_) => "Consent revoked. The provider can no longer read your records under it.".into(),
-                    Err(m) => m,
-                }))),
+                on_done: Callback::from(move |r: Result<_, String>| {
+                    notice.set(Some(match r {
+                        Ok(_) => "Consent revoked. The provider can no longer read your records under it.".into(),
+                        Err(m) => m,
+                    }))
+                }),
             }));
         })
     };
@@ -184,13 +192,21 @@ pub fn dashboard() -> Html {
                 .map(|c| fhir::consent_resource(&c.consent, &my_name, &name_of(&d.providers, &c.consent.grantee), now))
                 .collect();
             if let Some(a) = &d.audit {
-                resources.extend(a.entries.iter().map(|e| fhir::audit_event_resource(e, &me.to_hex(), &|x| name_of(&d.providers, x))));
+                resources.extend(
+                    a.entries
+                        .iter()
+                        .map(|e| fhir::audit_event_resource(e, &me.to_hex(), &|x| name_of(&d.providers, x))),
+                );
             }
             let text = serde_json::to_string_pretty(&fhir::bundle(resources)).unwrap_or_default();
-            notice.set(Some(match download("healthchain-consents-and-access-log.fhir.json", "application/fhir+json", &text) {
-                Ok(()) => "Exported your consents and access log as FHIR R4 Consent and AuditEvent resources.".into(),
-                Err(e) => e,
-            }));
+            notice.set(Some(
+                match download("healthchain-consents-and-access-log.fhir.json", "application/fhir+json", &text) {
+                    Ok(()) => {
+                        "Exported your consents and access log as FHIR R4 Consent and AuditEvent resources.".into()
+                    }
+                    Err(e) => e,
+                },
+            ));
         })
     };
     let audit = d.audit.clone().unwrap_or(Audit { entries: vec![], refused: vec![] });
@@ -252,7 +268,7 @@ pub fn dashboard() -> Html {
                             html! {
                                 <li class={classes!("consent-item", status_word(c.status).replace(' ', "-"))} data-consent-id={k.id.to_hex()} data-status={status_word(c.status)}>
                                     <span class="badge">{ status_word(c.status) }</span>
-                                    { format!(" {} may {} your {} for {}, {} to {}", name_of(&d.providers, &k.grantee), k.actions.human(), classes_text(&k.classes), k.purpose.human(), date(k.valid_from), date(k.valid_until)) }
+                                    { format!(" {} may {} your {} for {}, {} to {}", name_of(&d.providers, &k.grantee), k.actions.human(), classes_text(&k.classes), k.purpose.human(), date(k.valid_from), date(k.valid_until.saturating_sub(1))) }
                                     if open { <button class="revoke secondary" onclick={revoke(c)}>{ "Revoke" }</button> }
                                 </li>
                             }
@@ -314,7 +330,9 @@ pub fn import() -> Html {
                     let name = f.name();
                     if f.size() as usize > fhir::MAX_IMPORT_BYTES {
                         state.set(ImportState::Idle);
-                        return error.set(Some(fhir::ImportError::TooLarge { file: name, bytes: f.size() as usize }.to_string()));
+                        return error.set(Some(
+                            fhir::ImportError::TooLarge { file: name, bytes: f.size() as usize }.to_string(),
+                        ));
                     }
                     let text = match gloo_file::futures::read_as_text(&gloo_file::File::from(f)).await {
                         Ok(t) => t,
@@ -357,18 +375,26 @@ pub fn import() -> Html {
                 let mut bodies = Vec::with_capacity(resources.len());
                 let names = MapDirectory::default();
                 for (i, r) in resources.iter().enumerate() {
-                    state.set(ImportState::Working(format!("Encrypting and uploading record {} of {}…", i + 1, resources.len())));
+                    state.set(ImportState::Working(format!(
+                        "Encrypting and uploading record {} of {}…",
+                        i + 1,
+                        resources.len()
+                    )));
                     let (key, sealed) = match wallet::seal(r.json.as_bytes(), &mut rng) {
                         Ok(x) => x,
                         Err(e) => return fail(e.to_string()),
                     };
                     let mut keys = vec![];
                     let mut readers = vec![(me, id.encryption_public_key())];
-                    for c in consents.iter().filter(|c| c.status == ConsentStatus::Live && c.consent.actions.read && c.consent.classes.contains(&r.class)) {
-                        if let Some(k) = keys_of.get(&c.consent.grantee) {
-                            if !readers.iter().any(|(a, _)| *a == c.consent.grantee) {
-                                readers.push((c.consent.grantee, *k));
-                            }
+                    for c in consents.iter().filter(|c| {
+                        c.status == ConsentStatus::Live
+                            && c.consent.actions.read
+                            && c.consent.classes.contains(&r.class)
+                    }) {
+                        if let Some(k) = keys_of.get(&c.consent.grantee)
+                            && !readers.iter().any(|(a, _)| *a == c.consent.grantee)
+                        {
+                            readers.push((c.consent.grantee, *k));
                         }
                     }
                     for (reader, enc) in readers {
@@ -381,7 +407,14 @@ pub fn import() -> Html {
                         Ok(b) => b,
                         Err(e) => return fail(e.message),
                     };
-                    bodies.push(TxBody::AnchorRecord { patient: me, content_hash: wallet::content_hash(r.json.as_bytes()), size: r.json.len() as u64, class: r.class, blob, keys });
+                    bodies.push(TxBody::AnchorRecord {
+                        patient: me,
+                        content_hash: wallet::content_hash(r.json.as_bytes()),
+                        size: r.json.len() as u64,
+                        class: r.class,
+                        blob,
+                        keys,
+                    });
                 }
                 state.set(ImportState::Working(format!("Waiting for your signature on {} records…", bodies.len())));
                 let n = bodies.len();
@@ -391,7 +424,10 @@ pub fn import() -> Html {
                     bodies,
                     names: Rc::new(names),
                     on_done: Callback::from(move |r: Result<Vec<_>, String>| match r {
-                        Ok(receipts) => state2.set(ImportState::Done(format!("Imported {} records: encrypted in this browser, stored, and anchored on the ledger.", receipts.len()))),
+                        Ok(receipts) => state2.set(ImportState::Done(format!(
+                            "Imported {} records: encrypted in this browser, stored, and anchored on the ledger.",
+                            receipts.len()
+                        ))),
                         Err(m) => {
                             state2.set(ImportState::Idle);
                             error2.set(Some(m));
@@ -458,8 +494,18 @@ pub fn grant() -> Html {
     };
     let providers: Vec<Account> = d.providers.values().filter(|a| a.role.is_provider()).cloned().collect();
     let submit = {
-        let (signer, navigator, provider, classes, read, write, purpose, until, error, d) =
-            (signer.clone(), navigator.clone(), provider.clone(), classes.clone(), read.clone(), write.clone(), purpose.clone(), until.clone(), error.clone(), d.clone());
+        let (signer, navigator, provider, classes, read, write, purpose, until, error, d) = (
+            signer.clone(),
+            navigator.clone(),
+            provider.clone(),
+            classes.clone(),
+            read.clone(),
+            write.clone(),
+            purpose.clone(),
+            until.clone(),
+            error.clone(),
+            d.clone(),
+        );
         Callback::from(move |e: SubmitEvent| {
             e.prevent_default();
             let Some(grantee) = *provider else { return error.set(Some("Choose who may access your records.".into())) };
@@ -480,7 +526,14 @@ pub fn grant() -> Html {
                 return error.set(Some("The last day must be today or later.".into()));
             }
             let Some(grantee_acc) = d.providers.get(&grantee).cloned() else { return };
-            let mut bodies = vec![TxBody::GrantConsent { grantee, classes: (*classes).clone(), actions: Actions { read: *read, write: *write }, purpose: *purpose, valid_from: now, valid_until }];
+            let mut bodies = vec![TxBody::GrantConsent {
+                grantee,
+                classes: (*classes).clone(),
+                actions: Actions { read: *read, write: *write },
+                purpose: *purpose,
+                valid_from: now,
+                valid_until,
+            }];
             let mut names = MapDirectory::default();
             // Give the new reader the keys of the existing records it may read.
             if *read {
@@ -489,10 +542,16 @@ pub fn grant() -> Html {
                     let Some(mine) = r.keys.get(&me) else { continue };
                     let key = match wallet::unwrap_key(&id, &mine.wrapped) {
                         Ok(k) => k,
-                        Err(e) => return error.set(Some(format!("Record {} could not be opened with your key: {e}", short(&r.id)))),
+                        Err(e) => {
+                            return error
+                                .set(Some(format!("Record {} could not be opened with your key: {e}", short(&r.id))));
+                        }
                     };
                     match wallet::wrap_key(&key, &grantee_acc.encryption_key, &mut rng) {
-                        Ok(w) => bodies.push(TxBody::ShareRecordKey { record: r.id, key: WrappedKey { reader: grantee, wrapped: w } }),
+                        Ok(w) => bodies.push(TxBody::ShareRecordKey {
+                            record: r.id,
+                            key: WrappedKey { reader: grantee, wrapped: w },
+                        }),
                         Err(e) => return error.set(Some(e.to_string())),
                     }
                     names.records.insert(r.id, format!("your {} record {}", r.class.human(), short(&r.id)));
@@ -527,7 +586,8 @@ pub fn grant() -> Html {
             classes.set(v);
         })
     };
-    let class_code = |k: DataClass| serde_json::to_value(k).ok().and_then(|v| v.as_str().map(str::to_owned)).unwrap_or_default();
+    let class_code =
+        |k: DataClass| serde_json::to_value(k).ok().and_then(|v| v.as_str().map(str::to_owned)).unwrap_or_default();
     html! {
         <main class="narrow">
             <h1>{ "Grant consent" }</h1>

@@ -2,8 +2,8 @@
 //! this browser, and dispense it once.
 
 use crate::api;
-use crate::components::confirm::{use_signer, SignRequest};
-use crate::components::ui::{datetime, text_value, ErrorBox};
+use crate::components::confirm::{SignRequest, use_signer};
+use crate::components::ui::{ErrorBox, datetime, text_value};
 use crate::session::use_session;
 use ledger_protocol::state::Prescription;
 use ledger_protocol::{Hash, K256Verifier, SignatureVerifier, TxBody};
@@ -27,7 +27,9 @@ async fn lookup(id: Hash, genesis: Option<ledger_protocol::Genesis>) -> Result<F
         && proof.tx.tx.signer.address() == rx.prescriber
         && genesis.is_some_and(|g| g.is_authority(&proof.header.producer))
         && K256Verifier.verify(&proof.header.producer, &proof.block_hash, &proof.block_signature);
-    let name = |a| async move { api::account(&a).await.ok().flatten().map_or_else(|| a.to_hex(), |x| format!("{} ({})", x.name, x.role.human())) };
+    let name = |a| async move {
+        api::account(&a).await.ok().flatten().map_or_else(|| a.to_hex(), |x| format!("{} ({})", x.name, x.role.human()))
+    };
     Ok(Found { prescriber: name(rx.prescriber).await, patient: name(rx.patient).await, rx, verified })
 }
 
@@ -44,7 +46,9 @@ pub fn pharmacy() -> Html {
             e.prevent_default();
             result.set(None);
             let Ok(id) = Hash::from_hex(query.trim()) else {
-                return found.set(Some(Err("A prescription id is 64 hexadecimal characters; copy it from the prescription.".into())));
+                return found.set(Some(Err(
+                    "A prescription id is 64 hexadecimal characters; copy it from the prescription.".into(),
+                )));
             };
             let found = found.clone();
             let genesis = session.info.as_ref().map(|i| i.genesis.clone());
@@ -57,14 +61,17 @@ pub fn pharmacy() -> Html {
             let Some(Ok(f)) = (*found).clone() else { return };
             let mut names = MapDirectory::default();
             names.prescriptions.insert(f.rx.id, format!("{} for {}", f.rx.medication, f.patient));
-            let (result, found, genesis) = (result.clone(), found.clone(), session.info.as_ref().map(|i| i.genesis.clone()));
+            let (result, found, genesis) =
+                (result.clone(), found.clone(), session.info.as_ref().map(|i| i.genesis.clone()));
             let id = f.rx.id;
             signer.set(Some(SignRequest {
                 title: "Dispense a prescription".into(),
                 bodies: vec![TxBody::Dispense { prescription: id }],
                 names: Rc::new(names),
                 on_done: Callback::from(move |r: Result<_, String>| {
-                    result.set(Some(r.map(|_| "Dispensed. The ledger now shows this prescription as dispensed.".to_owned())));
+                    result.set(Some(
+                        r.map(|_| "Dispensed. The ledger now shows this prescription as dispensed.".to_owned()),
+                    ));
                     let (found, genesis) = (found.clone(), genesis.clone());
                     wasm_bindgen_futures::spawn_local(async move { found.set(Some(lookup(id, genesis).await)) });
                 }),

@@ -4,8 +4,8 @@
 
 use crate::api::{self, ConsentView};
 use crate::app::Route;
-use crate::components::confirm::{use_signer, SignRequest};
-use crate::components::ui::{date, datetime, input_value, now_secs, short, text_value, ErrorBox, Notice};
+use crate::components::confirm::{SignRequest, use_signer};
+use crate::components::ui::{ErrorBox, Notice, date, datetime, input_value, now_secs, short, text_value};
 use crate::session::use_session;
 use ledger_protocol::state::{Account, ConsentStatus, Prescription, Record};
 use ledger_protocol::{Address, DataClass, Role, TxBody, WrappedKey};
@@ -30,10 +30,10 @@ pub fn provider_home() -> Html {
                     if let Ok(list) = &r {
                         let mut n = BTreeMap::new();
                         for c in list {
-                            if let std::collections::btree_map::Entry::Vacant(v) = n.entry(c.consent.patient) {
-                                if let Ok(Some(acc)) = api::account(&c.consent.patient).await {
-                                    v.insert(acc.name);
-                                }
+                            if let std::collections::btree_map::Entry::Vacant(v) = n.entry(c.consent.patient)
+                                && let Ok(Some(acc)) = api::account(&c.consent.patient).await
+                            {
+                                v.insert(acc.name);
                             }
                         }
                         names.set(n);
@@ -151,7 +151,8 @@ pub fn patient_view(props: &PatientProps) -> Html {
     names.accounts.insert(patient, pname.clone());
     let names = Rc::new(names);
     let prescribe = {
-        let (signer, rx, names, done) = (signer.clone(), rx.clone(), names.clone(), done("Prescription signed and on the ledger."));
+        let (signer, rx, names, done) =
+            (signer.clone(), rx.clone(), names.clone(), done("Prescription signed and on the ledger."));
         let notice = notice.clone();
         Callback::from(move |e: SubmitEvent| {
             e.prevent_default();
@@ -161,29 +162,54 @@ pub fn patient_view(props: &PatientProps) -> Html {
             };
             signer.set(Some(SignRequest {
                 title: "Prescribe".into(),
-                bodies: vec![TxBody::Prescribe { patient, medication: med.trim().into(), dosage: dose.trim().into(), quantity, valid_until: now_secs() + days * 86_400 }],
+                bodies: vec![TxBody::Prescribe {
+                    patient,
+                    medication: med.trim().into(),
+                    dosage: dose.trim().into(),
+                    quantity,
+                    valid_until: now_secs() + days * 86_400,
+                }],
                 names: names.clone(),
                 on_done: done.clone(),
             }));
         })
     };
     let break_glass = {
-        let (signer, bg, names, done) = (signer.clone(), bg.clone(), names.clone(), done("Emergency access opened. The patient will see it, with your justification."));
+        let (signer, bg, names, done) = (
+            signer.clone(),
+            bg.clone(),
+            names.clone(),
+            done("Emergency access opened. The patient will see it, with your justification."),
+        );
         let notice = notice.clone();
         Callback::from(move |e: SubmitEvent| {
             e.prevent_default();
             let (why, hours) = (*bg).clone();
-            let Ok(hours) = hours.trim().parse::<u64>() else { return notice.set(Some((false, "Hours must be a whole number from 1 to 24.".into(), None))) };
+            let Ok(hours) = hours.trim().parse::<u64>() else {
+                return notice.set(Some((false, "Hours must be a whole number from 1 to 24.".into(), None)));
+            };
             signer.set(Some(SignRequest {
                 title: "Break the glass (emergency access)".into(),
-                bodies: vec![TxBody::BreakGlass { patient, justification: why.trim().into(), duration_secs: hours.clamp(1, 24) * 3600 }],
+                bodies: vec![TxBody::BreakGlass {
+                    patient,
+                    justification: why.trim().into(),
+                    duration_secs: hours.clamp(1, 24) * 3600,
+                }],
                 names: names.clone(),
                 on_done: done.clone(),
             }));
         })
     };
     let add_note = {
-        let (signer, note, names, d, id, done, notice) = (signer.clone(), note.clone(), names.clone(), d.clone(), id.clone(), done("Record added and anchored."), notice.clone());
+        let (signer, note, names, d, id, done, notice) = (
+            signer.clone(),
+            note.clone(),
+            names.clone(),
+            d.clone(),
+            id.clone(),
+            done("Record added and anchored."),
+            notice.clone(),
+        );
         let my_name = session.account.as_ref().map(|a| a.name.clone()).unwrap_or_default();
         let wc = write_classes.clone();
         Callback::from(move |e: SubmitEvent| {
@@ -201,29 +227,45 @@ pub fn patient_view(props: &PatientProps) -> Html {
                 "subject": { "display": d.account.as_ref().map(|a| a.name.clone()) }
             })
             .to_string();
-            let (signer, names, d, id, done, notice) = (signer.clone(), names.clone(), d.clone(), id.clone(), done.clone(), notice.clone());
+            let (signer, names, d, id, done, notice) =
+                (signer.clone(), names.clone(), d.clone(), id.clone(), done.clone(), notice.clone());
             wasm_bindgen_futures::spawn_local(async move {
                 let mut rng = rand_core::OsRng;
                 let Ok((key, sealed)) = wallet::seal(resource.as_bytes(), &mut rng) else { return };
-                let mut readers: Vec<(Address, ledger_protocol::PublicKey)> = vec![(id.address(), id.encryption_public_key())];
+                let mut readers: Vec<(Address, ledger_protocol::PublicKey)> =
+                    vec![(id.address(), id.encryption_public_key())];
                 if let Some(acc) = &d.account {
                     readers.push((acc.address, acc.encryption_key));
                 }
-                for c in d.consents.iter().filter(|c| c.status == ConsentStatus::Live && c.consent.actions.read && c.consent.classes.contains(&class)) {
-                    if let Some(p) = d.providers.get(&c.consent.grantee) {
-                        if !readers.iter().any(|(a, _)| *a == p.address) {
-                            readers.push((p.address, p.encryption_key));
-                        }
+                for c in d.consents.iter().filter(|c| {
+                    c.status == ConsentStatus::Live && c.consent.actions.read && c.consent.classes.contains(&class)
+                }) {
+                    if let Some(p) = d.providers.get(&c.consent.grantee)
+                        && !readers.iter().any(|(a, _)| *a == p.address)
+                    {
+                        readers.push((p.address, p.encryption_key));
                     }
                 }
-                let keys: Vec<WrappedKey> = readers.iter().filter_map(|(a, k)| wallet::wrap_key(&key, k, &mut rng).ok().map(|w| WrappedKey { reader: *a, wrapped: w })).collect();
+                let keys: Vec<WrappedKey> = readers
+                    .iter()
+                    .filter_map(|(a, k)| {
+                        wallet::wrap_key(&key, k, &mut rng).ok().map(|w| WrappedKey { reader: *a, wrapped: w })
+                    })
+                    .collect();
                 let blob = match api::put_blob(sealed).await {
                     Ok(b) => b,
                     Err(e) => return notice.set(Some((false, e.message, None))),
                 };
                 signer.set(Some(SignRequest {
                     title: "Add a record".into(),
-                    bodies: vec![TxBody::AnchorRecord { patient, content_hash: wallet::content_hash(resource.as_bytes()), size: resource.len() as u64, class, blob, keys }],
+                    bodies: vec![TxBody::AnchorRecord {
+                        patient,
+                        content_hash: wallet::content_hash(resource.as_bytes()),
+                        size: resource.len() as u64,
+                        class,
+                        blob,
+                        keys,
+                    }],
                     names,
                     on_done: done,
                 }));
@@ -240,7 +282,7 @@ pub fn patient_view(props: &PatientProps) -> Html {
                 <h2>{ "Consents you hold" }</h2>
                 <ul class="list" id="my-consents">
                     { for mine.iter().map(|c| html! {
-                        <li class="consent-item" data-status={format!("{:?}", c.status).to_lowercase()}>
+                        <li class="consent-item" data-status={crate::pages::patient::status_word(c.status)}>
                             { format!("{} {} for {} — ", c.consent.actions.human(), c.consent.classes.iter().map(|k| k.human()).collect::<Vec<_>>().join(", "), c.consent.purpose.human()) }
                             { match c.status {
                                 ConsentStatus::Live => format!("lapses {}", datetime(c.consent.valid_until)),

@@ -4,7 +4,8 @@
 
 use crate::api;
 use crate::app::Route;
-use crate::components::ui::{datetime, short, ErrorBox};
+use crate::components::fhir_view::FhirView;
+use crate::components::ui::{ErrorBox, datetime, short};
 use crate::fhir;
 use crate::session::use_session;
 use ledger_protocol::wire::ReadRequest;
@@ -17,8 +18,8 @@ pub struct RecordProps {
     pub id: String,
 }
 
-/// Readable rows, title and pretty JSON of a decrypted record; or (code, message).
-type Content = Result<(Vec<(String, String)>, String, String), (String, String)>;
+/// Title and pretty JSON of a decrypted record; or (code, message).
+type Content = Result<(String, String), (String, String)>;
 
 #[derive(Clone, PartialEq)]
 struct Shown {
@@ -27,7 +28,12 @@ struct Shown {
     content: Content,
 }
 
-async fn load(id: Hash, identity: std::rc::Rc<wallet::Identity>, chain_id: String, genesis: Option<ledger_protocol::Genesis>) -> Result<Shown, String> {
+async fn load(
+    id: Hash,
+    identity: std::rc::Rc<wallet::Identity>,
+    chain_id: String,
+    genesis: Option<ledger_protocol::Genesis>,
+) -> Result<Shown, String> {
     let anchor = api::record(&id).await.map_err(|e| e.message)?;
     // The anchor transaction's inclusion proof, checked here without trusting the node.
     let proof = match api::tx(&id).await {
@@ -38,7 +44,12 @@ async fn load(id: Hash, identity: std::rc::Rc<wallet::Identity>, chain_id: Strin
             let body_ok = matches!(&p.tx.tx.body, TxBody::AnchorRecord { content_hash, blob, .. } if *content_hash == anchor.content_hash && *blob == anchor.blob);
             let tx_sig_ok = p.tx.clone().verify(&K256Verifier).is_ok();
             if p.verify() && producer_ok && sig_ok && body_ok && tx_sig_ok {
-                Ok(format!("Verified in this browser: anchored in block {} ({}), signed by a genesis authority; Merkle proof of {} steps checks out.", p.height, short(&p.block_hash), p.proof.path.len()))
+                Ok(format!(
+                    "Verified in this browser: anchored in block {} ({}), signed by a genesis authority; Merkle proof of {} steps checks out.",
+                    p.height,
+                    short(&p.block_hash),
+                    p.proof.path.len()
+                ))
             } else {
                 Err("The inclusion proof does NOT verify: do not trust this record's anchor.".into())
             }
@@ -47,19 +58,34 @@ async fn load(id: Hash, identity: std::rc::Rc<wallet::Identity>, chain_id: Strin
     let me = identity.address();
     let content = async {
         let request = identity
-            .sign_read_request(ReadRequest { chain_id, record: id, reader: identity.public_key(), timestamp_ms: js_sys::Date::now() as u64 })
+            .sign_read_request(ReadRequest {
+                chain_id,
+                record: id,
+                reader: identity.public_key(),
+                timestamp_ms: js_sys::Date::now() as u64,
+            })
             .map_err(|e| ("wallet".to_owned(), e.to_string()))?;
         let sealed = api::read_blob(&id, &request).await.map_err(|e| (e.code, e.message))?;
-        let wrapped = anchor.keys.get(&me).ok_or_else(|| ("no_key".to_owned(), "The node released the record, but no key was wrapped for you: ask the patient to share it.".to_owned()))?;
+        let wrapped = anchor.keys.get(&me).ok_or_else(|| {
+            (
+                "no_key".to_owned(),
+                "The node released the record, but no key was wrapped for you: ask the patient to share it.".to_owned(),
+            )
+        })?;
         let key = wallet::unwrap_key(&identity, &wrapped.wrapped).map_err(|e| ("decrypt".to_owned(), e.to_string()))?;
         let plain = wallet::open(&key, &sealed).map_err(|e| ("decrypt".to_owned(), e.to_string()))?;
         if wallet::content_hash(&plain) != anchor.content_hash {
-            return Err(("tampered".to_owned(), "The decrypted content does not match the hash anchored on the ledger: it was altered.".to_owned()));
+            return Err((
+                "tampered".to_owned(),
+                "The decrypted content does not match the hash anchored on the ledger: it was altered.".to_owned(),
+            ));
         }
-        let text = String::from_utf8(plain).map_err(|_| ("decode".to_owned(), "The record is not UTF-8 text.".to_owned()))?;
-        let value: serde_json::Value = serde_json::from_str(&text).map_err(|e| ("decode".to_owned(), format!("The record is not JSON: {e}")))?;
+        let text =
+            String::from_utf8(plain).map_err(|_| ("decode".to_owned(), "The record is not UTF-8 text.".to_owned()))?;
+        let value: serde_json::Value =
+            serde_json::from_str(&text).map_err(|e| ("decode".to_owned(), format!("The record is not JSON: {e}")))?;
         let pretty = serde_json::to_string_pretty(&value).unwrap_or(text);
-        Ok((fhir::summary(&value), fhir::title(&value), pretty))
+        Ok((fhir::title(&value), pretty))
     }
     .await;
     Ok(Shown { anchor, proof, content })
@@ -79,7 +105,9 @@ pub fn record_view(p: &RecordProps) -> Html {
         let ready = session.info.is_some();
         use_effect_with((id, ready, identity.as_ref().map(|i| i.address())), move |_| {
             if let (Some(id), Some(identity), true) = (id, identity, ready) {
-                wasm_bindgen_futures::spawn_local(async move { shown.set(Some(load(id, identity, chain, genesis).await)) });
+                wasm_bindgen_futures::spawn_local(
+                    async move { shown.set(Some(load(id, identity, chain, genesis).await)) },
+                );
             }
         });
     }
@@ -89,12 +117,14 @@ pub fn record_view(p: &RecordProps) -> Html {
     }
     let s = match &*shown {
         None => return html! { <main><p role="status">{ "Fetching, verifying and decrypting…" }</p></main> },
-        Some(Err(e)) => return html! { <main><h1>{ "Record" }</h1><ErrorBox id="record-error" text={e.clone()} /></main> },
+        Some(Err(e)) => {
+            return html! { <main><h1>{ "Record" }</h1><ErrorBox id="record-error" text={e.clone()} /></main> };
+        }
         Some(Ok(s)) => s.clone(),
     };
     html! {
         <main>
-            <h1>{ match &s.content { Ok((_, t, _)) => t.clone(), Err(_) => format!("Record {}", short(&id)) } }</h1>
+            <h1>{ match &s.content { Ok((t, _)) => t.clone(), Err(_) => format!("Record {}", short(&id)) } }</h1>
             <section class="card">
                 <h2>{ "On the ledger" }</h2>
                 <dl class="details">
@@ -112,11 +142,9 @@ pub fn record_view(p: &RecordProps) -> Html {
             <section class="card">
                 <h2>{ "Content" }</h2>
                 { match &s.content {
-                    Ok((rows, _, pretty)) => html! {
+                    Ok((_, pretty)) => html! {
                         <>
-                            <dl id="record-content" class="details">
-                                { for rows.iter().map(|(l, v)| html! { <><dt>{ l.clone() }</dt><dd>{ v.clone() }</dd></> }) }
-                            </dl>
+                            <FhirView json={pretty.clone()} />
                             <button class="secondary" onclick={ let r = raw.clone(); Callback::from(move |_| r.set(!*r)) } aria-expanded={raw.to_string()}>
                                 { if *raw { "Hide the FHIR JSON" } else { "Show the FHIR JSON" } }
                             </button>

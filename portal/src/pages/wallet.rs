@@ -2,8 +2,8 @@
 //! passphrase), restore from a phrase, and the wallet page (backup, auto-lock, lock).
 
 use crate::app::Route;
-use crate::components::ui::{download, text_value, ErrorBox, Notice};
-use crate::session::{self, use_session, Action, Unlocked};
+use crate::components::ui::{ErrorBox, Notice, download, text_value};
+use crate::session::{self, Action, Unlocked, use_session};
 use std::rc::Rc;
 use wallet::{Keystore, Mnemonic, Passphrase};
 use yew::prelude::*;
@@ -83,8 +83,14 @@ fn check_passphrase(pass: &str, repeat: &str) -> Result<(), String> {
 }
 
 /// Encrypts, saves and unlocks a wallet; the caller then navigates.
-fn keep_and_unlock(session: &crate::session::SessionHandle, mnemonic: &Mnemonic, pass: &str, note: Option<String>) -> Result<(), String> {
-    let ks = Keystore::create_default(mnemonic, &Passphrase::new(pass.to_owned()), note.clone()).map_err(|e| e.to_string())?;
+fn keep_and_unlock(
+    session: &crate::session::SessionHandle,
+    mnemonic: &Mnemonic,
+    pass: &str,
+    note: Option<String>,
+) -> Result<(), String> {
+    let ks = Keystore::create_default(mnemonic, &Passphrase::new(pass.to_owned()), note.clone())
+        .map_err(|e| e.to_string())?;
     session::store()?.save(&ks).map_err(|e| format!("The wallet could not be saved in this browser: {e}"))?;
     let identity = mnemonic.identity().map_err(|e| e.to_string())?;
     session.dispatch(Action::Unlock(Unlocked { identity: Rc::new(identity), keystore_note: note }));
@@ -120,7 +126,9 @@ pub fn create() -> Html {
 
     let phrase = match &*phrase {
         Ok(p) => p.clone(),
-        Err(e) => return html! { <main class="narrow"><ErrorBox text={format!("No recovery phrase could be made: {e}")} /></main> },
+        Err(e) => {
+            return html! { <main class="narrow"><ErrorBox text={format!("No recovery phrase could be made: {e}")} /></main> };
+        }
     };
     let words: Vec<String> = phrase.split_whitespace().map(str::to_owned).collect();
 
@@ -169,7 +177,8 @@ pub fn create() -> Html {
                     e.prevent_default();
                     for (slot, k) in picks.iter().enumerate() {
                         if answers[slot].trim().to_lowercase() != words[*k] {
-                            return error.set(Some(format!("Word number {} is not right. Check what you wrote down.", k + 1)));
+                            return error
+                                .set(Some(format!("Word number {} is not right. Check what you wrote down.", k + 1)));
                         }
                     }
                     error.set(None);
@@ -198,16 +207,31 @@ pub fn create() -> Html {
         }
         Step::Passphrase => {
             let submit = {
-                let (session, navigator, pass, repeat, note, error, busy, phrase) =
-                    (session.clone(), navigator.clone(), pass.clone(), repeat.clone(), note.clone(), error.clone(), busy.clone(), phrase.clone());
+                let (session, navigator, pass, repeat, note, error, busy, phrase) = (
+                    session.clone(),
+                    navigator.clone(),
+                    pass.clone(),
+                    repeat.clone(),
+                    note.clone(),
+                    error.clone(),
+                    busy.clone(),
+                    phrase.clone(),
+                );
                 Callback::from(move |e: SubmitEvent| {
                     e.prevent_default();
                     if let Err(m) = check_passphrase(&pass, &repeat) {
                         return error.set(Some(m));
                     }
                     busy.set(true);
-                    let (session, navigator, pass, note, error, busy, phrase) =
-                        (session.clone(), navigator.clone(), pass.clone(), note.clone(), error.clone(), busy.clone(), phrase.clone());
+                    let (session, navigator, pass, note, error, busy, phrase) = (
+                        session.clone(),
+                        navigator.clone(),
+                        pass.clone(),
+                        note.clone(),
+                        error.clone(),
+                        busy.clone(),
+                        phrase.clone(),
+                    );
                     gloo_timers::callback::Timeout::new(30, move || {
                         let result = Mnemonic::parse(&phrase).map_err(|e| e.to_string()).and_then(|m| {
                             let n = note.trim();
@@ -259,8 +283,15 @@ pub fn restore() -> Html {
     let error = use_state(|| None::<String>);
     let busy = use_state(|| false);
     let submit = {
-        let (session, navigator, phrase, pass, repeat, error, busy) =
-            (session.clone(), navigator.clone(), phrase.clone(), pass.clone(), repeat.clone(), error.clone(), busy.clone());
+        let (session, navigator, phrase, pass, repeat, error, busy) = (
+            session.clone(),
+            navigator.clone(),
+            phrase.clone(),
+            pass.clone(),
+            repeat.clone(),
+            error.clone(),
+            busy.clone(),
+        );
         Callback::from(move |e: SubmitEvent| {
             e.prevent_default();
             let m = match Mnemonic::parse(&phrase) {
@@ -271,7 +302,8 @@ pub fn restore() -> Html {
                 return error.set(Some(msg));
             }
             busy.set(true);
-            let (session, navigator, pass, error, busy) = (session.clone(), navigator.clone(), pass.clone(), error.clone(), busy.clone());
+            let (session, navigator, pass, error, busy) =
+                (session.clone(), navigator.clone(), pass.clone(), error.clone(), busy.clone());
             gloo_timers::callback::Timeout::new(30, move || {
                 let r = keep_and_unlock(&session, &m, &pass, None);
                 busy.set(false);
@@ -316,8 +348,14 @@ pub fn wallet_page() -> Html {
         Callback::from(move |_| {
             let ks = session::store().ok().and_then(|s| s.load(&address).ok().flatten());
             match ks {
-                Some(ks) => match download(&format!("healthchain-wallet-{}.json", &address.to_hex()[..8]), "application/json", &ks.to_json()) {
-                    Ok(()) => notice.set(Some("Backup saved. It is encrypted with your passphrase; keep it with your recovery phrase.".into())),
+                Some(ks) => match download(
+                    &format!("healthchain-wallet-{}.json", &address.to_hex()[..8]),
+                    "application/json",
+                    &ks.to_json(),
+                ) {
+                    Ok(()) => notice.set(Some(
+                        "Backup saved. It is encrypted with your passphrase; keep it with your recovery phrase.".into(),
+                    )),
                     Err(e) => notice.set(Some(e)),
                 },
                 None => notice.set(Some("This wallet is not saved in this browser.".into())),
@@ -328,11 +366,12 @@ pub fn wallet_page() -> Html {
         let (minutes, notice) = (minutes.clone(), notice.clone());
         Callback::from(move |e: Event| {
             if let Ok(m) = crate::components::ui::input_value(&e).parse::<u32>()
-                && (1..=720).contains(&m) {
-                    session::set_autolock_minutes(m);
-                    minutes.set(m);
-                    notice.set(Some(format!("The wallet now locks after {m} idle minutes.")));
-                }
+                && (1..=720).contains(&m)
+            {
+                session::set_autolock_minutes(m);
+                minutes.set(m);
+                notice.set(Some(format!("The wallet now locks after {m} idle minutes.")));
+            }
         })
     };
     html! {

@@ -1,0 +1,110 @@
+//! A ledger node started from its built binary in `demo` mode on a free port, with a fresh
+//! data folder, serving the portal's files; its output goes to a log file.
+
+use anyhow::{Context, Result, bail};
+use std::path::Path;
+use std::process::Stdio;
+use std::time::Duration;
+use tokio::io::{AsyncBufReadExt, AsyncWriteExt, BufReader};
+use tokio::process::{Child, Command};
+
+/// How long the node may take to seed its demo data and listen.
+const START_TIMEOUT: Duration = Duration::from_secs(60);
+
+/// One of the demo's public test identities (`demo-identities.json`).
+#[derive(Debug, Clone)]
+pub struct DemoIdentity {
+    pub label: String,
+    pub name: String,
+    pub role: String,
+    pub address: String,
+    pub recovery_phrase: String,
+}
+
+/// A running node; it is killed when dropped.
+pub struct Node {
+    /// `http://127.0.0.1:PORT`, no trailing slash.
+    pub url: String,
+    identities: Vec<DemoIdentity>,
+    _child: Child,
+    _data: tempfile::TempDir,
+}
+
+impl Node {
+    /// Starts `bin demo` and waits for its "listening" line.
+    pub async fn start(bin: &Path, dist: &Path, log: &Path) -> Result<Node> {
+        let data = tempfile::Builder::new().prefix("e2e-ledger-").tempdir().context("making a data folder")?;
+        let stderr = std::fs::File::options().create(true).append(true).open(log).context("opening the node log")?;
+        let mut child = Command::new(bin)
+            .arg("demo")
+            .arg("--data-dir")
+            .arg(data.path())
+            .args(["--listen", "127.0.0.1:0", "--portal-dir"])
+            .arg(dist)
+            // Plain text in the log file, not terminal colours.
+            .env("NO_COLOR", "1")
+            .stdin(Stdio::null())
+            .stdout(Stdio::piped())
+            .stderr(stderr)
+            .kill_on_drop(true)
+            .spawn()
+            .with_context(|| format!("starting {}", bin.display()))?;
+        let stdout = child.stdout.take().context("the node's stdout")?;
+        let mut lines = BufReader::new(stdout).lines();
+        let mut out = tokio::fs::OpenOptions::new().append(true).open(log).await.context("opening the node log")?;
+        let url = tokio::time::timeout(START_TIMEOUT, async {
+            while let Some(line) = lines.next_line().await? {
+                out.write_all(format!("{line}\n").as_bytes()).await?;
+                if let Some(rest) = line.strip_prefix("ledger node listening on ") {
+                    return Ok(Some(rest.trim().trim_end_matches('/').to_owned()));
+                }
+            }
+            Ok::<_, std::io::Error>(None)
+        })
+        .await
+        .with_context(|| format!("the node did not listen within {START_TIMEOUT:?} (see {})", log.display()))?
+        .context("reading the node's output")?;
+        let Some(url) = url else {
+            let status = child.wait().await.ok();
+            bail!("the node exited before listening ({status:?}); see {}", log.display());
+        };
+        // Keep draining its stdout so that it never blocks on a full pipe.
+        tokio::spawn(async move {
+            while let Ok(Some(line)) = lines.next_line().await {
+                let _ = out.write_all(format!("{line}\n").as_bytes()).await;
+            }
+        });
+        let identities = read_identities(&data.path().join("demo-identities.json"))?;
+        Ok(Node { url, identities, _child: child, _data: data })
+    }
+
+    /// A demo identity by its label.
+    pub fn identity(&self, label: &str) -> Result<&DemoIdentity> {
+        self.identities
+            .iter()
+            .find(|i| i.label == label)
+            .with_context(|| format!("no demo identity labelled {label:?}"))
+    }
+}
+
+fn read_identities(path: &Path) -> Result<Vec<DemoIdentity>> {
+    let text = std::fs::read_to_string(path).with_context(|| format!("reading {}", path.display()))?;
+    let list: Vec<serde_json::Value> =
+        serde_json::from_str(&text).with_context(|| format!("parsing {}", path.display()))?;
+    list.iter()
+        .map(|v| {
+            let field = |k: &str| {
+                v[k].as_str()
+                    .map(str::to_owned)
+                    .with_context(|| format!("{} has an identity without {k:?}", path.display()))
+            };
+            Ok(DemoIdentity {
+                label: field("label")?,
+                name: field("name")?,
+                role: field("role")?,
+                address: field("address")?,
+                recovery_phrase: field("recovery_phrase")?,
+            })
+        })
+        .collect()
+}
