@@ -210,6 +210,50 @@ pub fn dashboard() -> Html {
         })
     };
     let audit = d.audit.clone().unwrap_or(Audit { entries: vec![], refused: vec![] });
+    // Accesses, break-glass and refused attempts, merged newest first.
+    let entry_item = |e: &AuditEntry| -> (u64, Html) {
+        match e {
+            AuditEntry::Access { tx, at, record, reader, basis, .. } => {
+                let (basis_text, glass) = match basis {
+                    AccessBasis::Consent(c) => (format!("under consent {}", short(c)), false),
+                    AccessBasis::BreakGlass(b) => (format!("under emergency break-glass {}", short(b)), true),
+                };
+                let what =
+                    record_class.get(record).map_or("a record".to_owned(), |c| format!("a {} record", c.human()));
+                (
+                    *at,
+                    html! {
+                        <li class={classes!("access-item", glass.then_some("break-glass"))} data-reader={reader.to_hex()} data-tx={tx.to_hex()}>
+                            <strong>{ name_of(&d.providers, reader) }</strong>{ format!(" read {what} ({}) on {} {basis_text}", short(record), datetime(*at)) }
+                        </li>
+                    },
+                )
+            }
+            AuditEntry::BreakGlass { tx, at, clinician, justification, until } => (
+                *at,
+                html! {
+                    <li class="access-item break-glass" data-reader={clinician.to_hex()} data-tx={tx.to_hex()}>
+                        <strong>{ format!("Emergency access: {}", name_of(&d.providers, clinician)) }</strong>
+                        { format!(" broke the glass on {} until {}: “{}”", datetime(*at), datetime(*until), justification) }
+                    </li>
+                },
+            ),
+        }
+    };
+    let refused_item = |r: &api::Refusal| -> (u64, Html) {
+        (
+            r.at,
+            html! {
+                <li class="access-item refused" data-reader={r.reader.to_hex()}>
+                    <strong>{ format!("Refused: {}", name_of(&d.providers, &r.reader)) }</strong>
+                    { format!(" tried to read record {} on {} ({})", short(&r.record), datetime(r.at), r.code) }
+                </li>
+            },
+        )
+    };
+    let mut log: Vec<(u64, Html)> =
+        audit.entries.iter().map(entry_item).chain(audit.refused.iter().map(refused_item)).collect();
+    log.sort_by_key(|(at, _)| std::cmp::Reverse(*at));
     let mut by_class: BTreeMap<DataClass, Vec<&Record>> = BTreeMap::new();
     for r in &d.records {
         by_class.entry(r.class).or_default().push(r);
@@ -230,32 +274,7 @@ pub fn dashboard() -> Html {
                         <p>{ "Nobody has read your records yet." }</p>
                     }
                     <ol id="access-log" class="log">
-                        { for audit.entries.iter().map(|e| match e {
-                            AuditEntry::Access { tx, at, record, reader, basis, .. } => {
-                                let (basis_text, glass) = match basis {
-                                    AccessBasis::Consent(c) => (format!("under consent {}", short(c)), false),
-                                    AccessBasis::BreakGlass(b) => (format!("under emergency break-glass {}", short(b)), true),
-                                };
-                                let what = record_class.get(record).map_or("a record".to_owned(), |c| format!("a {} record", c.human()));
-                                html! {
-                                    <li class={classes!("access-item", glass.then_some("break-glass"))} data-reader={reader.to_hex()} data-tx={tx.to_hex()}>
-                                        <strong>{ name_of(&d.providers, reader) }</strong>{ format!(" read {what} ({}) on {} {basis_text}", short(record), datetime(*at)) }
-                                    </li>
-                                }
-                            }
-                            AuditEntry::BreakGlass { tx, at, clinician, justification, until } => html! {
-                                <li class="access-item break-glass" data-reader={clinician.to_hex()} data-tx={tx.to_hex()}>
-                                    <strong>{ format!("Emergency access: {}", name_of(&d.providers, clinician)) }</strong>
-                                    { format!(" broke the glass on {} until {}: “{}”", datetime(*at), datetime(*until), justification) }
-                                </li>
-                            },
-                        }) }
-                        { for audit.refused.iter().map(|r| html! {
-                            <li class="access-item refused" data-reader={r.reader.to_hex()}>
-                                <strong>{ format!("Refused: {}", name_of(&d.providers, &r.reader)) }</strong>
-                                { format!(" tried to read record {} on {} ({})", short(&r.record), datetime(r.at), r.code) }
-                            </li>
-                        }) }
+                        { for log.into_iter().map(|(_, item)| item) }
                     </ol>
                 </section>
                 <section class="card" aria-labelledby="consents-title">
