@@ -122,6 +122,8 @@ mod sheet {
             }
         }
         assert!(root.query_selector("#confirm-sheet").unwrap().is_some());
+        let focused = web_sys::window().unwrap().document().unwrap().active_element().map(|e| e.id());
+        assert_eq!(focused.as_deref(), Some("confirm-sheet"), "keyboard focus moves into the sheet");
         let err = root.query_selector("#confirm-error").unwrap().expect("an error is shown").text_content().unwrap();
         assert!(err.contains("ledger node"), "{err}");
         let sign: web_sys::HtmlButtonElement =

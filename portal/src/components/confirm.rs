@@ -55,6 +55,16 @@ pub fn confirm_sheet() -> Html {
     let session = use_session();
     let stage = use_state(|| Stage::Preparing);
     let show_details = use_state(|| false);
+    let sheet_ref = use_node_ref();
+    // Keyboard and screen-reader users land in the sheet when it opens.
+    {
+        let sheet_ref = sheet_ref.clone();
+        use_effect_with(signer.is_some(), move |open| {
+            if *open && let Some(el) = sheet_ref.cast::<web_sys::HtmlElement>() {
+                let _ = el.focus();
+            }
+        });
+    }
 
     // Prepare: the next nonce, names of the people involved, the descriptions.
     {
@@ -99,7 +109,7 @@ pub fn confirm_sheet() -> Html {
     let sent = matches!(*stage, Stage::NotCommitted(_));
     let cancel = {
         let (signer, req) = (signer.clone(), req.clone());
-        Callback::from(move |_| {
+        Callback::from(move |()| {
             signer.set(None);
             if !sent {
                 req.on_done.emit(Err("Cancelled: nothing was signed.".into()));
@@ -192,14 +202,15 @@ pub fn confirm_sheet() -> Html {
     let ready = matches!(*stage, Stage::Ready(_));
     html! {
         <div class="sheet-backdrop">
-            <section class="sheet" id="confirm-sheet" role="dialog" aria-modal="true" aria-labelledby="confirm-title">
+            <section class="sheet" id="confirm-sheet" role="dialog" aria-modal="true" aria-labelledby="confirm-title" tabindex="-1" ref={sheet_ref}
+                onkeydown={ let cancel = cancel.clone(); Callback::from(move |e: KeyboardEvent| if e.key() == "Escape" { cancel.emit(()) }) }>
                 <h2 id="confirm-title">{ req.title.clone() }</h2>
                 { body }
                 <div class="actions">
                     <button id="confirm-details-toggle" class="secondary" onclick={toggle} disabled={!ready} aria-expanded={(*show_details).to_string()}>
                         { if *show_details { "Hide details" } else { "Show every detail" } }
                     </button>
-                    <button id="confirm-cancel" class="secondary" onclick={cancel}>{ if sent { "Close" } else { "Cancel" } }</button>
+                    <button id="confirm-cancel" class="secondary" onclick={cancel.reform(|_: MouseEvent| ())}>{ if sent { "Close" } else { "Cancel" } }</button>
                     <button id="confirm-sign" onclick={sign} disabled={!ready}>{ "Sign" }</button>
                 </div>
             </section>
