@@ -103,6 +103,7 @@ fn main() -> anyhow::Result<()> {
 
 async fn run(cfg: NodeConfig, listen: SocketAddr, seed: bool) -> anyhow::Result<()> {
     let data_dir = cfg.data_dir.clone();
+    let with_portal = cfg.portal_dir.is_some();
     let node = ledger_node::start(cfg)?;
     let listener = tokio::net::TcpListener::bind(listen).await.with_context(|| format!("cannot listen on {listen}"))?;
     let addr = listener.local_addr()?;
@@ -117,6 +118,9 @@ async fn run(cfg: NodeConfig, listen: SocketAddr, seed: bool) -> anyhow::Result<
         );
     }
     println!("ledger node listening on http://{addr}");
+    if with_portal {
+        println!("portal: open http://{addr}/ in a browser");
+    }
     let shutdown = async {
         let _ = tokio::signal::ctrl_c().await;
     };
