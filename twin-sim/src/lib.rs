@@ -1,0 +1,14 @@
+//! twin-sim: the pure core of the patient digital twin. This first slice imports real
+//! clinical recordings (PhysioNet WFDB headers, signal files in formats 212 and 16, MIT
+//! annotation files) and detects QRS complexes in an ECG. No IO, no clock, no randomness:
+//! the library takes bytes and returns values; only the `twin-sim` binary touches files.
+//! Builds for native and wasm32.
+
+pub mod qrs;
+pub mod wfdb;
+
+pub use qrs::{BeatMatch, QrsConfig, QrsDetector, QrsError, evaluate_beats, heart_rate_bpm};
+pub use wfdb::{
+    Annotation, AnnotationCode, AnnotationProblem, DecodedSignal, Header, HeaderProblem, Record, RecordLine, Segment,
+    SignalFormat, SignalProblem, SignalSpec, WfdbError, decode_record, parse_annotations, parse_header,
+};

@@ -1,0 +1,65 @@
+//! Typed errors of the WFDB importers; each names the file and where in it the problem is.
+
+use thiserror::Error;
+
+/// Any failure to import WFDB data. `file` is the name the caller gave for the bytes.
+#[derive(Debug, Clone, PartialEq, Error)]
+pub enum WfdbError {
+    /// A header (`.hea`) could not be parsed; `line` counts from 1.
+    #[error("{file}: line {line}: {problem}")]
+    Header { file: String, line: usize, problem: HeaderProblem },
+    /// A signal file could not be decoded; `offset` is the byte offset of the problem.
+    #[error("{file}: byte {offset}: {problem}")]
+    Signal { file: String, offset: u64, problem: SignalProblem },
+    /// An annotation file could not be decoded; `offset` is the byte offset of the problem.
+    #[error("{file}: byte {offset}: {problem}")]
+    Annotation { file: String, offset: u64, problem: AnnotationProblem },
+    /// The header names a signal file that the caller did not supply.
+    #[error("{file}: signal file named in the header was not supplied")]
+    MissingFile { file: String },
+}
+
+/// What is wrong with a header line.
+#[derive(Debug, Clone, PartialEq, Error)]
+pub enum HeaderProblem {
+    #[error("the header is not valid UTF-8 text")]
+    NotText,
+    #[error("the header has no record line")]
+    NoRecordLine,
+    #[error("field {field}: cannot read {text:?}")]
+    BadField { field: &'static str, text: String },
+    #[error("field {field} is missing")]
+    MissingField { field: &'static str },
+    #[error("unexpected extra field {text:?}")]
+    ExtraField { text: String },
+    #[error("the record line announces {expected} {what} lines but the header has {found}")]
+    MissingLines { what: &'static str, expected: usize, found: usize },
+    #[error("{field} {value} is above the limit of {limit}")]
+    TooLarge { field: &'static str, value: u64, limit: u64 },
+}
+
+/// What is wrong with a signal file, or with the header's description of it.
+#[derive(Debug, Clone, PartialEq, Error)]
+pub enum SignalProblem {
+    #[error("signal format {0} is not supported (supported: 16, 212)")]
+    UnsupportedFormat(u16),
+    #[error("signals stored in the same file disagree on format or byte offset")]
+    InconsistentFile,
+    #[error("the file ends early: {needed} bytes needed, {available} present")]
+    Truncated { needed: u64, available: u64 },
+    #[error("the record length is unknown and the file holds no whole frame")]
+    NoFrames,
+    #[error("the signal would hold {samples} samples, above the limit of {limit}")]
+    TooLarge { samples: u64, limit: u64 },
+    #[error("the header is a multi-segment header; decode each segment's own header")]
+    MultiSegment,
+}
+
+/// What is wrong with an annotation file.
+#[derive(Debug, Clone, PartialEq, Error)]
+pub enum AnnotationProblem {
+    #[error("the file ends inside a {what}")]
+    Truncated { what: &'static str },
+    #[error("annotation time overflows")]
+    TimeOverflow,
+}

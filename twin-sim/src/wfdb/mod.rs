@@ -1,0 +1,14 @@
+//! WFDB import: PhysioNet's WaveForm DataBase headers, signal files and MIT annotation files.
+//!
+//! Everything here works on bytes the caller has read; the library never opens a file.
+//! Errors name the file and the line (headers) or byte offset (signal and annotation files).
+
+mod annotation;
+mod error;
+mod header;
+mod signal;
+
+pub use annotation::{Annotation, AnnotationCode, parse_annotations};
+pub use error::{AnnotationProblem, HeaderProblem, SignalProblem, WfdbError};
+pub use header::{BaseDate, BaseTime, Header, RecordLine, Segment, SignalFormat, SignalSpec, parse_header};
+pub use signal::{DecodedSignal, Record, decode_file, decode_record};
