@@ -4,7 +4,14 @@
 //! the library takes bytes and returns values; only the `twin-sim` binary touches files.
 //! Builds for native and wasm32.
 
+pub mod alarms;
+pub mod case;
+pub mod detmath;
+pub mod physiology;
+pub mod pk;
+pub mod pk_validation;
 pub mod qrs;
+pub mod replay;
 pub mod wfdb;
 
 pub use qrs::{BeatMatch, QrsConfig, QrsDetector, QrsError, evaluate_beats, heart_rate_bpm};

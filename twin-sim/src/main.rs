@@ -27,17 +27,34 @@ enum Command {
         #[arg(long)]
         signal: Option<usize>,
     },
+    /// Print the alarms a record raises (one a line, with time and kind) and its NEWS2.
+    Alarms {
+        /// The record's header file (`.hea`); waveforms or minute numerics.
+        header: PathBuf,
+    },
     /// Print a record's signals, rates, units, duration and checksum status.
     Summary {
         /// The record's header file (`.hea`).
         header: PathBuf,
+    },
+    /// Validation report: the physiology model's resting values against published normals,
+    /// and the Schnider propofol model against the measured concentrations of its study.
+    Report {
+        /// The Schnider 1998 study table (ID,TIME,DV,AMT,RATE,EVID,AGE,WT,HT,M1F2,...).
+        #[arg(long, default_value = "../shared/data/schnider-1998-propofol/data.csv")]
+        data: PathBuf,
+        /// Folder to write `validation.md` into (printed to stdout when absent).
+        #[arg(long)]
+        out: Option<PathBuf>,
     },
 }
 
 fn main() -> Result<()> {
     match Cli::parse().command {
         Command::Qrs { header, reference, signal } => qrs(&header, reference.as_deref(), signal),
+        Command::Alarms { header } => alarms(&header),
         Command::Summary { header } => summary(&header),
+        Command::Report { data, out } => report(&data, out.as_deref()),
     }
 }
 
@@ -150,4 +167,100 @@ fn summary(header_path: &Path) -> Result<()> {
 fn clock(seconds: f64) -> String {
     let total = seconds.round() as u64;
     format!("{}:{:02}:{:02}", total / 3600, total / 60 % 60, total % 60)
+}
+
+fn alarms(header_path: &Path) -> Result<()> {
+    use twin_sim::alarms::{Check, evaluate, frames, news2_series};
+    use twin_sim::case::{Stage, StageData};
+    let record = load(header_path)?;
+    let stage = StageData::from_record(Stage::Surgery, &record)?;
+    let report = evaluate(&stage);
+    let hms = |ms: u64| clock(ms as f64 / 1000.0);
+    let describe = |check: &Check| match check {
+        Check::Confirmed(s) => format!("confirmed: {s}"),
+        Check::Unconfirmable(s) => format!("UNCONFIRMED: {s}"),
+        Check::Refuted(s) => format!("suppressed: {s}"),
+    };
+    for a in &report.alarms {
+        println!(
+            "alarm {} {} (from {} to {}, worst {:.1}; {})",
+            hms(a.fired_ms.min(a.end_ms)),
+            a.kind.name(),
+            hms(a.onset_ms),
+            hms(a.end_ms),
+            a.worst,
+            describe(&a.check)
+        );
+    }
+    if report.alarms.is_empty() {
+        println!("no alarms in {}", record.header.record.name);
+    }
+    for a in &report.suppressed {
+        println!(
+            "not raised {} {} (from {} to {}, worst {:.1}; {})",
+            hms(a.onset_ms),
+            a.kind.name(),
+            hms(a.onset_ms),
+            hms(a.end_ms),
+            a.worst,
+            describe(&a.check)
+        );
+    }
+    let series = news2_series(&frames(&stage));
+    let scored = series.iter().filter(|(_, n)| !n.parts.is_empty());
+    if let Some((t, worst)) = scored.max_by_key(|(t, n)| (n.total, std::cmp::Reverse(*t))) {
+        let parts: Vec<String> = worst.parts.iter().map(|(p, s)| format!("{} {s}", p.name())).collect();
+        let missing: Vec<&str> = worst.not_scored.iter().map(|p| p.name()).collect();
+        println!(
+            "news2 highest {} ({:?}) at {}: {}; not scored (absent, so the total is a lower bound): {}",
+            worst.total,
+            worst.risk,
+            hms(*t),
+            parts.join(", "),
+            missing.join(", ")
+        );
+    } else {
+        println!("news2 not scored: the record has none of its parameters");
+    }
+    Ok(())
+}
+
+fn report(data: &Path, out: Option<&Path>) -> Result<()> {
+    let mut md = String::from("# twin-sim validation report\n\n## Physiology model\n\n");
+    md.push_str(&twin_sim::physiology::report_markdown()?);
+    md.push_str("\n## Schnider propofol model against measured plasma concentrations\n\n");
+    match std::fs::read_to_string(data) {
+        Ok(text) => {
+            let subjects =
+                twin_sim::pk_validation::parse_table(&text).with_context(|| format!("{}", data.display()))?;
+            let r = twin_sim::pk_validation::validate(&subjects)?;
+            md.push_str(&format!(
+                "Data: `{}` ({} subjects, {} measured concentrations). PE = (measured − predicted) / predicted; \
+                 MDPE = median PE, MDAPE = median |PE| (Varvel et al. 1992). Predictions: Schnider 1998 \
+                 population parameters from each subject's covariates, no fitting.\n\n",
+                data.display(),
+                r.subjects.len(),
+                r.samples
+            ));
+            md.push_str(&r.to_markdown());
+        }
+        Err(e) => {
+            md.push_str(&format!(
+                "**The Schnider 1998 data file is absent** (`{}`: {e}); this part of the report was not computed. \
+                 Pass its path with `--data`. (It has no stated licence and is never copied into the project.)\n",
+                data.display()
+            ));
+            eprintln!("note: {} is absent; the report has no Schnider comparison", data.display());
+        }
+    }
+    match out {
+        Some(dir) => {
+            std::fs::create_dir_all(dir).with_context(|| format!("cannot create {}", dir.display()))?;
+            let path = dir.join("validation.md");
+            std::fs::write(&path, &md).with_context(|| format!("cannot write {}", path.display()))?;
+            println!("wrote {}", path.display());
+        }
+        None => print!("{md}"),
+    }
+    Ok(())
 }

@@ -15,6 +15,7 @@ const USAGE: &str = "usage: cargo xtask <run|test|bench <ledger|wallet|all>|setu
   bench   ledger: node throughput against the verify ceiling, latency
           wallet: signing and keystore unlock in headless Chromium
           portal: initial download (gzip) and first render in headless Chromium
+          twin:   physiology speed against real time, replay seek + window
   setup   install what is missing (wasm32 target, wasm-bindgen-cli, trunk, wasm-opt, Chromium)";
 
 fn main() -> Result<()> {
@@ -28,10 +29,12 @@ fn main() -> Result<()> {
             Some("ledger") => bench_ledger(),
             Some("wallet") => bench_wallet(),
             Some("portal") => bench_portal(),
+            Some("twin") => bench_twin(),
             Some("all") => {
                 bench_ledger()?;
                 bench_wallet()?;
-                bench_portal()
+                bench_portal()?;
+                bench_twin()
             }
             _ => bail!("{USAGE}"),
         },
@@ -330,6 +333,34 @@ fn bench_portal() -> Result<()> {
         .trim()
         .to_owned();
     println!("portal initial_gzip_bytes={gz} first_render_ms={ms}");
+    Ok(())
+}
+
+/// Runs a release binary of twin-sim and returns the value of its `key=` line.
+fn twin_figure(bin: &str, key: &str) -> Result<String> {
+    let out = Command::new(target_dir().join("release").join(bin))
+        .current_dir("twin-sim")
+        .stderr(Stdio::inherit())
+        .output()
+        .with_context(|| format!("running {bin}"))?;
+    let text = String::from_utf8_lossy(&out.stdout);
+    print!("{text}");
+    if !out.status.success() {
+        bail!("{bin} failed");
+    }
+    let prefix = format!("{key}=");
+    text.lines()
+        .rev()
+        .find_map(|l| l.split_whitespace().find_map(|w| w.strip_prefix(prefix.as_str())).map(str::to_owned))
+        .with_context(|| format!("{bin} printed no {key}= figure"))
+}
+
+/// The twin's physiology speed (× real time, one core) and replay seek + window time.
+fn bench_twin() -> Result<()> {
+    quiet(cargo().args(["build", "--release", "--quiet", "-p", "twin-sim", "--bins"]))?;
+    let factor = twin_figure("physio-bench", "realtime_factor")?;
+    let window = twin_figure("twin-bench", "replay_window_ms")?;
+    println!("twin realtime_factor={factor} replay_window_ms={window}");
     Ok(())
 }
 
