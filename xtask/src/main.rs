@@ -338,8 +338,7 @@ fn bench_portal() -> Result<()> {
 
 /// Runs a release binary of twin-sim and returns the value of its `key=` line.
 fn twin_figure(bin: &str, key: &str) -> Result<String> {
-    let out = Command::new(target_dir().join("release").join(bin))
-        .current_dir("twin-sim")
+    let out = Command::new(abs(target_dir())?.join("release").join(bin))
         .stderr(Stdio::inherit())
         .output()
         .with_context(|| format!("running {bin}"))?;
