@@ -6,12 +6,15 @@
 
 pub mod alarms;
 pub mod case;
+pub mod casefile;
 pub mod detmath;
+pub mod import;
 pub mod physiology;
 pub mod pk;
 pub mod pk_validation;
 pub mod qrs;
 pub mod replay;
+pub mod scenario;
 pub mod wfdb;
 
 pub use qrs::{BeatMatch, QrsConfig, QrsDetector, QrsError, evaluate_beats, heart_rate_bpm};

@@ -47,6 +47,59 @@ enum Command {
         #[arg(long)]
         out: Option<PathBuf>,
     },
+    /// Import a WFDB record (`.hea`), FHIR R4 resources (`.ndjson`, `.json`) or CSV tracks
+    /// (`.csv`) as one stage of a case file.
+    Import {
+        /// The input file.
+        input: PathBuf,
+        /// The stage the data belongs to: pre-hospital, diagnosis or surgery.
+        #[arg(long, value_parser = parse_stage)]
+        stage: twin_sim::case::Stage,
+        /// The case file to write.
+        #[arg(long)]
+        out: PathBuf,
+        /// An existing case file to add the stage to (it is not changed unless it is `--out`).
+        #[arg(long)]
+        into: Option<PathBuf>,
+    },
+    /// Print a case file's summary: stages, streams, durations, events and Merkle roots.
+    Case {
+        /// The case file.
+        case: PathBuf,
+    },
+    /// Replay a case stage to stdout: one line of values per tick and a line per event, in
+    /// case time. Deterministic; it only waits between ticks with `--realtime`.
+    Replay {
+        /// The case file.
+        case: PathBuf,
+        /// The stage to replay (default: the first the case has).
+        #[arg(long, value_parser = parse_stage)]
+        stage: Option<twin_sim::case::Stage>,
+        /// Case time to start at, in seconds.
+        #[arg(long, default_value_t = 0.0)]
+        from: f64,
+        /// How many seconds of case time to replay (default: to the end).
+        #[arg(long)]
+        seconds: Option<f64>,
+        /// Playback speed, 0.25 to 64: case time per tick is the tick times the speed.
+        #[arg(long, default_value_t = 1.0)]
+        speed: f64,
+        /// Wall-clock milliseconds per printed tick.
+        #[arg(long, default_value_t = 1000)]
+        tick_ms: u64,
+        /// Wait a tick of real time between lines.
+        #[arg(long)]
+        realtime: bool,
+    },
+    /// Run a training scenario headless with a scripted list of actions; print the score,
+    /// the debrief timeline and `trajectory=<hex>`.
+    Scenario {
+        /// The scenario file (TOML, for example `twin-sim/scenarios/surgical-hemorrhage.toml`).
+        file: PathBuf,
+        /// The scripted student actions (TOML `[[action]]` tables); none when absent.
+        #[arg(long)]
+        actions: Option<PathBuf>,
+    },
 }
 
 fn main() -> Result<()> {
@@ -55,6 +108,12 @@ fn main() -> Result<()> {
         Command::Alarms { header } => alarms(&header),
         Command::Summary { header } => summary(&header),
         Command::Report { data, out } => report(&data, out.as_deref()),
+        Command::Import { input, stage, out, into } => import(&input, stage, &out, into.as_deref()),
+        Command::Case { case } => case_summary(&case),
+        Command::Replay { case, stage, from, seconds, speed, tick_ms, realtime } => {
+            replay(&case, stage, from, seconds, speed, tick_ms, realtime)
+        }
+        Command::Scenario { file, actions } => scenario(&file, actions.as_deref()),
     }
 }
 
@@ -261,6 +320,250 @@ fn report(data: &Path, out: Option<&Path>) -> Result<()> {
             println!("wrote {}", path.display());
         }
         None => print!("{md}"),
+    }
+    Ok(())
+}
+
+fn scenario(file: &Path, actions: Option<&Path>) -> Result<()> {
+    use twin_sim::scenario::{parse_actions, parse_scenario, run};
+    let text = |p: &Path| std::fs::read_to_string(p).with_context(|| format!("cannot read {}", p.display()));
+    let scenario = parse_scenario(&text(file)?).with_context(|| format!("{}", file.display()))?;
+    let actions = match actions {
+        Some(p) => parse_actions(&text(p)?).with_context(|| format!("{}", p.display()))?,
+        None => Vec::new(),
+    };
+    let report = run(&scenario, &actions)?;
+    print!("{}", report.to_text(&scenario));
+    Ok(())
+}
+
+fn parse_stage(s: &str) -> std::result::Result<twin_sim::case::Stage, String> {
+    use twin_sim::case::Stage;
+    match s {
+        "pre-hospital" | "prehospital" | "pre_hospital" => Ok(Stage::PreHospital),
+        "diagnosis" => Ok(Stage::Diagnosis),
+        "surgery" => Ok(Stage::Surgery),
+        other => Err(format!("{other:?} is not a stage (pre-hospital, diagnosis or surgery)")),
+    }
+}
+
+fn read_case_file(path: &Path) -> Result<twin_sim::case::Case> {
+    let text = std::fs::read_to_string(path).with_context(|| format!("cannot read {}", path.display()))?;
+    Ok(twin_sim::casefile::read_case(&path.display().to_string(), &text)?)
+}
+
+fn import(input: &Path, stage: twin_sim::case::Stage, out: &Path, into: Option<&Path>) -> Result<()> {
+    use twin_sim::case::{Case, StageData};
+    use twin_sim::import::{import_fhir, merge_stage, parse_csv_tracks};
+    let name = input.display().to_string();
+    let stem = input.file_stem().map(|s| s.to_string_lossy().into_owned()).unwrap_or_default();
+    let ext = input.extension().map(|e| e.to_string_lossy().to_ascii_lowercase()).unwrap_or_default();
+    let text = || std::fs::read_to_string(input).with_context(|| format!("cannot read {name}"));
+    let (id, data) = match ext.as_str() {
+        "hea" => {
+            let record = load(input)?;
+            let data = StageData::from_record(stage, &record)?;
+            println!(
+                "imported record {}: {} waveforms, {} tracks",
+                record.header.record.name,
+                data.waveforms.len(),
+                data.tracks.len()
+            );
+            (record.header.record.name.clone(), data)
+        }
+        "ndjson" | "json" => {
+            let got = import_fhir(&name, &text()?, stage)?;
+            println!(
+                "imported {} encounters, {} conditions, {} procedures, {} observations ({} tracks)",
+                got.encounters,
+                got.conditions,
+                got.procedures,
+                got.observations,
+                got.stage.tracks.len()
+            );
+            for (kind, n) in &got.ignored {
+                println!("left out {n} {kind} resources (not used by the twin)");
+            }
+            for (line, kind) in &got.untimed {
+                println!("left out the {kind} on line {line}: it has no time");
+            }
+            (got.patient_id.unwrap_or(stem), got.stage)
+        }
+        "csv" => {
+            let tracks = parse_csv_tracks(&name, &text()?)?;
+            println!("imported {} tracks of {} rows", tracks.len(), tracks.first().map_or(0, |t| t.times_ms.len()));
+            let mut data = StageData::new(stage);
+            data.tracks = tracks;
+            (stem, data)
+        }
+        other => {
+            bail!("{name}: cannot tell the format from the extension {other:?} (use .hea, .ndjson, .json or .csv)")
+        }
+    };
+    let mut case = match into {
+        Some(path) => read_case_file(path)?,
+        None => Case { id, stages: Vec::new() },
+    };
+    merge_stage(&mut case, data)?;
+    let text = twin_sim::casefile::write_case(&case)?;
+    std::fs::write(out, text).with_context(|| format!("cannot write {}", out.display()))?;
+    println!("wrote {} ({} stages)", out.display(), case.stages.len());
+    Ok(())
+}
+
+fn millis_clock(ms: u64) -> String {
+    format!("{}.{:03}", clock((ms / 1000) as f64), ms % 1000)
+}
+
+fn case_summary(path: &Path) -> Result<()> {
+    use twin_sim::casefile::{kind_key, segment_ms_for};
+    let case = read_case_file(path)?;
+    println!("case {} : {} stages", case.id, case.stages.len());
+    for s in &case.stages {
+        println!();
+        println!("stage {} : duration {}", s.stage.human(), millis_clock(s.duration_ms()));
+        if let Some(o) = s.origin {
+            let date = o.date.map(|d| format!("{}-{:02}-{:02}", d.year, d.month, d.day)).unwrap_or_default();
+            let time = o.time.map(|t| format!(" {:02}:{:02}:{:02}.{:03}", t.hours, t.minutes, t.seconds, t.millis));
+            println!("  origin {date}{}", time.unwrap_or_default());
+        }
+        for w in &s.waveforms {
+            let gaps = w.samples.iter().filter(|&&v| v == twin_sim::case::GAP).count();
+            println!(
+                "  waveform {:<10} {:>8} Hz {:<6} samples {} gaps {} duration {}",
+                w.name,
+                w.rate_hz,
+                w.unit,
+                w.samples.len(),
+                gaps,
+                millis_clock(w.duration_ms())
+            );
+        }
+        for t in &s.tracks {
+            let gaps = t.values.iter().filter(|v| v.is_none()).count();
+            println!(
+                "  track    {:<10} {:<8} points {} gaps {} until {}",
+                t.name,
+                t.unit,
+                t.values.len(),
+                gaps,
+                millis_clock(t.end_ms())
+            );
+        }
+        let mut kinds: Vec<(&str, usize)> = Vec::new();
+        for e in &s.events {
+            match kinds.iter_mut().find(|(k, _)| *k == kind_key(e.kind)) {
+                Some((_, n)) => *n += 1,
+                None => kinds.push((kind_key(e.kind), 1)),
+            }
+        }
+        let kinds: Vec<String> = kinds.iter().map(|(k, n)| format!("{k} {n}")).collect();
+        println!("  events {} ({})", s.events.len(), kinds.join(", "));
+        for e in s.events.iter().take(10) {
+            println!(
+                "    {} {} {}{}",
+                millis_clock(e.time_ms),
+                e.kind.name(),
+                e.label,
+                e.code.as_ref().map(|c| format!(" [{c}]")).unwrap_or_default()
+            );
+        }
+        if s.events.len() > 10 {
+            println!("    ... {} more", s.events.len() - 10);
+        }
+        let segment_ms = segment_ms_for(s);
+        println!("  merkle roots (segments of {segment_ms} ms):");
+        for h in s.stream_hashes(segment_ms)? {
+            println!("    {:<12} {} ({} segments)", h.stream, h.root.to_hex(), h.segments.len());
+        }
+    }
+    Ok(())
+}
+
+fn replay(
+    path: &Path,
+    stage: Option<twin_sim::case::Stage>,
+    from: f64,
+    seconds: Option<f64>,
+    speed: f64,
+    tick_ms: u64,
+    realtime: bool,
+) -> Result<()> {
+    use twin_sim::replay::{Clock, snapshot};
+    let case = read_case_file(path)?;
+    let data = match stage {
+        Some(st) => case.stage(st).with_context(|| format!("the case has no {} stage", st.human()))?,
+        None => case.stages.first().context("the case has no stages")?,
+    };
+    if !(from.is_finite() && from >= 0.0) || seconds.is_some_and(|s| !(s.is_finite() && s >= 0.0)) {
+        bail!("--from and --seconds must be non-negative numbers of seconds");
+    }
+    if tick_ms == 0 {
+        bail!("--tick-ms must be at least 1");
+    }
+    let duration_us = data.duration_ms().saturating_mul(1000);
+    let start_us = ((from * 1e6).round() as u64).min(duration_us);
+    let end_us = match seconds {
+        Some(s) => start_us.saturating_add((s * 1e6).round() as u64).min(duration_us),
+        None => duration_us,
+    };
+    let mut clock = Clock::new(duration_us);
+    clock.seek(start_us);
+    let speed = clock.set_speed(speed);
+    clock.play();
+    println!(
+        "replay {} stage {} from {} to {} at {speed}x",
+        case.id,
+        data.stage.human(),
+        millis_clock(start_us / 1000),
+        millis_clock(end_us / 1000)
+    );
+    let mut events: Vec<&twin_sim::case::Event> = data.events.iter().collect();
+    events.sort_by_key(|e| e.time_ms);
+    let mut next_event = events.partition_point(|e| e.time_ms.saturating_mul(1000) < start_us);
+    let has_streams = !(data.waveforms.is_empty() && data.tracks.is_empty());
+    let tick = std::time::Duration::from_millis(tick_ms);
+    let mut now = clock.position_us();
+    loop {
+        while let Some(e) = events.get(next_event).filter(|e| e.time_ms.saturating_mul(1000) <= now) {
+            let code = e.code.as_ref().map(|c| format!(" [{c}]")).unwrap_or_default();
+            println!("{} event {}: {}{code}", millis_clock(e.time_ms), e.kind.name(), e.label);
+            next_event += 1;
+        }
+        if has_streams {
+            let snap = snapshot(data, now);
+            let mut line = millis_clock(now / 1000);
+            for (track, (name, v)) in data.tracks.iter().zip(&snap.tracks) {
+                match v {
+                    Some(v) => line.push_str(&format!(" {name}={v}{}", track.unit)),
+                    None => line.push_str(&format!(" {name}=-")),
+                }
+            }
+            for (wave, (name, _, v)) in data.waveforms.iter().zip(&snap.waveforms) {
+                match v {
+                    Some(v) => line.push_str(&format!(" {name}={v:.3}{}", wave.unit)),
+                    None => line.push_str(&format!(" {name}=-")),
+                }
+            }
+            println!("{line}");
+        } else if events.get(next_event).is_none_or(|e| e.time_ms.saturating_mul(1000) > end_us) {
+            break;
+        }
+        if now >= end_us {
+            break;
+        }
+        if !has_streams {
+            // Nothing to sample: jump to the next event instead of ticking through years.
+            let t = events.get(next_event).map_or(end_us, |e| e.time_ms.saturating_mul(1000));
+            clock.seek(t.min(end_us));
+        } else {
+            if realtime {
+                std::thread::sleep(tick);
+            }
+            clock.advance(tick);
+            clock.seek(clock.position_us().min(end_us));
+        }
+        now = clock.position_us();
     }
     Ok(())
 }

@@ -1,6 +1,10 @@
 //! Integration tests of twin-sim on real PhysioNet data (copied into `data/physionet/`) and
 //! property tests that the importers never panic on random or damaged bytes.
 
+// The importers and case files, and the scenarios, in modules of this one test binary.
+mod import;
+mod scenarios;
+
 use twin_sim::wfdb::{BaseDate, BaseTime};
 use twin_sim::{
     AnnotationCode, QrsConfig, QrsDetector, Record, SignalFormat, WfdbError, decode_record, evaluate_beats,

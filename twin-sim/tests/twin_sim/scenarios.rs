@@ -1,0 +1,110 @@
+//! Scenario files and the headless runner: every shipped scenario parses, scripted responses
+//! are scored in the right order, runs are reproducible, bad files are rejected with lines.
+
+use twin_sim::scenario::{ScenarioError, parse_actions, parse_scenario, run};
+
+const HYPOTENSION: &str = include_str!("../../scenarios/propofol-induction-hypotension.toml");
+const HEMORRHAGE: &str = include_str!("../../scenarios/surgical-hemorrhage.toml");
+const HYPOXIA: &str = include_str!("../../scenarios/hypoxia-during-anesthesia.toml");
+
+fn score(scenario: &str, actions: &str) -> f64 {
+    let s = parse_scenario(scenario).unwrap();
+    run(&s, &parse_actions(actions).unwrap()).unwrap().score.total
+}
+
+fn good(id: &str) -> &'static str {
+    match id {
+        "hypotension" => include_str!("../../scenarios/propofol-induction-hypotension.good.actions.toml"),
+        "hemorrhage" => include_str!("../../scenarios/surgical-hemorrhage.good.actions.toml"),
+        _ => include_str!("../../scenarios/hypoxia-during-anesthesia.good.actions.toml"),
+    }
+}
+
+#[test]
+fn every_shipped_scenario_parses_with_its_rules() {
+    for (text, id) in [
+        (HYPOTENSION, "propofol-induction-hypotension"),
+        (HEMORRHAGE, "surgical-hemorrhage"),
+        (HYPOXIA, "hypoxia-during-anesthesia"),
+    ] {
+        let s = parse_scenario(text).unwrap();
+        assert_eq!(s.id, id);
+        assert!(!s.events.is_empty() && !s.allowed.is_empty() && !s.targets.is_empty(), "{id}");
+        assert!(!s.first_actions.is_empty() && !s.harms.is_empty() && !s.debrief.is_empty(), "{id}");
+    }
+}
+
+const OVERDOSE: &str = "[[action]]\nat_min = 2.5\nkind = \"propofol_bolus\"\nvalue = 100\n\
+                        [[action]]\nat_min = 3.0\nkind = \"propofol_infusion\"\nvalue = 20\n";
+
+#[test]
+fn a_good_response_beats_no_response_and_a_harmful_one() {
+    let cases = [
+        (HYPOTENSION, good("hypotension"), OVERDOSE),
+        (HEMORRHAGE, good("hemorrhage"), OVERDOSE),
+        (HYPOXIA, good("hypoxia"), "[[action]]\nat_min = 2.5\nkind = \"fio2\"\nvalue = 0.21\n"),
+    ];
+    for (scenario, good, harmful) in cases {
+        let (g, n, h) = (score(scenario, good), score(scenario, ""), score(scenario, harmful));
+        assert!(g > n + 10.0 && n > h, "good {g} none {n} harmful {h}");
+    }
+}
+
+#[test]
+fn two_runs_give_the_same_hash_and_a_different_script_another() {
+    let s = parse_scenario(HEMORRHAGE).unwrap();
+    let a = parse_actions(good("hemorrhage")).unwrap();
+    let (r1, r2) = (run(&s, &a).unwrap(), run(&s, &a).unwrap());
+    assert_eq!(r1, r2);
+    let text = r1.to_text(&s);
+    assert!(text.contains(&format!("trajectory={}", r1.trajectory_hash.to_hex())), "{text}");
+    assert!(text.contains("class II hemorrhage") && text.contains("action: blood"), "{text}");
+    assert_ne!(run(&s, &[]).unwrap().trajectory_hash, r1.trajectory_hash);
+    // 20 min sampled every 5 s, plus the start.
+    assert_eq!(r1.samples.len(), 241);
+}
+
+#[test]
+fn malformed_files_are_rejected_with_their_line() {
+    // A type error on line 9.
+    let bad = HYPOXIA.replacen("duration_min = 12.0", "duration_min = \"twelve\"", 1);
+    let line = bad.lines().position(|l| l.contains("twelve")).unwrap() as u32 + 1;
+    match parse_scenario(&bad) {
+        Err(ScenarioError::Syntax { line: l, message, .. }) => assert_eq!(l, line, "{message}"),
+        other => panic!("{other:?}"),
+    }
+    // An unknown action kind names its line.
+    let bad = HYPOXIA.replacen("kind = \"ventilator_rate\"", "kind = \"morphine\"", 1);
+    let line = bad.lines().position(|l| l.contains("morphine")).unwrap() as u32 + 1;
+    match parse_scenario(&bad) {
+        Err(ScenarioError::Syntax { line: l, message, .. }) => {
+            assert_eq!(l, line);
+            assert!(message.contains("morphine"), "{message}");
+        }
+        other => panic!("{other:?}"),
+    }
+    // A value out of range names the field and the table's line.
+    let bad = HEMORRHAGE.replacen("value = 0.15", "value = 5.0", 1);
+    let err = parse_scenario(&bad).unwrap_err();
+    let ScenarioError::Invalid { line, field, .. } = &err else { panic!("{err:?}") };
+    assert_eq!(field, "events[0].value");
+    assert_eq!(bad.lines().nth(*line as usize - 1).unwrap(), "[[events]]", "{err}");
+    // Not TOML at all.
+    assert!(matches!(parse_scenario("[scenario\nid = 1"), Err(ScenarioError::Syntax { line: 1, .. })));
+    assert!(matches!(parse_actions("[[action]]\nat_min = 1\nkind = \"fio2\"\n"), Err(ScenarioError::Syntax { .. })));
+}
+
+#[test]
+fn actions_outside_the_allowed_set_are_refused() {
+    let s = parse_scenario(HYPOXIA).unwrap();
+    let not_allowed = parse_actions("[[action]]\nat_min = 3\nkind = \"blood\"\nvalue = 0.1\n").unwrap();
+    let err = run(&s, &not_allowed).unwrap_err();
+    assert!(matches!(err, ScenarioError::ActionRefused { index: 0, kind: "blood", line: 1, .. }), "{err}");
+    assert!(err.to_string().contains("allows only: fio2"), "{err}");
+    let too_big = parse_actions("[[action]]\nat_min = 3\nkind = \"tidal_volume\"\nvalue = 1.5\n").unwrap();
+    assert!(run(&s, &too_big).unwrap_err().to_string().contains("outside the allowed range 0.2..=1.2"));
+    let too_late = parse_actions("[[action]]\nat_min = 30\nkind = \"fio2\"\nvalue = 1.0\n").unwrap();
+    assert!(matches!(run(&s, &too_late), Err(ScenarioError::ActionRefused { .. })));
+    let events_only = parse_actions("[[action]]\nat_min = 3\nkind = \"hemorrhage\"\nvalue = 0.1\n").unwrap();
+    assert!(matches!(run(&s, &events_only), Err(ScenarioError::ActionRefused { .. })));
+}
