@@ -257,7 +257,7 @@ fn test() -> Result<()> {
     )?;
     step(
         "browser tests (headless Chromium)",
-        &mut wasm_test(&["-p", "ledger-protocol", "-p", "wallet", "-p", "portal"]),
+        &mut wasm_test(&["-p", "ledger-protocol", "-p", "wallet", "-p", "portal", "-p", "twin-sim"]),
     )?;
     eprintln!("xtask test: all passed");
     Ok(())

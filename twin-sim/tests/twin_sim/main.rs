@@ -1,5 +1,6 @@
 //! Integration tests of twin-sim on real PhysioNet data (copied into `data/physionet/`) and
 //! property tests that the importers never panic on random or damaged bytes.
+#![cfg(not(target_arch = "wasm32"))]
 
 // The importers and case files, and the scenarios, in modules of this one test binary.
 mod import;

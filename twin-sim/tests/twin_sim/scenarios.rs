@@ -108,3 +108,14 @@ fn actions_outside_the_allowed_set_are_refused() {
     let events_only = parse_actions("[[action]]\nat_min = 3\nkind = \"hemorrhage\"\nvalue = 0.1\n").unwrap();
     assert!(matches!(run(&s, &events_only), Err(ScenarioError::ActionRefused { .. })));
 }
+
+/// The trajectory of the hemorrhage scenario under its good script, as computed natively.
+/// `tests/web.rs` checks that WebAssembly in a browser computes the very same hash.
+pub const HEMORRHAGE_GOOD_TRAJECTORY: &str = "543c0aa3bc621e58abd7d4d3c978aea5ad3fd530b14b5867920ed936800bd83c";
+
+#[test]
+fn the_hemorrhage_trajectory_matches_the_golden_hash() {
+    let s = parse_scenario(HEMORRHAGE).unwrap();
+    let r = run(&s, &parse_actions(good("hemorrhage")).unwrap()).unwrap();
+    assert_eq!(r.trajectory_hash.to_hex(), HEMORRHAGE_GOOD_TRAJECTORY);
+}
