@@ -8,6 +8,7 @@ pub mod alarms;
 pub mod case;
 pub mod casefile;
 pub mod detmath;
+pub mod forecast;
 pub mod import;
 pub mod physiology;
 pub mod pk;

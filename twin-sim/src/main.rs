@@ -32,6 +32,15 @@ enum Command {
         /// The record's header file (`.hea`); waveforms or minute numerics.
         header: PathBuf,
     },
+    /// Forecast each numeric track of a record ahead, scored against what came, and against
+    /// persistence (the last reading).
+    Forecast {
+        /// The record's header file (`.hea`) with numeric tracks (e.g. minute trends).
+        header: PathBuf,
+        /// How far ahead, in minutes.
+        #[arg(long, default_value_t = 5)]
+        horizon_min: u64,
+    },
     /// Print a record's signals, rates, units, duration and checksum status.
     Summary {
         /// The record's header file (`.hea`).
@@ -106,6 +115,7 @@ fn main() -> Result<()> {
     match Cli::parse().command {
         Command::Qrs { header, reference, signal } => qrs(&header, reference.as_deref(), signal),
         Command::Alarms { header } => alarms(&header),
+        Command::Forecast { header, horizon_min } => forecast(&header, horizon_min),
         Command::Summary { header } => summary(&header),
         Command::Report { data, out } => report(&data, out.as_deref()),
         Command::Import { input, stage, out, into } => import(&input, stage, &out, into.as_deref()),
@@ -226,6 +236,27 @@ fn summary(header_path: &Path) -> Result<()> {
 fn clock(seconds: f64) -> String {
     let total = seconds.round() as u64;
     format!("{}:{:02}:{:02}", total / 3600, total / 60 % 60, total % 60)
+}
+
+fn forecast(header_path: &Path, horizon_min: u64) -> Result<()> {
+    use twin_sim::case::{Stage, StageData};
+    use twin_sim::forecast::{Holt, evaluate};
+    let record = load(header_path)?;
+    let stage = StageData::from_record(Stage::PreHospital, &record)?;
+    if stage.tracks.is_empty() {
+        anyhow::bail!("{} has no numeric tracks to forecast", header_path.display());
+    }
+    let holt = Holt::default();
+    for t in &stage.tracks {
+        match evaluate(t, horizon_min * 60_000, &holt) {
+            Some(e) => println!(
+                "{:<10} {:>5} forecasts {} min ahead: MAE {:.2} {} (persistence {:.2}), RMSE {:.2} (persistence {:.2})",
+                t.name, e.n, horizon_min, e.mae, t.unit, e.mae_persistence, e.rmse, e.rmse_persistence
+            ),
+            None => println!("{:<10} too few readings to forecast", t.name),
+        }
+    }
+    Ok(())
 }
 
 fn alarms(header_path: &Path) -> Result<()> {

@@ -698,3 +698,21 @@ mod replay_properties {
         }
     }
 }
+
+/// The five-minute forecast on the s00001 minute trends: measured against what came, and
+/// no worse than persistence on the main vitals.
+#[test]
+fn five_minute_forecast_of_the_s00001_vitals_beats_persistence() {
+    use twin_sim::case::{Stage, StageData};
+    use twin_sim::forecast::{Holt, evaluate};
+    let stage =
+        StageData::from_record(Stage::PreHospital, &load("mimic-numerics-s00001", "s00001-2896-10-10-00-31n.hea"))
+            .unwrap();
+    for name in ["HR", "RESP", "SpO2", "PULSE"] {
+        let track = stage.tracks.iter().find(|t| t.name == name).unwrap();
+        let e = evaluate(track, 5 * 60_000, &Holt::default()).unwrap();
+        println!("{name}: n={} MAE {:.2} vs persistence {:.2}", e.n, e.mae, e.mae_persistence);
+        assert!(e.n > 1000, "{name}: {e:?}");
+        assert!(e.mae <= e.mae_persistence, "{name}: {e:?}");
+    }
+}
