@@ -21,5 +21,6 @@ pub mod wfdb;
 pub use qrs::{BeatMatch, QrsConfig, QrsDetector, QrsError, evaluate_beats, heart_rate_bpm};
 pub use wfdb::{
     Annotation, AnnotationCode, AnnotationProblem, DecodedSignal, Header, HeaderProblem, Record, RecordLine, Segment,
-    SignalFormat, SignalProblem, SignalSpec, WfdbError, decode_record, parse_annotations, parse_header,
+    SegmentProblem, SignalFormat, SignalProblem, SignalSpec, WfdbError, decode_multi_segment, decode_record,
+    parse_annotations, parse_header,
 };

@@ -4,7 +4,9 @@ use std::path::{Path, PathBuf};
 
 use anyhow::{Context, Result, bail};
 use clap::{Parser, Subcommand};
-use twin_sim::{QrsConfig, QrsDetector, Record, decode_record, evaluate_beats, heart_rate_bpm, parse_annotations};
+use twin_sim::{
+    QrsConfig, QrsDetector, Record, decode_multi_segment, evaluate_beats, heart_rate_bpm, parse_annotations,
+};
 
 /// Tools for the patient digital twin's data.
 #[derive(Debug, Parser)]
@@ -131,18 +133,33 @@ fn read(path: &Path) -> Result<Vec<u8>> {
     std::fs::read(path).with_context(|| format!("cannot read {}", path.display()))
 }
 
+/// Loads a record from its header: a single-segment record from the signal files beside it, or
+/// a multi-segment record from the segment headers (`NAME.hea`) and their signal files there.
 fn load(header_path: &Path) -> Result<Record> {
     let name = header_path.display().to_string();
     let header = twin_sim::parse_header(&name, &read(header_path)?)?;
     let dir = header_path.parent().unwrap_or(Path::new("."));
+    let mut headers: Vec<(String, twin_sim::Header)> = Vec::new();
+    for segment in header.segments.iter().filter(|s| !s.is_null()) {
+        if headers.iter().any(|(n, _)| *n == segment.name) {
+            continue;
+        }
+        let file = format!("{}.hea", segment.name);
+        let parsed = twin_sim::parse_header(&file, &read(&dir.join(&file))?)?;
+        headers.push((segment.name.clone(), parsed));
+    }
     let mut files: Vec<(String, Vec<u8>)> = Vec::new();
-    for spec in &header.signals {
-        if !files.iter().any(|(n, _)| *n == spec.file_name) {
+    for spec in header.signals.iter().chain(headers.iter().flat_map(|(_, h)| &h.signals)) {
+        // Layout segments name no real file (`~`); segments without data read nothing.
+        if spec.file_name != "~" && !files.iter().any(|(n, _)| *n == spec.file_name) {
             files.push((spec.file_name.clone(), read(&dir.join(&spec.file_name))?));
         }
     }
-    let record =
-        decode_record(&header, |n| files.iter().find(|(name, _)| name == n).map(|(_, bytes)| bytes.as_slice()))?;
+    let record = decode_multi_segment(
+        &header,
+        |n| headers.iter().find(|(name, _)| name == n).map(|(_, h)| h.clone()),
+        |n| files.iter().find(|(name, _)| name == n).map(|(_, bytes)| bytes.as_slice()),
+    )?;
     Ok(record)
 }
 

@@ -17,6 +17,32 @@ pub enum WfdbError {
     /// The header names a signal file that the caller did not supply.
     #[error("{file}: signal file named in the header was not supplied")]
     MissingFile { file: String },
+    /// One segment of a multi-segment record cannot be used; `index` counts the master
+    /// header's segment lines from 0 (the layout segment included).
+    #[error("record {record}: segment {index} ({segment}): {problem}")]
+    Segment { record: String, index: usize, segment: String, problem: SegmentProblem },
+    /// A multi-segment record is inconsistent as a whole.
+    #[error("record {record}: {problem}")]
+    MultiSegment { record: String, problem: SegmentProblem },
+}
+
+/// What is wrong with a multi-segment record or one of its segments.
+#[derive(Debug, Clone, PartialEq, Error)]
+pub enum SegmentProblem {
+    #[error("the segment's header was not supplied")]
+    HeaderNotSupplied,
+    #[error("the segment's header is itself a multi-segment header")]
+    Nested,
+    #[error("the segment is sampled at {found} frames per second, the record at {expected}")]
+    Frequency { expected: f64, found: f64 },
+    #[error("the master header gives the segment {expected} frames but it holds {found}")]
+    TooShort { expected: u64, found: u64 },
+    #[error("signal {signal:?} has {found} samples per frame here but {expected} in the record")]
+    SamplesPerFrame { signal: String, expected: u32, found: u32 },
+    #[error("the record line gives {stated} frames but the segments add up to {segments}")]
+    LengthMismatch { stated: u64, segments: u64 },
+    #[error("the record would hold {samples} samples, above the limit of {limit}")]
+    TooLarge { samples: u64, limit: u64 },
 }
 
 /// What is wrong with a header line.
@@ -51,7 +77,7 @@ pub enum SignalProblem {
     NoFrames,
     #[error("the signal would hold {samples} samples, above the limit of {limit}")]
     TooLarge { samples: u64, limit: u64 },
-    #[error("the header is a multi-segment header; decode each segment's own header")]
+    #[error("the header is a multi-segment header; decode it with decode_multi_segment")]
     MultiSegment,
 }
 

@@ -6,9 +6,11 @@
 mod annotation;
 mod error;
 mod header;
+mod multi;
 mod signal;
 
 pub use annotation::{Annotation, AnnotationCode, parse_annotations};
-pub use error::{AnnotationProblem, HeaderProblem, SignalProblem, WfdbError};
+pub use error::{AnnotationProblem, HeaderProblem, SegmentProblem, SignalProblem, WfdbError};
 pub use header::{BaseDate, BaseTime, Header, RecordLine, Segment, SignalFormat, SignalSpec, parse_header};
+pub use multi::decode_multi_segment;
 pub use signal::{DecodedSignal, Record, decode_file, decode_record};

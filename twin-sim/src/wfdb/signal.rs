@@ -5,7 +5,7 @@ use super::error::{SignalProblem, WfdbError};
 use super::header::{Header, SignalFormat, SignalSpec};
 
 /// The most samples one signal file may decode to (about 2 GiB of `i32`), a guard on input size.
-const MAX_SAMPLES: u64 = 1 << 29;
+pub(super) const MAX_SAMPLES: u64 = 1 << 29;
 
 /// One decoded signal: its header line and its samples in adu, aligned to the record's frames.
 #[derive(Debug, Clone, PartialEq)]
@@ -63,7 +63,7 @@ impl DecodedSignal {
     }
 }
 
-/// A decoded single-segment record.
+/// A decoded record (single-segment, or a multi-segment record joined into one).
 #[derive(Debug, Clone, PartialEq)]
 pub struct Record {
     pub header: Header,

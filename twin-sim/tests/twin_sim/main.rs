@@ -4,6 +4,7 @@
 
 // The importers and case files, and the scenarios, in modules of this one test binary.
 mod import;
+mod multi_segment;
 mod scenarios;
 
 use twin_sim::wfdb::{BaseDate, BaseTime};
