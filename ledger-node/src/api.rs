@@ -91,15 +91,23 @@ impl AppState {
                 }
             }
         }
-        let mut ordered =
-            if verified.is_empty() { Vec::new() } else { self.0.orderer.submit(verified).await? }.into_iter();
-        Ok(slots
-            .into_iter()
-            .map(|s| match s {
-                Some(r) => Err(r),
-                None => ordered.next().unwrap_or(Err(Rejection::BadSignature)),
-            })
-            .collect())
+        let asked = verified.len();
+        let ordered = if verified.is_empty() { Vec::new() } else { self.0.orderer.submit(verified).await? };
+        // The seam promises one outcome per transaction; anything else is the node's fault.
+        if ordered.len() != asked {
+            return Err(OrderError::Unavailable(format!(
+                "the orderer answered for {} of {asked} transactions",
+                ordered.len()
+            )));
+        }
+        let mut ordered = ordered.into_iter();
+        Ok(slots.into_iter().map(|s| s.map_or_else(|| ordered.next().expect("lengths checked above"), Err)).collect())
+    }
+
+    /// Verifies and orders one transaction.
+    pub async fn submit_one(&self, raw: Vec<u8>) -> Result<Result<Receipt, Rejection>, OrderError> {
+        let mut out = self.submit_raw(vec![raw]).await?;
+        out.pop().ok_or_else(|| OrderError::Unavailable("no outcome for the transaction".into()))
     }
 }
 
@@ -318,8 +326,7 @@ fn one_outcome(outcome: Result<Receipt, Rejection>) -> ApiResult<Json<Receipt>> 
 async fn submit_tx(State(s): State<AppState>, body: Result<Bytes, BytesRejection>) -> ApiResult<Json<Receipt>> {
     let req: SubmitTx = parse_json(body)?;
     let raw = parse_hex_tx(&req.tx)?;
-    let mut out = s.submit_raw(vec![raw]).await?;
-    one_outcome(out.pop().unwrap_or(Err(Rejection::BadSignature)))
+    one_outcome(s.submit_one(raw).await?)
 }
 
 #[utoipa::path(post, path = "/v1/transactions/batch", request_body(content = crate::openapi::SubmitBatchDoc),
@@ -650,8 +657,7 @@ async fn read_record(
                 return Err(ApiError::not_found("blob_not_found", "encrypted blob for this record"));
             }
             let stx = s.sign_as_node(TxBody::AccessEvent { record: record_id, reader, basis });
-            let mut out = s.submit_raw(vec![stx.to_canonical_bytes()]).await?;
-            match out.pop().unwrap_or(Err(Rejection::BadSignature)) {
+            match s.submit_one(stx.to_canonical_bytes()).await? {
                 Ok(receipt) => (blob, Some(receipt.id)),
                 Err(e) => {
                     let patient = s.0.ledger.head().state.records.get(&record_id).map(|r| r.patient).unwrap_or(reader);
