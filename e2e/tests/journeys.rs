@@ -65,10 +65,26 @@ async fn consent_journey(j: &Journey) -> Result<()> {
     // A new patient makes a wallet: the phrase is shown, three of its words asked back.
     let patient = j.browser("patient").await?;
     patient.open("/").await?;
+    patient.wait("#create-wallet").await?;
     patient.shot("start").await?;
+    // The start page is its own small module; the app module loads only when needed.
+    let fetched = async || -> Result<Vec<String>> {
+        let v = patient.script("return performance.getEntriesByType('resource').map(e => e.name);").await?;
+        Ok(v.as_array().into_iter().flatten().filter_map(|n| n.as_str().map(str::to_owned)).collect())
+    };
+    let before = fetched().await?;
+    ensure!(
+        before.iter().any(|n| n.ends_with(".wasm")) && !before.iter().any(|n| n.contains("/app-")),
+        "the start page should load only its own module, loaded {before:?}"
+    );
     patient.click("#create-wallet").await?;
     patient.wait_path("/wallet/create", WAIT).await?;
     patient.wait("ol#mnemonic li.mnemonic-word").await?;
+    let after = fetched().await?;
+    ensure!(
+        after.iter().any(|n| n.contains("/app-")),
+        "creating a wallet should load the app module, loaded {after:?}"
+    );
     let words = patient.texts("ol#mnemonic li.mnemonic-word").await?;
     ensure!(
         words.len() == 24 && words.iter().all(|w| !w.is_empty() && w.chars().all(|c| c.is_ascii_lowercase())),

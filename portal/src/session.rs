@@ -4,7 +4,7 @@
 use crate::api::{self, NodeInfo};
 use ledger_protocol::state::Account;
 use std::rc::Rc;
-use wallet::{Identity, Keystore, WalletStore};
+use wallet::{Identity, WalletStore};
 use yew::prelude::*;
 
 /// Default idle minutes before the wallet locks itself.
@@ -98,11 +98,6 @@ pub fn store() -> Result<WalletStore<BrowserStore>, String> {
     browser_store()
         .map(WalletStore::new)
         .map_err(|e| format!("Browser storage is unavailable ({e}). Allow site data for this page and reload."))
-}
-
-pub fn saved_keystores() -> Vec<Keystore> {
-    let Ok(s) = store() else { return Vec::new() };
-    s.list().unwrap_or_default().iter().filter_map(|a| s.load(a).ok().flatten()).collect()
 }
 
 fn local_storage() -> Option<web_sys::Storage> {

@@ -562,3 +562,13 @@ fn until_words(secs: u64) -> String {
     let t = secs % 86_400;
     if t == 0 && secs > 0 { date(secs - 1) } else { format!("{} {:02}:{:02} UTC", date(secs), t / 3600, t % 3600 / 60) }
 }
+
+/// A message as the start of a sentence: its first letter in upper case ("wrong
+/// passphrase…" → "Wrong passphrase…"), for error texts shown to people.
+pub fn sentence_case(s: &str) -> String {
+    let mut c = s.chars();
+    match c.next() {
+        Some(f) => f.to_uppercase().collect::<String>() + c.as_str(),
+        None => String::new(),
+    }
+}

@@ -176,6 +176,13 @@ impl<S: KeyValueStore> WalletStore<S> {
         Ok(out)
     }
 
+    /// Every stored keystore that can be read, sorted by address (an unreadable entry is
+    /// left out rather than hiding the others).
+    pub fn keystores(&self) -> Vec<Keystore> {
+        let addresses = self.list().unwrap_or_default();
+        addresses.iter().filter_map(|a| self.load(a).ok().flatten()).collect()
+    }
+
     /// Forgets the keystore of an address (the keys are lost unless the recovery phrase
     /// or another copy is kept).
     pub fn remove(&mut self, address: &Address) -> Result<(), WalletStoreError> {

@@ -296,7 +296,7 @@ pub fn restore() -> Html {
             e.prevent_default();
             let m = match Mnemonic::parse(&phrase) {
                 Ok(m) => m,
-                Err(e) => return error.set(Some(format!("{}.", crate::pages::home::capitalise(&e.to_string())))),
+                Err(e) => return error.set(Some(format!("{}.", wallet::describe::sentence_case(&e.to_string())))),
             };
             if let Err(msg) = check_passphrase(&pass, &repeat) {
                 return error.set(Some(msg));
