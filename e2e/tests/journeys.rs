@@ -453,5 +453,32 @@ async fn unlock_journey(j: &Journey) -> Result<()> {
     b.shot("unlocked").await?;
     let nonce_after = j.ledger.account(&jordan.address).await?["nonce"].clone();
     ensure!(nonce_before == nonce_after, "unlocking must sign nothing (nonce {nonce_before} -> {nonce_after})");
+
+    // The wallet's backup file, imported in another browser: a file that is not a backup
+    // is refused in words; the backup is listed there and unlocks with the passphrase.
+    let backup = b
+        .script(&format!(
+            "return Object.keys(localStorage).filter(k => k.endsWith('{}')).map(k => localStorage.getItem(k))[0] || null;",
+            jordan.address
+        ))
+        .await?;
+    let backup = backup.as_str().context("the browser holds no keystore for the wallet")?;
+    let (good, bad) = (j.dir().join("wallet-backup.json"), j.dir().join("not-a-backup.json"));
+    std::fs::write(&good, backup)?;
+    std::fs::write(&bad, r#"{"hello": "world"}"#)?;
+    let laptop = j.browser("laptop").await?;
+    laptop.open("/").await?;
+    laptop.wait("#import-backup").await?;
+    ensure!(laptop.count("#wallet-select").await? == 0, "a fresh browser should have no saved wallet");
+    laptop.upload("#import-backup", &bad).await?;
+    let message = laptop.text("#unlock-error").await?;
+    ensure!(message.contains("not a HealthChain wallet backup"), "importing a wrong file says {message:?}");
+    laptop.upload("#import-backup", &good).await?;
+    laptop.wait(&format!("#wallet-select option[value='{}']", jordan.address)).await?;
+    laptop.shot("backup-imported").await?;
+    laptop.fill("#unlock-passphrase", PASSPHRASE).await?;
+    laptop.click("#unlock-submit").await?;
+    laptop.wait_path("/patient", LONG).await?;
+    expect_who(&laptop, &format!("{} · patient", jordan.name)).await?;
     Ok(())
 }
