@@ -2,6 +2,8 @@
 
 use std::path::{Path, PathBuf};
 
+mod cli;
+
 use anyhow::{Context, Result, bail};
 use clap::{Parser, Subcommand};
 use twin_sim::{
@@ -137,6 +139,7 @@ fn read(path: &Path) -> Result<Vec<u8>> {
 /// a multi-segment record from the segment headers (`NAME.hea`) and their signal files there.
 fn load(header_path: &Path) -> Result<Record> {
     let name = header_path.display().to_string();
+    let progress = cli::progress::Progress::spinner(&format!("reading {name}"));
     let header = twin_sim::parse_header(&name, &read(header_path)?)?;
     let dir = header_path.parent().unwrap_or(Path::new("."));
     let mut headers: Vec<(String, twin_sim::Header)> = Vec::new();
@@ -155,6 +158,7 @@ fn load(header_path: &Path) -> Result<Record> {
             files.push((spec.file_name.clone(), read(&dir.join(&spec.file_name))?));
         }
     }
+    progress.say(&format!("decoding {name}"));
     let record = decode_multi_segment(
         &header,
         |n| headers.iter().find(|(name, _)| name == n).map(|(_, h)| h.clone()),
@@ -176,7 +180,9 @@ fn qrs(header_path: &Path, reference: Option<&Path>, signal: Option<usize>) -> R
     };
     let ecg = &record.signals[index];
     let detector = QrsDetector::new(ecg.frequency, QrsConfig::default())?;
+    let progress = cli::progress::Progress::spinner("detecting beats");
     let beats: Vec<u64> = detector.detect(&ecg.physical_or_nan()).into_iter().map(|i| i as u64).collect();
+    drop(progress);
     let rates = heart_rate_bpm(&beats, ecg.frequency);
     println!("signal {index} ({}) at {} Hz", ecg.spec.description, ecg.frequency);
     println!("beats {}", beats.len());
@@ -333,14 +339,37 @@ fn alarms(header_path: &Path) -> Result<()> {
 }
 
 fn report(data: &Path, out: Option<&Path>) -> Result<()> {
-    let mut md = String::from("# twin-sim validation report\n\n## Physiology model\n\n");
-    md.push_str(&twin_sim::physiology::report_markdown()?);
+    if let Some(dir) = out {
+        std::fs::create_dir_all(dir).with_context(|| format!("cannot create {}", dir.display()))?;
+    }
+    // Plots go beside validation.md; text in them needs a font.
+    let font = out.and_then(|_| cli::plots::register_font());
+    let mut md = String::from("# twin-sim validation report\n\n");
+    match (out, &font) {
+        (None, _) => md.push_str("(Run with `--out <folder>` for the PNG plots.)\n\n"),
+        (Some(_), Some(f)) => md.push_str(&format!("Plots drawn with the font `{}`.\n\n", f.display())),
+        (Some(_), None) => md
+            .push_str("No TrueType font was found (set `TWIN_SIM_FONT` to one): the plots are drawn without text.\n\n"),
+    }
+    let mut plots = Vec::new();
+    md.push_str("## Physiology model\n\n");
+    {
+        let _p = cli::progress::Progress::spinner("physiology: 30 min at rest");
+        md.push_str(&twin_sim::physiology::report_markdown()?);
+        if let Some(dir) = out {
+            let files = cli::plots::resting(dir, &twin_sim::physiology::resting_checks()?, font.is_some())?;
+            md.push_str(&images(&files, "Resting values against normals"));
+            plots.extend(files);
+        }
+    }
     md.push_str("\n## Schnider propofol model against measured plasma concentrations\n\n");
     match std::fs::read_to_string(data) {
         Ok(text) => {
             let subjects =
                 twin_sim::pk_validation::parse_table(&text).with_context(|| format!("{}", data.display()))?;
-            let r = twin_sim::pk_validation::validate(&subjects)?;
+            let progress = cli::progress::Progress::bar(subjects.len() as u64, "Schnider: subjects");
+            let r = twin_sim::pk_validation::validate_with_progress(&subjects, |n| progress.set(n as u64))?;
+            drop(progress);
             md.push_str(&format!(
                 "Data: `{}` ({} subjects, {} measured concentrations). PE = (measured − predicted) / predicted; \
                  MDPE = median PE, MDAPE = median |PE| (Varvel et al. 1992). Predictions: Schnider 1998 \
@@ -350,6 +379,12 @@ fn report(data: &Path, out: Option<&Path>) -> Result<()> {
                 r.samples
             ));
             md.push_str(&r.to_markdown());
+            if let Some(dir) = out {
+                let files = cli::plots::schnider(dir, &r, font.is_some())?;
+                md.push('\n');
+                md.push_str(&images(&files, "Schnider model against the measured concentrations"));
+                plots.extend(files);
+            }
         }
         Err(e) => {
             md.push_str(&format!(
@@ -362,14 +397,21 @@ fn report(data: &Path, out: Option<&Path>) -> Result<()> {
     }
     match out {
         Some(dir) => {
-            std::fs::create_dir_all(dir).with_context(|| format!("cannot create {}", dir.display()))?;
             let path = dir.join("validation.md");
             std::fs::write(&path, &md).with_context(|| format!("cannot write {}", path.display()))?;
             println!("wrote {}", path.display());
+            for p in plots {
+                println!("wrote {}", p.display());
+            }
         }
         None => print!("{md}"),
     }
     Ok(())
+}
+
+/// Markdown image lines for plots written beside the report.
+fn images(files: &[PathBuf], alt: &str) -> String {
+    files.iter().filter_map(|f| f.file_name()).map(|name| format!("![{alt}]({})\n\n", name.to_string_lossy())).collect()
 }
 
 fn scenario(file: &Path, actions: Option<&Path>) -> Result<()> {
@@ -380,7 +422,9 @@ fn scenario(file: &Path, actions: Option<&Path>) -> Result<()> {
         Some(p) => parse_actions(&text(p)?).with_context(|| format!("{}", p.display()))?,
         None => Vec::new(),
     };
+    let progress = cli::progress::Progress::spinner(&format!("running {}", file.display()));
     let report = run(&scenario, &actions)?;
+    drop(progress);
     print!("{}", report.to_text(&scenario));
     Ok(())
 }
@@ -453,7 +497,9 @@ fn import(input: &Path, stage: twin_sim::case::Stage, out: &Path, into: Option<&
         None => Case { id, stages: Vec::new() },
     };
     merge_stage(&mut case, data)?;
+    let progress = cli::progress::Progress::spinner("hashing segments and encoding the case");
     let text = twin_sim::casefile::write_case(&case)?;
+    drop(progress);
     std::fs::write(out, text).with_context(|| format!("cannot write {}", out.display()))?;
     println!("wrote {} ({} stages)", out.display(), case.stages.len());
     Ok(())

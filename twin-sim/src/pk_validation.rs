@@ -217,6 +217,26 @@ pub struct ValidationReport {
     /// Median over subjects of the per-subject values (Varvel's population summary).
     pub median_subject_mdpe_percent: f64,
     pub median_subject_mdape_percent: f64,
+    /// Every sample used, for plots.
+    pub points: Vec<SamplePoint>,
+}
+
+/// One measured concentration and the model's prediction for it.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct SamplePoint {
+    pub subject: u32,
+    pub time_min: f64,
+    /// µg/mL.
+    pub measured: f64,
+    /// µg/mL.
+    pub predicted: f64,
+}
+
+impl SamplePoint {
+    /// Performance error (measured − predicted) / predicted, percent.
+    pub fn pe_percent(&self) -> f64 {
+        (self.measured - self.predicted) / self.predicted * 100.0
+    }
 }
 
 /// Median of a slice (NaN when empty); sorts a copy.
@@ -232,9 +252,18 @@ pub fn median(values: &[f64]) -> f64 {
 
 /// Simulates every subject with the Schnider model and summarises the performance errors.
 pub fn validate(subjects: &[Subject]) -> Result<ValidationReport, ValidationError> {
+    validate_with_progress(subjects, |_| {})
+}
+
+/// `validate`, calling `done(n)` after each of the subjects (for a progress bar).
+pub fn validate_with_progress(
+    subjects: &[Subject],
+    mut done: impl FnMut(usize),
+) -> Result<ValidationReport, ValidationError> {
     let mut rows = Vec::new();
     let mut all = Vec::new();
-    for s in subjects {
+    let mut points = Vec::new();
+    for (n, s) in subjects.iter().enumerate() {
         let params = PkParams::schnider(&s.patient).map_err(|source| ValidationError::Model { line: 0, source })?;
         let mut pes = Vec::new();
         for occasion in &s.occasions {
@@ -242,7 +271,10 @@ pub fn validate(subjects: &[Subject]) -> Result<ValidationReport, ValidationErro
                 predict_occasion(&params, occasion).map_err(|source| ValidationError::Model { line: 0, source })?;
             for (m, p) in occasion.measurements.iter().zip(predicted) {
                 if m.concentration > 0.0 && p > 0.0 {
-                    pes.push((m.concentration - p) / p * 100.0);
+                    let point =
+                        SamplePoint { subject: s.id, time_min: m.time_min, measured: m.concentration, predicted: p };
+                    pes.push(point.pe_percent());
+                    points.push(point);
                 }
             }
         }
@@ -255,6 +287,7 @@ pub fn validate(subjects: &[Subject]) -> Result<ValidationReport, ValidationErro
             mdape_percent: median(&abs),
         });
         all.extend(pes);
+        done(n + 1);
     }
     let abs: Vec<f64> = all.iter().map(|x| x.abs()).collect();
     let subject_mdpe: Vec<f64> = rows.iter().filter(|r| r.samples > 0).map(|r| r.mdpe_percent).collect();
@@ -266,6 +299,7 @@ pub fn validate(subjects: &[Subject]) -> Result<ValidationReport, ValidationErro
         median_subject_mdpe_percent: median(&subject_mdpe),
         median_subject_mdape_percent: median(&subject_mdape),
         subjects: rows,
+        points,
     })
 }
 

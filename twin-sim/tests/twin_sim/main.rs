@@ -3,6 +3,7 @@
 #![cfg(not(target_arch = "wasm32"))]
 
 // The importers and case files, and the scenarios, in modules of this one test binary.
+mod cli;
 mod import;
 mod multi_segment;
 mod scenarios;

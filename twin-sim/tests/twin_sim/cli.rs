@@ -1,0 +1,56 @@
+//! The `twin-sim` binary itself: the validation report writes its Markdown and PNG plots.
+
+use std::path::{Path, PathBuf};
+use std::process::Command;
+
+const SCHNIDER: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/../../shared/data/schnider-1998-propofol/data.csv");
+
+fn twin_sim(args: &[&str]) -> String {
+    let out = Command::new(env!("CARGO_BIN_EXE_twin-sim")).args(args).output().expect("the twin-sim binary runs");
+    let text = String::from_utf8_lossy(&out.stdout).into_owned();
+    assert!(out.status.success(), "twin-sim {args:?} failed: {text}{}", String::from_utf8_lossy(&out.stderr));
+    text
+}
+
+/// A PNG's width and height, after checking its signature.
+fn png_size(path: &Path, with_text: bool) -> (u32, u32) {
+    let bytes = std::fs::read(path).unwrap_or_else(|e| panic!("{}: {e}", path.display()));
+    assert_eq!(&bytes[..8], b"\x89PNG\r\n\x1a\n", "{} is not a PNG", path.display());
+    assert_eq!(&bytes[12..16], b"IHDR");
+    let be = |i: usize| u32::from_be_bytes([bytes[i], bytes[i + 1], bytes[i + 2], bytes[i + 3]]);
+    // A blank plot of this size compresses to 2–3 KB; points, bars and text make it far larger.
+    let least = if with_text { 20_000 } else { 4_000 };
+    assert!(bytes.len() > least, "{} is only {} bytes: nothing drawn?", path.display(), bytes.len());
+    (be(16), be(20))
+}
+
+#[test]
+fn the_validation_report_writes_markdown_and_plots() {
+    let dir = std::env::temp_dir().join(format!("twin-sim-report-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&dir);
+    let dir_s = dir.to_string_lossy().into_owned();
+    let printed = twin_sim(&["report", "--data", SCHNIDER, "--out", &dir_s]);
+    let md = std::fs::read_to_string(dir.join("validation.md")).expect("validation.md written");
+    let mut expected: Vec<PathBuf> = vec![dir.join("physiology-resting-deviation.png")];
+    if Path::new(SCHNIDER).exists() {
+        assert!(md.contains("MDAPE") && md.contains("**All (pooled)**"), "{md}");
+        expected.push(dir.join("schnider-predicted-vs-measured.png"));
+        expected.push(dir.join("schnider-performance-error.png"));
+    } else {
+        assert!(md.contains("data file is absent"), "{md}");
+    }
+    for p in &expected {
+        let (w, h) = png_size(p, md.contains("Plots drawn with the font"));
+        assert!(w >= 800 && h >= 400, "{}: {w}×{h}", p.display());
+        let name = p.file_name().unwrap().to_string_lossy();
+        assert!(md.contains(&format!("]({name})")), "validation.md does not show {name}");
+        assert!(printed.contains(&*name), "{printed}");
+    }
+    let _ = std::fs::remove_dir_all(&dir);
+}
+
+#[test]
+fn the_report_to_stdout_says_where_the_plots_would_go() {
+    let printed = twin_sim(&["report", "--data", "/nonexistent/schnider.csv"]);
+    assert!(printed.contains("--out <folder>") && printed.contains("data file is absent"), "{printed}");
+}
