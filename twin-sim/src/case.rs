@@ -126,6 +126,10 @@ pub enum EventKind {
     MonitoringStart,
     Alarm,
     Note,
+    /// A procedure performed (FHIR Procedure), with its code.
+    Procedure,
+    /// A measurement or finding (FHIR Observation), with its value.
+    Observation,
 }
 
 impl EventKind {
@@ -148,6 +152,8 @@ impl EventKind {
             EventKind::MonitoringStart => "monitoring start",
             EventKind::Alarm => "alarm",
             EventKind::Note => "note",
+            EventKind::Procedure => "procedure",
+            EventKind::Observation => "observation",
         }
     }
 }

@@ -26,7 +26,7 @@ pub const BASE_SEGMENT_MS: u64 = 60_000;
 pub const MAX_SEGMENTS: u64 = 4096;
 
 /// Every event kind, in tag order; [`kind_key`] names each.
-pub const EVENT_KINDS: [EventKind; 11] = [
+pub const EVENT_KINDS: [EventKind; 13] = [
     EventKind::Arrival,
     EventKind::Triage,
     EventKind::Diagnosis,
@@ -38,6 +38,8 @@ pub const EVENT_KINDS: [EventKind; 11] = [
     EventKind::MonitoringStart,
     EventKind::Alarm,
     EventKind::Note,
+    EventKind::Procedure,
+    EventKind::Observation,
 ];
 
 /// Why a case file could not be read.
@@ -195,6 +197,8 @@ pub fn kind_key(kind: EventKind) -> &'static str {
         EventKind::MonitoringStart => "monitoring_start",
         EventKind::Alarm => "alarm",
         EventKind::Note => "note",
+        EventKind::Procedure => "procedure",
+        EventKind::Observation => "observation",
     }
 }
 

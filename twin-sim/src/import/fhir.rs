@@ -79,9 +79,11 @@ pub fn import_fhir(file: &str, text: &str, stage: Stage) -> Result<FhirImport, I
             "Condition" => {
                 (EventKind::Diagnosis, &["onsetDateTime", "onsetPeriod.start", "recordedDate", "abatementDateTime"])
             }
-            "Procedure" => (EventKind::Note, &["performedDateTime", "performedPeriod.start", "performedPeriod.end"]),
+            "Procedure" => {
+                (EventKind::Procedure, &["performedDateTime", "performedPeriod.start", "performedPeriod.end"])
+            }
             "Observation" => {
-                (EventKind::Note, &["effectiveDateTime", "effectivePeriod.start", "effectiveInstant", "issued"])
+                (EventKind::Observation, &["effectiveDateTime", "effectivePeriod.start", "effectiveInstant", "issued"])
             }
             other => {
                 match out.ignored.iter_mut().find(|(k, _)| k == other) {

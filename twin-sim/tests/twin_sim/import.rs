@@ -28,7 +28,8 @@ fn synthea_patient_becomes_time_ordered_diagnosis_events() {
     assert!(events.windows(2).all(|w| w[0].time_ms <= w[1].time_ms), "events are time-ordered");
     assert_eq!(events[0].time_ms, 0, "the earliest resource is the origin");
     let count = |k: EventKind| events.iter().filter(|e| e.kind == k).count();
-    assert_eq!((count(EventKind::Arrival), count(EventKind::Diagnosis), count(EventKind::Note)), (44, 34, 86));
+    assert_eq!((count(EventKind::Arrival), count(EventKind::Diagnosis), count(EventKind::Procedure)), (44, 34, 86));
+    assert_eq!(count(EventKind::Note), 0, "procedures are events of their own kind");
     // A Condition keeps its SNOMED code and its text; its time is its onset.
     let strep = events.iter().find(|e| e.label == "Streptococcal sore throat (disorder)").expect("strep throat");
     assert_eq!((strep.kind, strep.code.as_deref()), (EventKind::Diagnosis, Some("SNOMED:43878008")));
@@ -102,6 +103,7 @@ fn a_bundle_with_numeric_observations_gives_tracks_and_events() {
     let e = &got.stage.events;
     assert_eq!(e.iter().map(|e| e.time_ms).collect::<Vec<_>>(), vec![0, 0, 300_000]);
     assert_eq!(e[2].code.as_deref(), Some("LOINC:8867-4"));
+    assert!(e.iter().all(|e| e.kind == EventKind::Observation), "{e:?}");
     assert!(e[0].label.contains("Systolic blood pressure 121.5 mm[Hg]"), "{}", e[0].label);
 }
 
