@@ -1,0 +1,14 @@
+//! The digital twin viewer: Bevy plugins over the pure `twin-sim` crate, for surgeons
+//! reviewing a case and students training on scenarios.
+//!
+//! This is the headless core every front end shares: `SimSyncPlugin` drives the replay
+//! clock with frame time and samples every stream from one time base; `TimelinePlugin`
+//! lays the stages end to end with their events as markers and applies play, pause,
+//! seek, speed, jump and zoom commands. Both run under `MinimalPlugins` (see the tests),
+//! so they are checked without a window or a GPU.
+
+pub mod sync;
+pub mod timeline;
+
+pub use sync::{LoadedCase, Playback, SimSyncPlugin, SyncSystems, Vitals, open_case};
+pub use timeline::{Marker, StageSpan, Timeline, TimelineCommand, TimelinePlugin};
