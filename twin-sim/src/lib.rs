@@ -16,6 +16,7 @@ pub mod pk_validation;
 pub mod qrs;
 pub mod replay;
 pub mod scenario;
+pub mod verify;
 pub mod wfdb;
 
 pub use qrs::{BeatMatch, QrsConfig, QrsDetector, QrsError, evaluate_beats, heart_rate_bpm};

@@ -4,11 +4,15 @@
 //! This is the headless core every front end shares: `SimSyncPlugin` drives the replay
 //! clock with frame time and samples every stream from one time base; `TimelinePlugin`
 //! lays the stages end to end with their events as markers and applies play, pause,
-//! seek, speed, jump and zoom commands. Both run under `MinimalPlugins` (see the tests),
+//! seek, speed, jump and zoom commands; `MonitorPlugin` fills the bedside monitor (numerics,
+//! waveform traces, active alarms, NEWS2, and which segments failed their ledger check).
+//! All run under `MinimalPlugins` (see the tests),
 //! so they are checked without a window or a GPU.
 
+pub mod monitor;
 pub mod sync;
 pub mod timeline;
 
-pub use sync::{LoadedCase, Playback, SimSyncPlugin, SyncSystems, Vitals, open_case};
+pub use monitor::{Monitor, MonitorPlugin, Numeric, Trace, Verification};
+pub use sync::{LoadedCase, Playback, SimSyncPlugin, SyncSystems, Vitals, check_case, open_case};
 pub use timeline::{Marker, StageSpan, Timeline, TimelineCommand, TimelinePlugin};

@@ -3,9 +3,11 @@
 //! timeline draw), all from one time base so they stay in step.
 
 use bevy::prelude::*;
-use twin_sim::case::{Case, Stage};
+use twin_sim::case::{Case, CaseError, Stage};
 use twin_sim::replay::{Clock, Snapshot, snapshot};
+use twin_sim::verify::{Anchor, verify_case};
 
+use crate::monitor::{MonitorData, Verification};
 use crate::timeline::Timeline;
 
 /// The case being reviewed.
@@ -49,13 +51,24 @@ pub enum SyncSystems {
     Follow,
 }
 
-/// Opens a case: the resources the sync, timeline and drawing plugins read.
+/// Opens a case: the resources the sync, timeline and monitor plugins read. The case is
+/// not yet checked against the ledger (see [`check_case`]).
 pub fn open_case(world: &mut World, case: Case) {
     let timeline = Timeline::for_case(&case);
     world.insert_resource(Playback { clock: Clock::new(timeline.total_us()) });
     world.insert_resource(timeline);
+    world.insert_resource(MonitorData::for_case(&case));
+    world.insert_resource(Verification(None));
     world.insert_resource(LoadedCase(case));
     world.insert_resource(Vitals::default());
+}
+
+/// Checks the open case's segments against the hashes anchored on the ledger.
+pub fn check_case(world: &mut World, anchors: &[Anchor]) -> Result<(), CaseError> {
+    let Some(case) = world.get_resource::<LoadedCase>() else { return Ok(()) };
+    let checked = verify_case(&case.0, anchors)?;
+    world.insert_resource(Verification(Some(checked)));
+    Ok(())
 }
 
 /// Drives the replay clock with frame time and samples every stream each frame.
@@ -81,7 +94,7 @@ fn advance_clock(time: Res<Time>, playback: Option<ResMut<Playback>>) {
     }
 }
 
-fn sample_streams(
+pub fn sample_streams(
     case: Option<Res<LoadedCase>>,
     timeline: Option<Res<Timeline>>,
     playback: Option<Res<Playback>>,

@@ -1,0 +1,246 @@
+//! Checking a case against the segment hashes anchored on the ledger: every segment of
+//! every stream is verified (its hash is the anchored one), tampered (the data hashes to
+//! something else), or unverified (nothing anchored for it); and anything anchored that
+//! the case no longer holds is reported as missing. A viewer marks each segment so, and
+//! says why in words.
+
+use ledger_protocol::crypto::Hash;
+
+use crate::case::{Case, CaseError, Stage};
+use crate::casefile::segment_ms_for;
+
+/// One segment hash as the ledger holds it (an `AnchorTwinSegment` transaction).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Anchor {
+    pub stage: Stage,
+    pub stream: String,
+    pub start_ms: u64,
+    pub end_ms: u64,
+    pub hash: Hash,
+}
+
+/// What the check found for one segment.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum SegmentStatus {
+    /// The data hashes to the anchored hash.
+    Verified,
+    /// The data hashes to `actual`, not to the anchored hash.
+    Tampered { anchored: Hash, actual: Hash },
+    /// No hash is anchored for this segment.
+    Unanchored,
+    /// A hash is anchored for a segment the case does not have.
+    Missing,
+}
+
+/// One segment of one stream and its status.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SegmentCheck {
+    pub stage: Stage,
+    pub stream: String,
+    pub start_ms: u64,
+    pub end_ms: u64,
+    pub status: SegmentStatus,
+}
+
+impl SegmentCheck {
+    pub fn is_verified(&self) -> bool {
+        self.status == SegmentStatus::Verified
+    }
+
+    /// The finding in words, naming the segment (for the viewer's red marks).
+    pub fn reason(&self) -> String {
+        let which = format!(
+            "{} {} from {} to {}",
+            stage_name(self.stage),
+            self.stream,
+            clock(self.start_ms),
+            clock(self.end_ms)
+        );
+        match self.status {
+            SegmentStatus::Verified => format!("{which}: matches the hash anchored on the ledger"),
+            SegmentStatus::Tampered { anchored, actual } => format!(
+                "{which}: TAMPERED — the data hashes to {}…, the ledger anchored {}…",
+                &actual.to_hex()[..12],
+                &anchored.to_hex()[..12]
+            ),
+            SegmentStatus::Unanchored => format!("{which}: UNVERIFIED — no hash for it is anchored on the ledger"),
+            SegmentStatus::Missing => {
+                format!("{which}: MISSING — the ledger anchored this segment but the case data does not hold it")
+            }
+        }
+    }
+}
+
+/// Every segment of a case, checked.
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub struct CaseVerification {
+    pub segments: Vec<SegmentCheck>,
+}
+
+impl CaseVerification {
+    /// Whether every segment verified (and there was at least one).
+    pub fn all_verified(&self) -> bool {
+        !self.segments.is_empty() && self.segments.iter().all(SegmentCheck::is_verified)
+    }
+
+    pub fn count(&self, pred: impl Fn(&SegmentStatus) -> bool) -> usize {
+        self.segments.iter().filter(|s| pred(&s.status)).count()
+    }
+
+    /// The segments that did not verify.
+    pub fn problems(&self) -> impl Iterator<Item = &SegmentCheck> {
+        self.segments.iter().filter(|s| !s.is_verified())
+    }
+
+    /// The checks of one stage's segments covering `t_ms` (one per stream).
+    pub fn at(&self, stage: Stage, t_ms: u64) -> impl Iterator<Item = &SegmentCheck> {
+        self.segments.iter().filter(move |s| s.stage == stage && s.start_ms <= t_ms && t_ms < s.end_ms)
+    }
+
+    /// A one-line summary: "all 84 segments verified" or the counts of each finding.
+    pub fn summary(&self) -> String {
+        let n = self.segments.len();
+        if self.all_verified() {
+            return format!("all {n} segments verified against the ledger");
+        }
+        let verified = self.count(|s| *s == SegmentStatus::Verified);
+        let tampered = self.count(|s| matches!(s, SegmentStatus::Tampered { .. }));
+        let unanchored = self.count(|s| *s == SegmentStatus::Unanchored);
+        let missing = self.count(|s| *s == SegmentStatus::Missing);
+        format!(
+            "{verified} of {n} segments verified; {tampered} tampered, {unanchored} not anchored, {missing} missing"
+        )
+    }
+}
+
+/// Checks every segment of every stage (segments as the case file cuts them) against the
+/// anchors. Anchors for other stages, streams or cuts than the case's are reported missing.
+pub fn verify_case(case: &Case, anchors: &[Anchor]) -> Result<CaseVerification, CaseError> {
+    let mut used = vec![false; anchors.len()];
+    let mut segments = Vec::new();
+    for stage in &case.stages {
+        let segment_ms = segment_ms_for(stage);
+        for stream in stage.stream_hashes(segment_ms)? {
+            for seg in &stream.segments {
+                let found = anchors.iter().position(|a| {
+                    a.stage == stage.stage
+                        && a.stream == stream.stream
+                        && a.start_ms == seg.start_ms
+                        && a.end_ms == seg.end_ms
+                });
+                let status = match found {
+                    Some(i) => {
+                        used[i] = true;
+                        if anchors[i].hash == seg.hash {
+                            SegmentStatus::Verified
+                        } else {
+                            SegmentStatus::Tampered { anchored: anchors[i].hash, actual: seg.hash }
+                        }
+                    }
+                    None => SegmentStatus::Unanchored,
+                };
+                segments.push(SegmentCheck {
+                    stage: stage.stage,
+                    stream: stream.stream.clone(),
+                    start_ms: seg.start_ms,
+                    end_ms: seg.end_ms,
+                    status,
+                });
+            }
+        }
+    }
+    for (a, _) in anchors.iter().zip(&used).filter(|(_, used)| !**used) {
+        segments.push(SegmentCheck {
+            stage: a.stage,
+            stream: a.stream.clone(),
+            start_ms: a.start_ms,
+            end_ms: a.end_ms,
+            status: SegmentStatus::Missing,
+        });
+    }
+    Ok(CaseVerification { segments })
+}
+
+/// The anchors a case's segments would get (what a seed or an import anchors).
+pub fn anchors_for(case: &Case) -> Result<Vec<Anchor>, CaseError> {
+    let mut out = Vec::new();
+    for stage in &case.stages {
+        for stream in stage.stream_hashes(segment_ms_for(stage))? {
+            out.extend(stream.segments.iter().map(|s| Anchor {
+                stage: stage.stage,
+                stream: stream.stream.clone(),
+                start_ms: s.start_ms,
+                end_ms: s.end_ms,
+                hash: s.hash,
+            }));
+        }
+    }
+    Ok(out)
+}
+
+fn stage_name(stage: Stage) -> &'static str {
+    match stage {
+        Stage::PreHospital => "pre-hospital",
+        Stage::Diagnosis => "diagnosis",
+        Stage::Surgery => "surgery",
+    }
+}
+
+/// `h:mm:ss` of a stage time.
+fn clock(ms: u64) -> String {
+    let s = ms / 1000;
+    format!("{}:{:02}:{:02}", s / 3600, s / 60 % 60, s % 60)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::case::{StageData, Track};
+
+    fn case() -> Case {
+        let mut s = StageData::new(Stage::Surgery);
+        s.tracks.push(Track {
+            name: "HR".into(),
+            unit: "/min".into(),
+            times_ms: (0..600).map(|i| i * 1000).collect(),
+            values: (0..600).map(|i| Some(70.0 + (i % 7) as f32)).collect(),
+        });
+        Case { id: "c".into(), stages: vec![s] }
+    }
+
+    #[test]
+    fn an_untouched_case_verifies_and_a_changed_sample_is_found() {
+        let c = case();
+        let anchors = anchors_for(&c).unwrap();
+        assert!(!anchors.is_empty());
+        let v = verify_case(&c, &anchors).unwrap();
+        assert!(v.all_verified(), "{}", v.summary());
+        assert!(v.summary().starts_with("all "), "{}", v.summary());
+
+        let mut changed = c.clone();
+        changed.stages[0].tracks[0].values[300] = Some(140.0);
+        let v = verify_case(&changed, &anchors).unwrap();
+        let bad: Vec<&SegmentCheck> = v.problems().collect();
+        assert_eq!(bad.len(), 1, "{}", v.summary());
+        assert!(matches!(bad[0].status, SegmentStatus::Tampered { .. }));
+        assert!(bad[0].start_ms <= 300_000 && 300_000 < bad[0].end_ms);
+        assert!(bad[0].reason().contains("TAMPERED") && bad[0].reason().contains("surgery HR"), "{}", bad[0].reason());
+        assert_eq!(v.at(Stage::Surgery, 300_000).next().map(|s| s.is_verified()), Some(false));
+    }
+
+    #[test]
+    fn unanchored_and_missing_segments_are_named() {
+        let c = case();
+        let mut anchors = anchors_for(&c).unwrap();
+        let dropped = anchors.remove(0);
+        anchors.push(Anchor { stream: "ABP".into(), ..dropped.clone() });
+        let v = verify_case(&c, &anchors).unwrap();
+        assert!(!v.all_verified());
+        assert_eq!(v.count(|s| *s == SegmentStatus::Unanchored), 1);
+        assert_eq!(v.count(|s| *s == SegmentStatus::Missing), 1);
+        let missing = v.problems().find(|s| s.status == SegmentStatus::Missing).unwrap();
+        assert!(missing.reason().contains("MISSING") && missing.reason().contains("ABP"), "{}", missing.reason());
+        assert!(v.summary().contains("1 not anchored, 1 missing"), "{}", v.summary());
+        assert!(!verify_case(&Case { id: "e".into(), stages: vec![] }, &[]).unwrap().all_verified());
+    }
+}
