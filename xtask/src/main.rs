@@ -16,7 +16,8 @@ const USAGE: &str = "usage: cargo xtask <run|test|bench <ledger|wallet|all>|setu
           wallet: signing and keystore unlock in headless Chromium
           portal: initial download (gzip) and first render in headless Chromium
           twin:   physiology speed against real time, replay seek + window
-  setup   install what is missing (wasm32 target, wasm-bindgen-cli, trunk, wasm-opt, Chromium)";
+  setup   install what is missing (wasm32 target, wasm-bindgen-cli, trunk, wasm-opt, Chromium,
+          Xvfb and Mesa's software Vulkan)";
 
 fn main() -> Result<()> {
     let args: Vec<String> = std::env::args().skip(1).collect();
@@ -114,12 +115,13 @@ fn setup_wasm() -> Result<()> {
     Ok(())
 }
 
-/// Chromium and its WebDriver for browser tests (Debian packages).
+/// Chromium and its WebDriver for browser tests, and a virtual X display with Mesa's
+/// software Vulkan for the native twin viewer's test (Debian packages).
 fn setup_browser() -> Result<()> {
-    if chromium().is_some() && chromedriver().is_some() {
+    if chromium().is_some() && chromedriver().is_some() && virtual_display_ready() {
         return Ok(());
     }
-    eprintln!("setup: installing chromium and chromium-driver (Debian packages)");
+    eprintln!("setup: installing chromium, chromium-driver, xvfb and Mesa's Vulkan drivers (Debian packages)");
     let is_root = output(Command::new("id").arg("-u")).is_some_and(|u| u.trim() == "0");
     let apt = |args: &[&str]| {
         let mut c = if is_root { Command::new("apt-get") } else { Command::new("sudo") };
@@ -129,15 +131,26 @@ fn setup_browser() -> Result<()> {
         c.args(args).env("DEBIAN_FRONTEND", "noninteractive");
         quiet(&mut c)
     };
-    if apt(&["install", "-y", "-q", "chromium", "chromium-driver"]).is_err() {
-        apt(&["update", "-q"]).context("apt-get update failed; install chromium and chromium-driver by hand")?;
-        apt(&["install", "-y", "-q", "chromium", "chromium-driver"])
-            .context("could not install chromium and chromium-driver; install them by hand (Debian: apt-get install chromium chromium-driver)")?;
+    const PACKAGES: [&str; 5] = ["chromium", "chromium-driver", "xvfb", "mesa-vulkan-drivers", "libvulkan1"];
+    let install = |apt: &dyn Fn(&[&str]) -> Result<()>| apt(&[&["install", "-y", "-q"][..], &PACKAGES[..]].concat());
+    if install(&apt).is_err() {
+        apt(&["update", "-q"]).context("apt-get update failed; install the packages by hand")?;
+        install(&apt).with_context(|| {
+            format!("could not install them; install by hand (Debian: apt-get install {})", PACKAGES.join(" "))
+        })?;
     }
     if chromedriver().is_none() {
         bail!("chromedriver is still missing after installing chromium-driver");
     }
     Ok(())
+}
+
+/// `xvfb-run` and Mesa's software Vulkan driver (lavapipe).
+fn virtual_display_ready() -> bool {
+    let lavapipe = std::fs::read_dir("/usr/share/vulkan/icd.d")
+        .map(|d| d.flatten().any(|e| e.file_name().to_string_lossy().starts_with("lvp_icd")))
+        .unwrap_or(false);
+    which("xvfb-run").is_some() && lavapipe
 }
 
 fn chromium() -> Option<PathBuf> {
@@ -317,6 +330,21 @@ fn test() -> Result<()> {
             ]),
         )?;
     }
+    step(
+        "lints of the drawn twin viewer",
+        cargo().args([
+            "clippy",
+            "-p",
+            "twin-viewer",
+            "--features",
+            "render",
+            "--all-targets",
+            "--quiet",
+            "--",
+            "-D",
+            "warnings",
+        ]),
+    )?;
     eprintln!("== portal (trunk, release)");
     let dist = build_portal()?;
     step(
@@ -325,6 +353,10 @@ fn test() -> Result<()> {
             .args(["test", "--workspace", "--quiet"])
             .env("E2E_PORTAL_DIST", &dist)
             .env("E2E_NODE_BIN", abs(target_dir().join("debug/ledger-node"))?),
+    )?;
+    step(
+        "the twin viewer draws a case (Xvfb, Mesa software Vulkan)",
+        cargo().args(["test", "--quiet", "-p", "twin-viewer", "--features", "render", "--test", "screenshot"]),
     )?;
     step(
         "browser tests (headless Chromium)",

@@ -10,6 +10,8 @@
 //! so they are checked without a window or a GPU.
 
 pub mod monitor;
+#[cfg(feature = "render")]
+pub mod render;
 pub mod sync;
 pub mod timeline;
 

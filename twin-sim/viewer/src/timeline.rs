@@ -171,7 +171,7 @@ impl Plugin for TimelinePlugin {
     }
 }
 
-fn apply_commands(
+pub(crate) fn apply_commands(
     mut commands: MessageReader<TimelineCommand>,
     timeline: Option<ResMut<Timeline>>,
     playback: Option<ResMut<Playback>>,
