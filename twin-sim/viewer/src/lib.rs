@@ -14,6 +14,8 @@ pub mod monitor;
 pub mod render;
 pub mod sync;
 pub mod timeline;
+#[cfg(all(feature = "web", target_arch = "wasm32"))]
+pub mod web;
 
 pub use monitor::{Monitor, MonitorPlugin, Numeric, Trace, Verification};
 pub use sync::{LoadedCase, Playback, SimSyncPlugin, SyncSystems, Vitals, check_case, open_case};
