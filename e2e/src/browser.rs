@@ -29,6 +29,9 @@ const CHROME_ARGS: &[&str] = &[
     "--disable-sync",
     "--no-first-run",
     "--window-size=1280,900",
+    // WebGL2 without a GPU (the twin viewer): Chromium's software renderer.
+    "--use-angle=swiftshader",
+    "--enable-unsafe-swiftshader",
     // The page's console (a WebAssembly panic, say) goes to the chromedriver log.
     "--enable-logging=stderr",
     "--log-level=0",
@@ -174,6 +177,12 @@ impl Browser {
         self.client.goto(&url).await.with_context(|| format!("{}: opening {url}", self.actor))?;
         self.wait("header.top").await.context("the portal did not start (no header)")?;
         Ok(())
+    }
+
+    /// Loads any page the node serves, without waiting for the portal's header.
+    pub async fn goto(&self, path: &str) -> Result<()> {
+        let url = format!("{}{path}", self.base);
+        self.client.goto(&url).await.with_context(|| format!("{}: opening {url}", self.actor))
     }
 
     /// Runs JavaScript in the page and returns its value.

@@ -8,7 +8,7 @@ use anyhow::{Context, Result, bail};
 use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
 
-const USAGE: &str = "usage: cargo xtask <run|test|bench <ledger|wallet|all>|setup>
+const USAGE: &str = "usage: cargo xtask <run|test|bench <ledger|wallet|portal|twin|viewer|all>|setup>
 
   run     build the portal and start it with the ledger node and demo data (http://127.0.0.1:7800)
   test    install what is missing, then run every check and test CI runs
@@ -16,6 +16,7 @@ const USAGE: &str = "usage: cargo xtask <run|test|bench <ledger|wallet|all>|setu
           wallet: signing and keystore unlock in headless Chromium
           portal: initial download (gzip) and first render in headless Chromium
           twin:   physiology speed against real time, replay seek + window
+          viewer: the twin viewer's WebAssembly (gzip) and frame time in headless Chromium
   setup   install what is missing (wasm32 target, wasm-bindgen-cli, trunk, wasm-opt, Chromium,
           Xvfb and Mesa's software Vulkan)";
 
@@ -31,6 +32,7 @@ fn main() -> Result<()> {
             Some("wallet") => bench_wallet(),
             Some("portal") => bench_portal(),
             Some("twin") => bench_twin(),
+            Some("viewer") => bench_viewer(),
             Some("all") => {
                 bench_ledger()?;
                 bench_wallet()?;
@@ -439,6 +441,113 @@ fn bench_portal() -> Result<()> {
         .trim()
         .to_owned();
     println!("portal initial_gzip_bytes={initial} first_render_ms={ms}");
+    Ok(())
+}
+
+/// The page the viewer benchmark serves: starts the viewer playing, waits for it to warm
+/// up, then times 120 animation frames and reports the median in `data-frame-ms`.
+const VIEWER_BENCH_PAGE: &str = r#"<!doctype html>
+<html lang="en"><head><meta charset="utf-8"><title>twin viewer benchmark</title></head>
+<body style="margin:0;background:#111"><canvas id="twin" style="width:1024px;height:640px"></canvas>
+<script type="module">
+import init, { start } from './twin_viewer.js';
+const fail = (e) => { document.body.dataset.error = String(e); };
+try {
+  await init();
+  const text = await (await fetch('case.json')).text();
+  try { start('twin', text, true); } catch (e) {
+    // winit hands the event loop to the browser by throwing this on purpose.
+    if (!String(e).includes('Using exceptions for control flow')) throw e;
+  }
+  await new Promise((r) => setTimeout(r, 5000));
+  const gaps = [];
+  let last = performance.now();
+  await new Promise((done) => {
+    const tick = (t) => { gaps.push(t - last); last = t; if (gaps.length < 120) requestAnimationFrame(tick); else done(); };
+    requestAnimationFrame(tick);
+  });
+  gaps.sort((a, b) => a - b);
+  document.body.dataset.frameMs = gaps[gaps.length >> 1].toFixed(1);
+} catch (e) { fail(e); }
+</script></body></html>
+"#;
+
+/// The viewer's release WebAssembly (size, gzip) and its frame time in headless Chromium
+/// on MIMIC record 03700181's surgery.
+fn bench_viewer() -> Result<()> {
+    setup_wasm()?;
+    setup_portal()?;
+    setup_browser()?;
+    eprintln!("building the twin viewer for the web (release, fat LTO: several minutes)");
+    quiet(cargo().args([
+        "build",
+        "--quiet",
+        "-p",
+        "twin-viewer",
+        "--lib",
+        "--features",
+        "web",
+        "--target",
+        "wasm32-unknown-unknown",
+        "--profile",
+        "wasm-release",
+    ]))?;
+    let out = abs(target_dir().join("viewer-bench"))?;
+    if out.exists() {
+        std::fs::remove_dir_all(&out)?;
+    }
+    quiet(
+        Command::new("wasm-bindgen")
+            .args(["--target", "web", "--no-typescript", "--out-dir"])
+            .arg(&out)
+            .arg(target_dir().join("wasm32-unknown-unknown/wasm-release/twin_viewer.wasm")),
+    )?;
+    eprintln!("optimising it with wasm-opt -Oz (several minutes)");
+    let module = out.join("twin_viewer_bg.wasm");
+    quiet(
+        Command::new(tools_dir()?.join("node_modules/.bin/wasm-opt")).arg("-Oz").arg(&module).arg("-o").arg(&module),
+    )?;
+    let mut gz = 0u64;
+    for name in ["twin_viewer_bg.wasm", "twin_viewer.js"] {
+        let o = Command::new("gzip").args(["-9", "-c"]).arg(out.join(name)).output()?;
+        if !o.status.success() {
+            bail!("gzip failed on {name}");
+        }
+        println!("{name}: {} bytes, {} gzip", std::fs::metadata(out.join(name))?.len(), o.stdout.len());
+        gz += o.stdout.len() as u64;
+    }
+    quiet(cargo().args([
+        "build",
+        "--release",
+        "--quiet",
+        "-p",
+        "twin-sim",
+        "-p",
+        "ledger-node",
+        "-p",
+        "e2e",
+        "--bins",
+    ]))?;
+    quiet(
+        Command::new(target_dir().join("release/twin-sim"))
+            .args(["import", "twin-sim/data/physionet/mimicdb-037/03700181.hea", "--stage", "surgery", "--out"])
+            .arg(out.join("case.json")),
+    )?;
+    std::fs::write(out.join("index.html"), VIEWER_BENCH_PAGE)?;
+    let run = Command::new(target_dir().join("release/viewer-bench"))
+        .env("E2E_PORTAL_DIST", &out)
+        .env("E2E_NODE_BIN", abs(target_dir().join("release/ledger-node"))?)
+        .stderr(Stdio::inherit())
+        .output()
+        .context("running the viewer benchmark")?;
+    let text = String::from_utf8_lossy(&run.stdout);
+    print!("{text}");
+    if !run.status.success() {
+        bail!("the viewer benchmark failed");
+    }
+    let ms =
+        text.lines().rev().find_map(|l| l.strip_prefix("frame_ms=")).context("no frame_ms line")?.trim().to_owned();
+    println!("viewer wasm_gzip_bytes={gz} frame_ms={ms}");
     Ok(())
 }
 

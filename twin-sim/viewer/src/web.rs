@@ -10,13 +10,17 @@ use crate::render::ViewerPlugin;
 use crate::{Monitor, Verification, open_case};
 
 /// Starts the viewer on `<canvas id=canvas_id>` with a case file (JSON, as `twin-sim
-/// import` writes it). Returns an error in words when the case cannot be read.
+/// import` writes it), playing at once when `play`. Returns an error in words when the
+/// case cannot be read.
 #[wasm_bindgen]
-pub fn start(canvas_id: &str, case_json: &str) -> Result<(), JsValue> {
+pub fn start(canvas_id: &str, case_json: &str, play: bool) -> Result<(), JsValue> {
     let case = twin_sim::casefile::read_case("case", case_json).map_err(|e| JsValue::from_str(&e.to_string()))?;
     let mut app = App::new();
     app.add_plugins(ViewerPlugin { canvas: Some(format!("#{canvas_id}")) });
     open_case(app.world_mut(), case);
+    if play {
+        app.world_mut().write_message(crate::TimelineCommand::Play);
+    }
     app.insert_resource(CanvasId(canvas_id.to_owned())).add_systems(Last, mirror_monitor);
     app.run();
     Ok(())
