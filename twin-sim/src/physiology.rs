@@ -1,42 +1,90 @@
-//! A lumped-parameter adult physiology for the training twin: a two-compartment systemic
-//! circulation (arterial and venous compliances, systemic resistance, a Frank–Starling
-//! heart), a baroreflex, oxygenation and CO2 from ventilation, FiO2 and shunt, propofol
+//! A lumped-parameter adult physiology for the training twin: a systemic circulation with
+//! an arterial and a venous (capacitance) compartment, a resistance to venous return and a
+//! Frank–Starling heart, a baroreflex acting on heart rate, contractility, arteriolar tone and
+//! venous capacitance, transcapillary refill, a lung O2 store (the functional residual
+//! capacity) exchanging with a mixed-venous blood O2 store, CO2 from ventilation, propofol
 //! (Schnider PK with effect site, see [`crate::pk`]) with its BIS and haemodynamic and
 //! respiratory effects, hemorrhage, crystalloid and blood infusion, and phenylephrine.
 //!
-//! Integration: classical RK4 at the caller's fixed step on a 10-element `nalgebra` state
+//! Integration: classical RK4 at the caller's fixed step on a 14-element `nalgebra` state
 //! vector; only `+ − × ÷ sqrt` and [`crate::detmath`] are used, so the same inputs give
 //! bit-identical trajectories on every IEEE-754 target (native and wasm32).
 //!
+//! Circulation. Blood leaves the arteries through the systemic resistance into the venous
+//! compartment, whose stressed volume sets the venous (mean systemic filling) pressure Pvs.
+//! Venous return to the heart is (Pvs − RAP)/Rvr (Guyton's venous return curve), and the heart
+//! pumps HR × SV(RAP) with SV on a Starling curve of right atrial pressure; the two are equal
+//! at every instant, which fixes RAP (shown as CVP) by a quadratic. So tachycardia alone
+//! cannot raise cardiac output far: once RAP is low, output is limited by venous return, and
+//! that is what falls when blood is lost. The baroreflex senses mean pressure and, with a
+//! smaller weight, pulse pressure (the carotid sinus responds to both), so a narrowing pulse
+//! pressure brings tachycardia before the mean pressure falls; the sympathetic tone also
+//! constricts arterioles, strengthens the heart and mobilises blood from the unstressed
+//! venous reservoir (the splanchnic capacitance). Transcapillary refill moves interstitial
+//! fluid into the vessels when capillary pressure falls, limited by an interstitial
+//! compliance (the refilled volume lowers interstitial pressure and dilutes plasma protein).
+//!
+//! Oxygen. The alveolar gas is a well-mixed store of volume FRC: inspired gas brings
+//! FiO2 × V̇A,insp, expired gas removes FAO2 × V̇A, and the lung capillaries take up
+//! Q̇ (1 − shunt)(Cc′O2 − Cv̄O2). The inspired alveolar flow exceeds the expired by the net gas
+//! uptake (O2 taken up minus CO2 given off), so in steady state this is the full alveolar gas
+//! equation, and in apnoea with an open airway gas is drawn in by mass flow (apnoeic
+//! oxygenation when FiO2 is high). Arterial content mixes end-capillary and shunted venous
+//! blood; mixed-venous content is a blood store (the blood volume) that the tissues draw
+//! VO2 from. SpO2 is the saturation of the arterial blood, found from its content.
+//!
 //! Calibration and sources (resting adult, 70 kg):
 //! - HR 70 /min, MAP 93 mmHg, CO 5.0 L/min, SV ≈ 71 mL, CVP 5 mmHg, blood volume 5.0 L
-//!   (≈ 70 mL/kg): Hall JE, Guyton and Hall Textbook of Medical Physiology, 14th ed. (2021),
-//!   chapters 14–15 and 20; systemic resistance follows as (MAP − CVP)/CO.
-//! - Oxygen: alveolar gas equation PAO2 = FiO2 (PB − PH2O) − PaCO2/RQ with PB 760, PH2O 47,
-//!   RQ 0.8; saturation from Severinghaus JW, Simple, accurate equations for human blood O2
-//!   dissociation computations, J Appl Physiol 1979;46:599–602; O2 content 1.34 mL/g Hb;
-//!   VO2 250 mL/min, VCO2 200 mL/min, physiological shunt 2 % (West JB, Respiratory
-//!   Physiology: The Essentials, 10th ed., 2016).
+//!   (≈ 70 mL/kg), functional capillary pressure 17 mmHg: Hall JE, Guyton and Hall Textbook of
+//!   Medical Physiology, 14th ed. (2021), chapters 14–17 and 20; systemic resistance follows
+//!   as (MAP − Pvs)/CO.
+//! - Oxygen: alveolar gas by mass balance as above (PB 760, PH2O 47, gas volumes converted
+//!   STPD→BTPS by 310/273 × 760/713); saturation from Severinghaus JW, Simple, accurate
+//!   equations for human blood O2 dissociation computations, J Appl Physiol 1979;46:599–602;
+//!   O2 content 1.34 mL/g Hb plus 0.003 mL/dL/mmHg dissolved; VO2 250 mL/min, VCO2 200 mL/min,
+//!   physiological shunt 2 %, FRC 2.4 L (West JB, Respiratory Physiology: The Essentials,
+//!   10th ed., 2016).
 //! - Ventilation: RR 12 /min, VT 0.5 L, dead space 0.15 L; PaCO2 = 0.863 VCO2 / VA (West).
 //! - End-tidal CO2 = PaCO2 − 4 mmHg (normal arterial–end-tidal gradient 2–5 mmHg).
 //! - Pulse pressure ≈ SV / arterial compliance; SBP = MAP + 2/3 PP, DBP = MAP − 1/3 PP.
 //!
-//! Model assumptions that are *not* published values (chosen for qualitatively correct
-//! responses, documented so they can be replaced): baroreflex gain (half-saturation 30 mmHg
-//! from the set point) and effector ranges, propofol haemodynamic Ce50 3 µg/mL with 35 %
-//! maximal vasodilation and 30 % maximal loss of contractility, propofol respiratory
-//! Ce50 3 µg/mL, phenylephrine one-compartment kinetics (Vd 70 L, t½ 5 min) with EC50
-//! 5 ng/mL, +100 % maximal resistance and 10 % venoconstriction (unstressed volume),
-//! transcapillary refill rate, and crystalloid leaving the vessels with a 20 min time
-//! constant (of the order volume-kinetic studies report: Hahn RG, Volume kinetics for
-//! infusion fluids, Anesthesiology 2010;113:470–81).
+//! What it is checked against (see the tests): the resting normals above; the ATLS classes
+//! of hemorrhage (American College of Surgeons, Advanced Trauma Life Support, 10th ed., 2018,
+//! chapter 3): class I (< 15 % lost) little change, class II (15–30 %) tachycardia with a
+//! normal or slightly low pressure and a narrowed pulse pressure, class III (30–40 %)
+//! hypotension with marked tachycardia; and the time an apnoeic adult takes to desaturate
+//! (Benumof JL, Dagg R, Benumof R, Anesthesiology 1997;87:979–82, from the model of
+//! Farmery AD, Roe PG, Br J Anaesth 1996;76:284–91: several minutes after preoxygenation;
+//! Weingart SD, Levitan RM, Ann Emerg Med 2012;59:165–75: about a minute or less from air),
+//! and apnoeic oxygenation through an open airway on 100 % O2 (Frumin MJ, Epstein RM,
+//! Cohen G, Apneic oxygenation in man, Anesthesiology 1959;20:789–98).
+//!
+//! Model assumptions that are *not* published values (chosen so the responses above come
+//! out right, documented so they can be replaced): the venous compliance (0.12 L/mmHg) and
+//! resistance to venous return (1 mmHg·min/L), which give a resting Pvs of 10 mmHg and a
+//! stressed volume of about a quarter of the blood volume; the Starling curve's
+//! half-pressure; the baroreflex gain (half-saturation 20 mmHg from the set point, pulse
+//! pressure weighted 0.5) and effector ranges (HR +105 %/−40 %, resistance ±50 %,
+//! contractility ±30 %, 16 % of the unstressed venous volume mobilised, large-artery
+//! compliance −50 % for the pulse pressure); the whole-body capillary filtration coefficient
+//! (5 mL/min/mmHg, of the order of Guyton's) and the interstitial compliance (0.06 L/mmHg:
+//! refill comes to rest within about half an hour); the venous O2 content (20 mL/L) below
+//! which tissue uptake becomes supply-limited; propofol haemodynamic Ce50 3 µg/mL with 35 %
+//! maximal vasodilation, 15 % maximal venodilation (unstressed volume: falling venous return
+//! is the main cause of propofol hypotension, de Wit F et al., Br J Anaesth 2016;116:784–9)
+//! and 30 % maximal loss of contractility, and a baroreflex blunted by up to 80 %; propofol
+//! respiratory Ce50 3 µg/mL; phenylephrine one-compartment kinetics (Vd 70 L, t½ 5 min) with
+//! EC50 5 ng/mL, +100 % maximal resistance and 10 % venoconstriction (unstressed volume);
+//! and crystalloid leaving the vessels with a 20 min time constant (of the order
+//! volume-kinetic studies report: Hahn RG, Volume kinetics for infusion fluids,
+//! Anesthesiology 2010;113:470–81).
 
 use nalgebra::SVector;
 
 use crate::pk::{BisModel, Patient, PkError, PkParams, Sex};
 
 /// State vector length.
-pub const STATE_LEN: usize = 11;
+pub const STATE_LEN: usize = 14;
 type State = SVector<f64, STATE_LEN>;
 
 // State indices.
@@ -51,6 +99,18 @@ const CE: usize = 7; // propofol effect-site concentration, µg/mL
 const PHE: usize = 8; // phenylephrine plasma concentration, ng/mL
 const PACO2: usize = 9; // arterial CO2 tension, mmHg
 const XTAL: usize = 10; // infused crystalloid still in the vessels, L
+const LO2: usize = 11; // O2 in the alveolar gas (FRC), L BTPS
+const CVO2: usize = 12; // mixed-venous O2 content, mL O2 per L blood
+const REFILL: usize = 13; // interstitial fluid moved into the vessels (net), L
+
+/// Dry barometric pressure in the alveoli, mmHg (760 − 47 water vapour).
+const PB_DRY: f64 = 760.0 - 47.0;
+/// mL O2 (STPD) to L gas at body conditions (BTPS): 310/273 K and 760/713 mmHg, per 1000.
+const STPD_ML_TO_BTPS_L: f64 = 310.15 / 273.15 * 760.0 / 713.0 / 1000.0;
+/// Dissolved O2, mL per L blood per mmHg (0.003 mL/dL/mmHg).
+const O2_SOLUBILITY: f64 = 0.03;
+/// mL O2 per L blood per g/dL of haemoglobin at full saturation (1.34 mL/g).
+const O2_PER_HB: f64 = 13.4;
 
 /// Why a step or a model could not be made.
 #[derive(Debug, Clone, PartialEq, thiserror::Error)]
@@ -66,7 +126,8 @@ pub enum PhysioError {
 pub enum Ventilation {
     /// Own breathing: 12 /min × 0.5 L at rest, depressed by propofol.
     Spontaneous,
-    /// Mechanical ventilation at a set rate (/min) and tidal volume (L).
+    /// Mechanical ventilation at a set rate (/min) and tidal volume (L). Rate or volume 0 is
+    /// apnoea with the airway open to the inspired gas.
     Controlled { rate_per_min: f64, tidal_volume_l: f64 },
 }
 
@@ -104,6 +165,7 @@ pub struct Outputs {
     pub map_mmhg: f64,
     pub sbp_mmhg: f64,
     pub dbp_mmhg: f64,
+    /// Right atrial pressure.
     pub cvp_mmhg: f64,
     pub cardiac_output_l_per_min: f64,
     pub stroke_volume_ml: f64,
@@ -124,34 +186,58 @@ pub struct Outputs {
 pub struct PhysioParams {
     pub hr_rest: f64,
     pub map_set: f64,
+    /// Right atrial pressure at rest, mmHg.
     pub cvp_rest: f64,
     pub co_rest: f64,
     pub blood_volume_l: f64,
     pub hct_rest: f64,
     /// L/mmHg.
     pub arterial_compliance: f64,
-    /// L/mmHg.
+    /// Compliance of the venous (capacitance) compartment, L/mmHg.
     pub venous_compliance: f64,
+    /// Resistance to venous return between the venous compartment and the right atrium,
+    /// mmHg·min/L.
+    pub venous_return_resistance: f64,
     /// Arterial share of blood volume at rest, L.
     pub arterial_volume_rest: f64,
-    /// Venous pressure (mmHg) at which stroke volume is half its maximum.
+    /// Right atrial pressure (mmHg) at which stroke volume is half its maximum.
     pub starling_half_pressure: f64,
-    /// Baroreflex: MAP deviation (mmHg) giving half the tone swing; time constant (min).
+    /// Baroreflex: sensed-pressure deviation (mmHg) giving half the tone swing; time
+    /// constant (min).
     pub baro_half_mmhg: f64,
     pub baro_tau_min: f64,
-    /// Fractional effector ranges at full sympathetic tone swing (tone 0 or 1).
+    /// Weight of the pulse-pressure deviation in the sensed pressure (mean pressure counts 1).
+    pub baro_pulse_weight: f64,
+    /// Fractional heart-rate rise at full sympathetic tone, and fall at none.
     pub baro_hr_range: f64,
+    pub baro_bradycardia_range: f64,
+    /// Fractional effector ranges at full sympathetic tone swing (tone 0 or 1).
     pub baro_resistance_range: f64,
     pub baro_contractility_range: f64,
+    /// Fraction of the unstressed venous volume the reflex mobilises at full tone.
     pub baro_venous_range: f64,
-    /// Transcapillary exchange, L/min per mmHg of venous pressure above rest.
+    /// Fractional fall of large-artery compliance at full tone, for the pulse pressure.
+    pub baro_arterial_stiffening: f64,
+    /// Whole-body capillary filtration coefficient, L/min per mmHg.
     pub capillary_filtration: f64,
+    /// Functional capillary pressure at rest, mmHg.
+    pub capillary_pressure_rest: f64,
+    /// Interstitial compliance that limits refill: the refilled volume (L) per mmHg of
+    /// capillary pressure drop at equilibrium.
+    pub interstitial_compliance: f64,
+    /// Time constant (min) of the interstitium making good what it gave (from the rest of the
+    /// body water: lymph, renal retention), so refill goes on over hours.
+    pub interstitial_restore_min: f64,
     pub transfused_hct: f64,
     /// Time constant (min) of crystalloid leaving the vessels for the interstitium.
     pub crystalloid_distribution_min: f64,
     pub vo2_ml_per_min: f64,
     pub vco2_ml_per_min: f64,
     pub shunt_fraction: f64,
+    /// Functional residual capacity: the lung gas volume holding the O2 store, L.
+    pub frc_l: f64,
+    /// Mixed-venous O2 content (mL/L) below which tissue O2 uptake falls with supply.
+    pub critical_venous_o2_ml_per_l: f64,
     pub dead_space_l: f64,
     pub rr_rest: f64,
     pub vt_rest_l: f64,
@@ -160,6 +246,8 @@ pub struct PhysioParams {
     pub propofol_hemo_ce50: f64,
     pub propofol_max_vasodilation: f64,
     pub propofol_max_negative_inotropy: f64,
+    /// Maximal fractional rise of the unstressed venous volume (venodilation).
+    pub propofol_max_venodilation: f64,
     pub propofol_resp_ce50: f64,
     pub phenylephrine_vd_l: f64,
     pub phenylephrine_half_life_min: f64,
@@ -178,21 +266,30 @@ impl Default for PhysioParams {
             blood_volume_l: 5.0,
             hct_rest: 0.45,
             arterial_compliance: 0.0018,
-            venous_compliance: 0.15,
+            venous_compliance: 0.12,
+            venous_return_resistance: 1.0,
             arterial_volume_rest: 0.75,
             starling_half_pressure: 5.0,
-            baro_half_mmhg: 30.0,
+            baro_half_mmhg: 20.0,
             baro_tau_min: 0.1,
-            baro_hr_range: 0.6,
+            baro_pulse_weight: 0.5,
+            baro_hr_range: 1.05,
+            baro_bradycardia_range: 0.4,
             baro_resistance_range: 0.5,
             baro_contractility_range: 0.3,
-            baro_venous_range: 0.15,
-            capillary_filtration: 0.0025,
+            baro_venous_range: 0.16,
+            baro_arterial_stiffening: 0.5,
+            capillary_filtration: 0.005,
+            capillary_pressure_rest: 17.0,
+            interstitial_compliance: 0.06,
+            interstitial_restore_min: 240.0,
             transfused_hct: 0.45,
             crystalloid_distribution_min: 20.0,
             vo2_ml_per_min: 250.0,
             vco2_ml_per_min: 200.0,
             shunt_fraction: 0.02,
+            frc_l: 2.4,
+            critical_venous_o2_ml_per_l: 20.0,
             dead_space_l: 0.15,
             rr_rest: 12.0,
             vt_rest_l: 0.5,
@@ -200,6 +297,7 @@ impl Default for PhysioParams {
             propofol_hemo_ce50: 3.0,
             propofol_max_vasodilation: 0.35,
             propofol_max_negative_inotropy: 0.3,
+            propofol_max_venodilation: 0.15,
             propofol_resp_ce50: 3.0,
             phenylephrine_vd_l: 70.0,
             phenylephrine_half_life_min: 5.0,
@@ -227,6 +325,9 @@ struct Derived {
     sv_max: f64,
     va_unstressed: f64,
     vv_unstressed_rest: f64,
+    pulse_rest: f64,
+    /// Share of the arterial-to-venous pressure drop that lies beyond the capillaries.
+    postcapillary_share: f64,
     phe_k: f64,
 }
 
@@ -236,25 +337,99 @@ struct Algebra {
     sv: f64,
     co: f64,
     pa: f64,
-    pv: f64,
+    pulse: f64,
+    /// Pressure of the venous compartment (mean systemic filling pressure).
+    pvs: f64,
+    /// Right atrial pressure.
+    pra: f64,
     resistance: f64,
+    capillary_pressure: f64,
     rr: f64,
     minute_ventilation: f64,
     alveolar_ventilation: f64,
     tone_target: f64,
 }
 
+/// The oxygen exchange for one state, cardiac output and input.
+struct Oxygen {
+    /// Arterial O2 content, mL/L.
+    ca: f64,
+    /// Rate of change of the alveolar O2 store, L/min BTPS.
+    d_lung: f64,
+    /// Haemoglobin, g/dL.
+    hb: f64,
+}
+
+/// Right atrial pressure and cardiac output where venous return (pvs − pra)/rvr meets the
+/// heart's output k · pra/(pra + h) (k = HR × SVmax × contractility, L/min).
+fn venous_return(pvs: f64, k: f64, h: f64, rvr: f64) -> (f64, f64) {
+    if pvs <= 0.0 || k <= 0.0 {
+        return (pvs, 0.0);
+    }
+    // pra² + b·pra − pvs·h = 0 with b = h + k·rvr − pvs; the positive root, written so that
+    // neither branch subtracts nearly equal numbers.
+    let b = h + k * rvr - pvs;
+    let root = (b * b + 4.0 * pvs * h).sqrt();
+    let pra = if b >= 0.0 { 2.0 * pvs * h / (b + root) } else { (root - b) / 2.0 };
+    (pra, (pvs - pra) / rvr)
+}
+
+/// O2 content (mL/L) of blood with O2 capacity `capacity` (mL/L) at PO2 `po2`.
+fn o2_content(capacity: f64, po2: f64) -> f64 {
+    capacity * severinghaus(po2) + O2_SOLUBILITY * po2.max(0.0)
+}
+
+/// The PO2 of blood with O2 capacity `capacity` holding `content` mL/L: Newton's method on
+/// the content curve (which rises monotonically with PO2), kept inside a bracket that
+/// bisection takes over whenever a Newton step would leave it.
+fn po2_of_content(capacity: f64, content: f64) -> f64 {
+    const MAX_PO2: f64 = 2000.0;
+    if content <= 0.0 {
+        return 0.0;
+    }
+    if o2_content(capacity, MAX_PO2) <= content {
+        return MAX_PO2;
+    }
+    let (mut lo, mut hi) = (0.0, MAX_PO2);
+    let mut x = 100.0;
+    for _ in 0..64 {
+        // Severinghaus: S = g / (23 400 + g) with g = P³ + 150 P.
+        let g = x * x * x + 150.0 * x;
+        let d = 23_400.0 + g;
+        let f = capacity * g / d + O2_SOLUBILITY * x - content;
+        if f < 0.0 {
+            lo = x;
+        } else {
+            hi = x;
+        }
+        let slope = capacity * 23_400.0 * (3.0 * x * x + 150.0) / (d * d) + O2_SOLUBILITY;
+        let mut next = x - f / slope;
+        if !(next > lo && next < hi) {
+            next = 0.5 * (lo + hi);
+        }
+        if (next - x).abs() <= 1e-9 {
+            return next;
+        }
+        x = next;
+    }
+    x
+}
+
 impl Model {
-    /// A resting adult at equilibrium, with Schnider propofol kinetics for `patient`.
+    /// A resting adult at equilibrium on room air, with Schnider propofol kinetics for
+    /// `patient`.
     pub fn new(patient: &Patient, params: PhysioParams) -> Result<Self, PhysioError> {
         let pk = PkParams::schnider(patient)?;
         let p = &params;
         let sv_rest = p.co_rest / p.hr_rest;
+        let pvs_rest = p.cvp_rest + p.co_rest * p.venous_return_resistance;
         let derived = Derived {
-            resistance_rest: (p.map_set - p.cvp_rest) / p.co_rest,
+            resistance_rest: (p.map_set - pvs_rest) / p.co_rest,
             sv_max: sv_rest * (p.cvp_rest + p.starling_half_pressure) / p.cvp_rest,
             va_unstressed: p.arterial_volume_rest - p.arterial_compliance * p.map_set,
-            vv_unstressed_rest: p.blood_volume_l - p.arterial_volume_rest - p.venous_compliance * p.cvp_rest,
+            vv_unstressed_rest: p.blood_volume_l - p.arterial_volume_rest - p.venous_compliance * pvs_rest,
+            pulse_rest: sv_rest / p.arterial_compliance,
+            postcapillary_share: (p.capillary_pressure_rest - pvs_rest) / (p.map_set - pvs_rest),
             phe_k: std::f64::consts::LN_2 / p.phenylephrine_half_life_min,
         };
         let alveolar = p.rr_rest * (p.vt_rest_l - p.dead_space_l);
@@ -264,6 +439,17 @@ impl Model {
         state[TONE] = 0.5;
         state[RBC] = p.hct_rest * p.blood_volume_l;
         state[PACO2] = 0.863 * p.vco2_ml_per_min / alveolar;
+        // Oxygen at steady state on room air: uptake equals VO2, so the alveolar O2 fraction
+        // follows from the mass balance, and venous content from the Fick principle.
+        let fio2 = Inputs::default().fio2;
+        let uptake = p.vo2_ml_per_min * STPD_ML_TO_BTPS_L;
+        let co2_out = alveolar * state[PACO2] / PB_DRY;
+        let fao2 = ((alveolar + uptake - co2_out) * fio2 - uptake) / alveolar;
+        state[LO2] = fao2 * p.frc_l;
+        let capacity = O2_PER_HB * p.hct_rest * 100.0 / 3.0;
+        let cc = o2_content(capacity, fao2 * PB_DRY);
+        let extraction = p.vo2_ml_per_min / p.co_rest;
+        state[CVO2] = cc - extraction / (1.0 - p.shunt_fraction);
         Ok(Self { params, pk, state, derived, elapsed_s: 0.0 })
     }
 
@@ -302,25 +488,17 @@ impl Model {
         let p = &self.params;
         let s = &self.state;
         let a = self.algebra(s, inputs);
+        let o = self.oxygen(s, &a, inputs);
         let blood = s[VA] + s[VV];
-        let hct = if blood > 0.0 { s[RBC] / blood } else { 0.0 };
-        let hb = hct * 100.0 / 3.0; // MCHC ≈ 33 g/dL
-        let pao2_alv = (inputs.fio2 * (760.0 - 47.0) - s[PACO2] / 0.8).max(0.0);
-        let sc = severinghaus(pao2_alv);
-        let content_per_l = 13.4 * hb; // mL O2 per L blood at full saturation
-        let drop = if a.co > 1e-6 && content_per_l > 1e-6 {
-            p.shunt_fraction / (1.0 - p.shunt_fraction) * p.vo2_ml_per_min / a.co / content_per_l
-        } else {
-            1.0
-        };
-        let sa = (sc - drop).clamp(0.0, 1.0);
-        let pulse = a.sv / p.arterial_compliance;
+        let capacity = O2_PER_HB * o.hb;
+        let sa = if capacity > 0.0 { severinghaus(po2_of_content(capacity, o.ca)) } else { 0.0 };
+        let pulse = a.pulse;
         Outputs {
             hr_per_min: a.hr,
             map_mmhg: a.pa,
             sbp_mmhg: a.pa + pulse * 2.0 / 3.0,
             dbp_mmhg: a.pa - pulse / 3.0,
-            cvp_mmhg: a.pv,
+            cvp_mmhg: a.pra,
             cardiac_output_l_per_min: a.co,
             stroke_volume_ml: a.sv * 1000.0,
             spo2_percent: sa * 100.0,
@@ -332,7 +510,7 @@ impl Model {
             propofol_plasma_ug_per_ml: s[A1] / self.pk.v1,
             propofol_effect_ug_per_ml: s[CE],
             blood_volume_l: blood,
-            hb_g_per_dl: hb,
+            hb_g_per_dl: o.hb,
         }
     }
 
@@ -345,20 +523,30 @@ impl Model {
         let fp = phe / (phe + p.phenylephrine_ec50);
         // Propofol blunts the baroreflex as well as dilating and depressing the heart.
         let swing = 2.0 * (s[TONE] - 0.5) * (1.0 - 0.8 * fe);
-        let hr = p.hr_rest * (1.0 + p.baro_hr_range * swing);
+        let hr_range = if swing >= 0.0 { p.baro_hr_range } else { p.baro_bradycardia_range };
+        let hr = p.hr_rest * (1.0 + hr_range * swing);
         let resistance = d.resistance_rest
             * (1.0 + p.baro_resistance_range * swing)
             * (1.0 - p.propofol_max_vasodilation * fe)
             * (1.0 + p.phenylephrine_max_resistance * fp);
         let contractility = (1.0 + p.baro_contractility_range * swing) * (1.0 - p.propofol_max_negative_inotropy * fe);
-        let vv0 = d.vv_unstressed_rest * (1.0 - p.baro_venous_range * swing) * (1.0 + 0.05 * fe) * (1.0 - 0.1 * fp);
+        let vv0 = d.vv_unstressed_rest
+            * (1.0 - p.baro_venous_range * swing)
+            * (1.0 + p.propofol_max_venodilation * fe)
+            * (1.0 - 0.1 * fp);
         let pa = (s[VA] - d.va_unstressed) / p.arterial_compliance;
-        let pv = (s[VV] - vv0) / p.venous_compliance;
-        let filling = pv.max(0.0);
-        let sv = contractility * d.sv_max * filling / (filling + p.starling_half_pressure);
-        let co = hr * sv;
-        let u_baro = (pa - p.map_set) / p.baro_half_mmhg;
+        let pvs = (s[VV] - vv0) / p.venous_compliance;
+        let k = hr * contractility * d.sv_max;
+        let (pra, co) = venous_return(pvs, k, p.starling_half_pressure, p.venous_return_resistance);
+        let sv = co / hr;
+        let pulse = sv / (p.arterial_compliance * (1.0 - p.baro_arterial_stiffening * swing));
+        let sensed = pa + p.baro_pulse_weight * (pulse - d.pulse_rest);
+        let u_baro = (sensed - p.map_set) / p.baro_half_mmhg;
         let tone_target = 0.5 - 0.5 * u_baro / (1.0 + u_baro * u_baro).sqrt();
+        // Arteriolar constriction raises the resistance before the capillaries, so their
+        // pressure sits nearer the venous pressure.
+        let share = d.postcapillary_share * d.resistance_rest / resistance;
+        let capillary_pressure = pvs + share * (pa - pvs);
         let (rr, vt) = match u.ventilation {
             Ventilation::Spontaneous => {
                 let c2 = ce * ce;
@@ -372,8 +560,11 @@ impl Model {
             sv,
             co,
             pa,
-            pv,
+            pulse,
+            pvs,
+            pra,
             resistance,
+            capillary_pressure,
             rr,
             minute_ventilation: rr * vt,
             alveolar_ventilation: rr * (vt - p.dead_space_l).max(0.0),
@@ -381,21 +572,45 @@ impl Model {
         }
     }
 
+    fn oxygen(&self, s: &State, a: &Algebra, u: &Inputs) -> Oxygen {
+        let p = &self.params;
+        let blood = s[VA] + s[VV];
+        let hct = if blood > 0.0 { (s[RBC] / blood).max(0.0) } else { 0.0 };
+        let hb = hct * 100.0 / 3.0; // MCHC ≈ 33 g/dL
+        let fao2 = (s[LO2] / p.frc_l).max(0.0);
+        let cc = o2_content(O2_PER_HB * hb, fao2 * PB_DRY);
+        let cv = s[CVO2];
+        let shunt = p.shunt_fraction;
+        let ca = (1.0 - shunt) * cc + shunt * cv;
+        let uptake = a.co * (1.0 - shunt) * (cc - cv);
+        // Net gas leaving the alveoli for the blood is replaced by inspired gas (mass flow);
+        // net gas entering them is breathed out with the rest.
+        let va = a.alveolar_ventilation;
+        let net = uptake * STPD_ML_TO_BTPS_L - va * s[PACO2].max(0.0) / PB_DRY;
+        let (inspired, expired) = if net >= 0.0 { (va + net, va) } else { (va, va - net) };
+        let d_lung = inspired * u.fio2 - expired * fao2 - uptake * STPD_ML_TO_BTPS_L;
+        Oxygen { ca, d_lung, hb }
+    }
+
     /// Time derivative of the state, per minute.
     fn derivative(&self, s: &State, u: &Inputs) -> State {
         let p = &self.params;
         let k = &self.pk;
         let a = self.algebra(s, u);
-        let flow = (a.pa - a.pv) / a.resistance;
+        let o = self.oxygen(s, &a, u);
+        let flow = (a.pa - a.pvs) / a.resistance;
         let blood = s[VA] + s[VV];
         let hct = if blood > 0.0 { s[RBC] / blood } else { 0.0 };
-        // Plasma moves out of the vessels when venous pressure is above rest, back in below.
-        let filtration = p.capillary_filtration * (a.pv - p.cvp_rest);
+        // Transcapillary exchange: fluid comes in when capillary pressure falls below rest and
+        // goes out when it rises, each opposed by what has already moved.
+        let refill = p.capillary_filtration
+            * (p.capillary_pressure_rest - a.capillary_pressure - s[REFILL] / p.interstitial_compliance);
         // Bleeding stops when there is nothing left to bleed.
         let bleed = if s[VA] > 0.05 { u.hemorrhage_l_per_min } else { 0.0 };
+        let redistribution = s[XTAL].max(0.0) / p.crystalloid_distribution_min;
         let mut ds = State::zeros();
         ds[VA] = a.co - flow - bleed;
-        ds[VV] = flow - a.co + u.crystalloid_l_per_min + u.blood_l_per_min - filtration;
+        ds[VV] = flow - a.co + u.crystalloid_l_per_min + u.blood_l_per_min + refill - redistribution;
         ds[TONE] = (a.tone_target - s[TONE]) / p.baro_tau_min;
         ds[RBC] = -bleed * hct + u.blood_l_per_min * p.transfused_hct;
         ds[A1] = u.propofol_mg_per_min - (k.k10 + k.k12 + k.k13) * s[A1] + k.k21 * s[A2] + k.k31 * s[A3];
@@ -403,10 +618,15 @@ impl Model {
         ds[A3] = k.k13 * s[A1] - k.k31 * s[A3];
         ds[CE] = k.ke0 * (s[A1] / k.v1 - s[CE]);
         ds[PHE] = u.phenylephrine_ug_per_min / p.phenylephrine_vd_l - self.derived.phe_k * s[PHE];
-        let redistribution = s[XTAL].max(0.0) / p.crystalloid_distribution_min;
-        ds[VV] -= redistribution;
         ds[XTAL] = u.crystalloid_l_per_min - redistribution;
         ds[PACO2] = (0.863 * p.vco2_ml_per_min - a.alveolar_ventilation * s[PACO2]) / p.co2_store_l;
+        ds[LO2] = o.d_lung;
+        // Tissues take VO2 from the venous store until it runs low; blood flow refills it.
+        let cv = s[CVO2];
+        let supply_limit = (cv / p.critical_venous_o2_ml_per_l).clamp(0.0, 1.0);
+        let consumption = p.vo2_ml_per_min * supply_limit;
+        ds[CVO2] = (a.co * (o.ca - cv) - consumption) / blood.max(0.5);
+        ds[REFILL] = refill - s[REFILL] / p.interstitial_restore_min;
         ds
     }
 }
@@ -548,6 +768,85 @@ pub fn scenario_checks() -> Result<Vec<(String, Outputs, Outputs)>, PhysioError>
     Ok(rows)
 }
 
+/// A steady bleed used to check the hemorrhage response, L/min (about 3 L/h).
+pub const CHECK_BLEED_L_PER_MIN: f64 = 0.05;
+
+/// One ATLS class of hemorrhage: the standard adult at rest bleeds `fraction` of the blood
+/// volume at [`CHECK_BLEED_L_PER_MIN`]; `outputs` are the monitor at the end of the bleed.
+#[derive(Debug, Clone, PartialEq)]
+pub struct HemorrhageCheck {
+    pub class: &'static str,
+    pub fraction: f64,
+    /// What ATLS describes for the class.
+    pub expected: &'static str,
+    pub rest: Outputs,
+    pub outputs: Outputs,
+}
+
+const ATLS: &str = "American College of Surgeons, Advanced Trauma Life Support, 10th ed., 2018, ch. 3";
+
+/// Bleeds the standard adult at rest of `fraction` of the blood volume at a steady rate;
+/// returns the model at the end of the bleed and the monitor then.
+fn bleed_from_rest(fraction: f64, dt_s: f64) -> Result<(Model, Outputs), PhysioError> {
+    let mut m = Model::standard_adult()?;
+    let minutes = fraction * m.params.blood_volume_l / CHECK_BLEED_L_PER_MIN;
+    let bleed = Inputs { hemorrhage_l_per_min: CHECK_BLEED_L_PER_MIN, ..Inputs::default() };
+    let o = run_for(&mut m, &bleed, minutes, dt_s)?;
+    Ok((m, o))
+}
+
+/// The standard adult through the four ATLS classes of hemorrhage (10, 20, 35 and 45 % of
+/// the blood volume; step 0.5 s).
+pub fn hemorrhage_checks() -> Result<Vec<HemorrhageCheck>, PhysioError> {
+    let rest = Model::standard_adult()?.outputs(&Inputs::default());
+    let classes = [
+        ("I", 0.10, "< 15 %: HR < 100, BP and pulse pressure normal"),
+        ("II", 0.20, "15–30 %: HR 100–120, BP normal or slightly low, pulse pressure narrowed"),
+        ("III", 0.35, "30–40 %: HR 120–140, SBP 70–90 (MAP about 50–65)"),
+        ("IV", 0.45, "> 40 %: HR > 140, marked hypotension, life-threatening"),
+    ];
+    classes
+        .into_iter()
+        .map(|(class, fraction, expected)| {
+            let (_, outputs) = bleed_from_rest(fraction, 0.5)?;
+            Ok(HemorrhageCheck { class, fraction, expected, rest, outputs })
+        })
+        .collect()
+}
+
+/// Minutes until SpO2 first falls below `threshold` % under `inputs` (None if not within
+/// `limit_min`).
+pub fn minutes_to_spo2_below(
+    model: &mut Model,
+    inputs: &Inputs,
+    threshold: f64,
+    limit_min: f64,
+    dt_s: f64,
+) -> Result<Option<f64>, PhysioError> {
+    check("minutes", limit_min, 0.0, 1e7)?;
+    check("dt_s", dt_s, 1e-6, 60.0)?;
+    let steps = (limit_min * 60.0 / dt_s).round() as u64;
+    for i in 1..=steps {
+        if step(model, inputs, dt_s)?.spo2_percent < threshold {
+            return Ok(Some(i as f64 * dt_s / 60.0));
+        }
+    }
+    Ok(None)
+}
+
+/// Apnoea (airway open, no breaths) in the standard adult after breathing `before_fio2` for
+/// 3 minutes: minutes until SpO2 < 90 % with `apnoea_fio2` at the airway (step 0.5 s).
+pub fn apnoea_minutes_to_90(before_fio2: f64, apnoea_fio2: f64) -> Result<Option<f64>, PhysioError> {
+    let mut m = Model::standard_adult()?;
+    run_for(&mut m, &Inputs { fio2: before_fio2, ..Inputs::default() }, 3.0, 0.5)?;
+    let apnoea = Inputs {
+        fio2: apnoea_fio2,
+        ventilation: Ventilation::Controlled { rate_per_min: 0.0, tidal_volume_l: 0.0 },
+        ..Inputs::default()
+    };
+    minutes_to_spo2_below(&mut m, &apnoea, 90.0, 30.0, 0.5)
+}
+
 /// The physiology part of the validation report, as Markdown.
 pub fn report_markdown() -> Result<String, PhysioError> {
     let mut s = String::from(
@@ -589,6 +888,44 @@ pub fn report_markdown() -> Result<String, PhysioError> {
             a.bis,
             b.bis
         ));
+    }
+    s.push_str(&format!(
+        "\n### Hemorrhage against the ATLS classes\n\nThe resting adult bleeds at {:.0} mL/min; \
+         values at the end of the bleed. Expected: {ATLS}.\n\n\
+         | Class | Lost | HR | MAP | SBP/DBP | Pulse pressure | CO L/min | Expected |\n|---|---:|---|---|---|---|---|---|\n",
+        CHECK_BLEED_L_PER_MIN * 1000.0
+    ));
+    for c in hemorrhage_checks()? {
+        let (a, b) = (&c.rest, &c.outputs);
+        s.push_str(&format!(
+            "| {} | {:.0} % | {:.0} → {:.0} | {:.0} → {:.0} | {:.0}/{:.0} | {:.0} → {:.0} | {:.2} → {:.2} | {} |\n",
+            c.class,
+            c.fraction * 100.0,
+            a.hr_per_min,
+            b.hr_per_min,
+            a.map_mmhg,
+            b.map_mmhg,
+            b.sbp_mmhg,
+            b.dbp_mmhg,
+            a.sbp_mmhg - a.dbp_mmhg,
+            b.sbp_mmhg - b.dbp_mmhg,
+            a.cardiac_output_l_per_min,
+            b.cardiac_output_l_per_min,
+            c.expected
+        ));
+    }
+    s.push_str(
+        "\n### Apnoea: time to SpO2 below 90 %\n\n| Before apnoea | Gas at the open airway | Minutes | Expected |\n|---|---|---:|---|\n",
+    );
+    let apnoeas = [
+        ("room air, 3 min", 0.21, "room air", 0.21, "about a minute or less (Weingart & Levitan 2012)"),
+        ("100 % O2, 3 min", 1.0, "room air", 0.21, "several minutes, ≈ 8 in a healthy 70 kg adult (Benumof 1997)"),
+        ("100 % O2, 3 min", 1.0, "100 % O2", 1.0, "apnoeic oxygenation holds it for tens of minutes (Frumin 1959)"),
+    ];
+    for (before, fio2_before, during, fio2_during, expected) in apnoeas {
+        let t = apnoea_minutes_to_90(fio2_before, fio2_during)?;
+        let t = t.map_or_else(|| "> 30".to_owned(), |t| format!("{t:.1}"));
+        s.push_str(&format!("| {before} | {during} | {t} | {expected} |\n"));
     }
     Ok(s)
 }
@@ -653,6 +990,108 @@ mod tests {
     }
 
     #[test]
+    fn hemorrhage_follows_the_atls_classes() {
+        // ATLS 10th ed. (American College of Surgeons, Advanced Trauma Life Support, 2018,
+        // ch. 3, classes of hemorrhage), whose arrows stand for the earlier editions' numbers:
+        // class I (< 15 %) HR < 100, pressure and pulse pressure normal; class II (15–30 %)
+        // HR 100–120, pressure normal or slightly low, pulse pressure narrowed; class III
+        // (30–40 %) HR 120–140, SBP 70–90 (MAP about 50–65); class IV (> 40 %) HR > 140,
+        // life-threatening hypotension. A steady bleed of 50 mL/min from rest.
+        let checks = hemorrhage_checks().unwrap();
+        let rest = checks[0].rest;
+        let pulse = |o: &Outputs| o.sbp_mmhg - o.dbp_mmhg;
+        let [i, ii, iii, iv] = [0, 1, 2, 3].map(|k| checks[k].outputs);
+        assert!(i.hr_per_min < 100.0 && i.map_mmhg > rest.map_mmhg * 0.9, "class I {i:?}");
+        // The heart rate rises before the pressure falls.
+        assert!(i.hr_per_min > rest.hr_per_min + 10.0 && i.map_mmhg > rest.map_mmhg - 5.0, "class I {i:?}");
+        assert!((100.0..=120.0).contains(&ii.hr_per_min), "class II {ii:?}");
+        assert!(ii.map_mmhg > rest.map_mmhg - 15.0 && ii.sbp_mmhg > 95.0, "class II {ii:?}");
+        assert!(pulse(&ii) < pulse(&rest) * 0.8, "class II pulse pressure {ii:?}");
+        assert!((120.0..=140.0).contains(&iii.hr_per_min), "class III {iii:?}");
+        assert!((50.0..=65.0).contains(&iii.map_mmhg) && (70.0..=90.0).contains(&iii.sbp_mmhg), "class III {iii:?}");
+        assert!(iv.map_mmhg < 50.0 && iv.hr_per_min > iii.hr_per_min, "class IV {iv:?}");
+        for c in &checks {
+            assert!(c.outputs.cardiac_output_l_per_min < rest.cardiac_output_l_per_min, "{c:?}");
+        }
+    }
+
+    #[test]
+    fn fluids_and_blood_bring_a_class_iii_hemorrhage_back() {
+        let (shock_model, shock) = bleed_from_rest(0.35, DT).unwrap();
+        // 1 L crystalloid over 10 minutes.
+        let mut m = shock_model.clone();
+        let o = run_for(&mut m, &Inputs { crystalloid_l_per_min: 0.1, ..Inputs::default() }, 10.0, DT).unwrap();
+        assert!(o.map_mmhg > 80.0 && o.hr_per_min < shock.hr_per_min - 20.0, "{o:?}");
+        assert!(o.hb_g_per_dl < shock.hb_g_per_dl - 0.5, "crystalloid dilutes: {o:?}");
+        // 1 L whole blood over 10 minutes: the pressure and the haemoglobin.
+        let mut m = shock_model;
+        let o = run_for(&mut m, &Inputs { blood_l_per_min: 0.1, ..Inputs::default() }, 10.0, DT).unwrap();
+        assert!(o.map_mmhg > 80.0 && o.hr_per_min < shock.hr_per_min - 20.0, "{o:?}");
+        assert!(o.hb_g_per_dl > shock.hb_g_per_dl, "{o:?}");
+    }
+
+    #[test]
+    fn transcapillary_refill_partly_restores_volume_and_dilutes() {
+        let (mut m, end) = bleed_from_rest(0.20, DT).unwrap();
+        // 1 L bled, but plasma has come in from the interstitium meanwhile, and goes on coming.
+        assert!(end.blood_volume_l > 4.05, "{end:?}");
+        let later = run_for(&mut m, &Inputs::default(), 60.0, DT).unwrap();
+        assert!(later.blood_volume_l > end.blood_volume_l + 0.05 && later.blood_volume_l < 4.8, "{later:?}");
+        assert!(later.hb_g_per_dl < end.hb_g_per_dl, "{later:?}");
+        assert!(later.map_mmhg > end.map_mmhg && later.hr_per_min < end.hr_per_min, "{later:?}");
+    }
+
+    #[test]
+    fn apnoea_desaturates_on_the_time_course_of_the_lung_o2_store() {
+        // Room air: below 90 % in about a minute or less (Weingart SD, Levitan RM, Ann Emerg
+        // Med 2012;59:165–75; breath-holds at FRC desaturate within 30 s in some subjects,
+        // Findley LJ et al., J Appl Physiol 1983;55:1777–83). Generous range.
+        let air = apnoea_minutes_to_90(0.21, 0.21).unwrap().expect("desaturates on air");
+        assert!((0.5..=2.0).contains(&air), "room air {air} min");
+        // After preoxygenation, with the mask off: several minutes; about 8 for a healthy
+        // 70 kg adult with VE = 0 (Benumof JL et al., Anesthesiology 1997;87:979–82, fig. 1,
+        // from the model of Farmery AD, Roe PG, Br J Anaesth 1996;76:284–91). Generous range.
+        let preox = apnoea_minutes_to_90(1.0, 0.21).unwrap().expect("desaturates in the end");
+        assert!((5.0..=11.0).contains(&preox), "preoxygenated {preox} min");
+        assert!(preox > 4.0 * air);
+        // With 100 % O2 kept at the open airway, mass flow keeps the lung store full
+        // (apnoeic oxygenation, Frumin MJ et al., Anesthesiology 1959;20:789–98) while CO2 rises.
+        assert_eq!(apnoea_minutes_to_90(1.0, 1.0).unwrap(), None);
+    }
+
+    #[test]
+    fn desaturation_is_gradual_and_reverses_with_breathing() {
+        let mut m = Model::standard_adult().unwrap();
+        run_for(&mut m, &Inputs::default(), 1.0, DT).unwrap();
+        let apnoea = Inputs {
+            ventilation: Ventilation::Controlled { rate_per_min: 0.0, tidal_volume_l: 0.0 },
+            ..Inputs::default()
+        };
+        let mut last = m.outputs(&apnoea).spo2_percent;
+        for _ in 0..(1.5 * 60.0 / DT) as usize {
+            let o = step(&mut m, &apnoea, DT).unwrap();
+            // Never a jump: the store empties over tens of seconds.
+            assert!(o.spo2_percent <= last + 1e-9 && last - o.spo2_percent < 1.0, "{o:?}");
+            last = o.spo2_percent;
+        }
+        assert!(last < 85.0, "{last}");
+        let o = run_for(&mut m, &Inputs { fio2: 1.0, ..Inputs::default() }, 2.0, DT).unwrap();
+        assert!(o.spo2_percent > 97.0, "{o:?}");
+    }
+
+    #[test]
+    fn a_large_shunt_is_helped_only_partly_by_oxygen() {
+        let params = PhysioParams { shunt_fraction: 0.3, ..PhysioParams::default() };
+        let patient = Patient { age_years: 40.0, weight_kg: 70.0, height_cm: 175.0, sex: Sex::Male };
+        let mut m = Model::new(&patient, params).unwrap();
+        let air = run_for(&mut m, &Inputs::default(), 10.0, DT).unwrap();
+        let o2 = run_for(&mut m, &Inputs { fio2: 1.0, ..Inputs::default() }, 10.0, DT).unwrap();
+        assert!(air.spo2_percent < 90.0 && o2.spo2_percent > air.spo2_percent + 5.0, "{air:?} {o2:?}");
+        // Shunted blood never meets the oxygen: well short of the 100 % a normal lung reaches.
+        assert!(o2.spo2_percent < 99.0, "{o2:?}");
+    }
+
+    #[test]
     fn phenylephrine_raises_map_and_slows_the_heart() {
         let mut m = Model::standard_adult().unwrap();
         let rest = m.outputs(&Inputs::default());
@@ -685,8 +1124,9 @@ mod tests {
         };
         let o = run_for(&mut m, &slow, 15.0, DT).unwrap();
         assert!(o.etco2_mmhg > 50.0 && o.spo2_percent < 93.0, "{o:?}");
+        // The lung and blood O2 stores emptied by the hypoventilation take minutes to refill.
         let oxygen = Inputs { fio2: 0.5, ..slow };
-        let o2 = run_for(&mut m, &oxygen, 1.0, DT).unwrap();
+        let o2 = run_for(&mut m, &oxygen, 3.0, DT).unwrap();
         assert!(o2.spo2_percent > 98.0, "{o2:?}");
     }
 
@@ -748,6 +1188,20 @@ mod tests {
         }
         let md = report_markdown().unwrap();
         assert!(md.contains("| Heart rate (/min) | 70.0 | 70.0 |") && md.contains("Phenylephrine"), "{md}");
+    }
+
+    #[test]
+    fn o2_content_and_its_inverse_agree() {
+        // 15 g/dL at PO2 100: 201 × 0.97747 + 0.03 × 100 = 199.47 mL/L.
+        assert!((o2_content(201.0, 100.0) - 199.47).abs() < 0.01);
+        for capacity in [0.0, 40.0, 134.0, 201.0, 260.0] {
+            for po2 in [1.0, 10.0, 26.86, 40.0, 60.0, 100.0, 300.0, 650.0, 1500.0] {
+                let back = po2_of_content(capacity, o2_content(capacity, po2));
+                assert!((back - po2).abs() < 1e-6 * po2.max(1.0), "{capacity} {po2} {back}");
+            }
+        }
+        assert_eq!(po2_of_content(201.0, -1.0), 0.0);
+        assert_eq!(po2_of_content(201.0, 1e9), 2000.0);
     }
 
     #[test]

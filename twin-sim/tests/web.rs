@@ -8,7 +8,7 @@ use wasm_bindgen_test::*;
 
 wasm_bindgen_test_configure!(run_in_browser);
 
-const GOLDEN: &str = "543c0aa3bc621e58abd7d4d3c978aea5ad3fd530b14b5867920ed936800bd83c";
+const GOLDEN: &str = "c3af391cdf9f7b14a0af24310120c16e5b8859ca0eb775f375646e6b0f8032eb";
 
 #[wasm_bindgen_test]
 fn the_hemorrhage_trajectory_is_bit_identical_to_native() {

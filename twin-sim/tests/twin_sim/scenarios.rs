@@ -109,9 +109,22 @@ fn actions_outside_the_allowed_set_are_refused() {
     assert!(matches!(run(&s, &events_only), Err(ScenarioError::ActionRefused { .. })));
 }
 
+#[test]
+fn the_untreated_hemorrhage_is_tachycardia_first_then_hypotension_not_collapse() {
+    let s = parse_scenario(HEMORRHAGE).unwrap();
+    let r = run(&s, &[]).unwrap();
+    let at = |min: u64| r.samples.iter().find(|x| x.t_ms == min * 60_000).unwrap().outputs;
+    let (start, early, end) = (at(3), at(6), at(10));
+    // 0.45 L lost: the heart rate has risen while the pressure has barely moved.
+    assert!(early.hr_per_min > start.hr_per_min + 10.0 && early.map_mmhg > start.map_mmhg - 10.0, "{early:?}");
+    // 1.05 L lost (class II, under anaesthesia): tachycardia and hypotension, not a collapse.
+    assert!(end.hr_per_min > 100.0 && (50.0..65.0).contains(&end.map_mmhg), "{end:?}");
+    assert!(r.samples.iter().all(|x| x.outputs.map_mmhg > 50.0), "the pressure never falls below 50 mmHg");
+}
+
 /// The trajectory of the hemorrhage scenario under its good script, as computed natively.
 /// `tests/web.rs` checks that WebAssembly in a browser computes the very same hash.
-pub const HEMORRHAGE_GOOD_TRAJECTORY: &str = "543c0aa3bc621e58abd7d4d3c978aea5ad3fd530b14b5867920ed936800bd83c";
+pub const HEMORRHAGE_GOOD_TRAJECTORY: &str = "c3af391cdf9f7b14a0af24310120c16e5b8859ca0eb775f375646e6b0f8032eb";
 
 #[test]
 fn the_hemorrhage_trajectory_matches_the_golden_hash() {
