@@ -349,11 +349,14 @@ fn test() -> Result<()> {
     )?;
     eprintln!("== portal (trunk, release)");
     let dist = build_portal()?;
+    eprintln!("== twin viewer for the web (WebGL2)");
+    let viewer = build_viewer_web("wasm-test", "viewer-web", false)?;
     step(
         "native tests (and the end-to-end journeys in headless Chromium)",
         cargo()
             .args(["test", "--workspace", "--quiet"])
             .env("E2E_PORTAL_DIST", &dist)
+            .env("E2E_VIEWER_DIST", &viewer)
             .env("E2E_NODE_BIN", abs(target_dir().join("debug/ledger-node"))?),
     )?;
     step(
@@ -444,8 +447,9 @@ fn bench_portal() -> Result<()> {
     Ok(())
 }
 
-/// The page the viewer benchmark serves: starts the viewer playing, waits for it to warm
-/// up, then times 120 animation frames and reports the median in `data-frame-ms`.
+/// The page the viewer benchmark and browser test serve: starts the viewer (playing unless
+/// `?play=0`), waits for it to warm up, then times animation frames (120, or `?frames=`) and reports the
+/// median in `data-frame-ms` (or what failed in `data-error`).
 const VIEWER_BENCH_PAGE: &str = r#"<!doctype html>
 <html lang="en"><head><meta charset="utf-8"><title>twin viewer benchmark</title></head>
 <body style="margin:0;background:#111"><canvas id="twin" style="width:1024px;height:640px"></canvas>
@@ -455,7 +459,10 @@ const fail = (e) => { document.body.dataset.error = String(e); };
 try {
   await init();
   const text = await (await fetch('case.json')).text();
-  try { start('twin', text, true); } catch (e) {
+  const query = new URLSearchParams(location.search);
+  const play = query.get('play') !== '0';
+  const frames = Number(query.get('frames') || 120);
+  try { start('twin', text, play); } catch (e) {
     // winit hands the event loop to the browser by throwing this on purpose.
     if (!String(e).includes('Using exceptions for control flow')) throw e;
   }
@@ -463,7 +470,7 @@ try {
   const gaps = [];
   let last = performance.now();
   await new Promise((done) => {
-    const tick = (t) => { gaps.push(t - last); last = t; if (gaps.length < 120) requestAnimationFrame(tick); else done(); };
+    const tick = (t) => { gaps.push(t - last); last = t; if (gaps.length < frames) requestAnimationFrame(tick); else done(); };
     requestAnimationFrame(tick);
   });
   gaps.sort((a, b) => a - b);
@@ -472,13 +479,9 @@ try {
 </script></body></html>
 "#;
 
-/// The viewer's release WebAssembly (size, gzip) and its frame time in headless Chromium
-/// on MIMIC record 03700181's surgery.
-fn bench_viewer() -> Result<()> {
-    setup_wasm()?;
-    setup_portal()?;
-    setup_browser()?;
-    eprintln!("building the twin viewer for the web (release, fat LTO: several minutes)");
+/// Builds the web viewer with `profile` into `<target>/<folder>/` beside the bench page and
+/// MIMIC record 03700181's surgery as `case.json`; `optimise` runs wasm-opt -Oz (minutes).
+fn build_viewer_web(profile: &str, folder: &str, optimise: bool) -> Result<PathBuf> {
     quiet(cargo().args([
         "build",
         "--quiet",
@@ -490,9 +493,10 @@ fn bench_viewer() -> Result<()> {
         "--target",
         "wasm32-unknown-unknown",
         "--profile",
-        "wasm-release",
-    ]))?;
-    let out = abs(target_dir().join("viewer-bench"))?;
+        profile,
+    ]))
+    .context("building the twin viewer for the web failed")?;
+    let out = abs(target_dir().join(folder))?;
     if out.exists() {
         std::fs::remove_dir_all(&out)?;
     }
@@ -500,13 +504,37 @@ fn bench_viewer() -> Result<()> {
         Command::new("wasm-bindgen")
             .args(["--target", "web", "--no-typescript", "--out-dir"])
             .arg(&out)
-            .arg(target_dir().join("wasm32-unknown-unknown/wasm-release/twin_viewer.wasm")),
+            .arg(target_dir().join(format!("wasm32-unknown-unknown/{profile}/twin_viewer.wasm"))),
     )?;
-    eprintln!("optimising it with wasm-opt -Oz (several minutes)");
-    let module = out.join("twin_viewer_bg.wasm");
+    if optimise {
+        eprintln!("optimising the viewer with wasm-opt -Oz (several minutes)");
+        let module = out.join("twin_viewer_bg.wasm");
+        quiet(
+            Command::new(tools_dir()?.join("node_modules/.bin/wasm-opt"))
+                .arg("-Oz")
+                .arg(&module)
+                .arg("-o")
+                .arg(&module),
+        )?;
+    }
+    quiet(cargo().args(["build", "--quiet", "-p", "twin-sim", "--bin", "twin-sim"]))?;
     quiet(
-        Command::new(tools_dir()?.join("node_modules/.bin/wasm-opt")).arg("-Oz").arg(&module).arg("-o").arg(&module),
+        Command::new(target_dir().join("debug/twin-sim"))
+            .args(["import", "twin-sim/data/physionet/mimicdb-037/03700181.hea", "--stage", "surgery", "--out"])
+            .arg(out.join("case.json")),
     )?;
+    std::fs::write(out.join("index.html"), VIEWER_BENCH_PAGE)?;
+    Ok(out)
+}
+
+/// The viewer's release WebAssembly (size, gzip) and its frame time in headless Chromium
+/// on MIMIC record 03700181's surgery.
+fn bench_viewer() -> Result<()> {
+    setup_wasm()?;
+    setup_portal()?;
+    setup_browser()?;
+    eprintln!("building the twin viewer for the web (release, fat LTO: several minutes)");
+    let out = build_viewer_web("wasm-release", "viewer-bench", true)?;
     let mut gz = 0u64;
     for name in ["twin_viewer_bg.wasm", "twin_viewer.js"] {
         let o = Command::new("gzip").args(["-9", "-c"]).arg(out.join(name)).output()?;
@@ -516,24 +544,7 @@ fn bench_viewer() -> Result<()> {
         println!("{name}: {} bytes, {} gzip", std::fs::metadata(out.join(name))?.len(), o.stdout.len());
         gz += o.stdout.len() as u64;
     }
-    quiet(cargo().args([
-        "build",
-        "--release",
-        "--quiet",
-        "-p",
-        "twin-sim",
-        "-p",
-        "ledger-node",
-        "-p",
-        "e2e",
-        "--bins",
-    ]))?;
-    quiet(
-        Command::new(target_dir().join("release/twin-sim"))
-            .args(["import", "twin-sim/data/physionet/mimicdb-037/03700181.hea", "--stage", "surgery", "--out"])
-            .arg(out.join("case.json")),
-    )?;
-    std::fs::write(out.join("index.html"), VIEWER_BENCH_PAGE)?;
+    quiet(cargo().args(["build", "--release", "--quiet", "-p", "ledger-node", "-p", "e2e", "--bins"]))?;
     let run = Command::new(target_dir().join("release/viewer-bench"))
         .env("E2E_PORTAL_DIST", &out)
         .env("E2E_NODE_BIN", abs(target_dir().join("release/ledger-node"))?)
