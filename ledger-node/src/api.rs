@@ -262,6 +262,7 @@ pub fn app(state: AppState) -> Router {
         .route("/v1/grantees/{address}/consents", get(grantee_consents))
         .route("/v1/insurers/{address}/claims", get(insurer_claims))
         .route("/v1/records/{id}", get(get_record))
+        .route("/v1/records/{id}/segments", get(record_segments))
         .merge(json_routes)
         .merge(blob_routes)
         .fallback(|| async {
@@ -580,6 +581,27 @@ async fn get_record(
         .ok_or_else(|| ApiError::not_found("record_not_found", "record"))
 }
 
+#[utoipa::path(get, path = "/v1/records/{id}/segments", params(("id" = String, Path)),
+    responses((status = 200, description = "The twin segment hashes anchored for the case this record holds, in stage, stream and time order"),
+              (status = 404, description = "Unknown record")))]
+async fn record_segments(
+    State(s): State<AppState>,
+    Path(id): Path<String>,
+) -> ApiResult<Json<Vec<ledger_protocol::state::TwinSegment>>> {
+    let id: Hash = parse_id(&id, "record id")?;
+    let h = s.0.ledger.head();
+    let record = h.state.records.get(&id).ok_or_else(|| ApiError::not_found("record_not_found", "record"))?;
+    let mut out: Vec<_> = h
+        .state
+        .patient_index(&record.patient)
+        .map(|i| {
+            i.segments.iter().filter_map(|k| h.state.segments.get(k)).filter(|g| g.case_id == id).cloned().collect()
+        })
+        .unwrap_or_default();
+    out.sort_by(|a, b| (a.stage, &a.stream, a.start_ms).cmp(&(b.stage, &b.stream, b.start_ms)));
+    Ok(Json(out))
+}
+
 #[utoipa::path(put, path = "/v1/blobs", request_body(content = Vec<u8>, content_type = "application/octet-stream", description = "Encrypted record envelope"),
     responses((status = 201, description = "Stored under its content address"), (status = 413, description = "Larger than the blob limit")))]
 async fn put_blob(
@@ -721,6 +743,7 @@ async fn refuse(s: &AppState, patient: Address, record: Hash, reader: Address, e
         patient_claims,
         get_prescription,
         get_record,
+        record_segments,
         put_blob,
         read_record
     ),

@@ -1,6 +1,7 @@
 //! Demo data: a hospital authority, a doctor, a surgeon, a pharmacy, an insurer, a student
 //! and a patient whose Synthea history is imported as encrypted records, with consents, a
-//! prescription and a claim. Everything goes through the same verification and rules as
+//! prescription and a claim, and a digital twin case built from real recordings whose
+//! segments the surgeon anchors. Everything goes through the same verification and rules as
 //! any client's transactions. Demo recovery phrases are derived from public labels and
 //! written out, so the portal can restore them: they are for showing the system only.
 
@@ -13,6 +14,15 @@ use wallet::{Identity, Mnemonic};
 
 /// The Synthea patient (Apache-2.0, see static/demo/NOTICE.md) imported for the demo patient.
 const SYNTHEA: &str = include_str!("../../static/demo/synthea-patient-a4a401d1.ndjson");
+
+/// The PhysioNet records of the demo twin case (ODC-By 1.0, see twin-sim/data/physionet/README.md).
+const TWIN_SOURCES: twin_sim::demo::DemoSources<'static> = twin_sim::demo::DemoSources {
+    numerics_header: include_bytes!("../../twin-sim/data/physionet/mimic-numerics-s00001/s00001-2896-10-10-00-31n.hea"),
+    numerics_signals: include_bytes!("../../twin-sim/data/physionet/mimic-numerics-s00001/3975656n.dat"),
+    surgery_header: include_bytes!("../../twin-sim/data/physionet/mimicdb-037/03700181.hea"),
+    surgery_signals: include_bytes!("../../twin-sim/data/physionet/mimicdb-037/03700181.dat"),
+    synthea: SYNTHEA,
+};
 
 /// A demo identity: name, role, address and its (public, well-known) recovery phrase.
 #[derive(Debug, Clone, Serialize)]
@@ -163,7 +173,47 @@ pub async fn seed(state: &AppState) -> anyhow::Result<usize> {
             keys,
         })?);
     }
+    // The patient's digital twin case (three stages from real recordings) as one encrypted
+    // record the patient and the surgeon can read; the surgeon anchors every segment's hash
+    // under the record's id, so a viewer can prove a replay is untampered.
+    let case = twin_sim::demo::demo_case(&TWIN_SOURCES)?;
+    let case_json = twin_sim::casefile::write_case(&case)?;
+    let (key, sealed) = wallet::seal(case_json.as_bytes(), &mut rng)?;
+    let blob = ledger_protocol::wire::blob_id(&sealed);
+    state.0.ledger.store.put_blob(&blob, &sealed)?;
+    let twin_record = patient.sign(TxBody::AnchorRecord {
+        patient: p,
+        content_hash: wallet::content_hash(case_json.as_bytes()),
+        size: case_json.len() as u64,
+        class: DataClass::TwinData,
+        blob,
+        keys: vec![
+            WrappedKey { reader: p, wrapped: wallet::wrap_key(&key, &patient.id.encryption_public_key(), &mut rng)? },
+            WrappedKey {
+                reader: surgeon.address(),
+                wrapped: wallet::wrap_key(&key, &surgeon.encryption_public_key(), &mut rng)?,
+            },
+        ],
+    })?;
+    let case_id = twin_record.id();
+    txs.push(twin_record);
     let n = submit_all(state, txs).await?;
+    let mut surgeon = Signer::new("surgeon", &chain);
+    let anchors = twin_sim::verify::anchors_for(&case)?
+        .into_iter()
+        .map(|a| {
+            surgeon.sign(TxBody::AnchorTwinSegment {
+                patient: p,
+                case_id,
+                stage: a.stage,
+                stream: a.stream,
+                start_ms: a.start_ms,
+                end_ms: a.end_ms,
+                segment_hash: a.hash,
+            })
+        })
+        .collect::<anyhow::Result<Vec<_>>>()?;
+    let n = n + submit_all(state, anchors).await?;
 
     // The doctor prescribes and claims once consent is on the ledger.
     let more = vec![

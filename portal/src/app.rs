@@ -38,6 +38,10 @@ pub enum Route {
     Insurer,
     #[at("/explorer")]
     Explorer,
+    #[at("/twin")]
+    Twin,
+    #[at("/twin/case/:id")]
+    TwinCase { id: String },
     #[not_found]
     #[at("/404")]
     NotFound,
@@ -71,6 +75,8 @@ fn switch(route: Route) -> Html {
         Route::Pharmacy => html! { <pages::pharmacy::Pharmacy /> },
         Route::Insurer => html! { <pages::insurer::Insurer /> },
         Route::Explorer => html! { <pages::explorer::Explorer /> },
+        Route::Twin => html! { <pages::twin::TwinCases /> },
+        Route::TwinCase { id } => html! { <pages::twin::TwinCase id={id} /> },
         Route::NotFound => {
             html! { <main><h1>{ "Page not found" }</h1><p><Link<Route> to={Route::Home}>{ "Go to the start page" }</Link<Route>></p></main> }
         }
@@ -200,6 +206,7 @@ fn nav() -> Html {
                 if session.unlocked.is_some() {
                     <Link<Route> to={home_of(role)}>{ "My page" }</Link<Route>>
                     <Link<Route> to={Route::Wallet}>{ "Wallet" }</Link<Route>>
+                    <Link<Route> to={Route::Twin}>{ "Digital twin" }</Link<Route>>
                 }
                 <Link<Route> to={Route::Explorer}>{ "Ledger explorer" }</Link<Route>>
                 if session.unlocked.is_some() {

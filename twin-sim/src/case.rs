@@ -303,6 +303,20 @@ impl StageData {
         Ok(sha256(&[&self.segment_bytes(stream, start_ms, start_ms.saturating_add(segment_ms))]) == *expected)
     }
 
+    /// Whether one segment of one stream holds anything: a waveform sample, a track point or
+    /// an event. A segment without data has nothing to tamper with, so it needs no anchor.
+    pub fn segment_has_data(&self, stream: &str, start_ms: u64, end_ms: u64) -> bool {
+        if let Some(wave) = self.waveform(stream) {
+            wave.first_index_at_ms(start_ms) < wave.first_index_at_ms(end_ms)
+        } else if let Some(track) = self.track(stream) {
+            track.times_ms.partition_point(|&t| t < start_ms) < track.times_ms.partition_point(|&t| t < end_ms)
+        } else if stream == EVENTS_STREAM {
+            self.events.iter().any(|e| e.time_ms >= start_ms && e.time_ms < end_ms)
+        } else {
+            false
+        }
+    }
+
     /// The canonical bytes of one segment of one stream (empty body for an unknown stream).
     pub fn segment_bytes(&self, stream: &str, start_ms: u64, end_ms: u64) -> Vec<u8> {
         let mut w = Vec::with_capacity(64);

@@ -7,6 +7,7 @@
 pub mod alarms;
 pub mod case;
 pub mod casefile;
+pub mod demo;
 pub mod detmath;
 pub mod forecast;
 pub mod import;

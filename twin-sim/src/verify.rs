@@ -10,13 +10,21 @@ use crate::case::{Case, CaseError, Stage};
 use crate::casefile::segment_ms_for;
 
 /// One segment hash as the ledger holds it (an `AnchorTwinSegment` transaction).
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq, serde::Deserialize)]
 pub struct Anchor {
     pub stage: Stage,
     pub stream: String,
     pub start_ms: u64,
     pub end_ms: u64,
+    #[serde(rename = "segment_hash")]
     pub hash: Hash,
+}
+
+/// Reads the anchors as the node's `GET /v1/records/{id}/segments` returns them (a JSON
+/// array of twin segments; fields other than stage, stream, start_ms, end_ms and
+/// segment_hash are ignored).
+pub fn parse_anchors(json: &str) -> Result<Vec<Anchor>, String> {
+    serde_json::from_str(json).map_err(|e| format!("the ledger's segment list is not readable: {e}"))
 }
 
 /// What the check found for one segment.
@@ -26,8 +34,12 @@ pub enum SegmentStatus {
     Verified,
     /// The data hashes to `actual`, not to the anchored hash.
     Tampered { anchored: Hash, actual: Hash },
-    /// No hash is anchored for this segment.
+    /// No hash is anchored for this segment, and it holds data.
     Unanchored,
+    /// No hash is anchored for this segment and it holds no data: nothing to verify. (Data
+    /// added to it later makes it `Unanchored`; data removed from an anchored segment makes
+    /// that one `Tampered`.)
+    Empty,
     /// A hash is anchored for a segment the case does not have.
     Missing,
 }
@@ -47,6 +59,11 @@ impl SegmentCheck {
         self.status == SegmentStatus::Verified
     }
 
+    /// Verified, or empty with nothing to verify.
+    pub fn is_ok(&self) -> bool {
+        matches!(self.status, SegmentStatus::Verified | SegmentStatus::Empty)
+    }
+
     /// The finding in words, naming the segment (for the viewer's red marks).
     pub fn reason(&self) -> String {
         let which = format!(
@@ -64,6 +81,7 @@ impl SegmentCheck {
                 &anchored.to_hex()[..12]
             ),
             SegmentStatus::Unanchored => format!("{which}: UNVERIFIED — no hash for it is anchored on the ledger"),
+            SegmentStatus::Empty => format!("{which}: holds no data, so nothing is anchored for it"),
             SegmentStatus::Missing => {
                 format!("{which}: MISSING — the ledger anchored this segment but the case data does not hold it")
             }
@@ -78,18 +96,18 @@ pub struct CaseVerification {
 }
 
 impl CaseVerification {
-    /// Whether every segment verified (and there was at least one).
+    /// Whether every segment with data verified (and there was at least one).
     pub fn all_verified(&self) -> bool {
-        !self.segments.is_empty() && self.segments.iter().all(SegmentCheck::is_verified)
+        self.segments.iter().any(SegmentCheck::is_verified) && self.segments.iter().all(SegmentCheck::is_ok)
     }
 
     pub fn count(&self, pred: impl Fn(&SegmentStatus) -> bool) -> usize {
         self.segments.iter().filter(|s| pred(&s.status)).count()
     }
 
-    /// The segments that did not verify.
+    /// The segments that did not verify (empty ones are no problem).
     pub fn problems(&self) -> impl Iterator<Item = &SegmentCheck> {
-        self.segments.iter().filter(|s| !s.is_verified())
+        self.segments.iter().filter(|s| !s.is_ok())
     }
 
     /// The checks of one stage's segments covering `t_ms` (one per stream).
@@ -98,8 +116,9 @@ impl CaseVerification {
     }
 
     /// A one-line summary: "all 84 segments verified" or the counts of each finding.
+    /// Segments without data are not counted.
     pub fn summary(&self) -> String {
-        let n = self.segments.len();
+        let n = self.count(|s| *s != SegmentStatus::Empty);
         if self.all_verified() {
             return format!("all {n} segments verified against the ledger");
         }
@@ -137,7 +156,10 @@ pub fn verify_case(case: &Case, anchors: &[Anchor]) -> Result<CaseVerification, 
                             SegmentStatus::Tampered { anchored: anchors[i].hash, actual: seg.hash }
                         }
                     }
-                    None => SegmentStatus::Unanchored,
+                    None if stage.segment_has_data(&stream.stream, seg.start_ms, seg.end_ms) => {
+                        SegmentStatus::Unanchored
+                    }
+                    None => SegmentStatus::Empty,
                 };
                 segments.push(SegmentCheck {
                     stage: stage.stage,
@@ -161,12 +183,15 @@ pub fn verify_case(case: &Case, anchors: &[Anchor]) -> Result<CaseVerification, 
     Ok(CaseVerification { segments })
 }
 
-/// The anchors a case's segments would get (what a seed or an import anchors).
+/// The anchors a case's segments would get (what a seed or an import anchors): one for
+/// every segment that holds data.
 pub fn anchors_for(case: &Case) -> Result<Vec<Anchor>, CaseError> {
     let mut out = Vec::new();
     for stage in &case.stages {
         for stream in stage.stream_hashes(segment_ms_for(stage))? {
-            out.extend(stream.segments.iter().map(|s| Anchor {
+            let with_data =
+                stream.segments.iter().filter(|s| stage.segment_has_data(&stream.stream, s.start_ms, s.end_ms));
+            out.extend(with_data.map(|s| Anchor {
                 stage: stage.stage,
                 stream: stream.stream.clone(),
                 start_ms: s.start_ms,
@@ -242,5 +267,52 @@ mod tests {
         assert!(missing.reason().contains("MISSING") && missing.reason().contains("ABP"), "{}", missing.reason());
         assert!(v.summary().contains("1 not anchored, 1 missing"), "{}", v.summary());
         assert!(!verify_case(&Case { id: "e".into(), stages: vec![] }, &[]).unwrap().all_verified());
+    }
+
+    #[test]
+    fn segments_without_data_need_no_anchor_but_data_added_to_them_is_flagged() {
+        let mut c = case();
+        // A sparse track: one reading in the fourth minute only; the events stream is empty.
+        c.stages[0].tracks.push(Track {
+            name: "Temp".into(),
+            unit: "°C".into(),
+            times_ms: vec![200_000],
+            values: vec![Some(36.8)],
+        });
+        let anchors = anchors_for(&c).unwrap();
+        assert_eq!(anchors.iter().filter(|a| a.stream == "Temp").count(), 1);
+        assert!(anchors.iter().all(|a| a.stream != crate::case::EVENTS_STREAM));
+        let v = verify_case(&c, &anchors).unwrap();
+        assert!(v.all_verified(), "{}", v.summary());
+        assert!(v.count(|s| *s == SegmentStatus::Empty) > 0);
+        assert_eq!(v.summary(), "all 11 segments verified against the ledger");
+
+        let mut added = c.clone();
+        added.stages[0].tracks[1].times_ms.push(500_000);
+        added.stages[0].tracks[1].values.push(Some(39.5));
+        let v = verify_case(&added, &anchors).unwrap();
+        let bad: Vec<&SegmentCheck> = v.problems().collect();
+        assert_eq!(bad.len(), 1, "{}", v.summary());
+        assert_eq!(bad[0].status, SegmentStatus::Unanchored);
+
+        let mut removed = c.clone();
+        removed.stages[0].tracks[1] = Track { times_ms: vec![], values: vec![], ..removed.stages[0].tracks[1].clone() };
+        let v = verify_case(&removed, &anchors).unwrap();
+        assert!(
+            matches!(v.problems().next().map(|s| s.status), Some(SegmentStatus::Tampered { .. })),
+            "{}",
+            v.summary()
+        );
+    }
+
+    #[test]
+    fn anchors_read_from_the_nodes_json() {
+        let json = r#"[{"id":"ab","patient":"cd","case_id":"ef","stage":"surgery","stream":"ABP","start_ms":0,
+            "end_ms":60000,"segment_hash":"b117873f223aa832247d981a147e3314a643c7e81d2c0b5d2ab3d274891e02db","anchored_by":"00"}]"#;
+        let a = parse_anchors(json).unwrap();
+        assert_eq!((a[0].stage, a[0].stream.as_str(), a[0].end_ms), (Stage::Surgery, "ABP", 60_000));
+        assert_eq!(a[0].hash.to_hex(), "b117873f223aa832247d981a147e3314a643c7e81d2c0b5d2ab3d274891e02db");
+        let e = parse_anchors(r#"[{"stage":"surgery"}]"#).unwrap_err();
+        assert!(e.contains("not readable") && e.contains("stream"), "{e}");
     }
 }

@@ -250,8 +250,13 @@ fn build_portal() -> Result<PathBuf> {
     .context("building the portal's start page with trunk failed")?;
     let dist = std::env::current_dir()?.join("dist");
     copy_tree(&staged, &dist.join(&app_dir))?;
-    // Pre-compressed copies, served as they are by the node.
-    for p in files_under(&dist)? {
+    gzip_copies(&dist)?;
+    Ok(dist)
+}
+
+/// Pre-compressed copies of a folder's web files, served as they are by the node.
+fn gzip_copies(dir: &Path) -> Result<()> {
+    for p in files_under(dir)? {
         if matches!(p.extension().and_then(|e| e.to_str()), Some("wasm" | "js" | "css" | "html")) {
             let mut name = p.clone().into_os_string();
             name.push(".gz");
@@ -261,7 +266,7 @@ fn build_portal() -> Result<PathBuf> {
             }
         }
     }
-    Ok(dist)
+    Ok(())
 }
 
 /// Every file under a folder, sorted.
@@ -351,6 +356,7 @@ fn test() -> Result<()> {
     let dist = build_portal()?;
     eprintln!("== twin viewer for the web (WebGL2)");
     let viewer = build_viewer_web("wasm-test", "viewer-web", false)?;
+    install_viewer(&viewer, &dist)?;
     step(
         "native tests (and the end-to-end journeys in headless Chromium)",
         cargo()
@@ -385,8 +391,9 @@ fn run(args: &[String]) -> Result<()> {
         .unwrap_or_else(|| "127.0.0.1:7800".into());
     setup_wasm()?;
     setup_portal()?;
-    eprintln!("building the portal and the node (release)...");
+    eprintln!("building the portal, the twin viewer and the node (release; the first time takes a while)...");
     let dist = build_portal()?;
+    install_viewer(&build_viewer_web("wasm-release", "viewer-release", true)?, &dist)?;
     quiet(cargo().args(["build", "--release", "--quiet", "-p", "ledger-node"]))?;
     let data = Path::new("target/demo-data");
     eprintln!("starting the ledger node and the portal with demo data in {} (Ctrl-C stops it)", data.display());
@@ -462,7 +469,7 @@ try {
   const query = new URLSearchParams(location.search);
   const play = query.get('play') !== '0';
   const frames = Number(query.get('frames') || 120);
-  try { start('twin', text, play); } catch (e) {
+  try { start('twin', text, null, play); } catch (e) {
     // winit hands the event loop to the browser by throwing this on purpose.
     if (!String(e).includes('Using exceptions for control flow')) throw e;
   }
@@ -497,14 +504,17 @@ fn build_viewer_web(profile: &str, folder: &str, optimise: bool) -> Result<PathB
     ]))
     .context("building the twin viewer for the web failed")?;
     let out = abs(target_dir().join(folder))?;
+    let built = target_dir().join(format!("wasm32-unknown-unknown/{profile}/twin_viewer.wasm"));
+    // wasm-bindgen and wasm-opt take minutes: skip them when the module has not changed.
+    let stamp = format!("{:016x}", file_hash(&built)?);
+    if std::fs::read_to_string(out.join("stamp")).ok().as_deref() == Some(stamp.as_str()) {
+        return Ok(out);
+    }
     if out.exists() {
         std::fs::remove_dir_all(&out)?;
     }
     quiet(
-        Command::new("wasm-bindgen")
-            .args(["--target", "web", "--no-typescript", "--out-dir"])
-            .arg(&out)
-            .arg(target_dir().join(format!("wasm32-unknown-unknown/{profile}/twin_viewer.wasm"))),
+        Command::new("wasm-bindgen").args(["--target", "web", "--no-typescript", "--out-dir"]).arg(&out).arg(&built),
     )?;
     if optimise {
         eprintln!("optimising the viewer with wasm-opt -Oz (several minutes)");
@@ -524,7 +534,30 @@ fn build_viewer_web(profile: &str, folder: &str, optimise: bool) -> Result<PathB
             .arg(out.join("case.json")),
     )?;
     std::fs::write(out.join("index.html"), VIEWER_BENCH_PAGE)?;
+    std::fs::write(out.join("stamp"), stamp)?;
     Ok(out)
+}
+
+/// A hash of one file's contents.
+fn file_hash(path: &Path) -> Result<u64> {
+    use std::hash::{Hash, Hasher};
+    let mut h = std::hash::DefaultHasher::new();
+    std::fs::read(path).with_context(|| format!("reading {}", path.display()))?.hash(&mut h);
+    Ok(h.finish())
+}
+
+/// Puts the web viewer's module into the portal's `dist/viewer/` (with gzip copies), where
+/// the portal's twin pages load it on demand.
+fn install_viewer(viewer: &Path, dist: &Path) -> Result<()> {
+    let dest = dist.join("viewer");
+    if dest.exists() {
+        std::fs::remove_dir_all(&dest)?;
+    }
+    std::fs::create_dir_all(&dest)?;
+    for name in ["twin_viewer.js", "twin_viewer_bg.wasm"] {
+        std::fs::copy(viewer.join(name), dest.join(name)).with_context(|| format!("copying the viewer's {name}"))?;
+    }
+    gzip_copies(&dest)
 }
 
 /// The viewer's release WebAssembly (size, gzip) and its frame time in headless Chromium

@@ -7,4 +7,5 @@ pub mod patient;
 pub mod pharmacy;
 pub mod provider;
 pub mod record;
+pub mod twin;
 pub mod wallet;

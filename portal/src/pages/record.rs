@@ -55,25 +55,8 @@ async fn load(
             }
         }
     };
-    let me = identity.address();
     let content = async {
-        let request = identity
-            .sign_read_request(ReadRequest {
-                chain_id,
-                record: id,
-                reader: identity.public_key(),
-                timestamp_ms: js_sys::Date::now() as u64,
-            })
-            .map_err(|e| ("wallet".to_owned(), e.to_string()))?;
-        let sealed = api::read_blob(&id, &request).await.map_err(|e| (e.code, e.message))?;
-        let wrapped = anchor.keys.get(&me).ok_or_else(|| {
-            (
-                "no_key".to_owned(),
-                "The node released the record, but no key was wrapped for you: ask the patient to share it.".to_owned(),
-            )
-        })?;
-        let key = wallet::unwrap_key(&identity, &wrapped.wrapped).map_err(|e| ("decrypt".to_owned(), e.to_string()))?;
-        let plain = wallet::open(&key, &sealed).map_err(|e| ("decrypt".to_owned(), e.to_string()))?;
+        let plain = fetch_and_open(&identity, chain_id, id, &anchor).await?;
         if wallet::content_hash(&plain) != anchor.content_hash {
             return Err((
                 "tampered".to_owned(),
@@ -89,6 +72,34 @@ async fn load(
     }
     .await;
     Ok(Shown { anchor, proof, content })
+}
+
+/// Fetches a record's blob with a signed read request (the node checks consent and
+/// records the access) and decrypts it with the key wrapped for `identity`. Errors are
+/// (code, sentence). The caller checks the plaintext against the anchored content hash.
+pub async fn fetch_and_open(
+    identity: &wallet::Identity,
+    chain_id: String,
+    id: Hash,
+    anchor: &ledger_protocol::state::Record,
+) -> Result<Vec<u8>, (String, String)> {
+    let request = identity
+        .sign_read_request(ReadRequest {
+            chain_id,
+            record: id,
+            reader: identity.public_key(),
+            timestamp_ms: js_sys::Date::now() as u64,
+        })
+        .map_err(|e| ("wallet".to_owned(), e.to_string()))?;
+    let sealed = api::read_blob(&id, &request).await.map_err(|e| (e.code, e.message))?;
+    let wrapped = anchor.keys.get(&identity.address()).ok_or_else(|| {
+        (
+            "no_key".to_owned(),
+            "The node released the record, but no key was wrapped for you: ask the patient to share it.".to_owned(),
+        )
+    })?;
+    let key = wallet::unwrap_key(identity, &wrapped.wrapped).map_err(|e| ("decrypt".to_owned(), e.to_string()))?;
+    wallet::open(&key, &sealed).map_err(|e| ("decrypt".to_owned(), e.to_string()))
 }
 
 #[function_component(RecordView)]
