@@ -18,6 +18,27 @@ use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex};
 use std::time::Instant;
 
+/// The passphrase every actor's wallet is locked with in these journeys.
+pub const PASSPHRASE: &str = "correct-Horse-42-battery";
+/// Key stretching, encrypting and anchoring many records, and signing many transactions
+/// take longer than a page change.
+pub const LONG: std::time::Duration = std::time::Duration::from_secs(120);
+
+/// Restores a demo identity from its recovery phrase into a fresh browser and waits for
+/// the portal to land on the role's page, unlocked.
+pub async fn restore(b: &Browser, phrase: &str, landing: &str) -> Result<()> {
+    b.open("/").await?;
+    b.click("#restore-wallet").await?;
+    b.wait_path("/wallet/restore", browser::WAIT).await?;
+    b.fill("#restore-phrase", phrase).await?;
+    b.fill("#passphrase", PASSPHRASE).await?;
+    b.fill("#passphrase-repeat", PASSPHRASE).await?;
+    b.click("#restore-submit").await?;
+    b.wait_path(landing, LONG).await.context("after restoring, the portal should open the role's page")?;
+    b.wait("#nav-lock").await?;
+    Ok(())
+}
+
 /// Where a missing prerequisite is explained.
 const HOW_TO_BUILD: &str = "run `cargo xtask test`, which builds the node and the release portal before the \
      end-to-end journeys (or build them by hand: `cargo build -p ledger-node` and `trunk build --release`)";

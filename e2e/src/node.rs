@@ -34,6 +34,24 @@ impl Node {
     /// Starts `bin demo` and waits for its "listening" line.
     pub async fn start(bin: &Path, dist: &Path, log: &Path) -> Result<Node> {
         let data = tempfile::Builder::new().prefix("e2e-ledger-").tempdir().context("making a data folder")?;
+        Node::start_in(data, bin, dist, log).await
+    }
+
+    /// Kills the node (as a crash would), lets `meanwhile` work on its data folder while
+    /// nothing has it open, and starts it again on the same data (on a new port).
+    pub async fn restart(
+        mut self,
+        bin: &Path,
+        dist: &Path,
+        log: &Path,
+        meanwhile: impl FnOnce(&Path) -> Result<()>,
+    ) -> Result<Node> {
+        self._child.kill().await.context("stopping the node")?;
+        meanwhile(self._data.path())?;
+        Node::start_in(self._data, bin, dist, log).await
+    }
+
+    async fn start_in(data: tempfile::TempDir, bin: &Path, dist: &Path, log: &Path) -> Result<Node> {
         let stderr = std::fs::File::options().create(true).append(true).open(log).context("opening the node log")?;
         let mut child = Command::new(bin)
             .arg("demo")

@@ -6,36 +6,16 @@
 //! `<target dir>/e2e-screenshots/<journey>/`.
 
 use anyhow::{Context, Result, bail, ensure};
-use e2e::Journey;
 use e2e::browser::{Browser, WAIT};
 use e2e::ledger::str_of;
+use e2e::{Journey, LONG, PASSPHRASE, restore};
 use serde_json::Value;
 use std::collections::BTreeSet;
 use std::time::Duration;
 
-/// The passphrase every actor's wallet is locked with in these journeys.
-const PASSPHRASE: &str = "correct-Horse-42-battery";
-/// Key stretching, encrypting and anchoring 165 records, and signing many transactions
-/// take longer than a page change.
-const LONG: Duration = Duration::from_secs(120);
 /// The Synthea patient's bulk export (165 resources).
 const SYNTHEA: &str = "static/demo/synthea-patient-a4a401d1.ndjson";
 const SYNTHEA_RESOURCES: usize = 165;
-
-/// Restores a demo identity from its recovery phrase into a fresh browser and waits for
-/// the portal to land on the role's page, unlocked.
-async fn restore(b: &Browser, phrase: &str, landing: &str) -> Result<()> {
-    b.open("/").await?;
-    b.click("#restore-wallet").await?;
-    b.wait_path("/wallet/restore", WAIT).await?;
-    b.fill("#restore-phrase", phrase).await?;
-    b.fill("#passphrase", PASSPHRASE).await?;
-    b.fill("#passphrase-repeat", PASSPHRASE).await?;
-    b.click("#restore-submit").await?;
-    b.wait_path(landing, LONG).await.context("after restoring, the portal should open the role's page")?;
-    b.wait("#nav-lock").await?;
-    Ok(())
-}
 
 /// Waits until `#who` reads exactly `expected` ("Name · role").
 async fn expect_who(b: &Browser, expected: &str) -> Result<()> {

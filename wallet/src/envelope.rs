@@ -104,6 +104,13 @@ fn random_nonce(rng: &mut impl CryptoRngCore) -> Result<[u8; NONCE_LEN], Envelop
 /// (whose `blob_id` is the record's blob address).
 pub fn seal(plaintext: &[u8], rng: &mut impl CryptoRngCore) -> Result<(RecordKey, Vec<u8>), EnvelopeError> {
     let key = RecordKey::generate(rng)?;
+    let sealed = seal_with(&key, plaintext, rng)?;
+    Ok((key, sealed))
+}
+
+/// Encrypts new contents under an existing record key (a fresh nonce each time), for
+/// whoever holds the key and writes a new version of the contents.
+pub fn seal_with(key: &RecordKey, plaintext: &[u8], rng: &mut impl CryptoRngCore) -> Result<Vec<u8>, EnvelopeError> {
     let nonce = random_nonce(rng)?;
     let ciphertext = key
         .cipher()
@@ -113,7 +120,7 @@ pub fn seal(plaintext: &[u8], rng: &mut impl CryptoRngCore) -> Result<(RecordKey
     out.push(ENVELOPE_VERSION);
     out.extend_from_slice(&nonce);
     out.extend_from_slice(&ciphertext);
-    Ok((key, out))
+    Ok(out)
 }
 
 /// Decrypts sealed record bytes with the record's key.

@@ -16,7 +16,7 @@ pub mod storage;
 pub mod js;
 
 pub use describe::{Description, Detail, Directory, MapDirectory, NoDirectory, describe};
-pub use envelope::{EnvelopeError, RecordKey, content_hash, open, seal, unwrap_key, wrap_key};
+pub use envelope::{EnvelopeError, RecordKey, content_hash, open, seal, seal_with, unwrap_key, wrap_key};
 pub use keys::{Identity, KeyError, Mnemonic, SignError};
 pub use keystore::{KdfParams, Keystore, KeystoreError, Passphrase};
 pub use storage::{KeyValueStore, MemoryStore, StorageError, WalletStore, WalletStoreError};

@@ -313,6 +313,9 @@ fn records_seal_and_open() {
 
     let (key2, sealed2) = seal(plaintext, &mut OsRng).unwrap();
     assert_ne!(sealed, sealed2, "a fresh key and nonce per record");
+    let again = wallet::seal_with(&key, b"new contents", &mut OsRng).unwrap();
+    assert_eq!(open(&key, &again).unwrap(), b"new contents", "a new version under the same key");
+    assert_ne!(again[1..25], sealed[1..25], "with a fresh nonce");
     assert_eq!(open(&key2, &sealed).unwrap_err(), EnvelopeError::DecryptionFailed);
 
     for at in [0usize, 5, sealed.len() - 1] {

@@ -8,10 +8,12 @@ use anyhow::{Context, Result, bail};
 use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
 
-const USAGE: &str = "usage: cargo xtask <run|test|bench <ledger|wallet|portal|twin|viewer|all>|setup>
+const USAGE: &str = "usage: cargo xtask <run|test|e2e [filter]|bench <ledger|wallet|portal|twin|viewer|all>|setup>
 
   run     build the portal and start it with the ledger node and demo data (http://127.0.0.1:7800)
   test    install what is missing, then run every check and test CI runs
+  e2e     build the node, the portal and the web viewer, then run only the end-to-end tests
+          (those whose name contains the filter, when given)
   bench   ledger: node throughput against the verify ceiling, latency
           wallet: signing and keystore unlock in headless Chromium
           portal: initial download (gzip) and first render in headless Chromium
@@ -27,6 +29,7 @@ fn main() -> Result<()> {
     match args.first().map(String::as_str) {
         Some("run") => run(&args[1..]),
         Some("test") => test(),
+        Some("e2e") => e2e(args.get(1).map(String::as_str)),
         Some("bench") => match args.get(1).map(String::as_str) {
             Some("ledger") => bench_ledger(),
             Some("wallet") => bench_wallet(),
@@ -375,6 +378,25 @@ fn test() -> Result<()> {
     )?;
     eprintln!("xtask test: all passed");
     Ok(())
+}
+
+/// Builds what the end-to-end tests drive and runs only them.
+fn e2e(filter: Option<&str>) -> Result<()> {
+    setup_wasm()?;
+    setup_portal()?;
+    setup_browser()?;
+    let dist = build_portal()?;
+    let viewer = build_viewer_web("wasm-test", "viewer-web", false)?;
+    install_viewer(&viewer, &dist)?;
+    quiet(cargo().args(["build", "--quiet", "-p", "ledger-node"]))?;
+    let mut cmd = cargo();
+    cmd.args(["test", "--quiet", "-p", "e2e", "--"]).args(filter).args(["--nocapture"]);
+    step(
+        "end-to-end tests",
+        cmd.env("E2E_PORTAL_DIST", &dist)
+            .env("E2E_VIEWER_DIST", &viewer)
+            .env("E2E_NODE_BIN", abs(target_dir().join("debug/ledger-node"))?),
+    )
 }
 
 fn step(name: &str, cmd: &mut Command) -> Result<()> {

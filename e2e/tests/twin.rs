@@ -1,0 +1,165 @@
+//! The surgeon's twin review, end to end: the demo node holds a three-stage twin case (an
+//! encrypted record) whose segments the surgeon anchored. The surgeon opens it from the
+//! portal; the viewer loads only then, and every segment verifies. Then someone who holds
+//! the record key changes one ABP sample in the blob store (re-encrypting it so that it
+//! still opens) while the node is down: the portal says the file was changed and the
+//! viewer names the one tampered segment.
+//!
+//! Needs the built node and the release portal with the web viewer in `dist/viewer/`
+//! (`cargo xtask test` builds them).
+
+use anyhow::{Context, Result, ensure};
+use e2e::browser::{Browser, Chromedriver, Shots};
+use e2e::ledger::{Ledger, str_of};
+use e2e::node::Node;
+use e2e::restore;
+use std::path::Path;
+use std::sync::Arc;
+use std::time::Duration;
+
+/// Loading a 1 MB case, the viewer module, and checking 660 segments.
+const OPEN: Duration = Duration::from_secs(180);
+/// The stage time of the changed ABP sample: inside the 0:05:00–0:06:00 segment.
+const CHANGED_AT_S: usize = 330;
+
+#[tokio::test]
+async fn a_surgeon_reviews_the_demo_case_and_a_tampered_segment_is_flagged() {
+    if let Err(e) = journey().await {
+        panic!("{e:#}");
+    }
+}
+
+/// Resource URLs the page has fetched so far.
+async fn fetched(b: &Browser) -> Result<Vec<String>> {
+    let v = b.script("return performance.getEntriesByType('resource').map(e => e.name);").await?;
+    Ok(v.as_array().into_iter().flatten().filter_map(|n| n.as_str().map(str::to_owned)).collect())
+}
+
+/// Opens the case page and waits for the verification verdict; returns its text.
+async fn open_case(b: &Browser, case: &str) -> Result<String> {
+    b.open(&format!("/twin/case/{case}")).await?;
+    let el = b.wait_within("#twin-verification, #twin-error", OPEN).await?;
+    let text = el.text().await?;
+    ensure!(el.attr("id").await?.as_deref() == Some("twin-verification"), "opening the case failed: {text}");
+    Ok(text)
+}
+
+async fn journey() -> Result<()> {
+    let dist = e2e::portal_dist()?;
+    ensure!(
+        dist.join("viewer/twin_viewer_bg.wasm").is_file(),
+        "no web viewer in {}/viewer: run `cargo xtask test`, which builds it",
+        dist.display()
+    );
+    let bin = e2e::node_bin()?;
+    let dir = e2e::target_dir()?.join("e2e-screenshots/twin");
+    if dir.exists() {
+        std::fs::remove_dir_all(&dir)?;
+    }
+    std::fs::create_dir_all(&dir)?;
+    let log = dir.join("node.log");
+    let node = Node::start(&bin, &dist, &log).await?;
+    let driver = Chromedriver::start(&dir.join("chromedriver.log")).await?;
+    let shots = Arc::new(Shots::new(dir.clone()));
+    let surgeon = node.identity("surgeon")?.clone();
+    let patient = node.identity("patient")?.clone();
+
+    // The case on the ledger: one twin-data record and its anchored segments.
+    let ledger = Ledger::new(&node.url);
+    let records = ledger.records(&patient.address).await?;
+    let record = records.iter().find(|r| r["class"] == "twin_data").context("the demo patient has no twin case")?;
+    let case = str_of(record, "id")?.to_owned();
+    let blob = str_of(record, "blob")?.to_owned();
+    let wrapped = str_of(&record["keys"][&surgeon.address], "wrapped")?.to_owned();
+    let anchors = ledger.get(&format!("/v1/records/{case}/segments")).await?;
+    let anchored = anchors.as_array().map_or(0, Vec::len);
+    ensure!(anchored > 100, "the demo case should have its segments anchored, found {anchored}");
+
+    // The surgeon's first page does not download the viewer; opening the case does.
+    let b = driver.session("surgeon", &node.url, shots.clone()).await?;
+    restore(&b, &surgeon.recovery_phrase, "/provider").await?;
+    let early = fetched(&b).await?;
+    ensure!(!early.iter().any(|n| n.contains("/viewer/")), "the viewer was downloaded before it was needed: {early:?}");
+    b.click("a[href='/twin']").await?;
+    b.wait("#twin-cases a").await?;
+    b.click("#twin-cases a").await?;
+    let verdict = b.wait_within("#twin-verification, #twin-error", OPEN).await?.text().await?;
+    ensure!(
+        verdict == format!("all {anchored} segments verified against the ledger"),
+        "every anchored segment should verify, the page says {verdict:?}"
+    );
+    ensure!(b.count("#twin-altered").await? == 0, "an untouched case is reported as changed");
+    ensure!(
+        fetched(&b).await?.iter().any(|n| n.ends_with("/viewer/twin_viewer_bg.wasm")),
+        "opening the case should load the viewer module"
+    );
+    // The viewer draws and its monitor carries the same verdict.
+    let monitor = b
+        .poll("the viewer's monitor", OPEN, async |c: &fantoccini::Client| {
+            let v = c.execute("return document.getElementById('twin').dataset.monitor || null;", vec![]).await?;
+            Ok(v.as_str().map(str::to_owned))
+        })
+        .await?;
+    ensure!(monitor.contains("segments verified against the ledger"), "the monitor shows {monitor:?}");
+    b.shot("case-verified").await?;
+    // The node recorded the surgeon's read of the case in the patient's audit trail.
+    let audit = ledger.audit(&patient.address).await?;
+    ensure!(
+        audit["entries"]
+            .as_array()
+            .into_iter()
+            .flatten()
+            .any(|e| e["record"] == case.as_str() && e["reader"] == surgeon.address.as_str()),
+        "the surgeon's read of the case is not in the patient's audit trail: {audit}"
+    );
+    b.close().await;
+
+    // Someone with the record key changes one ABP sample in the stored blob while the node
+    // is down, re-encrypting it so that it still decrypts.
+    let node = node.restart(&bin, &dist, &log, |data| tamper(data, &blob, &wrapped, &surgeon.recovery_phrase)).await?;
+    let b = driver.session("surgeon-after", &node.url, shots).await?;
+    restore(&b, &surgeon.recovery_phrase, "/provider").await?;
+    let verdict = open_case(&b, &case).await?;
+    ensure!(
+        verdict.contains(&format!("{} of {anchored} segments verified; 1 tampered", anchored - 1)),
+        "one tampered segment should be found, the page says {verdict:?}"
+    );
+    ensure!(b.count("#twin-altered").await? == 1, "the changed file should be reported");
+    let problems = b.texts("#twin-problems li").await?;
+    ensure!(
+        problems.len() == 1 && problems[0].starts_with("surgery ABP from 0:05:00 to 0:06:00: TAMPERED"),
+        "the tampered segment should be named, the page lists {problems:?}"
+    );
+    b.shot("case-tampered").await?;
+    b.close().await;
+    println!("twin review: {anchored} segments verified; the changed ABP segment was flagged");
+    Ok(())
+}
+
+/// Changes the ABP sample at [`CHANGED_AT_S`] in the case stored under `blob`, as someone
+/// holding the record key could, and writes it back under the same blob id.
+fn tamper(data: &Path, blob: &str, wrapped: &str, phrase: &str) -> Result<()> {
+    use redb::{Database, TableDefinition};
+    const BLOBS: TableDefinition<&[u8], &[u8]> = TableDefinition::new("blobs");
+    let id = hex::decode(blob)?;
+    let db = Database::open(data.join("ledger.redb")).context("opening the node's database")?;
+    let sealed = {
+        let read = db.begin_read()?;
+        let table = read.open_table(BLOBS)?;
+        table.get(id.as_slice())?.context("the case's blob is not in the store")?.value().to_vec()
+    };
+    let identity = wallet::Mnemonic::parse(phrase)?.identity()?;
+    let key = wallet::unwrap_key(&identity, &hex::decode(wrapped)?)?;
+    let text = String::from_utf8(wallet::open(&key, &sealed)?)?;
+    let mut case = twin_sim::casefile::read_case("case", &text)?;
+    let surgery = case.stages.iter_mut().find(|s| s.stage == twin_sim::case::Stage::Surgery).context("no surgery")?;
+    let abp = surgery.waveforms.iter_mut().find(|w| w.name == "ABP").context("no ABP waveform")?;
+    let i = (CHANGED_AT_S as f64 * abp.rate_hz) as usize;
+    abp.samples[i] = abp.samples[i].saturating_add(40);
+    let changed = twin_sim::casefile::write_case(&case)?;
+    let resealed = wallet::seal_with(&key, changed.as_bytes(), &mut rand_core::OsRng)?;
+    let write = db.begin_write()?;
+    write.open_table(BLOBS)?.insert(id.as_slice(), resealed.as_slice())?;
+    write.commit()?;
+    Ok(())
+}
