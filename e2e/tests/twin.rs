@@ -5,6 +5,10 @@
 //! still opens) while the node is down: the portal says the file was changed and the
 //! viewer names the one tampered segment.
 //!
+//! A student then runs the surgical hemorrhage scenario from the portal: two actions given
+//! through the page's buttons before pressing play, the model run at 64×, and the score
+//! shown at the end is the one the pure twin core gives for the same actions.
+//!
 //! Needs the built node and the release portal with the web viewer in `dist/viewer/`
 //! (`cargo xtask test` builds them).
 
@@ -35,9 +39,12 @@ async fn fetched(b: &Browser) -> Result<Vec<String>> {
     Ok(v.as_array().into_iter().flatten().filter_map(|n| n.as_str().map(str::to_owned)).collect())
 }
 
-/// Opens the case page and waits for the verification verdict; returns its text.
-async fn open_case(b: &Browser, case: &str) -> Result<String> {
-    b.open(&format!("/twin/case/{case}")).await?;
+/// From an unlocked portal page, goes to the twin cases (the wallet stays unlocked only
+/// within the app, so by its links), opens the one case, and waits for the verdict.
+async fn open_case(b: &Browser) -> Result<String> {
+    b.click("a[href='/twin']").await?;
+    b.wait("#twin-cases a").await?;
+    b.click("#twin-cases a").await?;
     let el = b.wait_within("#twin-verification, #twin-error", OPEN).await?;
     let text = el.text().await?;
     ensure!(el.attr("id").await?.as_deref() == Some("twin-verification"), "opening the case failed: {text}");
@@ -80,10 +87,7 @@ async fn journey() -> Result<()> {
     restore(&b, &surgeon.recovery_phrase, "/provider").await?;
     let early = fetched(&b).await?;
     ensure!(!early.iter().any(|n| n.contains("/viewer/")), "the viewer was downloaded before it was needed: {early:?}");
-    b.click("a[href='/twin']").await?;
-    b.wait("#twin-cases a").await?;
-    b.click("#twin-cases a").await?;
-    let verdict = b.wait_within("#twin-verification, #twin-error", OPEN).await?.text().await?;
+    let verdict = open_case(&b).await?;
     ensure!(
         verdict == format!("all {anchored} segments verified against the ledger"),
         "every anchored segment should verify, the page says {verdict:?}"
@@ -119,7 +123,7 @@ async fn journey() -> Result<()> {
     let node = node.restart(&bin, &dist, &log, |data| tamper(data, &blob, &wrapped, &surgeon.recovery_phrase)).await?;
     let b = driver.session("surgeon-after", &node.url, shots).await?;
     restore(&b, &surgeon.recovery_phrase, "/provider").await?;
-    let verdict = open_case(&b, &case).await?;
+    let verdict = open_case(&b).await?;
     ensure!(
         verdict.contains(&format!("{} of {anchored} segments verified; 1 tampered", anchored - 1)),
         "one tampered segment should be found, the page says {verdict:?}"
@@ -161,5 +165,68 @@ fn tamper(data: &Path, blob: &str, wrapped: &str, phrase: &str) -> Result<()> {
     let write = db.begin_write()?;
     write.open_table(BLOBS)?.insert(id.as_slice(), resealed.as_slice())?;
     write.commit()?;
+    Ok(())
+}
+
+#[tokio::test]
+async fn a_student_runs_a_scenario_with_scripted_actions_and_sees_a_score() {
+    e2e::run("training", training_journey).await;
+}
+
+/// What the student does, at minute 0: crystalloid and blood at once.
+const STUDENT_ACTIONS: &str = "[[action]]\nat_min = 0\nkind = \"crystalloid\"\nvalue = 0.15\n\n\
+[[action]]\nat_min = 0\nkind = \"blood\"\nvalue = 0.1\n";
+
+async fn training_journey(j: &e2e::Journey) -> Result<()> {
+    use twin_sim::scenario::{BUILT_IN, parse_actions, parse_scenario, run};
+    let (index, (_, text, _)) = BUILT_IN
+        .iter()
+        .enumerate()
+        .find(|(_, (id, _, _))| *id == "surgical-hemorrhage")
+        .context("no hemorrhage scenario")?;
+    let expected = run(&parse_scenario(text)?, &parse_actions(STUDENT_ACTIONS)?)?;
+    let expected = format!("{:.1} / {:.1}", expected.score.total, expected.score.max);
+
+    let student = j.demo("student")?.clone();
+    let b = j.browser("student").await?;
+    restore(&b, &student.recovery_phrase, "/provider").await?;
+    b.click("a[href='/twin']").await?;
+    b.click("a[href='/twin/train']").await?;
+    b.wait_within("#scenario", OPEN).await?;
+    ensure!(
+        fetched(&b).await?.iter().any(|n| n.ends_with("/viewer/twin_viewer_bg.wasm")),
+        "the training page should load the viewer module"
+    );
+    b.select("#scenario", &index.to_string()).await?;
+    let description = b.text("#scenario-description").await?;
+    ensure!(description.contains("bleeds"), "the hemorrhage scenario should be described, got {description:?}");
+    b.click("#training-start").await?;
+    b.wait("#training-play").await?;
+    b.shot("scenario-started").await?;
+    for (kind, value) in [("crystalloid", "0.15"), ("blood", "0.1")] {
+        b.fill(&format!("#act-value-{kind}"), value).await?;
+        b.click(&format!("#act-{kind}")).await?;
+        let wanted = kind.to_owned();
+        b.poll(&format!("the {kind} to be taken"), OPEN, async |c: &fantoccini::Client| {
+            let v = c.execute("return document.getElementById('twin').dataset.feedback || '';", vec![]).await?;
+            Ok(v.as_str().filter(|f| f.contains(&wanted)).map(str::to_owned))
+        })
+        .await?;
+    }
+    b.select("#training-speed", "64").await?;
+    b.click("#training-play").await?;
+    let score = b.wait_within("#training-score pre", Duration::from_secs(600)).await?.text().await?;
+    b.shot("scored").await?;
+    ensure!(
+        score.starts_with(&expected),
+        "the score should be the twin core's for the same actions ({expected}), the page shows {score:?}"
+    );
+    let debrief = b.texts("#training-debrief li").await?;
+    ensure!(
+        debrief.iter().any(|l| l.to_lowercase().contains("hemorrhage"))
+            && debrief.iter().any(|l| l.to_lowercase().contains("crystalloid")),
+        "the debrief should list the bleed and the student's actions, got {debrief:?}"
+    );
+    println!("training: scored {score:?}");
     Ok(())
 }

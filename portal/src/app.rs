@@ -42,6 +42,8 @@ pub enum Route {
     Twin,
     #[at("/twin/case/:id")]
     TwinCase { id: String },
+    #[at("/twin/train")]
+    Training,
     #[not_found]
     #[at("/404")]
     NotFound,
@@ -77,6 +79,7 @@ fn switch(route: Route) -> Html {
         Route::Explorer => html! { <pages::explorer::Explorer /> },
         Route::Twin => html! { <pages::twin::TwinCases /> },
         Route::TwinCase { id } => html! { <pages::twin::TwinCase id={id} /> },
+        Route::Training => html! { <pages::twin::Training /> },
         Route::NotFound => {
             html! { <main><h1>{ "Page not found" }</h1><p><Link<Route> to={Route::Home}>{ "Go to the start page" }</Link<Route>></p></main> }
         }

@@ -4,6 +4,10 @@
 //! physiology model at a fixed step and returns a score breakdown, a debrief timeline and a
 //! SHA-256 trajectory hash that is the same on every run and every target.
 //!
+//! The runner is a [`Session`] stepped by its caller: a trainee's actions taken live when
+//! the session is at a step score exactly as the same actions scripted for that step, and
+//! [`run`] is a session with the script queued up front, played to the end.
+//!
 //! Time is counted in whole steps: every event and action time is rounded once to a step
 //! index, so nothing depends on accumulated floating-point time. Parsing errors carry the
 //! 1-based line of the offending table or value; an action the scenario does not allow, or
@@ -40,6 +44,9 @@ pub enum ScenarioError {
     /// A scripted action is not one the scenario allows.
     #[error("action {index} (`{kind}` at {at_min} min, line {line}) refused: {reason}")]
     ActionRefused { index: u32, line: u32, kind: &'static str, at_min: f64, reason: String },
+    /// A student action taken during a [`Session`] is not one the scenario allows now.
+    #[error("`{kind}` at {} refused: {reason}", clock(*.at_s))]
+    Refused { kind: &'static str, at_s: f64, reason: String },
     /// The physiology model rejected the patient or an input.
     #[error("physiology: {0}")]
     Physio(#[from] PhysioError),
@@ -88,6 +95,11 @@ impl Kind {
         Kind::Hemorrhage,
         Kind::Shunt,
     ];
+
+    /// The kind a file (or a page's button) names, if any.
+    pub fn from_name(name: &str) -> Option<Kind> {
+        Kind::ALL.into_iter().find(|k| k.name() == name)
+    }
 
     /// The name used in files.
     pub fn name(self) -> &'static str {
@@ -521,6 +533,26 @@ impl Checker<'_> {
     }
 }
 
+/// The scenarios that ship with the twin (files in `twin-sim/scenarios/`), by id, with the
+/// scripted actions of a good response to each.
+pub const BUILT_IN: [(&str, &str, &str); 3] = [
+    (
+        "propofol-induction-hypotension",
+        include_str!("../scenarios/propofol-induction-hypotension.toml"),
+        include_str!("../scenarios/propofol-induction-hypotension.good.actions.toml"),
+    ),
+    (
+        "surgical-hemorrhage",
+        include_str!("../scenarios/surgical-hemorrhage.toml"),
+        include_str!("../scenarios/surgical-hemorrhage.good.actions.toml"),
+    ),
+    (
+        "hypoxia-during-anesthesia",
+        include_str!("../scenarios/hypoxia-during-anesthesia.toml"),
+        include_str!("../scenarios/hypoxia-during-anesthesia.good.actions.toml"),
+    ),
+];
+
 /// Reads and validates a scenario file.
 pub fn parse_scenario(text: &str) -> Result<Scenario, ScenarioError> {
     let file: FileScenario = toml::from_str(text).map_err(|e| syntax(text, &e))?;
@@ -845,56 +877,56 @@ pub fn trajectory_hash(samples: &[Sample]) -> ledger_protocol::crypto::Hash {
     ledger_protocol::crypto::sha256(&[&bytes])
 }
 
-/// A change placed on the step grid.
-struct Timed<'a> {
-    step: u64,
-    change: &'a Change,
-    student: bool,
-}
-
 fn to_steps(minutes: f64, step_s: f64) -> u64 {
     // Inputs are validated finite, ≥ 0 and ≤ MAX_DURATION_MIN, so this fits.
     (minutes * 60.0 / step_s).round() as u64
 }
 
+/// Why the scenario refuses student action `a`, in words (`None`: it is allowed).
+fn refusal(scenario: &Scenario, a: &Change) -> Option<String> {
+    if !a.at_min.is_finite() || a.at_min < 0.0 || a.at_min > scenario.duration_min {
+        return Some(format!("the time must be within 0..={} min", scenario.duration_min));
+    }
+    let Some(allowed) = scenario.allowed.iter().find(|x| x.kind == a.kind) else {
+        let names: Vec<&str> = scenario.allowed.iter().map(|x| x.kind.name()).collect();
+        return Some(format!("this scenario allows only: {}", names.join(", ")));
+    };
+    if !a.value.is_finite() || a.value < allowed.min || a.value > allowed.max {
+        return Some(format!(
+            "{} {} is outside the allowed range {}..={} {}",
+            a.value,
+            a.kind.unit(),
+            allowed.min,
+            allowed.max,
+            a.kind.unit()
+        ));
+    }
+    if let Some(d) = a.duration_min
+        && (!a.kind.is_rate() || !d.is_finite() || !(0.0..=MAX_DURATION_MIN).contains(&d))
+    {
+        return Some(format!("duration {d} min is not valid for `{}`", a.kind.name()));
+    }
+    None
+}
+
 /// Checks that every scripted action is one the scenario allows, within its range and time.
 pub fn check_actions(scenario: &Scenario, actions: &[Change]) -> Result<(), ScenarioError> {
     for (i, a) in actions.iter().enumerate() {
-        let refuse = |reason: String| ScenarioError::ActionRefused {
-            index: u32::try_from(i).unwrap_or(u32::MAX),
-            line: a.line,
-            kind: a.kind.name(),
-            at_min: a.at_min,
-            reason,
-        };
-        if !a.at_min.is_finite() || a.at_min < 0.0 || a.at_min > scenario.duration_min {
-            return Err(refuse(format!("the time must be within 0..={} min", scenario.duration_min)));
-        }
-        let Some(allowed) = scenario.allowed.iter().find(|x| x.kind == a.kind) else {
-            let names: Vec<&str> = scenario.allowed.iter().map(|x| x.kind.name()).collect();
-            return Err(refuse(format!("this scenario allows only: {}", names.join(", "))));
-        };
-        if !a.value.is_finite() || a.value < allowed.min || a.value > allowed.max {
-            return Err(refuse(format!(
-                "{} {} is outside the allowed range {}..={} {}",
-                a.value,
-                a.kind.unit(),
-                allowed.min,
-                allowed.max,
-                a.kind.unit()
-            )));
-        }
-        if let Some(d) = a.duration_min
-            && (!a.kind.is_rate() || !d.is_finite() || !(0.0..=MAX_DURATION_MIN).contains(&d))
-        {
-            return Err(refuse(format!("duration {d} min is not valid for `{}`", a.kind.name())));
+        if let Some(reason) = refusal(scenario, a) {
+            return Err(ScenarioError::ActionRefused {
+                index: u32::try_from(i).unwrap_or(u32::MAX),
+                line: a.line,
+                kind: a.kind.name(),
+                at_min: a.at_min,
+                reason,
+            });
         }
     }
     Ok(())
 }
 
 /// Rates currently set, with the step at which each stops (None: runs until changed).
-#[derive(Default)]
+#[derive(Debug, Clone, Default)]
 struct Rates {
     propofol: (f64, Option<u64>),
     phenylephrine: (f64, Option<u64>),
@@ -915,217 +947,468 @@ impl Rates {
     }
 }
 
-fn describe_change(c: &Change) -> String {
-    let mut s = format!("{} {} {}", c.kind.name().replace('_', " "), c.value, c.kind.unit());
-    if let Some(d) = c.duration_min {
-        s.push_str(&format!(" for {d} min"));
+impl Change {
+    /// The change in words, as the debrief prints it (`blood 0.1 L/min for 8 min`).
+    pub fn describe(&self) -> String {
+        let mut s = format!("{} {} {}", self.kind.name().replace('_', " "), self.value, self.kind.unit());
+        if let Some(d) = self.duration_min {
+            s.push_str(&format!(" for {d} min"));
+        }
+        if !self.label.is_empty() {
+            s.push_str(&format!(" ({})", self.label));
+        }
+        s
     }
-    if !c.label.is_empty() {
-        s.push_str(&format!(" ({})", c.label));
-    }
-    s
 }
 
-/// Runs `scenario` headless with the scripted student `actions` and scores it.
-pub fn run(scenario: &Scenario, actions: &[Change]) -> Result<RunReport, ScenarioError> {
-    check_actions(scenario, actions)?;
-    let dt = scenario.step_s;
-    let params = PhysioParams { shunt_fraction: scenario.initial_shunt, ..PhysioParams::default() };
-    let mut model = Model::new(&scenario.patient, params)?;
-    let mut inputs = scenario.initial;
-    if scenario.volume_deficit_l > 0.0 {
-        let bleed = Inputs { hemorrhage_l_per_min: 0.1, ..inputs };
-        physiology::run_for(&mut model, &bleed, scenario.volume_deficit_l * 10.0, dt)?;
+/// A scenario being played step by step: the physiology model at a fixed step, the
+/// scenario's events applied at their times, student actions applied when they are taken
+/// (or at their scripted time), and the score kept as the run goes.
+///
+/// Time is the number of whole steps done. Both ways of acting land on that grid: an
+/// action taken live with [`Session::act`] when `n` steps are done is applied at the start
+/// of step `n`, exactly as a scripted action whose time rounds to step `n` (after that
+/// step's scenario events, and after actions queued before it for the same step). [`run`] is
+/// this session with the script scheduled up front and played to the end, so a live run
+/// and a scripted one with the same actions at the same times score and hash the same.
+#[derive(Debug, Clone)]
+pub struct Session {
+    scenario: Scenario,
+    model: Model,
+    inputs: Inputs,
+    rates: Rates,
+    dt: f64,
+    total_steps: u64,
+    sample_every: u64,
+    /// Steps done.
+    step: u64,
+    /// Time asked for by [`Session::advance`] and [`Session::advance_to`], seconds; the
+    /// steps done are the whole steps within it.
+    clock_s: f64,
+    /// Scenario events (index into `scenario.events`) by step, stable in file order.
+    events: Vec<(u64, usize)>,
+    next_event: usize,
+    /// Student actions waiting for their step, stable in the order they were queued.
+    pending: Vec<(u64, Change)>,
+    /// Student actions applied so far.
+    taken: Vec<Change>,
+    last: Outputs,
+    debrief: Vec<DebriefEntry>,
+    harm_items: Vec<ScoreItem>,
+    first_done: Vec<Option<u64>>,
+    in_target: Vec<u64>,
+    target_steps: Vec<u64>,
+    limit_steps: Vec<u64>,
+    limit_first: Vec<Option<u64>>,
+    samples: Vec<Sample>,
+}
+
+impl Session {
+    /// Starts `scenario`: the patient made, the pre-scenario blood loss and settling run,
+    /// the clock at 0 with nothing done yet.
+    pub fn new(scenario: &Scenario) -> Result<Session, ScenarioError> {
+        let dt = scenario.step_s;
+        let params = PhysioParams { shunt_fraction: scenario.initial_shunt, ..PhysioParams::default() };
+        let mut model = Model::new(&scenario.patient, params)?;
+        let inputs = scenario.initial;
+        if scenario.volume_deficit_l > 0.0 {
+            let bleed = Inputs { hemorrhage_l_per_min: 0.1, ..inputs };
+            physiology::run_for(&mut model, &bleed, scenario.volume_deficit_l * 10.0, dt)?;
+        }
+        if scenario.settle_min > 0.0 {
+            physiology::run_for(&mut model, &inputs, scenario.settle_min, dt)?;
+        }
+        let mut events: Vec<(u64, usize)> =
+            scenario.events.iter().enumerate().map(|(i, c)| (to_steps(c.at_min, dt), i)).collect();
+        // Stable: events at one step keep their file order.
+        events.sort_by_key(|e| e.0);
+        let total_steps = to_steps(scenario.duration_min, dt).max(1);
+        let sample_every = (scenario.sample_s / dt).round().max(1.0) as u64;
+        let debrief = scenario
+            .debrief
+            .iter()
+            .map(|n| DebriefEntry {
+                at_s: to_steps(n.at_min, dt) as f64 * dt,
+                source: DebriefSource::Note,
+                text: n.text.clone(),
+            })
+            .collect();
+        let rates = Rates {
+            propofol: (inputs.propofol_mg_per_min, None),
+            phenylephrine: (inputs.phenylephrine_ug_per_min, None),
+            ..Rates::default()
+        };
+        let last = model.outputs(&inputs);
+        let mut samples = Vec::with_capacity(usize::try_from(total_steps / sample_every + 2).unwrap_or(0));
+        samples.push(Sample { t_ms: 0, outputs: last });
+        Ok(Session {
+            model,
+            inputs,
+            rates,
+            dt,
+            total_steps,
+            sample_every,
+            step: 0,
+            clock_s: 0.0,
+            events,
+            next_event: 0,
+            pending: Vec::new(),
+            taken: Vec::new(),
+            last,
+            debrief,
+            harm_items: Vec::new(),
+            first_done: vec![None; scenario.first_actions.len()],
+            in_target: vec![0; scenario.targets.len()],
+            target_steps: vec![0; scenario.targets.len()],
+            limit_steps: vec![0; scenario.limits.len()],
+            limit_first: vec![None; scenario.limits.len()],
+            samples,
+            scenario: scenario.clone(),
+        })
     }
-    if scenario.settle_min > 0.0 {
-        physiology::run_for(&mut model, &inputs, scenario.settle_min, dt)?;
+
+    pub fn scenario(&self) -> &Scenario {
+        &self.scenario
     }
 
-    let mut timed: Vec<Timed> = scenario
-        .events
-        .iter()
-        .map(|c| Timed { step: to_steps(c.at_min, dt), change: c, student: false })
-        .chain(actions.iter().map(|c| Timed { step: to_steps(c.at_min, dt), change: c, student: true }))
-        .collect();
-    // Stable: at the same step, events come before actions, each in file order.
-    timed.sort_by_key(|t| t.step);
+    /// Steps done so far.
+    pub fn steps_done(&self) -> u64 {
+        self.step
+    }
 
-    let total_steps = to_steps(scenario.duration_min, dt).max(1);
-    let sample_every = (scenario.sample_s / dt).round().max(1.0) as u64;
-    let step_ms = dt * 1000.0;
-    let at_s = |step: u64| step as f64 * dt;
+    /// Steps in the whole scenario.
+    pub fn total_steps(&self) -> u64 {
+        self.total_steps
+    }
 
-    let mut debrief: Vec<DebriefEntry> = scenario
-        .debrief
-        .iter()
-        .map(|n| DebriefEntry { at_s: at_s(to_steps(n.at_min, dt)), source: DebriefSource::Note, text: n.text.clone() })
-        .collect();
-    let mut rates = Rates {
-        propofol: (inputs.propofol_mg_per_min, None),
-        phenylephrine: (inputs.phenylephrine_ug_per_min, None),
-        ..Rates::default()
-    };
-    let mut harm_items: Vec<ScoreItem> = Vec::new();
-    let mut first_done: Vec<Option<u64>> = vec![None; scenario.first_actions.len()];
-    let mut in_target = vec![0u64; scenario.targets.len()];
-    let mut target_steps = vec![0u64; scenario.targets.len()];
-    let mut limit_steps = vec![0u64; scenario.limits.len()];
-    let mut limit_first: Vec<Option<u64>> = vec![None; scenario.limits.len()];
-    let mut samples = Vec::with_capacity(usize::try_from(total_steps / sample_every + 2).unwrap_or(0));
-    samples.push(Sample { t_ms: 0, outputs: model.outputs(&inputs) });
+    /// Scenario time now, seconds (a whole number of steps).
+    pub fn time_s(&self) -> f64 {
+        self.step as f64 * self.dt
+    }
 
-    let mut next = 0usize;
-    for step in 0..total_steps {
-        rates.expire(step);
-        while let Some(t) = timed.get(next).filter(|t| t.step == step) {
-            next += 1;
-            let c = t.change;
-            let end = c.duration_min.map(|d| step + to_steps(d, dt));
-            match c.kind {
-                Kind::PropofolBolus => model.propofol_bolus(c.value)?,
-                Kind::PhenylephrineBolus => model.phenylephrine_bolus(c.value)?,
-                Kind::PropofolInfusion => rates.propofol = (c.value, end),
-                Kind::PhenylephrineInfusion => rates.phenylephrine = (c.value, end),
-                Kind::Crystalloid => rates.crystalloid = (c.value, end),
-                Kind::Blood => rates.blood = (c.value, end),
-                Kind::Hemorrhage => rates.hemorrhage = (c.value, end),
-                Kind::Fio2 => inputs.fio2 = c.value,
-                Kind::Shunt => model.params.shunt_fraction = c.value,
-                Kind::VentilatorRate => {
-                    let vt = match inputs.ventilation {
-                        Ventilation::Controlled { tidal_volume_l, .. } => tidal_volume_l,
-                        Ventilation::Spontaneous => 0.5,
-                    };
-                    inputs.ventilation = Ventilation::Controlled { rate_per_min: c.value, tidal_volume_l: vt };
-                }
-                Kind::TidalVolume => {
-                    let rate = match inputs.ventilation {
-                        Ventilation::Controlled { rate_per_min, .. } => rate_per_min,
-                        Ventilation::Spontaneous => 12.0,
-                    };
-                    inputs.ventilation = Ventilation::Controlled { rate_per_min: rate, tidal_volume_l: c.value };
+    /// The scenario's length, seconds (a whole number of steps).
+    pub fn duration_s(&self) -> f64 {
+        self.total_steps as f64 * self.dt
+    }
+
+    /// What the monitor shows now (at the end of the last step; before any, the start).
+    pub fn outputs(&self) -> Outputs {
+        self.last
+    }
+
+    /// The inputs of the last step (rates, oxygen, ventilation).
+    pub fn inputs(&self) -> &Inputs {
+        &self.inputs
+    }
+
+    /// Student actions applied so far, in the order applied.
+    pub fn actions(&self) -> &[Change] {
+        &self.taken
+    }
+
+    /// The scenario's events that have happened so far, in the order applied.
+    pub fn events_applied(&self) -> impl Iterator<Item = &Change> {
+        self.events[..self.next_event].iter().map(|&(_, i)| &self.scenario.events[i])
+    }
+
+    /// Whether every step has been run.
+    pub fn finished(&self) -> bool {
+        self.step >= self.total_steps
+    }
+
+    /// Takes a student action now: it is applied at the start of the next step. Refused,
+    /// with the reason in words, when the scenario does not allow it, when the value or
+    /// duration is outside what it allows, or when the scenario has ended.
+    pub fn act(&mut self, kind: Kind, value: f64, duration_min: Option<f64>) -> Result<(), ScenarioError> {
+        let change = Change { at_min: self.time_s() / 60.0, kind, value, duration_min, label: String::new(), line: 0 };
+        let refuse = |reason: String| ScenarioError::Refused { kind: kind.name(), at_s: self.time_s(), reason };
+        if self.finished() {
+            return Err(refuse("the scenario has ended".to_owned()));
+        }
+        if let Some(reason) = refusal(&self.scenario, &change) {
+            return Err(refuse(reason));
+        }
+        self.queue(self.step, change);
+        Ok(())
+    }
+
+    /// Queues a scripted student action for its own time (`at_min`, rounded to a step),
+    /// which must not have passed. Refused like [`Session::act`].
+    pub fn schedule(&mut self, action: Change) -> Result<(), ScenarioError> {
+        let at = to_steps(action.at_min.max(0.0), self.dt);
+        let refuse = |reason: String| ScenarioError::Refused {
+            kind: action.kind.name(),
+            at_s: if action.at_min.is_finite() { action.at_min * 60.0 } else { 0.0 },
+            reason,
+        };
+        if let Some(reason) = refusal(&self.scenario, &action) {
+            return Err(refuse(reason));
+        }
+        if at < self.step {
+            return Err(refuse(format!("that time has passed (it is {} now)", clock(self.time_s()))));
+        }
+        self.queue(at, action);
+        Ok(())
+    }
+
+    fn queue(&mut self, step: u64, change: Change) {
+        // After everything already queued for the same step or earlier: first come, first applied.
+        let i = self.pending.partition_point(|(s, _)| *s <= step);
+        self.pending.insert(i, (step, change));
+    }
+
+    /// Moves scenario time on by `seconds` (frame time × speed, say) and runs the whole
+    /// steps that now fit; the part of a step left over is kept for the next call. Returns
+    /// the number of steps run. Stops at the end of the scenario.
+    pub fn advance(&mut self, seconds: f64) -> Result<u64, ScenarioError> {
+        if !seconds.is_finite() || seconds < 0.0 {
+            return Err(ScenarioError::Invalid {
+                line: 0,
+                field: "seconds".to_owned(),
+                message: format!("time moves on by a finite number ≥ 0, got {seconds}"),
+            });
+        }
+        self.advance_to(self.clock_s + seconds)
+    }
+
+    /// Runs the whole steps up to scenario time `t_s` (seconds from the start); a time
+    /// already passed runs nothing. Returns the number of steps run.
+    pub fn advance_to(&mut self, t_s: f64) -> Result<u64, ScenarioError> {
+        if t_s.is_nan() {
+            return Ok(0);
+        }
+        self.clock_s = self.clock_s.max(t_s.min(self.duration_s()));
+        self.advance_steps(self.step_at(self.clock_s).saturating_sub(self.step))
+    }
+
+    /// How many steps lie within the first `t_s` seconds (held to 0..=total steps).
+    pub fn step_at(&self, t_s: f64) -> u64 {
+        // A hair of tolerance so that sums of frame times that should land on a step do.
+        let n = (t_s / self.dt + 1e-6).floor();
+        if n >= self.total_steps as f64 {
+            self.total_steps
+        } else if n > 0.0 {
+            n as u64
+        } else {
+            0
+        }
+    }
+
+    /// Runs `n` more steps (fewer at the end of the scenario). Returns the number run.
+    pub fn advance_steps(&mut self, n: u64) -> Result<u64, ScenarioError> {
+        let end = self.step.saturating_add(n).min(self.total_steps);
+        let start = self.step;
+        while self.step < end {
+            self.run_step()?;
+        }
+        self.clock_s = self.clock_s.max(self.time_s());
+        Ok(end - start)
+    }
+
+    fn at_s(&self, step: u64) -> f64 {
+        step as f64 * self.dt
+    }
+
+    /// Applies one event or student action at the current step.
+    fn apply(&mut self, c: &Change, student: bool) -> Result<(), ScenarioError> {
+        let step = self.step;
+        let end = c.duration_min.map(|d| step + to_steps(d, self.dt));
+        let inputs = &mut self.inputs;
+        match c.kind {
+            Kind::PropofolBolus => self.model.propofol_bolus(c.value)?,
+            Kind::PhenylephrineBolus => self.model.phenylephrine_bolus(c.value)?,
+            Kind::PropofolInfusion => self.rates.propofol = (c.value, end),
+            Kind::PhenylephrineInfusion => self.rates.phenylephrine = (c.value, end),
+            Kind::Crystalloid => self.rates.crystalloid = (c.value, end),
+            Kind::Blood => self.rates.blood = (c.value, end),
+            Kind::Hemorrhage => self.rates.hemorrhage = (c.value, end),
+            Kind::Fio2 => inputs.fio2 = c.value,
+            Kind::Shunt => self.model.params.shunt_fraction = c.value,
+            Kind::VentilatorRate => {
+                let vt = match inputs.ventilation {
+                    Ventilation::Controlled { tidal_volume_l, .. } => tidal_volume_l,
+                    Ventilation::Spontaneous => 0.5,
+                };
+                inputs.ventilation = Ventilation::Controlled { rate_per_min: c.value, tidal_volume_l: vt };
+            }
+            Kind::TidalVolume => {
+                let rate = match inputs.ventilation {
+                    Ventilation::Controlled { rate_per_min, .. } => rate_per_min,
+                    Ventilation::Spontaneous => 12.0,
+                };
+                inputs.ventilation = Ventilation::Controlled { rate_per_min: rate, tidal_volume_l: c.value };
+            }
+        }
+        let at_s = self.at_s(step);
+        let (source, who) = if student { (DebriefSource::Action, "action") } else { (DebriefSource::Event, "event") };
+        self.debrief.push(DebriefEntry { at_s, source, text: format!("{who}: {}", c.describe()) });
+        if student {
+            for (i, rule) in self.scenario.first_actions.iter().enumerate() {
+                if self.first_done[i].is_none()
+                    && rule.kinds.contains(&c.kind)
+                    && step >= to_steps(rule.after_min, self.dt)
+                {
+                    self.first_done[i] = Some(step);
                 }
             }
-            let (source, who) =
-                if t.student { (DebriefSource::Action, "action") } else { (DebriefSource::Event, "event") };
-            debrief.push(DebriefEntry { at_s: at_s(step), source, text: format!("{who}: {}", describe_change(c)) });
-            if t.student {
-                for (i, rule) in scenario.first_actions.iter().enumerate() {
-                    if first_done[i].is_none() && rule.kinds.contains(&c.kind) && step >= to_steps(rule.after_min, dt) {
-                        first_done[i] = Some(step);
-                    }
-                }
-                for rule in scenario.harms.iter().filter(|h| h.kind == c.kind) {
-                    let high = rule.above.is_some_and(|a| c.value > a);
-                    let low = rule.below.is_some_and(|b| c.value < b);
-                    let any = rule.above.is_none() && rule.below.is_none();
-                    if high || low || any {
-                        harm_items.push(ScoreItem {
-                            label: format!("harm: {}", rule.reason),
-                            points: -rule.penalty,
-                            max: 0.0,
-                            detail: format!("{} at {}", describe_change(c), clock(at_s(step))),
-                        });
-                        debrief.push(DebriefEntry {
-                            at_s: at_s(step),
-                            source: DebriefSource::Scoring,
-                            text: format!("harmful: {} (−{} points)", rule.reason, rule.penalty),
-                        });
-                    }
+            for rule in self.scenario.harms.iter().filter(|h| h.kind == c.kind) {
+                let high = rule.above.is_some_and(|a| c.value > a);
+                let low = rule.below.is_some_and(|b| c.value < b);
+                let any = rule.above.is_none() && rule.below.is_none();
+                if high || low || any {
+                    self.harm_items.push(ScoreItem {
+                        label: format!("harm: {}", rule.reason),
+                        points: -rule.penalty,
+                        max: 0.0,
+                        detail: format!("{} at {}", c.describe(), clock(at_s)),
+                    });
+                    self.debrief.push(DebriefEntry {
+                        at_s,
+                        source: DebriefSource::Scoring,
+                        text: format!("harmful: {} (−{} points)", rule.reason, rule.penalty),
+                    });
                 }
             }
         }
-        inputs.propofol_mg_per_min = rates.propofol.0;
-        inputs.phenylephrine_ug_per_min = rates.phenylephrine.0;
-        inputs.crystalloid_l_per_min = rates.crystalloid.0;
-        inputs.blood_l_per_min = rates.blood.0;
-        inputs.hemorrhage_l_per_min = rates.hemorrhage.0;
-        let out = physiology::step(&mut model, &inputs, dt)?;
+        Ok(())
+    }
+
+    /// Runs the current step: due events, then due student actions, then the model.
+    fn run_step(&mut self) -> Result<(), ScenarioError> {
+        let step = self.step;
+        let dt = self.dt;
+        self.rates.expire(step);
+        while let Some(&(at, i)) = self.events.get(self.next_event)
+            && at == step
+        {
+            self.next_event += 1;
+            let c = self.scenario.events[i].clone();
+            self.apply(&c, false)?;
+        }
+        let due = self.pending.partition_point(|(s, _)| *s <= step);
+        for (_, c) in self.pending.drain(..due).collect::<Vec<_>>() {
+            self.apply(&c, true)?;
+            self.taken.push(c);
+        }
+        let inputs = &mut self.inputs;
+        inputs.propofol_mg_per_min = self.rates.propofol.0;
+        inputs.phenylephrine_ug_per_min = self.rates.phenylephrine.0;
+        inputs.crystalloid_l_per_min = self.rates.crystalloid.0;
+        inputs.blood_l_per_min = self.rates.blood.0;
+        inputs.hemorrhage_l_per_min = self.rates.hemorrhage.0;
+        let out = physiology::step(&mut self.model, &self.inputs, dt)?;
         let done = step + 1;
-        for (i, rule) in scenario.targets.iter().enumerate() {
+        for (i, rule) in self.scenario.targets.iter().enumerate() {
             if step >= to_steps(rule.from_min, dt) {
-                target_steps[i] += 1;
+                self.target_steps[i] += 1;
                 let v = rule.signal.read(&out);
                 if v >= rule.min && v <= rule.max {
-                    in_target[i] += 1;
+                    self.in_target[i] += 1;
                 }
             }
         }
-        for (i, rule) in scenario.limits.iter().enumerate() {
+        for (i, rule) in self.scenario.limits.iter().enumerate() {
             let v = rule.signal.read(&out);
             if rule.below.is_some_and(|b| v < b) || rule.above.is_some_and(|a| v > a) {
-                limit_steps[i] += 1;
-                if limit_first[i].is_none() {
-                    limit_first[i] = Some(done);
-                    debrief.push(DebriefEntry {
-                        at_s: at_s(done),
+                self.limit_steps[i] += 1;
+                if self.limit_first[i].is_none() {
+                    self.limit_first[i] = Some(done);
+                    self.debrief.push(DebriefEntry {
+                        at_s: done as f64 * dt,
                         source: DebriefSource::Scoring,
                         text: format!("{} ({} {:.1})", rule.label, rule.signal.name(), v),
                     });
                 }
             }
         }
-        if done.is_multiple_of(sample_every) || done == total_steps {
-            samples.push(Sample { t_ms: (done as f64 * step_ms).round() as u64, outputs: out });
+        if done.is_multiple_of(self.sample_every) || done == self.total_steps {
+            self.samples.push(Sample { t_ms: (done as f64 * dt * 1000.0).round() as u64, outputs: out });
         }
+        self.last = out;
+        self.step = done;
+        Ok(())
     }
 
-    let mut items = Vec::new();
-    for (i, rule) in scenario.targets.iter().enumerate() {
-        let share = if target_steps[i] == 0 { 0.0 } else { in_target[i] as f64 / target_steps[i] as f64 };
-        items.push(ScoreItem {
-            label: format!("time in target: {}", rule.label),
-            points: rule.points * share,
-            max: rule.points,
-            detail: format!("{:.1} % of {:.1} min", share * 100.0, target_steps[i] as f64 * dt / 60.0),
-        });
-    }
-    for (i, rule) in scenario.first_actions.iter().enumerate() {
-        let start = to_steps(rule.after_min, dt);
-        let (points, detail) = match first_done[i] {
-            Some(s) => {
-                let delay = (s - start) as f64 * dt / 60.0;
-                let share = if delay <= rule.full_within_min {
-                    1.0
-                } else if delay >= rule.zero_after_min {
-                    0.0
-                } else {
-                    (rule.zero_after_min - delay) / (rule.zero_after_min - rule.full_within_min)
-                };
-                debrief.push(DebriefEntry {
-                    at_s: at_s(s),
-                    source: DebriefSource::Scoring,
-                    text: format!("first right action for “{}” after {delay:.2} min", rule.label),
-                });
-                (rule.points * share, format!("after {delay:.2} min (full marks within {} min)", rule.full_within_min))
-            }
-            None => (0.0, "never taken".to_owned()),
-        };
-        items.push(ScoreItem {
-            label: format!("time to first right action: {}", rule.label),
-            points,
-            max: rule.points,
-            detail,
-        });
-    }
-    items.extend(harm_items);
-    for (i, rule) in scenario.limits.iter().enumerate() {
-        if limit_steps[i] > 0 {
-            let minutes = limit_steps[i] as f64 * dt / 60.0;
+    /// The score, the debrief and the trajectory so far; at the end, the run's report.
+    /// (Shares of time in target count the steps done; a first right action not yet taken
+    /// scores nothing.)
+    pub fn report(&self) -> RunReport {
+        let dt = self.dt;
+        let scenario = &self.scenario;
+        let mut debrief = self.debrief.clone();
+        let mut items = Vec::new();
+        for (i, rule) in scenario.targets.iter().enumerate() {
+            let (inside, steps) = (self.in_target[i], self.target_steps[i]);
+            let share = if steps == 0 { 0.0 } else { inside as f64 / steps as f64 };
             items.push(ScoreItem {
-                label: format!("harm: {}", rule.label),
-                points: -rule.penalty_per_min * minutes,
-                max: 0.0,
-                detail: format!("{minutes:.2} min"),
+                label: format!("time in target: {}", rule.label),
+                points: rule.points * share,
+                max: rule.points,
+                detail: format!("{:.1} % of {:.1} min", share * 100.0, steps as f64 * dt / 60.0),
             });
         }
+        for (i, rule) in scenario.first_actions.iter().enumerate() {
+            let start = to_steps(rule.after_min, dt);
+            let (points, detail) = match self.first_done[i] {
+                Some(s) => {
+                    let delay = (s - start) as f64 * dt / 60.0;
+                    let share = if delay <= rule.full_within_min {
+                        1.0
+                    } else if delay >= rule.zero_after_min {
+                        0.0
+                    } else {
+                        (rule.zero_after_min - delay) / (rule.zero_after_min - rule.full_within_min)
+                    };
+                    debrief.push(DebriefEntry {
+                        at_s: self.at_s(s),
+                        source: DebriefSource::Scoring,
+                        text: format!("first right action for “{}” after {delay:.2} min", rule.label),
+                    });
+                    (
+                        rule.points * share,
+                        format!("after {delay:.2} min (full marks within {} min)", rule.full_within_min),
+                    )
+                }
+                None => (0.0, "never taken".to_owned()),
+            };
+            items.push(ScoreItem {
+                label: format!("time to first right action: {}", rule.label),
+                points,
+                max: rule.points,
+                detail,
+            });
+        }
+        items.extend(self.harm_items.iter().cloned());
+        for (i, rule) in scenario.limits.iter().enumerate() {
+            if self.limit_steps[i] > 0 {
+                let minutes = self.limit_steps[i] as f64 * dt / 60.0;
+                items.push(ScoreItem {
+                    label: format!("harm: {}", rule.label),
+                    points: -rule.penalty_per_min * minutes,
+                    max: 0.0,
+                    detail: format!("{minutes:.2} min"),
+                });
+            }
+        }
+        let total = items.iter().map(|i| i.points).sum();
+        let max = items.iter().map(|i| i.max).sum();
+        // Stable sort by time keeps notes, events, actions and scoring in that order at one time.
+        debrief.sort_by(|a, b| a.at_s.total_cmp(&b.at_s));
+        let trajectory_hash = trajectory_hash(&self.samples);
+        RunReport { score: Score { items, total, max }, debrief, samples: self.samples.clone(), trajectory_hash }
     }
-    let total = items.iter().map(|i| i.points).sum();
-    let max = items.iter().map(|i| i.max).sum();
-    // Stable sort by time keeps notes, events, actions and scoring in that order at one time.
-    debrief.sort_by(|a, b| a.at_s.total_cmp(&b.at_s));
-    let trajectory_hash = trajectory_hash(&samples);
-    Ok(RunReport { score: Score { items, total, max }, debrief, samples, trajectory_hash })
+}
+
+/// Runs `scenario` headless with the scripted student `actions` and scores it: a
+/// [`Session`] with the script scheduled up front, played to the end.
+pub fn run(scenario: &Scenario, actions: &[Change]) -> Result<RunReport, ScenarioError> {
+    check_actions(scenario, actions)?;
+    let mut session = Session::new(scenario)?;
+    for a in actions {
+        session.schedule(a.clone())?;
+    }
+    session.advance_steps(session.total_steps())?;
+    Ok(session.report())
 }
 
 /// `m:ss` for a time in seconds.
@@ -1161,5 +1444,89 @@ impl RunReport {
             self.trajectory_hash.to_hex()
         ));
         s
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const HYPOTENSION: &str = include_str!("../scenarios/propofol-induction-hypotension.toml");
+    const GOOD: &str = include_str!("../scenarios/propofol-induction-hypotension.good.actions.toml");
+
+    /// Plays `scenario` live in uneven slices of time, taking each scripted action when the
+    /// session reaches its step.
+    fn live(scenario: &Scenario, script: &[Change]) -> RunReport {
+        let mut s = Session::new(scenario).unwrap();
+        let mut next = 0;
+        let slices = [0.3, 1.7, 0.5, 2.0, 0.25];
+        let mut i = 0;
+        while !s.finished() {
+            while let Some(a) = script.get(next).filter(|a| to_steps(a.at_min, scenario.step_s) == s.steps_done()) {
+                s.act(a.kind, a.value, a.duration_min).unwrap();
+                next += 1;
+            }
+            // Never step past the next action's time.
+            let until = script.get(next).map_or(f64::INFINITY, |a| to_steps(a.at_min, scenario.step_s) as f64);
+            let t = (s.time_s() + slices[i % slices.len()]).min(until * scenario.step_s);
+            s.advance_to(t).unwrap();
+            i += 1;
+        }
+        s.report()
+    }
+
+    #[test]
+    fn actions_taken_live_score_as_the_same_actions_scripted() {
+        let scenario = parse_scenario(HYPOTENSION).unwrap();
+        let script = parse_actions(GOOD).unwrap();
+        let (scripted, played) = (run(&scenario, &script).unwrap(), live(&scenario, &script));
+        assert_eq!(scripted, played);
+        assert_eq!(scripted.to_text(&scenario), played.to_text(&scenario));
+    }
+
+    #[test]
+    fn advance_keeps_the_part_of_a_step_left_over() {
+        let scenario = parse_scenario(HYPOTENSION).unwrap();
+        let mut s = Session::new(&scenario).unwrap();
+        assert_eq!((s.steps_done(), s.time_s()), (0, 0.0));
+        // 0.1 s ten times is a second: two steps of 0.5 s, however the sum rounds.
+        let ran: u64 = (0..10).map(|_| s.advance(0.1).unwrap()).sum();
+        assert_eq!((ran, s.steps_done()), (2, 2));
+        assert!(s.advance(-1.0).is_err() && s.advance(f64::NAN).is_err());
+        assert_eq!(s.advance(1e9).unwrap(), s.total_steps() - 2, "stops at the end");
+        assert!(s.finished());
+        assert_eq!(s.report(), run(&scenario, &[]).unwrap());
+    }
+
+    #[test]
+    fn live_actions_the_scenario_does_not_allow_are_refused_in_words() {
+        let scenario = parse_scenario(HYPOTENSION).unwrap();
+        let mut s = Session::new(&scenario).unwrap();
+        s.advance(150.0).unwrap();
+        let err = s.act(Kind::Blood, 0.1, None).unwrap_err();
+        assert!(matches!(err, ScenarioError::Refused { kind: "blood", .. }), "{err}");
+        assert!(err.to_string().starts_with("`blood` at 2:30 refused: this scenario allows only:"), "{err}");
+        let err = s.act(Kind::PhenylephrineBolus, 5000.0, None).unwrap_err().to_string();
+        assert!(err.contains("outside the allowed range 25..=1000 µg"), "{err}");
+        assert!(s.act(Kind::PhenylephrineBolus, 100.0, Some(3.0)).is_err(), "a bolus has no duration");
+        assert!(s.act(Kind::Crystalloid, f64::NAN, None).is_err());
+        let past =
+            Change { at_min: 1.0, kind: Kind::Fio2, value: 1.0, duration_min: None, label: String::new(), line: 0 };
+        assert!(s.schedule(past).unwrap_err().to_string().contains("has passed"));
+        assert!(s.actions().is_empty() && s.report().debrief.iter().all(|e| e.source != DebriefSource::Action));
+        s.advance(1e9).unwrap();
+        let err = s.act(Kind::Fio2, 1.0, None).unwrap_err().to_string();
+        assert!(err.contains("the scenario has ended"), "{err}");
+        assert_eq!(Kind::from_name("fio2"), Some(Kind::Fio2));
+        assert_eq!(Kind::from_name("morphine"), None);
+    }
+
+    #[test]
+    fn every_built_in_scenario_reads_under_its_id_and_its_good_script_is_allowed() {
+        for (id, text, good) in BUILT_IN {
+            let scenario = parse_scenario(text).unwrap();
+            assert_eq!(scenario.id, id);
+            check_actions(&scenario, &parse_actions(good).unwrap()).unwrap();
+        }
     }
 }

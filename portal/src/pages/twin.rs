@@ -4,7 +4,9 @@
 //! node checks consent and records the access), decrypts it here, fetches the segment
 //! hashes anchored for it, and only then downloads the twin viewer (its own WebAssembly
 //! module, never part of the portal's first page), which checks every segment against its
-//! anchor before drawing.
+//! anchor before drawing. `/twin/train` runs the built-in training scenarios in the same
+//! viewer: the page's buttons act on the live physiology model, and the score and the
+//! debrief show at the end.
 
 use crate::api;
 use crate::app::Route;
@@ -27,20 +29,30 @@ MIMIC database record 03700181 (PhysioNet, Open Data Commons Attribution 1.0); d
 synthetic patient (Apache-2.0).";
 
 #[wasm_bindgen(inline_js = r#"
+let viewer = null;
+async function load(url) {
+  if (!viewer) { const m = await import(url); await m.default(); viewer = m; }
+  return viewer;
+}
+// Bevy's event loop hands control back to the browser by throwing this on purpose.
+const started = (e) => String(e).includes('Using exceptions for control flow');
 export async function open_twin_viewer(url, canvas, caseJson, anchorsJson) {
-  const viewer = await import(url);
-  await viewer.default();
-  const report = viewer.verify(caseJson, anchorsJson);
+  const v = await load(url);
+  const report = v.verify(caseJson, anchorsJson);
   setTimeout(() => {
-    try { viewer.start(canvas, caseJson, anchorsJson, false); } catch (e) {
-      // winit hands the event loop to the browser by throwing this on purpose.
-      if (!String(e).includes('Using exceptions for control flow')) {
-        document.getElementById(canvas).dataset.error = String(e);
-      }
+    try { v.start(canvas, caseJson, anchorsJson, false); } catch (e) {
+      if (!started(e)) { document.getElementById(canvas).dataset.error = String(e); }
     }
   }, 0);
   return report;
 }
+export async function training_scenarios(url) { return (await load(url)).scenario_list(); }
+export function training_start(canvas, toml) {
+  try { viewer.start_training(canvas, toml, false); } catch (e) { if (!started(e)) throw e; }
+}
+export function training_act(kind, value) { viewer.training_act(kind, value); }
+export function training_play(play) { viewer.training_play(play); }
+export function training_speed(speed) { viewer.training_speed(speed); }
 "#)]
 extern "C" {
     /// Downloads the viewer, checks the case against the anchors (returns the report as
@@ -48,6 +60,22 @@ extern "C" {
     #[wasm_bindgen(catch)]
     async fn open_twin_viewer(url: &str, canvas: &str, case_json: &str, anchors_json: &str)
     -> Result<JsValue, JsValue>;
+    /// Downloads the viewer; the built-in scenarios as JSON.
+    #[wasm_bindgen(catch)]
+    async fn training_scenarios(url: &str) -> Result<JsValue, JsValue>;
+    #[wasm_bindgen(catch)]
+    fn training_start(canvas: &str, toml: &str) -> Result<(), JsValue>;
+    #[wasm_bindgen(catch)]
+    fn training_act(kind: &str, value: f64) -> Result<(), JsValue>;
+    #[wasm_bindgen(catch)]
+    fn training_play(play: bool) -> Result<(), JsValue>;
+    #[wasm_bindgen(catch)]
+    fn training_speed(speed: f64) -> Result<(), JsValue>;
+}
+
+/// A JavaScript error in words.
+fn js_words(e: &JsValue) -> String {
+    e.as_string().unwrap_or_else(|| format!("{e:?}"))
 }
 
 /// The viewer's verdict on the case's segments.
@@ -133,6 +161,8 @@ pub fn twin_cases() -> Html {
             <h1>{ "Digital twin cases" }</h1>
             <p>{ "Review a case's pre-hospital, diagnosis and surgical recordings. Every segment is checked against the hash anchored on the ledger before it is shown." }</p>
             { body }
+            <h2>{ "Training" }</h2>
+            <p><Link<Route> to={Route::Training}>{ "Training scenarios" }</Link<Route>>{ ": act on a simulated patient and get a score and a debrief." }</p>
         </main>
     }
 }
@@ -232,12 +262,234 @@ pub fn twin_case(p: &CaseProps) -> Html {
         <main>
             <h1>{ "Digital twin" }</h1>
             { status }
-            <div class="twin-frame">
-                <canvas id="twin" tabindex="0" aria-label="Digital twin: the patient, the bedside monitor and the case's timeline"></canvas>
-            </div>
+            <TwinCanvas />
             <p class="muted">{ "Space plays or pauses; the arrow keys jump between events; drag the timeline to seek." }</p>
             <p class="muted small">{ ATTRIBUTION }</p>
             <p><Link<Route> to={Route::Twin}>{ "All twin cases" }</Link<Route>></p>
         </main>
+    }
+}
+
+/// One built-in scenario, as the viewer describes it.
+#[derive(Debug, Clone, PartialEq, Deserialize)]
+struct ScenarioInfo {
+    id: String,
+    title: String,
+    description: String,
+    duration_min: f64,
+    toml: String,
+    actions: Vec<ActionInfo>,
+}
+
+/// An action the scenario allows, with its range.
+#[derive(Debug, Clone, PartialEq, Deserialize)]
+struct ActionInfo {
+    kind: String,
+    unit: String,
+    min: f64,
+    max: f64,
+}
+
+/// What the viewer reports about a run, read from the canvas's attributes.
+#[derive(Debug, Clone, PartialEq, Default)]
+struct RunState {
+    time: String,
+    feedback: String,
+    monitor: String,
+    score: Option<String>,
+    debrief: Option<String>,
+}
+
+impl RunState {
+    fn read() -> RunState {
+        let el = web_sys::window().and_then(|w| w.document()).and_then(|d| d.get_element_by_id("twin"));
+        let attr = |name: &str| el.as_ref().and_then(|e| e.get_attribute(name));
+        RunState {
+            time: attr("data-time").unwrap_or_default(),
+            feedback: attr("data-feedback").unwrap_or_default(),
+            monitor: attr("data-monitor").unwrap_or_default(),
+            score: attr("data-score"),
+            debrief: attr("data-debrief"),
+        }
+    }
+}
+
+/// "propofol_bolus" → "Propofol bolus".
+fn action_label(kind: &str) -> String {
+    let words = kind.replace('_', " ");
+    let mut c = words.chars();
+    c.next().map(|f| f.to_uppercase().chain(c).collect()).unwrap_or_default()
+}
+
+/// Students (and anyone) train on the built-in scenarios: the viewer runs the physiology
+/// model live; the page's buttons act; the score and debrief come at the end.
+#[function_component(Training)]
+pub fn training() -> Html {
+    let scenarios = use_state(|| None::<Result<Vec<ScenarioInfo>, String>>);
+    let picked = use_state(|| 0usize);
+    let running = use_state(|| None::<ScenarioInfo>);
+    let run = use_state(RunState::default);
+    let playing = use_state(|| false);
+    let error = use_state(|| None::<String>);
+    {
+        let scenarios = scenarios.clone();
+        use_effect_with((), move |_| {
+            wasm_bindgen_futures::spawn_local(async move {
+                let got = match training_scenarios(VIEWER_URL).await {
+                    Ok(json) => serde_json::from_str::<Vec<ScenarioInfo>>(&json.as_string().unwrap_or_default())
+                        .map_err(|e| format!("The twin viewer's scenario list is unreadable: {e}")),
+                    Err(e) => Err(format!("The twin viewer could not be loaded: {}", js_words(&e))),
+                };
+                scenarios.set(Some(got));
+            });
+        });
+    }
+    // While a scenario runs, read what the viewer reports twice a second.
+    {
+        let run = run.clone();
+        let polling = running.is_some() && run.score.is_none();
+        use_effect_with(polling, move |polling| {
+            let timer = polling.then(|| {
+                gloo_timers::callback::Interval::new(500, move || {
+                    let now = RunState::read();
+                    if *run != now {
+                        run.set(now);
+                    }
+                })
+            });
+            move || drop(timer)
+        });
+    }
+    let list = match &*scenarios {
+        None => {
+            return html! { <main><h1>{ "Training scenarios" }</h1><p role="status">{ "Loading the twin…" }</p><TwinCanvas /></main> };
+        }
+        Some(Err(e)) => return html! { <main><h1>{ "Training scenarios" }</h1><ErrorBox text={e.clone()} /></main> },
+        Some(Ok(l)) => l.clone(),
+    };
+    let error_box = error.as_ref().map(|e| html! { <ErrorBox id="training-error" text={e.clone()} /> });
+    let Some(current) = (*running).clone() else {
+        let choose = {
+            let picked = picked.clone();
+            Callback::from(move |e: Event| {
+                if let Ok(i) = crate::components::ui::input_value(&e).parse() {
+                    picked.set(i);
+                }
+            })
+        };
+        let start = {
+            let (running, error, list) = (running.clone(), error.clone(), list.clone());
+            let picked = *picked;
+            Callback::from(move |_| {
+                let Some(s) = list.get(picked) else { return };
+                match training_start("twin", &s.toml) {
+                    Ok(()) => running.set(Some(s.clone())),
+                    Err(e) => error.set(Some(format!("The scenario could not start: {}", js_words(&e)))),
+                }
+            })
+        };
+        let chosen = list.get(*picked);
+        return html! {
+            <main>
+                <h1>{ "Training scenarios" }</h1>
+                <p>{ "The twin runs a physiology model live. Watch the monitor, act with the buttons, and get a score and a debrief when the scenario ends." }</p>
+                <label for="scenario">{ "Scenario" }</label>
+                <select id="scenario" onchange={choose}>
+                    { for list.iter().enumerate().map(|(i, s)| html! {
+                        <option value={i.to_string()} selected={i == *picked}>{ s.title.clone() }</option>
+                    }) }
+                </select>
+                if let Some(s) = chosen {
+                    <p id="scenario-description">{ format!("{} ({} simulated minutes)", s.description, s.duration_min) }</p>
+                }
+                <p><button id="training-start" onclick={start}>{ "Start the scenario" }</button></p>
+                { for error_box }
+                <TwinCanvas />
+            </main>
+        };
+    };
+    let toggle = {
+        let (playing, error) = (playing.clone(), error.clone());
+        Callback::from(move |_| match training_play(!*playing) {
+            Ok(()) => playing.set(!*playing),
+            Err(e) => error.set(Some(js_words(&e))),
+        })
+    };
+    let speed = {
+        let error = error.clone();
+        Callback::from(move |e: Event| {
+            let v: f64 = crate::components::ui::input_value(&e).parse().unwrap_or(1.0);
+            if let Err(e) = training_speed(v) {
+                error.set(Some(js_words(&e)));
+            }
+        })
+    };
+    let act = |a: &ActionInfo| {
+        let (error, kind) = (error.clone(), a.kind.clone());
+        Callback::from(move |_| {
+            let input = web_sys::window()
+                .and_then(|w| w.document())
+                .and_then(|d| d.get_element_by_id(&format!("act-value-{kind}")))
+                .and_then(|e| wasm_bindgen::JsCast::dyn_into::<web_sys::HtmlInputElement>(e).ok());
+            let value = input.map(|i| i.value()).unwrap_or_default();
+            match value.trim().parse::<f64>() {
+                Ok(v) if v.is_finite() => match training_act(&kind, v) {
+                    Ok(()) => error.set(None),
+                    Err(e) => error.set(Some(js_words(&e))),
+                },
+                _ => error.set(Some(format!("{value:?} is not a number: type the amount for {}", action_label(&kind)))),
+            }
+        })
+    };
+    html! {
+        <main>
+            <h1>{ current.title.clone() }</h1>
+            <p>{ current.description.clone() }</p>
+            <p>
+                <button id="training-play" onclick={toggle}>{ if *playing { "Pause" } else { "Play" } }</button>
+                { " " }<label for="training-speed">{ "Speed" }</label>{ " " }
+                <select id="training-speed" onchange={speed}>
+                    { for ["1", "4", "16", "64"].iter().map(|s| html! { <option value={*s} selected={*s == "1"}>{ format!("{s}×") }</option> }) }
+                </select>
+                { " " }<span id="training-time">{ run.time.clone() }</span>
+            </p>
+            <fieldset class="actions" disabled={run.score.is_some()}>
+                <legend>{ "Actions" }</legend>
+                { for current.actions.iter().map(|a| html! {
+                    <p>
+                        <label for={format!("act-value-{}", a.kind)}>{ format!("{} ({}, {}–{})", action_label(&a.kind), a.unit, a.min, a.max) }</label>{ " " }
+                        <input id={format!("act-value-{}", a.kind)} type="number" step="any" min={a.min.to_string()} max={a.max.to_string()} value={a.max.to_string()} />{ " " }
+                        <button id={format!("act-{}", a.kind)} class="secondary" onclick={act(a)}>{ "Give" }</button>
+                    </p>
+                }) }
+            </fieldset>
+            { for error_box }
+            if !run.feedback.is_empty() {
+                <p role="status" id="training-feedback">{ run.feedback.clone() }</p>
+            }
+            if let Some(score) = &run.score {
+                <section id="training-score">
+                    <h2>{ "Score" }</h2>
+                    <pre>{ score.clone() }</pre>
+                    <h2>{ "Debrief" }</h2>
+                    <ol id="training-debrief">
+                        { for run.debrief.iter().flat_map(|d| d.lines()).map(|l| html! { <li>{ l.to_owned() }</li> }) }
+                    </ol>
+                    <p><Link<Route> to={Route::Twin}>{ "Back to the twin" }</Link<Route>></p>
+                </section>
+            }
+            <p class="visually-hidden" id="training-monitor">{ run.monitor.clone() }</p>
+            <TwinCanvas />
+        </main>
+    }
+}
+
+/// The canvas the viewer draws into.
+#[function_component(TwinCanvas)]
+fn twin_canvas() -> Html {
+    html! {
+        <div class="twin-frame">
+            <canvas id="twin" tabindex="0" aria-label="Digital twin: the patient, the bedside monitor and the timeline"></canvas>
+        </div>
     }
 }

@@ -5,8 +5,10 @@
 //! clock with frame time and samples every stream from one time base; `TimelinePlugin`
 //! lays the stages end to end with their events as markers and applies play, pause,
 //! seek, speed, jump and zoom commands; `MonitorPlugin` fills the bedside monitor (numerics,
-//! waveform traces, active alarms, NEWS2, and which segments failed their ledger check).
-//! All run under `MinimalPlugins` (see the tests),
+//! waveform traces, active alarms, NEWS2, and which segments failed their ledger check);
+//! `TrainingPlugin` plays a training scenario live on the physiology model instead, with
+//! the student's actions sent as messages, the same clock, timeline and monitor, and the
+//! score and debrief at the end. All run under `MinimalPlugins` (see the tests),
 //! so they are checked without a window or a GPU.
 
 pub mod monitor;
@@ -14,9 +16,13 @@ pub mod monitor;
 pub mod render;
 pub mod sync;
 pub mod timeline;
+pub mod training;
 #[cfg(all(feature = "web", target_arch = "wasm32"))]
 pub mod web;
+#[cfg(all(feature = "web", target_arch = "wasm32"))]
+pub mod web_training;
 
-pub use monitor::{Monitor, MonitorPlugin, Numeric, Trace, Verification};
+pub use monitor::{Monitor, MonitorPlugin, Numeric, Readings, Trace, Verification};
 pub use sync::{LoadedCase, Playback, SimSyncPlugin, SyncSystems, Vitals, check_case, open_case};
 pub use timeline::{Marker, StageSpan, Timeline, TimelineCommand, TimelinePlugin};
+pub use training::{Feedback, Training, TrainingAction, TrainingPlugin, TrainingResult, open_scenario};

@@ -4,7 +4,7 @@
 //! are computed once when a case opens (`MonitorData`); each frame only looks them up.
 
 use bevy::prelude::*;
-use twin_sim::alarms::{AlarmReport, Frame, News2, News2Input, evaluate, frames, news2};
+use twin_sim::alarms::{AlarmKind, AlarmReport, Frame, News2, News2Input, evaluate, frames, news2};
 use twin_sim::case::Stage;
 use twin_sim::replay::{MinMax, decimate};
 use twin_sim::verify::CaseVerification;
@@ -63,6 +63,44 @@ pub struct Trace {
     pub verified: Option<bool>,
 }
 
+/// The vital signs the monitor's numerics show, wherever they come from (a recorded case
+/// or the physiology model of a training scenario).
+#[derive(Debug, Clone, Copy, PartialEq, Default)]
+pub struct Readings {
+    pub hr: Option<f64>,
+    pub spo2: Option<f64>,
+    pub systolic: Option<f64>,
+    pub diastolic: Option<f64>,
+    pub mean: Option<f64>,
+    pub resp_rate: Option<f64>,
+}
+
+impl Readings {
+    /// The monitor's numerics in their fixed order (each marked when one of the `active`
+    /// alarms concerns it), and NEWS2 when anything it scores is measured.
+    pub fn numerics(&self, active: &[AlarmKind]) -> (Vec<Numeric>, Option<News2>) {
+        use AlarmKind as K;
+        let alarming = |k: &[AlarmKind]| active.iter().any(|a| k.contains(a));
+        let Readings { hr, spo2, systolic, diastolic, mean, resp_rate } = *self;
+        let numerics = vec![
+            Numeric {
+                label: "HR",
+                value: hr,
+                unit: "/min",
+                alarming: alarming(&[K::Asystole, K::Bradycardia, K::Tachycardia]),
+            },
+            Numeric { label: "SpO2", value: spo2, unit: "%", alarming: alarming(&[K::Desaturation]) },
+            Numeric { label: "ABP sys", value: systolic, unit: "mmHg", alarming: alarming(&[K::Hypotension]) },
+            Numeric { label: "ABP dia", value: diastolic, unit: "mmHg", alarming: false },
+            Numeric { label: "MAP", value: mean, unit: "mmHg", alarming: alarming(&[K::Hypotension]) },
+            Numeric { label: "RR", value: resp_rate, unit: "/min", alarming: false },
+        ];
+        let score = (hr.is_some() || spo2.is_some() || systolic.is_some() || resp_rate.is_some())
+            .then(|| news2(&News2Input { resp_rate, spo2, systolic, pulse: hr, ..News2Input::default() }));
+        (numerics, score)
+    }
+}
+
 /// What the monitor shows at the playhead.
 #[derive(Resource, Debug, Clone, PartialEq, Default)]
 pub struct Monitor {
@@ -74,6 +112,17 @@ pub struct Monitor {
     pub news2: Option<News2>,
     /// Problems with the segments under the playhead, in words.
     pub integrity: Vec<String>,
+}
+
+impl Monitor {
+    /// The numerics and sounding alarms as short phrases (`HR 72 /min`, `alarm hypotension`),
+    /// for a page to mirror as text.
+    pub fn readout(&self) -> Vec<String> {
+        let mut text: Vec<String> =
+            self.numerics.iter().map(|n| format!("{} {} {}", n.label, n.text(), n.unit)).collect();
+        text.extend(self.alarms.iter().map(|(k, _)| format!("alarm {k}")));
+        text
+    }
 }
 
 /// Fills `Monitor` from the sampled values each frame.
@@ -109,31 +158,18 @@ fn update_monitor(
     let Some((_, frames, report)) = data.stages.iter().find(|(s, _, _)| *s == stage) else { return };
     let frame = frame_at(frames, t_ms).copied().unwrap_or_default();
     let active: Vec<_> = report.alarms.iter().filter(|a| a.fired_ms <= t_ms && t_ms < a.end_ms).collect();
-    let alarming = |k: &[twin_sim::alarms::AlarmKind]| active.iter().any(|a| k.contains(&a.kind));
-    use twin_sim::alarms::AlarmKind as K;
+    let kinds: Vec<AlarmKind> = active.iter().map(|a| a.kind).collect();
     // A track recorded by the monitor itself wins over a value derived from waveforms.
     let track = |names: &[&str]| names.iter().find_map(|n| vitals.track(n)).map(f64::from);
-    let hr = track(&["HR"]).or(frame.hr).or(frame.pulse_rate);
-    let spo2 = track(&["SpO2", "SPO2"]).or(frame.spo2);
-    let sys = track(&["ABPSys", "NBPSys"]).or(frame.systolic);
-    let dia = track(&["ABPDias", "NBPDias"]).or(frame.diastolic);
-    let map = track(&["ABPMean", "NBPMean"]).or(frame.mean_pressure);
-    let rr = track(&["RESP", "RR"]).or(frame.resp_rate);
-    let numerics = vec![
-        Numeric {
-            label: "HR",
-            value: hr,
-            unit: "/min",
-            alarming: alarming(&[K::Asystole, K::Bradycardia, K::Tachycardia]),
-        },
-        Numeric { label: "SpO2", value: spo2, unit: "%", alarming: alarming(&[K::Desaturation]) },
-        Numeric { label: "ABP sys", value: sys, unit: "mmHg", alarming: alarming(&[K::Hypotension]) },
-        Numeric { label: "ABP dia", value: dia, unit: "mmHg", alarming: false },
-        Numeric { label: "MAP", value: map, unit: "mmHg", alarming: alarming(&[K::Hypotension]) },
-        Numeric { label: "RR", value: rr, unit: "/min", alarming: false },
-    ];
-    let score = (hr.is_some() || spo2.is_some() || sys.is_some() || rr.is_some())
-        .then(|| news2(&News2Input { resp_rate: rr, spo2, systolic: sys, pulse: hr, ..News2Input::default() }));
+    let readings = Readings {
+        hr: track(&["HR"]).or(frame.hr).or(frame.pulse_rate),
+        spo2: track(&["SpO2", "SPO2"]).or(frame.spo2),
+        systolic: track(&["ABPSys", "NBPSys"]).or(frame.systolic),
+        diastolic: track(&["ABPDias", "NBPDias"]).or(frame.diastolic),
+        mean: track(&["ABPMean", "NBPMean"]).or(frame.mean_pressure),
+        resp_rate: track(&["RESP", "RR"]).or(frame.resp_rate),
+    };
+    let (numerics, score) = readings.numerics(&kinds);
 
     let checks = verification.0.as_ref();
     let start_us = local_us.saturating_sub(WAVE_WINDOW_US);
@@ -151,13 +187,13 @@ fn update_monitor(
                         c.segments
                             .iter()
                             .filter(|s| s.stage == stage && s.stream == w.name)
-                            .all(|s| s.is_verified() || s.end_ms <= start_us / 1000 || s.start_ms > t_ms)
+                            .all(|s| s.is_ok() || s.end_ms <= start_us / 1000 || s.start_ms > t_ms)
                     }),
                 })
                 .collect()
         })
         .unwrap_or_default();
-    let integrity = checks.map(|c| c.at(stage, t_ms).filter(|s| !s.is_verified()).map(|s| s.reason()).collect());
+    let integrity = checks.map(|c| c.at(stage, t_ms).filter(|s| !s.is_ok()).map(|s| s.reason()).collect());
     let fresh = Monitor {
         stage: Some(stage),
         numerics,

@@ -66,6 +66,24 @@ impl Timeline {
         Timeline { spans, markers, view_start_us: 0, view_len_us: start_us.max(MIN_VIEW_US) }
     }
 
+    /// A training scenario's axis: one surgery span `duration_us` long, no markers yet
+    /// (the training plugin adds events and actions as they happen); all of it in view.
+    pub fn for_scenario(duration_us: u64) -> Timeline {
+        let len_us = duration_us.max(MIN_VIEW_US);
+        Timeline {
+            spans: vec![StageSpan { stage: Stage::Surgery, start_us: 0, end_us: len_us }],
+            markers: Vec::new(),
+            view_start_us: 0,
+            view_len_us: len_us,
+        }
+    }
+
+    /// Adds a marker, after any already at the same time.
+    pub fn push_marker(&mut self, marker: Marker) {
+        let i = self.markers.partition_point(|m| m.at_us <= marker.at_us);
+        self.markers.insert(i, marker);
+    }
+
     pub fn spans(&self) -> &[StageSpan] {
         &self.spans
     }

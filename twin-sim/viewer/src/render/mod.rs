@@ -1,5 +1,6 @@
 //! The drawn viewer (feature `render`): Bevy's default plugins with a window (a canvas on
-//! the web), the headless core, and the patient scene, the monitor and the timeline.
+//! the web), the headless core (replay and training), and the patient scene, the monitor
+//! and the timeline.
 
 mod monitor_view;
 mod scene;
@@ -7,7 +8,7 @@ mod timeline_ui;
 
 use bevy::prelude::*;
 
-use crate::{MonitorPlugin, SimSyncPlugin, TimelinePlugin};
+use crate::{MonitorPlugin, SimSyncPlugin, TimelinePlugin, TrainingPlugin};
 
 /// Everything the viewer draws, over the shared headless core.
 pub struct ViewerPlugin {
@@ -25,7 +26,7 @@ impl Plugin for ViewerPlugin {
             ..default()
         };
         app.add_plugins(DefaultPlugins.set(WindowPlugin { primary_window: Some(window), ..default() }))
-            .add_plugins((SimSyncPlugin, TimelinePlugin, MonitorPlugin))
+            .add_plugins((SimSyncPlugin, TimelinePlugin, MonitorPlugin, TrainingPlugin))
             .add_plugins((scene::ScenePlugin, monitor_view::MonitorViewPlugin, timeline_ui::TimelineUiPlugin));
     }
 }

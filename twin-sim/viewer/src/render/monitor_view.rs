@@ -1,12 +1,14 @@
 //! The bedside monitor drawn: a screen beside the bed with the scrolling traces (gizmo
 //! line strips of each column's min and max, so QRS spikes survive decimation), and a
-//! panel of numerics with units, sounding alarms, NEWS2 and the ledger check, in red
-//! where something is wrong.
+//! panel of numerics with units, sounding alarms, NEWS2 and the ledger check (in training,
+//! the last action's outcome and, at the end, the score instead), in red where something
+//! is wrong.
 
 use bevy::prelude::*;
 use twin_sim::alarms::News2Risk;
 
 use crate::monitor::{Monitor, Verification};
+use crate::training::{Training, TrainingResult};
 
 /// Where the monitor's screen is, and its size (world units).
 const SCREEN_CENTRE: Vec3 = Vec3::new(1.85, 1.3, -0.35);
@@ -15,7 +17,7 @@ const SCREEN_SIZE: Vec2 = Vec2::new(1.3, 1.0);
 #[derive(Component)]
 struct PanelLine(usize);
 
-const LINES: usize = 10;
+const LINES: usize = 12;
 
 pub struct MonitorViewPlugin;
 
@@ -114,9 +116,12 @@ fn draw_traces(monitor: Res<Monitor>, mut gizmos: Gizmos) {
 fn write_panel(
     monitor: Res<Monitor>,
     verification: Res<Verification>,
+    training: Option<Res<Training>>,
+    result: Option<Res<TrainingResult>>,
     mut lines: Query<(&PanelLine, &mut Text, &mut TextColor)>,
 ) {
-    if !monitor.is_changed() && !verification.is_changed() {
+    let training_changed = training.as_ref().is_some_and(|t| t.is_changed()) || result.is_some();
+    if !monitor.is_changed() && !verification.is_changed() && !training_changed {
         return;
     }
     let ok = Color::srgb(0.3, 1.0, 0.4);
@@ -137,15 +142,28 @@ fn write_panel(
         ),
         None => ("NEWS2 not scored".into(), ok),
     });
-    content.push(match &verification.0 {
-        Some(v) if v.all_verified() => (v.summary(), ok),
-        Some(v) => (v.summary(), bad),
-        None => ("not checked against the ledger".into(), Color::srgb(1.0, 0.8, 0.2)),
-    });
-    content.push(match monitor.integrity.first() {
-        Some(problem) => (problem.clone(), bad),
-        None => (String::new(), ok),
-    });
+    if let Some(training) = &training {
+        // A scenario on the model: nothing to check against the ledger; what the student
+        // did last, and the score once it is over.
+        content.push(match training.feedback.last() {
+            Some(f) => (f.text.clone(), if f.accepted { ok } else { bad }),
+            None => (training.session.scenario().title.clone(), ok),
+        });
+        content.push(match &result {
+            Some(r) => (format!("score {:.1} / {:.1}", r.report.score.total, r.report.score.max), ok),
+            None => (String::new(), ok),
+        });
+    } else {
+        content.push(match &verification.0 {
+            Some(v) if v.all_verified() => (v.summary(), ok),
+            Some(v) => (v.summary(), bad),
+            None => ("not checked against the ledger".into(), Color::srgb(1.0, 0.8, 0.2)),
+        });
+        content.push(match monitor.integrity.first() {
+            Some(problem) => (problem.clone(), bad),
+            None => (String::new(), ok),
+        });
+    }
     for (line, mut text, mut colour) in &mut lines {
         let (s, c) = content.get(line.0).cloned().unwrap_or_default();
         if text.0 != s {
