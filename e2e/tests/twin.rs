@@ -1,13 +1,14 @@
 //! The surgeon's twin review, end to end: the demo node holds a three-stage twin case (an
 //! encrypted record) whose segments the surgeon anchored. The surgeon opens it from the
-//! portal; the viewer loads only then, and every segment verifies. Then someone who holds
+//! portal; the viewer loads only then, and every segment verifies; the surgeon signs an
+//! annotation, which becomes a record of the patient. Then someone who holds
 //! the record key changes one ABP sample in the blob store (re-encrypting it so that it
 //! still opens) while the node is down: the portal says the file was changed and the
 //! viewer names the one tampered segment.
 //!
-//! A student then runs the surgical hemorrhage scenario from the portal: two actions given
-//! through the page's buttons before pressing play, the model run at 64×, and the score
-//! shown at the end is the one the pure twin core gives for the same actions.
+//! A student then runs the surgical hemorrhage scenario from the portal at 64×, pauses once
+//! the bleed has started, gives crystalloid and blood with the page's buttons, plays on,
+//! and sees a score: the one the pure twin core gives for the same actions at that time.
 //!
 //! Needs the built node and the release portal with the web viewer in `dist/viewer/`
 //! (`cargo xtask test` builds them).
@@ -106,6 +107,23 @@ async fn journey() -> Result<()> {
         .await?;
     ensure!(monitor.contains("segments verified against the ledger"), "the monitor shows {monitor:?}");
     b.shot("case-verified").await?;
+    // The surgeon signs an annotation at the playhead; it becomes a record of the patient.
+    let before = ledger.records(&patient.address).await?.len();
+    b.fill("#twin-note", "Arterial line trace damped around here; NIBP cross-check advised.").await?;
+    b.click("#twin-annotate").await?;
+    let said = b.sign("sign-annotation", e2e::LONG).await?;
+    ensure!(
+        said.iter().any(|s| s.contains("Jordan Smith")),
+        "the confirmation should name the patient in plain words, it said {said:?}"
+    );
+    let noted = b.wait("#twin-noted").await?.text().await?;
+    ensure!(noted.contains("signed and anchored"), "after signing, the page says {noted:?}");
+    let records = ledger.records(&patient.address).await?;
+    ensure!(
+        records.len() == before + 1
+            && records.iter().any(|r| r["class"] == "twin_data" && r["author"] == surgeon.address.as_str()),
+        "the annotation should be a new twin-data record by the surgeon"
+    );
     // The node recorded the surgeon's read of the case in the patient's audit trail.
     let audit = ledger.audit(&patient.address).await?;
     ensure!(
@@ -173,9 +191,14 @@ async fn a_student_runs_a_scenario_with_scripted_actions_and_sees_a_score() {
     e2e::run("training", training_journey).await;
 }
 
-/// What the student does, at minute 0: crystalloid and blood at once.
-const STUDENT_ACTIONS: &str = "[[action]]\nat_min = 0\nkind = \"crystalloid\"\nvalue = 0.15\n\n\
-[[action]]\nat_min = 0\nkind = \"blood\"\nvalue = 0.1\n";
+/// What the student gives once the bleed has started: crystalloid and blood.
+const STUDENT_ACTIONS: [(&str, f64); 2] = [("crystalloid", 0.15), ("blood", 0.1)];
+
+/// The scenario time the page reports, in seconds.
+async fn scenario_time(b: &Browser) -> Result<f64> {
+    let v = b.script("return document.getElementById('twin').dataset.timeS || '0';").await?;
+    Ok(v.as_str().unwrap_or("0").parse()?)
+}
 
 async fn training_journey(j: &e2e::Journey) -> Result<()> {
     use twin_sim::scenario::{BUILT_IN, parse_actions, parse_scenario, run};
@@ -184,9 +207,6 @@ async fn training_journey(j: &e2e::Journey) -> Result<()> {
         .enumerate()
         .find(|(_, (id, _, _))| *id == "surgical-hemorrhage")
         .context("no hemorrhage scenario")?;
-    let expected = run(&parse_scenario(text)?, &parse_actions(STUDENT_ACTIONS)?)?;
-    let expected = format!("{:.1} / {:.1}", expected.score.total, expected.score.max);
-
     let student = j.demo("student")?.clone();
     let b = j.browser("student").await?;
     restore(&b, &student.recovery_phrase, "/provider").await?;
@@ -203,8 +223,26 @@ async fn training_journey(j: &e2e::Journey) -> Result<()> {
     b.click("#training-start").await?;
     b.wait("#training-play").await?;
     b.shot("scenario-started").await?;
-    for (kind, value) in [("crystalloid", "0.15"), ("blood", "0.1")] {
-        b.fill(&format!("#act-value-{kind}"), value).await?;
+    // Run at 64× until the bleed has started (minute 3), then pause and act.
+    b.select("#training-speed", "64").await?;
+    b.click("#training-play").await?;
+    let started = std::time::Instant::now();
+    while scenario_time(&b).await? < 200.0 {
+        ensure!(started.elapsed() < OPEN, "the scenario clock did not reach 3:20 within {OPEN:?}");
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    b.click("#training-play").await?;
+    let mut at_s = scenario_time(&b).await?;
+    loop {
+        tokio::time::sleep(Duration::from_millis(1000)).await;
+        let now = scenario_time(&b).await?;
+        if now == at_s {
+            break;
+        }
+        at_s = now;
+    }
+    for (kind, value) in STUDENT_ACTIONS {
+        b.fill(&format!("#act-value-{kind}"), &value.to_string()).await?;
         b.click(&format!("#act-{kind}")).await?;
         let wanted = kind.to_owned();
         b.poll(&format!("the {kind} to be taken"), OPEN, async |c: &fantoccini::Client| {
@@ -213,14 +251,22 @@ async fn training_journey(j: &e2e::Journey) -> Result<()> {
         })
         .await?;
     }
-    b.select("#training-speed", "64").await?;
+    b.shot("acted").await?;
     b.click("#training-play").await?;
     let score = b.wait_within("#training-score pre", Duration::from_secs(600)).await?.text().await?;
+    // The pure twin core, given the same actions at the same time, scores the same.
+    let script: String = STUDENT_ACTIONS
+        .iter()
+        .map(|(kind, value)| format!("[[action]]\nat_min = {}\nkind = \"{kind}\"\nvalue = {value}\n\n", at_s / 60.0))
+        .collect();
+    let expected = run(&parse_scenario(text)?, &parse_actions(&script)?)?;
+    let expected = format!("{:.1} / {:.1}", expected.score.total, expected.score.max);
     b.shot("scored").await?;
     ensure!(
         score.starts_with(&expected),
         "the score should be the twin core's for the same actions ({expected}), the page shows {score:?}"
     );
+    ensure!(!score.contains("never taken"), "acting after the bleed began should count as a response: {score:?}");
     let debrief = b.texts("#training-debrief li").await?;
     ensure!(
         debrief.iter().any(|l| l.to_lowercase().contains("hemorrhage"))

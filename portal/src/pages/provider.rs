@@ -8,7 +8,7 @@ use crate::components::confirm::{SignRequest, use_signer};
 use crate::components::ui::{ErrorBox, Notice, date, datetime, input_value, now_secs, short, text_value};
 use crate::session::use_session;
 use ledger_protocol::state::{Account, ConsentStatus, Prescription, Record};
-use ledger_protocol::{Address, DataClass, Role, TxBody, WrappedKey};
+use ledger_protocol::{Address, DataClass, Role, TxBody};
 use std::collections::BTreeMap;
 use std::rc::Rc;
 use wallet::MapDirectory;
@@ -230,8 +230,6 @@ pub fn patient_view(props: &PatientProps) -> Html {
             let (signer, names, d, id, done, notice) =
                 (signer.clone(), names.clone(), d.clone(), id.clone(), done.clone(), notice.clone());
             wasm_bindgen_futures::spawn_local(async move {
-                let mut rng = rand_core::OsRng;
-                let Ok((key, sealed)) = wallet::seal(resource.as_bytes(), &mut rng) else { return };
                 let mut readers: Vec<(Address, ledger_protocol::PublicKey)> =
                     vec![(id.address(), id.encryption_public_key())];
                 if let Some(acc) = &d.account {
@@ -246,15 +244,9 @@ pub fn patient_view(props: &PatientProps) -> Html {
                         readers.push((p.address, p.encryption_key));
                     }
                 }
-                let keys: Vec<WrappedKey> = readers
-                    .iter()
-                    .filter_map(|(a, k)| {
-                        wallet::wrap_key(&key, k, &mut rng).ok().map(|w| WrappedKey { reader: *a, wrapped: w })
-                    })
-                    .collect();
-                let blob = match api::put_blob(sealed).await {
-                    Ok(b) => b,
-                    Err(e) => return notice.set(Some((false, e.message, None))),
+                let (blob, keys) = match crate::pages::record::seal_and_upload(resource.as_bytes(), &readers).await {
+                    Ok(done) => done,
+                    Err(e) => return notice.set(Some((false, e, None))),
                 };
                 signer.set(Some(SignRequest {
                     title: "Add a record".into(),

@@ -102,6 +102,25 @@ pub async fn fetch_and_open(
     wallet::open(&key, &sealed).map_err(|e| ("decrypt".to_owned(), e.to_string()))
 }
 
+/// Encrypts a new record's contents under a fresh key, wraps the key for each reader, and
+/// uploads the envelope: the blob id and the wrapped keys an `AnchorRecord` needs.
+pub async fn seal_and_upload(
+    plain: &[u8],
+    readers: &[(ledger_protocol::Address, ledger_protocol::PublicKey)],
+) -> Result<(Hash, Vec<ledger_protocol::WrappedKey>), String> {
+    let mut rng = rand_core::OsRng;
+    let (key, sealed) = wallet::seal(plain, &mut rng).map_err(|e| e.to_string())?;
+    let keys = readers
+        .iter()
+        .map(|(a, k)| {
+            wallet::wrap_key(&key, k, &mut rng).map(|w| ledger_protocol::WrappedKey { reader: *a, wrapped: w })
+        })
+        .collect::<Result<Vec<_>, _>>()
+        .map_err(|e| e.to_string())?;
+    let blob = api::put_blob(sealed).await.map_err(|e| e.message)?;
+    Ok((blob, keys))
+}
+
 #[function_component(RecordView)]
 pub fn record_view(p: &RecordProps) -> Html {
     let session = use_session();

@@ -4,17 +4,19 @@
 //! node checks consent and records the access), decrypts it here, fetches the segment
 //! hashes anchored for it, and only then downloads the twin viewer (its own WebAssembly
 //! module, never part of the portal's first page), which checks every segment against its
-//! anchor before drawing. `/twin/train` runs the built-in training scenarios in the same
+//! anchor before drawing; the surgeon can sign an annotation at the playhead, stored as a
+//! record (a FHIR Observation) for them and the patient. `/twin/train` runs the built-in training scenarios in the same
 //! viewer: the page's buttons act on the live physiology model, and the score and the
 //! debrief show at the end.
 
 use crate::api;
 use crate::app::Route;
+use crate::components::confirm::{SignRequest, use_signer};
 use crate::components::ui::{ErrorBox, Notice, datetime, short};
-use crate::pages::record::fetch_and_open;
+use crate::pages::record::{fetch_and_open, seal_and_upload};
 use crate::session::use_session;
 use ledger_protocol::state::{ConsentStatus, Record};
-use ledger_protocol::{Address, DataClass, Hash, Role};
+use ledger_protocol::{Address, DataClass, Hash, Role, TxBody};
 use serde::Deserialize;
 use wasm_bindgen::prelude::*;
 use yew::prelude::*;
@@ -186,11 +188,13 @@ async fn open_case(
     identity: std::rc::Rc<wallet::Identity>,
     chain_id: String,
     progress: UseStateHandle<Progress>,
+    record: UseStateHandle<Option<Record>>,
 ) -> Result<(), String> {
     let anchor = api::record(&id).await.map_err(|e| e.message)?;
     if anchor.class != DataClass::TwinData {
         return Err("This record is not a digital twin case.".into());
     }
+    record.set(Some(anchor.clone()));
     let plain = fetch_and_open(&identity, chain_id, id, &anchor).await.map_err(|(_, m)| m)?;
     // The whole file's hash: when it fails, the segment check says where it was changed.
     let altered = wallet::content_hash(&plain) != anchor.content_hash;
@@ -210,17 +214,21 @@ async fn open_case(
 #[function_component(TwinCase)]
 pub fn twin_case(p: &CaseProps) -> Html {
     let session = use_session();
+    let signer = use_signer();
     let progress = use_state(|| Progress::Fetching);
+    let record = use_state(|| None::<Record>);
+    let note = use_state(String::new);
+    let noted = use_state(|| None::<Result<String, String>>);
     let id = Hash::from_hex(&p.id).ok();
     {
-        let progress = progress.clone();
+        let (progress, record) = (progress.clone(), record.clone());
         let identity = session.identity();
         let chain = session.chain_id();
         let ready = session.info.is_some();
         use_effect_with((id, ready, identity.as_ref().map(|i| i.address())), move |_| {
             if let (Some(id), Some(identity), true) = (id, identity, ready) {
                 wasm_bindgen_futures::spawn_local(async move {
-                    if let Err(e) = open_case(id, identity, chain, progress.clone()).await {
+                    if let Err(e) = open_case(id, identity, chain, progress.clone(), record).await {
                         progress.set(Progress::Failed(e));
                     }
                 });
@@ -258,6 +266,64 @@ pub fn twin_case(p: &CaseProps) -> Html {
             </>
         },
     };
+    let annotate = {
+        let (signer, record, note, noted) = (signer.clone(), record.clone(), note.clone(), noted.clone());
+        let identity = session.identity();
+        let my_name = session.account.as_ref().map(|a| a.name.clone()).unwrap_or_default();
+        Callback::from(move |e: SubmitEvent| {
+            e.prevent_default();
+            let (Some(case), Some(id)) = ((*record).clone(), identity.clone()) else { return };
+            let text = note.trim().to_owned();
+            if text.is_empty() {
+                return noted.set(Some(Err("Write the annotation first.".into())));
+            }
+            let canvas = web_sys::window().and_then(|w| w.document()).and_then(|d| d.get_element_by_id("twin"));
+            let attr = |n: &str| canvas.as_ref().and_then(|c| c.get_attribute(n)).unwrap_or_default();
+            let (stage, ms) = (attr("data-stage"), attr("data-time-ms").parse::<u64>().unwrap_or(0));
+            let at = format!("{}:{:02}:{:02}", ms / 3_600_000, ms / 60_000 % 60, ms / 1000 % 60);
+            let resource = annotation(&case.id, &stage, &at, &text, &my_name);
+            let (signer, noted, note, my_name) = (signer.clone(), noted.clone(), note.clone(), my_name.clone());
+            wasm_bindgen_futures::spawn_local(async move {
+                let patient = match api::account(&case.patient).await {
+                    Ok(Some(a)) => a,
+                    Ok(None) => return noted.set(Some(Err("The case's patient has no account.".into()))),
+                    Err(e) => return noted.set(Some(Err(e.message))),
+                };
+                let readers = [(id.address(), id.encryption_public_key()), (patient.address, patient.encryption_key)];
+                let (blob, keys) = match seal_and_upload(resource.as_bytes(), &readers).await {
+                    Ok(done) => done,
+                    Err(e) => return noted.set(Some(Err(e))),
+                };
+                let mut names = wallet::MapDirectory::default();
+                names.accounts.insert(patient.address, patient.name.clone());
+                names.accounts.insert(id.address(), my_name);
+                let on_done = Callback::from(move |r: Result<Vec<_>, String>| match r {
+                    Ok(_) => {
+                        note.set(String::new());
+                        noted.set(Some(Ok(format!(
+                            "Annotation at {stage} {at} signed and anchored as a record of {}.",
+                            patient.name
+                        ))));
+                    }
+                    Err(e) => noted.set(Some(Err(e))),
+                });
+                signer.set(Some(SignRequest {
+                    title: "Sign a twin annotation".into(),
+                    bodies: vec![TxBody::AnchorRecord {
+                        patient: case.patient,
+                        content_hash: wallet::content_hash(resource.as_bytes()),
+                        size: resource.len() as u64,
+                        class: DataClass::TwinData,
+                        blob,
+                        keys,
+                    }],
+                    names: std::rc::Rc::new(names),
+                    on_done,
+                }));
+            });
+        })
+    };
+    let shown = matches!(*progress, Progress::Shown { .. });
     html! {
         <main>
             <h1>{ "Digital twin" }</h1>
@@ -265,9 +331,41 @@ pub fn twin_case(p: &CaseProps) -> Html {
             <TwinCanvas />
             <p class="muted">{ "Space plays or pauses; the arrow keys jump between events; drag the timeline to seek." }</p>
             <p class="muted small">{ ATTRIBUTION }</p>
+            if shown {
+                <form class="card" onsubmit={annotate}>
+                    <h2>{ "Annotate" }</h2>
+                    <label for="twin-note">{ "Annotation at the playhead (signed by you, stored encrypted for you and the patient)" }</label>
+                    <textarea id="twin-note" rows="3" value={(*note).clone()}
+                        oninput={ let n = note.clone(); Callback::from(move |e: InputEvent| n.set(e.target_unchecked_into::<web_sys::HtmlTextAreaElement>().value())) } />
+                    <button id="twin-annotate" type="submit">{ "Encrypt, review and sign" }</button>
+                    { match &*noted {
+                        Some(Ok(t)) => html! { <Notice id="twin-noted" text={t.clone()} /> },
+                        Some(Err(e)) => html! { <ErrorBox id="twin-note-error" text={e.clone()} /> },
+                        None => html! {},
+                    } }
+                </form>
+            }
             <p><Link<Route> to={Route::Twin}>{ "All twin cases" }</Link<Route>></p>
         </main>
     }
+}
+
+/// A surgeon's annotation of a twin case as a FHIR R4 Observation: the text, the case
+/// (its record id), the stage and the time within it, and who wrote it.
+fn annotation(case: &Hash, stage: &str, at: &str, text: &str, author: &str) -> String {
+    serde_json::json!({
+        "resourceType": "Observation", "status": "final",
+        "code": { "text": "Digital twin case annotation" },
+        "valueString": text,
+        "effectiveDateTime": js_sys::Date::new_0().to_iso_string().as_string(),
+        "focus": [{ "identifier": { "system": "urn:healthchain:record", "value": case.to_hex() } }],
+        "component": [
+            { "code": { "text": "stage" }, "valueString": stage },
+            { "code": { "text": "time in stage" }, "valueString": at }
+        ],
+        "performer": [{ "display": author }]
+    })
+    .to_string()
 }
 
 /// One built-in scenario, as the viewer describes it.
@@ -437,7 +535,13 @@ pub fn training() -> Html {
                     Ok(()) => error.set(None),
                     Err(e) => error.set(Some(js_words(&e))),
                 },
-                _ => error.set(Some(format!("{value:?} is not a number: type the amount for {}", action_label(&kind)))),
+                _ if value.trim().is_empty() => {
+                    error.set(Some(format!("Type the amount of {} first.", action_label(&kind).to_lowercase())))
+                }
+                _ => error.set(Some(format!(
+                    "{value:?} is not a number: type the amount of {}.",
+                    action_label(&kind).to_lowercase()
+                ))),
             }
         })
     };
@@ -458,7 +562,7 @@ pub fn training() -> Html {
                 { for current.actions.iter().map(|a| html! {
                     <p>
                         <label for={format!("act-value-{}", a.kind)}>{ format!("{} ({}, {}–{})", action_label(&a.kind), a.unit, a.min, a.max) }</label>{ " " }
-                        <input id={format!("act-value-{}", a.kind)} type="number" step="any" min={a.min.to_string()} max={a.max.to_string()} value={a.max.to_string()} />{ " " }
+                        <input id={format!("act-value-{}", a.kind)} type="number" step="any" min={a.min.to_string()} max={a.max.to_string()} placeholder={a.unit.clone()} />{ " " }
                         <button id={format!("act-{}", a.kind)} class="secondary" onclick={act(a)}>{ "Give" }</button>
                     </p>
                 }) }

@@ -2,8 +2,9 @@
 //! id, a case file's JSON and, for a surgeon's review, the segment hashes the ledger
 //! anchored for the case (every segment is checked before the first frame); it draws with
 //! WebGL2 into that canvas. What the monitor
-//! shows is mirrored as text into the canvas's `data-monitor` attribute, so a page (and
-//! its tests) can read the numbers without reading pixels.
+//! shows is mirrored as text into the canvas's `data-monitor` attribute, and the playhead
+//! into `data-stage` and `data-time-ms` (time within that stage), so a page (and its
+//! tests) can read them without reading pixels.
 
 use bevy::prelude::*;
 use wasm_bindgen::prelude::*;
@@ -51,11 +52,25 @@ pub fn verify(case_json: &str, anchors_json: &str) -> Result<String, JsValue> {
 #[derive(Resource)]
 struct CanvasId(String);
 
-fn mirror_monitor(monitor: Res<Monitor>, verification: Res<Verification>, canvas: Res<CanvasId>) {
+fn mirror_monitor(
+    monitor: Res<Monitor>,
+    verification: Res<Verification>,
+    canvas: Res<CanvasId>,
+    playback: Option<Res<crate::Playback>>,
+    timeline: Option<Res<crate::Timeline>>,
+) {
+    let Some(el) = web_sys_canvas(&canvas.0) else { return };
+    // Where the playhead is, for the page (a surgeon's annotation is made at this point).
+    if let (Some(playback), Some(timeline)) = (playback, timeline)
+        && playback.is_changed()
+        && let Some((stage, us)) = timeline.locate(playback.clock.position_us())
+    {
+        let _ = el.set_attribute("data-stage", stage.human());
+        let _ = el.set_attribute("data-time-ms", &(us / 1000).to_string());
+    }
     if !monitor.is_changed() && !verification.is_changed() {
         return;
     }
-    let Some(el) = web_sys_canvas(&canvas.0) else { return };
     let mut text: Vec<String> =
         monitor.numerics.iter().map(|n| format!("{} {} {}", n.label, n.text(), n.unit)).collect();
     text.extend(monitor.alarms.iter().map(|(k, _)| format!("alarm {k}")));

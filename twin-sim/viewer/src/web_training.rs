@@ -2,7 +2,7 @@
 //! a canvas with [`start_training`] and acts from the page's own buttons with
 //! [`training_act`]. The page reads what happens as text from the canvas's attributes:
 //! `data-monitor` (the live numerics and alarms), `data-feedback` (the last action taken or
-//! refused, in words), `data-time` (scenario time), and at the end `data-score` (the total,
+//! refused, in words), `data-time` (scenario time, `m:ss`; `data-time-s` in seconds), and at the end `data-score` (the total,
 //! then one line per part) and `data-debrief` (the timeline, one `m:ss  entry` a line).
 //!
 //! [`scenario_list`] describes the scenarios that ship with the twin (and carries their
@@ -146,6 +146,7 @@ fn mirror_training(
         && training.is_changed()
     {
         let _ = el.set_attribute("data-time", &clock(training.session.time_s()));
+        let _ = el.set_attribute("data-time-s", &training.session.time_s().to_string());
         if let Some(f) = training.feedback.last() {
             let _ = el.set_attribute("data-feedback", &f.text);
         }
