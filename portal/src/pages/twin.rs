@@ -1,6 +1,6 @@
 //! The digital twin in the portal. `/twin` lists the twin cases I may open (my own as a
 //! patient; as a clinician, those of patients whose live consent covers twin data and who
-//! wrapped the case's key for me). `/twin/case/:id` fetches one case with a signed read (the
+//! wrapped the case's key for me; a case is a twin-data record with anchored segments). `/twin/case/:id` fetches one case with a signed read (the
 //! node checks consent and records the access), decrypts it here, fetches the segment
 //! hashes anchored for it, and only then downloads the twin viewer (its own WebAssembly
 //! module, never part of the portal's first page), which checks every segment against its
@@ -113,7 +113,12 @@ async fn my_cases(me: Address, role: Option<Role>) -> Result<Vec<CaseEntry>, Str
     for p in patients {
         let name = api::account(&p).await.ok().flatten().map_or_else(|| p.to_string(), |a| a.name);
         for record in api::records(&p).await.map_err(|e| e.message)? {
-            if record.class == DataClass::TwinData && record.keys.contains_key(&me) {
+            // A twin-data record is a case when segments are anchored for it (annotations
+            // and saved runs are twin data too).
+            if record.class == DataClass::TwinData
+                && record.keys.contains_key(&me)
+                && !api::segments(&record.id).await.map_err(|e| e.message)?.is_empty()
+            {
                 out.push(CaseEntry { record, patient: name.clone() });
             }
         }
@@ -202,9 +207,9 @@ async fn open_case(
     let segments = api::segments(&id).await.map_err(|e| e.message)?;
     let anchors_json = serde_json::to_string(&segments).map_err(|e| e.to_string())?;
     progress.set(Progress::Viewer { altered });
-    let report = open_twin_viewer(VIEWER_URL, "twin", &case_json, &anchors_json).await.map_err(|e| {
-        format!("The twin viewer could not start: {}", e.as_string().unwrap_or_else(|| format!("{e:?}")))
-    })?;
+    let report = open_twin_viewer(VIEWER_URL, "twin", &case_json, &anchors_json)
+        .await
+        .map_err(|e| format!("The twin viewer could not open this record: {}", js_words(&e)))?;
     let report: Report = serde_json::from_str(&report.as_string().unwrap_or_default())
         .map_err(|e| format!("The twin viewer's report is unreadable: {e}"))?;
     progress.set(Progress::Shown { altered, report });
