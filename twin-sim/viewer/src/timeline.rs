@@ -1,6 +1,6 @@
 //! The case timeline: the three stages laid end to end on one time axis, the events as
 //! markers, a zoomable view window that follows the playhead, and the commands a person
-//! gives it (play, pause, seek by drag, speed, jump to an event, zoom).
+//! gives it (play, pause, seek by drag, speed, jump to an event or a stage, zoom).
 //!
 //! `Timeline` is plain data with pure methods (tested directly); `TimelinePlugin` applies
 //! `TimelineCommand` messages to it and to the playback clock each frame.
@@ -108,6 +108,16 @@ impl Timeline {
         self.spans.iter().find(|s| s.stage == stage).map(|s| s.start_us)
     }
 
+    /// Puts one stage, whole, in view (stages differ in length by orders of magnitude:
+    /// years of diagnosis beside minutes of surgery) and returns where it starts.
+    pub fn show_stage(&mut self, stage: Stage) -> Option<u64> {
+        let span = *self.spans.iter().find(|s| s.stage == stage)?;
+        let total = self.total_us().max(MIN_VIEW_US);
+        self.view_len_us = (span.end_us - span.start_us).clamp(MIN_VIEW_US.min(total), total);
+        self.view_start_us = span.start_us.min(total - self.view_len_us);
+        Some(span.start_us)
+    }
+
     /// The part of the axis on screen, `[start, end)`.
     pub fn view(&self) -> (u64, u64) {
         (self.view_start_us, self.view_start_us + self.view_len_us)
@@ -176,6 +186,8 @@ pub enum TimelineCommand {
     PreviousMarker,
     /// Zoom the view around the playhead.
     Zoom(f64),
+    /// Show one stage whole and move the playhead to its start.
+    ShowStage(Stage),
 }
 
 /// Applies timeline commands before the clock advances, and keeps the playhead in view.
@@ -226,6 +238,11 @@ pub(crate) fn apply_commands(
                 }
             }
             TimelineCommand::Zoom(f) => timeline.zoom(f, clock.position_us()),
+            TimelineCommand::ShowStage(stage) => {
+                if let Some(start) = timeline.show_stage(stage) {
+                    clock.seek(start);
+                }
+            }
         }
     }
 }

@@ -162,6 +162,20 @@ fn markers_drags_and_zoom_move_the_playhead_and_the_view() {
 }
 
 #[test]
+fn a_stage_is_shown_whole_with_the_playhead_at_its_start() {
+    let mut app = app();
+    send(&mut app, TimelineCommand::ShowStage(Stage::Surgery));
+    assert_eq!(position(&app), 59_000_000);
+    assert_eq!(app.world().resource::<Timeline>().view(), (59_000_000, 178_000_000));
+    assert_eq!(app.world().resource::<Vitals>().stage, Some(Stage::Surgery));
+    send(&mut app, TimelineCommand::ShowStage(Stage::PreHospital));
+    assert_eq!((position(&app), app.world().resource::<Timeline>().view()), (0, (0, 59_000_000)));
+    send(&mut app, TimelineCommand::ShowStage(Stage::Diagnosis));
+    assert_eq!(position(&app), 0, "a stage the case lacks changes nothing");
+    assert_eq!(app.world().resource::<Timeline>().view(), (0, 59_000_000));
+}
+
+#[test]
 fn the_view_pages_along_with_the_playhead() {
     let mut app = app();
     send(&mut app, TimelineCommand::Zoom(100.0));

@@ -1,6 +1,6 @@
 //! The timeline drawn at the bottom: the stages as coloured spans, event markers to click,
 //! the playhead, a bar to drag, buttons (previous/next event, play/pause, slower/faster,
-//! zoom) and keys (space, arrows, + and -, [ and ]). Everything becomes a
+//! zoom, a stage shown whole) and keys (space, arrows, + and -, [ and ], 1 2 3). Everything becomes a
 //! `TimelineCommand`, the same messages the headless tests send.
 
 use bevy::prelude::*;
@@ -29,6 +29,7 @@ enum Control {
     Faster,
     ZoomOut,
     ZoomIn,
+    Stage(Stage),
 }
 
 pub struct TimelineUiPlugin;
@@ -80,6 +81,9 @@ fn setup(mut commands: Commands) {
                         (Control::Faster, "faster"),
                         (Control::ZoomOut, "zoom -"),
                         (Control::ZoomIn, "zoom +"),
+                        (Control::Stage(Stage::PreHospital), "1 pre-hospital"),
+                        (Control::Stage(Stage::Diagnosis), "2 diagnosis"),
+                        (Control::Stage(Stage::Surgery), "3 surgery"),
                     ] {
                         row.spawn((
                             control,
@@ -142,6 +146,7 @@ fn buttons(
             Control::Faster => TimelineCommand::SetSpeed(speed * 2.0),
             Control::ZoomOut => TimelineCommand::Zoom(0.5),
             Control::ZoomIn => TimelineCommand::Zoom(2.0),
+            Control::Stage(stage) => TimelineCommand::ShowStage(*stage),
         });
     }
 }
@@ -156,6 +161,9 @@ fn keys(input: Res<ButtonInput<KeyCode>>, playback: Option<Res<Playback>>, mut o
         (KeyCode::Minus, TimelineCommand::Zoom(0.5)),
         (KeyCode::BracketLeft, TimelineCommand::SetSpeed(speed / 2.0)),
         (KeyCode::BracketRight, TimelineCommand::SetSpeed(speed * 2.0)),
+        (KeyCode::Digit1, TimelineCommand::ShowStage(Stage::PreHospital)),
+        (KeyCode::Digit2, TimelineCommand::ShowStage(Stage::Diagnosis)),
+        (KeyCode::Digit3, TimelineCommand::ShowStage(Stage::Surgery)),
     ];
     for (key, command) in map {
         if input.just_pressed(key) {
