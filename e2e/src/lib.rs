@@ -124,6 +124,12 @@ pub async fn run(name: &str, body: impl AsyncFnOnce(&Journey) -> Result<()>) {
     journey.finish(outcome).await;
 }
 
+/// Waits until no other journey of this test binary runs (each drives a node and Chromium,
+/// which share this machine's cores), and holds that turn until the guard drops.
+pub async fn one_at_a_time() -> tokio::sync::MutexGuard<'static, ()> {
+    ONE_AT_A_TIME.lock().await
+}
+
 /// One user journey: its node, its chromedriver, its browsers (one per actor), the ledger's
 /// API, and the folder its screenshots go to.
 pub struct Journey {
@@ -140,7 +146,7 @@ pub struct Journey {
 impl Journey {
     /// Waits for its turn, then starts a fresh node with demo data and a chromedriver.
     pub async fn start(name: &str) -> Result<Journey> {
-        let turn = ONE_AT_A_TIME.lock().await;
+        let turn = one_at_a_time().await;
         let started = Instant::now();
         let bin = node_bin()?;
         let dist = portal_dist()?;

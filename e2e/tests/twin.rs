@@ -10,7 +10,7 @@
 //! the bleed has started, gives crystalloid and blood with the page's buttons, plays on,
 //! and sees a score: the one the pure twin core gives for the same actions at that time.
 //!
-//! Needs the built node and the release portal with the web viewer in `dist/viewer/`
+//! Needs the built node and the release portal with the web viewer in `dist/viewer-<hash>/`
 //! (`cargo xtask test` builds them).
 
 use anyhow::{Context, Result, ensure};
@@ -22,7 +22,7 @@ use std::path::Path;
 use std::sync::Arc;
 use std::time::Duration;
 
-/// Loading a 1 MB case, the viewer module, and checking 660 segments.
+/// Loading a 1 MB case, the viewer module, and checking 666 segments.
 const OPEN: Duration = Duration::from_secs(180);
 /// The stage time of the changed ABP sample: inside the 0:05:00–0:06:00 segment.
 const CHANGED_AT_S: usize = 330;
@@ -53,12 +53,12 @@ async fn open_case(b: &Browser) -> Result<String> {
 }
 
 async fn journey() -> Result<()> {
+    let _turn = e2e::one_at_a_time().await;
     let dist = e2e::portal_dist()?;
-    ensure!(
-        dist.join("viewer/twin_viewer_bg.wasm").is_file(),
-        "no web viewer in {}/viewer: run `cargo xtask test`, which builds it",
-        dist.display()
-    );
+    let installed = std::fs::read_dir(&dist)?.filter_map(|e| e.ok()).any(|e| {
+        e.file_name().to_string_lossy().starts_with("viewer-") && e.path().join("twin_viewer_bg.wasm").is_file()
+    });
+    ensure!(installed, "no web viewer in {}/viewer-*: run `cargo xtask test`, which builds it", dist.display());
     let bin = e2e::node_bin()?;
     let dir = e2e::target_dir()?.join("e2e-screenshots/twin");
     if dir.exists() {
@@ -87,7 +87,7 @@ async fn journey() -> Result<()> {
     let b = driver.session("surgeon", &node.url, shots.clone()).await?;
     restore(&b, &surgeon.recovery_phrase, "/provider").await?;
     let early = fetched(&b).await?;
-    ensure!(!early.iter().any(|n| n.contains("/viewer/")), "the viewer was downloaded before it was needed: {early:?}");
+    ensure!(!early.iter().any(|n| n.contains("/viewer-")), "the viewer was downloaded before it was needed: {early:?}");
     let verdict = open_case(&b).await?;
     ensure!(
         verdict == format!("all {anchored} segments verified against the ledger"),
@@ -95,7 +95,7 @@ async fn journey() -> Result<()> {
     );
     ensure!(b.count("#twin-altered").await? == 0, "an untouched case is reported as changed");
     ensure!(
-        fetched(&b).await?.iter().any(|n| n.ends_with("/viewer/twin_viewer_bg.wasm")),
+        fetched(&b).await?.iter().any(|n| n.contains("/viewer-") && n.ends_with("/twin_viewer_bg.wasm")),
         "opening the case should load the viewer module"
     );
     // The viewer draws and its monitor carries the same verdict.
@@ -214,7 +214,7 @@ async fn training_journey(j: &e2e::Journey) -> Result<()> {
     b.click("a[href='/twin/train']").await?;
     b.wait_within("#scenario", OPEN).await?;
     ensure!(
-        fetched(&b).await?.iter().any(|n| n.ends_with("/viewer/twin_viewer_bg.wasm")),
+        fetched(&b).await?.iter().any(|n| n.contains("/viewer-") && n.ends_with("/twin_viewer_bg.wasm")),
         "the training page should load the viewer module"
     );
     b.select("#scenario", &index.to_string()).await?;
@@ -232,15 +232,12 @@ async fn training_journey(j: &e2e::Journey) -> Result<()> {
         tokio::time::sleep(Duration::from_millis(100)).await;
     }
     b.click("#training-play").await?;
-    let mut at_s = scenario_time(&b).await?;
-    loop {
-        tokio::time::sleep(Duration::from_millis(1000)).await;
-        let now = scenario_time(&b).await?;
-        if now == at_s {
-            break;
-        }
-        at_s = now;
-    }
+    b.poll("the scenario to pause", OPEN, async |c: &fantoccini::Client| {
+        let v = c.execute("return document.getElementById('twin').dataset.playing || '';", vec![]).await?;
+        Ok((v.as_str() == Some("false")).then_some(()))
+    })
+    .await?;
+    let at_s = scenario_time(&b).await?;
     for (kind, value) in STUDENT_ACTIONS {
         b.fill(&format!("#act-value-{kind}"), &value.to_string()).await?;
         b.click(&format!("#act-{kind}")).await?;

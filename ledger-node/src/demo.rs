@@ -176,7 +176,14 @@ pub async fn seed(state: &AppState) -> anyhow::Result<usize> {
     // The patient's digital twin case (three stages from real recordings) as one encrypted
     // record the patient and the surgeon can read; the surgeon anchors every segment's hash
     // under the record's id, so a viewer can prove a replay is untampered.
-    let case = twin_sim::demo::demo_case(&TWIN_SOURCES)?;
+    let mut case = twin_sim::demo::demo_case(&TWIN_SOURCES)?;
+    // Each stage's secret salt: the anchored hashes cannot be reversed to the readings.
+    for stage in &mut case.stages {
+        let mut salt = [0u8; 32];
+        rand_core::RngCore::try_fill_bytes(&mut rng, &mut salt)
+            .map_err(|e| anyhow::anyhow!("no randomness for the twin case's salt: {e}"))?;
+        stage.salt = Some(ledger_protocol::Hash(salt));
+    }
     let case_json = twin_sim::casefile::write_case(&case)?;
     let (key, sealed) = wallet::seal(case_json.as_bytes(), &mut rng)?;
     let blob = ledger_protocol::wire::blob_id(&sealed);

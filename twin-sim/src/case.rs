@@ -17,8 +17,9 @@ use crate::wfdb::{BaseDate, BaseTime, DecodedSignal, Record};
 /// The waveform sample value that marks a missing sample (WFDB format 16's invalid value).
 pub const GAP: i16 = i16::MIN;
 
-/// Domain tag that starts every segment's canonical bytes (version 1 of the encoding).
-pub const SEGMENT_DOMAIN: &[u8] = b"twin-sim/segment/v1\0";
+/// Domain tag that starts every segment's canonical bytes (version 2 of the encoding: the
+/// stage's salt follows it, and the last segment covers the stage's last instant).
+pub const SEGMENT_DOMAIN: &[u8] = b"twin-sim/segment/v2\0";
 
 /// Signals slower than this many samples per second become numeric tracks, not waveforms.
 pub const TRACK_MAX_HZ: f64 = 1.0;
@@ -179,6 +180,11 @@ pub struct Origin {
 pub struct StageData {
     pub stage: Stage,
     pub origin: Option<Origin>,
+    /// A secret mixed into every segment hash of the stage. It travels only inside the
+    /// (encrypted) case file, so the hashes anchored on the ledger, whose stream names and
+    /// times are public, cannot be reversed by trying the few values a reading can take.
+    /// `None` leaves the hashes unsalted (for tests and public demo files).
+    pub salt: Option<Hash>,
     pub tracks: Vec<Track>,
     pub waveforms: Vec<Waveform>,
     pub events: Vec<Event>,
@@ -201,7 +207,7 @@ impl Case {
 impl StageData {
     /// An empty stage.
     pub fn new(stage: Stage) -> Self {
-        StageData { stage, origin: None, tracks: Vec::new(), waveforms: Vec::new(), events: Vec::new() }
+        StageData { stage, origin: None, salt: None, tracks: Vec::new(), waveforms: Vec::new(), events: Vec::new() }
     }
 
     /// Builds a stage from a decoded WFDB record: signals at [`TRACK_MAX_HZ`] or faster become
@@ -266,7 +272,7 @@ impl StageData {
         if segment_ms == 0 {
             return Err(CaseError::ZeroSegment);
         }
-        let count = self.duration_ms().div_ceil(segment_ms).max(1);
+        let count = self.segment_count(segment_ms);
         self.stream_names()
             .into_iter()
             .map(|stream| {
@@ -296,11 +302,26 @@ impl StageData {
             return Err(CaseError::ZeroSegment);
         }
         let known = self.stream_names().iter().any(|s| s == stream);
-        let start_ms = u64::from(segment).checked_mul(segment_ms).filter(|&s| s < self.duration_ms().max(1));
+        let start_ms = u64::from(segment).checked_mul(segment_ms).filter(|&s| s < self.data_end_ms().max(1));
         let Some(start_ms) = start_ms.filter(|_| known) else {
             return Err(CaseError::NoSuchSegment { stream: stream.to_owned(), segment });
         };
         Ok(sha256(&[&self.segment_bytes(stream, start_ms, start_ms.saturating_add(segment_ms))]) == *expected)
+    }
+
+    /// Where the stage's data ends, exclusive: past a waveform's last sample, and 1 ms past
+    /// the last track reading or event (which [`StageData::duration_ms`] counts inclusively),
+    /// so that a reading at exactly a segment boundary still falls in a hashed segment.
+    pub fn data_end_ms(&self) -> u64 {
+        let w = self.waveforms.iter().map(Waveform::duration_ms);
+        let t = self.tracks.iter().filter(|t| !t.times_ms.is_empty()).map(|t| t.end_ms().saturating_add(1));
+        let e = self.events.iter().map(|e| e.time_ms.saturating_add(1));
+        w.chain(t).chain(e).max().unwrap_or(0)
+    }
+
+    /// How many segments of `segment_ms` cover the stage's data (at least one).
+    pub fn segment_count(&self, segment_ms: u64) -> u64 {
+        self.data_end_ms().div_ceil(segment_ms.max(1)).max(1)
     }
 
     /// Whether one segment of one stream holds anything: a waveform sample, a track point or
@@ -321,6 +342,13 @@ impl StageData {
     pub fn segment_bytes(&self, stream: &str, start_ms: u64, end_ms: u64) -> Vec<u8> {
         let mut w = Vec::with_capacity(64);
         w.extend_from_slice(SEGMENT_DOMAIN);
+        match &self.salt {
+            Some(salt) => {
+                w.push(1);
+                w.extend_from_slice(&salt.0);
+            }
+            None => w.push(0),
+        }
         w.push(self.stage.tag());
         put_str(&mut w, stream);
         w.extend_from_slice(&start_ms.to_be_bytes());

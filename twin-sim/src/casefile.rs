@@ -17,8 +17,8 @@ use crate::wfdb::{BaseDate, BaseTime};
 
 /// What the `format` field holds.
 pub const FORMAT: &str = "twin-sim/case";
-/// The version this code writes and reads.
-pub const VERSION: u32 = 1;
+/// The version this code writes and reads (2: salted segment hashes, last instant covered).
+pub const VERSION: u32 = 2;
 /// The shortest segment the case file's roots use; longer stages double it (see
 /// [`segment_ms_for`]).
 pub const BASE_SEGMENT_MS: u64 = 60_000;
@@ -89,6 +89,9 @@ struct StageV1 {
     /// Absent in a hand-made file: then nothing is checked.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     roots: Option<RootsV1>,
+    /// The stage's segment-hash salt, hex (absent: unsalted).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    salt: Option<Hash>,
 }
 
 #[derive(Serialize, Deserialize)]
@@ -205,9 +208,8 @@ pub fn kind_key(kind: EventKind) -> &'static str {
 /// The segment length the case file uses for a stage: [`BASE_SEGMENT_MS`], doubled until
 /// the stage has at most [`MAX_SEGMENTS`] segments (records of years stay cheap to hash).
 pub fn segment_ms_for(stage: &StageData) -> u64 {
-    let duration = stage.duration_ms();
     let mut segment = BASE_SEGMENT_MS;
-    while duration.div_ceil(segment) > MAX_SEGMENTS {
+    while stage.segment_count(segment) > MAX_SEGMENTS {
         segment = segment.saturating_mul(2);
     }
     segment
@@ -264,6 +266,7 @@ pub fn write_case(case: &Case) -> Result<String, CaseError> {
                     })
                     .collect(),
                 roots: Some(RootsV1 { segment_ms, streams }),
+                salt: s.salt,
             })
         })
         .collect::<Result<Vec<_>, CaseError>>()?;
@@ -294,6 +297,7 @@ pub fn read_case(file: &str, text: &str) -> Result<Case, CaseFileError> {
             return Err(invalid(format!("stages[{si}]"), format!("a second {} stage", s.stage.human())));
         }
         let mut out = StageData::new(s.stage);
+        out.salt = s.salt;
         out.origin = s.origin.map(|o| Origin {
             date: o.date.map(|[year, month, day]| BaseDate { day, month, year }),
             time: o.time.map(|[hours, minutes, seconds, millis]| BaseTime { hours, minutes, seconds, millis }),

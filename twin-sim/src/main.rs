@@ -496,6 +496,8 @@ fn import(input: &Path, stage: twin_sim::case::Stage, out: &Path, into: Option<&
         Some(path) => read_case_file(path)?,
         None => Case { id, stages: Vec::new() },
     };
+    let mut data = data;
+    data.salt = cli::random_salt()?;
     merge_stage(&mut case, data)?;
     let progress = cli::progress::Progress::spinner("hashing segments and encoding the case");
     let text = twin_sim::casefile::write_case(&case)?;

@@ -1,8 +1,8 @@
 //! Checking a case against the segment hashes anchored on the ledger: every segment of
 //! every stream is verified (its hash is the anchored one), tampered (the data hashes to
-//! something else), or unverified (nothing anchored for it); and anything anchored that
-//! the case no longer holds is reported as missing. A viewer marks each segment so, and
-//! says why in words.
+//! something else), unverified (nothing anchored for it, though it holds data) or empty
+//! (no data, so nothing to anchor); and anything anchored that the case no longer holds is
+//! reported as missing. A viewer marks each segment so, and says why in words.
 
 use ledger_protocol::crypto::Hash;
 
@@ -314,5 +314,38 @@ mod tests {
         assert_eq!(a[0].hash.to_hex(), "b117873f223aa832247d981a147e3314a643c7e81d2c0b5d2ab3d274891e02db");
         let e = parse_anchors(r#"[{"stage":"surgery"}]"#).unwrap_err();
         assert!(e.contains("not readable") && e.contains("stream"), "{e}");
+    }
+
+    #[test]
+    fn a_reading_exactly_on_a_segment_boundary_at_the_end_is_covered() {
+        let mut s = StageData::new(Stage::PreHospital);
+        s.tracks.push(Track {
+            name: "HR".into(),
+            unit: "/min".into(),
+            times_ms: vec![0, 60_000, 120_000],
+            values: vec![Some(80.0), Some(82.0), Some(84.0)],
+        });
+        let c = Case { id: "b".into(), stages: vec![s] };
+        let anchors = anchors_for(&c).unwrap();
+        assert_eq!(anchors.len(), 3, "the reading at 2:00 opens a third segment");
+        let mut changed = c.clone();
+        changed.stages[0].tracks[0].values[2] = Some(140.0);
+        let v = verify_case(&changed, &anchors).unwrap();
+        assert!(matches!(
+            v.problems().next().map(|p| (p.start_ms, p.status)),
+            Some((120_000, SegmentStatus::Tampered { .. }))
+        ));
+    }
+
+    #[test]
+    fn a_salt_changes_every_segment_hash() {
+        let plain = case();
+        let mut salted = plain.clone();
+        salted.stages[0].salt = Some(ledger_protocol::crypto::sha256(&[b"secret"]));
+        let (a, b) = (anchors_for(&plain).unwrap(), anchors_for(&salted).unwrap());
+        assert_eq!(a.len(), b.len());
+        assert!(a.iter().zip(&b).all(|(x, y)| x.hash != y.hash));
+        assert!(verify_case(&salted, &b).unwrap().all_verified());
+        assert_eq!(verify_case(&salted, &a).unwrap().count(|s| matches!(s, SegmentStatus::Tampered { .. })), a.len());
     }
 }

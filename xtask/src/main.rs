@@ -213,9 +213,13 @@ fn tools_dir() -> Result<PathBuf> {
 /// Builds the portal in release into `dist/`: the app module first (cargo, wasm-bindgen,
 /// wasm-opt) into a folder named after its content, then the start page with Trunk (told
 /// that folder's name), then the app module beside it, and gzip copies of every file.
-fn build_portal() -> Result<PathBuf> {
+/// With a built web viewer, the app module is told the folder it will be installed in
+/// (named after the viewer's content, so a browser never pairs a portal with a stale
+/// viewer); [`install_viewer`] puts it there afterwards.
+fn build_portal(viewer: Option<&Path>) -> Result<PathBuf> {
     let tools_bin = tools_dir()?.join("node_modules/.bin");
-    quiet(cargo().args([
+    let viewer_dir = viewer.map(viewer_dir_name).transpose()?.unwrap_or_else(|| "viewer".to_owned());
+    quiet(cargo().env("TWIN_VIEWER_DIR", &viewer_dir).args([
         "build",
         "--quiet",
         "-p",
@@ -355,10 +359,10 @@ fn test() -> Result<()> {
             "warnings",
         ]),
     )?;
-    eprintln!("== portal (trunk, release)");
-    let dist = build_portal()?;
     eprintln!("== twin viewer for the web (WebGL2)");
     let viewer = build_viewer_web("wasm-test", "viewer-web", false)?;
+    eprintln!("== portal (trunk, release)");
+    let dist = build_portal(Some(&viewer))?;
     install_viewer(&viewer, &dist)?;
     step(
         "native tests (and the end-to-end journeys in headless Chromium)",
@@ -385,8 +389,8 @@ fn e2e(filter: Option<&str>) -> Result<()> {
     setup_wasm()?;
     setup_portal()?;
     setup_browser()?;
-    let dist = build_portal()?;
     let viewer = build_viewer_web("wasm-test", "viewer-web", false)?;
+    let dist = build_portal(Some(&viewer))?;
     install_viewer(&viewer, &dist)?;
     quiet(cargo().args(["build", "--quiet", "-p", "ledger-node"]))?;
     let mut cmd = cargo();
@@ -414,8 +418,9 @@ fn run(args: &[String]) -> Result<()> {
     setup_wasm()?;
     setup_portal()?;
     eprintln!("building the portal, the twin viewer and the node (release; the first time takes a while)...");
-    let dist = build_portal()?;
-    install_viewer(&build_viewer_web("wasm-release", "viewer-release", true)?, &dist)?;
+    let viewer = build_viewer_web("wasm-release", "viewer-release", true)?;
+    let dist = build_portal(Some(&viewer))?;
+    install_viewer(&viewer, &dist)?;
     quiet(cargo().args(["build", "--release", "--quiet", "-p", "ledger-node"]))?;
     let data = Path::new("target/demo-data");
     eprintln!("starting the ledger node and the portal with demo data in {} (Ctrl-C stops it)", data.display());
@@ -441,7 +446,7 @@ fn bench_portal() -> Result<()> {
     setup_wasm()?;
     setup_portal()?;
     setup_browser()?;
-    let dist = build_portal()?;
+    let dist = build_portal(None)?;
     // What the start page downloads (its wasm and js, Trunk's output) against what only
     // loads when the person moves on (the app module, in `app-<hash>/`).
     let (mut initial, mut app) = (0u64, 0u64);
@@ -568,10 +573,16 @@ fn file_hash(path: &Path) -> Result<u64> {
     Ok(h.finish())
 }
 
-/// Puts the web viewer's module into the portal's `dist/viewer/` (with gzip copies), where
-/// the portal's twin pages load it on demand.
+/// The folder a built web viewer goes in under `dist/`: named after its content.
+fn viewer_dir_name(viewer: &Path) -> Result<String> {
+    let (wasm, js) = (file_hash(&viewer.join("twin_viewer_bg.wasm"))?, file_hash(&viewer.join("twin_viewer.js"))?);
+    Ok(format!("viewer-{:016x}", wasm ^ js.rotate_left(17)))
+}
+
+/// Puts the web viewer's module into the portal's `dist/viewer-<hash>/` (with gzip
+/// copies), where the portal's twin pages load it on demand.
 fn install_viewer(viewer: &Path, dist: &Path) -> Result<()> {
-    let dest = dist.join("viewer");
+    let dest = dist.join(viewer_dir_name(viewer)?);
     if dest.exists() {
         std::fs::remove_dir_all(&dest)?;
     }

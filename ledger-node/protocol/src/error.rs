@@ -57,6 +57,10 @@ pub enum Rejection {
     ReaderNotAllowed,
     #[error("That reader already holds this record's key.")]
     AlreadyShared,
+    #[error(
+        "Segment hashes can be anchored only for a digital twin record of this patient, by its author or by someone it is shared with."
+    )]
+    NotCaseHolder,
     #[error("No break-glass access with that id exists, or it is not this reader's.")]
     BreakGlassNotFound,
     #[error(
@@ -110,6 +114,7 @@ impl Rejection {
             Rejection::MissingPatientKey => "missing_patient_key",
             Rejection::ReaderNotAllowed => "reader_not_allowed",
             Rejection::AlreadyShared => "already_shared",
+            Rejection::NotCaseHolder => "not_case_holder",
             Rejection::BreakGlassNotFound => "break_glass_not_found",
             Rejection::BreakGlassExpired => "break_glass_expired",
             Rejection::JustificationTooShort => "justification_too_short",

@@ -447,6 +447,15 @@ pub fn apply(state: &State, vtx: &VerifiedTx, now: u64) -> Result<Effects, Rejec
         TxBody::AnchorTwinSegment { patient: p, case_id, stage, stream, start_ms, end_ms, segment_hash } => {
             require_role(me, &[Role::Authority, Role::Doctor, Role::Surgeon])?;
             patient(state, p)?;
+            // The case is a twin-data record of this patient; only its author or one of
+            // its readers (who can see the data they vouch for) anchors its segments.
+            let case = state.records.get(case_id).ok_or(Rejection::RecordNotFound)?;
+            if case.patient != *p
+                || case.class != DataClass::TwinData
+                || (case.author != signer && !case.keys.contains_key(&signer))
+            {
+                return Err(Rejection::NotCaseHolder);
+            }
             text("stream name", stream, 1)?;
             if end_ms < start_ms {
                 return Err(Rejection::InvalidPeriod);

@@ -125,6 +125,49 @@ fn p1() -> Address {
     addr(&key("patient"))
 }
 
+/// A twin-data record of the patient, shared with the surgeon (who has read consent).
+fn twin_case(w: &mut World) -> Hash {
+    w.grant("surgeon", vec![DataClass::TwinData], Actions::READ, Purpose::Treatment, NOW + 3600);
+    w.ok(
+        "patient",
+        TxBody::AnchorRecord {
+            patient: p1(),
+            content_hash: sha256(&[b"case"]),
+            size: 1000,
+            class: DataClass::TwinData,
+            blob: sha256(&[b"case blob"]),
+            keys: vec![
+                WrappedKey { reader: p1(), wrapped: vec![4; 80] },
+                WrappedKey { reader: addr(&key("surgeon")), wrapped: vec![5; 80] },
+            ],
+        },
+    )
+}
+
+fn segment(case_id: Hash) -> TxBody {
+    TxBody::AnchorTwinSegment {
+        patient: p1(),
+        case_id,
+        stage: Stage::Surgery,
+        stream: "ECG".into(),
+        start_ms: 0,
+        end_ms: 60_000,
+        segment_hash: sha256(&[b"seg"]),
+    }
+}
+
+#[test]
+fn only_a_holder_of_a_twin_case_anchors_its_segments() {
+    let mut w = World::new();
+    let case = twin_case(&mut w);
+    assert_eq!(w.code("surgeon", segment(case)), "accepted", "a reader of the case");
+    assert_eq!(w.code("doctor", segment(case)), "not_case_holder", "no key for the case");
+    let notes = w.record(DataClass::Notes);
+    assert_eq!(w.code("surgeon", segment(notes)), "not_case_holder", "not a twin-data record");
+    assert_eq!(w.code("surgeon", segment(sha256(&[b"nothing"]))), "record_not_found");
+    assert_eq!(w.code("patient", segment(case)), "wrong_role", "patients do not anchor segments");
+}
+
 #[test]
 fn happy_path_of_every_kind() {
     let mut w = World::new();
@@ -194,23 +237,13 @@ fn happy_path_of_every_kind() {
         },
     );
     w.ok("insurer", TxBody::DecideClaim { claim, approved: true, reason: String::new() });
-    w.ok(
-        "surgeon",
-        TxBody::AnchorTwinSegment {
-            patient: p1(),
-            case_id: sha256(&[b"case"]),
-            stage: Stage::Surgery,
-            stream: "ECG".into(),
-            start_ms: 0,
-            end_ms: 10_000,
-            segment_hash: sha256(&[b"seg"]),
-        },
-    );
+    let case = twin_case(&mut w);
+    w.ok("surgeon", segment(case));
     w.ok("patient", TxBody::RevokeConsent { consent });
 
     let idx = w.state.patient_index(&p1()).unwrap();
-    assert_eq!(idx.records.len(), 2);
-    assert_eq!(idx.consents.len(), 2);
+    assert_eq!(idx.records.len(), 3, "a note, the patient's own record and the twin case");
+    assert_eq!(idx.consents.len(), 3);
     assert_eq!(idx.audit.len(), 3, "two accesses and one break-glass");
     assert!(w.state.prescriptions[&rx].dispensed.is_some());
     assert!(w.state.claims[&claim].decision.as_ref().unwrap().approved);

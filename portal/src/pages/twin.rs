@@ -22,8 +22,12 @@ use wasm_bindgen::prelude::*;
 use yew::prelude::*;
 use yew_router::prelude::*;
 
-/// Where the node serves the viewer's module (built by `cargo xtask`).
-const VIEWER_URL: &str = "/viewer/twin_viewer.js";
+/// Where the node serves the viewer's module: `cargo xtask` installs it in a folder named
+/// after its content and tells this build the name, so a portal is never paired with a
+/// viewer from another build.
+fn viewer_url() -> String {
+    format!("/{}/twin_viewer.js", option_env!("TWIN_VIEWER_DIR").unwrap_or("viewer"))
+}
 
 /// Data sources of the demo case, shown under the viewer.
 const ATTRIBUTION: &str = "Demo data: pre-hospital trends from MIMIC II numerics s00001 and the surgery from \
@@ -38,7 +42,17 @@ async function load(url) {
 }
 // Bevy's event loop hands control back to the browser by throwing this on purpose.
 const started = (e) => String(e).includes('Using exceptions for control flow');
+// One Bevy app per page: its event loop cannot be made twice, and it keeps drawing into
+// the canvas it was given.
+let running = false;
+function claim() {
+  if (running) {
+    throw new Error('the viewer already ran in this page and shows one case or scenario per page load: lock the wallet and unlock it again to open another');
+  }
+  running = true;
+}
 export async function open_twin_viewer(url, canvas, caseJson, anchorsJson) {
+  claim();
   const v = await load(url);
   const report = v.verify(caseJson, anchorsJson);
   setTimeout(() => {
@@ -50,6 +64,7 @@ export async function open_twin_viewer(url, canvas, caseJson, anchorsJson) {
 }
 export async function training_scenarios(url) { return (await load(url)).scenario_list(); }
 export function training_start(canvas, toml) {
+  claim();
   try { viewer.start_training(canvas, toml, false); } catch (e) { if (!started(e)) throw e; }
 }
 export function training_act(kind, value) { viewer.training_act(kind, value); }
@@ -204,10 +219,16 @@ async fn open_case(
     // The whole file's hash: when it fails, the segment check says where it was changed.
     let altered = wallet::content_hash(&plain) != anchor.content_hash;
     let case_json = String::from_utf8(plain).map_err(|_| "The case is not UTF-8 text.".to_owned())?;
-    let segments = api::segments(&id).await.map_err(|e| e.message)?;
+    // Only anchors by someone who holds the case count (the ledger's rules say so too).
+    let segments: Vec<_> = api::segments(&id)
+        .await
+        .map_err(|e| e.message)?
+        .into_iter()
+        .filter(|s| s.anchored_by == anchor.author || anchor.keys.contains_key(&s.anchored_by))
+        .collect();
     let anchors_json = serde_json::to_string(&segments).map_err(|e| e.to_string())?;
     progress.set(Progress::Viewer { altered });
-    let report = open_twin_viewer(VIEWER_URL, "twin", &case_json, &anchors_json)
+    let report = open_twin_viewer(&viewer_url(), "twin", &case_json, &anchors_json)
         .await
         .map_err(|e| format!("The twin viewer could not open this record: {}", js_words(&e)))?;
     let report: Report = serde_json::from_str(&report.as_string().unwrap_or_default())
@@ -438,7 +459,7 @@ pub fn training() -> Html {
         let scenarios = scenarios.clone();
         use_effect_with((), move |_| {
             wasm_bindgen_futures::spawn_local(async move {
-                let got = match training_scenarios(VIEWER_URL).await {
+                let got = match training_scenarios(&viewer_url()).await {
                     Ok(json) => serde_json::from_str::<Vec<ScenarioInfo>>(&json.as_string().unwrap_or_default())
                         .map_err(|e| format!("The twin viewer's scenario list is unreadable: {e}")),
                     Err(e) => Err(format!("The twin viewer could not be loaded: {}", js_words(&e))),

@@ -183,8 +183,8 @@ fn case_files_reject_tampering_other_versions_and_damage_by_place() {
     assert!(
         matches!(read_case("c.json", &tampered), Err(CaseFileError::RootMismatch { stream, .. }) if stream == "events")
     );
-    let v2 = text.replace("\"version\":1", "\"version\":2");
-    assert!(matches!(read_case("c.json", &v2), Err(CaseFileError::Version { version: 2, .. })));
+    let v1 = text.replace("\"version\":2", "\"version\":1");
+    assert!(matches!(read_case("c.json", &v1), Err(CaseFileError::Version { version: 1, .. })));
     let bad_kind = text.replace("\"incision\"", "\"surgery\"");
     let e = read_case("c.json", &bad_kind).expect_err("unknown kind");
     assert!(e.to_string().contains("stages[0].events[0]"), "{e}");

@@ -2,7 +2,7 @@
 //! a canvas with [`start_training`] and acts from the page's own buttons with
 //! [`training_act`]. The page reads what happens as text from the canvas's attributes:
 //! `data-monitor` (the live numerics and alarms), `data-feedback` (the last action taken or
-//! refused, in words), `data-time` (scenario time, `m:ss`; `data-time-s` in seconds), and at the end `data-score` (the total,
+//! refused, in words), `data-time` (scenario time, `m:ss`; `data-time-s` in seconds), `data-playing`, and at the end `data-score` (the total,
 //! then one line per part) and `data-debrief` (the timeline, one `m:ss  entry` a line).
 //!
 //! [`scenario_list`] describes the scenarios that ship with the twin (and carries their
@@ -136,9 +136,15 @@ fn mirror_training(
     monitor: Res<Monitor>,
     training: Option<Res<Training>>,
     result: Option<Res<TrainingResult>>,
+    playback: Option<Res<crate::Playback>>,
     canvas: Res<CanvasId>,
 ) {
     let Some(el) = web_sys_canvas(&canvas.0) else { return };
+    if let Some(playback) = playback
+        && playback.is_changed()
+    {
+        let _ = el.set_attribute("data-playing", if playback.clock.is_playing() { "true" } else { "false" });
+    }
     if monitor.is_changed() {
         let _ = el.set_attribute("data-monitor", &monitor.readout().join("; "));
     }
