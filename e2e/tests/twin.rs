@@ -1,7 +1,8 @@
 //! The surgeon's twin review, end to end: the demo node holds a three-stage twin case (an
 //! encrypted record) whose segments the surgeon anchored. The surgeon opens it from the
 //! portal; the viewer loads only then, and every segment verifies; the surgeon signs an
-//! annotation, which becomes a record of the patient. Then someone who holds
+//! annotation, which becomes a record of the patient, and moves on to a training scenario
+//! in the same viewer. Then someone who holds
 //! the record key changes one ABP sample in the blob store (re-encrypting it so that it
 //! still opens) while the node is down: the portal says the file was changed and the
 //! viewer names the one tampered segment.
@@ -22,7 +23,7 @@ use std::path::Path;
 use std::sync::Arc;
 use std::time::Duration;
 
-/// Loading a 1 MB case, the viewer module, and checking 666 segments.
+/// Loading a 1 MB case, the viewer module, and checking 676 segments.
 const OPEN: Duration = Duration::from_secs(180);
 /// The stage time of the changed ABP sample: inside the 0:05:00–0:06:00 segment.
 const CHANGED_AT_S: usize = 330;
@@ -134,6 +135,23 @@ async fn journey() -> Result<()> {
             .any(|e| e["record"] == case.as_str() && e["reader"] == surgeon.address.as_str()),
         "the surgeon's read of the case is not in the patient's audit trail: {audit}"
     );
+    // The page's one viewer app moves on to a training scenario (the case is replaced).
+    b.click("a[href='/twin']").await?;
+    b.click("a[href='/twin/train']").await?;
+    b.wait_within("#training-start", OPEN).await?;
+    b.click("#training-start").await?;
+    b.click("#training-play").await?;
+    let t = b
+        .poll("the scenario to run in the same viewer", OPEN, async |c: &fantoccini::Client| {
+            let v = c.execute("return document.getElementById('twin').dataset.timeS || null;", vec![]).await?;
+            Ok(v.as_str().and_then(|t| t.parse::<f64>().ok()).filter(|t| *t > 0.0))
+        })
+        .await?;
+    let error = b.script("return document.getElementById('twin').dataset.error || null;").await?;
+    ensure!(error.is_null(), "the viewer failed on its second content: {error}");
+    ensure!(b.count("#twin-frame canvas#twin").await? == 1, "the viewer canvas should be on the training page");
+    b.shot("then-training").await?;
+    println!("the same viewer then ran a scenario (t = {t} s)");
     b.close().await;
 
     // Someone with the record key changes one ABP sample in the stored blob while the node

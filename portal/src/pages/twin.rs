@@ -42,17 +42,33 @@ async function load(url) {
 }
 // Bevy's event loop hands control back to the browser by throwing this on purpose.
 const started = (e) => String(e).includes('Using exceptions for control flow');
-// One Bevy app per page: its event loop cannot be made twice, and it keeps drawing into
-// the canvas it was given.
-let running = false;
-function claim() {
-  if (running) {
-    throw new Error('the viewer already ran in this page and shows one case or scenario per page load: lock the wallet and unlock it again to open another');
+// One viewer app per page (winit makes its event loop once): it keeps the canvas it was
+// given, so that canvas is made once and moved between the twin pages, and parked off
+// screen in between; later cases and scenarios are queued to the running app.
+let canvasEl = null;
+export function attach_canvas(frame) {
+  if (!canvasEl) {
+    canvasEl = document.createElement('canvas');
+    canvasEl.id = 'twin';
+    canvasEl.tabIndex = 0;
+    canvasEl.setAttribute('aria-label', 'Digital twin: the patient, the bedside monitor and the timeline');
   }
-  running = true;
+  document.getElementById(frame)?.appendChild(canvasEl);
+}
+export function park_canvas() {
+  if (!canvasEl) return;
+  let park = document.getElementById('twin-parking');
+  if (!park) {
+    park = document.createElement('div');
+    park.id = 'twin-parking';
+    park.setAttribute('aria-hidden', 'true');
+    park.style.cssText = 'position:fixed;left:-10000px;top:0;width:320px;height:200px;overflow:hidden';
+    document.body.appendChild(park);
+  }
+  park.appendChild(canvasEl);
+  if (viewer) { try { viewer.viewer_pause(); } catch (e) { /* nothing is showing yet */ } }
 }
 export async function open_twin_viewer(url, canvas, caseJson, anchorsJson) {
-  claim();
   const v = await load(url);
   const report = v.verify(caseJson, anchorsJson);
   setTimeout(() => {
@@ -64,7 +80,6 @@ export async function open_twin_viewer(url, canvas, caseJson, anchorsJson) {
 }
 export async function training_scenarios(url) { return (await load(url)).scenario_list(); }
 export function training_start(canvas, toml) {
-  claim();
   try { viewer.start_training(canvas, toml, false); } catch (e) { if (!started(e)) throw e; }
 }
 export function training_act(kind, value) { viewer.training_act(kind, value); }
@@ -88,6 +103,10 @@ extern "C" {
     fn training_play(play: bool) -> Result<(), JsValue>;
     #[wasm_bindgen(catch)]
     fn training_speed(speed: f64) -> Result<(), JsValue>;
+    /// Moves the page's one viewer canvas into the element with id `frame`.
+    fn attach_canvas(frame: &str);
+    /// Moves the viewer canvas off screen (the page is leaving the twin) and pauses it.
+    fn park_canvas();
 }
 
 /// A JavaScript error in words.
@@ -614,12 +633,12 @@ pub fn training() -> Html {
     }
 }
 
-/// The canvas the viewer draws into.
+/// Where the viewer draws: the page's one viewer canvas, moved in while this is shown.
 #[function_component(TwinCanvas)]
 fn twin_canvas() -> Html {
-    html! {
-        <div class="twin-frame">
-            <canvas id="twin" tabindex="0" aria-label="Digital twin: the patient, the bedside monitor and the timeline"></canvas>
-        </div>
-    }
+    use_effect_with((), |_| {
+        attach_canvas("twin-frame");
+        park_canvas
+    });
+    html! { <div class="twin-frame" id="twin-frame"></div> }
 }

@@ -54,6 +54,9 @@ pub enum SyncSystems {
 /// Opens a case: the resources the sync, timeline and monitor plugins read. The case is
 /// not yet checked against the ledger (see [`check_case`]).
 pub fn open_case(world: &mut World, case: Case) {
+    // A case replaces any training scenario that was open.
+    world.remove_resource::<crate::Training>();
+    world.remove_resource::<crate::TrainingResult>();
     let timeline = Timeline::for_case(&case);
     world.insert_resource(Playback { clock: Clock::new(timeline.total_us()) });
     world.insert_resource(timeline);

@@ -19,8 +19,7 @@ use bevy::prelude::*;
 use twin_sim::scenario::{clock, parse_scenario};
 use wasm_bindgen::prelude::*;
 
-use crate::render::ViewerPlugin;
-use crate::{Monitor, SyncSystems, TimelineCommand, Training, TrainingAction, TrainingResult, open_scenario};
+use crate::{Monitor, SyncSystems, TimelineCommand, Training, TrainingAction, TrainingResult};
 
 /// The most actions that may wait for the next frame.
 const MAX_PENDING: usize = 64;
@@ -57,6 +56,18 @@ pub fn training_play(play: bool) -> Result<(), JsValue> {
     queue_clock(if play { TimelineCommand::Play } else { TimelineCommand::Pause })
 }
 
+/// Pauses whatever the page's viewer shows (a case or a scenario), as when the page moves
+/// its canvas off screen. Does nothing before the viewer has started.
+#[wasm_bindgen]
+pub fn viewer_pause() {
+    CLOCK.with(|c| {
+        let mut c = c.borrow_mut();
+        if c.len() < MAX_PENDING {
+            c.push(TimelineCommand::Pause);
+        }
+    });
+}
+
 /// Sets the running scenario's speed (0.25× to 64×) from the page.
 #[wasm_bindgen]
 pub fn training_speed(speed: f64) -> Result<(), JsValue> {
@@ -78,26 +89,21 @@ fn queue_clock(command: TimelineCommand) -> Result<(), JsValue> {
 }
 
 /// Starts a training scenario (its TOML text, as in `twin-sim/scenarios/`) on
-/// `<canvas id=canvas_id>`, playing at once when `play`. Returns an error in words when the
-/// scenario cannot be read.
+/// `<canvas id=canvas_id>` (the page's viewer app, made on the first call; see `web`),
+/// playing at once when `play`. Returns an error in words when the scenario cannot be read.
 #[wasm_bindgen]
 pub fn start_training(canvas_id: &str, scenario_toml: &str, play: bool) -> Result<(), JsValue> {
-    let words = |e: String| JsValue::from_str(&e);
-    let scenario = parse_scenario(scenario_toml).map_err(|e| words(e.to_string()))?;
-    let mut app = App::new();
-    app.add_plugins(ViewerPlugin { canvas: Some(format!("#{canvas_id}")) });
-    open_scenario(app.world_mut(), &scenario).map_err(|e| words(e.to_string()))?;
-    if play {
-        app.world_mut().write_message(TimelineCommand::Play);
-    }
+    let scenario = parse_scenario(scenario_toml).map_err(|e| JsValue::from_str(&e.to_string()))?;
     PENDING.with(|p| p.borrow_mut().clear());
     CLOCK.with(|c| c.borrow_mut().clear());
     STARTED.with(|s| s.set(true));
-    app.insert_resource(CanvasId(canvas_id.to_owned()))
-        .add_systems(Update, take_pending.in_set(SyncSystems::Commands))
-        .add_systems(Last, mirror_training);
-    app.run();
+    crate::web::show(canvas_id, crate::web::Content::Scenario { scenario, play });
     Ok(())
+}
+
+/// The training systems of the page's viewer app.
+pub(crate) fn add_systems(app: &mut App) {
+    app.add_systems(Update, take_pending.in_set(SyncSystems::Commands)).add_systems(Last, mirror_training);
 }
 
 /// Acts in the running scenario: `action` is a kind as scenario files name it
@@ -121,9 +127,6 @@ pub fn training_act(action: &str, value: f64) -> Result<(), JsValue> {
     })
 }
 
-#[derive(Resource)]
-struct CanvasId(String);
-
 /// Hands the page's actions and clock commands to the plugins, before the model steps.
 fn take_pending(mut out: MessageWriter<TrainingAction>, mut clock: MessageWriter<TimelineCommand>) {
     let actions: Vec<TrainingAction> = PENDING.with(|p| p.borrow_mut().drain(..).collect());
@@ -137,20 +140,20 @@ fn mirror_training(
     training: Option<Res<Training>>,
     result: Option<Res<TrainingResult>>,
     playback: Option<Res<crate::Playback>>,
-    canvas: Res<CanvasId>,
+    canvas: Res<crate::web::CanvasId>,
 ) {
-    let Some(el) = web_sys_canvas(&canvas.0) else { return };
+    let Some(el) = crate::web::web_sys_canvas(&canvas.0) else { return };
     if let Some(playback) = playback
         && playback.is_changed()
     {
         let _ = el.set_attribute("data-playing", if playback.clock.is_playing() { "true" } else { "false" });
     }
+    // A replayed case's monitor is mirrored by `web` (with the ledger check).
+    let Some(training) = training else { return };
     if monitor.is_changed() {
         let _ = el.set_attribute("data-monitor", &monitor.readout().join("; "));
     }
-    if let Some(training) = training
-        && training.is_changed()
-    {
+    if training.is_changed() {
         let _ = el.set_attribute("data-time", &clock(training.session.time_s()));
         let _ = el.set_attribute("data-time-s", &training.session.time_s().to_string());
         if let Some(f) = training.feedback.last() {
@@ -163,8 +166,4 @@ fn mirror_training(
         let _ = el.set_attribute("data-score", &result.score_text());
         let _ = el.set_attribute("data-debrief", &result.debrief_text());
     }
-}
-
-fn web_sys_canvas(id: &str) -> Option<web_sys::Element> {
-    web_sys::window()?.document()?.get_element_by_id(id)
 }
