@@ -471,7 +471,7 @@ pub fn training() -> Html {
     let scenarios = use_state(|| None::<Result<Vec<ScenarioInfo>, String>>);
     let picked = use_state(|| 0usize);
     let running = use_state(|| None::<ScenarioInfo>);
-    let run = use_state(RunState::default);
+    let run = use_state_eq(RunState::default);
     let playing = use_state(|| false);
     let error = use_state(|| None::<String>);
     {
@@ -493,12 +493,8 @@ pub fn training() -> Html {
         let polling = running.is_some() && run.score.is_none();
         use_effect_with(polling, move |polling| {
             let timer = polling.then(|| {
-                gloo_timers::callback::Interval::new(500, move || {
-                    let now = RunState::read();
-                    if *run != now {
-                        run.set(now);
-                    }
-                })
+                // `use_state_eq`: an unchanged reading does not re-render the page.
+                gloo_timers::callback::Interval::new(500, move || run.set(RunState::read()))
             });
             move || drop(timer)
         });
