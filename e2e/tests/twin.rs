@@ -10,6 +10,8 @@
 //! A student then runs the surgical hemorrhage scenario from the portal at 64×, pauses once
 //! the bleed has started, gives crystalloid and blood with the page's buttons, plays on,
 //! and sees a score: the one the pure twin core gives for the same actions at that time.
+//! The run is saved on the ledger, and running the scenario again with the saved actions
+//! gives the saved trajectory hash.
 //!
 //! Needs the built node and the release portal with the web viewer in `dist/viewer-<hash>/`
 //! (`cargo xtask test` builds them).
@@ -288,6 +290,24 @@ async fn training_journey(j: &e2e::Journey) -> Result<()> {
             && debrief.iter().any(|l| l.to_lowercase().contains("crystalloid")),
         "the debrief should list the bleed and the student's actions, got {debrief:?}"
     );
-    println!("training: scored {score:?}");
+    // The student saves the run on the ledger; running the scenario again with the saved
+    // actions gives the saved trajectory hash.
+    b.click("#training-save").await?;
+    let said = b.sign("sign-training-run", e2e::LONG).await?;
+    ensure!(
+        said.iter().any(|s| s.contains("surgical-hemorrhage")),
+        "the confirmation should name the scenario: {said:?}"
+    );
+    b.wait("#training-saved").await?;
+    let runs = j.ledger.get(&format!("/v1/accounts/{}/training-runs", student.address)).await?;
+    let saved = runs.as_array().and_then(|r| r.first()).context("no training run saved on the ledger")?;
+    let again = run(&parse_scenario(text)?, &parse_actions(str_of(saved, "actions")?)?)?;
+    ensure!(
+        str_of(saved, "trajectory_hash")? == again.trajectory_hash.to_hex()
+            && saved["score_tenths"].as_u64() == Some((again.score.total * 10.0).round() as u64),
+        "the saved run should reproduce: saved {saved}, rerun hash {}",
+        again.trajectory_hash.to_hex()
+    );
+    println!("training: scored {score:?}; saved run reproduces trajectory {}", again.trajectory_hash.to_hex());
     Ok(())
 }

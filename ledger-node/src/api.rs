@@ -253,6 +253,7 @@ pub fn app(state: AppState) -> Router {
         .route("/v1/blocks/{height}", get(get_block))
         .route("/v1/accounts/{address}", get(get_account))
         .route("/v1/accounts", get(list_accounts))
+        .route("/v1/accounts/{address}/training-runs", get(training_runs))
         .route("/v1/patients/{address}/consents", get(patient_consents))
         .route("/v1/patients/{address}/records", get(patient_records))
         .route("/v1/patients/{address}/audit", get(patient_audit))
@@ -424,6 +425,18 @@ async fn get_account(
     s.0.ledger.head().state.account(&a).cloned().map(Json).ok_or_else(|| {
         ApiError::new(StatusCode::NOT_FOUND, "unknown_account", "No account with that address is registered.")
     })
+}
+
+#[utoipa::path(get, path = "/v1/accounts/{address}/training-runs", params(("address" = String, Path, description = "Account address (hex)")),
+    responses((status = 200, description = "The training runs the account saved, newest first")))]
+async fn training_runs(
+    State(s): State<AppState>,
+    Path(a): Path<String>,
+) -> ApiResult<Json<Vec<ledger_protocol::state::TrainingRun>>> {
+    let a: Address = parse_id(&a, "address")?;
+    let h = s.0.ledger.head();
+    let ids = h.state.runs_by_trainee.get(&a).map(Vec::as_slice).unwrap_or_default();
+    Ok(Json(ids.iter().rev().filter_map(|id| h.state.training_runs.get(id).cloned()).collect()))
 }
 
 #[utoipa::path(get, path = "/v1/accounts", responses((status = 200, description = "Registered providers and authorities (patients are not listed)")))]
@@ -744,6 +757,7 @@ async fn refuse(s: &AppState, patient: Address, record: Hash, reader: Address, e
         get_prescription,
         get_record,
         record_segments,
+        training_runs,
         put_blob,
         read_record
     ),

@@ -151,6 +151,11 @@ pub async fn granted_to(provider: &Address) -> Result<Vec<ConsentView>, ApiError
 pub async fn records(patient: &Address) -> Result<Vec<Record>, ApiError> {
     get(&format!("/v1/patients/{patient}/records")).await
 }
+/// The training runs an account saved, newest first.
+pub async fn training_runs(a: &Address) -> Result<Vec<ledger_protocol::state::TrainingRun>, ApiError> {
+    get(&format!("/v1/accounts/{a}/training-runs")).await
+}
+
 /// The twin segment hashes anchored for the case a record holds.
 pub async fn segments(record: &Hash) -> Result<Vec<ledger_protocol::state::TwinSegment>, ApiError> {
     get(&format!("/v1/records/{record}/segments")).await

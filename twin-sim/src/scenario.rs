@@ -769,6 +769,26 @@ pub fn parse_actions(text: &str) -> Result<Vec<Change>, ScenarioError> {
     file.action.iter().enumerate().map(|(i, a)| ck.change(a, &format!("action[{i}]"), MAX_DURATION_MIN)).collect()
 }
 
+/// Writes actions as an action file that [`parse_actions`] reads back to the same times,
+/// kinds, values and durations (labels are left out): how a run's actions are saved, so
+/// that running the scenario with them reproduces the run.
+pub fn write_actions(actions: &[Change]) -> String {
+    let mut out = String::new();
+    for a in actions {
+        out.push_str(&format!(
+            "[[action]]\nat_min = {:?}\nkind = \"{}\"\nvalue = {:?}\n",
+            a.at_min,
+            a.kind.name(),
+            a.value
+        ));
+        if let Some(d) = a.duration_min {
+            out.push_str(&format!("duration_min = {d:?}\n"));
+        }
+        out.push('\n');
+    }
+    out
+}
+
 fn is_whole(x: f64) -> bool {
     (x - x.round()).abs() < 1e-9
 }
@@ -1528,5 +1548,24 @@ mod tests {
             assert_eq!(scenario.id, id);
             check_actions(&scenario, &parse_actions(good).unwrap()).unwrap();
         }
+    }
+
+    #[test]
+    fn written_actions_read_back_the_same() {
+        for (_, _, good) in BUILT_IN {
+            let actions = parse_actions(good).unwrap();
+            let again = parse_actions(&write_actions(&actions)).unwrap();
+            let key = |c: &Change| (c.at_min, c.kind, c.value, c.duration_min);
+            assert_eq!(again.iter().map(key).collect::<Vec<_>>(), actions.iter().map(key).collect::<Vec<_>>());
+        }
+        let odd = Change {
+            at_min: 211.5 / 60.0,
+            kind: Kind::Blood,
+            value: 0.1,
+            duration_min: None,
+            label: String::new(),
+            line: 0,
+        };
+        assert_eq!(parse_actions(&write_actions(std::slice::from_ref(&odd))).unwrap()[0].at_min, odd.at_min);
     }
 }

@@ -396,6 +396,21 @@ impl Describer<'_> {
                 );
                 ("Anchor digital twin data", sentence)
             }
+            TxBody::RecordTrainingRun { scenario, score_tenths, max_tenths, trajectory_hash, actions } => {
+                let score =
+                    format!("{}.{} of {}.{}", score_tenths / 10, score_tenths % 10, max_tenths / 10, max_tenths % 10);
+                let taken = actions.lines().filter(|l| l.trim() == "[[action]]").count();
+                self.detail("Scenario", quote(scenario));
+                self.detail("Score", score.clone());
+                self.detail("Trajectory hash", trajectory_hash.to_hex());
+                self.detail("Actions", actions.clone());
+                let sentence = format!(
+                    "You save your run of the training scenario {} on the ledger under your name: a score of {score}, {taken} action{} and the run's fingerprint, for anyone to check by running it again.",
+                    quote(scenario),
+                    if taken == 1 { "" } else { "s" }
+                );
+                ("Save a training run", sentence)
+            }
         }
     }
 }

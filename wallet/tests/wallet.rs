@@ -502,6 +502,13 @@ fn sample_bodies() -> Vec<TxBody> {
             end_ms: 3_723_004,
             segment_hash: h("seg"),
         },
+        TxBody::RecordTrainingRun {
+            scenario: "surgical-hemorrhage".into(),
+            score_tenths: 893,
+            max_tenths: 1000,
+            trajectory_hash: h("trajectory"),
+            actions: "[[action]]\nat_min = 4.5\nkind = \"crystalloid\"\nvalue = 0.15\n".into(),
+        },
     ]
 }
 
@@ -545,6 +552,11 @@ fn every_kind_reads_in_plain_words() {
     );
     assert!(sentence(TxKind::AnchorRecord).contains("readable by you, Dr A. Rao and 09090909…0909 (unknown account)"));
     assert!(sentence(TxKind::AnchorTwinSegment).contains("from 0:00:01.000 to 1:02:03.004"));
+    assert!(
+        sentence(TxKind::RecordTrainingRun).contains("a score of 89.3 of 100.0, 1 action and"),
+        "{}",
+        sentence(TxKind::RecordTrainingRun)
+    );
     assert!(sentence(TxKind::AccessEvent).contains("record \"Appendectomy note\""));
     assert_eq!(sentence(TxKind::DecideClaim).split(' ').nth(1), Some("deny"));
 

@@ -16,6 +16,8 @@ pub const MIN_JUSTIFICATION_CHARS: usize = 20;
 pub const MAX_RECORD_BYTES: u64 = 16 * 1024 * 1024;
 /// Longest free-text field (names, medication, reasons), in characters.
 pub const MAX_TEXT_CHARS: usize = 2000;
+/// Longest action file a saved training run may carry.
+pub const MAX_TRAINING_ACTIONS_CHARS: usize = 16_000;
 
 /// What an accepted transaction changes: the signer's new nonce and one change.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -39,6 +41,7 @@ pub enum Change {
     NewClaim(Claim),
     DecideClaim { claim: Hash, decision: ClaimDecision },
     NewSegment(TwinSegment),
+    NewTrainingRun(TrainingRun),
 }
 
 fn text(field: &str, v: &str, min: usize) -> Result<(), Rejection> {
@@ -470,6 +473,34 @@ pub fn apply(state: &State, vtx: &VerifiedTx, now: u64) -> Result<Effects, Rejec
                 end_ms: *end_ms,
                 segment_hash: *segment_hash,
                 anchored_by: signer,
+            }))
+        }
+        TxBody::RecordTrainingRun { scenario, score_tenths, max_tenths, trajectory_hash, actions } => {
+            require_role(me, &[Role::Student, Role::Doctor, Role::Surgeon])?;
+            text("scenario id", scenario, 1)?;
+            if scenario.chars().count() > 100 {
+                return Err(Rejection::InvalidField("The scenario id is longer than 100 characters.".into()));
+            }
+            if *max_tenths == 0 || score_tenths > max_tenths {
+                return Err(Rejection::InvalidField("The score must be between 0 and a positive maximum.".into()));
+            }
+            if actions.chars().count() > MAX_TRAINING_ACTIONS_CHARS {
+                return Err(Rejection::InvalidField(format!(
+                    "The actions are longer than {MAX_TRAINING_ACTIONS_CHARS} characters."
+                )));
+            }
+            if actions.chars().any(|c| c.is_control() && c != '\n') {
+                return Err(Rejection::InvalidField("The actions contain control characters.".into()));
+            }
+            effects(Change::NewTrainingRun(TrainingRun {
+                id,
+                trainee: signer,
+                scenario: scenario.clone(),
+                score_tenths: *score_tenths,
+                max_tenths: *max_tenths,
+                trajectory_hash: *trajectory_hash,
+                actions: actions.clone(),
+                at: now,
             }))
         }
     }

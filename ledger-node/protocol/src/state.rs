@@ -141,6 +141,20 @@ pub struct TwinSegment {
     pub anchored_by: Address,
 }
 
+/// A trainee's saved run of a twin training scenario.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct TrainingRun {
+    pub id: Hash,
+    pub trainee: Address,
+    pub scenario: String,
+    pub score_tenths: u64,
+    pub max_tenths: u64,
+    pub trajectory_hash: Hash,
+    /// The actions taken, as a scenario action file.
+    pub actions: String,
+    pub at: u64,
+}
+
 /// One line of a patient's audit trail: who touched their data, when, under what.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(tag = "event", rename_all = "snake_case")]
@@ -172,6 +186,9 @@ pub struct State {
     pub prescriptions: HashMap<Hash, Prescription>,
     pub claims: HashMap<Hash, Claim>,
     pub segments: HashMap<Hash, TwinSegment>,
+    pub training_runs: HashMap<Hash, TrainingRun>,
+    /// Each trainee's saved runs, oldest first.
+    pub runs_by_trainee: HashMap<Address, Vec<Hash>>,
     pub patients: HashMap<Address, PatientIndex>,
 }
 
@@ -272,6 +289,10 @@ impl State {
             Change::NewSegment(s) => {
                 self.patients.entry(s.patient).or_default().segments.push(s.id);
                 self.segments.insert(s.id, s);
+            }
+            Change::NewTrainingRun(r) => {
+                self.runs_by_trainee.entry(r.trainee).or_default().push(r.id);
+                self.training_runs.insert(r.id, r);
             }
         }
     }

@@ -119,6 +119,10 @@ pub enum TxBody {
         end_ms: u64,
         segment_hash: Hash,
     },
+    /// A trainee's run of a twin training scenario: the scenario, the score (in tenths of a
+    /// point), the trajectory hash, and the actions taken as a scenario action file, so
+    /// that anyone can run the scenario with those actions and get the same hash and score.
+    RecordTrainingRun { scenario: String, score_tenths: u64, max_tenths: u64, trajectory_hash: Hash, actions: String },
 }
 
 /// The stable numeric kind of each body, part of the canonical bytes and the signing hash.
@@ -138,10 +142,11 @@ pub enum TxKind {
     Claim = 11,
     DecideClaim = 12,
     AnchorTwinSegment = 13,
+    RecordTrainingRun = 14,
 }
 
 impl TxKind {
-    pub const ALL: [TxKind; 13] = [
+    pub const ALL: [TxKind; 14] = [
         TxKind::RegisterPatient,
         TxKind::RegisterProvider,
         TxKind::GrantConsent,
@@ -155,6 +160,7 @@ impl TxKind {
         TxKind::Claim,
         TxKind::DecideClaim,
         TxKind::AnchorTwinSegment,
+        TxKind::RecordTrainingRun,
     ];
     pub fn tag(self) -> u8 {
         self as u8
@@ -174,6 +180,7 @@ impl TxKind {
             TxKind::Claim => "claim",
             TxKind::DecideClaim => "decide_claim",
             TxKind::AnchorTwinSegment => "anchor_twin_segment",
+            TxKind::RecordTrainingRun => "record_training_run",
         }
     }
 }
@@ -209,6 +216,7 @@ impl TxBody {
             TxBody::Claim { .. } => TxKind::Claim,
             TxBody::DecideClaim { .. } => TxKind::DecideClaim,
             TxBody::AnchorTwinSegment { .. } => TxKind::AnchorTwinSegment,
+            TxBody::RecordTrainingRun { .. } => TxKind::RecordTrainingRun,
         }
     }
 
@@ -262,6 +270,9 @@ impl TxBody {
                     .u64(*start_ms)
                     .u64(*end_ms)
                     .raw(&segment_hash.0);
+            }
+            TxBody::RecordTrainingRun { scenario, score_tenths, max_tenths, trajectory_hash, actions } => {
+                w.str(scenario).u64(*score_tenths).u64(*max_tenths).raw(&trajectory_hash.0).str(actions);
             }
         }
     }
@@ -326,6 +337,13 @@ impl TxBody {
                 start_ms: r.u64()?,
                 end_ms: r.u64()?,
                 segment_hash: Hash::decode(r)?,
+            },
+            14 => TxBody::RecordTrainingRun {
+                scenario: r.string()?,
+                score_tenths: r.u64()?,
+                max_tenths: r.u64()?,
+                trajectory_hash: Hash::decode(r)?,
+                actions: r.string()?,
             },
             tag => return Err(DecodeError::UnknownTag { what: "transaction kind", tag, offset }),
         })

@@ -157,6 +157,26 @@ fn segment(case_id: Hash) -> TxBody {
 }
 
 #[test]
+fn trainees_save_training_runs_under_their_own_name() {
+    let mut w = World::new();
+    let run = |score_tenths, actions: &str| TxBody::RecordTrainingRun {
+        scenario: "surgical-hemorrhage".into(),
+        score_tenths,
+        max_tenths: 1000,
+        trajectory_hash: sha256(&[b"trajectory"]),
+        actions: actions.into(),
+    };
+    let id = w.ok("student", run(893, "[[action]]\nat_min = 4.5\nkind = \"blood\"\nvalue = 0.1\n"));
+    let saved = &w.state.training_runs[&id];
+    assert_eq!((saved.trainee, saved.score_tenths), (addr(&key("student")), 893));
+    assert_eq!(w.state.runs_by_trainee[&addr(&key("student"))], vec![id]);
+    assert_eq!(w.code("student", run(1001, "")), "invalid_field", "a score above the maximum");
+    assert_eq!(w.code("student", run(10, "bad\u{7}")), "invalid_field", "control characters");
+    assert_eq!(w.code("student", run(10, &"x".repeat(16_001))), "invalid_field", "too long");
+    assert_eq!(w.code("patient", run(10, "")), "wrong_role", "patients do not train");
+}
+
+#[test]
 fn only_a_holder_of_a_twin_case_anchors_its_segments() {
     let mut w = World::new();
     let case = twin_case(&mut w);
@@ -595,6 +615,13 @@ fn sample_bodies() -> Vec<TxBody> {
             start_ms: 1,
             end_ms: 2,
             segment_hash: h,
+        },
+        TxBody::RecordTrainingRun {
+            scenario: "surgical-hemorrhage".into(),
+            score_tenths: 893,
+            max_tenths: 1000,
+            trajectory_hash: h,
+            actions: "[[action]]\nat_min = 4.5\nkind = \"crystalloid\"\nvalue = 0.15\n".into(),
         },
     ]
 }

@@ -441,6 +441,18 @@ struct RunState {
     monitor: String,
     score: Option<String>,
     debrief: Option<String>,
+    /// The finished run as the viewer reports it, for saving on the ledger.
+    run: Option<String>,
+}
+
+/// A finished run as the viewer reports it (`data-run`).
+#[derive(Debug, Clone, PartialEq, Deserialize)]
+struct SavedRun {
+    scenario: String,
+    score_tenths: u64,
+    max_tenths: u64,
+    trajectory_hash: Hash,
+    actions: String,
 }
 
 impl RunState {
@@ -453,6 +465,7 @@ impl RunState {
             monitor: attr("data-monitor").unwrap_or_default(),
             score: attr("data-score"),
             debrief: attr("data-debrief"),
+            run: attr("data-run"),
         }
     }
 }
@@ -474,6 +487,23 @@ pub fn training() -> Html {
     let run = use_state_eq(RunState::default);
     let playing = use_state(|| false);
     let error = use_state(|| None::<String>);
+    let signer = use_signer();
+    let session = use_session();
+    let me = session.identity().map(|i| i.address());
+    let saved = use_state(|| None::<Result<String, String>>);
+    let my_runs = use_state(Vec::<ledger_protocol::state::TrainingRun>::new);
+    {
+        let my_runs = my_runs.clone();
+        use_effect_with((me, saved.clone()), move |(me, _)| {
+            if let Some(me) = *me {
+                wasm_bindgen_futures::spawn_local(async move {
+                    if let Ok(runs) = api::training_runs(&me).await {
+                        my_runs.set(runs);
+                    }
+                });
+            }
+        });
+    }
     {
         let scenarios = scenarios.clone();
         use_effect_with((), move |_| {
@@ -544,6 +574,15 @@ pub fn training() -> Html {
                 <p><button id="training-start" onclick={start}>{ "Start the scenario" }</button></p>
                 { for error_box }
                 <TwinCanvas />
+                if !my_runs.is_empty() {
+                    <h2>{ "Your saved runs" }</h2>
+                    <ul id="training-runs">
+                        { for my_runs.iter().map(|r| html! {
+                            <li>{ format!("{}: {}.{} / {}.{} on {} (fingerprint {})", r.scenario, r.score_tenths / 10, r.score_tenths % 10,
+                                r.max_tenths / 10, r.max_tenths % 10, datetime(r.at), short(&r.trajectory_hash)) }</li>
+                        }) }
+                    </ul>
+                }
             </main>
         };
     };
@@ -586,6 +625,30 @@ pub fn training() -> Html {
             }
         })
     };
+    let saved_run = run.run.as_deref().and_then(|j| serde_json::from_str::<SavedRun>(j).ok());
+    let save = |r: SavedRun| {
+        let (signer, saved) = (signer.clone(), saved.clone());
+        Callback::from(move |_| {
+            let done = {
+                let saved = saved.clone();
+                Callback::from(move |r: Result<Vec<_>, String>| {
+                    saved.set(Some(r.map(|_| "Saved on the ledger under your name.".to_owned())));
+                })
+            };
+            signer.set(Some(SignRequest {
+                title: "Save a training run".into(),
+                bodies: vec![TxBody::RecordTrainingRun {
+                    scenario: r.scenario.clone(),
+                    score_tenths: r.score_tenths,
+                    max_tenths: r.max_tenths,
+                    trajectory_hash: r.trajectory_hash,
+                    actions: r.actions.clone(),
+                }],
+                names: std::rc::Rc::new(wallet::MapDirectory::default()),
+                on_done: done,
+            }));
+        })
+    };
     html! {
         <main>
             <h1>{ current.title.clone() }</h1>
@@ -620,6 +683,14 @@ pub fn training() -> Html {
                     <ol id="training-debrief">
                         { for run.debrief.iter().flat_map(|d| d.lines()).map(|l| html! { <li>{ l.to_owned() }</li> }) }
                     </ol>
+                    if let (Some(run), false) = (saved_run, matches!(*saved, Some(Ok(_)))) {
+                        <p><button id="training-save" onclick={save(run)}>{ "Save this run on the ledger" }</button></p>
+                    }
+                    { match &*saved {
+                        Some(Ok(t)) => html! { <Notice id="training-saved" text={t.clone()} /> },
+                        Some(Err(e)) => html! { <ErrorBox id="training-save-error" text={e.clone()} /> },
+                        None => html! {},
+                    } }
                     <p><Link<Route> to={Route::Twin}>{ "Back to the twin" }</Link<Route>></p>
                 </section>
             }

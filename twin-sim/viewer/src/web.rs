@@ -34,7 +34,7 @@ thread_local! {
 }
 
 /// The canvas attributes the page reads; cleared when new content opens.
-const MIRRORED: [&str; 10] = [
+const MIRRORED: [&str; 11] = [
     "data-monitor",
     "data-stage",
     "data-time-ms",
@@ -44,6 +44,7 @@ const MIRRORED: [&str; 10] = [
     "data-feedback",
     "data-score",
     "data-debrief",
+    "data-run",
     "data-error",
 ];
 

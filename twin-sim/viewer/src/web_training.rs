@@ -2,8 +2,10 @@
 //! a canvas with [`start_training`] and acts from the page's own buttons with
 //! [`training_act`]. The page reads what happens as text from the canvas's attributes:
 //! `data-monitor` (the live numerics and alarms), `data-feedback` (the last action taken or
-//! refused, in words), `data-time` (scenario time, `m:ss`; `data-time-s` in seconds), `data-playing`, and at the end `data-score` (the total,
-//! then one line per part) and `data-debrief` (the timeline, one `m:ss  entry` a line).
+//! refused, in words), `data-time` (scenario time, `m:ss`; `data-time-s` in seconds),
+//! `data-playing`, and at the end `data-score` (the total, then one line per part),
+//! `data-debrief` (the timeline, one `m:ss  entry` a line) and `data-run` (the run as JSON,
+//! for saving it on the ledger).
 //!
 //! [`scenario_list`] describes the scenarios that ship with the twin (and carries their
 //! text for `start_training`); [`training_play`] and [`training_speed`] drive the clock
@@ -164,6 +166,16 @@ fn mirror_training(
         && result.is_added()
     {
         let _ = el.set_attribute("data-score", &result.score_text());
+        // The run as the page saves it on the ledger (a `RecordTrainingRun`).
+        let score = &result.report.score;
+        let run = serde_json::json!({
+            "scenario": training.session.scenario().id,
+            "score_tenths": (score.total * 10.0).round().max(0.0) as u64,
+            "max_tenths": (score.max * 10.0).round().max(0.0) as u64,
+            "trajectory_hash": result.report.trajectory_hash.to_hex(),
+            "actions": twin_sim::scenario::write_actions(training.session.actions()),
+        });
+        let _ = el.set_attribute("data-run", &run.to_string());
         let _ = el.set_attribute("data-debrief", &result.debrief_text());
     }
 }
