@@ -2,6 +2,20 @@
 
 use std::path::{Path, PathBuf};
 
+/// `println!` that ends the program quietly when stdout is closed (`twin-sim replay … |
+/// head`) instead of panicking; any other write error still panics with its message.
+macro_rules! println {
+    ($($arg:tt)*) => {{
+        use std::io::Write as _;
+        if let Err(e) = writeln!(std::io::stdout(), $($arg)*) {
+            if e.kind() == std::io::ErrorKind::BrokenPipe {
+                std::process::exit(0);
+            }
+            panic!("cannot write to stdout: {e}");
+        }
+    }};
+}
+
 mod cli;
 
 use anyhow::{Context, Result, bail};
