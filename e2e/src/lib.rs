@@ -39,6 +39,31 @@ pub async fn restore(b: &Browser, phrase: &str, landing: &str) -> Result<()> {
     Ok(())
 }
 
+/// A browser benchmark's runs: a real node serving the `E2E_PORTAL_DIST` folder, `runs`
+/// fresh Chromium sessions (empty caches), and `measure` on each, which returns a figure
+/// and a line to print about it. Returns the median figure.
+pub async fn bench_median(
+    runs: usize,
+    actor: &str,
+    measure: impl AsyncFn(&Browser) -> Result<(f64, String)>,
+) -> Result<f64> {
+    let work = tempfile::tempdir()?;
+    let node = Node::start(&node_bin()?, &portal_dist()?, &work.path().join("node.log")).await?;
+    let driver = Chromedriver::start(&work.path().join("chromedriver.log")).await?;
+    let shots = Arc::new(Shots::new(work.path().to_owned()));
+    let mut figures = Vec::new();
+    for run in 1..=runs {
+        let b = driver.session(actor, &node.url, shots.clone()).await?;
+        let measured = measure(&b).await;
+        b.close().await;
+        let (figure, line) = measured?;
+        println!("run {run}: {line}");
+        figures.push(figure);
+    }
+    figures.sort_by(f64::total_cmp);
+    figures.get(runs / 2).copied().context("no benchmark runs")
+}
+
 /// Where a missing prerequisite is explained.
 const HOW_TO_BUILD: &str = "run `cargo xtask test`, which builds the node and the release portal before the \
      end-to-end journeys (or build them by hand: `cargo build -p ledger-node` and `trunk build --release`)";

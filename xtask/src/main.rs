@@ -459,24 +459,7 @@ fn bench_portal() -> Result<()> {
         }
     }
     println!("portal app_module_gzip_bytes={app} (loaded after the start page)");
-    quiet(cargo().args(["build", "--release", "--quiet", "-p", "ledger-node", "-p", "e2e", "--bins"]))?;
-    let out = Command::new(target_dir().join("release/portal-bench"))
-        .env("E2E_PORTAL_DIST", &dist)
-        .env("E2E_NODE_BIN", abs(target_dir().join("release/ledger-node"))?)
-        .stderr(Stdio::inherit())
-        .output()
-        .context("running the portal first-render benchmark")?;
-    let text = String::from_utf8_lossy(&out.stdout);
-    if !out.status.success() {
-        bail!("the portal first-render benchmark failed: {text}");
-    }
-    let ms = text
-        .lines()
-        .rev()
-        .find_map(|l| l.strip_prefix("first_render_ms="))
-        .context("no first_render_ms line")?
-        .trim()
-        .to_owned();
+    let ms = browser_figure("portal-bench", &dist, "first_render_ms")?;
     println!("portal initial_gzip_bytes={initial} first_render_ms={ms}");
     Ok(())
 }
@@ -615,27 +598,24 @@ fn bench_viewer() -> Result<()> {
         println!("{name}: {} bytes, {} gzip", std::fs::metadata(out.join(name))?.len(), o.stdout.len());
         gz += o.stdout.len() as u64;
     }
-    quiet(cargo().args(["build", "--release", "--quiet", "-p", "ledger-node", "-p", "e2e", "--bins"]))?;
-    let run = Command::new(target_dir().join("release/viewer-bench"))
-        .env("E2E_PORTAL_DIST", &out)
-        .env("E2E_NODE_BIN", abs(target_dir().join("release/ledger-node"))?)
-        .stderr(Stdio::inherit())
-        .output()
-        .context("running the viewer benchmark")?;
-    let text = String::from_utf8_lossy(&run.stdout);
-    print!("{text}");
-    if !run.status.success() {
-        bail!("the viewer benchmark failed");
-    }
-    let ms =
-        text.lines().rev().find_map(|l| l.strip_prefix("frame_ms=")).context("no frame_ms line")?.trim().to_owned();
+    let ms = browser_figure("viewer-bench", &out, "frame_ms")?;
     println!("viewer wasm_gzip_bytes={gz} frame_ms={ms}");
     Ok(())
 }
 
-/// Runs a release binary of twin-sim and returns the value of its `key=` line.
-fn twin_figure(bin: &str, key: &str) -> Result<String> {
+/// Builds the release node and the e2e benchmark binaries, runs `bin` (a real node serving
+/// `dist`, headless Chromium) and returns the value of its `key=` line.
+fn browser_figure(bin: &str, dist: &Path, key: &str) -> Result<String> {
+    quiet(cargo().args(["build", "--release", "--quiet", "-p", "ledger-node", "-p", "e2e", "--bins"]))?;
+    let node = abs(target_dir().join("release/ledger-node"))?;
+    bench_figure(bin, &[("E2E_PORTAL_DIST", dist.as_os_str()), ("E2E_NODE_BIN", node.as_os_str())], key)
+}
+
+/// Runs a release binary with `env`, prints its output, and returns the value of its last
+/// `key=` figure.
+fn bench_figure(bin: &str, env: &[(&str, &std::ffi::OsStr)], key: &str) -> Result<String> {
     let out = Command::new(abs(target_dir())?.join("release").join(bin))
+        .envs(env.iter().copied())
         .stderr(Stdio::inherit())
         .output()
         .with_context(|| format!("running {bin}"))?;
@@ -654,8 +634,8 @@ fn twin_figure(bin: &str, key: &str) -> Result<String> {
 /// The twin's physiology speed (× real time, one core) and replay seek + window time.
 fn bench_twin() -> Result<()> {
     quiet(cargo().args(["build", "--release", "--quiet", "-p", "twin-sim", "--bins"]))?;
-    let factor = twin_figure("physio-bench", "realtime_factor")?;
-    let window = twin_figure("twin-bench", "replay_window_ms")?;
+    let factor = bench_figure("physio-bench", &[], "realtime_factor")?;
+    let window = bench_figure("twin-bench", &[], "replay_window_ms")?;
     println!("twin realtime_factor={factor} replay_window_ms={window}");
     Ok(())
 }
