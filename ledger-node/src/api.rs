@@ -3,7 +3,7 @@
 //! node info, health, Prometheus metrics and the OpenAPI description. `app(state)` builds
 //! the router without binding a socket, so tests drive it directly.
 
-use crate::ledger::{Ledger, OrderError, Orderer, now_ms};
+use crate::ledger::{Ledger, OrderError, Orderer, Outcome, now_ms};
 use crate::metrics::Metrics;
 use crate::verify::{self, Secp256k1Verifier};
 use axum::body::Bytes;
@@ -39,6 +39,66 @@ pub struct Inner {
     pub metrics: Arc<Metrics>,
     node_key: k256::ecdsa::SigningKey,
     node_nonce: AtomicU64,
+    /// Set when the node runs in a cluster.
+    pub cluster: std::sync::OnceLock<ClusterHandle>,
+}
+
+/// What the API needs of the cluster: the engine (status, read barriers) and the orderer
+/// (who leads).
+#[derive(Clone)]
+pub struct ClusterHandle {
+    pub raft: crate::cluster::types::Raft,
+    pub orderer: Arc<crate::cluster::orderer::ClusterOrderer>,
+}
+
+impl ClusterHandle {
+    /// Waits until this node has applied everything the cluster had committed when asked.
+    pub async fn read_barrier(&self) -> Result<(), ApiError> {
+        let unavailable = |m: String| ApiError::new(StatusCode::SERVICE_UNAVAILABLE, "unavailable", m);
+        let timeout = std::time::Duration::from_secs(3);
+        let index = if self.orderer.leader_check().is_ok() {
+            match tokio::time::timeout(timeout, self.raft.ensure_linearizable()).await {
+                Ok(Ok(_)) => return Ok(()),
+                Ok(Err(e)) => return Err(unavailable(format!("A consistent read needs the leader: {e}. Try again."))),
+                Err(_) => {
+                    return Err(unavailable("The leader could not confirm it leads within 3 s. Try again.".into()));
+                }
+            }
+        } else {
+            let Some((leader, peer)) = self.orderer.leader() else {
+                return Err(unavailable(
+                    "A consistent read needs the cluster's leader, and there is none right now: fewer than a majority of its nodes are up. Read without ?consistent=true for this node's view, or try again.".into(),
+                ));
+            };
+            #[derive(serde::Deserialize)]
+            struct ReadIndex {
+                index: Option<u64>,
+            }
+            let resp = reqwest::Client::new()
+                .get(format!("{}/raft/read-index", peer.raft))
+                .timeout(timeout)
+                .send()
+                .await
+                .map_err(|e| {
+                    unavailable(format!("The leader (node {leader}) could not be asked for a consistent read: {e}."))
+                })?;
+            if !resp.status().is_success() {
+                return Err(unavailable(format!(
+                    "The leader (node {leader}) could not serve a consistent read. Try again."
+                )));
+            }
+            resp.json::<ReadIndex>()
+                .await
+                .map_err(|e| unavailable(format!("The leader's answer could not be read: {e}.")))?
+                .index
+        };
+        self.raft
+            .wait(Some(timeout))
+            .applied_index_at_least(index, "consistent read")
+            .await
+            .map(|_| ())
+            .map_err(|e| unavailable(format!("This node did not catch up with the leader in time ({e}). Try again.")))
+    }
 }
 
 /// Everything the handlers share.
@@ -56,7 +116,14 @@ impl AppState {
         let addr = ledger_protocol::PublicKey::from(node_key.verifying_key()).address();
         let nonce = ledger.head().state.account(&addr).map_or(0, |a| a.nonce);
         metrics.set_height(ledger.head().tip.height);
-        AppState(Arc::new(Inner { ledger, orderer, metrics, node_key, node_nonce: AtomicU64::new(nonce) }))
+        AppState(Arc::new(Inner {
+            ledger,
+            orderer,
+            metrics,
+            node_key,
+            node_nonce: AtomicU64::new(nonce),
+            cluster: std::sync::OnceLock::new(),
+        }))
     }
 
     /// Signs a transaction with the node's authority key and the next nonce.
@@ -75,7 +142,12 @@ impl AppState {
     }
 
     /// Verifies and orders transactions; one outcome per input, in order.
-    pub async fn submit_raw(&self, raw: Vec<Vec<u8>>) -> Result<Vec<Result<Receipt, Rejection>>, OrderError> {
+    pub async fn submit_raw(&self, raw: Vec<Vec<u8>>) -> Result<Vec<Outcome>, OrderError> {
+        self.order_raw(raw, self.0.orderer.as_ref()).await
+    }
+
+    /// Verifies transactions on arrival and orders those that verify through `orderer`.
+    pub async fn order_raw(&self, raw: Vec<Vec<u8>>, orderer: &dyn Orderer) -> Result<Vec<Outcome>, OrderError> {
         let checked = verify::on_pool(move || verify::decode_and_verify(raw)).await;
         let mut verified = Vec::with_capacity(checked.len());
         let mut slots = Vec::with_capacity(checked.len());
@@ -87,12 +159,12 @@ impl AppState {
                 }
                 Err(r) => {
                     self.0.metrics.rejected(r.code());
-                    slots.push(Some(r));
+                    slots.push(Some(ErrorBody::from(&r)));
                 }
             }
         }
         let asked = verified.len();
-        let ordered = if verified.is_empty() { Vec::new() } else { self.0.orderer.submit(verified).await? };
+        let ordered = if verified.is_empty() { Vec::new() } else { orderer.submit(verified).await? };
         // The seam promises one outcome per transaction; anything else is the node's fault.
         if ordered.len() != asked {
             return Err(OrderError::Unavailable(format!(
@@ -105,7 +177,7 @@ impl AppState {
     }
 
     /// Verifies and orders one transaction.
-    pub async fn submit_one(&self, raw: Vec<u8>) -> Result<Result<Receipt, Rejection>, OrderError> {
+    pub async fn submit_one(&self, raw: Vec<u8>) -> Result<Outcome, OrderError> {
         let mut out = self.submit_raw(vec![raw]).await?;
         out.pop().ok_or_else(|| OrderError::Unavailable("no outcome for the transaction".into()))
     }
@@ -169,6 +241,12 @@ pub fn status_for(code: &str) -> StatusCode {
 impl From<Rejection> for ApiError {
     fn from(r: Rejection) -> Self {
         ApiError { status: status_for(r.code()), code: r.code().into(), message: r.to_string() }
+    }
+}
+
+impl From<ErrorBody> for ApiError {
+    fn from(e: ErrorBody) -> Self {
+        ApiError { status: status_for(&e.code), code: e.code, message: e.message }
     }
 }
 
@@ -264,12 +342,42 @@ pub fn app(state: AppState) -> Router {
         .route("/v1/insurers/{address}/claims", get(insurer_claims))
         .route("/v1/records/{id}", get(get_record))
         .route("/v1/records/{id}/segments", get(record_segments))
+        .route("/v1/cluster", get(cluster_status))
+        .layer(axum::middleware::from_fn_with_state(state.clone(), consistent_reads))
         .merge(json_routes)
         .merge(blob_routes)
         .fallback(|| async {
             ApiError::new(StatusCode::NOT_FOUND, "not_found", "There is no such endpoint; see /openapi.json.")
         })
         .with_state(state)
+}
+
+/// `?consistent=true` on a read: in a cluster, wait until this node has applied everything
+/// committed when the request arrived (a read barrier through the leader). A single node
+/// is always consistent.
+async fn consistent_reads(
+    State(s): State<AppState>,
+    req: axum::extract::Request,
+    next: axum::middleware::Next,
+) -> Response {
+    let wants =
+        req.uri().query().is_some_and(|q| q.split('&').any(|kv| kv == "consistent=true" || kv == "consistent=1"));
+    if wants
+        && let Some(c) = s.0.cluster.get()
+        && let Err(e) = c.read_barrier().await
+    {
+        return e.into_response();
+    }
+    next.run(req).await
+}
+
+#[utoipa::path(get, path = "/v1/cluster",
+    responses((status = 200, description = "This node's view of the cluster: its id and role, the leader, the members, what it has applied")))]
+async fn cluster_status(State(s): State<AppState>) -> Json<serde_json::Value> {
+    match s.0.cluster.get() {
+        Some(c) => Json(crate::cluster::network::status_json(&c.raft)),
+        None => Json(json!({ "mode": "single" })),
+    }
 }
 
 #[utoipa::path(get, path = "/health", responses((status = 200, description = "The node is up and can commit")))]
@@ -316,7 +424,7 @@ async fn info(State(s): State<AppState>) -> ApiResult<Json<serde_json::Value>> {
     })))
 }
 
-fn one_outcome(outcome: Result<Receipt, Rejection>) -> ApiResult<Json<Receipt>> {
+fn one_outcome(outcome: Outcome) -> ApiResult<Json<Receipt>> {
     outcome.map(Json).map_err(ApiError::from)
 }
 
@@ -348,7 +456,7 @@ async fn submit_batch(State(s): State<AppState>, body: Result<Bytes, BytesReject
         .into_iter()
         .map(|o| match o {
             Ok(r) => BatchItem::Ok(r),
-            Err(r) => BatchItem::Err(ErrorBody { code: r.code().into(), message: r.to_string() }),
+            Err(e) => BatchItem::Err(e),
         })
         .collect();
     Ok(Json(BatchResults { results: items }))
@@ -636,7 +744,7 @@ async fn put_blob(
 enum Gate {
     Own(Hash),
     Allowed(Hash, ledger_protocol::AccessBasis),
-    Refused(Address, Rejection),
+    Refused(Address, ErrorBody),
 }
 
 #[utoipa::path(post, path = "/v1/records/{id}/read", params(("id" = String, Path)), request_body(content = crate::openapi::ReadRequestDoc),
@@ -680,7 +788,7 @@ async fn read_record(
         } else {
             match access_basis(&h.state, record, &reader, now / 1000) {
                 Ok(basis) => Gate::Allowed(record.blob, basis),
-                Err(e) => Gate::Refused(record.patient, e),
+                Err(e) => Gate::Refused(record.patient, ErrorBody::from(&e)),
             }
         }
     };
@@ -716,10 +824,12 @@ async fn read_record(
 }
 
 /// Logs a refused read (store, metrics, tracing) and turns it into the 403 answer.
-async fn refuse(s: &AppState, patient: Address, record: Hash, reader: Address, e: Rejection) -> ApiError {
-    tracing::warn!(%record, %reader, code = e.code(), "blob read refused");
-    s.0.metrics.blob_refused(e.code());
-    let entry = json!({ "at": now_ms() / 1000, "record": record, "reader": reader, "code": e.code(), "message": e.to_string() }).to_string();
+async fn refuse(s: &AppState, patient: Address, record: Hash, reader: Address, e: ErrorBody) -> ApiError {
+    tracing::warn!(%record, %reader, code = %e.code, "blob read refused");
+    s.0.metrics.blob_refused(&e.code);
+    let entry =
+        json!({ "at": now_ms() / 1000, "record": record, "reader": reader, "code": e.code, "message": e.message })
+            .to_string();
     let ledger = s.0.ledger.clone();
     match tokio::task::spawn_blocking(move || ledger.store.log_refusal(&patient, &entry)).await {
         Ok(Ok(())) => {}
@@ -740,6 +850,7 @@ async fn refuse(s: &AppState, patient: Address, record: Hash, reader: Address, e
     ),
     paths(
         health,
+        cluster_status,
         metrics,
         info,
         submit_tx,

@@ -248,7 +248,7 @@ async fn submit_all(state: &AppState, txs: Vec<SignedTransaction>) -> anyhow::Re
     let out = state.submit_raw(txs.iter().map(Encode::to_canonical_bytes).collect()).await?;
     for (o, t) in out.into_iter().zip(&txs) {
         if let Err(e) = o {
-            anyhow::bail!("demo transaction {} was refused: {e}", t.tx.body.kind().name());
+            anyhow::bail!("demo transaction {} was refused: {}", t.tx.body.kind().name(), e.message);
         }
     }
     Ok(n)

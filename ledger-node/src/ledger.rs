@@ -7,8 +7,8 @@ use crate::metrics::Metrics;
 use crate::store::{Store, StoreError};
 use crate::verify;
 use ledger_protocol::block::{apply_block, verify_header};
-use ledger_protocol::wire::Receipt;
-use ledger_protocol::{Block, ChainError, ChainTip, Genesis, Rejection, State, VerifiedTx, apply};
+use ledger_protocol::wire::{ErrorBody, Receipt};
+use ledger_protocol::{Block, ChainError, ChainTip, Genesis, State, VerifiedTx, apply};
 use std::future::Future;
 use std::pin::Pin;
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -42,38 +42,73 @@ impl Ledger {
     /// every producer signature, every transaction signature and every rule.
     pub fn open(dir: &std::path::Path, genesis: Genesis) -> Result<Self, OpenError> {
         let store = Store::open(dir, &genesis)?;
-        let mut state = State::from_genesis(&genesis);
-        let mut tip = ChainTip::genesis(&genesis);
-        let mut chain_err = None;
-        store.for_each_block(|block| {
-            if chain_err.is_some() {
-                return Ok(());
-            }
-            let result = (|| {
-                verify_header(&genesis, &tip, &block, &verify::Secp256k1Verifier)?;
-                let verified = verify::verify_all(&block.txs)
-                    .into_iter()
-                    .enumerate()
-                    .map(|(index, r)| {
-                        r.map_err(|rejection| ChainError::BadTx { height: block.header.height, index, rejection })
-                    })
-                    .collect::<Result<Vec<_>, _>>()?;
-                apply_block(&mut state, &mut tip, &block, &verified)
-            })();
-            if let Err(e) = result {
-                chain_err = Some(e);
-            }
-            Ok(())
-        })?;
-        if let Some(e) = chain_err {
-            return Err(e.into());
+        let head = replay(&store, &genesis)?;
+        Ok(Ledger { genesis, store, head: RwLock::new(head), failed: AtomicBool::new(false) })
+    }
+
+    /// Checks a block that came from elsewhere (a Raft log entry or a snapshot) against the
+    /// tip: height, link, time, producer signature, Merkle root, every transaction signature
+    /// (except those in `preverified`, which this process verified itself and whose ids the
+    /// block's hash covers) and every rule. If all pass, the block is stored together with
+    /// `meta` in one commit and becomes the tip; if any fails, nothing changes and the
+    /// reason is returned. The outer error is the disk's.
+    pub fn apply_block_from_peer(
+        &self,
+        block: &Block,
+        preverified: Option<Vec<VerifiedTx>>,
+        meta: &[(&str, &[u8])],
+    ) -> Result<Result<ChainTip, ChainError>, StoreError> {
+        let tip = self.head().tip.clone();
+        if let Err(e) = verify_header(&self.genesis, &tip, block, &verify::Secp256k1Verifier) {
+            return Ok(Err(e));
         }
-        Ok(Ledger { genesis, store, head: RwLock::new(Head { state, tip }), failed: AtomicBool::new(false) })
+        let ids = block.tx_ids();
+        let verified = match preverified {
+            Some(v) if v.len() == block.txs.len() && v.iter().zip(&ids).all(|(t, id)| t.id() == *id) => v,
+            _ => match verify::verify_all(&block.txs)
+                .into_iter()
+                .enumerate()
+                .map(|(index, r)| {
+                    r.map_err(|rejection| ChainError::BadTx { height: block.header.height, index, rejection })
+                })
+                .collect::<Result<Vec<_>, _>>()
+            {
+                Ok(v) => v,
+                Err(e) => return Ok(Err(e)),
+            },
+        };
+        let mut head = self.head.write().unwrap_or_else(|p| p.into_inner());
+        if head.tip != tip {
+            return Ok(Err(ChainError::BadBlock {
+                height: block.header.height,
+                reason: "the tip moved while the block was checked".into(),
+            }));
+        }
+        let mut new_tip = head.tip.clone();
+        if let Err(e) = apply_block(&mut head.state, &mut new_tip, block, &verified) {
+            // A transaction broke a rule part-way: the state holds the effects of the ones
+            // before it. Rebuild it from the stored chain, which this block never reached.
+            tracing::warn!(error = %e, "refused a replicated block; rebuilding the state from the stored chain");
+            *head = replay(&self.store, &self.genesis).map_err(|e| StoreError::Db(e.to_string()))?;
+            return Ok(Err(e));
+        }
+        if let Err(e) = self.store.append_block_with_meta(block, &ids, meta) {
+            self.failed.store(true, Ordering::SeqCst);
+            return Err(e);
+        }
+        head.tip = new_tip.clone();
+        Ok(Ok(new_tip))
     }
 
     /// A consistent view of state and tip. Hold it briefly and never across an await.
     pub fn head(&self) -> RwLockReadGuard<'_, Head> {
         self.head.read().unwrap_or_else(|p| p.into_inner())
+    }
+
+    /// A copy of state and tip, for a block producer that builds ahead of what is applied.
+    pub fn clone_head(&self) -> (State, ChainTip) {
+        let h = self.head();
+        (h.state.clone(), h.tip.clone())
     }
 
     pub fn is_failed(&self) -> bool {
@@ -88,8 +123,9 @@ pub enum OrderError {
     Unavailable(String),
 }
 
-/// What happened to one submitted transaction.
-pub type Outcome = Result<Receipt, Rejection>;
+/// What happened to one submitted transaction: its receipt, or why it was refused (a
+/// rule's stable code and sentence, possibly given by the cluster's leader).
+pub type Outcome = Result<Receipt, ErrorBody>;
 pub type OrderFuture = Pin<Box<dyn Future<Output = Result<Vec<Outcome>, OrderError>> + Send>>;
 
 /// The ordering seam: verified transactions in, durable receipts (or rejections) out, in
@@ -184,7 +220,7 @@ fn produce(
         let timestamp_ms = now_ms().max(head.tip.timestamp_ms);
         let now = timestamp_ms / 1000;
         // Per pending request, per transaction: Ok(index in block) or the rejection.
-        let mut slots: Vec<Vec<Result<u32, Rejection>>> = Vec::with_capacity(batch.len());
+        let mut slots: Vec<Vec<Result<u32, ErrorBody>>> = Vec::with_capacity(batch.len());
         let mut accepted = Vec::with_capacity(count);
         let mut ids = Vec::with_capacity(count);
         for p in &batch {
@@ -199,7 +235,7 @@ fn produce(
                     }
                     Err(r) => {
                         metrics.rejected(r.code());
-                        s.push(Err(r));
+                        s.push(Err(ErrorBody::from(&r)));
                     }
                 }
             }
@@ -261,5 +297,36 @@ fn produce(
                 .collect();
             let _ = p.reply.send(Ok(outcomes));
         }
+    }
+}
+
+/// Rebuilds state and tip from every stored block, re-checking each one.
+fn replay(store: &Store, genesis: &Genesis) -> Result<Head, OpenError> {
+    let mut state = State::from_genesis(genesis);
+    let mut tip = ChainTip::genesis(genesis);
+    let mut chain_err = None;
+    store.for_each_block(|block| {
+        if chain_err.is_some() {
+            return Ok(());
+        }
+        let result = (|| {
+            verify_header(genesis, &tip, &block, &verify::Secp256k1Verifier)?;
+            let verified = verify::verify_all(&block.txs)
+                .into_iter()
+                .enumerate()
+                .map(|(index, r)| {
+                    r.map_err(|rejection| ChainError::BadTx { height: block.header.height, index, rejection })
+                })
+                .collect::<Result<Vec<_>, _>>()?;
+            apply_block(&mut state, &mut tip, &block, &verified)
+        })();
+        if let Err(e) = result {
+            chain_err = Some(e);
+        }
+        Ok(())
+    })?;
+    match chain_err {
+        Some(e) => Err(e.into()),
+        None => Ok(Head { state, tip }),
     }
 }

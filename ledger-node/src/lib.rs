@@ -5,6 +5,7 @@
 //! serves it all over an axum JSON API.
 
 pub mod api;
+pub mod cluster;
 pub mod config;
 pub mod demo;
 pub mod ledger;

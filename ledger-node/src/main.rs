@@ -24,10 +24,15 @@ enum Cmd {
         #[arg(long, default_value = "St Mary's Hospital")]
         name: String,
     },
-    /// Serve a chain from DATA_DIR (embedded redb; nothing else to install).
+    /// Serve a chain from DATA_DIR (embedded redb; nothing else to install), alone or, with
+    /// --cluster, as one node of a replicated cluster.
     Serve {
-        #[arg(long)]
-        data_dir: PathBuf,
+        #[arg(long, required_unless_present = "cluster")]
+        data_dir: Option<PathBuf>,
+        /// Run as a cluster node described by this TOML file (see the README); the other
+        /// options are then taken from the file.
+        #[arg(long, conflicts_with_all = ["data_dir", "genesis", "key", "portal_dir"])]
+        cluster: Option<PathBuf>,
         /// Genesis file [default: DATA_DIR/genesis.json].
         #[arg(long)]
         genesis: Option<PathBuf>,
@@ -46,6 +51,45 @@ enum Cmd {
         #[arg(long)]
         portal_dir: Option<PathBuf>,
     },
+    /// Create a node's authority keys in DATA_DIR and print its entry for a shared genesis.
+    Keygen {
+        #[arg(long)]
+        data_dir: PathBuf,
+        /// The hospital's name, as the genesis shows it.
+        #[arg(long)]
+        name: String,
+    },
+    /// Write a genesis file listing several hospitals' authorities (the entries `keygen` printed).
+    Genesis {
+        #[arg(long)]
+        chain_id: String,
+        #[arg(long)]
+        out: PathBuf,
+        /// Files each holding one authority entry (JSON).
+        #[arg(required = true)]
+        authorities: Vec<PathBuf>,
+    },
+    /// Create a loopback cluster for trying it out: DIR/node<i>/ with keys and the shared
+    /// genesis, and DIR/node<i>.toml to start each node with `serve --cluster`.
+    InitCluster {
+        #[arg(long)]
+        dir: PathBuf,
+        #[arg(long, default_value = "healthchain-cluster")]
+        chain_id: String,
+        #[arg(long, default_value_t = 3)]
+        nodes: u64,
+        /// Node i's API listens on BASE_PORT + i, its Raft port on BASE_PORT + 100 + i.
+        #[arg(long, default_value_t = 7800)]
+        base_port: u16,
+    },
+    /// Administer a cluster through any node's Raft port (changes go to the leader).
+    Admin {
+        /// A node's Raft port, e.g. http://127.0.0.1:7901.
+        #[arg(long)]
+        raft: String,
+        #[command(subcommand)]
+        cmd: AdminCmd,
+    },
     /// Create (if needed) and serve a demo chain with a hospital, its staff and a patient.
     Demo {
         #[arg(long, default_value = "target/demo-data")]
@@ -56,6 +100,35 @@ enum Cmd {
         #[arg(long)]
         portal_dir: Option<PathBuf>,
     },
+}
+
+#[derive(Subcommand)]
+enum AdminCmd {
+    /// The node's view of the cluster.
+    Status,
+    /// Add a node as a learner; returns once it has caught up.
+    AddLearner {
+        #[arg(long)]
+        id: u64,
+        /// Its public API base URL.
+        #[arg(long)]
+        api: String,
+        /// Its Raft port base URL.
+        #[arg(long = "raft-url")]
+        raft_url: String,
+    },
+    /// Make a learner a voter.
+    Promote {
+        #[arg(long)]
+        id: u64,
+    },
+    /// Remove a node from the cluster.
+    Remove {
+        #[arg(long)]
+        id: u64,
+    },
+    /// Build a snapshot on that node now.
+    Snapshot,
 }
 
 fn main() -> anyhow::Result<()> {
@@ -72,13 +145,36 @@ fn main() -> anyhow::Result<()> {
             println!("created chain {chain_id} in {}", data_dir.display());
             Ok(())
         }
-        Cmd::Serve { data_dir, genesis, key, listen, block_ms, block_txs, portal_dir } => {
+        Cmd::Serve { cluster: Some(file), .. } => {
+            let c = ledger_node::cluster::ClusterConfig::read(&file)?;
+            rt.block_on(run_cluster(c))
+        }
+        Cmd::Serve { data_dir, genesis, key, listen, block_ms, block_txs, portal_dir, cluster: None } => {
+            let data_dir = data_dir.context("--data-dir is needed")?;
             let genesis = config::read_genesis(&genesis.unwrap_or_else(|| data_dir.join("genesis.json")))?;
             let key = config::read_key(&key.unwrap_or_else(|| data_dir.join("authority.key")))?;
             let blocks =
                 BlockConfig { max_wait: std::time::Duration::from_millis(block_ms), max_txs: block_txs.max(1) };
             rt.block_on(run(NodeConfig { data_dir, genesis, key, blocks, portal_dir }, listen, false))
         }
+        Cmd::Keygen { data_dir, name } => {
+            let entry = config::keygen(&data_dir, &name)?;
+            println!("{}", serde_json::to_string_pretty(&entry)?);
+            Ok(())
+        }
+        Cmd::Genesis { chain_id, out, authorities } => {
+            config::write_genesis(&out, &chain_id, &authorities, ledger_node::ledger::now_ms())?;
+            println!("wrote {} with {} authorities", out.display(), authorities.len());
+            Ok(())
+        }
+        Cmd::InitCluster { dir, chain_id, nodes, base_port } => {
+            config::init_cluster(&dir, &chain_id, nodes, base_port, ledger_node::ledger::now_ms())?;
+            for i in 1..=nodes {
+                println!("ledger-node serve --cluster {}", dir.join(format!("node{i}.toml")).display());
+            }
+            Ok(())
+        }
+        Cmd::Admin { raft, cmd } => rt.block_on(admin(&raft, cmd)),
         Cmd::Demo { data_dir, listen, portal_dir } => {
             if !data_dir.join("genesis.json").exists() {
                 config::init(
@@ -125,5 +221,76 @@ async fn run(cfg: NodeConfig, listen: SocketAddr, seed: bool) -> anyhow::Result<
         let _ = tokio::signal::ctrl_c().await;
     };
     ledger_node::serve(listener, node.router, shutdown).await?;
+    Ok(())
+}
+
+async fn run_cluster(c: ledger_node::cluster::ClusterConfig) -> anyhow::Result<()> {
+    let api =
+        tokio::net::TcpListener::bind(c.listen).await.with_context(|| format!("cannot listen on {}", c.listen))?;
+    let raft = tokio::net::TcpListener::bind(c.raft_listen)
+        .await
+        .with_context(|| format!("cannot listen on {}", c.raft_listen))?;
+    let node = ledger_node::cluster::start(&c).await?;
+    println!("cluster node {} listening on http://{} (API), http://{} (Raft port)", c.id, c.listen, c.raft_listen);
+    let (stop_tx, stop_rx) = tokio::sync::watch::channel(false);
+    let mut rx1 = stop_rx.clone();
+    let mut rx2 = stop_rx;
+    let api_task = tokio::spawn(ledger_node::serve(api, node.node.router, async move {
+        let _ = rx1.changed().await;
+    }));
+    let raft_task = tokio::spawn(async move {
+        axum::serve(raft, node.raft_router)
+            .with_graceful_shutdown(async move {
+                let _ = rx2.changed().await;
+            })
+            .await
+    });
+    shutdown_signal().await;
+    let _ = stop_tx.send(true);
+    let _ = node.raft.shutdown().await;
+    api_task.await??;
+    raft_task.await??;
+    Ok(())
+}
+
+async fn shutdown_signal() {
+    #[cfg(unix)]
+    {
+        let mut term = match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+            Ok(s) => s,
+            Err(_) => {
+                let _ = tokio::signal::ctrl_c().await;
+                return;
+            }
+        };
+        tokio::select! {
+            _ = tokio::signal::ctrl_c() => {}
+            _ = term.recv() => {}
+        }
+    }
+    #[cfg(not(unix))]
+    let _ = tokio::signal::ctrl_c().await;
+}
+
+async fn admin(raft: &str, cmd: AdminCmd) -> anyhow::Result<()> {
+    let base = raft.trim_end_matches('/');
+    let http = reqwest::Client::new();
+    let req = match cmd {
+        AdminCmd::Status => http.get(format!("{base}/admin/status")),
+        AdminCmd::AddLearner { id, api, raft_url } => http
+            .post(format!("{base}/admin/add-learner"))
+            .json(&serde_json::json!({ "id": id, "api": api, "raft": raft_url })),
+        AdminCmd::Promote { id } => http.post(format!("{base}/admin/promote")).json(&serde_json::json!({ "id": id })),
+        AdminCmd::Remove { id } => http.post(format!("{base}/admin/remove")).json(&serde_json::json!({ "id": id })),
+        AdminCmd::Snapshot => http.post(format!("{base}/admin/snapshot")),
+    };
+    let resp = req.send().await.with_context(|| format!("cannot reach the node's Raft port at {base}"))?;
+    let status = resp.status();
+    let body: serde_json::Value = resp.json().await.context("the node's answer is not JSON")?;
+    if !status.is_success() {
+        let msg = body.get("message").and_then(|m| m.as_str()).unwrap_or("no reason given");
+        anyhow::bail!("the cluster refused: {msg}");
+    }
+    println!("{}", serde_json::to_string_pretty(&body)?);
     Ok(())
 }

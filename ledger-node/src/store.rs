@@ -38,6 +38,9 @@ macro_rules! db_err {
 }
 db_err!(redb::DatabaseError, redb::TransactionError, redb::TableError, redb::StorageError, redb::CommitError);
 
+/// Meta values (in the order asked) and blocks' canonical bytes, from one read.
+pub type MetaAndBlocks = (Vec<Option<Vec<u8>>>, Vec<Vec<u8>>);
+
 pub struct Store {
     db: Database,
 }
@@ -82,6 +85,66 @@ impl Store {
         }
         w.commit()?;
         Ok(())
+    }
+
+    /// Like `append_block`, and writes `meta` (key, value) in the same commit.
+    pub fn append_block_with_meta(
+        &self,
+        block: &Block,
+        ids: &[Hash],
+        meta: &[(&str, &[u8])],
+    ) -> Result<(), StoreError> {
+        let w = self.db.begin_write()?;
+        {
+            let mut blocks = w.open_table(BLOCKS)?;
+            blocks.insert(block.header.height, block.to_canonical_bytes().as_slice())?;
+            let mut idx = w.open_table(TX_INDEX)?;
+            for (i, id) in ids.iter().enumerate() {
+                idx.insert(id.0.as_slice(), (block.header.height, i as u32))?;
+            }
+            let mut m = w.open_table(META)?;
+            for (k, v) in meta {
+                m.insert(*k, *v)?;
+            }
+        }
+        w.commit()?;
+        Ok(())
+    }
+
+    /// Writes `meta` (key, value) in one durable commit.
+    pub fn put_meta(&self, meta: &[(&str, &[u8])]) -> Result<(), StoreError> {
+        let w = self.db.begin_write()?;
+        {
+            let mut m = w.open_table(META)?;
+            for (k, v) in meta {
+                m.insert(*k, *v)?;
+            }
+        }
+        w.commit()?;
+        Ok(())
+    }
+
+    pub fn meta(&self, key: &str) -> Result<Option<Vec<u8>>, StoreError> {
+        let r = self.db.begin_read()?;
+        let t = r.open_table(META)?;
+        Ok(t.get(key)?.map(|v| v.value().to_vec()))
+    }
+
+    /// From one consistent read: the values of `keys` in the meta table and the canonical
+    /// bytes of every block up to `upto` (all of them when `None`), in order.
+    pub fn blocks_with_meta(&self, keys: &[&str], upto: Option<u64>) -> Result<MetaAndBlocks, StoreError> {
+        let r = self.db.begin_read()?;
+        let m = r.open_table(META)?;
+        let mut meta = Vec::with_capacity(keys.len());
+        for k in keys {
+            meta.push(m.get(*k)?.map(|v| v.value().to_vec()));
+        }
+        let t = r.open_table(BLOCKS)?;
+        let mut out = Vec::new();
+        for item in t.range(1..=upto.unwrap_or(u64::MAX))? {
+            out.push(item?.1.value().to_vec());
+        }
+        Ok((meta, out))
     }
 
     pub fn block(&self, height: u64) -> Result<Option<Block>, StoreError> {

@@ -1,7 +1,7 @@
 //! Integration tests of the node over real HTTP: every API rejection with its code, the
 //! consent-gated blob store and its audit trail, proofs a client checks on its own, and a
 //! crash test that SIGKILLs the node binary under load and finds every acknowledged
-//! transaction after restart.
+//! transaction after restart; and (in `cluster/`) three nodes replicated with openraft.
 
 use ledger_protocol::block::{ChainTip, verify_header};
 use ledger_protocol::codec::Encode;
@@ -12,6 +12,9 @@ use serde_json::{Value, json};
 use std::io::{BufRead, BufReader};
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
+
+#[path = "cluster/mod.rs"]
+mod cluster;
 
 fn key(seed: &str) -> k256::ecdsa::SigningKey {
     k256::ecdsa::SigningKey::from_slice(&sha256(&[seed.as_bytes()]).0).unwrap()

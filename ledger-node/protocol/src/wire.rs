@@ -40,6 +40,12 @@ pub struct ErrorBody {
     pub message: String,
 }
 
+impl From<&crate::Rejection> for ErrorBody {
+    fn from(r: &crate::Rejection) -> Self {
+        ErrorBody { code: r.code().to_owned(), message: r.to_string() }
+    }
+}
+
 /// One result of a batch: a receipt or an error, in submission order.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]

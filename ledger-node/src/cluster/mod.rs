@@ -1,0 +1,221 @@
+//! Several hospitals, one ledger: the node replicated with openraft. Each node keeps its own
+//! redb files (the chain in `ledger.redb`, the Raft log in `raft-log.redb`) and its own
+//! authority key; the leader cuts and signs blocks, Raft orders them, and every node
+//! re-verifies each block when it applies it. Raft tolerates crashed and partitioned
+//! nodes, not lying ones: a forged or broken block is refused by every honest node.
+
+pub mod log_store;
+pub mod network;
+pub mod orderer;
+pub mod state_machine;
+pub mod types;
+
+use crate::ledger::{BlockConfig, Ledger};
+use crate::{Node, api, config, metrics};
+use anyhow::{Context, bail};
+use serde::Deserialize;
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use std::time::Duration;
+use types::{NodeId, Peer, Raft};
+
+/// One node's cluster file (TOML). Relative paths are taken from the file's folder.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ClusterConfig {
+    /// This node's id in the cluster (a positive number, unique in it).
+    pub id: NodeId,
+    pub data_dir: PathBuf,
+    /// Where the public API (and the portal) listens.
+    pub listen: SocketAddr,
+    /// Where the Raft port listens: peers and administrators only.
+    pub raft_listen: SocketAddr,
+    /// Genesis file [default: DATA_DIR/genesis.json]; the same file on every node.
+    pub genesis: Option<PathBuf>,
+    /// This node's authority key [default: DATA_DIR/authority.key]; one per node.
+    pub key: Option<PathBuf>,
+    /// Serve the portal's built files next to the API.
+    pub portal_dir: Option<PathBuf>,
+    /// Start without founding a cluster: wait to be added by an administrator
+    /// (`ledger-node admin add-learner`), e.g. a new or wiped node.
+    #[serde(default)]
+    pub join: bool,
+    /// The founding members, the same list in every node's file.
+    #[serde(default)]
+    pub members: Vec<Member>,
+    #[serde(default)]
+    pub raft: RaftTuning,
+    #[serde(default)]
+    pub blocks: BlockTuning,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Member {
+    pub id: NodeId,
+    /// Base URL of its public API, e.g. `https://ledger.stmarys.example`.
+    pub api: String,
+    /// Base URL of its Raft port, e.g. `http://10.1.0.11:7900`.
+    pub raft: String,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct RaftTuning {
+    pub heartbeat_ms: u64,
+    pub election_timeout_min_ms: u64,
+    pub election_timeout_max_ms: u64,
+    /// Build a snapshot after this many log entries since the last one.
+    pub snapshot_every: u64,
+    /// Log entries kept behind a snapshot (older ones are purged).
+    pub keep_logs: u64,
+}
+
+impl Default for RaftTuning {
+    fn default() -> Self {
+        RaftTuning {
+            heartbeat_ms: 50,
+            election_timeout_min_ms: 250,
+            election_timeout_max_ms: 500,
+            snapshot_every: 5000,
+            keep_logs: 1000,
+        }
+    }
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct BlockTuning {
+    pub max_wait_ms: u64,
+    pub max_txs: usize,
+}
+
+impl Default for BlockTuning {
+    fn default() -> Self {
+        let d = BlockConfig::default();
+        BlockTuning { max_wait_ms: d.max_wait.as_millis() as u64, max_txs: d.max_txs }
+    }
+}
+
+impl ClusterConfig {
+    /// Reads and checks a cluster file; relative paths become relative to its folder.
+    pub fn read(path: &Path) -> anyhow::Result<Self> {
+        let text = std::fs::read_to_string(path)
+            .with_context(|| format!("cannot read the cluster file {}", path.display()))?;
+        let mut c: ClusterConfig =
+            toml::from_str(&text).with_context(|| format!("{} is not a valid cluster file", path.display()))?;
+        let base = path.parent().unwrap_or(Path::new("."));
+        let fix = |p: &mut PathBuf| {
+            if p.is_relative() {
+                *p = base.join(&*p);
+            }
+        };
+        fix(&mut c.data_dir);
+        c.genesis.as_mut().map(fix);
+        c.key.as_mut().map(fix);
+        c.portal_dir.as_mut().map(fix);
+        if c.id == 0 {
+            bail!("{}: id must be a positive number", path.display());
+        }
+        if !c.join && !c.members.iter().any(|m| m.id == c.id) {
+            bail!(
+                "{}: this node (id {}) is not among the founding members; add it there, or set join = true",
+                path.display(),
+                c.id
+            );
+        }
+        let mut ids: Vec<_> = c.members.iter().map(|m| m.id).collect();
+        ids.sort_unstable();
+        if ids.windows(2).any(|w| w[0] == w[1]) {
+            bail!("{}: two founding members have the same id", path.display());
+        }
+        let t = &c.raft;
+        if t.heartbeat_ms == 0
+            || t.election_timeout_min_ms <= t.heartbeat_ms
+            || t.election_timeout_max_ms <= t.election_timeout_min_ms
+        {
+            bail!(
+                "{}: [raft] needs 0 < heartbeat_ms < election_timeout_min_ms < election_timeout_max_ms",
+                path.display()
+            );
+        }
+        Ok(c)
+    }
+}
+
+/// A started cluster node: the public API, the Raft port's router, and the engine.
+pub struct ClusterNode {
+    pub node: Node,
+    pub raft_router: axum::Router,
+    pub raft: Raft,
+}
+
+/// Opens the data directory (re-verifying the chain), starts Raft and, on a fresh node
+/// that is not joining, founds the cluster with the configured members.
+pub async fn start(c: &ClusterConfig) -> anyhow::Result<ClusterNode> {
+    let genesis = config::read_genesis(&c.genesis.clone().unwrap_or_else(|| c.data_dir.join("genesis.json")))?;
+    let key = config::read_key(&c.key.clone().unwrap_or_else(|| c.data_dir.join("authority.key")))?;
+    let key_pk = ledger_protocol::PublicKey::from(key.verifying_key());
+    if !genesis.is_authority(&key_pk) {
+        bail!(
+            "the node's key ({}) is not an authority in the genesis file; every hospital's node key must be listed there",
+            key_pk.address()
+        );
+    }
+    let started = std::time::Instant::now();
+    let dir = c.data_dir.clone();
+    let chain_id = genesis.chain_id.clone();
+    let ledger = Arc::new(tokio::task::spawn_blocking(move || Ledger::open(&dir, genesis)).await??);
+    tracing::info!(
+        height = ledger.head().tip.height,
+        took_ms = started.elapsed().as_millis() as u64,
+        "chain re-verified from genesis"
+    );
+
+    let log = log_store::LogStore::open(&c.data_dir).map_err(|e| anyhow::anyhow!("{e}"))?;
+    let fresh = log.is_fresh().map_err(|e| anyhow::anyhow!("{e}"))?;
+    let metrics = Arc::new(metrics::Metrics::default());
+    let local = Arc::new(state_machine::LocalProposals::default());
+    let sm = state_machine::StateMachine::new(ledger.clone(), local.clone(), metrics.clone());
+    let t = &c.raft;
+    let raft_cfg = openraft::Config {
+        cluster_name: chain_id,
+        heartbeat_interval: t.heartbeat_ms,
+        election_timeout_min: t.election_timeout_min_ms,
+        election_timeout_max: t.election_timeout_max_ms,
+        // Entries are whole blocks (up to a few MB as JSON); send a few at a time.
+        max_payload_entries: 8,
+        snapshot_policy: openraft::SnapshotPolicy::LogsSinceLast(t.snapshot_every),
+        max_in_snapshot_log_to_keep: t.keep_logs,
+        install_snapshot_timeout: 10_000,
+        ..Default::default()
+    }
+    .validate()?;
+    let raft = Raft::new(c.id, Arc::new(raft_cfg), network::Network::default(), log, sm).await?;
+    if fresh && !c.join {
+        let members = network::members_map(
+            &c.members.iter().map(|m| (m.id, Peer { api: m.api.clone(), raft: m.raft.clone() })).collect::<Vec<_>>(),
+        );
+        match raft.initialize(members).await {
+            Ok(()) => tracing::info!(members = c.members.len(), "founded the cluster"),
+            // Another founding member's initial entry reached this node first.
+            Err(e) => tracing::info!(error = %e, "cluster already founded"),
+        }
+    }
+    let blocks =
+        BlockConfig { max_wait: Duration::from_millis(c.blocks.max_wait_ms), max_txs: c.blocks.max_txs.max(1) };
+    let orderer =
+        orderer::ClusterOrderer::start(c.id, raft.clone(), ledger.clone(), key.clone(), blocks, local, metrics.clone());
+    let state = api::AppState::new(ledger, orderer.clone(), metrics, key);
+    let _ = state.0.cluster.set(api::ClusterHandle { raft: raft.clone(), orderer: orderer.clone() });
+    let router = api::app_with_portal(state.clone(), c.portal_dir.as_deref())
+        .layer(tower_http::trace::TraceLayer::new_for_http());
+    let raft_router = network::router(network::RaftPort {
+        raft: raft.clone(),
+        orderer,
+        app: state.clone(),
+        http: reqwest::Client::new(),
+    });
+    Ok(ClusterNode { node: Node { state, router }, raft_router, raft })
+}

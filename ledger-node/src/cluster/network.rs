@@ -1,0 +1,337 @@
+//! The Raft port: JSON over HTTP between the cluster's nodes. The client half sends the
+//! engine's RPCs to a peer; the server half (`router`) answers them, takes writes
+//! forwarded by followers, serves read barriers, and the admin commands (add a learner,
+//! promote, remove, snapshot, status), which a follower hands on to the leader. This port
+//! is for peers and administrators only: keep it on a private network behind TLS.
+
+use super::orderer::ClusterOrderer;
+use super::types::{NodeId, Peer, Raft, TypeConfig};
+use crate::api::{AppState, MAX_BATCH};
+use axum::extract::{DefaultBodyLimit, State};
+use axum::http::StatusCode;
+use axum::response::{IntoResponse, Response};
+use axum::routing::{get, post};
+use axum::{Json, Router};
+use ledger_protocol::wire::{BatchItem, ErrorBody};
+use openraft::ChangeMembers;
+use openraft::error::{InstallSnapshotError, NetworkError, RPCError, RaftError, RemoteError, Unreachable};
+use openraft::network::{RPCOption, RaftNetwork, RaftNetworkFactory};
+use openraft::raft::{
+    AppendEntriesRequest, AppendEntriesResponse, InstallSnapshotRequest, InstallSnapshotResponse, VoteRequest,
+    VoteResponse,
+};
+use serde::de::DeserializeOwned;
+use serde::{Deserialize, Serialize};
+use std::collections::{BTreeMap, BTreeSet};
+use std::sync::Arc;
+use std::time::Duration;
+
+/// Largest request on the Raft port (a few blocks of entries, or a snapshot chunk).
+const MAX_RAFT_BODY: usize = 512 * 1024 * 1024;
+
+/// Makes a client per peer; they share one connection pool.
+#[derive(Clone, Default)]
+pub struct Network {
+    http: reqwest::Client,
+}
+
+pub struct PeerClient {
+    target: NodeId,
+    url: String,
+    http: reqwest::Client,
+}
+
+impl RaftNetworkFactory<TypeConfig> for Network {
+    type Network = PeerClient;
+
+    async fn new_client(&mut self, target: NodeId, node: &Peer) -> PeerClient {
+        PeerClient { target, url: node.raft.trim_end_matches('/').to_owned(), http: self.http.clone() }
+    }
+}
+
+impl PeerClient {
+    async fn call<Req, Resp, E>(
+        &self,
+        path: &str,
+        req: &Req,
+        option: &RPCOption,
+    ) -> Result<Resp, RPCError<NodeId, Peer, RaftError<NodeId, E>>>
+    where
+        Req: Serialize,
+        Resp: DeserializeOwned,
+        E: std::error::Error + DeserializeOwned,
+    {
+        let resp = self
+            .http
+            .post(format!("{}/raft/{path}", self.url))
+            .timeout(option.hard_ttl())
+            .json(req)
+            .send()
+            .await
+            .map_err(|e| {
+                if e.is_connect() {
+                    RPCError::Unreachable(Unreachable::new(&e))
+                } else {
+                    RPCError::Network(NetworkError::new(&e))
+                }
+            })?;
+        let answer: Result<Resp, RaftError<NodeId, E>> =
+            resp.json().await.map_err(|e| RPCError::Network(NetworkError::new(&e)))?;
+        answer.map_err(|e| RPCError::RemoteError(RemoteError::new(self.target, e)))
+    }
+}
+
+impl RaftNetwork<TypeConfig> for PeerClient {
+    async fn append_entries(
+        &mut self,
+        rpc: AppendEntriesRequest<TypeConfig>,
+        option: RPCOption,
+    ) -> Result<AppendEntriesResponse<NodeId>, RPCError<NodeId, Peer, RaftError<NodeId>>> {
+        self.call("append", &rpc, &option).await
+    }
+
+    async fn install_snapshot(
+        &mut self,
+        rpc: InstallSnapshotRequest<TypeConfig>,
+        option: RPCOption,
+    ) -> Result<InstallSnapshotResponse<NodeId>, RPCError<NodeId, Peer, RaftError<NodeId, InstallSnapshotError>>> {
+        self.call("snapshot", &rpc, &option).await
+    }
+
+    async fn vote(
+        &mut self,
+        rpc: VoteRequest<NodeId>,
+        option: RPCOption,
+    ) -> Result<VoteResponse<NodeId>, RPCError<NodeId, Peer, RaftError<NodeId>>> {
+        self.call("vote", &rpc, &option).await
+    }
+}
+
+/// What the Raft port's handlers share.
+#[derive(Clone)]
+pub struct RaftPort {
+    pub raft: Raft,
+    pub orderer: Arc<ClusterOrderer>,
+    pub app: AppState,
+    pub http: reqwest::Client,
+}
+
+/// The Raft port's router.
+pub fn router(port: RaftPort) -> Router {
+    Router::new()
+        .route("/raft/append", post(append))
+        .route("/raft/vote", post(vote))
+        .route("/raft/snapshot", post(snapshot))
+        .route("/raft/submit", post(submit))
+        .route("/raft/read-index", get(read_index))
+        .route("/admin/status", get(status))
+        .route("/admin/add-learner", post(add_learner))
+        .route("/admin/promote", post(promote))
+        .route("/admin/remove", post(remove))
+        .route("/admin/snapshot", post(trigger_snapshot))
+        .layer(DefaultBodyLimit::max(MAX_RAFT_BODY))
+        .with_state(port)
+}
+
+async fn append(State(p): State<RaftPort>, Json(req): Json<AppendEntriesRequest<TypeConfig>>) -> Response {
+    Json(p.raft.append_entries(req).await).into_response()
+}
+
+async fn vote(State(p): State<RaftPort>, Json(req): Json<VoteRequest<NodeId>>) -> Response {
+    Json(p.raft.vote(req).await).into_response()
+}
+
+async fn snapshot(State(p): State<RaftPort>, Json(req): Json<InstallSnapshotRequest<TypeConfig>>) -> Response {
+    Json(p.raft.install_snapshot(req).await).into_response()
+}
+
+fn error(status: StatusCode, code: &str, message: impl Into<String>) -> Response {
+    (status, Json(ErrorBody { code: code.into(), message: message.into() })).into_response()
+}
+
+#[derive(Deserialize)]
+struct Forwarded {
+    txs: Vec<String>,
+}
+
+/// Writes a follower forwards: ordered here only if this node leads (never forwarded again).
+async fn submit(State(p): State<RaftPort>, Json(req): Json<Forwarded>) -> Response {
+    if req.txs.len() > MAX_BATCH {
+        return error(
+            StatusCode::PAYLOAD_TOO_LARGE,
+            "too_large",
+            format!("A batch holds at most {MAX_BATCH} transactions."),
+        );
+    }
+    let Ok(raw) = req.txs.iter().map(hex::decode).collect::<Result<Vec<_>, _>>() else {
+        return error(
+            StatusCode::BAD_REQUEST,
+            "malformed",
+            "A forwarded transaction is not hex of its canonical bytes.",
+        );
+    };
+    let leader_only = LeaderOnly(p.orderer.clone());
+    match p.app.order_raw(raw, &leader_only).await {
+        Ok(out) => {
+            let results: Vec<BatchItem> = out
+                .into_iter()
+                .map(|o| match o {
+                    Ok(r) => BatchItem::Ok(r),
+                    Err(e) => BatchItem::Err(e),
+                })
+                .collect();
+            Json(serde_json::json!({ "results": results })).into_response()
+        }
+        Err(e) => error(StatusCode::SERVICE_UNAVAILABLE, "unavailable", e.to_string()),
+    }
+}
+
+struct LeaderOnly(Arc<ClusterOrderer>);
+
+impl crate::ledger::Orderer for LeaderOnly {
+    fn submit(&self, txs: Vec<ledger_protocol::VerifiedTx>) -> crate::ledger::OrderFuture {
+        self.0.submit_as_leader(txs)
+    }
+}
+
+/// A read barrier on the leader: answers once everything committed when it was asked is
+/// applied here, with that log index.
+async fn read_index(State(p): State<RaftPort>) -> Response {
+    match tokio::time::timeout(Duration::from_secs(3), p.raft.ensure_linearizable()).await {
+        Ok(Ok(log_id)) => Json(serde_json::json!({ "index": log_id.map(|l| l.index) })).into_response(),
+        Ok(Err(e)) => error(StatusCode::SERVICE_UNAVAILABLE, "not_leader", e.to_string()),
+        Err(_) => error(
+            StatusCode::SERVICE_UNAVAILABLE,
+            "unavailable",
+            "The leader could not confirm it still leads within 3 s.",
+        ),
+    }
+}
+
+/// This node's view of the cluster, as JSON (also served on the API as `/v1/cluster`).
+pub fn status_json(raft: &Raft) -> serde_json::Value {
+    let m = raft.metrics().borrow().clone();
+    let membership = m.membership_config.membership();
+    let voters: BTreeSet<NodeId> = membership.voter_ids().collect();
+    let members: Vec<_> = membership
+        .nodes()
+        .map(|(id, peer)| {
+            serde_json::json!({ "id": id, "api": peer.api, "raft": peer.raft, "voter": voters.contains(id) })
+        })
+        .collect();
+    let leader = m.current_leader.and_then(|l| membership.get_node(&l).map(|p| (l, p.clone())));
+    serde_json::json!({
+        "mode": "cluster",
+        "id": m.id,
+        "state": format!("{:?}", m.state),
+        "term": m.current_term,
+        "leader": leader.map(|(id, p)| serde_json::json!({ "id": id, "api": p.api, "raft": p.raft })),
+        "last_log_index": m.last_log_index,
+        "last_applied_index": m.last_applied.map(|l| l.index),
+        "snapshot_index": m.snapshot.map(|l| l.index),
+        "purged_index": m.purged.map(|l| l.index),
+        "millis_since_quorum_ack": m.millis_since_quorum_ack,
+        "members": members,
+    })
+}
+
+async fn status(State(p): State<RaftPort>) -> Response {
+    Json(status_json(&p.raft)).into_response()
+}
+
+#[derive(Serialize, Deserialize)]
+struct LearnerReq {
+    id: NodeId,
+    api: String,
+    raft: String,
+}
+
+#[derive(Serialize, Deserialize)]
+struct IdReq {
+    id: NodeId,
+}
+
+/// Runs an admin change on the leader: here if this node leads, else handed to the leader.
+async fn on_leader<B: Serialize>(p: &RaftPort, path: &str, body: &B) -> Option<Response> {
+    let m = p.raft.metrics().borrow().clone();
+    if m.current_leader == Some(m.id) {
+        return None;
+    }
+    let Some((leader, peer)) = p.orderer.leader() else {
+        return Some(error(
+            StatusCode::SERVICE_UNAVAILABLE,
+            "no_leader",
+            "The cluster has no leader right now; try again when a majority of its nodes are up.",
+        ));
+    };
+    let sent = p.http.post(format!("{}{path}", peer.raft)).json(body).timeout(Duration::from_secs(60)).send().await;
+    Some(match sent {
+        Ok(r) => {
+            let status = StatusCode::from_u16(r.status().as_u16()).unwrap_or(StatusCode::BAD_GATEWAY);
+            let bytes = r.bytes().await.unwrap_or_default();
+            (status, [(axum::http::header::CONTENT_TYPE, "application/json")], bytes).into_response()
+        }
+        Err(e) => error(
+            StatusCode::BAD_GATEWAY,
+            "leader_unreachable",
+            format!("The leader (node {leader}) could not be reached: {e}"),
+        ),
+    })
+}
+
+fn membership_answer<T: Serialize, E: std::fmt::Display>(r: Result<T, E>) -> Response {
+    match r {
+        Ok(_) => (StatusCode::OK, Json(serde_json::json!({ "ok": true }))).into_response(),
+        Err(e) => error(StatusCode::CONFLICT, "membership_refused", e.to_string()),
+    }
+}
+
+/// Adds a node as a learner and waits until it has caught up (from the log or a snapshot).
+async fn add_learner(State(p): State<RaftPort>, Json(req): Json<LearnerReq>) -> Response {
+    if let Some(r) = on_leader(&p, "/admin/add-learner", &req).await {
+        return r;
+    }
+    membership_answer(p.raft.add_learner(req.id, Peer { api: req.api, raft: req.raft }, true).await)
+}
+
+/// Makes a learner a voter.
+async fn promote(State(p): State<RaftPort>, Json(req): Json<IdReq>) -> Response {
+    if let Some(r) = on_leader(&p, "/admin/promote", &req).await {
+        return r;
+    }
+    membership_answer(p.raft.change_membership(ChangeMembers::AddVoterIds(BTreeSet::from([req.id])), false).await)
+}
+
+/// Removes a node from the cluster (as voter and as learner).
+async fn remove(State(p): State<RaftPort>, Json(req): Json<IdReq>) -> Response {
+    if let Some(r) = on_leader(&p, "/admin/remove", &req).await {
+        return r;
+    }
+    let m = p.raft.metrics().borrow().clone();
+    let is_voter = m.membership_config.membership().voter_ids().any(|v| v == req.id);
+    if is_voter
+        && let Err(e) = p.raft.change_membership(ChangeMembers::RemoveVoters(BTreeSet::from([req.id])), false).await
+    {
+        return error(StatusCode::CONFLICT, "membership_refused", e.to_string());
+    }
+    let m = p.raft.metrics().borrow().clone();
+    if m.membership_config.membership().get_node(&req.id).is_some() {
+        return membership_answer(
+            p.raft.change_membership(ChangeMembers::RemoveNodes(BTreeSet::from([req.id])), false).await,
+        );
+    }
+    (StatusCode::OK, Json(serde_json::json!({ "ok": true }))).into_response()
+}
+
+/// Builds a snapshot on this node now (each node snapshots on its own schedule too).
+async fn trigger_snapshot(State(p): State<RaftPort>) -> Response {
+    match p.raft.trigger().snapshot().await {
+        Ok(()) => Json(serde_json::json!({ "ok": true })).into_response(),
+        Err(e) => error(StatusCode::SERVICE_UNAVAILABLE, "unavailable", e.to_string()),
+    }
+}
+
+/// The founding members as the engine wants them.
+pub fn members_map(members: &[(NodeId, Peer)]) -> BTreeMap<NodeId, Peer> {
+    members.iter().cloned().collect()
+}

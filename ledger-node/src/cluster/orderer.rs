@@ -1,0 +1,367 @@
+//! Ordering in a cluster. On the leader, a producer task cuts blocks as the single node
+//! does, on a copy of the state that runs ahead of what is applied (so a few blocks can be
+//! in flight), and proposes each through Raft; a transaction is acknowledged only once its
+//! block is committed by a majority and applied here. A follower forwards what it is given
+//! to the leader's Raft port. Without a leader, or a leader without a majority behind it,
+//! writes are refused in words instead of waiting on something that cannot commit.
+
+use super::state_machine::LocalProposals;
+use super::types::{Applied, BlockProposal, NodeId, Raft};
+use crate::ledger::{BlockConfig, Ledger, OrderError, OrderFuture, Orderer, Outcome, now_ms};
+use crate::metrics::Metrics;
+use ledger_protocol::codec::Encode;
+use ledger_protocol::wire::{BatchItem, ErrorBody, Receipt};
+use ledger_protocol::{Block, ChainTip, State, VerifiedTx, apply};
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::time::{Duration, Instant};
+use tokio::sync::{Semaphore, mpsc, oneshot};
+
+/// Blocks proposed but not yet applied, at most.
+const IN_FLIGHT: u32 = 4;
+/// How long a proposed block may take to commit before the clients are told.
+pub const COMMIT_TIMEOUT: Duration = Duration::from_secs(5);
+/// A leader that has not heard from a majority for this long refuses writes.
+const QUORUM_STALE_MS: u64 = 1500;
+
+struct Pending {
+    txs: Vec<VerifiedTx>,
+    reply: oneshot::Sender<Result<Vec<Outcome>, OrderError>>,
+}
+
+/// What the orderer and the API share about this node's place in the cluster.
+pub struct ClusterOrderer {
+    pub id: NodeId,
+    pub raft: Raft,
+    producer: mpsc::UnboundedSender<Pending>,
+    http: reqwest::Client,
+}
+
+impl ClusterOrderer {
+    pub fn start(
+        id: NodeId,
+        raft: Raft,
+        ledger: Arc<Ledger>,
+        key: k256::ecdsa::SigningKey,
+        cfg: BlockConfig,
+        local: Arc<LocalProposals>,
+        metrics: Arc<Metrics>,
+    ) -> Arc<Self> {
+        let (tx, rx) = mpsc::unbounded_channel();
+        let p = Producer {
+            id,
+            raft: raft.clone(),
+            ledger,
+            key,
+            cfg,
+            local,
+            metrics,
+            resync: Arc::new(AtomicBool::new(true)),
+        };
+        tokio::spawn(p.run(rx));
+        Arc::new(ClusterOrderer { id, raft, producer: tx, http: reqwest::Client::new() })
+    }
+
+    /// Orders on this node, which must be the leader with a majority behind it.
+    pub fn submit_as_leader(&self, txs: Vec<VerifiedTx>) -> OrderFuture {
+        let check = self.leader_check();
+        let (reply, rx) = oneshot::channel();
+        let sent = check.clone().map(|()| self.producer.send(Pending { txs, reply }));
+        Box::pin(async move {
+            match sent {
+                Err(e) => Err(e),
+                Ok(Err(_)) => Err(OrderError::Unavailable("the block producer has stopped".into())),
+                Ok(Ok(())) => {
+                    rx.await.unwrap_or_else(|_| Err(OrderError::Unavailable("the block producer has stopped".into())))
+                }
+            }
+        })
+    }
+
+    /// Ok if this node leads and a majority acknowledged it recently; else why not, in words.
+    pub fn leader_check(&self) -> Result<(), OrderError> {
+        let m = self.raft.metrics().borrow().clone();
+        if m.current_leader != Some(self.id) || !m.state.is_leader() {
+            return Err(OrderError::Unavailable(match m.current_leader {
+                Some(l) => format!("this node is not the cluster's leader (node {l} is)"),
+                None => "the cluster has no leader: fewer than a majority of its nodes can reach each other".into(),
+            }));
+        }
+        match m.millis_since_quorum_ack {
+            Some(ms) if ms <= QUORUM_STALE_MS => Ok(()),
+            _ => Err(OrderError::Unavailable(format!(
+                "this node leads but has not heard from a majority of the cluster's {} voters for over {} ms, so it cannot commit; writes are refused until a majority is back",
+                m.membership_config.membership().voter_ids().count(),
+                QUORUM_STALE_MS
+            ))),
+        }
+    }
+
+    /// The leader's id and Raft URL, as this node knows them.
+    pub fn leader(&self) -> Option<(NodeId, super::types::Peer)> {
+        let m = self.raft.metrics().borrow().clone();
+        let l = m.current_leader?;
+        let peer = m.membership_config.membership().get_node(&l)?.clone();
+        Some((l, peer))
+    }
+
+    async fn forward(
+        http: reqwest::Client,
+        leader: NodeId,
+        url: String,
+        txs: Vec<VerifiedTx>,
+    ) -> Result<Vec<Outcome>, OrderError> {
+        let n = txs.len();
+        let body = serde_json::json!({ "txs": txs.iter().map(|t| hex::encode(t.signed().to_canonical_bytes())).collect::<Vec<_>>() });
+        let unavailable =
+            |e: String| OrderError::Unavailable(format!("forwarding to the leader (node {leader}) failed: {e}"));
+        let resp = http
+            .post(format!("{url}/raft/submit"))
+            .timeout(COMMIT_TIMEOUT + Duration::from_secs(2))
+            .json(&body)
+            .send()
+            .await
+            .map_err(|e| unavailable(e.to_string()))?;
+        if !resp.status().is_success() {
+            let e: ErrorBody = resp.json().await.map_err(|e| unavailable(e.to_string()))?;
+            return Err(OrderError::Unavailable(format!("the leader (node {leader}) answered: {}", e.message)));
+        }
+        let results: ForwardResults = resp.json().await.map_err(|e| unavailable(e.to_string()))?;
+        if results.results.len() != n {
+            return Err(unavailable(format!("it answered for {} of {n} transactions", results.results.len())));
+        }
+        Ok(results
+            .results
+            .into_iter()
+            .map(|r| match r {
+                BatchItem::Ok(receipt) => Ok(receipt),
+                BatchItem::Err(e) => Err(e),
+            })
+            .collect())
+    }
+}
+
+#[derive(serde::Deserialize)]
+struct ForwardResults {
+    results: Vec<BatchItem>,
+}
+
+impl Orderer for ClusterOrderer {
+    fn submit(&self, txs: Vec<VerifiedTx>) -> OrderFuture {
+        let m = self.raft.metrics().borrow().clone();
+        if m.current_leader == Some(self.id) {
+            return self.submit_as_leader(txs);
+        }
+        match self.leader() {
+            Some((leader, peer)) => Box::pin(Self::forward(self.http.clone(), leader, peer.raft, txs)),
+            None => {
+                let e = self.leader_check().err().unwrap_or_else(|| OrderError::Unavailable("no leader".into()));
+                Box::pin(async move { Err(e) })
+            }
+        }
+    }
+}
+
+/// The leader's block producer.
+struct Producer {
+    id: NodeId,
+    raft: Raft,
+    ledger: Arc<Ledger>,
+    key: k256::ecdsa::SigningKey,
+    cfg: BlockConfig,
+    local: Arc<LocalProposals>,
+    metrics: Arc<Metrics>,
+    /// Set when a proposed block did not land as built: the copy must be taken again.
+    resync: Arc<AtomicBool>,
+}
+
+/// The producer's copy of the state, ahead of the applied one by the blocks in flight.
+struct Shadow {
+    term: u64,
+    state: State,
+    tip: ChainTip,
+}
+
+impl Producer {
+    async fn run(self, mut rx: mpsc::UnboundedReceiver<Pending>) {
+        let in_flight = Arc::new(Semaphore::new(IN_FLIGHT as usize));
+        let mut shadow: Option<Shadow> = None;
+        while let Some(first) = rx.recv().await {
+            let deadline = tokio::time::Instant::now() + self.cfg.max_wait;
+            let mut count = first.txs.len();
+            let mut batch = vec![first];
+            while count < self.cfg.max_txs {
+                match tokio::time::timeout_at(deadline, rx.recv()).await {
+                    Ok(Some(p)) => {
+                        count += p.txs.len();
+                        batch.push(p);
+                    }
+                    _ => break,
+                }
+            }
+            let m = self.raft.metrics().borrow().clone();
+            if m.current_leader != Some(self.id) {
+                fail(batch, "leadership moved to another node while this was being ordered; send it again");
+                shadow = None;
+                continue;
+            }
+            let stale = shadow.as_ref().is_none_or(|s| s.term != m.current_term) || self.resync.load(Ordering::SeqCst);
+            if stale {
+                // Let what is in flight land, make sure everything committed before this
+                // term is applied here, then copy the state to build on.
+                let all = in_flight.clone().acquire_many_owned(IN_FLIGHT).await;
+                let ready = tokio::time::timeout(COMMIT_TIMEOUT, self.raft.ensure_linearizable()).await;
+                drop(all);
+                match ready {
+                    Ok(Ok(_)) => {
+                        self.resync.store(false, Ordering::SeqCst);
+                        let (state, tip) = self.ledger.clone_head();
+                        shadow = Some(Shadow { term: m.current_term, state, tip });
+                    }
+                    Ok(Err(e)) => {
+                        fail(
+                            batch,
+                            &format!("the cluster could not confirm this node's leadership ({e}); send it again"),
+                        );
+                        shadow = None;
+                        continue;
+                    }
+                    Err(_) => {
+                        fail(
+                            batch,
+                            "the cluster could not confirm this node's leadership in time: a majority may be unreachable; send it again later",
+                        );
+                        shadow = None;
+                        continue;
+                    }
+                }
+            }
+            let Some(sh) = shadow.as_mut() else { continue };
+            let permit = match in_flight.clone().acquire_owned().await {
+                Ok(p) => p,
+                Err(_) => return,
+            };
+            self.propose(sh, batch, count, permit);
+        }
+    }
+
+    /// Builds one block on the shadow state and proposes it; answers the clients when it lands.
+    fn propose(&self, sh: &mut Shadow, batch: Vec<Pending>, count: usize, permit: tokio::sync::OwnedSemaphorePermit) {
+        let started = Instant::now();
+        let timestamp_ms = now_ms().max(sh.tip.timestamp_ms);
+        let now = timestamp_ms / 1000;
+        let mut slots: Vec<Vec<Result<u32, ErrorBody>>> = Vec::with_capacity(batch.len());
+        let mut accepted = Vec::with_capacity(count);
+        let mut verified = Vec::with_capacity(count);
+        let mut ids = Vec::with_capacity(count);
+        for p in &batch {
+            let mut s = Vec::with_capacity(p.txs.len());
+            for vtx in &p.txs {
+                match apply(&sh.state, vtx, now) {
+                    Ok(effects) => {
+                        sh.state.commit(effects);
+                        s.push(Ok(accepted.len() as u32));
+                        accepted.push(vtx.signed().clone());
+                        verified.push(vtx.clone());
+                        ids.push(vtx.id());
+                    }
+                    Err(r) => {
+                        self.metrics.rejected(r.code());
+                        s.push(Err(ErrorBody::from(&r)));
+                    }
+                }
+            }
+            slots.push(s);
+        }
+        if accepted.is_empty() {
+            answer(batch, slots, None);
+            return;
+        }
+        let height = sh.tip.height + 1;
+        let n = accepted.len();
+        let block = Block::produce_with_ids(
+            &self.ledger.genesis.chain_id,
+            height,
+            sh.tip.hash,
+            timestamp_ms,
+            accepted,
+            &ids,
+            &self.key,
+        );
+        let hash = block.hash();
+        sh.tip = ChainTip { height, hash, timestamp_ms };
+        self.local.insert(hash, verified);
+        let proposal = BlockProposal(block.to_canonical_bytes());
+        let (raft, local, resync, metrics) =
+            (self.raft.clone(), self.local.clone(), self.resync.clone(), self.metrics.clone());
+        tokio::spawn(async move {
+            let result = tokio::time::timeout(COMMIT_TIMEOUT, raft.client_write(proposal)).await;
+            local.take(&hash);
+            match result {
+                Ok(Ok(resp)) => match resp.data {
+                    Applied::Block { height: h, hash: got } if h == height && got == hash => {
+                        metrics.block_committed(n, started.elapsed());
+                        answer(batch, slots, Some((height, hash, ids)));
+                    }
+                    other => {
+                        resync.store(true, Ordering::SeqCst);
+                        let why = match other {
+                            Applied::Refused { reason } => format!("the cluster refused the block: {reason}"),
+                            _ => "the block landed at another place in the chain".into(),
+                        };
+                        fail(batch, &format!("{why}; send it again"));
+                    }
+                },
+                Ok(Err(e)) => {
+                    resync.store(true, Ordering::SeqCst);
+                    fail(
+                        batch,
+                        &format!(
+                            "the cluster did not commit the block ({e}); it may still be committed: look it up by id before sending it again"
+                        ),
+                    );
+                }
+                Err(_) => {
+                    resync.store(true, Ordering::SeqCst);
+                    fail(
+                        batch,
+                        &format!(
+                            "the block was not committed within {} s: a majority of the cluster may be unreachable. It may still be committed: look it up by id before sending it again",
+                            COMMIT_TIMEOUT.as_secs()
+                        ),
+                    );
+                }
+            }
+            drop(permit);
+        });
+    }
+}
+
+fn fail(batch: Vec<Pending>, why: &str) {
+    for p in batch {
+        let _ = p.reply.send(Err(OrderError::Unavailable(why.to_owned())));
+    }
+}
+
+fn answer(
+    batch: Vec<Pending>,
+    slots: Vec<Vec<Result<u32, ErrorBody>>>,
+    block: Option<(u64, ledger_protocol::Hash, Vec<ledger_protocol::Hash>)>,
+) {
+    for (p, s) in batch.into_iter().zip(slots) {
+        let outcomes = s
+            .into_iter()
+            .map(|r| {
+                r.and_then(|index| match &block {
+                    Some((height, block_hash, ids)) => {
+                        Ok(Receipt { id: ids[index as usize], height: *height, block_hash: *block_hash, index })
+                    }
+                    None => {
+                        Err(ErrorBody { code: "internal".into(), message: "no block holds this transaction".into() })
+                    }
+                })
+            })
+            .collect();
+        let _ = p.reply.send(Ok(outcomes));
+    }
+}

@@ -1,0 +1,496 @@
+//! Cluster tests: three `ledger-node serve --cluster` processes on loopback. The leader is
+//! SIGKILLed under load (a new one takes writes, nothing acknowledged is lost, the chains
+//! agree once the old leader is back); two of three stopped (the last refuses writes in
+//! words, and takes them again once a second node returns); a node wiped and re-added
+//! (it catches up from a snapshot). A block forged or broken by a peer is refused.
+
+use super::*;
+use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Mutex};
+
+/// The cluster tests start nine processes between them; one at a time on two cores.
+static ONE_AT_A_TIME: Mutex<()> = Mutex::new(());
+
+fn free_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port()
+}
+
+struct Cluster {
+    dir: tempfile::TempDir,
+    genesis: Genesis,
+    ports: Vec<(u16, u16)>,
+    procs: Vec<Option<NodeProc>>,
+    http: reqwest::blocking::Client,
+}
+
+impl Cluster {
+    /// Keys and genesis by `init-cluster`, then node files on free ports with `extra` TOML.
+    fn new(n: usize, extra: &str) -> Cluster {
+        let dir = tempfile::tempdir().unwrap();
+        let out = Command::new(env!("CARGO_BIN_EXE_ledger-node"))
+            .args(["init-cluster", "--chain-id", "test-cluster", "--nodes", &n.to_string(), "--dir"])
+            .arg(dir.path())
+            .output()
+            .unwrap();
+        assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+        let genesis: Genesis =
+            serde_json::from_str(&std::fs::read_to_string(dir.path().join("node1/genesis.json")).unwrap()).unwrap();
+        assert_eq!(genesis.authorities.len(), n, "one authority per hospital");
+        let ports: Vec<(u16, u16)> = (0..n).map(|_| (free_port(), free_port())).collect();
+        let c = Cluster { dir, genesis, ports, procs: (0..n).map(|_| None).collect(), http: Default::default() };
+        for i in 1..=n {
+            c.write_config(i, false, extra);
+        }
+        c
+    }
+
+    fn api(&self, i: usize) -> String {
+        format!("http://127.0.0.1:{}", self.ports[i - 1].0)
+    }
+    fn raft(&self, i: usize) -> String {
+        format!("http://127.0.0.1:{}", self.ports[i - 1].1)
+    }
+    fn config_path(&self, i: usize) -> PathBuf {
+        self.dir.path().join(format!("node{i}.toml"))
+    }
+    fn data_dir(&self, i: usize) -> PathBuf {
+        self.dir.path().join(format!("node{i}"))
+    }
+
+    fn write_config(&self, i: usize, join: bool, extra: &str) {
+        let mut t = format!(
+            "id = {i}\ndata_dir = \"node{i}\"\nlisten = \"127.0.0.1:{}\"\nraft_listen = \"127.0.0.1:{}\"\njoin = {join}\n",
+            self.ports[i - 1].0,
+            self.ports[i - 1].1
+        );
+        for j in 1..=self.ports.len() {
+            t += &format!("\n[[members]]\nid = {j}\napi = \"{}\"\nraft = \"{}\"\n", self.api(j), self.raft(j));
+        }
+        t += extra;
+        std::fs::write(self.config_path(i), t).unwrap();
+    }
+
+    fn start(&mut self, i: usize) {
+        let mut child = Command::new(env!("CARGO_BIN_EXE_ledger-node"))
+            .args(["serve", "--cluster"])
+            .arg(self.config_path(i))
+            .env("RUST_LOG", "warn,ledger_node=info")
+            .stdout(Stdio::piped())
+            .stderr(Stdio::inherit())
+            .spawn()
+            .expect("starting ledger-node");
+        let stdout = child.stdout.take().unwrap();
+        let mut lines = BufReader::new(stdout).lines();
+        loop {
+            let line = lines.next().expect("node exited before listening").unwrap();
+            if line.starts_with("cluster node ") {
+                break;
+            }
+        }
+        std::thread::spawn(move || for _ in lines {});
+        self.procs[i - 1] = Some(NodeProc { child, base: self.api(i) });
+    }
+
+    fn kill(&mut self, i: usize) {
+        if let Some(mut p) = self.procs[i - 1].take() {
+            p.sigkill();
+        }
+    }
+
+    fn status(&self, i: usize) -> Option<Value> {
+        let r = self.http.get(format!("{}/v1/cluster", self.api(i))).timeout(Duration::from_secs(2)).send().ok()?;
+        r.json().ok()
+    }
+
+    fn live(&self) -> Vec<usize> {
+        (1..=self.procs.len()).filter(|i| self.procs[i - 1].is_some()).collect()
+    }
+
+    /// Waits until the live nodes agree on one leader among them; returns it.
+    fn leader(&self, within: Duration) -> usize {
+        let t0 = Instant::now();
+        loop {
+            let views: Vec<_> = self.live().iter().map(|&i| (i, self.status(i))).collect();
+            let leaders: Vec<_> =
+                views.iter().filter_map(|(_, v)| v.as_ref().and_then(|v| v["leader"]["id"].as_u64())).collect();
+            let leading = views.iter().find(|(_, v)| v.as_ref().is_some_and(|v| v["state"] == "Leader"));
+            if let Some((l, _)) = leading
+                && leaders.len() == views.len()
+                && leaders.iter().all(|&x| x == *l as u64)
+            {
+                return *l;
+            }
+            assert!(t0.elapsed() < within, "no agreed leader within {within:?}: {views:?}");
+            std::thread::sleep(Duration::from_millis(50));
+        }
+    }
+
+    fn submit(&self, i: usize, stx: &SignedTransaction) -> Result<(u16, Value), String> {
+        let r = self
+            .http
+            .post(format!("{}/v1/transactions", self.api(i)))
+            .json(&json!({ "tx": hex::encode(stx.to_canonical_bytes()) }))
+            .timeout(Duration::from_secs(10))
+            .send()
+            .map_err(|e| e.to_string())?;
+        let status = r.status().as_u16();
+        Ok((status, r.json().unwrap_or(Value::Null)))
+    }
+
+    fn get(&self, i: usize, path: &str) -> (u16, Value) {
+        let r = self.http.get(format!("{}{path}", self.api(i))).send().unwrap();
+        (r.status().as_u16(), r.json().unwrap_or(Value::Null))
+    }
+
+    fn head(&self, i: usize) -> Option<(u64, String)> {
+        let r = self.http.get(format!("{}/v1/info", self.api(i))).timeout(Duration::from_secs(2)).send().ok()?;
+        let v: Value = r.json().ok()?;
+        Some((v["height"].as_u64()?, v["head"].as_str()?.to_owned()))
+    }
+
+    /// Waits until every live node reports the same head; returns it.
+    fn converged(&self, within: Duration) -> (u64, String) {
+        let t0 = Instant::now();
+        loop {
+            let heads: Vec<_> = self.live().iter().map(|&i| self.head(i)).collect();
+            if let Some(Some(first)) = heads.first()
+                && heads.iter().all(|h| h.as_ref() == Some(first))
+            {
+                return first.clone();
+            }
+            assert!(t0.elapsed() < within, "the nodes did not agree on a head within {within:?}: {heads:?}");
+            std::thread::sleep(Duration::from_millis(100));
+        }
+    }
+
+    /// Checks node `i`'s whole chain as a client would: links, producer signatures (each a
+    /// genesis authority), Merkle roots and every transaction signature.
+    fn verify_chain(&self, i: usize) -> usize {
+        let (height, head) = self.head(i).unwrap();
+        let mut tip = ChainTip::genesis(&self.genesis);
+        let mut txs = 0;
+        for h in 1..=height {
+            let (_, b) = self.get(i, &format!("/v1/blocks/{h}"));
+            let block: Block = serde_json::from_value(b).unwrap();
+            verify_header(&self.genesis, &tip, &block, &K256Verifier).unwrap();
+            for t in &block.txs {
+                assert!(t.clone().verify(&K256Verifier).is_ok());
+            }
+            txs += block.txs.len();
+            tip = ChainTip { height: h, hash: block.hash(), timestamp_ms: block.header.timestamp_ms };
+        }
+        assert_eq!(tip.hash.to_hex(), head, "node {i}'s head is the end of the chain it serves");
+        txs
+    }
+
+    fn admin(&self, via: usize, args: &[&str]) -> Result<String, String> {
+        let out = Command::new(env!("CARGO_BIN_EXE_ledger-node"))
+            .args(["admin", "--raft", &self.raft(via)])
+            .args(args)
+            .output()
+            .unwrap();
+        if out.status.success() {
+            Ok(String::from_utf8_lossy(&out.stdout).into_owned())
+        } else {
+            Err(String::from_utf8_lossy(&out.stderr).into_owned())
+        }
+    }
+}
+
+fn registration(chain: &str, name: &str) -> SignedTransaction {
+    let k = key(name);
+    Transaction {
+        chain_id: chain.into(),
+        signer: pk(&k),
+        nonce: 1,
+        body: TxBody::RegisterPatient { name: name.into(), encryption_key: pk(&k) },
+    }
+    .sign(&k)
+}
+
+fn lock() -> std::sync::MutexGuard<'static, ()> {
+    ONE_AT_A_TIME.lock().unwrap_or_else(|p| p.into_inner())
+}
+
+#[test]
+fn leader_sigkilled_under_load_a_new_leader_takes_writes_and_nothing_acknowledged_is_lost() {
+    let _one = lock();
+    let mut c = Cluster::new(3, "");
+    for i in 1..=3 {
+        c.start(i);
+    }
+    let old = c.leader(Duration::from_secs(20));
+    let c = Arc::new(Mutex::new(c));
+    let acked = Arc::new(Mutex::new(Vec::<(Hash, Instant)>::new()));
+    let stop = Arc::new(AtomicBool::new(false));
+    let chain = "test-cluster".to_owned();
+    let apis: Vec<String> = (1..=3).map(|i| c.lock().unwrap().api(i)).collect();
+    let mut workers = Vec::new();
+    for w in 0..4 {
+        let (acked, stop, apis, chain) = (acked.clone(), stop.clone(), apis.clone(), chain.clone());
+        workers.push(std::thread::spawn(move || {
+            let http = reqwest::blocking::Client::new();
+            let mut i = 0u64;
+            let mut target = w % 3;
+            while !stop.load(Ordering::SeqCst) {
+                let stx = registration(&chain, &format!("failover-{w}-{i}"));
+                let sent = Instant::now();
+                let res = http
+                    .post(format!("{}/v1/transactions", apis[target]))
+                    .json(&json!({ "tx": hex::encode(stx.to_canonical_bytes()) }))
+                    .timeout(Duration::from_secs(10))
+                    .send();
+                match res {
+                    Ok(r) if r.status().is_success() => acked.lock().unwrap().push((stx.id(), sent)),
+                    // Refused (no leader yet) or the node is gone: try the next node.
+                    _ => {
+                        target = (target + 1) % 3;
+                        std::thread::sleep(Duration::from_millis(10));
+                    }
+                }
+                i += 1;
+            }
+        }));
+    }
+    let t0 = Instant::now();
+    while acked.lock().unwrap().len() < 150 && t0.elapsed() < Duration::from_secs(60) {
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    assert!(acked.lock().unwrap().len() >= 150, "the cluster acknowledged too little before the kill");
+    let kill = Instant::now();
+    c.lock().unwrap().kill(old);
+    // Keep the load on until writes sent after the kill have been acknowledged for a while.
+    let t1 = Instant::now();
+    loop {
+        let after = acked.lock().unwrap().iter().filter(|(_, sent)| *sent > kill).count();
+        if after >= 50 || t1.elapsed() > Duration::from_secs(30) {
+            break;
+        }
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    stop.store(true, Ordering::SeqCst);
+    for w in workers {
+        w.join().unwrap();
+    }
+    let acked = acked.lock().unwrap().clone();
+    let first_after = acked.iter().filter(|(_, sent)| *sent > kill).map(|(_, sent)| *sent).min();
+    let first_after = first_after.expect("no write sent after the kill was acknowledged");
+    // The time until the first write that a new leader accepted was sent.
+    let failover = first_after.duration_since(kill);
+    println!("failover: first acknowledged write sent {} ms after the leader was killed", failover.as_millis());
+    // The target is 1 s (see `cargo xtask bench cluster`); this test runs beside others on
+    // a busy machine, so it allows more before calling it broken.
+    assert!(failover < Duration::from_secs(3), "a new leader took {failover:?} to accept writes");
+
+    let mut c = Arc::try_unwrap(c).ok().unwrap().into_inner().unwrap();
+    let new = c.leader(Duration::from_secs(10));
+    assert_ne!(new, old);
+    c.start(old);
+    let (height, head) = c.converged(Duration::from_secs(60));
+    println!("all three at height {height}, head {head}");
+    for i in 1..=3 {
+        for (id, _) in &acked {
+            let (s, v) = c.get(i, &format!("/v1/transactions/{id}"));
+            assert_eq!(s, 200, "acknowledged transaction {id} is missing on node {i}");
+            let p: TxWithProof = serde_json::from_value(v).unwrap();
+            assert!(p.verify());
+        }
+        assert!(c.verify_chain(i) >= acked.len());
+    }
+    // The old leader, back, follows the new one and answers consistent reads.
+    let (s, v) = c.get(old, "/v1/blocks/head?consistent=true");
+    assert_eq!(s, 200, "{v}");
+}
+
+#[test]
+fn with_two_of_three_stopped_the_last_node_refuses_writes_and_takes_them_once_one_returns() {
+    let _one = lock();
+    let mut c = Cluster::new(3, "");
+    for i in 1..=3 {
+        c.start(i);
+    }
+    let leader = c.leader(Duration::from_secs(20));
+    let (s, v) = c.submit(leader, &registration("test-cluster", "quorum-first")).unwrap();
+    assert_eq!(s, 200, "{v}");
+    let others: Vec<usize> = (1..=3).filter(|&i| i != leader).collect();
+    c.kill(others[0]);
+    c.kill(others[1]);
+    // Past the time a leader may go without hearing from a majority.
+    std::thread::sleep(Duration::from_secs(2));
+    let refused = registration("test-cluster", "quorum-refused");
+    let t0 = Instant::now();
+    let (s, v) = c.submit(leader, &refused).unwrap();
+    assert!(t0.elapsed() < Duration::from_secs(6), "the refusal came quickly, not after hanging");
+    assert_eq!(s, 503, "{v}");
+    assert_eq!(v["code"], "unavailable");
+    let msg = v["message"].as_str().unwrap();
+    assert!(msg.contains("majority"), "the message says why: {msg}");
+    // Reads still work on the last node, and a consistent read is refused in words.
+    assert_eq!(c.get(leader, "/v1/blocks/head").0, 200);
+    let (s, v) = c.get(leader, "/v1/blocks/head?consistent=true");
+    assert_eq!(s, 503, "{v}");
+
+    c.start(others[0]);
+    let t1 = Instant::now();
+    let resumed = registration("test-cluster", "quorum-resumed");
+    loop {
+        match c.submit(leader, &resumed) {
+            Ok((200, _)) => break,
+            other => {
+                assert!(t1.elapsed() < Duration::from_secs(20), "writes did not resume: {other:?}");
+                std::thread::sleep(Duration::from_millis(100));
+            }
+        }
+    }
+    c.converged(Duration::from_secs(20));
+    for i in [leader, others[0]] {
+        assert_eq!(c.get(i, &format!("/v1/transactions/{}", resumed.id())).0, 200);
+        assert_eq!(
+            c.get(i, &format!("/v1/transactions/{}", refused.id())).0,
+            404,
+            "the refused write was never committed"
+        );
+    }
+}
+
+#[test]
+fn a_wiped_node_readded_catches_up_from_a_snapshot() {
+    let _one = lock();
+    let tuning = "\n[raft]\nsnapshot_every = 20\nkeep_logs = 5\n";
+    let mut c = Cluster::new(3, tuning);
+    for i in 1..=3 {
+        c.start(i);
+    }
+    let leader = c.leader(Duration::from_secs(20));
+    let wiped = (1..=3).find(|&i| i != leader).unwrap();
+    let mut ids = Vec::new();
+    for n in 0..30 {
+        let stx = registration("test-cluster", &format!("snap-a-{n}"));
+        let (s, v) = c.submit(leader, &stx).unwrap();
+        assert_eq!(s, 200, "{v}");
+        ids.push(stx.id());
+    }
+    c.kill(wiped);
+    c.admin(leader, &["remove", "--id", &wiped.to_string()]).unwrap();
+    for f in ["ledger.redb", "raft-log.redb"] {
+        std::fs::remove_file(c.data_dir(wiped).join(f)).unwrap();
+    }
+    // Enough entries past the removal that the leader snapshots and purges its log.
+    for n in 0..30 {
+        let stx = registration("test-cluster", &format!("snap-b-{n}"));
+        let (s, v) = c.submit(leader, &stx).unwrap();
+        assert_eq!(s, 200, "{v}");
+        ids.push(stx.id());
+    }
+    let st = c.status(leader).unwrap();
+    assert!(st["purged_index"].as_u64().unwrap_or(0) > 0, "the leader purged its log behind a snapshot: {st}");
+
+    c.write_config(wiped, true, tuning);
+    c.start(wiped);
+    let api = c.api(wiped);
+    let raft = c.raft(wiped);
+    // Through a follower's Raft port: the change is handed to the leader.
+    let via = (1..=3).find(|&i| i != leader && i != wiped).unwrap();
+    c.admin(via, &["add-learner", "--id", &wiped.to_string(), "--api", &api, "--raft-url", &raft]).unwrap();
+    c.admin(leader, &["promote", "--id", &wiped.to_string()]).unwrap();
+    let t0 = Instant::now();
+    loop {
+        let st = c.status(wiped).unwrap();
+        if st["snapshot_index"].as_u64().is_some() && st["state"] == "Follower" {
+            break;
+        }
+        assert!(t0.elapsed() < Duration::from_secs(20), "the wiped node installed a snapshot and votes: {st}");
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    c.converged(Duration::from_secs(20));
+    for id in &ids {
+        assert_eq!(c.get(wiped, &format!("/v1/transactions/{id}")).0, 200, "{id} is on the re-added node");
+    }
+    assert!(c.verify_chain(wiped) >= ids.len());
+    let members = c.status(leader).unwrap()["members"].as_array().unwrap().clone();
+    assert_eq!(members.iter().filter(|m| m["voter"] == true).count(), 3, "{members:?}");
+    // It votes again: with another node down, the cluster still commits.
+    let down = (1..=3).find(|&i| i != leader && i != wiped).unwrap();
+    c.kill(down);
+    let (s, v) = c.submit(leader, &registration("test-cluster", "snap-after")).unwrap();
+    assert_eq!(s, 200, "{v}");
+}
+
+/// What every node does with a block that came through Raft: checked like a stranger's.
+#[test]
+fn a_block_from_a_peer_is_refused_unless_it_verifies_and_a_refusal_changes_nothing() {
+    let dir = tempfile::tempdir().unwrap();
+    let (a, b) = (key("hospital-a"), key("hospital-b"));
+    let genesis = Genesis {
+        chain_id: "peer-chain".into(),
+        timestamp_ms: 0,
+        authorities: [&a, &b]
+            .iter()
+            .map(|k| GenesisAuthority { name: "H".into(), key: pk(k), encryption_key: pk(k) })
+            .collect(),
+    };
+    let ledger = ledger_node::ledger::Ledger::open(dir.path(), genesis.clone()).unwrap();
+    let tip = ChainTip::genesis(&genesis);
+    let p1 = registration("peer-chain", "peer-1");
+    let p2 = registration("peer-chain", "peer-2");
+    let block = |txs: Vec<SignedTransaction>, prev: Hash, height: u64, k: &k256::ecdsa::SigningKey| {
+        let ids: Vec<Hash> = txs.iter().map(SignedTransaction::id).collect();
+        Block::produce_with_ids("peer-chain", height, prev, 1_000, txs, &ids, k)
+    };
+    let apply = |b: &Block| ledger.apply_block_from_peer(b, None, &[]).unwrap();
+
+    // Signed by a key that is no authority.
+    let outsider = block(vec![p1.clone()], tip.hash, 1, &key("outsider"));
+    assert!(apply(&outsider).unwrap_err().to_string().contains("not a genesis authority"));
+    // A transaction changed after signing (its signature no longer matches).
+    let mut forged = p1.clone();
+    forged.tx.nonce = 2;
+    let bad_sig = block(vec![forged], tip.hash, 1, &a);
+    assert!(matches!(apply(&bad_sig), Err(ChainError::BadTx { .. })));
+    // Not linked to the tip.
+    let unlinked = block(vec![p1.clone()], Hash([7; 32]), 1, &b);
+    assert!(apply(&unlinked).unwrap_err().to_string().contains("previous block"));
+    // The second transaction breaks a rule (the same registration twice): the first one's
+    // effects must not stay behind.
+    let twice = block(vec![p1.clone(), p1.clone()], tip.hash, 1, &a);
+    assert!(matches!(apply(&twice), Err(ChainError::BadTx { index: 1, .. })));
+    assert_eq!(ledger.head().tip, tip, "nothing was applied");
+    assert!(ledger.head().state.account(&pk(&key("peer-1")).address()).is_none(), "no partial effects");
+    assert_eq!(ledger.store.height().unwrap(), 0);
+
+    // Good blocks from either authority extend the chain.
+    let good = block(vec![p1], tip.hash, 1, &a);
+    let t1 = apply(&good).unwrap();
+    let next = block(vec![p2], t1.hash, 2, &b);
+    assert_eq!(apply(&next).unwrap().height, 2);
+    drop(ledger);
+    let reopened = ledger_node::ledger::Ledger::open(dir.path(), genesis).unwrap();
+    assert_eq!(reopened.head().tip.height, 2, "both blocks are durable and re-verify");
+}
+
+#[test]
+fn cluster_files_are_checked_with_clear_errors() {
+    let dir = tempfile::tempdir().unwrap();
+    let write = |name: &str, text: &str| -> PathBuf {
+        let p = dir.path().join(name);
+        std::fs::write(&p, text).unwrap();
+        p
+    };
+    let base = "data_dir = \"d\"\nlisten = \"127.0.0.1:1\"\nraft_listen = \"127.0.0.1:2\"\n";
+    let member = "[[members]]\nid = 1\napi = \"http://a\"\nraft = \"http://b\"\n";
+    let check = |p: &Path| ledger_node::cluster::ClusterConfig::read(p).map_err(|e| format!("{e:#}"));
+    let ok = write("ok.toml", &format!("id = 1\n{base}{member}"));
+    let c = check(&ok).unwrap();
+    assert_eq!(c.data_dir, dir.path().join("d"), "relative paths are taken from the file's folder");
+    assert!(check(&write("zero.toml", &format!("id = 0\n{base}{member}"))).unwrap_err().contains("positive"));
+    assert!(check(&write("absent.toml", &format!("id = 2\n{base}{member}"))).unwrap_err().contains("join = true"));
+    assert!(
+        check(&write("typo.toml", &format!("id = 1\nlisten_api = 3\n{base}{member}")))
+            .unwrap_err()
+            .contains("unknown field")
+    );
+    let bad_raft = format!("id = 1\n{base}{member}[raft]\nheartbeat_ms = 500\n");
+    assert!(check(&write("raft.toml", &bad_raft)).unwrap_err().contains("election_timeout_min_ms"));
+    assert!(check(&dir.path().join("missing.toml")).unwrap_err().contains("cannot read"));
+}
