@@ -796,7 +796,7 @@ async fn read_record(
         Gate::Own(blob) => (blob, None),
         Gate::Refused(patient, e) => return Err(refuse(&s, patient, record_id, reader, e).await),
         Gate::Allowed(blob, basis) => {
-            if s.0.ledger.store.blob(&blob)?.is_none() {
+            if blob_anywhere(&s, &blob).await?.is_none() {
                 return Err(ApiError::not_found("blob_not_found", "encrypted blob for this record"));
             }
             let stx = s.sign_as_node(TxBody::AccessEvent { record: record_id, reader, basis });
@@ -809,11 +809,9 @@ async fn read_record(
             }
         }
     };
-    let bytes =
-        s.0.ledger
-            .store
-            .blob(&blob)?
-            .ok_or_else(|| ApiError::not_found("blob_not_found", "encrypted blob for this record"))?;
+    let bytes = blob_anywhere(&s, &blob)
+        .await?
+        .ok_or_else(|| ApiError::not_found("blob_not_found", "encrypted blob for this record"))?;
     s.0.metrics.blob_released();
     let mut resp = bytes.into_response();
     resp.headers_mut().insert(header::CONTENT_TYPE, HeaderValue::from_static("application/octet-stream"));
@@ -821,6 +819,40 @@ async fn read_record(
         resp.headers_mut().insert("x-access-event", v);
     }
     Ok(resp)
+}
+
+/// A blob from this node's store or, in a cluster, from a peer that has it (blobs are
+/// stored where they were uploaded). A peer's copy is kept only if it hashes to its id.
+async fn blob_anywhere(s: &AppState, id: &Hash) -> ApiResult<Option<Vec<u8>>> {
+    if let Some(b) = s.0.ledger.store.blob(id)? {
+        return Ok(Some(b));
+    }
+    let Some(c) = s.0.cluster.get() else { return Ok(None) };
+    let peers: Vec<String> = {
+        let m = c.raft.metrics().borrow().clone();
+        m.membership_config
+            .membership()
+            .nodes()
+            .filter(|(n, _)| **n != c.orderer.id)
+            .map(|(_, p)| p.raft.clone())
+            .collect()
+    };
+    let http = reqwest::Client::new();
+    for peer in peers {
+        let got = http.get(format!("{peer}/raft/blob/{id}")).timeout(std::time::Duration::from_secs(30)).send().await;
+        let Ok(resp) = got else { continue };
+        if !resp.status().is_success() {
+            continue;
+        }
+        let Ok(bytes) = resp.bytes().await else { continue };
+        if wire::blob_id(&bytes) != *id {
+            tracing::warn!(%id, %peer, "a peer's copy of a blob does not match its id; ignored");
+            continue;
+        }
+        s.0.ledger.store.put_blob(id, &bytes)?;
+        return Ok(Some(bytes.to_vec()));
+    }
+    Ok(None)
 }
 
 /// Logs a refused read (store, metrics, tracing) and turns it into the 403 answer.

@@ -1,6 +1,6 @@
 //! Project automation, the README's two commands and the benchmarks:
 //! `cargo xtask run` (set up, then run the node with demo data), `cargo xtask test`
-//! (set up, then run everything CI runs), `cargo xtask bench <ledger|wallet>`, and
+//! (set up, then run everything CI runs), `cargo xtask bench <ledger|cluster|wallet|...>`, and
 //! `cargo xtask setup` (only install what is missing). Set-up is idempotent and silent
 //! when everything is already there.
 
@@ -8,13 +8,15 @@ use anyhow::{Context, Result, bail};
 use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
 
-const USAGE: &str = "usage: cargo xtask <run|test|e2e [filter]|bench <ledger|wallet|portal|twin|viewer|all>|setup>
+const USAGE: &str =
+    "usage: cargo xtask <run|test|e2e [filter]|bench <ledger|cluster|wallet|portal|twin|viewer|all>|setup>
 
   run     build the portal and start it with the ledger node and demo data (http://127.0.0.1:7800)
   test    install what is missing, then run every check and test CI runs
   e2e     build the node, the portal and the web viewer, then run only the end-to-end tests
           (those whose name contains the filter, when given)
   bench   ledger: node throughput against the verify ceiling, latency
+          cluster: three replicated nodes' throughput against one node's, commit p99, failover time
           wallet: signing and keystore unlock in headless Chromium
           portal: initial download (gzip) and first render in headless Chromium
           twin:   physiology speed against real time, replay seek + window
@@ -32,12 +34,14 @@ fn main() -> Result<()> {
         Some("e2e") => e2e(args.get(1).map(String::as_str)),
         Some("bench") => match args.get(1).map(String::as_str) {
             Some("ledger") => bench_ledger(),
+            Some("cluster") => bench_cluster(),
             Some("wallet") => bench_wallet(),
             Some("portal") => bench_portal(),
             Some("twin") => bench_twin(),
             Some("viewer") => bench_viewer(),
             Some("all") => {
                 bench_ledger()?;
+                bench_cluster()?;
                 bench_wallet()?;
                 bench_portal()?;
                 bench_twin()
@@ -435,6 +439,16 @@ fn bench_ledger() -> Result<()> {
     quiet(cargo().args(["build", "--release", "--quiet", "-p", "ledger-node", "--bins"]))?;
     let target = target_dir();
     sh(Command::new(target.join("release/ledger-bench")).arg("--node-bin").arg(target.join("release/ledger-node")))
+}
+
+/// Three cluster nodes on loopback against one node, from the same load process.
+fn bench_cluster() -> Result<()> {
+    quiet(cargo().args(["build", "--release", "--quiet", "-p", "ledger-node", "--bins"]))?;
+    let target = target_dir();
+    sh(Command::new(target.join("release/ledger-bench"))
+        .arg("--cluster")
+        .arg("--node-bin")
+        .arg(target.join("release/ledger-node")))
 }
 
 fn abs(p: PathBuf) -> Result<PathBuf> {

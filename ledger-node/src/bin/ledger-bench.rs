@@ -1,7 +1,9 @@
 //! Ledger benchmark, run as its own load process against a real node binary: (1) the
 //! verify-only ceiling (libsecp256k1 on all cores), (2) sustained accepted-and-durably-
 //! committed tx/s over HTTP, (3) submit→commit latency at half that load. Prints the
-//! figures and, last, one machine-readable line.
+//! figures and, last, one machine-readable line. With `--cluster`: the single node's
+//! throughput, then three cluster nodes' throughput and commit latency through the leader,
+//! and the failover time after SIGKILLing the leader (median of three).
 
 use anyhow::{Context, bail};
 use ledger_node::verify::{Secp256k1Verifier, sign_fast};
@@ -9,22 +11,28 @@ use ledger_protocol::codec::Encode;
 use ledger_protocol::{PublicKey, SignatureVerifier, SignedTransaction, Transaction, TxBody};
 use rayon::prelude::*;
 use std::io::{BufRead, BufReader};
-use std::path::PathBuf;
-use std::process::{Command, Stdio};
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
 use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::{Duration, Instant};
 
 struct Args {
     node_bin: PathBuf,
+    cluster: bool,
     seconds: f64,
     batch: usize,
     connections: usize,
 }
 
 fn parse_args() -> anyhow::Result<Args> {
-    let mut a =
-        Args { node_bin: PathBuf::from("target/release/ledger-node"), seconds: 8.0, batch: 1024, connections: 3 };
+    let mut a = Args {
+        node_bin: PathBuf::from("target/release/ledger-node"),
+        cluster: false,
+        seconds: 8.0,
+        batch: 1024,
+        connections: 3,
+    };
     let mut it = std::env::args().skip(1);
     while let Some(flag) = it.next() {
         let mut val = || it.next().with_context(|| format!("{flag} needs a value"));
@@ -33,8 +41,9 @@ fn parse_args() -> anyhow::Result<Args> {
             "--seconds" => a.seconds = val()?.parse()?,
             "--batch" => a.batch = val()?.parse()?,
             "--connections" => a.connections = val()?.parse()?,
+            "--cluster" => a.cluster = true,
             "-h" | "--help" => {
-                println!("ledger-bench [--node-bin PATH] [--seconds S] [--batch N] [--connections C]");
+                println!("ledger-bench [--node-bin PATH] [--seconds S] [--batch N] [--connections C] [--cluster]");
                 std::process::exit(0);
             }
             other => bail!("unknown argument {other}"),
@@ -99,13 +108,12 @@ fn percentile(sorted: &[f64], p: f64) -> f64 {
 
 fn main() -> anyhow::Result<()> {
     let args = parse_args()?;
+    if args.cluster {
+        return cluster_main(&args);
+    }
     let dir = std::env::temp_dir().join(format!("ledger-bench-{}", std::process::id()));
     let _ = std::fs::remove_dir_all(&dir);
-    let st =
-        Command::new(&args.node_bin).args(["init", "--chain-id", "bench-chain", "--data-dir"]).arg(&dir).output()?;
-    if !st.status.success() {
-        bail!("ledger-node init failed: {}", String::from_utf8_lossy(&st.stderr));
-    }
+    init_single(&args, &dir)?;
 
     // Load for the throughput phase: more than the node could take in the window.
     let n_load = 400_000usize;
@@ -118,102 +126,18 @@ fn main() -> anyhow::Result<()> {
     let ceil = ceiling(&load[..50_000], 3.0);
     println!("verify-only ceiling: {ceil:.0} signatures/s on {} threads (libsecp256k1)", rayon::current_num_threads());
 
-    let mut node = Command::new(&args.node_bin)
-        .args(["serve", "--listen", "127.0.0.1:0", "--data-dir"])
-        .arg(&dir)
-        .env("RUST_LOG", "warn")
-        .stdout(Stdio::piped())
-        .spawn()?;
-    let mut lines = BufReader::new(node.stdout.take().context("node stdout")?).lines();
-    let base = loop {
-        let line = lines.next().context("node exited before listening")??;
-        if let Some(rest) = line.strip_prefix("ledger node listening on ") {
-            break rest.trim().to_owned();
-        }
-    };
-    std::thread::spawn(move || for _ in lines {});
-
+    let (mut node, base) = spawn_node(&args.node_bin, &["serve", "--listen", "127.0.0.1:0", "--data-dir"], &dir)?;
     let rt = tokio::runtime::Builder::new_multi_thread().worker_threads(2).enable_all().build()?;
     let result = rt.block_on(async {
         let http = reqwest::Client::builder().pool_max_idle_per_host(64).build()?;
-        let url = format!("{base}/v1/transactions/batch");
-
-        // (2) Sustained throughput: C connections, each sending the next batch as soon as
-        // the previous one is committed.
-        let bodies: Arc<Vec<Vec<u8>>> = Arc::new(load.chunks(args.batch).map(batch_body).collect());
-        let next = Arc::new(AtomicUsize::new(0));
-        let window = Duration::from_secs_f64(args.seconds);
-        let start = Instant::now();
-        let mut tasks = Vec::new();
-        for _ in 0..args.connections {
-            let (http, url, bodies, next) = (http.clone(), url.clone(), bodies.clone(), next.clone());
-            tasks.push(tokio::spawn(async move {
-                let mut ok = 0usize;
-                while start.elapsed() < window {
-                    let i = next.fetch_add(1, Ordering::SeqCst);
-                    let Some(body) = bodies.get(i) else { break };
-                    let r = http.post(&url).header("content-type", "application/json").body(body.clone()).send().await?;
-                    ok += count_ok(&r.bytes().await?);
-                }
-                anyhow::Ok(ok)
-            }));
-        }
-        let mut accepted = 0;
-        for t in tasks {
-            accepted += t.await??;
-        }
-        let elapsed = start.elapsed().as_secs_f64();
-        let tps = accepted as f64 / elapsed;
-        println!("sustained: {accepted} transactions accepted and durably committed in {elapsed:.2} s = {tps:.0} tx/s (batches of {}, {} connections)", args.batch, args.connections);
-
-        // (3) Latency at half that load, open loop: small batches sent on a fixed schedule.
-        let rate = (tps / 2.0).max(1.0);
-        let small = 16usize;
-        let interval = Duration::from_secs_f64(small as f64 / rate);
-        let lat_bodies: Vec<Vec<u8>> = lat_txs.chunks(small).map(batch_body).collect();
-        let lat_window = Duration::from_secs(5);
-        let (tx, mut rx) = tokio::sync::mpsc::unbounded_channel::<anyhow::Result<(f64, usize)>>();
-        let start = Instant::now();
-        let mut ticker = tokio::time::interval(interval);
-        ticker.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Burst);
-        let mut sent_txs = 0usize;
-        for body in lat_bodies {
-            if start.elapsed() >= lat_window {
-                break;
-            }
-            ticker.tick().await;
-            sent_txs += small;
-            let (http, url, tx) = (http.clone(), url.clone(), tx.clone());
-            tokio::spawn(async move {
-                let t0 = Instant::now();
-                let r = async {
-                    let resp = http.post(&url).header("content-type", "application/json").body(body).send().await?;
-                    let body = resp.bytes().await?;
-                    anyhow::Ok((t0.elapsed().as_secs_f64() * 1000.0, count_ok(&body)))
-                }
-                .await;
-                let _ = tx.send(r);
-            });
-        }
-        drop(tx);
-        let mut lats = Vec::new();
-        let mut committed = 0;
-        while let Some(r) = rx.recv().await {
-            let (ms, ok) = r?;
-            committed += ok;
-            lats.extend(std::iter::repeat_n(ms, ok));
-        }
-        let offered = sent_txs as f64 / start.elapsed().as_secs_f64();
-        lats.sort_by(|a, b| a.total_cmp(b));
-        let (p50, p99) = (percentile(&lats, 0.50), percentile(&lats, 0.99));
-        println!(
-            "latency at half load: offered {offered:.0} tx/s, {committed} committed, submit→commit p50 {p50:.2} ms, p90 {:.2} ms, p99 {p99:.2} ms, max {:.2} ms",
-            percentile(&lats, 0.90),
-            percentile(&lats, 1.0)
-        );
+        let tps = throughput(&http, &base, &load, &args).await?;
+        let (p50, p99) = latency(&http, &base, tps, &lat_txs).await?;
         if let Ok(r) = http.get(format!("{base}/metrics")).send().await {
             let text = r.text().await.unwrap_or_default();
-            for l in text.lines().filter(|l| l.starts_with("ledger_block_commit_seconds") || l.starts_with("ledger_blocks_total")) {
+            for l in text
+                .lines()
+                .filter(|l| l.starts_with("ledger_block_commit_seconds") || l.starts_with("ledger_blocks_total"))
+            {
                 eprintln!("  node {l}");
             }
         }
@@ -226,4 +150,301 @@ fn main() -> anyhow::Result<()> {
     let ratio = tps / ceil;
     println!("ledger tx_per_s={tps:.0} ceiling_per_s={ceil:.0} ratio={ratio:.3} p50_ms={p50:.2} p99_ms={p99:.2}");
     Ok(())
+}
+
+fn init_single(args: &Args, dir: &Path) -> anyhow::Result<()> {
+    let st =
+        Command::new(&args.node_bin).args(["init", "--chain-id", "bench-chain", "--data-dir"]).arg(dir).output()?;
+    if !st.status.success() {
+        bail!("ledger-node init failed: {}", String::from_utf8_lossy(&st.stderr));
+    }
+    Ok(())
+}
+
+/// Starts the node binary with `args` then `path`; returns it and the API base URL it printed.
+fn spawn_node(bin: &Path, args: &[&str], path: &Path) -> anyhow::Result<(Child, String)> {
+    let mut node = Command::new(bin).args(args).arg(path).env("RUST_LOG", "warn").stdout(Stdio::piped()).spawn()?;
+    let mut lines = BufReader::new(node.stdout.take().context("node stdout")?).lines();
+    let base = loop {
+        let line = lines.next().context("node exited before listening")??;
+        if let Some(rest) = line.strip_prefix("ledger node listening on ") {
+            break rest.trim().to_owned();
+        }
+        if let Some(rest) = line.strip_prefix("cluster node ")
+            && let Some(url) = rest.split_whitespace().find(|w| w.starts_with("http://"))
+        {
+            break url.to_owned();
+        }
+    };
+    std::thread::spawn(move || for _ in lines {});
+    Ok((node, base))
+}
+
+/// Sustained throughput: C connections, each sending the next batch as soon as the
+/// previous one is committed. Accepted transactions per second.
+async fn throughput(
+    http: &reqwest::Client,
+    base: &str,
+    load: &[SignedTransaction],
+    args: &Args,
+) -> anyhow::Result<f64> {
+    let url = format!("{base}/v1/transactions/batch");
+    let bodies: Arc<Vec<Vec<u8>>> = Arc::new(load.chunks(args.batch).map(batch_body).collect());
+    let next = Arc::new(AtomicUsize::new(0));
+    let window = Duration::from_secs_f64(args.seconds);
+    let start = Instant::now();
+    let mut tasks = Vec::new();
+    for _ in 0..args.connections {
+        let (http, url, bodies, next) = (http.clone(), url.clone(), bodies.clone(), next.clone());
+        tasks.push(tokio::spawn(async move {
+            let mut ok = 0usize;
+            while start.elapsed() < window {
+                let i = next.fetch_add(1, Ordering::SeqCst);
+                let Some(body) = bodies.get(i) else { break };
+                let r = http.post(&url).header("content-type", "application/json").body(body.clone()).send().await?;
+                ok += count_ok(&r.bytes().await?);
+            }
+            anyhow::Ok(ok)
+        }));
+    }
+    let mut accepted = 0;
+    for t in tasks {
+        accepted += t.await??;
+    }
+    let elapsed = start.elapsed().as_secs_f64();
+    let tps = accepted as f64 / elapsed;
+    println!(
+        "sustained: {accepted} transactions accepted and durably committed in {elapsed:.2} s = {tps:.0} tx/s (batches of {}, {} connections)",
+        args.batch, args.connections
+    );
+    Ok(tps)
+}
+
+/// Latency at half of `tps`, open loop: small batches sent on a fixed schedule. (p50, p99) in ms.
+async fn latency(
+    http: &reqwest::Client,
+    base: &str,
+    tps: f64,
+    lat_txs: &[SignedTransaction],
+) -> anyhow::Result<(f64, f64)> {
+    let url = format!("{base}/v1/transactions/batch");
+    let rate = (tps / 2.0).max(1.0);
+    let small = 16usize;
+    let interval = Duration::from_secs_f64(small as f64 / rate);
+    let lat_bodies: Vec<Vec<u8>> = lat_txs.chunks(small).map(batch_body).collect();
+    let lat_window = Duration::from_secs(5);
+    let (tx, mut rx) = tokio::sync::mpsc::unbounded_channel::<anyhow::Result<(f64, usize)>>();
+    let start = Instant::now();
+    let mut ticker = tokio::time::interval(interval);
+    ticker.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Burst);
+    let mut sent_txs = 0usize;
+    for body in lat_bodies {
+        if start.elapsed() >= lat_window {
+            break;
+        }
+        ticker.tick().await;
+        sent_txs += small;
+        let (http, url, tx) = (http.clone(), url.clone(), tx.clone());
+        tokio::spawn(async move {
+            let t0 = Instant::now();
+            let r = async {
+                let resp = http.post(&url).header("content-type", "application/json").body(body).send().await?;
+                let body = resp.bytes().await?;
+                anyhow::Ok((t0.elapsed().as_secs_f64() * 1000.0, count_ok(&body)))
+            }
+            .await;
+            let _ = tx.send(r);
+        });
+    }
+    drop(tx);
+    let mut lats = Vec::new();
+    let mut committed = 0;
+    while let Some(r) = rx.recv().await {
+        let (ms, ok) = r?;
+        committed += ok;
+        lats.extend(std::iter::repeat_n(ms, ok));
+    }
+    let offered = sent_txs as f64 / start.elapsed().as_secs_f64();
+    lats.sort_by(|a, b| a.total_cmp(b));
+    let (p50, p99) = (percentile(&lats, 0.50), percentile(&lats, 0.99));
+    println!(
+        "latency at half load: offered {offered:.0} tx/s, {committed} committed, submit→commit p50 {p50:.2} ms, p90 {:.2} ms, p99 {p99:.2} ms, max {:.2} ms",
+        percentile(&lats, 0.90),
+        percentile(&lats, 1.0)
+    );
+    Ok((p50, p99))
+}
+
+fn free_port() -> anyhow::Result<u16> {
+    Ok(std::net::TcpListener::bind("127.0.0.1:0")?.local_addr()?.port())
+}
+
+/// Three nodes on loopback: the single-node figure first, then the cluster's throughput and
+/// commit latency through its leader, then the failover time (median of three leader kills).
+fn cluster_main(args: &Args) -> anyhow::Result<()> {
+    let root = std::env::temp_dir().join(format!("cluster-bench-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&root);
+    let single_dir = root.join("single");
+    init_single(args, &single_dir)?;
+    let n_load = 300_000usize;
+    eprintln!("signing {n_load} transactions for the load...");
+    // The single node and the cluster are separate chains with the same id: one load serves both.
+    let load = make_txs("bench-chain", n_load, 1);
+    let lat_txs = make_txs("bench-chain", 100_000, 2);
+    let probes = make_txs("bench-chain", 20_000, 3);
+    let rt = tokio::runtime::Builder::new_multi_thread().worker_threads(2).enable_all().build()?;
+    let http = reqwest::Client::builder().pool_max_idle_per_host(64).build()?;
+
+    let (mut single, base) =
+        spawn_node(&args.node_bin, &["serve", "--listen", "127.0.0.1:0", "--data-dir"], &single_dir)?;
+    let single_tps = rt.block_on(throughput(&http, &base, &load, args));
+    let _ = single.kill();
+    let _ = single.wait();
+    let single_tps = single_tps?;
+    println!("single node: {single_tps:.0} tx/s");
+
+    let cdir = root.join("cluster");
+    let st = Command::new(&args.node_bin)
+        .args(["init-cluster", "--chain-id", "bench-chain", "--nodes", "3", "--dir"])
+        .arg(&cdir)
+        .output()?;
+    if !st.status.success() {
+        bail!("ledger-node init-cluster failed: {}", String::from_utf8_lossy(&st.stderr));
+    }
+    let ports: Vec<(u16, u16)> = (0..3).map(|_| Ok((free_port()?, free_port()?))).collect::<anyhow::Result<_>>()?;
+    let members: String = (1..=3)
+        .map(|j| {
+            format!(
+                "\n[[members]]\nid = {j}\napi = \"http://127.0.0.1:{}\"\nraft = \"http://127.0.0.1:{}\"\n",
+                ports[j - 1].0,
+                ports[j - 1].1
+            )
+        })
+        .collect();
+    for i in 1..=3 {
+        let t = format!(
+            "id = {i}\ndata_dir = \"node{i}\"\nlisten = \"127.0.0.1:{}\"\nraft_listen = \"127.0.0.1:{}\"\n{members}",
+            ports[i - 1].0,
+            ports[i - 1].1
+        );
+        std::fs::write(cdir.join(format!("node{i}.toml")), t)?;
+    }
+    let apis: Vec<String> = ports.iter().map(|(a, _)| format!("http://127.0.0.1:{a}")).collect();
+    let start = |i: usize| spawn_node(&args.node_bin, &["serve", "--cluster"], &cdir.join(format!("node{i}.toml")));
+    let mut nodes: Vec<Option<Child>> = Vec::new();
+    for i in 1..=3 {
+        nodes.push(Some(start(i)?.0));
+    }
+    let result = (|| -> anyhow::Result<(f64, f64, f64)> {
+        let leader = rt.block_on(wait_leader(&http, &apis, &[0, 1, 2]))?;
+        let leader_api = apis[leader].clone();
+        let tps = rt.block_on(throughput(&http, &leader_api, &load, args))?;
+        let (_, p99) = rt.block_on(latency(&http, &leader_api, tps, &lat_txs))?;
+        let mut failovers = Vec::new();
+        let mut probe_at = 0usize;
+        let mut leader = leader;
+        for round in 0..3 {
+            let alive: Vec<usize> = (0..3).filter(|&j| j != leader).collect();
+            let kill_at = Instant::now();
+            if let Some(mut n) = nodes[leader].take() {
+                n.kill()?;
+                n.wait()?;
+            }
+            let ms = rt.block_on(first_write_after(&http, &apis, &alive, &probes, &mut probe_at, kill_at))?;
+            println!(
+                "failover round {}: the first write a new leader accepted was sent {ms:.0} ms after the kill",
+                round + 1
+            );
+            failovers.push(ms);
+            nodes[leader] = Some(start(leader + 1)?.0);
+            leader = rt.block_on(wait_leader(&http, &apis, &[0, 1, 2]))?;
+        }
+        failovers.sort_by(|a, b| a.total_cmp(b));
+        Ok((tps, p99, failovers[1]))
+    })();
+    for n in nodes.iter_mut().flatten() {
+        let _ = n.kill();
+        let _ = n.wait();
+    }
+    let _ = std::fs::remove_dir_all(&root);
+    let (tps, p99, failover) = result?;
+    let ratio = tps / single_tps;
+    println!("cluster tx_per_s={tps:.0} ratio={ratio:.3} p99_ms={p99:.2} failover_ms={failover:.0}");
+    Ok(())
+}
+
+/// Waits until the nodes at `among` agree on a leader; its index.
+async fn wait_leader(http: &reqwest::Client, apis: &[String], among: &[usize]) -> anyhow::Result<usize> {
+    let t0 = Instant::now();
+    while t0.elapsed() < Duration::from_secs(30) {
+        let mut seen = Vec::new();
+        for &j in among {
+            let v: Option<serde_json::Value> = match http.get(format!("{}/v1/cluster", apis[j])).send().await {
+                Ok(r) => r.json().await.ok(),
+                Err(_) => None,
+            };
+            seen.push(v.and_then(|v| v["leader"]["id"].as_u64()));
+        }
+        if let Some(Some(l)) = seen.first()
+            && seen.iter().all(|s| *s == Some(*l))
+        {
+            return Ok(*l as usize - 1);
+        }
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    bail!("the cluster did not agree on a leader within 30 s")
+}
+
+/// Two clients keep sending single writes to the surviving nodes, moving on from a node
+/// that refuses; the time from the kill to sending the first write that was acknowledged.
+async fn first_write_after(
+    http: &reqwest::Client,
+    apis: &[String],
+    alive: &[usize],
+    probes: &[SignedTransaction],
+    next: &mut usize,
+    kill_at: Instant,
+) -> anyhow::Result<f64> {
+    let counter = Arc::new(AtomicUsize::new(*next));
+    let probes = Arc::new(probes.to_vec());
+    let (tx, mut rx) = tokio::sync::mpsc::unbounded_channel::<Instant>();
+    let mut tasks = Vec::new();
+    for c in 0..2 {
+        let (http, apis, alive, probes, counter, tx) =
+            (http.clone(), apis.to_vec(), alive.to_vec(), probes.clone(), counter.clone(), tx.clone());
+        tasks.push(tokio::spawn(async move {
+            let mut target = c % alive.len();
+            loop {
+                let i = counter.fetch_add(1, Ordering::SeqCst);
+                let Some(t) = probes.get(i) else { return };
+                let body = serde_json::json!({ "tx": hex::encode(t.to_canonical_bytes()) });
+                let sent = Instant::now();
+                let r = http
+                    .post(format!("{}/v1/transactions", apis[alive[target]]))
+                    .json(&body)
+                    .timeout(Duration::from_secs(10))
+                    .send()
+                    .await;
+                match r {
+                    Ok(r) if r.status().is_success() => {
+                        let _ = tx.send(sent);
+                    }
+                    _ => {
+                        target = (target + 1) % alive.len();
+                        tokio::time::sleep(Duration::from_millis(5)).await;
+                    }
+                }
+            }
+        }));
+    }
+    drop(tx);
+    let first = tokio::time::timeout(Duration::from_secs(30), rx.recv()).await;
+    for t in &tasks {
+        t.abort();
+    }
+    *next = counter.load(Ordering::SeqCst) + 1;
+    match first {
+        Ok(Some(sent)) => Ok(sent.duration_since(kill_at).as_secs_f64() * 1000.0),
+        _ => bail!("no write was acknowledged within 30 s of killing the leader"),
+    }
 }

@@ -1,7 +1,8 @@
 //! The Raft port: JSON over HTTP between the cluster's nodes. The client half sends the
 //! engine's RPCs to a peer; the server half (`router`) answers them, takes writes
 //! forwarded by followers, serves read barriers, and the admin commands (add a learner,
-//! promote, remove, snapshot, status), which a follower hands on to the leader. This port
+//! promote, remove, snapshot, status), which a follower hands on to the leader, and blobs
+//! for peers (a record's blob lives where it was uploaded). This port
 //! is for peers and administrators only: keep it on a private network behind TLS.
 
 use super::orderer::ClusterOrderer;
@@ -124,6 +125,7 @@ pub fn router(port: RaftPort) -> Router {
         .route("/raft/snapshot", post(snapshot))
         .route("/raft/submit", post(submit))
         .route("/raft/read-index", get(read_index))
+        .route("/raft/blob/{id}", get(blob))
         .route("/admin/status", get(status))
         .route("/admin/add-learner", post(add_learner))
         .route("/admin/promote", post(promote))
@@ -191,6 +193,19 @@ struct LeaderOnly(Arc<ClusterOrderer>);
 impl crate::ledger::Orderer for LeaderOnly {
     fn submit(&self, txs: Vec<ledger_protocol::VerifiedTx>) -> crate::ledger::OrderFuture {
         self.0.submit_as_leader(txs)
+    }
+}
+
+/// A blob this node stores, for a peer asked for a record whose blob was uploaded here.
+/// (The peer checks the bytes against the id, and releases them only under consent.)
+async fn blob(State(p): State<RaftPort>, axum::extract::Path(id): axum::extract::Path<String>) -> Response {
+    let Ok(id) = id.parse::<ledger_protocol::Hash>() else {
+        return error(StatusCode::BAD_REQUEST, "bad_request", "Not a blob id.");
+    };
+    match p.app.0.ledger.store.blob(&id) {
+        Ok(Some(bytes)) => bytes.into_response(),
+        Ok(None) => error(StatusCode::NOT_FOUND, "blob_not_found", "This node does not hold that blob."),
+        Err(e) => error(StatusCode::INTERNAL_SERVER_ERROR, "internal", e.to_string()),
     }
 }
 

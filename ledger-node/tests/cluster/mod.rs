@@ -494,3 +494,100 @@ fn cluster_files_are_checked_with_clear_errors() {
     assert!(check(&write("raft.toml", &bad_raft)).unwrap_err().contains("election_timeout_min_ms"));
     assert!(check(&dir.path().join("missing.toml")).unwrap_err().contains("cannot read"));
 }
+
+#[test]
+fn a_record_uploaded_to_one_node_is_read_through_another_under_consent_and_audited() {
+    let _one = lock();
+    let mut c = Cluster::new(3, "");
+    for i in 1..=3 {
+        c.start(i);
+    }
+    let leader = c.leader(Duration::from_secs(20));
+    let followers: Vec<usize> = (1..=3).filter(|&i| i != leader).collect();
+    let (up, down) = (followers[0], followers[1]);
+    let chain = "test-cluster";
+    let auth_hex = std::fs::read_to_string(c.data_dir(up).join("authority.key")).unwrap();
+    let auth = k256::ecdsa::SigningKey::from_slice(&hex::decode(auth_hex.trim()).unwrap()).unwrap();
+    let (patient, doctor) = (key("c-patient"), key("c-doctor"));
+    let tx = |k: &k256::ecdsa::SigningKey, nonce: u64, body: TxBody| {
+        Transaction { chain_id: chain.into(), signer: pk(k), nonce, body }.sign(k)
+    };
+    let ok = |i: usize, stx: SignedTransaction| -> Hash {
+        let (s, v) = c.submit(i, &stx).unwrap();
+        assert_eq!(s, 200, "{v}");
+        stx.id()
+    };
+    // Written through followers: forwarded to the leader.
+    ok(
+        up,
+        tx(
+            &auth,
+            1,
+            TxBody::RegisterProvider {
+                key: pk(&doctor),
+                encryption_key: pk(&doctor),
+                role: Role::Doctor,
+                name: "Dr C".into(),
+            },
+        ),
+    );
+    ok(down, tx(&patient, 1, TxBody::RegisterPatient { name: "Pat C".into(), encryption_key: pk(&patient) }));
+    let now = now_ms() / 1000;
+    let (pa, da) = (pk(&patient).address(), pk(&doctor).address());
+    ok(
+        up,
+        tx(
+            &patient,
+            2,
+            TxBody::GrantConsent {
+                grantee: da,
+                classes: vec![DataClass::Procedures],
+                actions: Actions::READ,
+                purpose: Purpose::Treatment,
+                valid_from: now - 5,
+                valid_until: now + 3600,
+            },
+        ),
+    );
+    let envelope = b"\x01 sealed record bytes, uploaded to one hospital's node".to_vec();
+    let r = c.http.put(format!("{}/v1/blobs", c.api(up))).body(envelope.clone()).send().unwrap();
+    assert_eq!(r.status().as_u16(), 201);
+    let blob = wire::blob_id(&envelope);
+    let record = ok(
+        up,
+        tx(
+            &patient,
+            3,
+            TxBody::AnchorRecord {
+                patient: pa,
+                content_hash: sha256(&[b"plain"]),
+                size: envelope.len() as u64,
+                class: DataClass::Procedures,
+                blob,
+                keys: vec![
+                    WrappedKey { reader: pa, wrapped: vec![1; 80] },
+                    WrappedKey { reader: da, wrapped: vec![2; 80] },
+                ],
+            },
+        ),
+    );
+    let read = |c: &Cluster, i: usize, reader: &k256::ecdsa::SigningKey| {
+        let req =
+            ReadRequest { chain_id: chain.into(), record, reader: pk(reader), timestamp_ms: now_ms() }.sign(reader);
+        let r = c.http.post(format!("{}/v1/records/{record}/read", c.api(i))).json(&req).send().unwrap();
+        (r.status().as_u16(), r.bytes().unwrap().to_vec())
+    };
+    // The other follower has no copy: it fetches the blob from its peer, checks it, and
+    // releases it under consent, with the access event ordered through the leader.
+    let (_, fresh) = c.get(down, &format!("/v1/patients/{pa}/audit?consistent=true"));
+    assert_eq!(fresh["entries"].as_array().unwrap().len(), 0);
+    assert_eq!(read(&c, down, &doctor), (200, envelope.clone()));
+    let (_, audit) = c.get(leader, &format!("/v1/patients/{pa}/audit?consistent=true"));
+    assert_eq!(audit["entries"].as_array().unwrap().len(), 1, "{audit}");
+    assert_eq!(audit["entries"][0]["reader"], da.to_hex());
+    // A stranger is refused on any node.
+    assert_eq!(read(&c, leader, &key("c-stranger")).0, 403);
+    // With the uploading node down, the copies made stay readable.
+    c.kill(up);
+    assert_eq!(read(&c, down, &patient), (200, envelope));
+}
