@@ -1,7 +1,9 @@
 //! The node's ledger: state rebuilt and re-verified from the stored chain at start, and the
 //! ordering seam (`Orderer`) where verified transactions become durable blocks. The
 //! single-node `LocalOrderer` cuts a block by size or time, applies the rules, commits the
-//! block in one redb transaction, and only then acknowledges.
+//! block in one redb transaction, and only then acknowledges. Blocks made elsewhere (a
+//! cluster's leader, a snapshot) enter only through `apply_block_from_peer`, which checks
+//! them whole and changes nothing if they fail.
 
 use crate::metrics::Metrics;
 use crate::store::{Store, StoreError};

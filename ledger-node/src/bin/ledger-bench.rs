@@ -438,9 +438,29 @@ async fn first_write_after(
         }));
     }
     drop(tx);
+    // When a surviving node first calls itself the leader, to tell election from the rest.
+    let elected = {
+        let (http, apis, alive) = (http.clone(), apis.to_vec(), alive.to_vec());
+        tokio::spawn(async move {
+            loop {
+                for &j in &alive {
+                    if let Ok(r) = http.get(format!("{}/v1/cluster", apis[j])).send().await
+                        && let Ok(v) = r.json::<serde_json::Value>().await
+                        && v["state"] == "Leader"
+                    {
+                        return kill_at.elapsed();
+                    }
+                }
+                tokio::time::sleep(Duration::from_millis(5)).await;
+            }
+        })
+    };
     let first = tokio::time::timeout(Duration::from_secs(30), rx.recv()).await;
     for t in &tasks {
         t.abort();
+    }
+    if let Ok(Ok(e)) = tokio::time::timeout(Duration::from_secs(1), elected).await {
+        eprintln!("  a new leader was elected {} ms after the kill", e.as_millis());
     }
     *next = counter.load(Ordering::SeqCst) + 1;
     match first {
