@@ -323,6 +323,9 @@ async fn remove(State(p): State<RaftPort>, Json(req): Json<IdReq>) -> Response {
         return r;
     }
     let m = p.raft.metrics().borrow().clone();
+    if m.membership_config.membership().get_node(&req.id).is_none() {
+        return error(StatusCode::NOT_FOUND, "not_member", format!("Node {} is not a member of this cluster.", req.id));
+    }
     let is_voter = m.membership_config.membership().voter_ids().any(|v| v == req.id);
     if is_voter
         && let Err(e) = p.raft.change_membership(ChangeMembers::RemoveVoters(BTreeSet::from([req.id])), false).await

@@ -373,6 +373,8 @@ fn a_wiped_node_readded_catches_up_from_a_snapshot() {
     }
     c.kill(wiped);
     c.admin(leader, &["remove", "--id", &wiped.to_string()]).unwrap();
+    let err = c.admin(leader, &["remove", "--id", "9"]).unwrap_err();
+    assert!(err.contains("Node 9 is not a member"), "{err}");
     for f in ["ledger.redb", "raft-log.redb"] {
         std::fs::remove_file(c.data_dir(wiped).join(f)).unwrap();
     }
