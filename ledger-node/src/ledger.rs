@@ -10,7 +10,7 @@ use crate::store::{Store, StoreError};
 use crate::verify;
 use ledger_protocol::block::{apply_block, verify_header};
 use ledger_protocol::wire::{ErrorBody, Receipt};
-use ledger_protocol::{Block, ChainError, ChainTip, Genesis, State, VerifiedTx, apply};
+use ledger_protocol::{Block, ChainError, ChainTip, Genesis, Hash, State, VerifiedTx, apply};
 use std::future::Future;
 use std::pin::Pin;
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -221,28 +221,10 @@ fn produce(
         let mut head = ledger.head.write().unwrap_or_else(|p| p.into_inner());
         let timestamp_ms = now_ms().max(head.tip.timestamp_ms);
         let now = timestamp_ms / 1000;
-        // Per pending request, per transaction: Ok(index in block) or the rejection.
-        let mut slots: Vec<Vec<Result<u32, ErrorBody>>> = Vec::with_capacity(batch.len());
-        let mut accepted = Vec::with_capacity(count);
-        let mut ids = Vec::with_capacity(count);
-        for p in &batch {
-            let mut s = Vec::with_capacity(p.txs.len());
-            for vtx in &p.txs {
-                match apply(&head.state, vtx, now) {
-                    Ok(effects) => {
-                        head.state.commit(effects);
-                        s.push(Ok(accepted.len() as u32));
-                        accepted.push(vtx.signed().clone());
-                        ids.push(vtx.id());
-                    }
-                    Err(r) => {
-                        metrics.rejected(r.code());
-                        s.push(Err(ErrorBody::from(&r)));
-                    }
-                }
-            }
-            slots.push(s);
-        }
+        let requests: Vec<&[VerifiedTx]> = batch.iter().map(|p| p.txs.as_slice()).collect();
+        let (slots, accepted) = cut(&mut head.state, &requests, now, &metrics);
+        let ids: Vec<Hash> = accepted.iter().map(|v| v.id()).collect();
+        let accepted: Vec<_> = accepted.into_iter().map(|v| v.signed().clone()).collect();
         let mut block_ref = None;
         if !accepted.is_empty() {
             let height = head.tip.height + 1;
@@ -287,19 +269,57 @@ fn produce(
         }
         drop(head);
         for (p, s) in batch.into_iter().zip(slots) {
-            let outcomes = s
-                .into_iter()
-                .map(|r| {
-                    r.map(|index| {
-                        let (height, block_hash, ids) =
-                            block_ref.as_ref().expect("an accepted transaction means a block");
-                        Receipt { id: ids[index as usize], height: *height, block_hash: *block_hash, index }
-                    })
-                })
-                .collect();
+            let outcomes = receipts(s, block_ref.as_ref().map(|(h, b, ids)| (*h, *b, ids.as_slice())));
             let _ = p.reply.send(Ok(outcomes));
         }
     }
+}
+
+/// One request's transactions: each one's index in the block, or why it was refused.
+pub type Slots = Vec<Result<u32, ErrorBody>>;
+
+/// Runs one block's worth of requests through the rules on `state`, which keeps the effects
+/// of those accepted. Per request, per transaction: its index in the block, or why it was
+/// refused; and the accepted ones in block order.
+pub fn cut<'a>(
+    state: &mut State,
+    requests: &[&'a [VerifiedTx]],
+    now: u64,
+    metrics: &Metrics,
+) -> (Vec<Slots>, Vec<&'a VerifiedTx>) {
+    let mut slots = Vec::with_capacity(requests.len());
+    let mut accepted = Vec::with_capacity(requests.iter().map(|r| r.len()).sum());
+    for txs in requests {
+        let mut s = Vec::with_capacity(txs.len());
+        for vtx in txs.iter() {
+            match apply(state, vtx, now) {
+                Ok(effects) => {
+                    state.commit(effects);
+                    s.push(Ok(accepted.len() as u32));
+                    accepted.push(vtx);
+                }
+                Err(r) => {
+                    metrics.rejected(r.code());
+                    s.push(Err(ErrorBody::from(&r)));
+                }
+            }
+        }
+        slots.push(s);
+    }
+    (slots, accepted)
+}
+
+/// One request's outcomes once its block (height, hash, transaction ids) is committed.
+pub fn receipts(slots: Slots, block: Option<(u64, Hash, &[Hash])>) -> Vec<Outcome> {
+    slots
+        .into_iter()
+        .map(|r| {
+            r.and_then(|index| match block {
+                Some((height, block_hash, ids)) => Ok(Receipt { id: ids[index as usize], height, block_hash, index }),
+                None => Err(ErrorBody { code: "internal".into(), message: "no block holds this transaction".into() }),
+            })
+        })
+        .collect()
 }
 
 /// Rebuilds state and tip from every stored block, re-checking each one.

@@ -74,17 +74,7 @@ impl Store {
     /// Writes a block and indexes its transactions in one durable commit.
     /// `ids[i]` must be the id of `block.txs[i]`.
     pub fn append_block(&self, block: &Block, ids: &[Hash]) -> Result<(), StoreError> {
-        let w = self.db.begin_write()?;
-        {
-            let mut blocks = w.open_table(BLOCKS)?;
-            blocks.insert(block.header.height, block.to_canonical_bytes().as_slice())?;
-            let mut idx = w.open_table(TX_INDEX)?;
-            for (i, id) in ids.iter().enumerate() {
-                idx.insert(id.0.as_slice(), (block.header.height, i as u32))?;
-            }
-        }
-        w.commit()?;
-        Ok(())
+        self.append_block_with_meta(block, ids, &[])
     }
 
     /// Like `append_block`, and writes `meta` (key, value) in the same commit.

@@ -7,11 +7,11 @@
 
 use super::state_machine::LocalProposals;
 use super::types::{Applied, BlockProposal, NodeId, Raft};
-use crate::ledger::{BlockConfig, Ledger, OrderError, OrderFuture, Orderer, Outcome, now_ms};
+use crate::ledger::{BlockConfig, Ledger, OrderError, OrderFuture, Orderer, Outcome, Slots, cut, now_ms, receipts};
 use crate::metrics::Metrics;
 use ledger_protocol::codec::Encode;
-use ledger_protocol::wire::{BatchItem, ErrorBody, Receipt};
-use ledger_protocol::{Block, ChainTip, State, VerifiedTx, apply};
+use ledger_protocol::wire::{BatchItem, ErrorBody};
+use ledger_protocol::{Block, ChainTip, Hash, State, VerifiedTx};
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::{Duration, Instant};
@@ -241,38 +241,20 @@ impl Producer {
                 Ok(p) => p,
                 Err(_) => return,
             };
-            self.propose(sh, batch, count, permit);
+            self.propose(sh, batch, permit);
         }
     }
 
     /// Builds one block on the shadow state and proposes it; answers the clients when it lands.
-    fn propose(&self, sh: &mut Shadow, batch: Vec<Pending>, count: usize, permit: tokio::sync::OwnedSemaphorePermit) {
+    fn propose(&self, sh: &mut Shadow, batch: Vec<Pending>, permit: tokio::sync::OwnedSemaphorePermit) {
         let started = Instant::now();
         let timestamp_ms = now_ms().max(sh.tip.timestamp_ms);
         let now = timestamp_ms / 1000;
-        let mut slots: Vec<Vec<Result<u32, ErrorBody>>> = Vec::with_capacity(batch.len());
-        let mut accepted = Vec::with_capacity(count);
-        let mut verified = Vec::with_capacity(count);
-        let mut ids = Vec::with_capacity(count);
-        for p in &batch {
-            let mut s = Vec::with_capacity(p.txs.len());
-            for vtx in &p.txs {
-                match apply(&sh.state, vtx, now) {
-                    Ok(effects) => {
-                        sh.state.commit(effects);
-                        s.push(Ok(accepted.len() as u32));
-                        accepted.push(vtx.signed().clone());
-                        verified.push(vtx.clone());
-                        ids.push(vtx.id());
-                    }
-                    Err(r) => {
-                        self.metrics.rejected(r.code());
-                        s.push(Err(ErrorBody::from(&r)));
-                    }
-                }
-            }
-            slots.push(s);
-        }
+        let requests: Vec<&[VerifiedTx]> = batch.iter().map(|p| p.txs.as_slice()).collect();
+        let (slots, accepted) = cut(&mut sh.state, &requests, now, &self.metrics);
+        let verified: Vec<VerifiedTx> = accepted.into_iter().cloned().collect();
+        let ids: Vec<_> = verified.iter().map(VerifiedTx::id).collect();
+        let accepted: Vec<_> = verified.iter().map(|v| v.signed().clone()).collect();
         if accepted.is_empty() {
             answer(batch, slots, None);
             return;
@@ -343,25 +325,9 @@ fn fail(batch: Vec<Pending>, why: &str) {
     }
 }
 
-fn answer(
-    batch: Vec<Pending>,
-    slots: Vec<Vec<Result<u32, ErrorBody>>>,
-    block: Option<(u64, ledger_protocol::Hash, Vec<ledger_protocol::Hash>)>,
-) {
+fn answer(batch: Vec<Pending>, slots: Vec<Slots>, block: Option<(u64, Hash, Vec<Hash>)>) {
     for (p, s) in batch.into_iter().zip(slots) {
-        let outcomes = s
-            .into_iter()
-            .map(|r| {
-                r.and_then(|index| match &block {
-                    Some((height, block_hash, ids)) => {
-                        Ok(Receipt { id: ids[index as usize], height: *height, block_hash: *block_hash, index })
-                    }
-                    None => {
-                        Err(ErrorBody { code: "internal".into(), message: "no block holds this transaction".into() })
-                    }
-                })
-            })
-            .collect();
+        let outcomes = receipts(s, block.as_ref().map(|(h, b, ids)| (*h, *b, ids.as_slice())));
         let _ = p.reply.send(Ok(outcomes));
     }
 }
