@@ -14,7 +14,7 @@ use ledger_protocol::wire::{BatchItem, ErrorBody};
 use ledger_protocol::{Block, ChainTip, Hash, State, VerifiedTx};
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
-use std::time::{Duration, Instant};
+use std::time::Duration;
 use tokio::sync::{Semaphore, mpsc, oneshot};
 
 /// Blocks proposed but not yet applied, at most.
@@ -247,7 +247,6 @@ impl Producer {
 
     /// Builds one block on the shadow state and proposes it; answers the clients when it lands.
     fn propose(&self, sh: &mut Shadow, batch: Vec<Pending>, permit: tokio::sync::OwnedSemaphorePermit) {
-        let started = Instant::now();
         let timestamp_ms = now_ms().max(sh.tip.timestamp_ms);
         let now = timestamp_ms / 1000;
         let requests: Vec<&[VerifiedTx]> = batch.iter().map(|p| p.txs.as_slice()).collect();
@@ -260,7 +259,6 @@ impl Producer {
             return;
         }
         let height = sh.tip.height + 1;
-        let n = accepted.len();
         let block = Block::produce_with_ids(
             &self.ledger.genesis.chain_id,
             height,
@@ -274,15 +272,13 @@ impl Producer {
         sh.tip = ChainTip { height, hash, timestamp_ms };
         self.local.insert(hash, verified);
         let proposal = BlockProposal(block.to_canonical_bytes());
-        let (raft, local, resync, metrics) =
-            (self.raft.clone(), self.local.clone(), self.resync.clone(), self.metrics.clone());
+        let (raft, local, resync) = (self.raft.clone(), self.local.clone(), self.resync.clone());
         tokio::spawn(async move {
             let result = tokio::time::timeout(COMMIT_TIMEOUT, raft.client_write(proposal)).await;
             local.take(&hash);
             match result {
                 Ok(Ok(resp)) => match resp.data {
                     Applied::Block { height: h, hash: got } if h == height && got == hash => {
-                        metrics.block_committed(n, started.elapsed());
                         answer(batch, slots, Some((height, hash, ids)));
                     }
                     other => {

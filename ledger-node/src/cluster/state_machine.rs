@@ -57,7 +57,12 @@ impl StateMachine {
     }
 
     /// Applies one entry on a blocking thread; returns what it did.
-    fn apply_one(ledger: &Ledger, local: &LocalProposals, entry: Entry) -> Result<Applied, StorageError> {
+    fn apply_one(
+        ledger: &Ledger,
+        local: &LocalProposals,
+        metrics: &Metrics,
+        entry: Entry,
+    ) -> Result<Applied, StorageError> {
         let applied = json(&Some(entry.log_id))?;
         match entry.payload {
             EntryPayload::Blank => {
@@ -77,11 +82,15 @@ impl StateMachine {
                     Err(e) => Err(format!("the proposed block could not be read: {e}")),
                     Ok(block) => {
                         let pre = local.take(&block.hash());
+                        let started = std::time::Instant::now();
                         match ledger
                             .apply_block_from_peer(&block, pre, &[(APPLIED, &applied)])
                             .map_err(|e| io_err("state machine", e))?
                         {
-                            Ok(tip) => Ok((tip.height, tip.hash)),
+                            Ok(tip) => {
+                                metrics.block_committed(block.txs.len(), started.elapsed());
+                                Ok((tip.height, tip.hash))
+                            }
                             Err(e) => Err(e.to_string()),
                         }
                     }
@@ -212,7 +221,7 @@ impl RaftStateMachine<TypeConfig> for StateMachine {
         blocking(move || {
             let mut out = Vec::with_capacity(entries.len());
             for e in entries {
-                out.push(Self::apply_one(&ledger, &local, e)?);
+                out.push(Self::apply_one(&ledger, &local, &metrics, e)?);
             }
             metrics.set_height(ledger.head().tip.height);
             Ok(out)

@@ -587,6 +587,10 @@ fn a_record_uploaded_to_one_node_is_read_through_another_under_consent_and_audit
     let (_, audit) = c.get(leader, &format!("/v1/patients/{pa}/audit?consistent=true"));
     assert_eq!(audit["entries"].as_array().unwrap().len(), 1, "{audit}");
     assert_eq!(audit["entries"][0]["reader"], da.to_hex());
+    // Every node counts what it applied, followers too.
+    assert_eq!(c.get(down, "/v1/blocks/head?consistent=true").0, 200);
+    let metrics = c.http.get(format!("{}/metrics", c.api(down))).send().unwrap().text().unwrap();
+    assert!(metrics.contains("ledger_txs_committed_total 5"), "{metrics}");
     // A stranger is refused on any node.
     assert_eq!(read(&c, leader, &key("c-stranger")).0, 403);
     // With the uploading node down, the copies made stay readable.
