@@ -123,6 +123,9 @@ impl Ledger {
 pub enum OrderError {
     #[error("the node cannot commit right now: {0}. Try again later or contact the hospital's administrator.")]
     Unavailable(String),
+    /// The cluster's leader refused, in its own words (already a whole sentence).
+    #[error("{0}")]
+    Relayed(String),
 }
 
 /// What happened to one submitted transaction: its receipt, or why it was refused (a

@@ -124,7 +124,7 @@ impl ClusterOrderer {
             .map_err(|e| unavailable(e.to_string()))?;
         if !resp.status().is_success() {
             let e: ErrorBody = resp.json().await.map_err(|e| unavailable(e.to_string()))?;
-            return Err(OrderError::Unavailable(format!("the leader (node {leader}) answered: {}", e.message)));
+            return Err(OrderError::Relayed(format!("The cluster's leader (node {leader}) answered: {}", e.message)));
         }
         let results: ForwardResults = resp.json().await.map_err(|e| unavailable(e.to_string()))?;
         if results.results.len() != n {
