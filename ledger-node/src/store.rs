@@ -84,17 +84,47 @@ impl Store {
         ids: &[Hash],
         meta: &[(&str, &[u8])],
     ) -> Result<(), StoreError> {
+        self.append_blocks_with_meta(&[(block, ids)], meta)
+    }
+
+    /// Writes blocks (each with its transactions' ids) and `meta` in one durable commit.
+    pub fn append_blocks_with_meta(
+        &self,
+        blocks: &[(&Block, &[Hash])],
+        meta: &[(&str, &[u8])],
+    ) -> Result<(), StoreError> {
         let w = self.db.begin_write()?;
         {
-            let mut blocks = w.open_table(BLOCKS)?;
-            blocks.insert(block.header.height, block.to_canonical_bytes().as_slice())?;
+            let mut t = w.open_table(BLOCKS)?;
             let mut idx = w.open_table(TX_INDEX)?;
-            for (i, id) in ids.iter().enumerate() {
-                idx.insert(id.0.as_slice(), (block.header.height, i as u32))?;
+            for (block, ids) in blocks {
+                t.insert(block.header.height, block.to_canonical_bytes().as_slice())?;
+                for (i, id) in ids.iter().enumerate() {
+                    idx.insert(id.0.as_slice(), (block.header.height, i as u32))?;
+                }
             }
             let mut m = w.open_table(META)?;
             for (k, v) in meta {
                 m.insert(*k, *v)?;
+            }
+        }
+        w.commit()?;
+        Ok(())
+    }
+
+    /// Replaces the meta value of `key` with what `f` makes of the current one, in one
+    /// commit (so a concurrent writer cannot slip between the read and the write); `None`
+    /// keeps it.
+    pub fn update_meta(&self, key: &str, f: impl FnOnce(Option<&[u8]>) -> Option<Vec<u8>>) -> Result<(), StoreError> {
+        let w = self.db.begin_write()?;
+        {
+            let mut m = w.open_table(META)?;
+            let new = {
+                let cur = m.get(key)?;
+                f(cur.as_ref().map(|v| v.value()))
+            };
+            if let Some(v) = new {
+                m.insert(key, v.as_slice())?;
             }
         }
         w.commit()?;

@@ -9,7 +9,7 @@ use super::orderer::ClusterOrderer;
 use super::types::{NodeId, Peer, Raft, TypeConfig};
 use crate::api::{AppState, MAX_BATCH};
 use axum::extract::{DefaultBodyLimit, State};
-use axum::http::StatusCode;
+use axum::http::{HeaderMap, StatusCode};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
 use axum::{Json, Router};
@@ -266,11 +266,22 @@ struct IdReq {
     id: NodeId,
 }
 
-/// Runs an admin change on the leader: here if this node leads, else handed to the leader.
-async fn on_leader<B: Serialize>(p: &RaftPort, path: &str, body: &B) -> Option<Response> {
+/// Marks an admin request handed on by a node, so it is never handed on twice.
+const FORWARDED: &str = "x-healthchain-forwarded";
+
+/// Runs an admin change on the leader: here if this node leads, else handed to the leader
+/// (once: a handed-on request that finds no leader here is refused).
+async fn on_leader<B: Serialize>(p: &RaftPort, headers: &HeaderMap, path: &str, body: &B) -> Option<Response> {
     let m = p.raft.metrics().borrow().clone();
     if m.current_leader == Some(m.id) {
         return None;
+    }
+    if headers.contains_key(FORWARDED) {
+        return Some(error(
+            StatusCode::SERVICE_UNAVAILABLE,
+            "not_leader",
+            "The node this was handed to no longer leads; try again once the cluster has settled on a leader.",
+        ));
     }
     let Some((leader, peer)) = p.orderer.leader() else {
         return Some(error(
@@ -279,7 +290,14 @@ async fn on_leader<B: Serialize>(p: &RaftPort, path: &str, body: &B) -> Option<R
             "The cluster has no leader right now; try again when a majority of its nodes are up.",
         ));
     };
-    let sent = p.http.post(format!("{}{path}", peer.raft)).json(body).timeout(Duration::from_secs(60)).send().await;
+    let sent = p
+        .http
+        .post(format!("{}{path}", peer.raft))
+        .header(FORWARDED, m.id.to_string())
+        .json(body)
+        .timeout(Duration::from_secs(60))
+        .send()
+        .await;
     Some(match sent {
         Ok(r) => {
             let status = StatusCode::from_u16(r.status().as_u16()).unwrap_or(StatusCode::BAD_GATEWAY);
@@ -302,24 +320,24 @@ fn membership_answer<T: Serialize, E: std::fmt::Display>(r: Result<T, E>) -> Res
 }
 
 /// Adds a node as a learner and waits until it has caught up (from the log or a snapshot).
-async fn add_learner(State(p): State<RaftPort>, Json(req): Json<LearnerReq>) -> Response {
-    if let Some(r) = on_leader(&p, "/admin/add-learner", &req).await {
+async fn add_learner(State(p): State<RaftPort>, headers: HeaderMap, Json(req): Json<LearnerReq>) -> Response {
+    if let Some(r) = on_leader(&p, &headers, "/admin/add-learner", &req).await {
         return r;
     }
     membership_answer(p.raft.add_learner(req.id, Peer { api: req.api, raft: req.raft }, true).await)
 }
 
 /// Makes a learner a voter.
-async fn promote(State(p): State<RaftPort>, Json(req): Json<IdReq>) -> Response {
-    if let Some(r) = on_leader(&p, "/admin/promote", &req).await {
+async fn promote(State(p): State<RaftPort>, headers: HeaderMap, Json(req): Json<IdReq>) -> Response {
+    if let Some(r) = on_leader(&p, &headers, "/admin/promote", &req).await {
         return r;
     }
     membership_answer(p.raft.change_membership(ChangeMembers::AddVoterIds(BTreeSet::from([req.id])), false).await)
 }
 
 /// Removes a node from the cluster (as voter and as learner).
-async fn remove(State(p): State<RaftPort>, Json(req): Json<IdReq>) -> Response {
-    if let Some(r) = on_leader(&p, "/admin/remove", &req).await {
+async fn remove(State(p): State<RaftPort>, headers: HeaderMap, Json(req): Json<IdReq>) -> Response {
+    if let Some(r) = on_leader(&p, &headers, "/admin/remove", &req).await {
         return r;
     }
     let m = p.raft.metrics().borrow().clone();

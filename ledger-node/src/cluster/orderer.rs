@@ -121,7 +121,13 @@ impl ClusterOrderer {
             .json(&body)
             .send()
             .await
-            .map_err(|e| unavailable(e.to_string()))?;
+            .map_err(|e| {
+                if e.is_timeout() {
+                    unavailable("the leader did not answer in time; the transactions may still be committed: look them up by id before sending them again".into())
+                } else {
+                    unavailable(e.to_string())
+                }
+            })?;
         if !resp.status().is_success() {
             let e: ErrorBody = resp.json().await.map_err(|e| unavailable(e.to_string()))?;
             return Err(OrderError::Relayed(format!("The cluster's leader (node {leader}) answered: {}", e.message)));
@@ -241,12 +247,13 @@ impl Producer {
                 Ok(p) => p,
                 Err(_) => return,
             };
-            self.propose(sh, batch, permit);
+            self.propose(sh, batch, permit).await;
         }
     }
 
-    /// Builds one block on the shadow state and proposes it; answers the clients when it lands.
-    fn propose(&self, sh: &mut Shadow, batch: Vec<Pending>, permit: tokio::sync::OwnedSemaphorePermit) {
+    /// Builds one block on the shadow state and proposes it; answers the clients when it
+    /// lands. The proposal is queued to Raft here, in order; only the wait is spawned.
+    async fn propose(&self, sh: &mut Shadow, batch: Vec<Pending>, permit: tokio::sync::OwnedSemaphorePermit) {
         let timestamp_ms = now_ms().max(sh.tip.timestamp_ms);
         let now = timestamp_ms / 1000;
         let requests: Vec<&[VerifiedTx]> = batch.iter().map(|p| p.txs.as_slice()).collect();
@@ -272,9 +279,21 @@ impl Producer {
         sh.tip = ChainTip { height, hash, timestamp_ms };
         self.local.insert(hash, verified);
         let proposal = BlockProposal(block.to_canonical_bytes());
-        let (raft, local, resync) = (self.raft.clone(), self.local.clone(), self.resync.clone());
+        let queued = self.raft.client_write_ff(proposal).await;
+        let (local, resync) = (self.local.clone(), self.resync.clone());
+        let Ok(reply) = queued else {
+            local.take(&hash);
+            resync.store(true, Ordering::SeqCst);
+            fail(batch, "the node's Raft engine has stopped; send it to another node");
+            return;
+        };
         tokio::spawn(async move {
-            let result = tokio::time::timeout(COMMIT_TIMEOUT, raft.client_write(proposal)).await;
+            let result = match tokio::time::timeout(COMMIT_TIMEOUT, reply).await {
+                Ok(Ok(Ok(resp))) => Ok(Ok(resp)),
+                Ok(Ok(Err(e))) => Ok(Err(e.to_string())),
+                Ok(Err(_)) => Ok(Err("the Raft engine dropped the proposal".to_owned())),
+                Err(e) => Err(e),
+            };
             local.take(&hash);
             match result {
                 Ok(Ok(resp)) => match resp.data {

@@ -196,7 +196,17 @@ impl RaftSnapshotBuilder<TypeConfig> for StateMachine {
                 snapshot_id: format!("{}-h{height}", applied.map_or(0, |l| l.index)),
             };
             let stored = json(&StoredSnapshot { meta: meta.clone(), height })?;
-            ledger.store.put_meta(&[(SNAPSHOT, &stored)]).map_err(|e| io_err("saving snapshot metadata", e))?;
+            // An installed snapshot may have landed while this one was built: keep the newer.
+            ledger
+                .store
+                .update_meta(SNAPSHOT, |cur| {
+                    let cur: Option<StoredSnapshot> = cur.and_then(|b| serde_json::from_slice(b).ok());
+                    match cur {
+                        Some(c) if c.meta.last_log_id >= meta.last_log_id => None,
+                        _ => Some(stored),
+                    }
+                })
+                .map_err(|e| io_err("saving snapshot metadata", e))?;
             tracing::info!(height, bytes = data.len(), log = ?applied, "snapshot built");
             Ok(Snapshot { meta, snapshot: Box::new(Cursor::new(data)) })
         })
@@ -249,7 +259,13 @@ impl RaftStateMachine<TypeConfig> for StateMachine {
             let data = snapshot.into_inner();
             let blocks = decode_snapshot(&data).map_err(|e| read_err("installing a snapshot", e))?;
             let have = ledger.head().tip.height;
-            let mut added = 0u64;
+            if have > blocks.len() as u64 {
+                return Err(read_err(
+                    "installing a snapshot",
+                    format!("the snapshot ends at block {} but this node already holds {have}", blocks.len()),
+                ));
+            }
+            let mut new = Vec::new();
             for (i, raw) in blocks.iter().enumerate() {
                 let height = i as u64 + 1;
                 if height <= have {
@@ -263,24 +279,21 @@ impl RaftStateMachine<TypeConfig> for StateMachine {
                     }
                     continue;
                 }
-                let block = Block::from_canonical_bytes(raw)
-                    .map_err(|e| read_err("installing a snapshot", format!("block {height}: {e}")))?;
-                ledger
-                    .apply_block_from_peer(&block, None, &[])
-                    .map_err(|e| io_err("installing a snapshot", e))?
-                    .map_err(|e| read_err("installing a snapshot", format!("refused: {e}")))?;
-                added += 1;
+                new.push(
+                    Block::from_canonical_bytes(raw)
+                        .map_err(|e| read_err("installing a snapshot", format!("block {height}: {e}")))?,
+                );
             }
+            let added = new.len();
             let height = blocks.len() as u64;
             let stored = json(&StoredSnapshot { meta: meta.clone(), height })?;
+            let (applied, membership) = (json(&meta.last_log_id)?, json(&meta.last_membership)?);
+            // The new blocks, each re-verified, and what the snapshot stands for, in one
+            // commit: a crash part-way leaves the node as it was before.
             ledger
-                .store
-                .put_meta(&[
-                    (APPLIED, &json(&meta.last_log_id)?),
-                    (MEMBERSHIP, &json(&meta.last_membership)?),
-                    (SNAPSHOT, &stored),
-                ])
-                .map_err(|e| io_err("installing a snapshot", e))?;
+                .install_blocks(&new, &[(APPLIED, &applied), (MEMBERSHIP, &membership), (SNAPSHOT, &stored)])
+                .map_err(|e| io_err("installing a snapshot", e))?
+                .map_err(|e| read_err("installing a snapshot", format!("refused: {e}")))?;
             metrics.set_height(ledger.head().tip.height);
             tracing::info!(height, added, log = ?meta.last_log_id, "snapshot installed; every added block re-verified");
             Ok(())
