@@ -597,3 +597,31 @@ fn a_record_uploaded_to_one_node_is_read_through_another_under_consent_and_audit
     c.kill(up);
     assert_eq!(read(&c, down, &patient), (200, envelope));
 }
+
+/// A snapshot's blocks go in all together or not at all.
+#[test]
+fn blocks_from_a_snapshot_are_installed_all_or_nothing() {
+    let dir = tempfile::tempdir().unwrap();
+    let a = key("hospital-a");
+    let genesis = Genesis {
+        chain_id: "peer-chain".into(),
+        timestamp_ms: 0,
+        authorities: vec![GenesisAuthority { name: "H".into(), key: pk(&a), encryption_key: pk(&a) }],
+    };
+    let ledger = ledger_node::ledger::Ledger::open(dir.path(), genesis.clone()).unwrap();
+    let block = |txs: Vec<SignedTransaction>, prev: Hash, height: u64| {
+        let ids: Vec<Hash> = txs.iter().map(SignedTransaction::id).collect();
+        Block::produce_with_ids("peer-chain", height, prev, 1_000, txs, &ids, &a)
+    };
+    let b1 = block(vec![registration("peer-chain", "snap-1")], ChainTip::genesis(&genesis).hash, 1);
+    let b2 = block(vec![registration("peer-chain", "snap-2")], b1.hash(), 2);
+    let bad3 = block(vec![registration("peer-chain", "snap-1")], b2.hash(), 3);
+    let refused = ledger.install_blocks(&[b1.clone(), b2.clone(), bad3], &[("marker", b"x")]).unwrap();
+    assert!(matches!(refused, Err(ChainError::BadTx { height: 3, .. })), "{refused:?}");
+    assert_eq!(ledger.head().tip.height, 0, "nothing of it was applied");
+    assert_eq!(ledger.store.height().unwrap(), 0, "nothing of it was stored");
+    assert_eq!(ledger.store.meta("marker").unwrap(), None);
+    let tip = ledger.install_blocks(&[b1, b2], &[("marker", b"x")]).unwrap().unwrap();
+    assert_eq!((tip.height, ledger.store.height().unwrap()), (2, 2));
+    assert_eq!(ledger.store.meta("marker").unwrap().as_deref(), Some(&b"x"[..]));
+}
