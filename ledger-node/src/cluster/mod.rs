@@ -182,6 +182,19 @@ pub async fn start(c: &ClusterConfig) -> anyhow::Result<ClusterNode> {
     let metrics = Arc::new(metrics::Metrics::default());
     let local = Arc::new(state_machine::LocalProposals::default());
     let sm = state_machine::StateMachine::new(ledger.clone(), local.clone(), metrics.clone());
+    {
+        // The engine purges its log as soon as a snapshot arrives, before it is installed; a
+        // crash in between leaves the chain behind a log that can no longer fill the gap.
+        use openraft::storage::{RaftLogStorage, RaftStateMachine};
+        let purged = log.clone().get_log_state().await.map_err(|e| anyhow::anyhow!("{e}"))?.last_purged_log_id;
+        let (applied, _) = sm.clone().applied_state().await.map_err(|e| anyhow::anyhow!("{e}"))?;
+        if purged.map(|l| l.index) > applied.map(|l| l.index) {
+            bail!(
+                "this node's chain stops before its Raft log begins (a snapshot install was interrupted); remove the node from the cluster (`ledger-node admin remove`), delete ledger.redb and raft-log.redb in {}, start it with join = true and add it again",
+                c.data_dir.display()
+            );
+        }
+    }
     let t = &c.raft;
     let raft_cfg = openraft::Config {
         cluster_name: chain_id,

@@ -625,3 +625,26 @@ fn blocks_from_a_snapshot_are_installed_all_or_nothing() {
     assert_eq!((tip.height, ledger.store.height().unwrap()), (2, 2));
     assert_eq!(ledger.store.meta("marker").unwrap().as_deref(), Some(&b"x"[..]));
 }
+
+/// A node whose Raft log was purged past its chain (a snapshot install cut short by a
+/// crash) refuses to start and says what to do, instead of serving a chain with a hole.
+#[test]
+fn a_node_whose_chain_stops_before_its_log_begins_refuses_to_start() {
+    use openraft::storage::RaftLogStorage;
+    let c = Cluster::new(1, "");
+    let rt = tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap();
+    rt.block_on(async {
+        let mut log = ledger_node::cluster::log_store::LogStore::open(&c.data_dir(1)).unwrap();
+        log.purge(openraft::LogId::new(openraft::CommittedLeaderId::new(3, 1), 40)).await.unwrap();
+    });
+    let out = Command::new(env!("CARGO_BIN_EXE_ledger-node"))
+        .args(["serve", "--cluster"])
+        .arg(c.config_path(1))
+        .env("RUST_LOG", "error")
+        .env("RUST_BACKTRACE", "0")
+        .output()
+        .unwrap();
+    assert!(!out.status.success());
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(err.contains("snapshot install was interrupted") && err.contains("join = true"), "{err}");
+}
