@@ -3,6 +3,7 @@
 //! node info, health, Prometheus metrics and the OpenAPI description. `app(state)` builds
 //! the router without binding a socket, so tests drive it directly.
 
+use crate::cluster::orderer::ClusterOrderer;
 use crate::ledger::{Ledger, OrderError, Orderer, Outcome, now_ms};
 use crate::metrics::Metrics;
 use crate::verify::{self, Secp256k1Verifier};
@@ -40,65 +41,7 @@ pub struct Inner {
     node_key: k256::ecdsa::SigningKey,
     node_nonce: AtomicU64,
     /// Set when the node runs in a cluster.
-    pub cluster: std::sync::OnceLock<ClusterHandle>,
-}
-
-/// What the API needs of the cluster: the engine (status, read barriers) and the orderer
-/// (who leads).
-#[derive(Clone)]
-pub struct ClusterHandle {
-    pub raft: crate::cluster::types::Raft,
-    pub orderer: Arc<crate::cluster::orderer::ClusterOrderer>,
-}
-
-impl ClusterHandle {
-    /// Waits until this node has applied everything the cluster had committed when asked.
-    pub async fn read_barrier(&self) -> Result<(), ApiError> {
-        let unavailable = |m: String| ApiError::new(StatusCode::SERVICE_UNAVAILABLE, "unavailable", m);
-        let timeout = std::time::Duration::from_secs(3);
-        let index = if self.orderer.leader_check().is_ok() {
-            match tokio::time::timeout(timeout, self.raft.ensure_linearizable()).await {
-                Ok(Ok(_)) => return Ok(()),
-                Ok(Err(e)) => return Err(unavailable(format!("A consistent read needs the leader: {e}. Try again."))),
-                Err(_) => {
-                    return Err(unavailable("The leader could not confirm it leads within 3 s. Try again.".into()));
-                }
-            }
-        } else {
-            let Some((leader, peer)) = self.orderer.leader() else {
-                return Err(unavailable(
-                    "A consistent read needs the cluster's leader, and there is none right now: fewer than a majority of its nodes are up. Read without ?consistent=true for this node's view, or try again.".into(),
-                ));
-            };
-            #[derive(serde::Deserialize)]
-            struct ReadIndex {
-                index: Option<u64>,
-            }
-            let resp = reqwest::Client::new()
-                .get(format!("{}/raft/read-index", peer.raft))
-                .timeout(timeout)
-                .send()
-                .await
-                .map_err(|e| {
-                    unavailable(format!("The leader (node {leader}) could not be asked for a consistent read: {e}."))
-                })?;
-            if !resp.status().is_success() {
-                return Err(unavailable(format!(
-                    "The leader (node {leader}) could not serve a consistent read. Try again."
-                )));
-            }
-            resp.json::<ReadIndex>()
-                .await
-                .map_err(|e| unavailable(format!("The leader's answer could not be read: {e}.")))?
-                .index
-        };
-        self.raft
-            .wait(Some(timeout))
-            .applied_index_at_least(index, "consistent read")
-            .await
-            .map(|_| ())
-            .map_err(|e| unavailable(format!("This node did not catch up with the leader in time ({e}). Try again.")))
-    }
+    pub cluster: std::sync::OnceLock<Arc<ClusterOrderer>>,
 }
 
 /// Everything the handlers share.
@@ -240,7 +183,7 @@ pub fn status_for(code: &str) -> StatusCode {
 
 impl From<Rejection> for ApiError {
     fn from(r: Rejection) -> Self {
-        ApiError { status: status_for(r.code()), code: r.code().into(), message: r.to_string() }
+        ErrorBody::from(&r).into()
     }
 }
 
@@ -364,9 +307,9 @@ async fn consistent_reads(
         req.uri().query().is_some_and(|q| q.split('&').any(|kv| kv == "consistent=true" || kv == "consistent=1"));
     if wants
         && let Some(c) = s.0.cluster.get()
-        && let Err(e) = c.read_barrier().await
+        && let Err(why) = c.read_barrier().await
     {
-        return e.into_response();
+        return ApiError::new(StatusCode::SERVICE_UNAVAILABLE, "unavailable", why).into_response();
     }
     next.run(req).await
 }
@@ -443,6 +386,12 @@ async fn submit_tx(State(s): State<AppState>, body: Result<Bytes, BytesRejection
     responses((status = 200, description = "One result per transaction, in order: a receipt or an error")))]
 async fn submit_batch(State(s): State<AppState>, body: Result<Bytes, BytesRejection>) -> ApiResult<Json<BatchResults>> {
     let req: SubmitBatch = parse_json(body)?;
+    let raw = batch_txs(&req)?;
+    Ok(Json(BatchResults::from(s.submit_raw(raw).await?)))
+}
+
+/// A batch's transactions as canonical bytes, or why the batch is refused.
+pub fn batch_txs(req: &SubmitBatch) -> ApiResult<Vec<Vec<u8>>> {
     if req.txs.len() > MAX_BATCH {
         return Err(ApiError::new(
             StatusCode::PAYLOAD_TOO_LARGE,
@@ -450,22 +399,26 @@ async fn submit_batch(State(s): State<AppState>, body: Result<Bytes, BytesReject
             format!("A batch holds at most {MAX_BATCH} transactions."),
         ));
     }
-    let raw = req.txs.iter().map(|t| parse_hex_tx(t)).collect::<ApiResult<Vec<_>>>()?;
-    let out = s.submit_raw(raw).await?;
-    let items: Vec<BatchItem> = out
-        .into_iter()
-        .map(|o| match o {
-            Ok(r) => BatchItem::Ok(r),
-            Err(e) => BatchItem::Err(e),
-        })
-        .collect();
-    Ok(Json(BatchResults { results: items }))
+    req.txs.iter().map(|t| parse_hex_tx(t)).collect()
 }
 
 /// The answer to a batch: one item per submitted transaction, in order.
-#[derive(Serialize)]
-struct BatchResults {
-    results: Vec<BatchItem>,
+#[derive(Serialize, serde::Deserialize)]
+pub struct BatchResults {
+    pub results: Vec<BatchItem>,
+}
+
+impl From<Vec<Outcome>> for BatchResults {
+    fn from(out: Vec<Outcome>) -> Self {
+        let results = out
+            .into_iter()
+            .map(|o| match o {
+                Ok(r) => BatchItem::Ok(r),
+                Err(e) => BatchItem::Err(e),
+            })
+            .collect();
+        BatchResults { results }
+    }
 }
 
 fn with_proof(s: &AppState, id: Hash) -> ApiResult<TxWithProof> {
@@ -828,31 +781,9 @@ async fn blob_anywhere(s: &AppState, id: &Hash) -> ApiResult<Option<Vec<u8>>> {
         return Ok(Some(b));
     }
     let Some(c) = s.0.cluster.get() else { return Ok(None) };
-    let peers: Vec<String> = {
-        let m = c.raft.metrics().borrow().clone();
-        m.membership_config
-            .membership()
-            .nodes()
-            .filter(|(n, _)| **n != c.orderer.id)
-            .map(|(_, p)| p.raft.clone())
-            .collect()
-    };
-    let http = reqwest::Client::new();
-    for peer in peers {
-        let got = http.get(format!("{peer}/raft/blob/{id}")).timeout(std::time::Duration::from_secs(30)).send().await;
-        let Ok(resp) = got else { continue };
-        if !resp.status().is_success() {
-            continue;
-        }
-        let Ok(bytes) = resp.bytes().await else { continue };
-        if wire::blob_id(&bytes) != *id {
-            tracing::warn!(%id, %peer, "a peer's copy of a blob does not match its id; ignored");
-            continue;
-        }
-        s.0.ledger.store.put_blob(id, &bytes)?;
-        return Ok(Some(bytes.to_vec()));
-    }
-    Ok(None)
+    let Some(bytes) = c.blob_from_peers(id).await else { return Ok(None) };
+    s.0.ledger.store.put_blob(id, &bytes)?;
+    Ok(Some(bytes))
 }
 
 /// Logs a refused read (store, metrics, tracing) and turns it into the 403 answer.

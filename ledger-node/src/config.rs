@@ -113,24 +113,26 @@ pub fn init_cluster(dir: &Path, chain_id: &str, n: u64, base_port: u16, timestam
     }
     let g = Genesis { chain_id: chain_id.to_owned(), timestamp_ms, authorities };
     let text = serde_json::to_string_pretty(&g)? + "\n";
-    let port = |i: u64, off: u64| u64::from(base_port) + off + i;
-    let members: String = (1..=n)
-        .map(|i| {
-            format!(
-                "[[members]]\nid = {i}\napi = \"http://127.0.0.1:{}\"\nraft = \"http://127.0.0.1:{}\"\n\n",
-                port(i, 0),
-                port(i, 100)
-            )
-        })
-        .collect();
+    let ports: Vec<(u16, u16)> = (1..=n).map(|i| (base_port + i as u16, base_port + 100 + i as u16)).collect();
     for i in 1..=n {
         std::fs::write(dir.join(format!("node{i}/genesis.json")), &text)?;
-        let toml = format!(
-            "# Cluster node {i}: `ledger-node serve --cluster node{i}.toml`\nid = {i}\ndata_dir = \"node{i}\"\nlisten = \"127.0.0.1:{}\"\nraft_listen = \"127.0.0.1:{}\"\n\n{members}",
-            port(i, 0),
-            port(i, 100)
-        );
-        std::fs::write(dir.join(format!("node{i}.toml")), toml)?;
+        std::fs::write(dir.join(format!("node{i}.toml")), loopback_node_toml(i, &ports, false))?;
     }
     Ok(())
+}
+
+/// The cluster file of node `id` (1-based) of a loopback cluster whose node i listens on
+/// `ports[i - 1]` (API, Raft), with its data in `node<id>/` beside the file.
+pub fn loopback_node_toml(id: u64, ports: &[(u16, u16)], join: bool) -> String {
+    let (api, raft) = ports[(id - 1) as usize];
+    let mut t = format!(
+        "# Cluster node {id}: `ledger-node serve --cluster node{id}.toml`\nid = {id}\ndata_dir = \"node{id}\"\nlisten = \"127.0.0.1:{api}\"\nraft_listen = \"127.0.0.1:{raft}\"\njoin = {join}\n"
+    );
+    for (j, (api, raft)) in ports.iter().enumerate() {
+        t += &format!(
+            "\n[[members]]\nid = {}\napi = \"http://127.0.0.1:{api}\"\nraft = \"http://127.0.0.1:{raft}\"\n",
+            j + 1
+        );
+    }
+    t
 }

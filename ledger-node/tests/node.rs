@@ -31,10 +31,16 @@ struct NodeProc {
 
 impl NodeProc {
     fn start(dir: &std::path::Path) -> NodeProc {
+        let args =
+            ["serve".as_ref(), "--data-dir".as_ref(), dir.as_os_str(), "--listen".as_ref(), "127.0.0.1:0".as_ref()];
+        let (child, rest) = Self::spawn(&args, "ledger node listening on ");
+        NodeProc { child, base: rest.trim().to_owned() }
+    }
+    /// Starts the node binary with `args` and waits for the line starting with `ready`;
+    /// returns the child and the rest of that line.
+    fn spawn(args: &[&std::ffi::OsStr], ready: &str) -> (Child, String) {
         let mut child = Command::new(env!("CARGO_BIN_EXE_ledger-node"))
-            .args(["serve", "--data-dir"])
-            .arg(dir)
-            .args(["--listen", "127.0.0.1:0"])
+            .args(args)
             .env("RUST_LOG", "warn")
             .stdout(Stdio::piped())
             .stderr(Stdio::inherit())
@@ -42,15 +48,15 @@ impl NodeProc {
             .expect("starting ledger-node");
         let stdout = child.stdout.take().unwrap();
         let mut lines = BufReader::new(stdout).lines();
-        let base = loop {
+        let rest = loop {
             let line = lines.next().expect("node exited before listening").unwrap();
-            if let Some(rest) = line.strip_prefix("ledger node listening on ") {
-                break rest.trim().to_owned();
+            if let Some(rest) = line.strip_prefix(ready) {
+                break rest.to_owned();
             }
         };
         // Keep draining stdout so the child never blocks on a full pipe.
         std::thread::spawn(move || for _ in lines {});
-        NodeProc { child, base }
+        (child, rest)
     }
     fn sigkill(&mut self) {
         self.child.kill().unwrap(); // SIGKILL on Unix

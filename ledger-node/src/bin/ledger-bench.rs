@@ -312,22 +312,8 @@ fn cluster_main(args: &Args) -> anyhow::Result<()> {
         bail!("ledger-node init-cluster failed: {}", String::from_utf8_lossy(&st.stderr));
     }
     let ports: Vec<(u16, u16)> = (0..3).map(|_| Ok((free_port()?, free_port()?))).collect::<anyhow::Result<_>>()?;
-    let members: String = (1..=3)
-        .map(|j| {
-            format!(
-                "\n[[members]]\nid = {j}\napi = \"http://127.0.0.1:{}\"\nraft = \"http://127.0.0.1:{}\"\n",
-                ports[j - 1].0,
-                ports[j - 1].1
-            )
-        })
-        .collect();
     for i in 1..=3 {
-        let t = format!(
-            "id = {i}\ndata_dir = \"node{i}\"\nlisten = \"127.0.0.1:{}\"\nraft_listen = \"127.0.0.1:{}\"\n{members}",
-            ports[i - 1].0,
-            ports[i - 1].1
-        );
-        std::fs::write(cdir.join(format!("node{i}.toml")), t)?;
+        std::fs::write(cdir.join(format!("node{i}.toml")), ledger_node::config::loopback_node_toml(i, &ports, false))?;
     }
     let apis: Vec<String> = ports.iter().map(|(a, _)| format!("http://127.0.0.1:{a}")).collect();
     let start = |i: usize| spawn_node(&args.node_bin, &["serve", "--cluster"], &cdir.join(format!("node{i}.toml")));

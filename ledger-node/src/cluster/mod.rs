@@ -211,9 +211,8 @@ pub async fn start(c: &ClusterConfig) -> anyhow::Result<ClusterNode> {
     .validate()?;
     let raft = Raft::new(c.id, Arc::new(raft_cfg), network::Network::default(), log, sm).await?;
     if fresh && !c.join {
-        let members = network::members_map(
-            &c.members.iter().map(|m| (m.id, Peer { api: m.api.clone(), raft: m.raft.clone() })).collect::<Vec<_>>(),
-        );
+        let members: std::collections::BTreeMap<NodeId, Peer> =
+            c.members.iter().map(|m| (m.id, Peer { api: m.api.clone(), raft: m.raft.clone() })).collect();
         match raft.initialize(members).await {
             Ok(()) => tracing::info!(members = c.members.len(), "founded the cluster"),
             // Another founding member's initial entry reached this node first.
@@ -225,14 +224,9 @@ pub async fn start(c: &ClusterConfig) -> anyhow::Result<ClusterNode> {
     let orderer =
         orderer::ClusterOrderer::start(c.id, raft.clone(), ledger.clone(), key.clone(), blocks, local, metrics.clone());
     let state = api::AppState::new(ledger, orderer.clone(), metrics, key);
-    let _ = state.0.cluster.set(api::ClusterHandle { raft: raft.clone(), orderer: orderer.clone() });
+    let _ = state.0.cluster.set(orderer.clone());
     let router = api::app_with_portal(state.clone(), c.portal_dir.as_deref())
         .layer(tower_http::trace::TraceLayer::new_for_http());
-    let raft_router = network::router(network::RaftPort {
-        raft: raft.clone(),
-        orderer,
-        app: state.clone(),
-        http: reqwest::Client::new(),
-    });
+    let raft_router = network::router(network::RaftPort { orderer, app: state.clone() });
     Ok(ClusterNode { node: Node { state, router }, raft_router, raft })
 }

@@ -7,13 +7,13 @@
 
 use super::orderer::ClusterOrderer;
 use super::types::{NodeId, Peer, Raft, TypeConfig};
-use crate::api::{AppState, MAX_BATCH};
+use crate::api::{ApiError, AppState, BatchResults, batch_txs};
 use axum::extract::{DefaultBodyLimit, State};
 use axum::http::{HeaderMap, StatusCode};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
 use axum::{Json, Router};
-use ledger_protocol::wire::{BatchItem, ErrorBody};
+use ledger_protocol::wire::SubmitBatch;
 use openraft::ChangeMembers;
 use openraft::error::{InstallSnapshotError, NetworkError, RPCError, RaftError, RemoteError, Unreachable};
 use openraft::network::{RPCOption, RaftNetwork, RaftNetworkFactory};
@@ -23,7 +23,7 @@ use openraft::raft::{
 };
 use serde::de::DeserializeOwned;
 use serde::{Deserialize, Serialize};
-use std::collections::{BTreeMap, BTreeSet};
+use std::collections::BTreeSet;
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -108,13 +108,11 @@ impl RaftNetwork<TypeConfig> for PeerClient {
     }
 }
 
-/// What the Raft port's handlers share.
+/// What the Raft port's handlers share (the engine is `orderer.raft`).
 #[derive(Clone)]
 pub struct RaftPort {
-    pub raft: Raft,
     pub orderer: Arc<ClusterOrderer>,
     pub app: AppState,
-    pub http: reqwest::Client,
 }
 
 /// The Raft port's router.
@@ -136,55 +134,30 @@ pub fn router(port: RaftPort) -> Router {
 }
 
 async fn append(State(p): State<RaftPort>, Json(req): Json<AppendEntriesRequest<TypeConfig>>) -> Response {
-    Json(p.raft.append_entries(req).await).into_response()
+    Json(p.orderer.raft.append_entries(req).await).into_response()
 }
 
 async fn vote(State(p): State<RaftPort>, Json(req): Json<VoteRequest<NodeId>>) -> Response {
-    Json(p.raft.vote(req).await).into_response()
+    Json(p.orderer.raft.vote(req).await).into_response()
 }
 
 async fn snapshot(State(p): State<RaftPort>, Json(req): Json<InstallSnapshotRequest<TypeConfig>>) -> Response {
-    Json(p.raft.install_snapshot(req).await).into_response()
+    Json(p.orderer.raft.install_snapshot(req).await).into_response()
 }
 
 fn error(status: StatusCode, code: &str, message: impl Into<String>) -> Response {
-    (status, Json(ErrorBody { code: code.into(), message: message.into() })).into_response()
-}
-
-#[derive(Deserialize)]
-struct Forwarded {
-    txs: Vec<String>,
+    ApiError::new(status, code, message).into_response()
 }
 
 /// Writes a follower forwards: ordered here only if this node leads (never forwarded again).
-async fn submit(State(p): State<RaftPort>, Json(req): Json<Forwarded>) -> Response {
-    if req.txs.len() > MAX_BATCH {
-        return error(
-            StatusCode::PAYLOAD_TOO_LARGE,
-            "too_large",
-            format!("A batch holds at most {MAX_BATCH} transactions."),
-        );
-    }
-    let Ok(raw) = req.txs.iter().map(hex::decode).collect::<Result<Vec<_>, _>>() else {
-        return error(
-            StatusCode::BAD_REQUEST,
-            "malformed",
-            "A forwarded transaction is not hex of its canonical bytes.",
-        );
+async fn submit(State(p): State<RaftPort>, Json(req): Json<SubmitBatch>) -> Response {
+    let raw = match batch_txs(&req) {
+        Ok(raw) => raw,
+        Err(e) => return e.into_response(),
     };
-    let leader_only = LeaderOnly(p.orderer.clone());
-    match p.app.order_raw(raw, &leader_only).await {
-        Ok(out) => {
-            let results: Vec<BatchItem> = out
-                .into_iter()
-                .map(|o| match o {
-                    Ok(r) => BatchItem::Ok(r),
-                    Err(e) => BatchItem::Err(e),
-                })
-                .collect();
-            Json(serde_json::json!({ "results": results })).into_response()
-        }
-        Err(e) => error(StatusCode::SERVICE_UNAVAILABLE, "unavailable", e.to_string()),
+    match p.app.order_raw(raw, &LeaderOnly(p.orderer.clone())).await {
+        Ok(out) => Json(BatchResults::from(out)).into_response(),
+        Err(e) => ApiError::from(e).into_response(),
     }
 }
 
@@ -212,7 +185,7 @@ async fn blob(State(p): State<RaftPort>, axum::extract::Path(id): axum::extract:
 /// A read barrier on the leader: answers once everything committed when it was asked is
 /// applied here, with that log index.
 async fn read_index(State(p): State<RaftPort>) -> Response {
-    match tokio::time::timeout(Duration::from_secs(3), p.raft.ensure_linearizable()).await {
+    match tokio::time::timeout(Duration::from_secs(3), p.orderer.raft.ensure_linearizable()).await {
         Ok(Ok(log_id)) => Json(serde_json::json!({ "index": log_id.map(|l| l.index) })).into_response(),
         Ok(Err(e)) => error(StatusCode::SERVICE_UNAVAILABLE, "not_leader", e.to_string()),
         Err(_) => error(
@@ -225,7 +198,8 @@ async fn read_index(State(p): State<RaftPort>) -> Response {
 
 /// This node's view of the cluster, as JSON (also served on the API as `/v1/cluster`).
 pub fn status_json(raft: &Raft) -> serde_json::Value {
-    let m = raft.metrics().borrow().clone();
+    let metrics = raft.metrics();
+    let m = metrics.borrow();
     let membership = m.membership_config.membership();
     let voters: BTreeSet<NodeId> = membership.voter_ids().collect();
     let members: Vec<_> = membership
@@ -251,7 +225,7 @@ pub fn status_json(raft: &Raft) -> serde_json::Value {
 }
 
 async fn status(State(p): State<RaftPort>) -> Response {
-    Json(status_json(&p.raft)).into_response()
+    Json(status_json(&p.orderer.raft)).into_response()
 }
 
 #[derive(Serialize, Deserialize)]
@@ -272,7 +246,7 @@ const FORWARDED: &str = "x-healthchain-forwarded";
 /// Runs an admin change on the leader: here if this node leads, else handed to the leader
 /// (once: a handed-on request that finds no leader here is refused).
 async fn on_leader<B: Serialize>(p: &RaftPort, headers: &HeaderMap, path: &str, body: &B) -> Option<Response> {
-    let m = p.raft.metrics().borrow().clone();
+    let m = p.orderer.raft.metrics().borrow().clone();
     if m.current_leader == Some(m.id) {
         return None;
     }
@@ -291,6 +265,7 @@ async fn on_leader<B: Serialize>(p: &RaftPort, headers: &HeaderMap, path: &str, 
         ));
     };
     let sent = p
+        .orderer
         .http
         .post(format!("{}{path}", peer.raft))
         .header(FORWARDED, m.id.to_string())
@@ -324,7 +299,7 @@ async fn add_learner(State(p): State<RaftPort>, headers: HeaderMap, Json(req): J
     if let Some(r) = on_leader(&p, &headers, "/admin/add-learner", &req).await {
         return r;
     }
-    membership_answer(p.raft.add_learner(req.id, Peer { api: req.api, raft: req.raft }, true).await)
+    membership_answer(p.orderer.raft.add_learner(req.id, Peer { api: req.api, raft: req.raft }, true).await)
 }
 
 /// Makes a learner a voter.
@@ -332,7 +307,9 @@ async fn promote(State(p): State<RaftPort>, headers: HeaderMap, Json(req): Json<
     if let Some(r) = on_leader(&p, &headers, "/admin/promote", &req).await {
         return r;
     }
-    membership_answer(p.raft.change_membership(ChangeMembers::AddVoterIds(BTreeSet::from([req.id])), false).await)
+    membership_answer(
+        p.orderer.raft.change_membership(ChangeMembers::AddVoterIds(BTreeSet::from([req.id])), false).await,
+    )
 }
 
 /// Removes a node from the cluster (as voter and as learner).
@@ -340,20 +317,21 @@ async fn remove(State(p): State<RaftPort>, headers: HeaderMap, Json(req): Json<I
     if let Some(r) = on_leader(&p, &headers, "/admin/remove", &req).await {
         return r;
     }
-    let m = p.raft.metrics().borrow().clone();
+    let m = p.orderer.raft.metrics().borrow().clone();
     if m.membership_config.membership().get_node(&req.id).is_none() {
         return error(StatusCode::NOT_FOUND, "not_member", format!("Node {} is not a member of this cluster.", req.id));
     }
     let is_voter = m.membership_config.membership().voter_ids().any(|v| v == req.id);
     if is_voter
-        && let Err(e) = p.raft.change_membership(ChangeMembers::RemoveVoters(BTreeSet::from([req.id])), false).await
+        && let Err(e) =
+            p.orderer.raft.change_membership(ChangeMembers::RemoveVoters(BTreeSet::from([req.id])), false).await
     {
         return error(StatusCode::CONFLICT, "membership_refused", e.to_string());
     }
-    let m = p.raft.metrics().borrow().clone();
+    let m = p.orderer.raft.metrics().borrow().clone();
     if m.membership_config.membership().get_node(&req.id).is_some() {
         return membership_answer(
-            p.raft.change_membership(ChangeMembers::RemoveNodes(BTreeSet::from([req.id])), false).await,
+            p.orderer.raft.change_membership(ChangeMembers::RemoveNodes(BTreeSet::from([req.id])), false).await,
         );
     }
     (StatusCode::OK, Json(serde_json::json!({ "ok": true }))).into_response()
@@ -361,13 +339,8 @@ async fn remove(State(p): State<RaftPort>, headers: HeaderMap, Json(req): Json<I
 
 /// Builds a snapshot on this node now (each node snapshots on its own schedule too).
 async fn trigger_snapshot(State(p): State<RaftPort>) -> Response {
-    match p.raft.trigger().snapshot().await {
+    match p.orderer.raft.trigger().snapshot().await {
         Ok(()) => Json(serde_json::json!({ "ok": true })).into_response(),
         Err(e) => error(StatusCode::SERVICE_UNAVAILABLE, "unavailable", e.to_string()),
     }
-}
-
-/// The founding members as the engine wants them.
-pub fn members_map(members: &[(NodeId, Peer)]) -> BTreeMap<NodeId, Peer> {
-    members.iter().cloned().collect()
 }

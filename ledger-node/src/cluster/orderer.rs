@@ -7,10 +7,11 @@
 
 use super::state_machine::LocalProposals;
 use super::types::{Applied, BlockProposal, NodeId, Raft};
+use crate::api::BatchResults;
 use crate::ledger::{BlockConfig, Ledger, OrderError, OrderFuture, Orderer, Outcome, Slots, cut, now_ms, receipts};
 use crate::metrics::Metrics;
 use ledger_protocol::codec::Encode;
-use ledger_protocol::wire::{BatchItem, ErrorBody};
+use ledger_protocol::wire::{BatchItem, ErrorBody, SubmitBatch};
 use ledger_protocol::{Block, ChainTip, Hash, State, VerifiedTx};
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -34,7 +35,8 @@ pub struct ClusterOrderer {
     pub id: NodeId,
     pub raft: Raft,
     producer: mpsc::UnboundedSender<Pending>,
-    http: reqwest::Client,
+    /// The one client for everything this node asks its peers (one connection pool).
+    pub http: reqwest::Client,
 }
 
 impl ClusterOrderer {
@@ -80,7 +82,8 @@ impl ClusterOrderer {
 
     /// Ok if this node leads and a majority acknowledged it recently; else why not, in words.
     pub fn leader_check(&self) -> Result<(), OrderError> {
-        let m = self.raft.metrics().borrow().clone();
+        let metrics = self.raft.metrics();
+        let m = metrics.borrow();
         if m.current_leader != Some(self.id) || !m.state.is_leader() {
             return Err(OrderError::Unavailable(match m.current_leader {
                 Some(l) => format!("this node is not the cluster's leader (node {l} is)"),
@@ -99,10 +102,74 @@ impl ClusterOrderer {
 
     /// The leader's id and Raft URL, as this node knows them.
     pub fn leader(&self) -> Option<(NodeId, super::types::Peer)> {
-        let m = self.raft.metrics().borrow().clone();
+        let metrics = self.raft.metrics();
+        let m = metrics.borrow();
         let l = m.current_leader?;
         let peer = m.membership_config.membership().get_node(&l)?.clone();
         Some((l, peer))
+    }
+
+    /// Waits until this node has applied everything the cluster had committed when asked
+    /// (through the leader); else why not, in words.
+    pub async fn read_barrier(&self) -> Result<(), String> {
+        let timeout = Duration::from_secs(3);
+        let index = if self.leader_check().is_ok() {
+            return match tokio::time::timeout(timeout, self.raft.ensure_linearizable()).await {
+                Ok(Ok(_)) => Ok(()),
+                Ok(Err(e)) => Err(format!("A consistent read needs the leader: {e}. Try again.")),
+                Err(_) => Err("The leader could not confirm it leads within 3 s. Try again.".into()),
+            };
+        } else {
+            let Some((leader, peer)) = self.leader() else {
+                return Err("A consistent read needs the cluster's leader, and there is none right now: fewer than a majority of its nodes are up. Read without ?consistent=true for this node's view, or try again.".into());
+            };
+            #[derive(serde::Deserialize)]
+            struct ReadIndex {
+                index: Option<u64>,
+            }
+            let resp =
+                self.http.get(format!("{}/raft/read-index", peer.raft)).timeout(timeout).send().await.map_err(|e| {
+                    format!("The leader (node {leader}) could not be asked for a consistent read: {e}.")
+                })?;
+            if !resp.status().is_success() {
+                return Err(format!("The leader (node {leader}) could not serve a consistent read. Try again."));
+            }
+            resp.json::<ReadIndex>().await.map_err(|e| format!("The leader's answer could not be read: {e}."))?.index
+        };
+        self.raft
+            .wait(Some(timeout))
+            .applied_index_at_least(index, "consistent read")
+            .await
+            .map(|_| ())
+            .map_err(|e| format!("This node did not catch up with the leader in time ({e}). Try again."))
+    }
+
+    /// A blob from the first peer that holds it and whose copy hashes to its id.
+    pub async fn blob_from_peers(&self, id: &Hash) -> Option<Vec<u8>> {
+        let peers: Vec<String> = {
+            let m = self.raft.metrics();
+            let m = m.borrow();
+            m.membership_config
+                .membership()
+                .nodes()
+                .filter(|(n, _)| **n != self.id)
+                .map(|(_, p)| p.raft.clone())
+                .collect()
+        };
+        for peer in peers {
+            let got = self.http.get(format!("{peer}/raft/blob/{id}")).timeout(Duration::from_secs(30)).send().await;
+            let Ok(resp) = got else { continue };
+            if !resp.status().is_success() {
+                continue;
+            }
+            let Ok(bytes) = resp.bytes().await else { continue };
+            if ledger_protocol::wire::blob_id(&bytes) != *id {
+                tracing::warn!(%id, %peer, "a peer's copy of a blob does not match its id; ignored");
+                continue;
+            }
+            return Some(bytes.to_vec());
+        }
+        None
     }
 
     async fn forward(
@@ -112,7 +179,7 @@ impl ClusterOrderer {
         txs: Vec<VerifiedTx>,
     ) -> Result<Vec<Outcome>, OrderError> {
         let n = txs.len();
-        let body = serde_json::json!({ "txs": txs.iter().map(|t| hex::encode(t.signed().to_canonical_bytes())).collect::<Vec<_>>() });
+        let body = SubmitBatch { txs: txs.iter().map(|t| hex::encode(t.signed().to_canonical_bytes())).collect() };
         let unavailable =
             |e: String| OrderError::Unavailable(format!("forwarding to the leader (node {leader}) failed: {e}"));
         let resp = http
@@ -132,7 +199,7 @@ impl ClusterOrderer {
             let e: ErrorBody = resp.json().await.map_err(|e| unavailable(e.to_string()))?;
             return Err(OrderError::Relayed(format!("The cluster's leader (node {leader}) answered: {}", e.message)));
         }
-        let results: ForwardResults = resp.json().await.map_err(|e| unavailable(e.to_string()))?;
+        let results: BatchResults = resp.json().await.map_err(|e| unavailable(e.to_string()))?;
         if results.results.len() != n {
             return Err(unavailable(format!("it answered for {} of {n} transactions", results.results.len())));
         }
@@ -147,15 +214,9 @@ impl ClusterOrderer {
     }
 }
 
-#[derive(serde::Deserialize)]
-struct ForwardResults {
-    results: Vec<BatchItem>,
-}
-
 impl Orderer for ClusterOrderer {
     fn submit(&self, txs: Vec<VerifiedTx>) -> OrderFuture {
-        let m = self.raft.metrics().borrow().clone();
-        if m.current_leader == Some(self.id) {
+        if self.raft.metrics().borrow().current_leader == Some(self.id) {
             return self.submit_as_leader(txs);
         }
         match self.leader() {
@@ -205,13 +266,17 @@ impl Producer {
                     _ => break,
                 }
             }
-            let m = self.raft.metrics().borrow().clone();
-            if m.current_leader != Some(self.id) {
+            let (leader, term) = {
+                let m = self.raft.metrics();
+                let m = m.borrow();
+                (m.current_leader, m.current_term)
+            };
+            if leader != Some(self.id) {
                 fail(batch, "leadership moved to another node while this was being ordered; send it again");
                 shadow = None;
                 continue;
             }
-            let stale = shadow.as_ref().is_none_or(|s| s.term != m.current_term) || self.resync.load(Ordering::SeqCst);
+            let stale = shadow.as_ref().is_none_or(|s| s.term != term) || self.resync.load(Ordering::SeqCst);
             if stale {
                 // Let what is in flight land, make sure everything committed before this
                 // term is applied here, then copy the state to build on.
@@ -222,7 +287,7 @@ impl Producer {
                     Ok(Ok(_)) => {
                         self.resync.store(false, Ordering::SeqCst);
                         let (state, tip) = self.ledger.clone_head();
-                        shadow = Some(Shadow { term: m.current_term, state, tip });
+                        shadow = Some(Shadow { term, state, tip });
                     }
                     Ok(Err(e)) => {
                         fail(

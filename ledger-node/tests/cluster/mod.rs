@@ -59,36 +59,14 @@ impl Cluster {
     }
 
     fn write_config(&self, i: usize, join: bool, extra: &str) {
-        let mut t = format!(
-            "id = {i}\ndata_dir = \"node{i}\"\nlisten = \"127.0.0.1:{}\"\nraft_listen = \"127.0.0.1:{}\"\njoin = {join}\n",
-            self.ports[i - 1].0,
-            self.ports[i - 1].1
-        );
-        for j in 1..=self.ports.len() {
-            t += &format!("\n[[members]]\nid = {j}\napi = \"{}\"\nraft = \"{}\"\n", self.api(j), self.raft(j));
-        }
-        t += extra;
+        let t = ledger_node::config::loopback_node_toml(i as u64, &self.ports, join) + extra;
         std::fs::write(self.config_path(i), t).unwrap();
     }
 
     fn start(&mut self, i: usize) {
-        let mut child = Command::new(env!("CARGO_BIN_EXE_ledger-node"))
-            .args(["serve", "--cluster"])
-            .arg(self.config_path(i))
-            .env("RUST_LOG", "warn,ledger_node=info")
-            .stdout(Stdio::piped())
-            .stderr(Stdio::inherit())
-            .spawn()
-            .expect("starting ledger-node");
-        let stdout = child.stdout.take().unwrap();
-        let mut lines = BufReader::new(stdout).lines();
-        loop {
-            let line = lines.next().expect("node exited before listening").unwrap();
-            if line.starts_with("cluster node ") {
-                break;
-            }
-        }
-        std::thread::spawn(move || for _ in lines {});
+        let config = self.config_path(i);
+        let (child, _) =
+            NodeProc::spawn(&["serve".as_ref(), "--cluster".as_ref(), config.as_os_str()], "cluster node ");
         self.procs[i - 1] = Some(NodeProc { child, base: self.api(i) });
     }
 
