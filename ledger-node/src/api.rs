@@ -6,6 +6,7 @@
 use crate::cluster::orderer::ClusterOrderer;
 use crate::ledger::{Ledger, OrderError, Orderer, Outcome, now_ms};
 use crate::metrics::Metrics;
+use crate::node_signer::{NodeKey, NodeSigner};
 use crate::verify::{self, Secp256k1Verifier};
 use axum::body::Bytes;
 use axum::extract::rejection::BytesRejection;
@@ -21,11 +22,10 @@ use ledger_protocol::state::ConsentStatus;
 use ledger_protocol::wire::{
     self, BatchItem, BlobId, ErrorBody, Receipt, SignedReadRequest, SubmitBatch, SubmitTx, TxWithProof,
 };
-use ledger_protocol::{Address, Hash, Rejection, Transaction, TxBody};
+use ledger_protocol::{Address, Hash, Rejection, TxBody};
 use serde::Serialize;
 use serde_json::json;
 use std::sync::Arc;
-use std::sync::atomic::{AtomicU64, Ordering};
 
 /// Largest JSON request body (transactions, batches, read requests).
 pub const MAX_JSON_BYTES: usize = 4 * 1024 * 1024;
@@ -38,8 +38,9 @@ pub struct Inner {
     pub ledger: Arc<Ledger>,
     pub orderer: Arc<dyn Orderer>,
     pub metrics: Arc<Metrics>,
-    node_key: k256::ecdsa::SigningKey,
-    node_nonce: AtomicU64,
+    node_key: Arc<NodeKey>,
+    /// Started on first use, inside the runtime.
+    signer: std::sync::OnceLock<NodeSigner>,
     /// Set when the node runs in a cluster.
     pub cluster: std::sync::OnceLock<Arc<ClusterOrderer>>,
 }
@@ -56,32 +57,29 @@ impl AppState {
         metrics: Arc<Metrics>,
         node_key: k256::ecdsa::SigningKey,
     ) -> Self {
-        let addr = ledger_protocol::PublicKey::from(node_key.verifying_key()).address();
-        let nonce = ledger.head().state.account(&addr).map_or(0, |a| a.nonce);
         metrics.set_height(ledger.head().tip.height);
+        let node_key = Arc::new(NodeKey::new(node_key, &ledger));
         AppState(Arc::new(Inner {
             ledger,
             orderer,
             metrics,
             node_key,
-            node_nonce: AtomicU64::new(nonce),
+            signer: std::sync::OnceLock::new(),
             cluster: std::sync::OnceLock::new(),
         }))
     }
 
-    /// Signs a transaction with the node's authority key and the next nonce.
+    /// Signs a transaction with the node's authority key and the next nonce (for a caller
+    /// that orders it on its own; access events go through `node_signer`).
     pub fn sign_as_node(&self, body: TxBody) -> ledger_protocol::SignedTransaction {
-        let signer = ledger_protocol::PublicKey::from(self.0.node_key.verifying_key());
-        // The same authority key may also sign elsewhere (an admin registering staff), so
-        // never go below what the ledger has already seen.
-        let on_ledger = self.0.ledger.head().state.account(&signer.address()).map_or(0, |a| a.nonce);
-        let prev = self
-            .0
-            .node_nonce
-            .fetch_update(Ordering::SeqCst, Ordering::SeqCst, |cur| Some(cur.max(on_ledger) + 1))
-            .unwrap_or_else(|cur| cur);
-        let nonce = prev.max(on_ledger) + 1;
-        Transaction { chain_id: self.0.ledger.genesis.chain_id.clone(), signer, nonce, body }.sign(&self.0.node_key)
+        self.0.node_key.sign(&self.0.ledger, body)
+    }
+
+    /// The one task that signs and orders the node's access events, in nonce order.
+    fn node_signer(&self) -> &NodeSigner {
+        self.0
+            .signer
+            .get_or_init(|| NodeSigner::start(self.0.ledger.clone(), self.0.orderer.clone(), self.0.node_key.clone()))
     }
 
     /// Verifies and orders transactions; one outcome per input, in order.
@@ -195,7 +193,10 @@ impl From<ErrorBody> for ApiError {
 
 impl From<OrderError> for ApiError {
     fn from(e: OrderError) -> Self {
-        ApiError::new(StatusCode::SERVICE_UNAVAILABLE, "unavailable", e.to_string())
+        match e {
+            OrderError::TooLarge(why) => ApiError::new(StatusCode::PAYLOAD_TOO_LARGE, "too_large", why),
+            e => ApiError::new(StatusCode::SERVICE_UNAVAILABLE, "unavailable", e.to_string()),
+        }
     }
 }
 
@@ -326,8 +327,11 @@ async fn cluster_status(State(s): State<AppState>) -> Json<serde_json::Value> {
 #[utoipa::path(get, path = "/health", responses((status = 200, description = "The node is up and can commit")))]
 async fn health(State(s): State<AppState>) -> Response {
     let height = s.0.ledger.head().tip.height;
-    if s.0.ledger.is_failed() {
-        return (StatusCode::SERVICE_UNAVAILABLE, Json(json!({ "status": "failed", "height": height })))
+    if s.0.ledger.commit_failing() {
+        return (
+            StatusCode::SERVICE_UNAVAILABLE,
+            Json(json!({ "status": "failing", "height": height, "message": "the last block could not be committed (see the node's log); every block tries again" })),
+        )
             .into_response();
     }
     Json(json!({ "status": "ok", "height": height })).into_response()
@@ -352,7 +356,7 @@ async fn info(State(s): State<AppState>) -> ApiResult<Json<serde_json::Value>> {
         let h = s.0.ledger.head();
         (h.tip.height, h.tip.hash, h.state.accounts.len())
     };
-    let node = ledger_protocol::PublicKey::from(s.0.node_key.verifying_key());
+    let node = ledger_protocol::PublicKey::from(s.0.node_key.key.verifying_key());
     Ok(Json(json!({
         "chain_id": s.0.ledger.genesis.chain_id,
         "height": height,
@@ -752,9 +756,17 @@ async fn read_record(
             if blob_anywhere(&s, &blob).await?.is_none() {
                 return Err(ApiError::not_found("blob_not_found", "encrypted blob for this record"));
             }
-            let stx = s.sign_as_node(TxBody::AccessEvent { record: record_id, reader, basis });
-            match s.submit_one(stx.to_canonical_bytes()).await? {
+            match s.node_signer().submit(TxBody::AccessEvent { record: record_id, reader, basis }).await? {
                 Ok(receipt) => (blob, Some(receipt.id)),
+                // The node's own numbering, not the reader's doing: not a refusal of them.
+                Err(e) if e.code == "stale_nonce" => {
+                    tracing::error!(%record_id, message = %e.message, "the node's access event was refused");
+                    return Err(ApiError::new(
+                        StatusCode::SERVICE_UNAVAILABLE,
+                        "unavailable",
+                        "The node could not record this read on the ledger. Try again.",
+                    ));
+                }
                 Err(e) => {
                     let patient = s.0.ledger.head().state.records.get(&record_id).map(|r| r.patient).unwrap_or(reader);
                     return Err(refuse(&s, patient, record_id, reader, e).await);

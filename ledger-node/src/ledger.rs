@@ -1,42 +1,67 @@
 //! The node's ledger: state rebuilt and re-verified from the stored chain at start, and the
 //! ordering seam (`Orderer`) where verified transactions become durable blocks. The
-//! single-node `LocalOrderer` cuts a block by size or time, applies the rules, commits the
-//! block in one redb transaction, and only then acknowledges. Blocks made elsewhere (a
+//! single-node `LocalOrderer` cuts a block by time or by what a block may hold, applies the
+//! rules on the writer's copy of the state, commits the block in one redb transaction, and
+//! only then makes it readable and acknowledges. Blocks made elsewhere (a
 //! cluster's leader, a snapshot) enter only through `apply_block_from_peer`, which checks
 //! them whole and changes nothing if they fail.
 
 use crate::metrics::Metrics;
 use crate::store::{Store, StoreError};
 use crate::verify;
-use ledger_protocol::block::{apply_block, verify_header};
+use ledger_protocol::block::{
+    BlockBudget, MAX_BLOCK_BYTES, MAX_BLOCK_TXS, MAX_CLOCK_SKEW_MS, apply_block, verify_header,
+};
+use ledger_protocol::codec::Decode;
 use ledger_protocol::wire::{ErrorBody, Receipt};
-use ledger_protocol::{Block, ChainError, ChainTip, Genesis, Hash, State, VerifiedTx, apply};
+use ledger_protocol::{Block, ChainError, ChainTip, Effects, Genesis, Hash, State, VerifiedTx, apply};
 use std::future::Future;
 use std::pin::Pin;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::mpsc;
-use std::sync::{Arc, RwLock, RwLockReadGuard};
+use std::sync::{Arc, Mutex, MutexGuard, RwLock, RwLockReadGuard};
 use std::time::{Duration, Instant};
 
 /// The state and the tip it corresponds to; they always change together.
+#[derive(Clone)]
 pub struct Head {
     pub state: State,
     pub tip: ChainTip,
 }
 
+/// The chain as this node holds it. Two copies of the state: `head`, what readers see, is
+/// always exactly what is on disk; `writer`, where the next block is built and checked,
+/// runs ahead of it only while that block is being committed. A block's effects reach
+/// `head` after its commit succeeded, under a lock held for those in-memory changes alone
+/// (never across the fsync); if anything fails, `writer` is copied back from `head`.
 pub struct Ledger {
     pub genesis: Genesis,
     pub store: Store,
     head: RwLock<Head>,
-    failed: AtomicBool,
+    writer: Mutex<Head>,
+    /// Set while the last attempt to commit a block failed (cleared by the next success).
+    commit_failing: AtomicBool,
 }
 
 #[derive(Debug, thiserror::Error)]
 pub enum OpenError {
     #[error(transparent)]
     Store(#[from] StoreError),
-    #[error("the stored chain does not verify: {0}")]
-    Chain(#[from] ChainError),
+    #[error("{0}")]
+    Replay(#[from] ReplayError),
+}
+
+/// The stored chain could not be replayed: which block, why, and what to do.
+#[derive(Debug, thiserror::Error)]
+#[error(
+    "the stored chain cannot be replayed: block {height} of {stored} in {path} {why}. Blocks 1 to {good} verify. The node does not serve a chain it cannot verify. To recover, restore the data directory from a backup made before block {height}; or, in a cluster, move this node's data directory aside and add the node again (it catches up from its peers); or keep blocks 1 to {good} with `ledger-node truncate --data-dir <dir> --from {height}`, which moves block {height} onward into a file beside the data, keeping them for inspection"
+)]
+pub struct ReplayError {
+    pub height: u64,
+    pub stored: u64,
+    pub good: u64,
+    pub path: String,
+    pub why: String,
 }
 
 impl Ledger {
@@ -44,8 +69,33 @@ impl Ledger {
     /// every producer signature, every transaction signature and every rule.
     pub fn open(dir: &std::path::Path, genesis: Genesis) -> Result<Self, OpenError> {
         let store = Store::open(dir, &genesis)?;
-        let head = replay(&store, &genesis)?;
-        Ok(Ledger { genesis, store, head: RwLock::new(head), failed: AtomicBool::new(false) })
+        let head = replay(&store, &genesis).map_err(|e| match e {
+            Replayed::Store(e) => OpenError::Store(e),
+            Replayed::Block { height, why } => {
+                let stored = store.height().unwrap_or(height);
+                OpenError::Replay(ReplayError {
+                    height,
+                    stored,
+                    good: height.saturating_sub(1),
+                    path: dir.join("ledger.redb").display().to_string(),
+                    why,
+                })
+            }
+        })?;
+        let ahead = head.tip.timestamp_ms.saturating_sub(now_ms());
+        if ahead > MAX_CLOCK_SKEW_MS {
+            tracing::warn!(
+                ahead_s = ahead / 1000,
+                "the chain's last block is timed ahead of this machine's clock: check the clock (NTP); the chain's time does not go back, so consents are judged at the later time until the clock passes it"
+            );
+        }
+        Ok(Ledger {
+            genesis,
+            store,
+            writer: Mutex::new(head.clone()),
+            head: RwLock::new(head),
+            commit_failing: AtomicBool::new(false),
+        })
     }
 
     /// Checks a block that came from elsewhere (a Raft log entry or a snapshot) against the
@@ -53,15 +103,15 @@ impl Ledger {
     /// (except those in `preverified`, which this process verified itself and whose ids the
     /// block's hash covers) and every rule. If all pass, the block is stored together with
     /// `meta` in one commit and becomes the tip; if any fails, nothing changes and the
-    /// reason is returned. The outer error is the disk's.
+    /// reason is returned. The outer error is the disk's (and changes nothing either).
     pub fn apply_block_from_peer(
         &self,
         block: &Block,
         preverified: Option<Vec<VerifiedTx>>,
         meta: &[(&str, &[u8])],
     ) -> Result<Result<ChainTip, ChainError>, StoreError> {
-        let tip = self.head().tip.clone();
-        if let Err(e) = verify_header(&self.genesis, &tip, block, &verify::Secp256k1Verifier) {
+        let mut w = self.writer();
+        if let Err(e) = verify_header(&self.genesis, &w.tip, block, &verify::Secp256k1Verifier) {
             return Ok(Err(e));
         }
         let ids = block.tx_ids();
@@ -72,26 +122,21 @@ impl Ledger {
                 Err(e) => return Ok(Err(e)),
             },
         };
-        let mut head = self.head.write().unwrap_or_else(|p| p.into_inner());
-        if head.tip != tip {
-            // Only the one applier writes blocks; if that ever breaks, stop rather than
-            // record a refusal that other nodes would not make.
-            return Err(StoreError::Db("the chain's tip moved while a block was being checked".into()));
-        }
-        let mut new_tip = head.tip.clone();
-        if let Err(e) = apply_block(&mut head.state, &mut new_tip, block, &verified) {
-            // A transaction broke a rule part-way: the state holds the effects of the ones
-            // before it. Rebuild it from the stored chain, which this block never reached.
-            tracing::warn!(error = %e, "refused a replicated block; rebuilding the state from the stored chain");
-            *head = replay(&self.store, &self.genesis).map_err(|e| StoreError::Db(e.to_string()))?;
+        let mut tip = w.tip.clone();
+        let mut effects = Vec::with_capacity(verified.len());
+        if let Err(e) = apply_block(&mut w.state, &mut tip, block, &verified, Some(&mut effects)) {
+            // A transaction broke a rule part-way: the writer holds the effects of the ones
+            // before it. `head` never saw them.
+            tracing::warn!(error = %e, "refused a replicated block");
+            self.reset_writer(&mut w);
             return Ok(Err(e));
         }
         if let Err(e) = self.store.append_block_with_meta(block, &ids, meta) {
-            self.failed.store(true, Ordering::SeqCst);
+            self.commit_failed(&mut w, &e);
             return Err(e);
         }
-        head.tip = new_tip.clone();
-        Ok(Ok(new_tip))
+        self.publish(&mut w, effects, tip.clone());
+        Ok(Ok(tip))
     }
 
     /// Adds `blocks`, the next ones after the tip in order (from a snapshot), each checked as
@@ -101,8 +146,8 @@ impl Ledger {
         blocks: &[Block],
         meta: &[(&str, &[u8])],
     ) -> Result<Result<ChainTip, ChainError>, StoreError> {
-        let (mut state, mut tip) = self.clone_head();
-        let start = tip.clone();
+        let mut w = self.writer();
+        let Head { mut state, mut tip } = w.clone();
         let mut ids = Vec::with_capacity(blocks.len());
         for block in blocks {
             if let Err(e) = verify_header(&self.genesis, &tip, block, &verify::Secp256k1Verifier) {
@@ -112,25 +157,24 @@ impl Ledger {
                 Ok(v) => v,
                 Err(e) => return Ok(Err(e)),
             };
-            if let Err(e) = apply_block(&mut state, &mut tip, block, &verified) {
+            if let Err(e) = apply_block(&mut state, &mut tip, block, &verified, None) {
                 return Ok(Err(e));
             }
             ids.push(block.tx_ids());
         }
-        let mut head = self.head.write().unwrap_or_else(|p| p.into_inner());
-        if head.tip != start {
-            return Err(StoreError::Db("the chain's tip moved while a snapshot was being installed".into()));
-        }
         let batch: Vec<(&Block, &[Hash])> = blocks.iter().zip(&ids).map(|(b, i)| (b, i.as_slice())).collect();
         if let Err(e) = self.store.append_blocks_with_meta(&batch, meta) {
-            self.failed.store(true, Ordering::SeqCst);
+            self.commit_failed(&mut w, &e);
             return Err(e);
         }
-        *head = Head { state, tip: tip.clone() };
+        *w = Head { state: state.clone(), tip: tip.clone() };
+        *self.head.write().unwrap_or_else(|p| p.into_inner()) = Head { state, tip: tip.clone() };
+        self.commit_failing.store(false, Ordering::SeqCst);
         Ok(Ok(tip))
     }
 
-    /// A consistent view of state and tip. Hold it briefly and never across an await.
+    /// A consistent view of state and tip, exactly what is on disk. Hold it briefly and
+    /// never across an await.
     pub fn head(&self) -> RwLockReadGuard<'_, Head> {
         self.head.read().unwrap_or_else(|p| p.into_inner())
     }
@@ -141,8 +185,37 @@ impl Ledger {
         (h.state.clone(), h.tip.clone())
     }
 
-    pub fn is_failed(&self) -> bool {
-        self.failed.load(Ordering::SeqCst)
+    /// Whether the last attempt to commit a block failed.
+    pub fn commit_failing(&self) -> bool {
+        self.commit_failing.load(Ordering::SeqCst)
+    }
+
+    /// The copy blocks are built and checked on; one writer at a time.
+    fn writer(&self) -> MutexGuard<'_, Head> {
+        self.writer.lock().unwrap_or_else(|p| p.into_inner())
+    }
+
+    /// Makes a committed block readable: its effects go into `head` (a brief lock, no IO).
+    fn publish(&self, w: &mut Head, effects: Vec<Effects>, tip: ChainTip) {
+        w.tip = tip.clone();
+        let mut h = self.head.write().unwrap_or_else(|p| p.into_inner());
+        for e in effects {
+            h.state.commit(e);
+        }
+        h.tip = tip;
+        drop(h);
+        self.commit_failing.store(false, Ordering::SeqCst);
+    }
+
+    /// Puts the writer back to what is committed.
+    fn reset_writer(&self, w: &mut Head) {
+        *w = self.head().clone();
+    }
+
+    fn commit_failed(&self, w: &mut Head, e: &StoreError) {
+        tracing::error!(error = %e, "a block could not be committed; nothing of it is kept, and the next block tries again");
+        self.commit_failing.store(true, Ordering::SeqCst);
+        self.reset_writer(w);
     }
 }
 
@@ -154,6 +227,9 @@ pub enum OrderError {
     /// The cluster's leader refused, in its own words (already a whole sentence).
     #[error("{0}")]
     Relayed(String),
+    /// One request holds more than a block can (a whole sentence).
+    #[error("{0}")]
+    TooLarge(String),
 }
 
 /// What happened to one submitted transaction: its receipt, or why it was refused (a
@@ -168,9 +244,16 @@ pub trait Orderer: Send + Sync + 'static {
     fn submit(&self, txs: Vec<VerifiedTx>) -> OrderFuture;
 }
 
-struct Pending {
-    txs: Vec<VerifiedTx>,
-    reply: tokio::sync::oneshot::Sender<Result<Vec<Outcome>, OrderError>>,
+/// One submission waiting for its block.
+pub struct Pending {
+    pub txs: Vec<VerifiedTx>,
+    pub reply: tokio::sync::oneshot::Sender<Result<Vec<Outcome>, OrderError>>,
+}
+
+impl Pending {
+    fn encoded_len(&self) -> usize {
+        self.txs.iter().map(VerifiedTx::encoded_len).sum()
+    }
 }
 
 /// How blocks are cut.
@@ -178,13 +261,136 @@ struct Pending {
 pub struct BlockConfig {
     /// A block closes this long after its first transaction arrived...
     pub max_wait: Duration,
-    /// ...or as soon as it holds this many transactions.
+    /// ...or as soon as it holds this many transactions (at most `MAX_BLOCK_TXS`).
     pub max_txs: usize,
 }
 
 impl Default for BlockConfig {
     fn default() -> Self {
-        BlockConfig { max_wait: Duration::from_millis(2), max_txs: 4096 }
+        BlockConfig { max_wait: Duration::from_millis(2), max_txs: MAX_BLOCK_TXS }
+    }
+}
+
+/// Submissions gathered for one block, never more than it may hold (in transactions and
+/// in encoded bytes, as the decoder counts them). Both producers, single-node and cluster,
+/// gather through this, so every block either makes can be read back.
+pub struct Gather {
+    budget: BlockBudget,
+    pub batch: Vec<Pending>,
+}
+
+impl Gather {
+    /// Starts a block with `first`. A submission too large for any block on its own is
+    /// answered here (refused whole, nothing of it ordered) and `None` returned.
+    pub fn start(first: Pending, chain_id: &str, max_txs: usize) -> Option<Gather> {
+        let mut budget = BlockBudget::new(chain_id, max_txs);
+        let (n, bytes) = (first.txs.len(), first.encoded_len());
+        if !budget.take(n, bytes) {
+            let empty = BlockBudget::new(chain_id, MAX_BLOCK_TXS);
+            let why = if empty.fits(n, 0) {
+                format!(
+                    "these {n} transactions take {bytes} bytes, more than one block holds ({MAX_BLOCK_BYTES} bytes in all); send them in smaller batches"
+                )
+            } else {
+                format!(
+                    "{n} transactions are more than one block holds ({MAX_BLOCK_TXS}); send them in smaller batches"
+                )
+            };
+            let _ = first.reply.send(Err(OrderError::TooLarge(why)));
+            return None;
+        }
+        Some(Gather { budget, batch: vec![first] })
+    }
+
+    /// Adds `p` if it fits; else hands it back, to start the next block.
+    pub fn offer(&mut self, p: Pending) -> Option<Pending> {
+        if self.budget.take(p.txs.len(), p.encoded_len()) {
+            self.batch.push(p);
+            None
+        } else {
+            Some(p)
+        }
+    }
+
+    /// No further transaction fits.
+    pub fn is_full(&self) -> bool {
+        self.budget.is_full()
+    }
+
+    pub fn requests(&self) -> Vec<&[VerifiedTx]> {
+        self.batch.iter().map(|p| p.txs.as_slice()).collect()
+    }
+
+    /// Answers every submission with the same failure.
+    pub fn fail(self, e: OrderError) {
+        for p in self.batch {
+            let _ = p.reply.send(Err(e.clone()));
+        }
+    }
+
+    /// Answers every submission once its block (height, hash, transaction ids) is
+    /// committed, or with the refusals alone when no block holds any of them.
+    pub fn answer(self, slots: Vec<Slots>, block: Option<(u64, Hash, &[Hash])>) {
+        for (p, s) in self.batch.into_iter().zip(slots) {
+            let _ = p.reply.send(Ok(receipts(s, block)));
+        }
+    }
+}
+
+/// The wall clock a producer reads, in ms since the Unix epoch (a seam so tests can set it
+/// wrong).
+pub type WallClock = Arc<dyn Fn() -> u64 + Send + Sync>;
+
+pub fn system_clock() -> WallClock {
+    Arc::new(now_ms)
+}
+
+/// Where a producer takes block times from: the wall clock, checked against the monotonic
+/// clock since the last block this producer stamped. A wall clock that jumps more than
+/// `MAX_CLOCK_SKEW_MS` away from that (an NTP fault, a clock set by hand) is not followed:
+/// blocks go on at the monotonic pace and a warning says by how much the wall clock is off,
+/// until it comes back (or the node is restarted, which adopts the wall clock as it is then).
+/// A block is never timed before its parent.
+pub struct BlockClock {
+    wall: WallClock,
+    last: Option<(u64, Instant)>,
+    off: bool,
+}
+
+impl BlockClock {
+    pub fn new(wall: WallClock) -> Self {
+        BlockClock { wall, last: None, off: false }
+    }
+
+    /// The time for a block after one timed `tip_ms`.
+    pub fn stamp(&mut self, tip_ms: u64) -> u64 {
+        let wall = (self.wall)();
+        let now = Instant::now();
+        let t = match self.last {
+            None => wall,
+            Some((ms, at)) => {
+                let expected = ms.saturating_add(now.duration_since(at).as_millis() as u64);
+                if wall.abs_diff(expected) > MAX_CLOCK_SKEW_MS {
+                    if !self.off {
+                        tracing::warn!(
+                            wall_minus_expected_s = (wall as i128 - expected as i128) / 1000,
+                            "the system clock jumped; block times follow the monotonic clock until it agrees again (check NTP, or restart the node to adopt the system clock as it is)"
+                        );
+                    }
+                    self.off = true;
+                    expected
+                } else {
+                    if self.off {
+                        tracing::info!("the system clock agrees with the monotonic clock again");
+                    }
+                    self.off = false;
+                    wall
+                }
+            }
+        };
+        let t = t.max(tip_ms);
+        self.last = Some((t, now));
+        t
     }
 }
 
@@ -194,11 +400,17 @@ pub struct LocalOrderer {
 }
 
 impl LocalOrderer {
-    pub fn start(ledger: Arc<Ledger>, key: k256::ecdsa::SigningKey, cfg: BlockConfig, metrics: Arc<Metrics>) -> Self {
+    pub fn start(
+        ledger: Arc<Ledger>,
+        key: k256::ecdsa::SigningKey,
+        cfg: BlockConfig,
+        metrics: Arc<Metrics>,
+        clock: WallClock,
+    ) -> Self {
         let (tx, rx) = mpsc::channel();
         std::thread::Builder::new()
             .name("block-producer".into())
-            .spawn(move || produce(ledger, key, cfg, rx, metrics))
+            .spawn(move || produce(ledger, key, cfg, rx, metrics, BlockClock::new(clock)))
             .expect("spawning the block producer thread");
         LocalOrderer { tx }
     }
@@ -227,81 +439,68 @@ fn produce(
     cfg: BlockConfig,
     rx: mpsc::Receiver<Pending>,
     metrics: Arc<Metrics>,
+    mut clock: BlockClock,
 ) {
-    while let Ok(first) = rx.recv() {
+    let chain_id = ledger.genesis.chain_id.clone();
+    let mut carry: Option<Pending> = None;
+    loop {
+        let first = match carry.take() {
+            Some(p) => p,
+            None => match rx.recv() {
+                Ok(p) => p,
+                Err(_) => return,
+            },
+        };
+        let Some(mut gather) = Gather::start(first, &chain_id, cfg.max_txs) else { continue };
         let deadline = Instant::now() + cfg.max_wait;
-        let mut count = first.txs.len();
-        let mut batch = vec![first];
-        while count < cfg.max_txs {
+        while !gather.is_full() {
             let left = deadline.saturating_duration_since(Instant::now());
             match rx.recv_timeout(left) {
                 Ok(p) => {
-                    count += p.txs.len();
-                    batch.push(p);
+                    if let Some(next) = gather.offer(p) {
+                        carry = Some(next);
+                        break;
+                    }
                 }
                 Err(_) => break,
             }
         }
-        if ledger.is_failed() {
-            for p in batch {
-                let _ = p.reply.send(Err(OrderError::Unavailable("storage failed earlier".into())));
-            }
-            continue;
-        }
         let started = Instant::now();
-        let mut head = ledger.head.write().unwrap_or_else(|p| p.into_inner());
-        let timestamp_ms = now_ms().max(head.tip.timestamp_ms);
-        let now = timestamp_ms / 1000;
-        let requests: Vec<&[VerifiedTx]> = batch.iter().map(|p| p.txs.as_slice()).collect();
-        let (slots, accepted) = cut(&mut head.state, &requests, now, &metrics);
-        let ids: Vec<Hash> = accepted.iter().map(|v| v.id()).collect();
-        let accepted: Vec<_> = accepted.into_iter().map(|v| v.signed().clone()).collect();
-        let mut block_ref = None;
-        if !accepted.is_empty() {
-            let height = head.tip.height + 1;
-            let n = accepted.len();
-            let block = Block::produce_with_ids(
-                &ledger.genesis.chain_id,
-                height,
-                head.tip.hash,
-                timestamp_ms,
-                accepted,
-                &ids,
-                &key,
-            );
-            let applied = started.elapsed();
-            match ledger.store.append_block(&block, &ids) {
-                Ok(()) => {
-                    head.tip = ChainTip { height, hash: block.hash(), timestamp_ms };
-                    let took = started.elapsed();
-                    metrics.block_committed(n, took);
-                    if took > Duration::from_millis(100) {
-                        tracing::warn!(
-                            height,
-                            txs = n,
-                            apply_ms = applied.as_millis() as u64,
-                            total_ms = took.as_millis() as u64,
-                            "slow block"
-                        );
-                    }
-                    block_ref = Some((height, block.hash(), ids));
+        let mut w = ledger.writer();
+        let timestamp_ms = clock.stamp(w.tip.timestamp_ms);
+        let requests = gather.requests();
+        let Built { slots, ids, block, effects, .. } =
+            build_block(&mut w, &requests, timestamp_ms, &chain_id, &key, &metrics, true);
+        drop(requests);
+        let Some(block) = block else {
+            drop(w);
+            gather.answer(slots, None);
+            continue;
+        };
+        let (height, hash, n) = (block.header.height, block.hash(), block.txs.len());
+        let applied = started.elapsed();
+        match ledger.store.append_block(&block, &ids) {
+            Ok(()) => {
+                ledger.publish(&mut w, effects, ChainTip { height, hash, timestamp_ms });
+                drop(w);
+                let took = started.elapsed();
+                metrics.block_committed(n, took);
+                if took > Duration::from_millis(100) {
+                    tracing::warn!(
+                        height,
+                        txs = n,
+                        apply_ms = applied.as_millis() as u64,
+                        total_ms = took.as_millis() as u64,
+                        "slow block"
+                    );
                 }
-                Err(e) => {
-                    // The in-memory state is now ahead of the disk: stop accepting anything.
-                    tracing::error!(error = %e, "block commit failed; the node stops accepting transactions");
-                    ledger.failed.store(true, Ordering::SeqCst);
-                    drop(head);
-                    for p in batch {
-                        let _ = p.reply.send(Err(OrderError::Unavailable(e.to_string())));
-                    }
-                    continue;
-                }
+                gather.answer(slots, Some((height, hash, &ids)));
             }
-        }
-        drop(head);
-        for (p, s) in batch.into_iter().zip(slots) {
-            let outcomes = receipts(s, block_ref.as_ref().map(|(h, b, ids)| (*h, *b, ids.as_slice())));
-            let _ = p.reply.send(Ok(outcomes));
+            Err(e) => {
+                ledger.commit_failed(&mut w, &e);
+                drop(w);
+                gather.fail(OrderError::Unavailable(format!("{e}; nothing of it was committed, so send it again")));
+            }
         }
     }
 }
@@ -309,22 +508,63 @@ fn produce(
 /// One request's transactions: each one's index in the block, or why it was refused.
 pub type Slots = Vec<Result<u32, ErrorBody>>;
 
+/// What `build_block` made of one gathered block's requests.
+pub struct Built<'a> {
+    /// Per request, per transaction: its index in the block, or why it was refused.
+    pub slots: Vec<Slots>,
+    /// The accepted transactions, in block order.
+    pub accepted: Vec<&'a VerifiedTx>,
+    /// Their ids, in block order.
+    pub ids: Vec<Hash>,
+    /// The signed block after `at`'s tip, if anything was accepted.
+    pub block: Option<Block>,
+    /// What each accepted transaction changed (when asked for).
+    pub effects: Vec<Effects>,
+}
+
+/// Runs one block's worth of requests through the rules on `at.state` (which keeps the
+/// effects of those accepted) and signs a block over the accepted ones after `at.tip`.
+/// `at.tip` is left alone: the caller moves it once the block has landed.
+pub fn build_block<'a>(
+    at: &mut Head,
+    requests: &[&'a [VerifiedTx]],
+    timestamp_ms: u64,
+    chain_id: &str,
+    key: &k256::ecdsa::SigningKey,
+    metrics: &Metrics,
+    keep_effects: bool,
+) -> Built<'a> {
+    let (slots, accepted, effects) = cut(&mut at.state, requests, timestamp_ms / 1000, metrics, keep_effects);
+    let ids: Vec<Hash> = accepted.iter().map(|v| v.id()).collect();
+    let block = (!accepted.is_empty()).then(|| {
+        let txs = accepted.iter().map(|v| v.signed().clone()).collect();
+        Block::produce_with_ids(chain_id, at.tip.height + 1, at.tip.hash, timestamp_ms, txs, &ids, key)
+    });
+    Built { slots, accepted, ids, block, effects }
+}
+
 /// Runs one block's worth of requests through the rules on `state`, which keeps the effects
 /// of those accepted. Per request, per transaction: its index in the block, or why it was
-/// refused; and the accepted ones in block order.
+/// refused; the accepted ones in block order; and (with `keep_effects`) what each changed.
 pub fn cut<'a>(
     state: &mut State,
     requests: &[&'a [VerifiedTx]],
     now: u64,
     metrics: &Metrics,
-) -> (Vec<Slots>, Vec<&'a VerifiedTx>) {
+    keep_effects: bool,
+) -> (Vec<Slots>, Vec<&'a VerifiedTx>, Vec<Effects>) {
     let mut slots = Vec::with_capacity(requests.len());
-    let mut accepted = Vec::with_capacity(requests.iter().map(|r| r.len()).sum());
+    let total = requests.iter().map(|r| r.len()).sum();
+    let mut accepted = Vec::with_capacity(total);
+    let mut kept = Vec::with_capacity(if keep_effects { total } else { 0 });
     for txs in requests {
         let mut s = Vec::with_capacity(txs.len());
         for vtx in txs.iter() {
             match apply(state, vtx, now) {
                 Ok(effects) => {
+                    if keep_effects {
+                        kept.push(effects.clone());
+                    }
                     state.commit(effects);
                     s.push(Ok(accepted.len() as u32));
                     accepted.push(vtx);
@@ -337,7 +577,7 @@ pub fn cut<'a>(
         }
         slots.push(s);
     }
-    (slots, accepted)
+    (slots, accepted, kept)
 }
 
 /// One request's outcomes once its block (height, hash, transaction ids) is committed.
@@ -362,27 +602,44 @@ fn verify_block_txs(block: &Block) -> Result<Vec<VerifiedTx>, ChainError> {
         .collect()
 }
 
+/// Why a replay stopped.
+enum Replayed {
+    Store(StoreError),
+    /// Block `height` could not be read or does not verify.
+    Block {
+        height: u64,
+        why: String,
+    },
+}
+
 /// Rebuilds state and tip from every stored block, re-checking each one.
-fn replay(store: &Store, genesis: &Genesis) -> Result<Head, OpenError> {
+fn replay(store: &Store, genesis: &Genesis) -> Result<Head, Replayed> {
     let mut state = State::from_genesis(genesis);
     let mut tip = ChainTip::genesis(genesis);
-    let mut chain_err = None;
-    store.for_each_block(|block| {
-        if chain_err.is_some() {
-            return Ok(());
-        }
+    let mut failed = None;
+    let read = store.for_each_stored_block(|height, bytes| {
+        let block = match Block::from_canonical_bytes(bytes) {
+            Ok(b) => b,
+            Err(e) => {
+                failed = Some(Replayed::Block { height, why: format!("cannot be read: {e}") });
+                return false;
+            }
+        };
         let result = (|| {
             verify_header(genesis, &tip, &block, &verify::Secp256k1Verifier)?;
             let verified = verify_block_txs(&block)?;
-            apply_block(&mut state, &mut tip, &block, &verified)
+            apply_block(&mut state, &mut tip, &block, &verified, None)
         })();
         if let Err(e) = result {
-            chain_err = Some(e);
+            failed = Some(Replayed::Block { height, why: format!("does not verify: {e}") });
+            return false;
         }
-        Ok(())
-    })?;
-    match chain_err {
-        Some(e) => Err(e.into()),
-        None => Ok(Head { state, tip }),
+        true
+    });
+    match (read, failed) {
+        (Err(StoreError::Corrupt { height, reason }), _) => Err(Replayed::Block { height, why: reason }),
+        (Err(e), _) => Err(Replayed::Store(e)),
+        (Ok(()), Some(f)) => Err(f),
+        (Ok(()), None) => Ok(Head { state, tip }),
     }
 }

@@ -10,6 +10,7 @@ pub mod config;
 pub mod demo;
 pub mod ledger;
 pub mod metrics;
+pub mod node_signer;
 pub mod openapi;
 pub mod store;
 pub mod verify;
@@ -26,6 +27,8 @@ pub struct NodeConfig {
     pub blocks: ledger::BlockConfig,
     /// The portal's built files, served next to the API when given.
     pub portal_dir: Option<PathBuf>,
+    /// The clock block times are read from (`ledger::system_clock()` but in tests).
+    pub clock: ledger::WallClock,
 }
 
 /// A started node: its state and its router, not yet bound to a socket.
@@ -54,7 +57,8 @@ pub fn start(cfg: NodeConfig) -> anyhow::Result<Node> {
         );
     }
     let metrics = Arc::new(metrics::Metrics::default());
-    let orderer = Arc::new(ledger::LocalOrderer::start(ledger.clone(), cfg.key.clone(), cfg.blocks, metrics.clone()));
+    let orderer =
+        Arc::new(ledger::LocalOrderer::start(ledger.clone(), cfg.key.clone(), cfg.blocks, metrics.clone(), cfg.clock));
     let state = api::AppState::new(ledger, orderer, metrics, cfg.key);
     let router = api::app_with_portal(state.clone(), cfg.portal_dir.as_deref())
         .layer(tower_http::trace::TraceLayer::new_for_http());

@@ -44,9 +44,9 @@ enum Cmd {
         /// Longest wait, in milliseconds, before a block with pending transactions is cut.
         #[arg(long, default_value_t = 2)]
         block_ms: u64,
-        /// Most transactions in one block.
-        #[arg(long, default_value_t = 4096)]
-        block_txs: usize,
+        /// Most transactions in one block (at most 4096, what a block may hold).
+        #[arg(long, default_value_t = 4096, value_parser = clap::value_parser!(u16).range(1..=4096))]
+        block_txs: u16,
         /// Serve the portal's built files (e.g. `dist/`) next to the API.
         #[arg(long)]
         portal_dir: Option<PathBuf>,
@@ -89,6 +89,19 @@ enum Cmd {
         raft: String,
         #[command(subcommand)]
         cmd: AdminCmd,
+    },
+    /// Recover a single node's data directory whose chain cannot be replayed: remove block
+    /// FROM and every later one, writing them (height and canonical bytes in hex, one per
+    /// line) to a file in DATA_DIR first, so nothing is destroyed.
+    Truncate {
+        #[arg(long)]
+        data_dir: PathBuf,
+        /// Genesis file [default: DATA_DIR/genesis.json].
+        #[arg(long)]
+        genesis: Option<PathBuf>,
+        /// The first block to remove (the one the node named when it refused to start).
+        #[arg(long, value_parser = clap::value_parser!(u64).range(1..))]
+        from: u64,
     },
     /// Create (if needed) and serve a demo chain with a hospital, its staff and a patient.
     Demo {
@@ -155,8 +168,39 @@ fn main() -> anyhow::Result<()> {
             let genesis = config::read_genesis(&genesis.unwrap_or_else(|| data_dir.join("genesis.json")))?;
             let key = config::read_key(&key.unwrap_or_else(|| data_dir.join("authority.key")))?;
             let blocks =
-                BlockConfig { max_wait: std::time::Duration::from_millis(block_ms), max_txs: block_txs.max(1) };
-            rt.block_on(run(NodeConfig { data_dir, genesis, key, blocks, portal_dir }, listen, false))
+                BlockConfig { max_wait: std::time::Duration::from_millis(block_ms), max_txs: usize::from(block_txs) };
+            rt.block_on(run(
+                NodeConfig { data_dir, genesis, key, blocks, portal_dir, clock: ledger_node::ledger::system_clock() },
+                listen,
+                false,
+            ))
+        }
+        Cmd::Truncate { data_dir, genesis, from } => {
+            let genesis = config::read_genesis(&genesis.unwrap_or_else(|| data_dir.join("genesis.json")))?;
+            let store = ledger_node::store::Store::open(&data_dir, &genesis)?;
+            let top = store.height()?;
+            anyhow::ensure!(
+                from <= top,
+                "the chain in {} ends at block {top}; nothing to remove from {from}",
+                data_dir.display()
+            );
+            let out = data_dir.join(format!("removed-blocks-{from}-to-{top}.hex"));
+            anyhow::ensure!(!out.exists(), "{} already exists; move it away first", out.display());
+            let mut text = String::new();
+            for h in from..=top {
+                // Written before anything is removed: a failure here changes nothing.
+                let bytes = store.stored_block_bytes(h)?.with_context(|| format!("block {h} is missing"))?;
+                text.push_str(&format!("{h} {}\n", hex::encode(bytes)));
+            }
+            std::fs::write(&out, text).with_context(|| format!("writing {}", out.display()))?;
+            let removed = store.remove_blocks_from(from)?;
+            println!(
+                "removed blocks {from} to {top} ({} in all); they are kept in {}. The chain now ends at block {}.",
+                removed.len(),
+                out.display(),
+                from - 1
+            );
+            Ok(())
         }
         Cmd::Keygen { data_dir, name } => {
             let entry = config::keygen(&data_dir, &name)?;
@@ -190,7 +234,14 @@ fn main() -> anyhow::Result<()> {
             let ids = serde_json::to_string_pretty(&demo::identities())?;
             std::fs::write(data_dir.join("demo-identities.json"), ids + "\n")?;
             rt.block_on(run(
-                NodeConfig { data_dir, genesis, key, blocks: BlockConfig::default(), portal_dir },
+                NodeConfig {
+                    data_dir,
+                    genesis,
+                    key,
+                    blocks: BlockConfig::default(),
+                    portal_dir,
+                    clock: ledger_node::ledger::system_clock(),
+                },
                 listen,
                 true,
             ))

@@ -6,6 +6,7 @@ use ledger_protocol::codec::{Decode, Encode};
 use ledger_protocol::{Address, Block, Genesis, Hash};
 use redb::{Database, ReadableTable, ReadableTableMetadata, TableDefinition};
 use std::path::Path;
+use std::sync::atomic::{AtomicU32, Ordering};
 
 const BLOCKS: TableDefinition<u64, &[u8]> = TableDefinition::new("blocks");
 /// Transaction id → (height, index in block).
@@ -43,6 +44,8 @@ pub type MetaAndBlocks = (Vec<Option<Vec<u8>>>, Vec<Vec<u8>>);
 
 pub struct Store {
     db: Database,
+    /// Block commits still to fail on purpose (fault-injection tests).
+    failing_commits: AtomicU32,
 }
 
 impl Store {
@@ -68,7 +71,7 @@ impl Store {
             w.open_table(REFUSALS)?;
         }
         w.commit()?;
-        Ok(Store { db })
+        Ok(Store { db, failing_commits: AtomicU32::new(0) })
     }
 
     /// Writes a block and indexes its transactions in one durable commit.
@@ -93,6 +96,9 @@ impl Store {
         blocks: &[(&Block, &[Hash])],
         meta: &[(&str, &[u8])],
     ) -> Result<(), StoreError> {
+        if self.failing_commits.fetch_update(Ordering::SeqCst, Ordering::SeqCst, |n| n.checked_sub(1)).is_ok() {
+            return Err(StoreError::Db("the block commit failed (injected fault)".into()));
+        }
         let w = self.db.begin_write()?;
         {
             let mut t = w.open_table(BLOCKS)?;
@@ -110,6 +116,12 @@ impl Store {
         }
         w.commit()?;
         Ok(())
+    }
+
+    /// Makes the next `n` block commits fail as a full or broken disk would, committing
+    /// nothing: for tests of what the node does then.
+    pub fn fail_next_block_commits(&self, n: u32) {
+        self.failing_commits.store(n, Ordering::SeqCst);
     }
 
     /// Replaces the meta value of `key` with what `f` makes of the current one, in one
@@ -184,21 +196,61 @@ impl Store {
         Ok(t.last()?.map(|(k, _)| k.value()).unwrap_or(0))
     }
 
-    /// Calls `f` with every block from height 1 upward, in order.
-    pub fn for_each_block(&self, mut f: impl FnMut(Block) -> Result<(), StoreError>) -> Result<(), StoreError> {
+    /// Calls `f` with every stored block's height and canonical bytes from height 1 upward,
+    /// in order, until it answers `false`. A gap in the heights is `Corrupt`.
+    pub fn for_each_stored_block(&self, mut f: impl FnMut(u64, &[u8]) -> bool) -> Result<(), StoreError> {
         let r = self.db.begin_read()?;
         let t = r.open_table(BLOCKS)?;
         for (expected, item) in (1u64..).zip(t.iter()?) {
             let (k, v) = item?;
             let height = k.value();
             if height != expected {
-                return Err(StoreError::Corrupt { height, reason: format!("expected block {expected} next") });
+                return Err(StoreError::Corrupt {
+                    height: expected,
+                    reason: format!("is missing (the next stored block is {height})"),
+                });
             }
-            let block = Block::from_canonical_bytes(v.value())
-                .map_err(|e| StoreError::Corrupt { height, reason: e.to_string() })?;
-            f(block)?;
+            if !f(height, v.value()) {
+                break;
+            }
         }
         Ok(())
+    }
+
+    /// A stored block's canonical bytes as they are, readable or not.
+    pub fn stored_block_bytes(&self, height: u64) -> Result<Option<Vec<u8>>, StoreError> {
+        let r = self.db.begin_read()?;
+        let t = r.open_table(BLOCKS)?;
+        Ok(t.get(height)?.map(|v| v.value().to_vec()))
+    }
+
+    /// Removes block `from` and every later one, with their transactions' index entries,
+    /// in one commit; returns the heights removed. For recovering a data directory whose
+    /// chain cannot be replayed (the caller keeps the blocks first).
+    pub fn remove_blocks_from(&self, from: u64) -> Result<Vec<u64>, StoreError> {
+        let w = self.db.begin_write()?;
+        let mut removed = Vec::new();
+        {
+            let mut t = w.open_table(BLOCKS)?;
+            for item in t.range(from..)? {
+                removed.push(item?.0.value());
+            }
+            for h in &removed {
+                t.remove(*h)?;
+            }
+            let mut idx = w.open_table(TX_INDEX)?;
+            let stale: Vec<Vec<u8>> = idx
+                .iter()?
+                .filter_map(|item| item.ok())
+                .filter(|(_, loc)| loc.value().0 >= from)
+                .map(|(k, _)| k.value().to_vec())
+                .collect();
+            for k in stale {
+                idx.remove(k.as_slice())?;
+            }
+        }
+        w.commit()?;
+        Ok(removed)
     }
 
     pub fn tx_location(&self, id: &Hash) -> Result<Option<(u64, u32)>, StoreError> {

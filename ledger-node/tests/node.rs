@@ -15,6 +15,8 @@ use std::time::{Duration, Instant};
 
 #[path = "cluster/mod.rs"]
 mod cluster;
+#[path = "durability/mod.rs"]
+mod durability;
 
 fn key(seed: &str) -> k256::ecdsa::SigningKey {
     k256::ecdsa::SigningKey::from_slice(&sha256(&[seed.as_bytes()]).0).unwrap()
@@ -31,8 +33,13 @@ struct NodeProc {
 
 impl NodeProc {
     fn start(dir: &std::path::Path) -> NodeProc {
-        let args =
-            ["serve".as_ref(), "--data-dir".as_ref(), dir.as_os_str(), "--listen".as_ref(), "127.0.0.1:0".as_ref()];
+        Self::start_with(dir, &[])
+    }
+    /// Like `start`, with more `serve` options.
+    fn start_with(dir: &std::path::Path, more: &[&str]) -> NodeProc {
+        let mut args: Vec<&std::ffi::OsStr> =
+            vec!["serve".as_ref(), "--data-dir".as_ref(), dir.as_os_str(), "--listen".as_ref(), "127.0.0.1:0".as_ref()];
+        args.extend(more.iter().map(std::ffi::OsStr::new));
         let (child, rest) = Self::spawn(&args, "ledger node listening on ");
         NodeProc { child, base: rest.trim().to_owned() }
     }
@@ -83,6 +90,7 @@ fn init_chain(dir: &std::path::Path) -> (Genesis, k256::ecdsa::SigningKey) {
     (g, k256::ecdsa::SigningKey::from_slice(&hex::decode(k.trim()).unwrap()).unwrap())
 }
 
+#[derive(Clone)]
 struct Client {
     http: reqwest::Client,
     base: String,
@@ -125,6 +133,14 @@ fn now_ms() -> u64 {
 
 /// Starts an in-process node on a free port; returns the client and the authority key.
 async fn in_process() -> (Client, k256::ecdsa::SigningKey, tempfile::TempDir) {
+    let (c, k, dir, _) = in_process_with(ledger_node::ledger::system_clock()).await;
+    (c, k, dir)
+}
+
+/// Like `in_process`, with block times read from `clock`; also returns the node's state.
+async fn in_process_with(
+    clock: ledger_node::ledger::WallClock,
+) -> (Client, k256::ecdsa::SigningKey, tempfile::TempDir, ledger_node::api::AppState) {
     let dir = tempfile::tempdir().unwrap();
     let auth = key("authority");
     let genesis = Genesis {
@@ -142,12 +158,13 @@ async fn in_process() -> (Client, k256::ecdsa::SigningKey, tempfile::TempDir) {
         key: auth.clone(),
         blocks: Default::default(),
         portal_dir: None,
+        clock,
     })
     .unwrap();
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
     let base = format!("http://{}", listener.local_addr().unwrap());
     tokio::spawn(ledger_node::serve(listener, node.router, std::future::pending()));
-    (Client { http: reqwest::Client::new(), base, chain: "test-chain".into() }, auth, dir)
+    (Client { http: reqwest::Client::new(), base, chain: "test-chain".into() }, auth, dir, node.state)
 }
 
 struct Cast {

@@ -1,11 +1,11 @@
 //! Genesis, blocks and the chain: hash-linked headers carrying a Merkle root over their
 //! transactions, signed by the producing authority, and the checks that re-verify them.
 
-use crate::codec::{Decode, DecodeError, Encode, Reader, Writer};
+use crate::codec::{Decode, DecodeError, Encode, MAX_ITEMS, MAX_VALUE_BYTES, Reader, Writer};
 use crate::crypto::{Hash, PublicKey, Signature, SignatureVerifier, sha256, sign_digest};
 use crate::error::Rejection;
 use crate::merkle;
-use crate::rules::apply;
+use crate::rules::{Effects, apply};
 use crate::state::State;
 use crate::tx::{SignedTransaction, VerifiedTx};
 use serde::{Deserialize, Serialize};
@@ -14,6 +14,13 @@ use serde::{Deserialize, Serialize};
 pub const BLOCK_VERSION: u8 = 1;
 const BLOCK_DOMAIN: &[u8] = b"healthchain/block";
 const GENESIS_DOMAIN: &[u8] = b"healthchain/genesis";
+
+/// Most transactions a block may hold: the decoder's cap on a list.
+pub const MAX_BLOCK_TXS: usize = MAX_ITEMS as usize;
+/// Largest encoded block: the decoder's cap on a complete value.
+pub const MAX_BLOCK_BYTES: usize = MAX_VALUE_BYTES;
+/// How far ahead of a node's own clock a block's time may be before the node refuses it.
+pub const MAX_CLOCK_SKEW_MS: u64 = 30_000;
 
 /// A hospital authority named in genesis: it registers providers and produces blocks.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -177,6 +184,70 @@ impl Block {
     }
 }
 
+/// Room left in a block being filled, counted the way the decoder counts: transactions and
+/// encoded bytes. A block made only of what a budget took always decodes.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct BlockBudget {
+    txs_left: usize,
+    bytes_left: usize,
+}
+
+impl BlockBudget {
+    /// An empty block's budget on `chain_id`, holding at most `max_txs` transactions (never
+    /// more than `MAX_BLOCK_TXS`).
+    pub fn new(chain_id: &str, max_txs: usize) -> Self {
+        BlockBudget {
+            txs_left: max_txs.clamp(1, MAX_BLOCK_TXS),
+            bytes_left: MAX_BLOCK_BYTES.saturating_sub(Block::empty_len(chain_id)),
+        }
+    }
+    /// Whether `txs` more transactions of `bytes` encoded bytes in all still fit.
+    pub fn fits(&self, txs: usize, bytes: usize) -> bool {
+        txs <= self.txs_left && bytes <= self.bytes_left
+    }
+    /// Takes room for them if they fit; says whether it did.
+    pub fn take(&mut self, txs: usize, bytes: usize) -> bool {
+        if !self.fits(txs, bytes) {
+            return false;
+        }
+        self.txs_left -= txs;
+        self.bytes_left -= bytes;
+        true
+    }
+    /// No transaction fits any more.
+    pub fn is_full(&self) -> bool {
+        self.txs_left == 0
+    }
+}
+
+impl Block {
+    /// Encoded length of a block on `chain_id` with no transactions (header, signature and
+    /// the list's length): what every block costs before its transactions.
+    pub fn empty_len(chain_id: &str) -> usize {
+        // version, chain id (length + bytes), height, prev hash, Merkle root, time, count,
+        // producer key; then the signature and the transaction list's length.
+        1 + 4 + chain_id.len() + 8 + 32 + 32 + 8 + 4 + 33 + 64 + 4
+    }
+}
+
+/// Refuses a block timed more than `MAX_CLOCK_SKEW_MS` ahead of `local_now_ms`, the checking
+/// node's clock. This is a node's own judgement (clocks differ), so it belongs where a node
+/// may decline a block without the chain depending on it: before a block is accepted for
+/// replication or produced, never in a rule every replica must decide alike.
+pub fn check_block_time(header: &BlockHeader, local_now_ms: u64) -> Result<(), ChainError> {
+    if header.timestamp_ms > local_now_ms.saturating_add(MAX_CLOCK_SKEW_MS) {
+        return Err(ChainError::BadBlock {
+            height: header.height,
+            reason: format!(
+                "is timed {} s ahead of this node's clock (at most {} s is allowed): the producing node's clock or this one's is wrong",
+                (header.timestamp_ms - local_now_ms) / 1000,
+                MAX_CLOCK_SKEW_MS / 1000
+            ),
+        });
+    }
+    Ok(())
+}
+
 /// Why a chain does not verify.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum ChainError {
@@ -237,20 +308,25 @@ pub fn verify_header(
     Ok(())
 }
 
-/// Applies one block's verified transactions to `state` and advances `tip`. A block that
-/// fails here is invalid: `state` may then hold part of it and must be discarded (a node
-/// refuses to start on such a chain rather than serve a state it cannot trust).
+/// Applies one block's verified transactions to `state` and advances `tip`; with `effects`,
+/// also hands back what each one changed, in order (so another copy of the state can be
+/// brought to the same place by `State::commit` alone). A block that fails here is invalid:
+/// `state` may then hold part of it and must be discarded.
 pub fn apply_block(
     state: &mut State,
     tip: &mut ChainTip,
     block: &Block,
     verified: &[VerifiedTx],
+    mut effects: Option<&mut Vec<Effects>>,
 ) -> Result<(), ChainError> {
     let height = block.header.height;
     let now = block.header.now_secs();
     for (index, vtx) in verified.iter().enumerate() {
-        let effects = apply(state, vtx, now).map_err(|rejection| ChainError::BadTx { height, index, rejection })?;
-        state.commit(effects);
+        let e = apply(state, vtx, now).map_err(|rejection| ChainError::BadTx { height, index, rejection })?;
+        if let Some(out) = effects.as_deref_mut() {
+            out.push(e.clone());
+        }
+        state.commit(e);
     }
     *tip = ChainTip { height, hash: block.hash(), timestamp_ms: block.header.timestamp_ms };
     Ok(())

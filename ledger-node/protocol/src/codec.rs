@@ -10,6 +10,9 @@ pub const MAX_BYTES: u32 = 64 * 1024;
 pub const MAX_ITEMS: u32 = 4096;
 /// Largest encoded signed transaction the node or a client will decode.
 pub const MAX_TX_BYTES: usize = 256 * 1024;
+/// Largest complete value (a block is the largest) `Decode::from_canonical_bytes` accepts.
+/// Whatever makes blocks must keep them within this and `MAX_ITEMS` (see `block::BlockBudget`).
+pub const MAX_VALUE_BYTES: usize = MAX_TX_BYTES * 64;
 
 /// Why bytes could not be decoded. Offsets are byte positions in the input.
 #[derive(Debug, Clone, PartialEq, Eq, Error)]
@@ -194,8 +197,8 @@ pub trait Decode: Sized {
     fn decode(r: &mut Reader<'_>) -> Result<Self, DecodeError>;
     /// Decodes a complete value, rejecting trailing bytes and oversized input.
     fn from_canonical_bytes(bytes: &[u8]) -> Result<Self, DecodeError> {
-        if bytes.len() > MAX_TX_BYTES * 64 {
-            return Err(DecodeError::TooLong { offset: 0, len: bytes.len() as u64, max: (MAX_TX_BYTES * 64) as u64 });
+        if bytes.len() > MAX_VALUE_BYTES {
+            return Err(DecodeError::TooLong { offset: 0, len: bytes.len() as u64, max: MAX_VALUE_BYTES as u64 });
         }
         let mut r = Reader::new(bytes);
         let v = Self::decode(&mut r)?;

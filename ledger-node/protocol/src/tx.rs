@@ -446,8 +446,10 @@ impl SignedTransaction {
         if !verifier.verify(&self.tx.signer, &digest, &self.signature) {
             return Err(Rejection::BadSignature);
         }
-        let id = self.id();
-        Ok(VerifiedTx { signed: self, id })
+        let bytes = self.to_canonical_bytes();
+        let id = sha256(&[ID_DOMAIN, &bytes]);
+        let encoded_len = u32::try_from(bytes.len()).unwrap_or(u32::MAX);
+        Ok(VerifiedTx { signed: self, id, encoded_len })
     }
 }
 
@@ -457,11 +459,16 @@ impl SignedTransaction {
 pub struct VerifiedTx {
     signed: SignedTransaction,
     id: Hash,
+    encoded_len: u32,
 }
 
 impl VerifiedTx {
     pub fn id(&self) -> Hash {
         self.id
+    }
+    /// Length of its canonical bytes: what it adds to a block.
+    pub fn encoded_len(&self) -> usize {
+        self.encoded_len as usize
     }
     pub fn tx(&self) -> &Transaction {
         &self.signed.tx

@@ -505,10 +505,10 @@ fn chain_of_blocks_verifies_and_detects_tampering() {
     let mut tip = ChainTip::genesis(&genesis);
     verify_header(&genesis, &tip, &b1, &K256Verifier).unwrap();
     let v = verify_txs(&b1, &K256Verifier).unwrap();
-    apply_block(&mut state, &mut tip, &b1, &v).unwrap();
+    apply_block(&mut state, &mut tip, &b1, &v, None).unwrap();
     verify_header(&genesis, &tip, &b2, &K256Verifier).unwrap();
     let v2 = verify_txs(&b2, &K256Verifier).unwrap();
-    let err = apply_block(&mut state.clone(), &mut tip.clone(), &b2, &v2).unwrap_err();
+    let err = apply_block(&mut state.clone(), &mut tip.clone(), &b2, &v2, None).unwrap_err();
     assert!(matches!(err, ChainError::BadTx { height: 2, index: 0, .. }));
 
     // Round trip through canonical bytes.

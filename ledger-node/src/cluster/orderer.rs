@@ -8,11 +8,14 @@
 use super::state_machine::LocalProposals;
 use super::types::{Applied, BlockProposal, NodeId, Raft};
 use crate::api::BatchResults;
-use crate::ledger::{BlockConfig, Ledger, OrderError, OrderFuture, Orderer, Outcome, Slots, cut, now_ms, receipts};
+use crate::ledger::{
+    BlockClock, BlockConfig, Built, Gather, Head, Ledger, OrderError, OrderFuture, Orderer, Outcome, Pending,
+    WallClock, build_block,
+};
 use crate::metrics::Metrics;
 use ledger_protocol::codec::Encode;
 use ledger_protocol::wire::{BatchItem, ErrorBody, SubmitBatch};
-use ledger_protocol::{Block, ChainTip, Hash, State, VerifiedTx};
+use ledger_protocol::{ChainTip, Hash, VerifiedTx};
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Duration;
@@ -24,11 +27,6 @@ const IN_FLIGHT: u32 = 4;
 pub const COMMIT_TIMEOUT: Duration = Duration::from_secs(5);
 /// A leader that has not heard from a majority for this long refuses writes.
 const QUORUM_STALE_MS: u64 = 1500;
-
-struct Pending {
-    txs: Vec<VerifiedTx>,
-    reply: oneshot::Sender<Result<Vec<Outcome>, OrderError>>,
-}
 
 /// What the orderer and the API share about this node's place in the cluster.
 pub struct ClusterOrderer {
@@ -48,6 +46,7 @@ impl ClusterOrderer {
         cfg: BlockConfig,
         local: Arc<LocalProposals>,
         metrics: Arc<Metrics>,
+        clock: WallClock,
     ) -> Arc<Self> {
         let (tx, rx) = mpsc::unbounded_channel();
         let p = Producer {
@@ -59,6 +58,7 @@ impl ClusterOrderer {
             local,
             metrics,
             resync: Arc::new(AtomicBool::new(true)),
+            clock: BlockClock::new(clock),
         };
         tokio::spawn(p.run(rx));
         Arc::new(ClusterOrderer { id, raft, producer: tx, http: reqwest::Client::new() })
@@ -240,28 +240,38 @@ struct Producer {
     metrics: Arc<Metrics>,
     /// Set when a proposed block did not land as built: the copy must be taken again.
     resync: Arc<AtomicBool>,
+    clock: BlockClock,
 }
 
 /// The producer's copy of the state, ahead of the applied one by the blocks in flight.
 struct Shadow {
     term: u64,
-    state: State,
-    tip: ChainTip,
+    head: Head,
 }
 
 impl Producer {
-    async fn run(self, mut rx: mpsc::UnboundedReceiver<Pending>) {
+    async fn run(mut self, mut rx: mpsc::UnboundedReceiver<Pending>) {
         let in_flight = Arc::new(Semaphore::new(IN_FLIGHT as usize));
         let mut shadow: Option<Shadow> = None;
-        while let Some(first) = rx.recv().await {
+        let chain_id = self.ledger.genesis.chain_id.clone();
+        let mut carry: Option<Pending> = None;
+        loop {
+            let first = match carry.take() {
+                Some(p) => p,
+                None => match rx.recv().await {
+                    Some(p) => p,
+                    None => return,
+                },
+            };
+            let Some(mut batch) = Gather::start(first, &chain_id, self.cfg.max_txs) else { continue };
             let deadline = tokio::time::Instant::now() + self.cfg.max_wait;
-            let mut count = first.txs.len();
-            let mut batch = vec![first];
-            while count < self.cfg.max_txs {
+            while !batch.is_full() {
                 match tokio::time::timeout_at(deadline, rx.recv()).await {
                     Ok(Some(p)) => {
-                        count += p.txs.len();
-                        batch.push(p);
+                        if let Some(next) = batch.offer(p) {
+                            carry = Some(next);
+                            break;
+                        }
                     }
                     _ => break,
                 }
@@ -287,7 +297,7 @@ impl Producer {
                     Ok(Ok(_)) => {
                         self.resync.store(false, Ordering::SeqCst);
                         let (state, tip) = self.ledger.clone_head();
-                        shadow = Some(Shadow { term, state, tip });
+                        shadow = Some(Shadow { term, head: Head { state, tip } });
                     }
                     Ok(Err(e)) => {
                         fail(
@@ -318,30 +328,27 @@ impl Producer {
 
     /// Builds one block on the shadow state and proposes it; answers the clients when it
     /// lands. The proposal is queued to Raft here, in order; only the wait is spawned.
-    async fn propose(&self, sh: &mut Shadow, batch: Vec<Pending>, permit: tokio::sync::OwnedSemaphorePermit) {
-        let timestamp_ms = now_ms().max(sh.tip.timestamp_ms);
-        let now = timestamp_ms / 1000;
-        let requests: Vec<&[VerifiedTx]> = batch.iter().map(|p| p.txs.as_slice()).collect();
-        let (slots, accepted) = cut(&mut sh.state, &requests, now, &self.metrics);
-        let verified: Vec<VerifiedTx> = accepted.into_iter().cloned().collect();
-        let ids: Vec<_> = verified.iter().map(VerifiedTx::id).collect();
-        let accepted: Vec<_> = verified.iter().map(|v| v.signed().clone()).collect();
-        if accepted.is_empty() {
-            answer(batch, slots, None);
-            return;
-        }
-        let height = sh.tip.height + 1;
-        let block = Block::produce_with_ids(
-            &self.ledger.genesis.chain_id,
-            height,
-            sh.tip.hash,
+    async fn propose(&mut self, sh: &mut Shadow, batch: Gather, permit: tokio::sync::OwnedSemaphorePermit) {
+        let timestamp_ms = self.clock.stamp(sh.head.tip.timestamp_ms);
+        let requests = batch.requests();
+        let Built { slots, accepted, ids, block, .. } = build_block(
+            &mut sh.head,
+            &requests,
             timestamp_ms,
-            accepted,
-            &ids,
+            &self.ledger.genesis.chain_id,
             &self.key,
+            &self.metrics,
+            false,
         );
+        let verified: Vec<VerifiedTx> = accepted.into_iter().cloned().collect();
+        drop(requests);
+        let Some(block) = block else {
+            batch.answer(slots, None);
+            return;
+        };
+        let height = block.header.height;
         let hash = block.hash();
-        sh.tip = ChainTip { height, hash, timestamp_ms };
+        sh.head.tip = ChainTip { height, hash, timestamp_ms };
         self.local.insert(hash, verified);
         let proposal = BlockProposal(block.to_canonical_bytes());
         let queued = self.raft.client_write_ff(proposal).await;
@@ -363,7 +370,7 @@ impl Producer {
             match result {
                 Ok(Ok(resp)) => match resp.data {
                     Applied::Block { height: h, hash: got } if h == height && got == hash => {
-                        answer(batch, slots, Some((height, hash, ids)));
+                        batch.answer(slots, Some((height, hash, &ids)));
                     }
                     other => {
                         resync.store(true, Ordering::SeqCst);
@@ -399,15 +406,6 @@ impl Producer {
     }
 }
 
-fn fail(batch: Vec<Pending>, why: &str) {
-    for p in batch {
-        let _ = p.reply.send(Err(OrderError::Unavailable(why.to_owned())));
-    }
-}
-
-fn answer(batch: Vec<Pending>, slots: Vec<Slots>, block: Option<(u64, Hash, Vec<Hash>)>) {
-    for (p, s) in batch.into_iter().zip(slots) {
-        let outcomes = receipts(s, block.as_ref().map(|(h, b, ids)| (*h, *b, ids.as_slice())));
-        let _ = p.reply.send(Ok(outcomes));
-    }
+fn fail(batch: Gather, why: &str) {
+    batch.fail(OrderError::Unavailable(why.to_owned()));
 }

@@ -1,0 +1,334 @@
+//! Issue 12, a node that acknowledged a block can always start again: blocks stay within
+//! what the decoder reads (in transactions and in bytes) under concurrent load, a producer
+//! clock set a year ahead does not move the chain's time, a failed commit leaves nothing
+//! readable that is not on disk, concurrent consented reads are never refused for the
+//! node's own numbering, and a chain that cannot be replayed is named with how to recover.
+
+use super::*;
+use ledger_node::ledger::WallClock;
+use redb::ReadableTable;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
+
+/// One registration per key, with a name of `name_chars` characters of `ch`.
+fn registrations(chain: &str, prefix: &str, n: usize, ch: char, name_chars: usize) -> Vec<SignedTransaction> {
+    (0..n)
+        .map(|i| {
+            let k = key(&format!("{prefix}-{i}"));
+            let name: String = std::iter::repeat_n(ch, name_chars).collect();
+            Transaction {
+                chain_id: chain.into(),
+                signer: pk(&k),
+                nonce: 1,
+                body: TxBody::RegisterPatient { name, encryption_key: pk(&k) },
+            }
+            .sign(&k)
+        })
+        .collect()
+}
+
+async fn submit_batch(c: &Client, txs: &[SignedTransaction]) -> (u16, Value) {
+    let hex: Vec<String> = txs.iter().map(|t| hex::encode(t.to_canonical_bytes())).collect();
+    c.post("/v1/transactions/batch", json!({ "txs": hex })).await
+}
+
+/// Every block of the node's chain, read back through the API (each must answer 200).
+async fn all_blocks(c: &Client) -> Vec<Block> {
+    let (_, info) = c.get("/v1/info").await;
+    let height = info["height"].as_u64().unwrap();
+    let mut out = Vec::new();
+    for h in 1..=height {
+        let (s, b) = c.get(&format!("/v1/blocks/{h}")).await;
+        assert_eq!(s, 200, "block {h} cannot be read back: {b}");
+        out.push(serde_json::from_value(b).unwrap());
+    }
+    out
+}
+
+/// Three concurrent batches of 2000 registrations (6000, more than a block holds) and then
+/// registrations with 8 KB names (more than a block's 16 MiB in all) all commit, every block
+/// reads back, and the node starts again on that data and re-verifies it. On main the first
+/// part made one block of 6000 that the node could not read, nor start on.
+#[test]
+fn concurrent_batches_past_a_blocks_limits_commit_read_back_and_survive_a_restart() {
+    let dir = tempfile::tempdir().unwrap();
+    let (genesis, _auth) = init_chain(dir.path());
+    // A long block window makes every concurrent batch land in the same block's window.
+    let mut node = NodeProc::start_with(dir.path(), &["--block-ms", "1500"]);
+    let rt = tokio::runtime::Builder::new_multi_thread().worker_threads(2).enable_all().build().unwrap();
+    let chain = genesis.chain_id.clone();
+    let c = Client { http: reqwest::Client::new(), base: node.base.clone(), chain: chain.clone() };
+
+    let by_count: Vec<Vec<SignedTransaction>> =
+        (0..3).map(|b| registrations(&chain, &format!("count-{b}"), 2000, 'a', 8)).collect();
+    // 2000 four-byte characters: 8000 bytes a name, about 240 to a 4 MiB request.
+    let by_bytes: Vec<Vec<SignedTransaction>> =
+        (0..9).map(|b| registrations(&chain, &format!("bytes-{b}"), 240, '\u{1F489}', 2000)).collect();
+    let mut ids = Vec::new();
+    rt.block_on(async {
+        for round in [&by_count, &by_bytes] {
+            let answers = futures_join(round.iter().map(|txs| {
+                let (c, txs) = (c.clone(), txs.clone());
+                async move { submit_batch(&c, &txs).await }
+            }))
+            .await;
+            for (txs, (s, v)) in round.iter().zip(answers) {
+                assert_eq!(s, 200, "{v}");
+                for (t, r) in txs.iter().zip(v["results"].as_array().unwrap()) {
+                    assert!(r["ok"]["id"].is_string(), "a transaction was refused: {r}");
+                    ids.push(t.id());
+                }
+            }
+        }
+        let blocks = all_blocks(&c).await;
+        let most = blocks.iter().map(|b| b.txs.len()).max().unwrap();
+        let biggest = blocks.iter().map(|b| b.to_canonical_bytes().len()).max().unwrap();
+        assert!(most <= ledger_protocol::block::MAX_BLOCK_TXS, "a block holds {most} transactions");
+        assert!(biggest <= ledger_protocol::block::MAX_BLOCK_BYTES, "a block is {biggest} bytes");
+        assert_eq!(blocks.iter().map(|b| b.txs.len()).sum::<usize>(), ids.len());
+        for b in &blocks {
+            assert!(Block::from_canonical_bytes(&b.to_canonical_bytes()).is_ok(), "block {}", b.header.height);
+        }
+    });
+    node.sigkill();
+    let node = NodeProc::start(dir.path());
+    let c = Client { http: reqwest::Client::new(), base: node.base.clone(), chain };
+    rt.block_on(async {
+        for id in ids.iter().step_by(97) {
+            let (s, _) = c.get(&format!("/v1/transactions/{id}")).await;
+            assert_eq!(s, 200, "transaction {id} is missing after the restart");
+        }
+        let (_, info) = c.get("/v1/info").await;
+        assert!(info["height"].as_u64().unwrap() >= 3, "{info}");
+    });
+}
+
+/// Runs the futures at once and returns their outputs in order.
+async fn futures_join<F: std::future::Future>(fs: impl Iterator<Item = F>) -> Vec<F::Output>
+where
+    F: Send + 'static,
+    F::Output: Send + 'static,
+{
+    let handles: Vec<_> = fs.map(|f| tokio::spawn(f)).collect();
+    let mut out = Vec::new();
+    for h in handles {
+        out.push(h.await.unwrap());
+    }
+    out
+}
+
+const YEAR_MS: u64 = 365 * 86_400_000;
+
+/// A clock the test can set wrong: the real one plus an offset.
+fn settable_clock() -> (WallClock, Arc<AtomicU64>) {
+    let offset = Arc::new(AtomicU64::new(0));
+    let o = offset.clone();
+    (Arc::new(move || now_ms() + o.load(Ordering::SeqCst)), offset)
+}
+
+/// The producer's clock jumps a year ahead while the node runs: blocks keep real time (the
+/// monotonic clock is followed), so a consent granted for an hour stays live and reads work.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_producer_clock_set_a_year_ahead_does_not_move_the_chains_time() {
+    let (clock, offset) = settable_clock();
+    let (c, auth, _dir, _state) = in_process_with(clock).await;
+    let cast = register_cast(&c, auth).await;
+    offset.store(YEAR_MS, Ordering::SeqCst);
+    let now = now_ms() / 1000;
+    let doctor = pk(&cast.doctor).address();
+    let consent = TxBody::GrantConsent {
+        grantee: doctor,
+        classes: vec![DataClass::Procedures],
+        actions: Actions::READ,
+        purpose: Purpose::Treatment,
+        valid_from: now - 5,
+        valid_until: now + 3600,
+    };
+    let id = c.ok(&c.tx(&cast.patient, 2, consent)).await;
+    let (_, tx) = c.get(&format!("/v1/transactions/{id}")).await;
+    let proof: TxWithProof = serde_json::from_value(tx).unwrap();
+    let block_ms = proof.header.timestamp_ms;
+    assert!(
+        block_ms.abs_diff(now_ms()) < ledger_protocol::block::MAX_CLOCK_SKEW_MS,
+        "the block is timed {} s away from real time",
+        (block_ms as i128 - now_ms() as i128) / 1000
+    );
+    // The doctor's read is judged at the chain's time: the consent is live then.
+    let record = anchor_record(&c, &cast.patient, 3, doctor).await;
+    assert_eq!(c.read(&cast.doctor, record).await.0, 200);
+}
+
+/// Uploads a blob and anchors it as a Procedures record of `patient` readable by `reader`.
+async fn anchor_record(c: &Client, patient: &k256::ecdsa::SigningKey, nonce: u64, reader: Address) -> Hash {
+    let envelope = b"\x01 sealed".to_vec();
+    let r = c.http.put(format!("{}/v1/blobs", c.base)).body(envelope.clone()).send().await.unwrap();
+    let blob: Hash = r.json::<Value>().await.unwrap()["blob"].as_str().unwrap().parse().unwrap();
+    c.ok(&c.tx(
+        patient,
+        nonce,
+        TxBody::AnchorRecord {
+            patient: pk(patient).address(),
+            content_hash: sha256(&[b"plain"]),
+            size: envelope.len() as u64,
+            class: DataClass::Procedures,
+            blob,
+            keys: vec![
+                WrappedKey { reader: pk(patient).address(), wrapped: vec![1; 80] },
+                WrappedKey { reader, wrapped: vec![2; 80] },
+            ],
+        },
+    ))
+    .await
+}
+
+/// An injected commit failure: the client is told, nothing of the block is readable, the
+/// health check says so, and the next block commits (the node need not be restarted).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_failed_commit_leaves_nothing_readable_that_is_not_on_disk() {
+    let (c, auth, _dir, state) = in_process_with(ledger_node::ledger::system_clock()).await;
+    let cast = register_cast(&c, auth).await;
+    let (_, before) = c.get("/v1/info").await;
+    state.0.ledger.store.fail_next_block_commits(1);
+    let newcomer = key("never-committed");
+    let reg = c.tx(&newcomer, 1, TxBody::RegisterPatient { name: "Ghost".into(), encryption_key: pk(&newcomer) });
+    let (s, v) = c.submit(&reg).await;
+    assert_eq!((s, v["code"].as_str()), (503, Some("unavailable")), "{v}");
+    let (s, _) = c.get(&format!("/v1/accounts/{}", pk(&newcomer).address())).await;
+    assert_eq!(s, 404, "an account that was never committed is readable");
+    let (s, _) = c.get(&format!("/v1/transactions/{}", reg.id())).await;
+    assert_eq!(s, 404);
+    let (_, after) = c.get("/v1/info").await;
+    assert_eq!(before["height"], after["height"]);
+    let (s, health) = c.get("/health").await;
+    assert_eq!((s, health["status"].as_str()), (503, Some("failing")), "{health}");
+    // The same transaction again: it was never committed, so it is not a replay.
+    c.ok(&reg).await;
+    let (s, _) = c.get(&format!("/v1/accounts/{}", pk(&newcomer).address())).await;
+    assert_eq!(s, 200);
+    let (s, _) = c.get("/health").await;
+    assert_eq!(s, 200);
+    // A record anchored while commits fail is not released on the patient's own path.
+    state.0.ledger.store.fail_next_block_commits(1);
+    let envelope = b"\x01 never anchored".to_vec();
+    let r = c.http.put(format!("{}/v1/blobs", c.base)).body(envelope.clone()).send().await.unwrap();
+    let blob: Hash = r.json::<Value>().await.unwrap()["blob"].as_str().unwrap().parse().unwrap();
+    let anchor = c.tx(
+        &cast.patient,
+        2,
+        TxBody::AnchorRecord {
+            patient: pk(&cast.patient).address(),
+            content_hash: sha256(&[b"plain"]),
+            size: envelope.len() as u64,
+            class: DataClass::Procedures,
+            blob,
+            keys: vec![WrappedKey { reader: pk(&cast.patient).address(), wrapped: vec![1; 80] }],
+        },
+    );
+    let (s, v) = c.submit(&anchor).await;
+    assert_eq!(s, 503, "{v}");
+    assert_eq!(c.read(&cast.patient, anchor.id()).await.0, 404);
+    // The patient's nonce 2 was not used up by the failed block.
+    c.ok(&anchor).await;
+}
+
+/// 50 reads of one record at once by a doctor with consent: every one is released and
+/// audited, none refused (on main the node's own access events reached the orderer out of
+/// nonce order and some reads got `stale_nonce`, logged as refusals in the doctor's name).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn fifty_concurrent_consented_reads_of_one_record_are_all_released() {
+    let (c, auth, _dir) = in_process().await;
+    let cast = register_cast(&c, auth).await;
+    let doctor = pk(&cast.doctor).address();
+    let patient = pk(&cast.patient).address();
+    let now = now_ms() / 1000;
+    c.ok(&c.tx(
+        &cast.patient,
+        2,
+        TxBody::GrantConsent {
+            grantee: doctor,
+            classes: vec![DataClass::Procedures],
+            actions: Actions::READ,
+            purpose: Purpose::Treatment,
+            valid_from: now - 5,
+            valid_until: now + 3600,
+        },
+    ))
+    .await;
+    let record = anchor_record(&c, &cast.patient, 3, doctor).await;
+    let c = Arc::new(c);
+    let doctor_key = Arc::new(cast.doctor.clone());
+    let reads = futures_join((0..50).map(|_| {
+        let (c, k) = (c.clone(), doctor_key.clone());
+        async move { c.read(&k, record).await }
+    }))
+    .await;
+    for (i, (s, body)) in reads.iter().enumerate() {
+        assert_eq!(*s, 200, "read {i} was refused: {}", String::from_utf8_lossy(body));
+    }
+    let (_, audit) = c.get(&format!("/v1/patients/{patient}/audit")).await;
+    assert_eq!(audit["entries"].as_array().unwrap().len(), 50, "{audit}");
+    assert_eq!(audit["refused"].as_array().unwrap().len(), 0, "{audit}");
+}
+
+/// A chain that cannot be replayed is refused with the block, the reason and the way out;
+/// `truncate` keeps the removed blocks in a file and the node then starts.
+#[test]
+fn a_chain_that_cannot_be_replayed_names_the_block_and_how_to_recover() {
+    let dir = tempfile::tempdir().unwrap();
+    let (genesis, _auth) = init_chain(dir.path());
+    let node = NodeProc::start(dir.path());
+    let rt = tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap();
+    let c = Client { http: reqwest::Client::new(), base: node.base.clone(), chain: genesis.chain_id.clone() };
+    rt.block_on(async {
+        for txs in
+            [registrations(&genesis.chain_id, "r1", 3, 'a', 4), registrations(&genesis.chain_id, "r2", 3, 'a', 4)]
+        {
+            assert_eq!(submit_batch(&c, &txs).await.0, 200);
+        }
+    });
+    drop(node);
+    // Damage block 2's stored bytes (its producer signature) while the node is down.
+    {
+        let db = redb::Database::create(dir.path().join("ledger.redb")).unwrap();
+        let table: redb::TableDefinition<u64, &[u8]> = redb::TableDefinition::new("blocks");
+        let w = db.begin_write().unwrap();
+        {
+            let mut t = w.open_table(table).unwrap();
+            let top = t.last().unwrap().unwrap().0.value();
+            assert!(top >= 2);
+            let mut b = t.get(2).unwrap().unwrap().value().to_vec();
+            let at = Block::empty_len(&genesis.chain_id) - 64 - 4 + 5;
+            b[at] ^= 0x55;
+            t.insert(2, b.as_slice()).unwrap();
+        }
+        w.commit().unwrap();
+    }
+    let out = Command::new(env!("CARGO_BIN_EXE_ledger-node"))
+        .args(["serve", "--listen", "127.0.0.1:0", "--data-dir"])
+        .arg(dir.path())
+        .output()
+        .unwrap();
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(!out.status.success());
+    assert!(err.contains("block 2 of"), "{err}");
+    assert!(err.contains("Blocks 1 to 1 verify"), "{err}");
+    assert!(err.contains("ledger-node truncate"), "{err}");
+    let out = Command::new(env!("CARGO_BIN_EXE_ledger-node"))
+        .args(["truncate", "--from", "2", "--data-dir"])
+        .arg(dir.path())
+        .output()
+        .unwrap();
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    let kept = std::fs::read_dir(dir.path())
+        .unwrap()
+        .filter_map(|e| e.ok())
+        .find(|e| e.file_name().to_string_lossy().starts_with("removed-blocks-2-"))
+        .expect("the removed blocks are kept in a file");
+    assert!(std::fs::read_to_string(kept.path()).unwrap().starts_with("2 "));
+    let node = NodeProc::start(dir.path());
+    let c = Client { http: reqwest::Client::new(), base: node.base.clone(), chain: genesis.chain_id.clone() };
+    rt.block_on(async {
+        let (_, info) = c.get("/v1/info").await;
+        assert_eq!(info["height"], 1, "{info}");
+    });
+}
