@@ -643,3 +643,178 @@ fn replay(store: &Store, genesis: &Genesis) -> Result<Head, Replayed> {
         (Ok(()), None) => Ok(Head { state, tip }),
     }
 }
+
+#[cfg(test)]
+mod tests {
+    //! Every block a producer can make reads back. Both producers, single-node and cluster,
+    //! gather submissions through `Gather` (carrying what does not fit to the next block)
+    //! and make blocks with `build_block`; these tests drive exactly that.
+
+    use super::*;
+    use ledger_protocol::codec::Encode;
+    use ledger_protocol::{GenesisAuthority, PublicKey, Transaction, TxBody};
+    use proptest::prelude::*;
+    use std::sync::LazyLock;
+
+    const CHAIN: &str = "limits-chain";
+
+    fn key(i: u64) -> k256::ecdsa::SigningKey {
+        let mut seed = [7u8; 32];
+        seed[..8].copy_from_slice(&(i + 1).to_be_bytes());
+        k256::ecdsa::SigningKey::from_slice(&seed).unwrap()
+    }
+
+    /// Registrations by distinct keys: small names, and names of 2000 four-byte characters
+    /// (8000 bytes, about as large as the rules allow).
+    fn pool(first: u64, n: u64, name: &str) -> Vec<VerifiedTx> {
+        (first..first + n)
+            .map(|i| {
+                let k = key(i);
+                let secret = secp256k1::SecretKey::from_slice(&k.to_bytes()).unwrap();
+                let tx = Transaction {
+                    chain_id: CHAIN.into(),
+                    signer: PublicKey::from(k.verifying_key()),
+                    nonce: 1,
+                    body: TxBody::RegisterPatient {
+                        name: name.into(),
+                        encryption_key: PublicKey::from(k.verifying_key()),
+                    },
+                };
+                verify::sign_fast(tx, &secret).verify(&verify::Secp256k1Verifier).unwrap()
+            })
+            .collect()
+    }
+
+    static SMALL: LazyLock<Vec<VerifiedTx>> = LazyLock::new(|| pool(0, 9000, "P"));
+    static BIG: LazyLock<Vec<VerifiedTx>> = LazyLock::new(|| pool(100_000, 2200, &"\u{1F489}".repeat(2000)));
+
+    fn genesis_head(producer: &k256::ecdsa::SigningKey) -> (Genesis, Head) {
+        let pk = PublicKey::from(producer.verifying_key());
+        let genesis = Genesis {
+            chain_id: CHAIN.into(),
+            timestamp_ms: 0,
+            authorities: vec![GenesisAuthority { name: "H".into(), key: pk, encryption_key: pk }],
+        };
+        let head = Head { state: State::from_genesis(&genesis), tip: ChainTip::genesis(&genesis) };
+        (genesis, head)
+    }
+
+    /// Gathers `requests` as the producers do and makes every block; checks each block
+    /// decodes, re-verifies against its parent, and holds what its receipts say. Returns the
+    /// blocks' encoded sizes.
+    fn produce_all(requests: Vec<Vec<VerifiedTx>>, max_txs: usize) -> Vec<usize> {
+        let producer = key(u64::MAX - 1);
+        let (genesis, mut head) = genesis_head(&producer);
+        let metrics = Metrics::default();
+        let mut waiting: std::collections::VecDeque<_> = requests
+            .into_iter()
+            .map(|txs| {
+                let (reply, rx) = tokio::sync::oneshot::channel();
+                (Pending { txs, reply }, rx)
+            })
+            .collect();
+        let mut answers = Vec::new();
+        let mut sizes = Vec::new();
+        let mut carry: Option<Pending> = None;
+        loop {
+            let first = match carry.take() {
+                Some(p) => p,
+                None => match waiting.pop_front() {
+                    Some((p, rx)) => {
+                        answers.push(rx);
+                        p
+                    }
+                    None => break,
+                },
+            };
+            let Some(mut gather) = Gather::start(first, CHAIN, max_txs) else { continue };
+            while !gather.is_full() {
+                let Some((p, rx)) = waiting.pop_front() else { break };
+                answers.push(rx);
+                if let Some(next) = gather.offer(p) {
+                    carry = Some(next);
+                    break;
+                }
+            }
+            let ts = head.tip.timestamp_ms + 1000;
+            let requests = gather.requests();
+            let Built { slots, ids, block, .. } =
+                build_block(&mut head, &requests, ts, CHAIN, &producer, &metrics, false);
+            drop(requests);
+            let Some(block) = block else {
+                gather.answer(slots, None);
+                continue;
+            };
+            let bytes = block.to_canonical_bytes();
+            assert!(bytes.len() <= MAX_BLOCK_BYTES, "block of {} bytes", bytes.len());
+            assert!(block.txs.len() <= MAX_BLOCK_TXS.min(max_txs), "block of {} txs", block.txs.len());
+            let back = Block::from_canonical_bytes(&bytes).expect("every block the producer makes decodes");
+            verify_header(&genesis, &head.tip, &back, &verify::Secp256k1Verifier).unwrap();
+            sizes.push(bytes.len());
+            let (height, hash) = (block.header.height, block.hash());
+            head.tip = ChainTip { height, hash, timestamp_ms: ts };
+            gather.answer(slots, Some((height, hash, &ids)));
+        }
+        for mut rx in answers {
+            // Every submission is answered: receipts (possibly rule refusals) or "too large".
+            assert!(rx.try_recv().is_ok(), "a submission was never answered");
+        }
+        sizes
+    }
+
+    proptest! {
+        #![proptest_config(ProptestConfig::with_cases(24))]
+
+        /// Submissions of any size up to a batch (`MAX_BATCH`), small or large transactions,
+        /// one after another as fast as they can come, under any block-size setting.
+        #[test]
+        fn every_block_the_producers_can_make_decodes(
+            shape in proptest::collection::vec((1usize..=2048, any::<bool>()), 1..10),
+            max_txs in 1usize..=6000,
+        ) {
+            let (mut small, mut big) = (0usize, 0usize);
+            let requests = shape
+                .into_iter()
+                .map(|(n, large)| {
+                    let (pool, next) = if large { (&*BIG, &mut big) } else { (&*SMALL, &mut small) };
+                    let n = n.min(if large { 260 } else { n });
+                    let txs: Vec<VerifiedTx> = (0..n).map(|i| pool[(*next + i) % pool.len()].clone()).collect();
+                    *next += n;
+                    txs
+                })
+                .collect();
+            produce_all(requests, max_txs);
+        }
+    }
+
+    /// Three submissions of 2000 (6000, more than a block holds) make two blocks.
+    #[test]
+    fn three_batches_of_2000_make_blocks_within_the_count_limit() {
+        let requests = (0..3).map(|b| SMALL[b * 2000..(b + 1) * 2000].to_vec()).collect();
+        let sizes = produce_all(requests, MAX_BLOCK_TXS);
+        assert_eq!(sizes.len(), 2);
+    }
+
+    /// Large transactions fill a block to within one submission of the byte limit, and the
+    /// next block takes the rest.
+    #[test]
+    fn a_block_at_the_byte_limit_decodes() {
+        let requests = BIG.chunks(250).map(<[VerifiedTx]>::to_vec).collect();
+        let sizes = produce_all(requests, MAX_BLOCK_TXS);
+        let one = BIG[0].encoded_len();
+        assert!(sizes.len() >= 2);
+        assert!(sizes[0] > MAX_BLOCK_BYTES - 251 * one, "first block is {} bytes", sizes[0]);
+    }
+
+    /// A single submission larger than any block is refused whole, in words.
+    #[test]
+    fn a_submission_larger_than_a_block_is_refused_whole() {
+        let (reply, mut rx) = tokio::sync::oneshot::channel();
+        let p = Pending { txs: BIG[..2100].to_vec(), reply };
+        assert!(Gather::start(p, CHAIN, MAX_BLOCK_TXS).is_none());
+        match rx.try_recv().unwrap() {
+            Err(OrderError::TooLarge(why)) => assert!(why.contains("smaller batches"), "{why}"),
+            _ => panic!("expected a refusal"),
+        }
+    }
+}

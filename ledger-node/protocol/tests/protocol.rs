@@ -710,3 +710,20 @@ mod hostile_bytes {
         }
     }
 }
+
+/// What a block costs before its transactions, as `BlockBudget` counts it, is what an empty
+/// block encodes to; and a budget never lets more in than the decoder reads.
+#[test]
+fn a_block_budget_counts_as_the_decoder_does() {
+    use ledger_protocol::block::{BlockBudget, MAX_BLOCK_BYTES, MAX_BLOCK_TXS};
+    let k = k256::ecdsa::SigningKey::from_slice(&[3u8; 32]).unwrap();
+    for chain in ["", "c", "a-longer-chain-id"] {
+        let empty = Block::produce(chain, 1, Hash::ZERO, 0, vec![], &k);
+        assert_eq!(Block::empty_len(chain), empty.to_canonical_bytes().len(), "{chain:?}");
+    }
+    let mut b = BlockBudget::new("c", usize::MAX);
+    assert!(!b.fits(MAX_BLOCK_TXS + 1, 0));
+    assert!(!b.fits(1, MAX_BLOCK_BYTES));
+    assert!(b.take(MAX_BLOCK_TXS, 1000));
+    assert!(b.is_full() && !b.take(1, 0));
+}

@@ -76,6 +76,14 @@ impl PeerClient {
                     RPCError::Network(NetworkError::new(&e))
                 }
             })?;
+        if !resp.status().is_success() {
+            // The peer declined before its engine saw the request (e.g. a block timed ahead
+            // of its clock): a network-level failure to the engine, with the peer's words.
+            let status = resp.status();
+            let body = resp.text().await.unwrap_or_default();
+            let e = std::io::Error::other(format!("node {} answered {status} to {path}: {body}", self.target));
+            return Err(RPCError::Network(NetworkError::new(&e)));
+        }
         let answer: Result<Resp, RaftError<NodeId, E>> =
             resp.json().await.map_err(|e| RPCError::Network(NetworkError::new(&e)))?;
         answer.map_err(|e| RPCError::RemoteError(RemoteError::new(self.target, e)))
@@ -134,7 +142,31 @@ pub fn router(port: RaftPort) -> Router {
 }
 
 async fn append(State(p): State<RaftPort>, Json(req): Json<AppendEntriesRequest<TypeConfig>>) -> Response {
+    let proposals = req.entries.iter().filter_map(|e| match &e.payload {
+        openraft::EntryPayload::Normal(b) => Some(b.0.as_slice()),
+        _ => None,
+    });
+    if let Err(why) = refuse_blocks_from_the_future(proposals, crate::ledger::now_ms()) {
+        tracing::warn!(leader = ?req.vote.leader_id(), %why, "refused to replicate a block timed ahead of this node's clock");
+        return error(StatusCode::CONFLICT, "block_time_ahead", why);
+    }
     Json(p.orderer.raft.append_entries(req).await).into_response()
+}
+
+/// A follower's own check of the blocks it is asked to replicate: none may be timed more
+/// than `MAX_CLOCK_SKEW_MS` ahead of its clock. Refusing here, before the entry is in this
+/// node's log, keeps the ledger deterministic (every node applies the same committed
+/// entries alike): a block a majority refuses is never committed, so a leader whose clock
+/// runs ahead cannot move the chain's time; its writes time out until another node leads.
+pub fn refuse_blocks_from_the_future<'a>(proposals: impl Iterator<Item = &'a [u8]>, now_ms: u64) -> Result<(), String> {
+    for bytes in proposals {
+        // Only the header is needed; a block that does not decode is refused when applied.
+        let mut r = ledger_protocol::codec::Reader::new(bytes);
+        if let Ok(header) = <ledger_protocol::BlockHeader as ledger_protocol::Decode>::decode(&mut r) {
+            ledger_protocol::block::check_block_time(&header, now_ms).map_err(|e| e.to_string())?;
+        }
+    }
+    Ok(())
 }
 
 async fn vote(State(p): State<RaftPort>, Json(req): Json<VoteRequest<NodeId>>) -> Response {

@@ -10,7 +10,7 @@ use super::types::{Applied, BlockProposal, NodeId, Raft};
 use crate::api::BatchResults;
 use crate::ledger::{
     BlockClock, BlockConfig, Built, Gather, Head, Ledger, OrderError, OrderFuture, Orderer, Outcome, Pending,
-    WallClock, build_block,
+    build_block,
 };
 use crate::metrics::Metrics;
 use ledger_protocol::codec::Encode;
@@ -46,7 +46,6 @@ impl ClusterOrderer {
         cfg: BlockConfig,
         local: Arc<LocalProposals>,
         metrics: Arc<Metrics>,
-        clock: WallClock,
     ) -> Arc<Self> {
         let (tx, rx) = mpsc::unbounded_channel();
         let p = Producer {
@@ -58,7 +57,7 @@ impl ClusterOrderer {
             local,
             metrics,
             resync: Arc::new(AtomicBool::new(true)),
-            clock: BlockClock::new(clock),
+            clock: BlockClock::new(crate::ledger::system_clock()),
         };
         tokio::spawn(p.run(rx));
         Arc::new(ClusterOrderer { id, raft, producer: tx, http: reqwest::Client::new() })

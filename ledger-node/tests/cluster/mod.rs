@@ -626,3 +626,20 @@ fn a_node_whose_chain_stops_before_its_log_begins_refuses_to_start() {
     let err = String::from_utf8_lossy(&out.stderr);
     assert!(err.contains("snapshot install was interrupted") && err.contains("join = true"), "{err}");
 }
+
+/// A follower declines to replicate a block timed more than the allowed skew ahead of its
+/// clock (before the entry reaches its log, so every node still applies the same entries).
+#[test]
+fn a_follower_refuses_to_replicate_a_block_timed_ahead_of_its_clock() {
+    use ledger_node::cluster::network::refuse_blocks_from_the_future;
+    let a = key("hospital-a");
+    let now = 1_800_000_000_000u64;
+    let made_at = |ms: u64| {
+        Block::produce("peer-chain", 1, Hash([0; 32]), ms, vec![registration("peer-chain", "t")], &a)
+            .to_canonical_bytes()
+    };
+    let (fine, ahead) = (made_at(now + 10_000), made_at(now + 365 * 86_400_000));
+    assert!(refuse_blocks_from_the_future([fine.as_slice()].into_iter(), now).is_ok());
+    let why = refuse_blocks_from_the_future([fine.as_slice(), ahead.as_slice()].into_iter(), now).unwrap_err();
+    assert!(why.contains("ahead of this node's clock"), "{why}");
+}

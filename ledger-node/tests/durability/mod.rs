@@ -104,9 +104,9 @@ fn concurrent_batches_past_a_blocks_limits_commit_read_back_and_survive_a_restar
 }
 
 /// Runs the futures at once and returns their outputs in order.
-async fn futures_join<F: std::future::Future>(fs: impl Iterator<Item = F>) -> Vec<F::Output>
+async fn futures_join<F>(fs: impl Iterator<Item = F>) -> Vec<F::Output>
 where
-    F: Send + 'static,
+    F: std::future::Future + Send + 'static,
     F::Output: Send + 'static,
 {
     let handles: Vec<_> = fs.map(|f| tokio::spawn(f)).collect();
