@@ -261,7 +261,8 @@ impl Pending {
 pub struct BlockConfig {
     /// A block closes this long after its first transaction arrived...
     pub max_wait: Duration,
-    /// ...or as soon as it holds this many transactions (at most `MAX_BLOCK_TXS`).
+    /// ...or as soon as it holds this many transactions. A block may end up larger, up to
+    /// `MAX_BLOCK_TXS`, when one submission brings more than this.
     pub max_txs: usize,
 }
 
@@ -276,18 +277,22 @@ impl Default for BlockConfig {
 /// gather through this, so every block either makes can be read back.
 pub struct Gather {
     budget: BlockBudget,
+    /// Transactions gathered so far, and how many close the block early.
+    count: usize,
+    enough: usize,
     pub batch: Vec<Pending>,
 }
 
 impl Gather {
     /// Starts a block with `first`. A submission too large for any block on its own is
     /// answered here (refused whole, nothing of it ordered) and `None` returned.
+    /// `max_txs` closes the block early (`BlockConfig::max_txs`); the block's hard limits
+    /// are the decoder's.
     pub fn start(first: Pending, chain_id: &str, max_txs: usize) -> Option<Gather> {
-        let mut budget = BlockBudget::new(chain_id, max_txs);
+        let mut budget = BlockBudget::new(chain_id, MAX_BLOCK_TXS);
         let (n, bytes) = (first.txs.len(), first.encoded_len());
         if !budget.take(n, bytes) {
-            let empty = BlockBudget::new(chain_id, MAX_BLOCK_TXS);
-            let why = if empty.fits(n, 0) {
+            let why = if n <= MAX_BLOCK_TXS {
                 format!(
                     "these {n} transactions take {bytes} bytes, more than one block holds ({MAX_BLOCK_BYTES} bytes in all); send them in smaller batches"
                 )
@@ -299,12 +304,13 @@ impl Gather {
             let _ = first.reply.send(Err(OrderError::TooLarge(why)));
             return None;
         }
-        Some(Gather { budget, batch: vec![first] })
+        Some(Gather { budget, count: n, enough: max_txs.max(1), batch: vec![first] })
     }
 
     /// Adds `p` if it fits; else hands it back, to start the next block.
     pub fn offer(&mut self, p: Pending) -> Option<Pending> {
         if self.budget.take(p.txs.len(), p.encoded_len()) {
+            self.count += p.txs.len();
             self.batch.push(p);
             None
         } else {
@@ -312,9 +318,9 @@ impl Gather {
         }
     }
 
-    /// No further transaction fits.
+    /// The block holds enough to be cut now (or nothing more fits).
     pub fn is_full(&self) -> bool {
-        self.budget.is_full()
+        self.count >= self.enough || self.budget.is_full()
     }
 
     pub fn requests(&self) -> Vec<&[VerifiedTx]> {
@@ -747,7 +753,7 @@ mod tests {
             };
             let bytes = block.to_canonical_bytes();
             assert!(bytes.len() <= MAX_BLOCK_BYTES, "block of {} bytes", bytes.len());
-            assert!(block.txs.len() <= MAX_BLOCK_TXS.min(max_txs), "block of {} txs", block.txs.len());
+            assert!(block.txs.len() <= MAX_BLOCK_TXS, "block of {} txs", block.txs.len());
             let back = Block::from_canonical_bytes(&bytes).expect("every block the producer makes decodes");
             verify_header(&genesis, &head.tip, &back, &verify::Secp256k1Verifier).unwrap();
             sizes.push(bytes.len());
