@@ -134,17 +134,8 @@ async fn a_producer_clock_set_a_year_ahead_does_not_move_the_chains_time() {
     let (c, auth, _dir, _state) = in_process_with(clock).await;
     let cast = register_cast(&c, auth).await;
     offset.store(YEAR_MS, Ordering::SeqCst);
-    let now = now_ms() / 1000;
     let doctor = pk(&cast.doctor).address();
-    let consent = TxBody::GrantConsent {
-        grantee: doctor,
-        classes: vec![DataClass::Procedures],
-        actions: Actions::READ,
-        purpose: Purpose::Treatment,
-        valid_from: now - 5,
-        valid_until: now + 3600,
-    };
-    let id = c.ok(&c.tx(&cast.patient, 2, consent)).await;
+    let id = c.ok(&c.tx(&cast.patient, 2, read_consent_for_an_hour(doctor))).await;
     let (_, tx) = c.get(&format!("/v1/transactions/{id}")).await;
     let proof: TxWithProof = serde_json::from_value(tx).unwrap();
     let block_ms = proof.header.timestamp_ms;
@@ -158,27 +149,46 @@ async fn a_producer_clock_set_a_year_ahead_does_not_move_the_chains_time() {
     assert_eq!(c.read(&cast.doctor, record).await.0, 200);
 }
 
+/// A consent for `grantee` to read Procedures for treatment, from now for an hour.
+fn read_consent_for_an_hour(grantee: Address) -> TxBody {
+    let now = now_ms() / 1000;
+    TxBody::GrantConsent {
+        grantee,
+        classes: vec![DataClass::Procedures],
+        actions: Actions::READ,
+        purpose: Purpose::Treatment,
+        valid_from: now - 5,
+        valid_until: now + 3600,
+    }
+}
+
+/// Uploads `envelope` as a blob and signs (without sending) its anchor as a Procedures
+/// record of `patient`, with its key wrapped for the patient and for `reader` if given.
+async fn anchor_tx(
+    c: &Client,
+    patient: &k256::ecdsa::SigningKey,
+    nonce: u64,
+    reader: Option<Address>,
+    envelope: &[u8],
+) -> SignedTransaction {
+    let r = c.http.put(format!("{}/v1/blobs", c.base)).body(envelope.to_vec()).send().await.unwrap();
+    let blob: Hash = r.json::<Value>().await.unwrap()["blob"].as_str().unwrap().parse().unwrap();
+    let me = pk(patient).address();
+    let keys = std::iter::once(me).chain(reader).map(|reader| WrappedKey { reader, wrapped: vec![1; 80] }).collect();
+    let body = TxBody::AnchorRecord {
+        patient: me,
+        content_hash: sha256(&[envelope]),
+        size: envelope.len() as u64,
+        class: DataClass::Procedures,
+        blob,
+        keys,
+    };
+    c.tx(patient, nonce, body)
+}
+
 /// Uploads a blob and anchors it as a Procedures record of `patient` readable by `reader`.
 async fn anchor_record(c: &Client, patient: &k256::ecdsa::SigningKey, nonce: u64, reader: Address) -> Hash {
-    let envelope = b"\x01 sealed".to_vec();
-    let r = c.http.put(format!("{}/v1/blobs", c.base)).body(envelope.clone()).send().await.unwrap();
-    let blob: Hash = r.json::<Value>().await.unwrap()["blob"].as_str().unwrap().parse().unwrap();
-    c.ok(&c.tx(
-        patient,
-        nonce,
-        TxBody::AnchorRecord {
-            patient: pk(patient).address(),
-            content_hash: sha256(&[b"plain"]),
-            size: envelope.len() as u64,
-            class: DataClass::Procedures,
-            blob,
-            keys: vec![
-                WrappedKey { reader: pk(patient).address(), wrapped: vec![1; 80] },
-                WrappedKey { reader, wrapped: vec![2; 80] },
-            ],
-        },
-    ))
-    .await
+    c.ok(&anchor_tx(c, patient, nonce, Some(reader), b"\x01 sealed").await).await
 }
 
 /// An injected commit failure: the client is told, nothing of the block is readable, the
@@ -209,21 +219,7 @@ async fn a_failed_commit_leaves_nothing_readable_that_is_not_on_disk() {
     assert_eq!(s, 200);
     // A record anchored while commits fail is not released on the patient's own path.
     state.0.ledger.store.fail_next_block_commits(1);
-    let envelope = b"\x01 never anchored".to_vec();
-    let r = c.http.put(format!("{}/v1/blobs", c.base)).body(envelope.clone()).send().await.unwrap();
-    let blob: Hash = r.json::<Value>().await.unwrap()["blob"].as_str().unwrap().parse().unwrap();
-    let anchor = c.tx(
-        &cast.patient,
-        2,
-        TxBody::AnchorRecord {
-            patient: pk(&cast.patient).address(),
-            content_hash: sha256(&[b"plain"]),
-            size: envelope.len() as u64,
-            class: DataClass::Procedures,
-            blob,
-            keys: vec![WrappedKey { reader: pk(&cast.patient).address(), wrapped: vec![1; 80] }],
-        },
-    );
+    let anchor = anchor_tx(&c, &cast.patient, 2, None, b"\x01 never anchored").await;
     let (s, v) = c.submit(&anchor).await;
     assert_eq!(s, 503, "{v}");
     assert_eq!(c.read(&cast.patient, anchor.id()).await.0, 404);
@@ -240,20 +236,7 @@ async fn fifty_concurrent_consented_reads_of_one_record_are_all_released() {
     let cast = register_cast(&c, auth).await;
     let doctor = pk(&cast.doctor).address();
     let patient = pk(&cast.patient).address();
-    let now = now_ms() / 1000;
-    c.ok(&c.tx(
-        &cast.patient,
-        2,
-        TxBody::GrantConsent {
-            grantee: doctor,
-            classes: vec![DataClass::Procedures],
-            actions: Actions::READ,
-            purpose: Purpose::Treatment,
-            valid_from: now - 5,
-            valid_until: now + 3600,
-        },
-    ))
-    .await;
+    c.ok(&c.tx(&cast.patient, 2, read_consent_for_an_hour(doctor))).await;
     let record = anchor_record(&c, &cast.patient, 3, doctor).await;
     let c = Arc::new(c);
     let doctor_key = Arc::new(cast.doctor.clone());
