@@ -4,7 +4,7 @@
 //! the router without binding a socket, so tests drive it directly.
 
 use crate::cluster::orderer::ClusterOrderer;
-use crate::ledger::{Ledger, OrderError, Orderer, Outcome, now_ms};
+use crate::ledger::{Ledger, OrderError, Orderer, Outcome, now_ms, order_checked};
 use crate::metrics::Metrics;
 use crate::node_signer::{NodeKey, NodeSigner};
 use crate::verify::{self, Secp256k1Verifier};
@@ -77,9 +77,10 @@ impl AppState {
 
     /// The one task that signs and orders the node's access events, in nonce order.
     fn node_signer(&self) -> &NodeSigner {
-        self.0
-            .signer
-            .get_or_init(|| NodeSigner::start(self.0.ledger.clone(), self.0.orderer.clone(), self.0.node_key.clone()))
+        self.0.signer.get_or_init(|| {
+            let i = &self.0;
+            NodeSigner::start(i.ledger.clone(), i.orderer.clone(), i.node_key.clone(), i.metrics.clone())
+        })
     }
 
     /// Verifies and orders transactions; one outcome per input, in order.
@@ -90,31 +91,7 @@ impl AppState {
     /// Verifies transactions on arrival and orders those that verify through `orderer`.
     pub async fn order_raw(&self, raw: Vec<Vec<u8>>, orderer: &dyn Orderer) -> Result<Vec<Outcome>, OrderError> {
         let checked = verify::on_pool(move || verify::decode_and_verify(raw)).await;
-        let mut verified = Vec::with_capacity(checked.len());
-        let mut slots = Vec::with_capacity(checked.len());
-        for c in checked {
-            match c {
-                Ok(v) => {
-                    slots.push(None);
-                    verified.push(v);
-                }
-                Err(r) => {
-                    self.0.metrics.rejected(r.code());
-                    slots.push(Some(ErrorBody::from(&r)));
-                }
-            }
-        }
-        let asked = verified.len();
-        let ordered = if verified.is_empty() { Vec::new() } else { orderer.submit(verified).await? };
-        // The seam promises one outcome per transaction; anything else is the node's fault.
-        if ordered.len() != asked {
-            return Err(OrderError::Unavailable(format!(
-                "the orderer answered for {} of {asked} transactions",
-                ordered.len()
-            )));
-        }
-        let mut ordered = ordered.into_iter();
-        Ok(slots.into_iter().map(|s| s.map_or_else(|| ordered.next().expect("lengths checked above"), Err)).collect())
+        order_checked(checked, orderer, &self.0.metrics).await
     }
 
     /// Verifies and orders one transaction.
@@ -697,7 +674,7 @@ async fn put_blob(
     Ok((StatusCode::CREATED, Json(BlobId { blob: id, size })))
 }
 
-/// What to do with a read request, decided under one consistent view of the state.
+/// What to do with a read request.
 enum Gate {
     Own(Hash),
     Allowed(Hash, ledger_protocol::AccessBasis),
@@ -736,20 +713,7 @@ async fn read_record(
         ));
     }
     let reader = r.reader.address();
-    let gate = {
-        let h = s.0.ledger.head();
-        let record =
-            h.state.records.get(&record_id).ok_or_else(|| ApiError::not_found("record_not_found", "record"))?;
-        if reader == record.patient {
-            Gate::Own(record.blob)
-        } else {
-            match access_basis(&h.state, record, &reader, now / 1000) {
-                Ok(basis) => Gate::Allowed(record.blob, basis),
-                Err(e) => Gate::Refused(record.patient, ErrorBody::from(&e)),
-            }
-        }
-    };
-    let (blob, event) = match gate {
+    let (blob, event) = match gate(&s, &record_id, &reader, now)? {
         Gate::Own(blob) => (blob, None),
         Gate::Refused(patient, e) => return Err(refuse(&s, patient, record_id, reader, e).await),
         Gate::Allowed(blob, basis) => {
@@ -758,19 +722,19 @@ async fn read_record(
             }
             match s.node_signer().submit(TxBody::AccessEvent { record: record_id, reader, basis }).await? {
                 Ok(receipt) => (blob, Some(receipt.id)),
-                // The node's own numbering, not the reader's doing: not a refusal of them.
-                Err(e) if e.code == "stale_nonce" => {
-                    tracing::error!(%record_id, message = %e.message, "the node's access event was refused");
-                    return Err(ApiError::new(
-                        StatusCode::SERVICE_UNAVAILABLE,
-                        "unavailable",
-                        "The node could not record this read on the ledger. Try again.",
-                    ));
-                }
-                Err(e) => {
-                    let patient = s.0.ledger.head().state.records.get(&record_id).map(|r| r.patient).unwrap_or(reader);
-                    return Err(refuse(&s, patient, record_id, reader, e).await);
-                }
+                // The access event was not committed. Only the consent gate refuses a
+                // reader: asked again now, it either says why, or the fault is the node's.
+                Err(e) => match gate(&s, &record_id, &reader, now_ms())? {
+                    Gate::Refused(patient, why) => return Err(refuse(&s, patient, record_id, reader, why).await),
+                    _ => {
+                        tracing::error!(%record_id, code = %e.code, message = %e.message, "the node's access event was refused");
+                        return Err(ApiError::new(
+                            StatusCode::SERVICE_UNAVAILABLE,
+                            "unavailable",
+                            "The node could not record this read on the ledger. Try again.",
+                        ));
+                    }
+                },
             }
         }
     };
@@ -784,6 +748,21 @@ async fn read_record(
         resp.headers_mut().insert("x-access-event", v);
     }
     Ok(resp)
+}
+
+/// What the consent gate says to `reader` about `record` at `now_ms`, from one consistent
+/// view of the state.
+fn gate(s: &AppState, record: &Hash, reader: &Address, now_ms: u64) -> ApiResult<Gate> {
+    let h = s.0.ledger.head();
+    let record = h.state.records.get(record).ok_or_else(|| ApiError::not_found("record_not_found", "record"))?;
+    Ok(if *reader == record.patient {
+        Gate::Own(record.blob)
+    } else {
+        match access_basis(&h.state, record, reader, now_ms / 1000) {
+            Ok(basis) => Gate::Allowed(record.blob, basis),
+            Err(e) => Gate::Refused(record.patient, ErrorBody::from(&e)),
+        }
+    })
 }
 
 /// A blob from this node's store or, in a cluster, from a peer that has it (blobs are

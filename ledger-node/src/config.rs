@@ -25,13 +25,18 @@ pub fn read_key(path: &Path) -> anyhow::Result<k256::ecdsa::SigningKey> {
 }
 
 pub fn write_secret(path: &Path, key: &k256::ecdsa::SigningKey) -> anyhow::Result<()> {
+    write_private(path, format!("{}\n", hex::encode(key.to_bytes())).as_bytes())
+}
+
+/// Writes a new file readable by its owner only (mode 0600), durably; refuses to replace one.
+pub fn write_private(path: &Path, bytes: &[u8]) -> anyhow::Result<()> {
     use std::io::Write;
     let mut opts = std::fs::OpenOptions::new();
     opts.write(true).create_new(true);
     #[cfg(unix)]
     std::os::unix::fs::OpenOptionsExt::mode(&mut opts, 0o600);
     let mut f = opts.open(path).with_context(|| format!("cannot create {}", path.display()))?;
-    writeln!(f, "{}", hex::encode(key.to_bytes()))?;
+    f.write_all(bytes)?;
     f.sync_all()?;
     Ok(())
 }

@@ -244,6 +244,40 @@ pub trait Orderer: Send + Sync + 'static {
     fn submit(&self, txs: Vec<VerifiedTx>) -> OrderFuture;
 }
 
+/// Orders the transactions of `checked` that verified, through `orderer`; one outcome per
+/// input, in order (a verification failure is that transaction's outcome).
+pub async fn order_checked(
+    checked: Vec<Result<VerifiedTx, ledger_protocol::Rejection>>,
+    orderer: &dyn Orderer,
+    metrics: &Metrics,
+) -> Result<Vec<Outcome>, OrderError> {
+    let mut verified = Vec::with_capacity(checked.len());
+    let mut slots = Vec::with_capacity(checked.len());
+    for c in checked {
+        match c {
+            Ok(v) => {
+                slots.push(None);
+                verified.push(v);
+            }
+            Err(r) => {
+                metrics.rejected(r.code());
+                slots.push(Some(ErrorBody::from(&r)));
+            }
+        }
+    }
+    let asked = verified.len();
+    let ordered = if verified.is_empty() { Vec::new() } else { orderer.submit(verified).await? };
+    // The seam promises one outcome per transaction; anything else is the node's fault.
+    if ordered.len() != asked {
+        return Err(OrderError::Unavailable(format!(
+            "the orderer answered for {} of {asked} transactions",
+            ordered.len()
+        )));
+    }
+    let mut ordered = ordered.into_iter();
+    Ok(slots.into_iter().map(|s| s.map_or_else(|| ordered.next().expect("lengths checked above"), Err)).collect())
+}
+
 /// One submission waiting for its block.
 pub struct Pending {
     pub txs: Vec<VerifiedTx>,
@@ -280,7 +314,7 @@ pub struct Gather {
     /// Transactions gathered so far, and how many close the block early.
     count: usize,
     enough: usize,
-    pub batch: Vec<Pending>,
+    batch: Vec<Pending>,
 }
 
 impl Gather {
@@ -289,7 +323,7 @@ impl Gather {
     /// `max_txs` closes the block early (`BlockConfig::max_txs`); the block's hard limits
     /// are the decoder's.
     pub fn start(first: Pending, chain_id: &str, max_txs: usize) -> Option<Gather> {
-        let mut budget = BlockBudget::new(chain_id, MAX_BLOCK_TXS);
+        let mut budget = BlockBudget::new(chain_id);
         let (n, bytes) = (first.txs.len(), first.encoded_len());
         if !budget.take(n, bytes) {
             let why = if n <= MAX_BLOCK_TXS {
@@ -552,7 +586,7 @@ pub fn build_block<'a>(
 /// Runs one block's worth of requests through the rules on `state`, which keeps the effects
 /// of those accepted. Per request, per transaction: its index in the block, or why it was
 /// refused; the accepted ones in block order; and (with `keep_effects`) what each changed.
-pub fn cut<'a>(
+fn cut<'a>(
     state: &mut State,
     requests: &[&'a [VerifiedTx]],
     now: u64,
@@ -587,7 +621,7 @@ pub fn cut<'a>(
 }
 
 /// One request's outcomes once its block (height, hash, transaction ids) is committed.
-pub fn receipts(slots: Slots, block: Option<(u64, Hash, &[Hash])>) -> Vec<Outcome> {
+fn receipts(slots: Slots, block: Option<(u64, Hash, &[Hash])>) -> Vec<Outcome> {
     slots
         .into_iter()
         .map(|r| {

@@ -185,7 +185,6 @@ fn main() -> anyhow::Result<()> {
                 data_dir.display()
             );
             let out = data_dir.join(format!("removed-blocks-{from}-to-{top}.hex"));
-            anyhow::ensure!(!out.exists(), "{} already exists; move it away first", out.display());
             let mut text = String::new();
             for h in from..=top {
                 // Written before anything is removed: a failure here changes nothing.
@@ -194,7 +193,9 @@ fn main() -> anyhow::Result<()> {
                     text.push_str(&format!("{h} {}\n", hex::encode(bytes)));
                 }
             }
-            std::fs::write(&out, text).with_context(|| format!("writing {}", out.display()))?;
+            // Like the chain itself, readable by the node's owner only; an existing file is kept.
+            config::write_private(&out, text.as_bytes())
+                .with_context(|| format!("{} may already exist; move it away first", out.display()))?;
             let removed = store.remove_blocks_from(from)?;
             println!(
                 "removed blocks {from} to {top} ({} in all); they are kept in {}. The chain now ends at block {}.",

@@ -5,10 +5,11 @@
 //! reads run at once (numbering per request and submitting each on its own let a lower
 //! nonce land after a higher one and be refused as stale).
 
-use crate::api::MAX_BATCH;
-use crate::ledger::{Ledger, OrderError, Orderer, Outcome};
+use crate::ledger::{Ledger, OrderError, Orderer, Outcome, order_checked};
+use crate::metrics::Metrics;
 use crate::verify::{self, Secp256k1Verifier};
-use ledger_protocol::{PublicKey, Rejection, Transaction, TxBody, VerifiedTx};
+use ledger_protocol::block::MAX_BLOCK_TXS;
+use ledger_protocol::{PublicKey, Transaction, TxBody};
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
 use tokio::sync::{mpsc, oneshot};
@@ -56,9 +57,9 @@ impl NodeKey {
 
 impl NodeSigner {
     /// Starts the task (needs a tokio runtime).
-    pub fn start(ledger: Arc<Ledger>, orderer: Arc<dyn Orderer>, key: Arc<NodeKey>) -> Self {
+    pub fn start(ledger: Arc<Ledger>, orderer: Arc<dyn Orderer>, key: Arc<NodeKey>, metrics: Arc<Metrics>) -> Self {
         let (jobs, rx) = mpsc::unbounded_channel();
-        tokio::spawn(run(rx, ledger, orderer, key));
+        tokio::spawn(run(rx, ledger, orderer, key, metrics));
         NodeSigner { jobs }
     }
 
@@ -71,10 +72,16 @@ impl NodeSigner {
     }
 }
 
-async fn run(mut rx: mpsc::UnboundedReceiver<Job>, ledger: Arc<Ledger>, orderer: Arc<dyn Orderer>, key: Arc<NodeKey>) {
+async fn run(
+    mut rx: mpsc::UnboundedReceiver<Job>,
+    ledger: Arc<Ledger>,
+    orderer: Arc<dyn Orderer>,
+    key: Arc<NodeKey>,
+    metrics: Arc<Metrics>,
+) {
     while let Some(first) = rx.recv().await {
         let mut jobs = vec![first];
-        while jobs.len() < MAX_BATCH {
+        while jobs.len() < MAX_BLOCK_TXS {
             match rx.try_recv() {
                 Ok(j) => jobs.push(j),
                 Err(_) => break,
@@ -82,43 +89,12 @@ async fn run(mut rx: mpsc::UnboundedReceiver<Job>, ledger: Arc<Ledger>, orderer:
         }
         let (bodies, replies): (Vec<TxBody>, Vec<_>) = jobs.into_iter().map(|j| (j.body, j.reply)).unzip();
         let (l, k) = (ledger.clone(), key.clone());
-        let signed: Vec<Result<VerifiedTx, Rejection>> =
+        let signed =
             verify::on_pool(move || bodies.into_iter().map(|b| k.sign(&l, b).verify(&Secp256k1Verifier)).collect())
                 .await;
-        let mut verified = Vec::with_capacity(signed.len());
-        let mut slots = Vec::with_capacity(signed.len());
-        for s in signed {
-            match s {
-                Ok(v) => {
-                    verified.push(v);
-                    slots.push(None);
-                }
-                Err(r) => slots.push(Some(r)),
-            }
-        }
-        let asked = verified.len();
-        let ordered = if asked == 0 { Ok(Vec::new()) } else { orderer.submit(verified).await };
-        let mut ordered = match ordered {
-            Ok(o) if o.len() == asked => o.into_iter(),
-            Ok(o) => {
-                let e =
-                    OrderError::Unavailable(format!("the orderer answered for {} of {asked} transactions", o.len()));
-                replies.into_iter().for_each(|r| drop(r.send(Err(e.clone()))));
-                continue;
-            }
-            Err(e) => {
-                replies.into_iter().for_each(|r| drop(r.send(Err(e.clone()))));
-                continue;
-            }
-        };
-        for (reply, slot) in replies.into_iter().zip(slots) {
-            let outcome = match slot {
-                // The node's own key made a transaction that does not verify: a bug, not
-                // the reader's doing.
-                Some(r) => Err(OrderError::Unavailable(format!("the node could not sign its access event: {r}"))),
-                None => ordered.next().map(Ok).unwrap_or_else(|| Err(OrderError::Unavailable("no outcome".into()))),
-            };
-            let _ = reply.send(outcome);
+        match order_checked(signed, orderer.as_ref(), &metrics).await {
+            Ok(outcomes) => replies.into_iter().zip(outcomes).for_each(|(r, o)| drop(r.send(Ok(o)))),
+            Err(e) => replies.into_iter().for_each(|r| drop(r.send(Err(e.clone())))),
         }
     }
 }

@@ -167,6 +167,19 @@ async fn in_process_with(
     (Client { http: reqwest::Client::new(), base, chain: "test-chain".into() }, auth, dir, node.state)
 }
 
+/// A consent for `grantee` to read Procedures for treatment, from now for an hour.
+fn read_consent_for_an_hour(grantee: Address) -> TxBody {
+    let now = now_ms() / 1000;
+    TxBody::GrantConsent {
+        grantee,
+        classes: vec![DataClass::Procedures],
+        actions: Actions::READ,
+        purpose: Purpose::Treatment,
+        valid_from: now - 5,
+        valid_until: now + 3600,
+    }
+}
+
 struct Cast {
     auth: k256::ecdsa::SigningKey,
     patient: k256::ecdsa::SigningKey,
@@ -274,20 +287,7 @@ async fn blobs_are_released_only_under_live_consent_and_every_release_is_audited
     let patient = pk(&cast.patient).address();
     let now = now_ms() / 1000;
 
-    let consent = c
-        .ok(&c.tx(
-            &cast.patient,
-            2,
-            TxBody::GrantConsent {
-                grantee: doctor,
-                classes: vec![DataClass::Procedures],
-                actions: Actions::READ,
-                purpose: Purpose::Treatment,
-                valid_from: now - 5,
-                valid_until: now + 3600,
-            },
-        ))
-        .await;
+    let consent = c.ok(&c.tx(&cast.patient, 2, read_consent_for_an_hour(doctor))).await;
     let envelope = b"\x01 sealed record bytes (opaque to the node)".to_vec();
     let r = c.http.put(format!("{}/v1/blobs", c.base)).body(envelope.clone()).send().await.unwrap();
     assert_eq!(r.status().as_u16(), 201);

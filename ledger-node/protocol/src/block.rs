@@ -193,13 +193,9 @@ pub struct BlockBudget {
 }
 
 impl BlockBudget {
-    /// An empty block's budget on `chain_id`, holding at most `max_txs` transactions (never
-    /// more than `MAX_BLOCK_TXS`).
-    pub fn new(chain_id: &str, max_txs: usize) -> Self {
-        BlockBudget {
-            txs_left: max_txs.clamp(1, MAX_BLOCK_TXS),
-            bytes_left: MAX_BLOCK_BYTES.saturating_sub(Block::empty_len(chain_id)),
-        }
+    /// An empty block's budget on `chain_id`.
+    pub fn new(chain_id: &str) -> Self {
+        BlockBudget { txs_left: MAX_BLOCK_TXS, bytes_left: MAX_BLOCK_BYTES.saturating_sub(Block::empty_len(chain_id)) }
     }
     /// Whether `txs` more transactions of `bytes` encoded bytes in all still fit.
     pub fn fits(&self, txs: usize, bytes: usize) -> bool {
@@ -224,9 +220,20 @@ impl Block {
     /// Encoded length of a block on `chain_id` with no transactions (header, signature and
     /// the list's length): what every block costs before its transactions.
     pub fn empty_len(chain_id: &str) -> usize {
-        // version, chain id (length + bytes), height, prev hash, Merkle root, time, count,
-        // producer key; then the signature and the transaction list's length.
-        1 + 4 + chain_id.len() + 8 + 32 + 32 + 8 + 4 + 33 + 64 + 4
+        let block = Block {
+            header: BlockHeader {
+                chain_id: chain_id.to_owned(),
+                height: 0,
+                prev_hash: Hash::ZERO,
+                merkle_root: Hash::ZERO,
+                timestamp_ms: 0,
+                tx_count: 0,
+                producer: PublicKey([0; 33]),
+            },
+            signature: Signature([0; 64]),
+            txs: Vec::new(),
+        };
+        block.to_canonical_bytes().len()
     }
 }
 

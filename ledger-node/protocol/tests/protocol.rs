@@ -721,7 +721,7 @@ fn a_block_budget_counts_as_the_decoder_does() {
         let empty = Block::produce(chain, 1, Hash::ZERO, 0, vec![], &k);
         assert_eq!(Block::empty_len(chain), empty.to_canonical_bytes().len(), "{chain:?}");
     }
-    let mut b = BlockBudget::new("c", usize::MAX);
+    let mut b = BlockBudget::new("c");
     assert!(!b.fits(MAX_BLOCK_TXS + 1, 0));
     assert!(!b.fits(1, MAX_BLOCK_BYTES));
     assert!(b.take(MAX_BLOCK_TXS, 1000));

@@ -149,19 +149,6 @@ async fn a_producer_clock_set_a_year_ahead_does_not_move_the_chains_time() {
     assert_eq!(c.read(&cast.doctor, record).await.0, 200);
 }
 
-/// A consent for `grantee` to read Procedures for treatment, from now for an hour.
-fn read_consent_for_an_hour(grantee: Address) -> TxBody {
-    let now = now_ms() / 1000;
-    TxBody::GrantConsent {
-        grantee,
-        classes: vec![DataClass::Procedures],
-        actions: Actions::READ,
-        purpose: Purpose::Treatment,
-        valid_from: now - 5,
-        valid_until: now + 3600,
-    }
-}
-
 /// Uploads `envelope` as a blob and signs (without sending) its anchor as a Procedures
 /// record of `patient`, with its key wrapped for the patient and for `reader` if given.
 async fn anchor_tx(
