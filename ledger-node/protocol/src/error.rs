@@ -85,6 +85,42 @@ pub enum Rejection {
     NotClaimInsurer,
     #[error("The record size {size} bytes exceeds the limit of {max} bytes.")]
     TooLarge { size: u64, max: u64 },
+    #[error("This account was deactivated by the hospital; it can no longer sign transactions. Ask the hospital's administrator.")]
+    Deactivated,
+    #[error("The {what} was deactivated by the hospital and can no longer take part.")]
+    PartyDeactivated { what: &'static str },
+    #[error("This provider is already deactivated.")]
+    AlreadyDeactivated,
+    #[error("That encrypted blob already belongs to another record; upload the record's own envelope.")]
+    BlobAlreadyAnchored,
+    #[error("You already hold a live break-glass access to this patient; it lasts until it ends.")]
+    BreakGlassStillLive,
+    #[error("At most {max} break-glass accesses to one patient in 7 days; ask the hospital's administrator to review.")]
+    BreakGlassLimit { max: usize },
+    #[error("Only the pharmacy the prescription names may dispense it.")]
+    NotPrescriptionPharmacy,
+    #[error("The sealed {field} is not readable by the right people: {why}")]
+    SealedReaders { field: &'static str, why: String },
+}
+
+/// What kind of refusal a rejection is: what an HTTP API answers it with. Every rejection
+/// has exactly one, so a new rejection cannot be answered with the wrong status.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum RejectionKind {
+    /// The bytes are not a transaction.
+    Malformed,
+    /// The signature does not prove who signed.
+    Unauthenticated,
+    /// The signer may not do this (role, consent, ownership, deactivation).
+    Forbidden,
+    /// Something named does not exist.
+    NotFound,
+    /// It was done already, or the nonce was used.
+    Conflict,
+    /// Larger than allowed.
+    TooLarge,
+    /// A field's value is not acceptable.
+    Invalid,
 }
 
 impl Rejection {
@@ -126,6 +162,63 @@ impl Rejection {
             Rejection::AlreadyDecided => "already_decided",
             Rejection::NotClaimInsurer => "not_claim_insurer",
             Rejection::TooLarge { .. } => "too_large",
+            Rejection::Deactivated => "deactivated",
+            Rejection::PartyDeactivated { .. } => "party_deactivated",
+            Rejection::AlreadyDeactivated => "already_deactivated",
+            Rejection::BlobAlreadyAnchored => "blob_already_anchored",
+            Rejection::BreakGlassStillLive => "break_glass_still_live",
+            Rejection::BreakGlassLimit { .. } => "break_glass_limit",
+            Rejection::NotPrescriptionPharmacy => "not_prescription_pharmacy",
+            Rejection::SealedReaders { .. } => "sealed_readers",
+        }
+    }
+
+    /// The kind of refusal (no wildcard: a new variant must choose one).
+    pub fn kind(&self) -> RejectionKind {
+        use RejectionKind::*;
+        match self {
+            Rejection::Malformed(_) => Malformed,
+            Rejection::BadSignature | Rejection::HighS => Unauthenticated,
+            Rejection::NoConsent
+            | Rejection::ConsentExpired
+            | Rejection::ConsentRevoked
+            | Rejection::ConsentNotYetValid
+            | Rejection::NotAuthority
+            | Rejection::WrongRole { .. }
+            | Rejection::NotOwner
+            | Rejection::ReaderNotAllowed
+            | Rejection::BreakGlassExpired
+            | Rejection::BreakGlassNotFound
+            | Rejection::NotClaimInsurer
+            | Rejection::UnknownAccount
+            | Rejection::NotCaseHolder
+            | Rejection::Deactivated
+            | Rejection::PartyDeactivated { .. }
+            | Rejection::BreakGlassLimit { .. }
+            | Rejection::NotPrescriptionPharmacy => Forbidden,
+            Rejection::ConsentNotFound
+            | Rejection::RecordNotFound
+            | Rejection::PrescriptionNotFound
+            | Rejection::ClaimNotFound
+            | Rejection::UnknownParty { .. } => NotFound,
+            Rejection::StaleNonce { .. }
+            | Rejection::AlreadyRegistered
+            | Rejection::AlreadyRevoked
+            | Rejection::AlreadyShared
+            | Rejection::AlreadyDispensed
+            | Rejection::AlreadyDecided
+            | Rejection::AlreadyDeactivated
+            | Rejection::BlobAlreadyAnchored
+            | Rejection::BreakGlassStillLive => Conflict,
+            Rejection::TooLarge { .. } => TooLarge,
+            Rejection::WrongChain { .. }
+            | Rejection::InvalidField(_)
+            | Rejection::InvalidPeriod
+            | Rejection::MissingPatientKey
+            | Rejection::JustificationTooShort
+            | Rejection::BreakGlassTooLong
+            | Rejection::PrescriptionExpired
+            | Rejection::SealedReaders { .. } => Invalid,
         }
     }
 }

@@ -1,17 +1,34 @@
 //! The consent rules: `apply(state, tx, now)` decides, without changing anything, whether
-//! a verified transaction is allowed and what it changes.
+//! a verified transaction is allowed and what it changes. Each kind is allowed only to the
+//! roles and relationships that need it (ARCHITECTURE.md has the table); sealed content is
+//! checked for who can read it, never for what it says.
 
 use crate::crypto::{Address, Hash};
 use crate::error::Rejection;
 use crate::state::*;
-use crate::tx::{AccessBasis, TxBody, VerifiedTx, WrappedKey};
+use crate::tx::{AccessBasis, Sealed, TxBody, VerifiedTx, WrappedKey};
 use crate::types::{Action, DataClass, Purpose, Role};
 use std::collections::{BTreeMap, BTreeSet};
 
 /// Longest break-glass access, in seconds (24 hours).
 pub const MAX_BREAK_GLASS_SECS: u64 = 24 * 60 * 60;
-/// Shortest accepted break-glass justification, in characters.
+/// Shortest accepted break-glass justification, in characters (the wallet checks the text;
+/// the ledger, which sees only ciphertext, checks that it can hold this many bytes).
 pub const MIN_JUSTIFICATION_CHARS: usize = 20;
+/// Most break-glass accesses one clinician opens on one patient in `BREAK_GLASS_WINDOW_SECS`.
+pub const MAX_BREAK_GLASS_PER_WINDOW: usize = 3;
+/// The window of `MAX_BREAK_GLASS_PER_WINDOW` (7 days).
+pub const BREAK_GLASS_WINDOW_SECS: u64 = 7 * 24 * 60 * 60;
+/// Largest sealed field (profile, justification, prescription, claim, reason), in bytes.
+pub const MAX_SEALED_BYTES: usize = 16 * 1024;
+/// What a sealed field adds to its plaintext (version, nonce, tag: the wallet's format).
+pub const SEAL_OVERHEAD: usize = 1 + 24 + 16;
+/// Most records one claim links.
+pub const MAX_CLAIM_RECORDS: usize = 64;
+/// Longest a prescription stays valid (about a year).
+pub const MAX_PRESCRIPTION_SECS: u64 = 366 * 24 * 60 * 60;
+/// Longest directory name or licence of a member of staff, in characters.
+pub const MAX_DIRECTORY_CHARS: usize = 200;
 /// Largest record payload the ledger anchors, in bytes.
 pub const MAX_RECORD_BYTES: u64 = 16 * 1024 * 1024;
 /// Longest free-text field (names, medication, reasons), in characters.
@@ -30,6 +47,7 @@ pub struct Effects {
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Change {
     NewAccount(Account),
+    Deactivate { provider: Address, at: u64 },
     NewConsent(Consent),
     RevokeConsent { id: Hash, at: u64 },
     NewRecord(Record),
@@ -45,17 +63,68 @@ pub enum Change {
 }
 
 fn text(field: &str, v: &str, min: usize) -> Result<(), Rejection> {
+    text_within(field, v, min, MAX_TEXT_CHARS)
+}
+
+fn text_within(field: &str, v: &str, min: usize, max: usize) -> Result<(), Rejection> {
     let n = v.trim().chars().count();
     if n < min {
         return Err(Rejection::InvalidField(format!("The {field} must not be empty.")));
     }
-    if v.chars().count() > MAX_TEXT_CHARS {
-        return Err(Rejection::InvalidField(format!("The {field} is longer than {MAX_TEXT_CHARS} characters.")));
+    if v.chars().count() > max {
+        return Err(Rejection::InvalidField(format!("The {field} is longer than {max} characters.")));
     }
     if v.chars().any(|c| c.is_control() && c != '\n') {
         return Err(Rejection::InvalidField(format!("The {field} contains control characters.")));
     }
     Ok(())
+}
+
+/// Checks a sealed field: a sane size, well-formed wrapped keys, each reader once, every
+/// `required` reader present and no reader outside `allowed` (nor `required`).
+fn sealed(
+    field: &'static str,
+    s: &Sealed,
+    min_plaintext: usize,
+    required: &[Address],
+    allowed: &dyn Fn(&Address) -> bool,
+) -> Result<(), Rejection> {
+    if s.ciphertext.len() < SEAL_OVERHEAD + min_plaintext.max(1) {
+        return Err(Rejection::InvalidField(format!("The sealed {field} is empty or too short.")));
+    }
+    if s.ciphertext.len() > MAX_SEALED_BYTES {
+        return Err(Rejection::InvalidField(format!("The sealed {field} is larger than {MAX_SEALED_BYTES} bytes.")));
+    }
+    let mut seen = BTreeSet::new();
+    for k in &s.keys {
+        if k.wrapped.is_empty() || k.wrapped.len() > 512 {
+            return Err(Rejection::InvalidField(format!("A wrapped key of the sealed {field} has an invalid length.")));
+        }
+        if !seen.insert(k.reader) {
+            return Err(Rejection::SealedReaders { field, why: "a reader is listed twice.".into() });
+        }
+        if !required.contains(&k.reader) && !allowed(&k.reader) {
+            return Err(Rejection::SealedReaders { field, why: format!("{} may not read it.", k.reader.to_hex()) });
+        }
+    }
+    if let Some(missing) = required.iter().find(|r| !seen.contains(*r)) {
+        return Err(Rejection::SealedReaders { field, why: format!("it is not sealed for {}.", missing.to_hex()) });
+    }
+    Ok(())
+}
+
+fn is_authority(state: &State, a: &Address) -> bool {
+    state.accounts.get(a).is_some_and(|acc| acc.role == Role::Authority)
+}
+
+/// An active account of one of the `roles`, named as `what` in the refusal.
+fn active_party<'a>(state: &'a State, a: &Address, roles: &[Role], what: &'static str) -> Result<&'a Account, Rejection> {
+    match state.accounts.get(a) {
+        Some(acc) if roles.contains(&acc.role) => {
+            if acc.is_active() { Ok(acc) } else { Err(Rejection::PartyDeactivated { what }) }
+        }
+        _ => Err(Rejection::UnknownParty { what }),
+    }
 }
 
 fn require_role(acc: &Account, allowed: &[Role]) -> Result<(), Rejection> {
@@ -88,6 +157,9 @@ pub fn live_consent<'a>(
     let Some(idx) = state.patients.get(patient) else {
         return Err(Rejection::NoConsent);
     };
+    if state.accounts.get(grantee).is_some_and(|g| !g.is_active()) {
+        return Err(Rejection::PartyDeactivated { what: "provider" });
+    }
     let mut best: Option<Rejection> = None;
     for id in idx.consents.iter().rev() {
         let Some(c) = state.consents.get(id) else { continue };
@@ -112,6 +184,9 @@ pub fn live_break_glass<'a>(
     now: u64,
 ) -> Option<&'a BreakGlassGrant> {
     let idx = state.patients.get(patient)?;
+    if state.accounts.get(clinician).is_some_and(|c| !c.is_active()) {
+        return None;
+    }
     idx.break_glass
         .iter()
         .rev()
@@ -130,6 +205,9 @@ pub fn check_access(
     match basis {
         AccessBasis::Consent(id) => {
             let c = state.consents.get(id).ok_or(Rejection::ConsentNotFound)?;
+            if state.accounts.get(reader).is_some_and(|r| !r.is_active()) {
+                return Err(Rejection::PartyDeactivated { what: "reader" });
+            }
             if c.patient != record.patient
                 || c.grantee != *reader
                 || !c.covers(Some(record.class), Some(Action::Read), None)
@@ -144,6 +222,9 @@ pub fn check_access(
             }
         }
         AccessBasis::BreakGlass(id) => {
+            if state.accounts.get(reader).is_some_and(|r| !r.is_active()) {
+                return Err(Rejection::PartyDeactivated { what: "reader" });
+            }
             let b = state.break_glass.get(id).ok_or(Rejection::BreakGlassNotFound)?;
             if b.patient != record.patient || b.clinician != *reader {
                 return Err(Rejection::BreakGlassNotFound);
@@ -180,33 +261,40 @@ pub fn apply(state: &State, vtx: &VerifiedTx, now: u64) -> Result<Effects, Rejec
     let effects = |change| Ok(Effects { signer, nonce: tx.nonce, change });
 
     // Registration is the one kind whose signer is not yet an account.
-    if let TxBody::RegisterPatient { name, encryption_key } = &tx.body {
+    if let TxBody::RegisterPatient { encryption_key, profile } = &tx.body {
         if state.accounts.contains_key(&signer) {
             return Err(Rejection::AlreadyRegistered);
         }
         if tx.nonce == 0 {
             return Err(Rejection::StaleNonce { last: 0, got: 0 });
         }
-        text("name", name, 1)?;
+        // The profile is the patient's own, and the hospital's if they let it find them.
+        sealed("profile", profile, 1, &[signer], &|r| is_authority(state, r))?;
         // Key validity was checked with the signature (`VerifiedTx` guarantees it).
         return effects(Change::NewAccount(Account {
             address: signer,
             key: tx.signer,
             encryption_key: *encryption_key,
             role: Role::Patient,
-            name: name.clone(),
+            name: String::new(),
+            licence: String::new(),
+            profile: Some(profile.clone()),
+            deactivated_at: None,
             nonce: tx.nonce,
         }));
     }
 
     let me = state.accounts.get(&signer).ok_or(Rejection::UnknownAccount)?;
+    if !me.is_active() {
+        return Err(Rejection::Deactivated);
+    }
     if tx.nonce <= me.nonce {
         return Err(Rejection::StaleNonce { last: me.nonce, got: tx.nonce });
     }
 
     match &tx.body {
         TxBody::RegisterPatient { .. } => unreachable!("handled above"),
-        TxBody::RegisterProvider { key, encryption_key, role, name } => {
+        TxBody::RegisterProvider { key, encryption_key, role, name, licence } => {
             if me.role != Role::Authority {
                 return Err(Rejection::NotAuthority);
             }
@@ -217,22 +305,40 @@ pub fn apply(state: &State, vtx: &VerifiedTx, now: u64) -> Result<Effects, Rejec
             if state.accounts.contains_key(&address) {
                 return Err(Rejection::AlreadyRegistered);
             }
-            text("name", name, 1)?;
+            text_within("name", name, 1, MAX_DIRECTORY_CHARS)?;
+            text_within("licence or staff number", licence, 1, MAX_DIRECTORY_CHARS)?;
+            if name.contains('\n') || licence.contains('\n') {
+                return Err(Rejection::InvalidField("A directory entry is one line.".into()));
+            }
             effects(Change::NewAccount(Account {
                 address,
                 key: *key,
                 encryption_key: *encryption_key,
                 role: *role,
                 name: name.clone(),
+                licence: licence.clone(),
+                profile: None,
+                deactivated_at: None,
                 nonce: 0,
             }))
         }
-        TxBody::GrantConsent { grantee, classes, actions, purpose, valid_from, valid_until } => {
-            require_role(me, &[Role::Patient])?;
-            match state.accounts.get(grantee) {
-                Some(g) if g.role.is_provider() => {}
+        TxBody::DeactivateProvider { provider } => {
+            if me.role != Role::Authority {
+                return Err(Rejection::NotAuthority);
+            }
+            match state.accounts.get(provider) {
+                Some(p) if p.role.is_provider() => {
+                    if !p.is_active() {
+                        return Err(Rejection::AlreadyDeactivated);
+                    }
+                }
                 _ => return Err(Rejection::UnknownParty { what: "provider" }),
             }
+            effects(Change::Deactivate { provider: *provider, at: now })
+        }
+        TxBody::GrantConsent { grantee, classes, actions, purpose, valid_from, valid_until } => {
+            require_role(me, &[Role::Patient])?;
+            active_party(state, grantee, &[Role::Doctor, Role::Surgeon, Role::Pharmacy, Role::Insurer, Role::Student], "provider")?;
             if classes.is_empty() {
                 return Err(Rejection::InvalidField("Choose at least one data class.".into()));
             }
@@ -276,6 +382,11 @@ pub fn apply(state: &State, vtx: &VerifiedTx, now: u64) -> Result<Effects, Rejec
             }
             if *size > MAX_RECORD_BYTES {
                 return Err(Rejection::TooLarge { size: *size, max: MAX_RECORD_BYTES });
+            }
+            // A blob belongs to the record that first anchored it: another record naming it
+            // would give its ciphertext a second gate.
+            if state.blob_records.contains_key(blob) {
+                return Err(Rejection::BlobAlreadyAnchored);
             }
             let mut map = BTreeMap::new();
             for k in keys {
@@ -340,12 +451,36 @@ pub fn apply(state: &State, vtx: &VerifiedTx, now: u64) -> Result<Effects, Rejec
         TxBody::BreakGlass { patient: p, justification, duration_secs } => {
             require_role(me, &[Role::Doctor, Role::Surgeon])?;
             patient(state, p)?;
-            if justification.trim().chars().count() < MIN_JUSTIFICATION_CHARS {
+            if justification.ciphertext.len() < SEAL_OVERHEAD + MIN_JUSTIFICATION_CHARS {
                 return Err(Rejection::JustificationTooShort);
             }
-            text("justification", justification, MIN_JUSTIFICATION_CHARS)?;
+            // The patient, the clinician and the hospital's authorities (who review it).
+            sealed("justification", justification, MIN_JUSTIFICATION_CHARS, &[*p, signer], &|r| is_authority(state, r))?;
+            if !justification.keys.iter().any(|k| is_authority(state, &k.reader)) {
+                return Err(Rejection::SealedReaders {
+                    field: "justification",
+                    why: "it is not sealed for any of the hospital's authorities, who review every break-glass.".into(),
+                });
+            }
             if *duration_secs == 0 || *duration_secs > MAX_BREAK_GLASS_SECS {
                 return Err(Rejection::BreakGlassTooLong);
+            }
+            if live_break_glass(state, p, &signer, now).is_some() {
+                return Err(Rejection::BreakGlassStillLive);
+            }
+            let recent = state
+                .patients
+                .get(p)
+                .map(|i| {
+                    i.break_glass
+                        .iter()
+                        .filter_map(|id| state.break_glass.get(id))
+                        .filter(|b| b.clinician == signer && b.from + BREAK_GLASS_WINDOW_SECS > now)
+                        .count()
+                })
+                .unwrap_or(0);
+            if recent >= MAX_BREAK_GLASS_PER_WINDOW {
+                return Err(Rejection::BreakGlassLimit { max: MAX_BREAK_GLASS_PER_WINDOW });
             }
             effects(Change::NewBreakGlass(BreakGlassGrant {
                 id,
@@ -356,27 +491,23 @@ pub fn apply(state: &State, vtx: &VerifiedTx, now: u64) -> Result<Effects, Rejec
                 until: now + duration_secs,
             }))
         }
-        TxBody::Prescribe { patient: p, medication, dosage, quantity, valid_until } => {
+        TxBody::Prescribe { patient: p, pharmacy, details, valid_until } => {
             require_role(me, &[Role::Doctor, Role::Surgeon])?;
             patient(state, p)?;
-            if live_break_glass(state, p, &signer, now).is_none() {
-                live_consent(state, p, &signer, None, None, Some(Purpose::Treatment), now)?;
-            }
-            text("medication", medication, 1)?;
-            text("dosage", dosage, 1)?;
-            if *quantity == 0 {
-                return Err(Rejection::InvalidField("The quantity must be at least 1.".into()));
-            }
-            if *valid_until <= now {
+            // Prescribing adds to the patient's medications: a consent to write them, for
+            // treatment. A break-glass lets a clinician read, not prescribe.
+            live_consent(state, p, &signer, Some(DataClass::Medications), Some(Action::Write), Some(Purpose::Treatment), now)?;
+            active_party(state, pharmacy, &[Role::Pharmacy], "pharmacy")?;
+            sealed("prescription", details, 1, &[*p, signer, *pharmacy], &|_| false)?;
+            if *valid_until <= now || *valid_until > now + MAX_PRESCRIPTION_SECS {
                 return Err(Rejection::InvalidPeriod);
             }
             effects(Change::NewPrescription(Prescription {
                 id,
                 patient: *p,
                 prescriber: signer,
-                medication: medication.clone(),
-                dosage: dosage.clone(),
-                quantity: *quantity,
+                pharmacy: *pharmacy,
+                details: details.clone(),
                 valid_until: *valid_until,
                 issued_at: now,
                 dispensed: None,
@@ -385,6 +516,9 @@ pub fn apply(state: &State, vtx: &VerifiedTx, now: u64) -> Result<Effects, Rejec
         TxBody::Dispense { prescription } => {
             require_role(me, &[Role::Pharmacy])?;
             let p = state.prescriptions.get(prescription).ok_or(Rejection::PrescriptionNotFound)?;
+            if p.pharmacy != signer {
+                return Err(Rejection::NotPrescriptionPharmacy);
+            }
             if p.dispensed.is_some() {
                 return Err(Rejection::AlreadyDispensed);
             }
@@ -396,36 +530,44 @@ pub fn apply(state: &State, vtx: &VerifiedTx, now: u64) -> Result<Effects, Rejec
                 dispensation: Dispensation { pharmacy: signer, at: now, tx: id },
             })
         }
-        TxBody::Claim { patient: p, insurer, amount_cents, currency, description, records } => {
+        TxBody::Claim { patient: p, insurer, records, details } => {
             require_role(me, &[Role::Doctor, Role::Surgeon, Role::Pharmacy])?;
             patient(state, p)?;
-            match state.accounts.get(insurer) {
-                Some(i) if i.role == Role::Insurer => {}
-                _ => return Err(Rejection::UnknownParty { what: "insurer" }),
+            active_party(state, insurer, &[Role::Insurer], "insurer")?;
+            // A provider claims only for a patient it treats (a live treatment consent) or,
+            // a pharmacy, one it dispensed to in the last 90 days; and only to an insurer the
+            // patient lets see their payments.
+            let treats = live_consent(state, p, &signer, None, None, Some(Purpose::Treatment), now).is_ok();
+            let dispensed = me.role == Role::Pharmacy
+                && state.patients.get(p).is_some_and(|i| {
+                    i.prescriptions.iter().filter_map(|id| state.prescriptions.get(id)).any(|rx| {
+                        rx.dispensed.as_ref().is_some_and(|d| d.pharmacy == signer && d.at + 90 * 24 * 3600 > now)
+                    })
+                });
+            if !treats && !dispensed {
+                return Err(Rejection::NoConsent);
             }
-            if *amount_cents == 0 {
-                return Err(Rejection::InvalidField("The claimed amount must be more than zero.".into()));
+            live_consent(state, p, insurer, None, None, Some(Purpose::Payment), now)
+                .map_err(|_| Rejection::InvalidField("The patient has no live payment consent for this insurer; ask them to grant one first.".into()))?;
+            if records.len() > MAX_CLAIM_RECORDS {
+                return Err(Rejection::InvalidField(format!("A claim links at most {MAX_CLAIM_RECORDS} records.")));
             }
-            if currency.len() != 3 || !currency.bytes().all(|b| b.is_ascii_uppercase()) {
-                return Err(Rejection::InvalidField(
-                    "The currency must be a three-letter ISO 4217 code such as EUR.".into(),
-                ));
+            if records.iter().collect::<BTreeSet<_>>().len() != records.len() {
+                return Err(Rejection::InvalidField("A record is linked twice.".into()));
             }
-            text("description", description, 1)?;
             for r in records {
                 match state.records.get(r) {
                     Some(rec) if rec.patient == *p => {}
                     _ => return Err(Rejection::RecordNotFound),
                 }
             }
+            sealed("claim", details, 1, &[*p, signer, *insurer], &|_| false)?;
             effects(Change::NewClaim(Claim {
                 id,
                 patient: *p,
                 provider: signer,
                 insurer: *insurer,
-                amount_cents: *amount_cents,
-                currency: currency.clone(),
-                description: description.clone(),
+                details: details.clone(),
                 records: records.clone(),
                 submitted_at: now,
                 decision: None,
@@ -441,7 +583,7 @@ pub fn apply(state: &State, vtx: &VerifiedTx, now: u64) -> Result<Effects, Rejec
                 return Err(Rejection::AlreadyDecided);
             }
             live_consent(state, &c.patient, &signer, None, None, Some(Purpose::Payment), now)?;
-            text("reason", reason, usize::from(!approved))?;
+            sealed("reason", reason, usize::from(!approved), &[c.patient, c.provider, signer], &|_| false)?;
             effects(Change::DecideClaim {
                 claim: *claim,
                 decision: ClaimDecision { approved: *approved, reason: reason.clone(), at: now },

@@ -1,10 +1,11 @@
 //! The ledger's world state: accounts, consents, records, break-glass accesses,
 //! prescriptions, claims and twin segments, plus per-patient indexes. It changes only by
-//! `State::commit` of the `Effects` that `apply` returned.
+//! `State::commit` of the `Effects` that `apply` returned. Clinical content is held as
+//! the `Sealed` ciphertext the transactions carried; the state never has it in the clear.
 
 use crate::crypto::{Address, Hash, PublicKey};
 use crate::rules::Effects;
-use crate::tx::AccessBasis;
+use crate::tx::{AccessBasis, Sealed};
 use crate::types::{Action, Actions, DataClass, Purpose, Role, Stage};
 use serde::{Deserialize, Serialize};
 use std::collections::{BTreeMap, HashMap};
@@ -15,9 +16,28 @@ pub struct Account {
     pub key: PublicKey,
     pub encryption_key: PublicKey,
     pub role: Role,
+    /// Staff and authorities: the name in the hospital's directory. Empty for a patient,
+    /// whose name is in their sealed `profile`.
     pub name: String,
+    /// Staff: licence or staff number. Empty otherwise.
+    pub licence: String,
+    /// A patient's profile, sealed for them (and the hospital, if they chose).
+    pub profile: Option<Sealed>,
+    /// When an authority deactivated this provider (Unix seconds); `None` while active.
+    pub deactivated_at: Option<u64>,
     /// The highest nonce used so far (0 before the first transaction).
     pub nonce: u64,
+}
+
+impl Account {
+    pub fn is_active(&self) -> bool {
+        self.deactivated_at.is_none()
+    }
+    /// How to name the account to a person: the directory name, or for a patient (who has
+    /// none on the ledger) "Patient" and the start of the address.
+    pub fn label(&self) -> String {
+        if self.name.is_empty() { format!("Patient {}", &self.address.to_hex()[..10]) } else { self.name.clone() }
+    }
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -82,7 +102,7 @@ pub struct BreakGlassGrant {
     pub id: Hash,
     pub patient: Address,
     pub clinician: Address,
-    pub justification: String,
+    pub justification: Sealed,
     pub from: u64,
     pub until: u64,
 }
@@ -92,9 +112,10 @@ pub struct Prescription {
     pub id: Hash,
     pub patient: Address,
     pub prescriber: Address,
-    pub medication: String,
-    pub dosage: String,
-    pub quantity: u32,
+    /// The one pharmacy that may dispense it.
+    pub pharmacy: Address,
+    /// Medication, dosage, quantity and instructions, sealed.
+    pub details: Sealed,
     pub valid_until: u64,
     pub issued_at: u64,
     pub dispensed: Option<Dispensation>,
@@ -113,9 +134,8 @@ pub struct Claim {
     pub patient: Address,
     pub provider: Address,
     pub insurer: Address,
-    pub amount_cents: u64,
-    pub currency: String,
-    pub description: String,
+    /// Amount, currency, codes and description, sealed.
+    pub details: Sealed,
     pub records: Vec<Hash>,
     pub submitted_at: u64,
     pub decision: Option<ClaimDecision>,
@@ -124,7 +144,7 @@ pub struct Claim {
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct ClaimDecision {
     pub approved: bool,
-    pub reason: String,
+    pub reason: Sealed,
     pub at: u64,
 }
 
@@ -160,7 +180,7 @@ pub struct TrainingRun {
 #[serde(tag = "event", rename_all = "snake_case")]
 pub enum AuditEntry {
     Access { tx: Hash, at: u64, record: Hash, reader: Address, basis: AccessBasis, logged_by: Address },
-    BreakGlass { tx: Hash, at: u64, clinician: Address, justification: String, until: u64 },
+    BreakGlass { tx: Hash, at: u64, clinician: Address, justification: Sealed, until: u64 },
 }
 
 /// Everything the ledger knows about one patient.
@@ -182,6 +202,8 @@ pub struct State {
     pub accounts: HashMap<Address, Account>,
     pub consents: HashMap<Hash, Consent>,
     pub records: HashMap<Hash, Record>,
+    /// Which record each blob belongs to: the first that anchored it.
+    pub blob_records: HashMap<Hash, Hash>,
     pub break_glass: HashMap<Hash, BreakGlassGrant>,
     pub prescriptions: HashMap<Hash, Prescription>,
     pub claims: HashMap<Hash, Claim>,
@@ -206,6 +228,9 @@ impl State {
                     encryption_key: a.encryption_key,
                     role: Role::Authority,
                     name: a.name.clone(),
+                    licence: String::new(),
+                    profile: None,
+                    deactivated_at: None,
                     nonce: 0,
                 },
             );
@@ -239,6 +264,11 @@ impl State {
                 self.patients.entry(c.patient).or_default().consents.push(c.id);
                 self.consents.insert(c.id, c);
             }
+            Change::Deactivate { provider, at } => {
+                if let Some(acc) = self.accounts.get_mut(&provider) {
+                    acc.deactivated_at = Some(at);
+                }
+            }
             Change::RevokeConsent { id, at } => {
                 if let Some(c) = self.consents.get_mut(&id) {
                     c.revoked_at = Some(at);
@@ -246,6 +276,7 @@ impl State {
             }
             Change::NewRecord(r) => {
                 self.patients.entry(r.patient).or_default().records.push(r.id);
+                self.blob_records.entry(r.blob).or_insert(r.id);
                 self.records.insert(r.id, r);
             }
             Change::ShareKey { record, key } => {

@@ -1,5 +1,7 @@
-//! Transactions: the thirteen kinds, their canonical bytes, the domain-separated signing
-//! hash, and signature verification that yields a `VerifiedTx`.
+//! Transactions: the fifteen kinds, their canonical bytes, the domain-separated signing
+//! hash, and signature verification that yields a `VerifiedTx`. Free text and clinical
+//! content travel as `Sealed` ciphertext for the parties who may read it; what is left in
+//! the clear is what the rules check (see ARCHITECTURE.md, "What the ledger shows").
 
 use crate::codec::{Decode, DecodeError, Encode, MAX_TX_BYTES, Reader, Writer};
 use crate::crypto::{Address, Hash, PublicKey, Signature, SignatureVerifier, sha256, sign_digest};
@@ -7,8 +9,9 @@ use crate::error::Rejection;
 use crate::types::{Actions, DataClass, Purpose, Role, Stage};
 use serde::{Deserialize, Serialize};
 
-/// Version of the transaction encoding and signing rules.
-pub const TX_VERSION: u8 = 1;
+/// Version of the transaction encoding and signing rules. Version 2 sealed every free-text
+/// and clinical field and dropped the patient's name.
+pub const TX_VERSION: u8 = 2;
 /// Domain tag of the signing hash.
 const SIGN_DOMAIN: &[u8] = b"healthchain/tx-signing";
 /// Domain tag of the transaction id.
@@ -30,6 +33,38 @@ impl Encode for WrappedKey {
 impl Decode for WrappedKey {
     fn decode(r: &mut Reader<'_>) -> Result<Self, DecodeError> {
         Ok(WrappedKey { reader: Address::decode(r)?, wrapped: r.bytes()? })
+    }
+}
+
+/// Content only its readers can open: ciphertext (the wallet's sealed-record format) under a
+/// fresh key, and that key wrapped for each reader. The ledger checks who the readers are,
+/// never what it says.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Sealed {
+    #[serde(with = "hex_bytes")]
+    pub ciphertext: Vec<u8>,
+    pub keys: Vec<WrappedKey>,
+}
+
+impl Sealed {
+    /// The key wrapped for `reader`, if any.
+    pub fn key_for(&self, reader: &Address) -> Option<&WrappedKey> {
+        self.keys.iter().find(|k| k.reader == *reader)
+    }
+    /// Whether `reader` can open it.
+    pub fn readable_by(&self, reader: &Address) -> bool {
+        self.key_for(reader).is_some()
+    }
+}
+
+impl Encode for Sealed {
+    fn encode(&self, w: &mut Writer) {
+        w.bytes(&self.ciphertext).list(&self.keys);
+    }
+}
+impl Decode for Sealed {
+    fn decode(r: &mut Reader<'_>) -> Result<Self, DecodeError> {
+        Ok(Sealed { ciphertext: r.bytes()?, keys: r.list()? })
     }
 }
 
@@ -64,10 +99,15 @@ impl Decode for AccessBasis {
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case", tag = "kind")]
 pub enum TxBody {
-    /// A person registers themselves as a patient.
-    RegisterPatient { name: String, encryption_key: PublicKey },
-    /// An authority registers a provider's keys and role.
-    RegisterProvider { key: PublicKey, encryption_key: PublicKey, role: Role, name: String },
+    /// A person registers themselves as a patient. Their profile (name, date of birth, an
+    /// emergency contact) is sealed for themselves and, if they choose, the hospital.
+    RegisterPatient { encryption_key: PublicKey, profile: Sealed },
+    /// An authority registers a member of staff: keys, role, name and licence or staff
+    /// number (the hospital's public directory).
+    RegisterProvider { key: PublicKey, encryption_key: PublicKey, role: Role, name: String, licence: String },
+    /// An authority ends a provider's registration: from then on their transactions are
+    /// refused and consents to them no longer let them read.
+    DeactivateProvider { provider: Address },
     /// A patient lets a provider read and/or add records of some classes for a purpose.
     GrantConsent {
         grantee: Address,
@@ -92,23 +132,19 @@ pub enum TxBody {
     ShareRecordKey { record: Hash, key: WrappedKey },
     /// Someone read a record, under a consent or a break-glass.
     AccessEvent { record: Hash, reader: Address, basis: AccessBasis },
-    /// A clinician's emergency access, justified in writing, for at most 24 hours.
-    BreakGlass { patient: Address, justification: String, duration_secs: u64 },
-    /// A doctor prescribes a medication.
-    Prescribe { patient: Address, medication: String, dosage: String, quantity: u32, valid_until: u64 },
-    /// A pharmacy dispenses a prescription, once.
+    /// A clinician's emergency access for at most 24 hours; the written justification is
+    /// sealed for the patient, the clinician and the hospital's authorities.
+    BreakGlass { patient: Address, justification: Sealed, duration_secs: u64 },
+    /// A doctor prescribes for a patient, to be dispensed by one pharmacy; what (medication,
+    /// dosage, quantity) is sealed for the patient, the prescriber and that pharmacy.
+    Prescribe { patient: Address, pharmacy: Address, details: Sealed, valid_until: u64 },
+    /// The prescription's pharmacy dispenses it, once.
     Dispense { prescription: Hash },
-    /// A provider claims payment from an insurer for a patient's care.
-    Claim {
-        patient: Address,
-        insurer: Address,
-        amount_cents: u64,
-        currency: String,
-        description: String,
-        records: Vec<Hash>,
-    },
-    /// An insurer approves or denies a claim.
-    DecideClaim { claim: Hash, approved: bool, reason: String },
+    /// A provider claims payment from an insurer for a patient's care; the amount, codes and
+    /// description are sealed for the patient, the provider and the insurer.
+    Claim { patient: Address, insurer: Address, records: Vec<Hash>, details: Sealed },
+    /// An insurer approves or denies a claim; the reason is sealed like the claim.
+    DecideClaim { claim: Hash, approved: bool, reason: Sealed },
     /// The hash of one segment of one stream of a digital-twin case.
     AnchorTwinSegment {
         patient: Address,
@@ -122,6 +158,7 @@ pub enum TxBody {
     /// A trainee's run of a twin training scenario: the scenario, the score (in tenths of a
     /// point), the trajectory hash, and the actions taken as a scenario action file, so
     /// that anyone can run the scenario with those actions and get the same hash and score.
+    /// Training scenarios are synthetic patients: nothing here is about a real person.
     RecordTrainingRun { scenario: String, score_tenths: u64, max_tenths: u64, trajectory_hash: Hash, actions: String },
 }
 
@@ -143,10 +180,11 @@ pub enum TxKind {
     DecideClaim = 12,
     AnchorTwinSegment = 13,
     RecordTrainingRun = 14,
+    DeactivateProvider = 15,
 }
 
 impl TxKind {
-    pub const ALL: [TxKind; 14] = [
+    pub const ALL: [TxKind; 15] = [
         TxKind::RegisterPatient,
         TxKind::RegisterProvider,
         TxKind::GrantConsent,
@@ -161,6 +199,7 @@ impl TxKind {
         TxKind::DecideClaim,
         TxKind::AnchorTwinSegment,
         TxKind::RecordTrainingRun,
+        TxKind::DeactivateProvider,
     ];
     pub fn tag(self) -> u8 {
         self as u8
@@ -181,6 +220,7 @@ impl TxKind {
             TxKind::DecideClaim => "decide_claim",
             TxKind::AnchorTwinSegment => "anchor_twin_segment",
             TxKind::RecordTrainingRun => "record_training_run",
+            TxKind::DeactivateProvider => "deactivate_provider",
         }
     }
 }
@@ -217,16 +257,21 @@ impl TxBody {
             TxBody::DecideClaim { .. } => TxKind::DecideClaim,
             TxBody::AnchorTwinSegment { .. } => TxKind::AnchorTwinSegment,
             TxBody::RecordTrainingRun { .. } => TxKind::RecordTrainingRun,
+            TxBody::DeactivateProvider { .. } => TxKind::DeactivateProvider,
         }
     }
 
     fn encode_fields(&self, w: &mut Writer) {
         match self {
-            TxBody::RegisterPatient { name, encryption_key } => {
-                w.str(name).raw(&encryption_key.0);
+            TxBody::RegisterPatient { encryption_key, profile } => {
+                w.raw(&encryption_key.0);
+                profile.encode(w);
             }
-            TxBody::RegisterProvider { key, encryption_key, role, name } => {
-                w.raw(&key.0).raw(&encryption_key.0).u8(role.tag()).str(name);
+            TxBody::RegisterProvider { key, encryption_key, role, name, licence } => {
+                w.raw(&key.0).raw(&encryption_key.0).u8(role.tag()).str(name).str(licence);
+            }
+            TxBody::DeactivateProvider { provider } => {
+                w.raw(&provider.0);
             }
             TxBody::GrantConsent { grantee, classes, actions, purpose, valid_from, valid_until } => {
                 w.raw(&grantee.0).list(classes);
@@ -248,19 +293,25 @@ impl TxBody {
                 basis.encode(w);
             }
             TxBody::BreakGlass { patient, justification, duration_secs } => {
-                w.raw(&patient.0).str(justification).u64(*duration_secs);
+                w.raw(&patient.0);
+                justification.encode(w);
+                w.u64(*duration_secs);
             }
-            TxBody::Prescribe { patient, medication, dosage, quantity, valid_until } => {
-                w.raw(&patient.0).str(medication).str(dosage).u32(*quantity).u64(*valid_until);
+            TxBody::Prescribe { patient, pharmacy, details, valid_until } => {
+                w.raw(&patient.0).raw(&pharmacy.0);
+                details.encode(w);
+                w.u64(*valid_until);
             }
             TxBody::Dispense { prescription } => {
                 w.raw(&prescription.0);
             }
-            TxBody::Claim { patient, insurer, amount_cents, currency, description, records } => {
-                w.raw(&patient.0).raw(&insurer.0).u64(*amount_cents).str(currency).str(description).list(records);
+            TxBody::Claim { patient, insurer, records, details } => {
+                w.raw(&patient.0).raw(&insurer.0).list(records);
+                details.encode(w);
             }
             TxBody::DecideClaim { claim, approved, reason } => {
-                w.raw(&claim.0).bool(*approved).str(reason);
+                w.raw(&claim.0).bool(*approved);
+                reason.encode(w);
             }
             TxBody::AnchorTwinSegment { patient, case_id, stage, stream, start_ms, end_ms, segment_hash } => {
                 w.raw(&patient.0)
@@ -279,12 +330,13 @@ impl TxBody {
 
     fn decode_fields(kind: u8, offset: usize, r: &mut Reader<'_>) -> Result<Self, DecodeError> {
         Ok(match kind {
-            1 => TxBody::RegisterPatient { name: r.string()?, encryption_key: PublicKey::decode(r)? },
+            1 => TxBody::RegisterPatient { encryption_key: PublicKey::decode(r)?, profile: Sealed::decode(r)? },
             2 => TxBody::RegisterProvider {
                 key: PublicKey::decode(r)?,
                 encryption_key: PublicKey::decode(r)?,
                 role: Role::decode(r)?,
                 name: r.string()?,
+                licence: r.string()?,
             },
             3 => TxBody::GrantConsent {
                 grantee: Address::decode(r)?,
@@ -309,26 +361,25 @@ impl TxBody {
                 reader: Address::decode(r)?,
                 basis: AccessBasis::decode(r)?,
             },
-            8 => {
-                TxBody::BreakGlass { patient: Address::decode(r)?, justification: r.string()?, duration_secs: r.u64()? }
-            }
+            8 => TxBody::BreakGlass {
+                patient: Address::decode(r)?,
+                justification: Sealed::decode(r)?,
+                duration_secs: r.u64()?,
+            },
             9 => TxBody::Prescribe {
                 patient: Address::decode(r)?,
-                medication: r.string()?,
-                dosage: r.string()?,
-                quantity: r.u32()?,
+                pharmacy: Address::decode(r)?,
+                details: Sealed::decode(r)?,
                 valid_until: r.u64()?,
             },
             10 => TxBody::Dispense { prescription: Hash::decode(r)? },
             11 => TxBody::Claim {
                 patient: Address::decode(r)?,
                 insurer: Address::decode(r)?,
-                amount_cents: r.u64()?,
-                currency: r.string()?,
-                description: r.string()?,
                 records: r.list()?,
+                details: Sealed::decode(r)?,
             },
-            12 => TxBody::DecideClaim { claim: Hash::decode(r)?, approved: r.bool()?, reason: r.string()? },
+            12 => TxBody::DecideClaim { claim: Hash::decode(r)?, approved: r.bool()?, reason: Sealed::decode(r)? },
             13 => TxBody::AnchorTwinSegment {
                 patient: Address::decode(r)?,
                 case_id: Hash::decode(r)?,
@@ -345,6 +396,7 @@ impl TxBody {
                 trajectory_hash: Hash::decode(r)?,
                 actions: r.string()?,
             },
+            15 => TxBody::DeactivateProvider { provider: Address::decode(r)? },
             tag => return Err(DecodeError::UnknownTag { what: "transaction kind", tag, offset }),
         })
     }

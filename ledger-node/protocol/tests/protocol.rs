@@ -42,14 +42,9 @@ impl World {
             }],
         };
         let mut w = World { state: State::from_genesis(&genesis), genesis, nonces: Default::default() };
-        w.ok(
-            "patient",
-            TxBody::RegisterPatient { name: "Ana Patient".into(), encryption_key: pk(&key("patient-enc")) },
-        );
-        w.ok(
-            "patient2",
-            TxBody::RegisterPatient { name: "Ben Patient".into(), encryption_key: pk(&key("patient2-enc")) },
-        );
+        for who in ["patient", "patient2"] {
+            w.ok(who, register_patient(who));
+        }
         for (who, role) in [
             ("doctor", Role::Doctor),
             ("surgeon", Role::Surgeon),
@@ -62,6 +57,7 @@ impl World {
                 encryption_key: pk(&key(&format!("{who}-enc"))),
                 role,
                 name: who.into(),
+                licence: format!("GMC-{who}"),
             };
             w.ok("authority", body);
         }
@@ -123,6 +119,41 @@ impl World {
 
 fn p1() -> Address {
     addr(&key("patient"))
+}
+fn a(who: &str) -> Address {
+    addr(&key(who))
+}
+
+/// Sealed content of `len` plaintext bytes for `readers` (the rules never decrypt it).
+fn sealed_len(len: usize, readers: &[Address]) -> Sealed {
+    Sealed {
+        ciphertext: vec![7; rules::SEAL_OVERHEAD + len],
+        keys: readers.iter().map(|r| WrappedKey { reader: *r, wrapped: vec![1; 98] }).collect(),
+    }
+}
+fn sealed_for(readers: &[Address]) -> Sealed {
+    sealed_len(40, readers)
+}
+
+fn register_patient(who: &str) -> TxBody {
+    TxBody::RegisterPatient { encryption_key: pk(&key(&format!("{who}-enc"))), profile: sealed_for(&[a(who)]) }
+}
+fn justification(who: &str) -> Sealed {
+    sealed_for(&[p1(), a(who), a("authority")])
+}
+fn prescribe(who: &str, valid_until: u64) -> TxBody {
+    TxBody::Prescribe {
+        patient: p1(),
+        pharmacy: a("pharmacy"),
+        details: sealed_for(&[p1(), a(who), a("pharmacy")]),
+        valid_until,
+    }
+}
+fn claim(who: &str, records: Vec<Hash>) -> TxBody {
+    TxBody::Claim { patient: p1(), insurer: a("insurer"), records, details: sealed_for(&[p1(), a(who), a("insurer")]) }
+}
+fn decide(claim: Hash, approved: bool, provider: &str) -> TxBody {
+    TxBody::DecideClaim { claim, approved, reason: sealed_for(&[p1(), a(provider), a("insurer")]) }
 }
 
 /// A twin-data record of the patient, shared with the surgeon (who has read consent).
@@ -191,9 +222,10 @@ fn only_a_holder_of_a_twin_case_anchors_its_segments() {
 #[test]
 fn happy_path_of_every_kind() {
     let mut w = World::new();
+    let doctor = a("doctor");
     let consent = w.grant(
         "doctor",
-        vec![DataClass::Procedures, DataClass::Observations],
+        vec![DataClass::Procedures, DataClass::Observations, DataClass::Medications],
         Actions::READ_WRITE,
         Purpose::Treatment,
         NOW + 3600,
@@ -209,71 +241,43 @@ fn happy_path_of_every_kind() {
             blob: sha256(&[b"b"]),
             keys: vec![
                 WrappedKey { reader: p1(), wrapped: vec![2; 80] },
-                WrappedKey { reader: addr(&key("doctor")), wrapped: vec![3; 80] },
+                WrappedKey { reader: doctor, wrapped: vec![3; 80] },
             ],
         },
     );
-    w.ok(
-        "authority",
-        TxBody::AccessEvent { record, reader: addr(&key("doctor")), basis: AccessBasis::Consent(consent) },
-    );
+    w.ok("authority", TxBody::AccessEvent { record, reader: doctor, basis: AccessBasis::Consent(consent) });
     let own = w.record(DataClass::Observations);
-    w.ok(
-        "patient",
-        TxBody::ShareRecordKey { record: own, key: WrappedKey { reader: addr(&key("doctor")), wrapped: vec![4; 80] } },
-    );
+    w.ok("patient", TxBody::ShareRecordKey { record: own, key: WrappedKey { reader: doctor, wrapped: vec![4; 80] } });
     let bg = w.ok(
         "surgeon",
-        TxBody::BreakGlass {
-            patient: p1(),
-            justification: "Unconscious on arrival, needs emergency surgery".into(),
-            duration_secs: 3600,
-        },
+        TxBody::BreakGlass { patient: p1(), justification: justification("surgeon"), duration_secs: 3600 },
     );
-    w.ok(
-        "surgeon",
-        TxBody::AccessEvent { record: own, reader: addr(&key("surgeon")), basis: AccessBasis::BreakGlass(bg) },
-    );
-    let rx = w.ok(
-        "doctor",
-        TxBody::Prescribe {
-            patient: p1(),
-            medication: "Amoxicillin 500 mg".into(),
-            dosage: "1 capsule 3x daily".into(),
-            quantity: 21,
-            valid_until: NOW + 86400,
-        },
-    );
+    w.ok("surgeon", TxBody::AccessEvent { record: own, reader: a("surgeon"), basis: AccessBasis::BreakGlass(bg) });
+    let rx = w.ok("doctor", prescribe("doctor", NOW + 86400));
     w.ok("pharmacy", TxBody::Dispense { prescription: rx });
-    let claim = w.ok(
-        "doctor",
-        TxBody::Claim {
-            patient: p1(),
-            insurer: addr(&key("insurer")),
-            amount_cents: 12_000,
-            currency: "EUR".into(),
-            description: "Consultation".into(),
-            records: vec![record],
-        },
-    );
-    w.ok("insurer", TxBody::DecideClaim { claim, approved: true, reason: String::new() });
+    let claim = w.ok("doctor", claim("doctor", vec![record]));
+    w.ok("insurer", decide(claim, true, "doctor"));
     let case = twin_case(&mut w);
     w.ok("surgeon", segment(case));
     w.ok("patient", TxBody::RevokeConsent { consent });
+    w.ok("authority", TxBody::DeactivateProvider { provider: a("student") });
 
     let idx = w.state.patient_index(&p1()).unwrap();
     assert_eq!(idx.records.len(), 3, "a note, the patient's own record and the twin case");
     assert_eq!(idx.consents.len(), 3);
     assert_eq!(idx.audit.len(), 3, "two accesses and one break-glass");
     assert!(w.state.prescriptions[&rx].dispensed.is_some());
+    assert_eq!(w.state.prescriptions[&rx].pharmacy, a("pharmacy"));
     assert!(w.state.claims[&claim].decision.as_ref().unwrap().approved);
-    assert!(w.state.records[&own].keys.contains_key(&addr(&key("doctor"))));
+    assert!(w.state.records[&own].keys.contains_key(&doctor));
+    assert!(!w.state.accounts[&a("student")].is_active());
+    assert!(w.state.accounts[&p1()].name.is_empty(), "no patient name on the ledger");
 }
 
 #[test]
 fn every_rejection_has_its_code() {
     let mut w = World::new();
-    let doctor = addr(&key("doctor"));
+    let doctor = a("doctor");
 
     // Signature, chain and nonce.
     let mut forged = w.tx("patient", TxBody::RevokeConsent { consent: Hash::ZERO });
@@ -306,26 +310,29 @@ fn every_rejection_has_its_code() {
     .sign(&k);
     assert_eq!(w.submit_at(stale, NOW).unwrap_err().code(), "stale_nonce");
     assert_eq!(w.code("stranger", TxBody::RevokeConsent { consent: Hash::ZERO }), "unknown_account");
-    assert_eq!(
-        w.code("patient", TxBody::RegisterPatient { name: "Again".into(), encryption_key: pk(&key("x")) }),
-        "already_registered"
-    );
-    let reg = |role| TxBody::RegisterProvider {
+    assert_eq!(w.code("patient", register_patient("patient")), "already_registered");
+    let reg = |role, name: &str| TxBody::RegisterProvider {
         key: pk(&key("newdoc")),
         encryption_key: pk(&key("newdoc-enc")),
         role,
-        name: "New".into(),
+        name: name.into(),
+        licence: "GMC 123".into(),
     };
-    assert_eq!(w.code("doctor", reg(Role::Doctor)), "not_authority");
-    assert_eq!(w.code("authority", reg(Role::Authority)), "invalid_field");
+    assert_eq!(w.code("doctor", reg(Role::Doctor, "New")), "not_authority");
+    assert_eq!(w.code("authority", reg(Role::Authority, "New")), "invalid_field");
+    assert_eq!(w.code("authority", reg(Role::Doctor, "Two\nlines")), "invalid_field");
+    let profile_for = |readers: &[Address]| TxBody::RegisterPatient {
+        encryption_key: pk(&key("x")),
+        profile: sealed_for(readers),
+    };
+    assert_eq!(w.code("newcomer", profile_for(&[])), "sealed_readers", "not sealed for themselves");
+    assert_eq!(w.code("newcomer", profile_for(&[a("newcomer"), doctor])), "sealed_readers", "a doctor may not");
     assert_eq!(
-        w.code("patient", TxBody::RegisterPatient { name: " ".into(), encryption_key: pk(&key("x")) }),
-        "already_registered"
+        w.code("newcomer", TxBody::RegisterPatient { encryption_key: pk(&key("x")), profile: sealed_len(0, &[]) }),
+        "invalid_field",
+        "an empty profile"
     );
-    assert_eq!(
-        w.code("newcomer", TxBody::RegisterPatient { name: " ".into(), encryption_key: pk(&key("x")) }),
-        "invalid_field"
-    );
+    assert_eq!(w.code("newcomer", profile_for(&[a("newcomer"), a("authority")])), "accepted");
 
     // Consent.
     let grant = |grantee, until| TxBody::GrantConsent {
@@ -368,29 +375,47 @@ fn every_rejection_has_its_code() {
             valid_until: NOW + 2000,
         },
     );
-    let img = w.record(DataClass::Imaging);
+    let img = w.ok(
+        "patient",
+        TxBody::AnchorRecord {
+            patient: p1(),
+            content_hash: sha256(&[b"img"]),
+            size: 100,
+            class: DataClass::Imaging,
+            blob: sha256(&[b"img blob"]),
+            keys: vec![WrappedKey { reader: p1(), wrapped: vec![1; 80] }],
+        },
+    );
     assert_eq!(
         w.code("authority", TxBody::AccessEvent { record: img, reader: doctor, basis: AccessBasis::Consent(later) }),
         "consent_not_yet_valid"
     );
     assert_eq!(w.code("pharmacy", access(AccessBasis::Consent(short))), "wrong_role");
-    let anchor = |keys: Vec<WrappedKey>, class| TxBody::AnchorRecord {
+    let anchor = |keys: Vec<WrappedKey>, class, blob| TxBody::AnchorRecord {
         patient: p1(),
         content_hash: Hash::ZERO,
         size: 1,
         class,
-        blob: Hash::ZERO,
+        blob,
         keys,
     };
+    let fresh = sha256(&[b"fresh blob"]);
     assert_eq!(
-        w.code("doctor", anchor(vec![WrappedKey { reader: p1(), wrapped: vec![1] }], DataClass::Conditions)),
+        w.code("doctor", anchor(vec![WrappedKey { reader: p1(), wrapped: vec![1] }], DataClass::Conditions, fresh)),
         "no_consent"
     );
     assert_eq!(
-        w.code("patient", anchor(vec![WrappedKey { reader: doctor, wrapped: vec![1] }], DataClass::Conditions)),
+        w.code("patient", anchor(vec![WrappedKey { reader: doctor, wrapped: vec![1] }], DataClass::Conditions, fresh)),
         "reader_not_allowed"
     );
-    assert_eq!(w.code("patient", anchor(vec![], DataClass::Conditions)), "missing_patient_key");
+    assert_eq!(w.code("patient", anchor(vec![], DataClass::Conditions, fresh)), "missing_patient_key");
+    assert_eq!(
+        w.code(
+            "patient",
+            anchor(vec![WrappedKey { reader: p1(), wrapped: vec![1] }], DataClass::Notes, w.state.records[&rec].blob)
+        ),
+        "blob_already_anchored"
+    );
     assert_eq!(
         w.code(
             "patient",
@@ -408,57 +433,84 @@ fn every_rejection_has_its_code() {
     let share = |reader| TxBody::ShareRecordKey { record: rec, key: WrappedKey { reader, wrapped: vec![1; 10] } };
     assert_eq!(w.code("patient", share(p1())), "already_shared");
     assert_eq!(w.code("patient2", share(doctor)), "not_owner");
-    assert_eq!(w.code("patient", share(addr(&key("surgeon")))), "no_consent");
+    assert_eq!(w.code("patient", share(a("surgeon"))), "no_consent");
 
     // Break-glass.
-    let bg = |j: &str, d| TxBody::BreakGlass { patient: p1(), justification: j.into(), duration_secs: d };
-    assert_eq!(w.code("doctor", bg("emergency", 60)), "justification_too_short");
-    assert_eq!(w.code("doctor", bg("Patient unconscious after a road accident", 86_401)), "break_glass_too_long");
-    assert_eq!(w.code("pharmacy", bg("Patient unconscious after a road accident", 60)), "wrong_role");
-    let glass = w.ok("doctor", bg("Patient unconscious after a road accident", 60));
+    let bg = |len, readers: &[Address], d| TxBody::BreakGlass {
+        patient: p1(),
+        justification: sealed_len(len, readers),
+        duration_secs: d,
+    };
+    let readers = [p1(), doctor, a("authority")];
+    assert_eq!(w.code("doctor", bg(9, &readers, 60)), "justification_too_short");
+    assert_eq!(w.code("doctor", bg(40, &readers[..2], 60)), "sealed_readers", "the hospital must see it");
+    assert_eq!(w.code("doctor", bg(40, &[p1(), a("authority")], 60)), "sealed_readers", "nor for the clinician");
+    assert_eq!(w.code("doctor", bg(40, &readers, 86_401)), "break_glass_too_long");
+    assert_eq!(w.code("pharmacy", bg(40, &[p1(), a("pharmacy"), a("authority")], 60)), "wrong_role");
+    let glass = w.ok("doctor", bg(40, &readers, 60));
+    assert_eq!(w.code("doctor", bg(40, &readers, 60)), "break_glass_still_live");
     let late = w.tx("doctor", access(AccessBasis::BreakGlass(glass)));
     assert_eq!(w.submit_at(late, NOW + 61).unwrap_err().code(), "break_glass_expired");
     assert_eq!(
-        w.code(
-            "surgeon",
-            TxBody::AccessEvent { record: rec, reader: addr(&key("surgeon")), basis: AccessBasis::BreakGlass(glass) }
-        ),
+        w.code("surgeon", TxBody::AccessEvent { record: rec, reader: a("surgeon"), basis: AccessBasis::BreakGlass(glass) }),
         "break_glass_not_found"
     );
+    for i in 1..3 {
+        let again = w.tx("doctor", bg(40, &readers, 60));
+        w.submit_at(again, NOW + 100 * i).unwrap();
+    }
+    let fourth = w.tx("doctor", bg(40, &readers, 60));
+    assert_eq!(w.submit_at(fourth, NOW + 400).unwrap_err().code(), "break_glass_limit");
 
-    // Prescriptions.
-    let rx = |who_valid| TxBody::Prescribe {
+    // Prescriptions: a break-glass lets the doctor read, not prescribe.
+    assert_eq!(w.code("doctor", prescribe("doctor", NOW + 100)), "no_consent");
+    w.grant("doctor", vec![DataClass::Medications], Actions::READ, Purpose::Treatment, NOW + 1000);
+    assert_eq!(w.code("doctor", prescribe("doctor", NOW + 100)), "no_consent", "a read-only consent");
+    w.grant("doctor", vec![DataClass::Medications], Actions::READ_WRITE, Purpose::Treatment, NOW + 1000);
+    assert_eq!(w.code("doctor", prescribe("doctor", NOW + 400 * 86400)), "invalid_period");
+    let wrong_pharmacy = TxBody::Prescribe {
         patient: p1(),
-        medication: "Ibuprofen".into(),
-        dosage: "400 mg".into(),
-        quantity: 10,
-        valid_until: who_valid,
+        pharmacy: a("insurer"),
+        details: sealed_for(&[p1(), doctor, a("insurer")]),
+        valid_until: NOW + 100,
     };
-    assert_eq!(w.code("surgeon", rx(NOW + 100)), "no_consent");
-    let p = w.ok("doctor", rx(NOW + 100)); // under the live break-glass
+    assert_eq!(w.code("doctor", wrong_pharmacy), "unknown_party");
+    let unsealed = TxBody::Prescribe {
+        patient: p1(),
+        pharmacy: a("pharmacy"),
+        details: sealed_for(&[p1(), doctor]),
+        valid_until: NOW + 100,
+    };
+    assert_eq!(w.code("doctor", unsealed), "sealed_readers", "the pharmacy must read it");
+    let p = w.ok("doctor", prescribe("doctor", NOW + 100));
     assert_eq!(w.code("pharmacy", TxBody::Dispense { prescription: Hash::ZERO }), "prescription_not_found");
     let exp = w.tx("pharmacy", TxBody::Dispense { prescription: p });
     assert_eq!(w.submit_at(exp, NOW + 100).unwrap_err().code(), "prescription_expired");
+    w.ok(
+        "authority",
+        TxBody::RegisterProvider {
+            key: pk(&key("pharmacy2")),
+            encryption_key: pk(&key("p2e")),
+            role: Role::Pharmacy,
+            name: "Other pharmacy".into(),
+            licence: "GPhC 2".into(),
+        },
+    );
+    assert_eq!(w.code("pharmacy2", TxBody::Dispense { prescription: p }), "not_prescription_pharmacy");
     w.ok("pharmacy", TxBody::Dispense { prescription: p });
     assert_eq!(w.code("pharmacy", TxBody::Dispense { prescription: p }), "already_dispensed");
 
     // Claims.
-    let insurer = addr(&key("insurer"));
-    let claim_body = |cur: &str| TxBody::Claim {
-        patient: p1(),
-        insurer,
-        amount_cents: 500,
-        currency: cur.into(),
-        description: "Visit".into(),
-        records: vec![],
-    };
-    assert_eq!(w.code("doctor", claim_body("euro")), "invalid_field");
-    let claim = w.ok("doctor", claim_body("EUR"));
-    assert_eq!(w.code("insurer", TxBody::DecideClaim { claim, approved: true, reason: String::new() }), "no_consent");
-    assert_eq!(
-        w.code("insurer", TxBody::DecideClaim { claim: Hash::ZERO, approved: true, reason: String::new() }),
-        "claim_not_found"
-    );
+    assert_eq!(w.code("doctor", claim("doctor", vec![])), "invalid_field", "no payment consent for the insurer");
+    w.grant("insurer", vec![DataClass::Billing], Actions::READ, Purpose::Payment, NOW + 5);
+    assert_eq!(w.code("surgeon", claim("surgeon", vec![])), "no_consent", "a provider who does not treat them");
+    assert_eq!(w.code("doctor", claim("doctor", vec![rec, rec])), "invalid_field", "a record twice");
+    assert_eq!(w.code("doctor", claim("doctor", vec![Hash::ZERO])), "record_not_found");
+    assert_eq!(w.code("pharmacy", claim("pharmacy", vec![])), "accepted", "a pharmacy that dispensed to them");
+    let cl = w.ok("doctor", claim("doctor", vec![rec]));
+    let expired = w.tx("insurer", decide(cl, true, "doctor"));
+    assert_eq!(w.submit_at(expired, NOW + 6).unwrap_err().code(), "consent_expired");
+    assert_eq!(w.code("insurer", decide(Hash::ZERO, true, "doctor")), "claim_not_found");
     w.ok(
         "authority",
         TxBody::RegisterProvider {
@@ -466,18 +518,209 @@ fn every_rejection_has_its_code() {
             encryption_key: pk(&key("i2e")),
             role: Role::Insurer,
             name: "Other".into(),
+            licence: "FCA 2".into(),
         },
     );
+    assert_eq!(w.code("insurer2", decide(cl, false, "doctor")), "not_claim_insurer");
+    let unsealed = TxBody::DecideClaim { claim: cl, approved: false, reason: sealed_for(&[p1(), a("insurer")]) };
+    assert_eq!(w.code("insurer", unsealed), "sealed_readers", "the provider must read the reason");
+    w.ok("insurer", decide(cl, false, "doctor"));
+    assert_eq!(w.code("insurer", decide(cl, true, "doctor")), "already_decided");
+
+    // Staff: deactivation ends everything the provider could do.
+    assert_eq!(w.code("doctor", TxBody::DeactivateProvider { provider: a("surgeon") }), "not_authority");
+    assert_eq!(w.code("authority", TxBody::DeactivateProvider { provider: p1() }), "unknown_party");
+    assert_eq!(w.code("authority", TxBody::DeactivateProvider { provider: a("authority") }), "unknown_party");
+    w.ok("authority", TxBody::DeactivateProvider { provider: doctor });
+    assert_eq!(w.code("authority", TxBody::DeactivateProvider { provider: doctor }), "already_deactivated");
+    assert_eq!(w.code("doctor", prescribe("doctor", NOW + 100)), "deactivated");
+    assert_eq!(w.code("patient", grant(doctor, NOW + 10)), "party_deactivated");
+    let live = w.grant("surgeon", vec![DataClass::Notes], Actions::READ, Purpose::Treatment, NOW + 100);
+    w.ok("authority", TxBody::DeactivateProvider { provider: a("surgeon") });
     assert_eq!(
-        w.code("insurer2", TxBody::DecideClaim { claim, approved: false, reason: "no".into() }),
-        "not_claim_insurer"
+        w.code("authority", TxBody::AccessEvent { record: rec, reader: a("surgeon"), basis: AccessBasis::Consent(live) }),
+        "party_deactivated",
+        "a consent to a deactivated provider no longer lets them read"
     );
-    w.grant("insurer", vec![DataClass::Billing], Actions::READ, Purpose::Payment, NOW + 100);
-    w.ok("insurer", TxBody::DecideClaim { claim, approved: false, reason: "Not covered by the policy".into() });
-    assert_eq!(
-        w.code("insurer", TxBody::DecideClaim { claim, approved: true, reason: String::new() }),
-        "already_decided"
-    );
+}
+
+/// The who-may-submit-what table of ARCHITECTURE.md, every cell: each kind of transaction,
+/// signed by each kind of actor in a world where everything it needs exists; the allowed
+/// actors are accepted and every other one is refused for who they are (not for a
+/// malformed field).
+#[test]
+fn who_may_submit_what() {
+    const ACTORS: [&str; 12] = [
+        "patient", "patient2", "doctor", "surgeon", "pharmacy", "pharmacy2", "insurer", "insurer2", "student",
+        "authority", "olddoc", "stranger",
+    ];
+    let table: [(TxKind, &[&str]); 15] = [
+        (TxKind::RegisterPatient, &["stranger"]),
+        (TxKind::RegisterProvider, &["authority"]),
+        (TxKind::GrantConsent, &["patient", "patient2"]),
+        (TxKind::RevokeConsent, &["patient"]),
+        (TxKind::AnchorRecord, &["patient", "doctor"]),
+        (TxKind::ShareRecordKey, &["patient"]),
+        (TxKind::AccessEvent, &["doctor", "authority"]),
+        (TxKind::BreakGlass, &["doctor", "surgeon"]),
+        (TxKind::Prescribe, &["doctor"]),
+        (TxKind::Dispense, &["pharmacy"]),
+        (TxKind::Claim, &["doctor"]),
+        (TxKind::DecideClaim, &["insurer"]),
+        (TxKind::AnchorTwinSegment, &["doctor"]),
+        (TxKind::RecordTrainingRun, &["doctor", "surgeon", "student"]),
+        (TxKind::DeactivateProvider, &["authority"]),
+    ];
+    assert_eq!(table.iter().map(|(k, _)| *k).collect::<Vec<_>>(), TxKind::ALL.to_vec());
+    for (kind, allowed) in table {
+        for who in ACTORS {
+            let (mut w, fx) = Fixture::world();
+            let body = fx.body(kind, who);
+            let got = w.try_(who, body);
+            match (allowed.contains(&who), got) {
+                (true, Ok(_)) => {}
+                (true, Err(e)) => panic!("{} by {who} must be accepted, was refused: {} ({e})", kind.name(), e.code()),
+                (false, Ok(_)) => panic!("{} by {who} must be refused, was accepted", kind.name()),
+                (false, Err(e)) => assert!(
+                    matches!(e.kind(), RejectionKind::Forbidden | RejectionKind::Conflict),
+                    "{} by {who} was refused for a field, not for who they are: {} ({e})",
+                    kind.name(),
+                    e.code()
+                ),
+            }
+        }
+    }
+}
+
+/// A world where every kind of transaction has what it needs, and the ids it needs.
+struct Fixture {
+    treatment: Hash,
+    record: Hash,
+    own_record: Hash,
+    case: Hash,
+    prescription: Hash,
+    claim: Hash,
+}
+
+impl Fixture {
+    fn world() -> (World, Fixture) {
+        let mut w = World::new();
+        for (who, role) in [("pharmacy2", Role::Pharmacy), ("insurer2", Role::Insurer), ("olddoc", Role::Doctor)] {
+            w.ok(
+                "authority",
+                TxBody::RegisterProvider {
+                    key: pk(&key(who)),
+                    encryption_key: pk(&key(&format!("{who}-enc"))),
+                    role,
+                    name: who.into(),
+                    licence: "L".into(),
+                },
+            );
+        }
+        let all = DataClass::ALL.to_vec();
+        let treatment = w.grant("doctor", all.clone(), Actions::READ_WRITE, Purpose::Treatment, NOW + 3600);
+        w.grant("olddoc", all, Actions::READ_WRITE, Purpose::Treatment, NOW + 3600);
+        w.grant("insurer", vec![DataClass::Billing], Actions::READ, Purpose::Payment, NOW + 3600);
+        w.grant("insurer2", vec![DataClass::Billing], Actions::READ, Purpose::Payment, NOW + 3600);
+        w.ok("authority", TxBody::DeactivateProvider { provider: a("olddoc") });
+        let record = w.ok(
+            "patient",
+            TxBody::AnchorRecord {
+                patient: p1(),
+                content_hash: sha256(&[b"r"]),
+                size: 10,
+                class: DataClass::Notes,
+                blob: sha256(&[b"r blob"]),
+                keys: vec![
+                    WrappedKey { reader: p1(), wrapped: vec![1; 80] },
+                    WrappedKey { reader: a("doctor"), wrapped: vec![1; 80] },
+                ],
+            },
+        );
+        let own_record = w.record(DataClass::Conditions);
+        let case = w.ok(
+            "patient",
+            TxBody::AnchorRecord {
+                patient: p1(),
+                content_hash: sha256(&[b"case"]),
+                size: 1000,
+                class: DataClass::TwinData,
+                blob: sha256(&[b"case blob"]),
+                keys: vec![
+                    WrappedKey { reader: p1(), wrapped: vec![4; 80] },
+                    WrappedKey { reader: a("doctor"), wrapped: vec![5; 80] },
+                ],
+            },
+        );
+        let prescription = w.ok("doctor", prescribe("doctor", NOW + 86400));
+        let claim = w.ok("doctor", claim("doctor", vec![record]));
+        (w, Fixture { treatment, record, own_record, case, prescription, claim })
+    }
+
+    fn body(&self, kind: TxKind, who: &str) -> TxBody {
+        match kind {
+            TxKind::RegisterPatient => register_patient(who),
+            TxKind::RegisterProvider => TxBody::RegisterProvider {
+                key: pk(&key("new staff")),
+                encryption_key: pk(&key("new staff enc")),
+                role: Role::Doctor,
+                name: "Dr New".into(),
+                licence: "GMC 9".into(),
+            },
+            TxKind::DeactivateProvider => TxBody::DeactivateProvider { provider: a("surgeon") },
+            TxKind::GrantConsent => TxBody::GrantConsent {
+                grantee: a("surgeon"),
+                classes: vec![DataClass::Notes],
+                actions: Actions::READ,
+                purpose: Purpose::Treatment,
+                valid_from: NOW,
+                valid_until: NOW + 60,
+            },
+            TxKind::RevokeConsent => TxBody::RevokeConsent { consent: self.treatment },
+            TxKind::AnchorRecord => {
+                let mut keys = vec![WrappedKey { reader: p1(), wrapped: vec![1; 80] }];
+                if who != "patient" {
+                    keys.push(WrappedKey { reader: a(who), wrapped: vec![1; 80] });
+                }
+                TxBody::AnchorRecord {
+                    patient: p1(),
+                    content_hash: sha256(&[b"new"]),
+                    size: 10,
+                    class: DataClass::Notes,
+                    blob: sha256(&[b"new blob"]),
+                    keys,
+                }
+            }
+            TxKind::ShareRecordKey => TxBody::ShareRecordKey {
+                record: self.own_record,
+                key: WrappedKey { reader: a("doctor"), wrapped: vec![1; 80] },
+            },
+            TxKind::AccessEvent => TxBody::AccessEvent {
+                record: self.record,
+                reader: a("doctor"),
+                basis: AccessBasis::Consent(self.treatment),
+            },
+            TxKind::BreakGlass => {
+                TxBody::BreakGlass { patient: p1(), justification: justification(who), duration_secs: 3600 }
+            }
+            TxKind::Prescribe => prescribe(who, NOW + 86400),
+            TxKind::Dispense => TxBody::Dispense { prescription: self.prescription },
+            TxKind::Claim => claim(who, vec![self.record]),
+            TxKind::DecideClaim => TxBody::DecideClaim {
+                claim: self.claim,
+                approved: false,
+                reason: sealed_for(&[p1(), a("doctor"), a(who)]),
+            },
+            TxKind::AnchorTwinSegment => segment(self.case),
+            TxKind::RecordTrainingRun => TxBody::RecordTrainingRun {
+                scenario: "surgical-hemorrhage".into(),
+                score_tenths: 500,
+                max_tenths: 1000,
+                trajectory_hash: sha256(&[b"t"]),
+                actions: String::new(),
+            },
+        }
+    }
 }
 
 #[test]
@@ -488,7 +731,7 @@ fn chain_of_blocks_verifies_and_detects_tampering() {
     let mut txs = Vec::new();
     for i in 0..5 {
         txs.push(
-            w.tx(&format!("p{i}"), TxBody::RegisterPatient { name: format!("P{i}"), encryption_key: pk(&key("e")) }),
+            w.tx(&format!("p{i}"), register_patient(&format!("p{i}"))),
         );
     }
     let b1 = Block::produce(CHAIN, 1, genesis.hash(), NOW * 1000, txs, &auth);
@@ -558,13 +801,15 @@ fn canonical_bytes_round_trip_for_every_kind() {
 fn sample_bodies() -> Vec<TxBody> {
     let a = Address([9; 20]);
     let h = sha256(&[b"h"]);
+    let sealed = Sealed { ciphertext: vec![1, 2, 3, 4], keys: vec![WrappedKey { reader: a, wrapped: vec![5, 6] }] };
     vec![
-        TxBody::RegisterPatient { name: "Ana".into(), encryption_key: pk(&key("e")) },
+        TxBody::RegisterPatient { encryption_key: pk(&key("e")), profile: sealed.clone() },
         TxBody::RegisterProvider {
             key: pk(&key("d")),
             encryption_key: pk(&key("de")),
             role: Role::Doctor,
             name: "Dr A. Rao".into(),
+            licence: "GMC 7654321".into(),
         },
         TxBody::GrantConsent {
             grantee: a,
@@ -585,28 +830,11 @@ fn sample_bodies() -> Vec<TxBody> {
         },
         TxBody::ShareRecordKey { record: h, key: WrappedKey { reader: a, wrapped: vec![4] } },
         TxBody::AccessEvent { record: h, reader: a, basis: AccessBasis::BreakGlass(h) },
-        TxBody::BreakGlass {
-            patient: a,
-            justification: "Unresponsive, no relatives reachable".into(),
-            duration_secs: 3600,
-        },
-        TxBody::Prescribe {
-            patient: a,
-            medication: "Amoxicillin".into(),
-            dosage: "500 mg".into(),
-            quantity: 21,
-            valid_until: 9,
-        },
+        TxBody::BreakGlass { patient: a, justification: sealed.clone(), duration_secs: 3600 },
+        TxBody::Prescribe { patient: a, pharmacy: a, details: sealed.clone(), valid_until: 9 },
         TxBody::Dispense { prescription: h },
-        TxBody::Claim {
-            patient: a,
-            insurer: a,
-            amount_cents: 100,
-            currency: "EUR".into(),
-            description: "x".into(),
-            records: vec![h],
-        },
-        TxBody::DecideClaim { claim: h, approved: false, reason: "No".into() },
+        TxBody::Claim { patient: a, insurer: a, records: vec![h], details: sealed.clone() },
+        TxBody::DecideClaim { claim: h, approved: false, reason: sealed.clone() },
         TxBody::AnchorTwinSegment {
             patient: a,
             case_id: h,
@@ -623,6 +851,7 @@ fn sample_bodies() -> Vec<TxBody> {
             trajectory_hash: h,
             actions: "[[action]]\nat_min = 4.5\nkind = \"crystalloid\"\nvalue = 0.15\n".into(),
         },
+        TxBody::DeactivateProvider { provider: a },
     ]
 }
 
@@ -694,7 +923,7 @@ mod hostile_bytes {
         }
 
         #[test]
-        fn mutated_valid_transactions_never_panic(i in 0usize..13, pos in any::<prop::sample::Index>(), byte in any::<u8>()) {
+        fn mutated_valid_transactions_never_panic(i in 0usize..15, pos in any::<prop::sample::Index>(), byte in any::<u8>()) {
             let body = sample_bodies().swap_remove(i);
             let k = key("m");
             let stx = Transaction { chain_id: CHAIN.into(), signer: pk(&k), nonce: 1, body }.sign(&k);
