@@ -7,9 +7,14 @@
 //! byte counts), so two different transactions never read the same. Text that came from
 //! outside (names, reasons, directory entries) has control, bidirectional and invisible
 //! characters escaped, so it cannot disguise itself or the text around it.
+//!
+//! Sealed fields are shown as what they say when the directory holds their plaintext (the
+//! portal puts there what it sealed a moment ago); otherwise the sentence says plainly that
+//! the wallet cannot show them.
 
+use crate::sealed::{ClaimDetails, PatientProfile, PrescriptionDetails, Text};
 use ledger_protocol::tx::WrappedKey;
-use ledger_protocol::{AccessBasis, Address, DataClass, Hash, Transaction, TxBody};
+use ledger_protocol::{AccessBasis, Address, DataClass, Hash, Sealed, Transaction, TxBody};
 use serde::{Deserialize, Serialize};
 use std::collections::BTreeMap;
 
@@ -35,6 +40,15 @@ pub trait Directory {
     fn case_name(&self, _id: &Hash) -> Option<String> {
         None
     }
+    /// The plaintext of sealed content the wallet made or opened.
+    fn sealed_plaintext(&self, _sealed: &Sealed) -> Option<String> {
+        None
+    }
+}
+
+/// The key under which a directory knows sealed content: SHA-256 of its ciphertext.
+pub fn sealed_id(sealed: &Sealed) -> Hash {
+    ledger_protocol::crypto::sha256(&[b"healthchain/sealed", &sealed.ciphertext])
 }
 
 /// A directory that knows nothing.
@@ -58,6 +72,8 @@ pub struct MapDirectory {
     pub claims: BTreeMap<Hash, String>,
     pub break_glass: BTreeMap<Hash, String>,
     pub cases: BTreeMap<Hash, String>,
+    /// Plaintext of sealed content, by `sealed_id`.
+    pub sealed: BTreeMap<Hash, String>,
 }
 
 impl Directory for MapDirectory {
@@ -81,6 +97,9 @@ impl Directory for MapDirectory {
     }
     fn case_name(&self, id: &Hash) -> Option<String> {
         self.cases.get(id).cloned()
+    }
+    fn sealed_plaintext(&self, sealed: &Sealed) -> Option<String> {
+        self.sealed.get(&sealed_id(sealed)).cloned()
     }
 }
 
@@ -215,28 +234,77 @@ impl Describer<'_> {
         )
     }
 
+    /// Sealed content as `T`, when the directory holds its plaintext.
+    fn opened<T: serde::de::DeserializeOwned>(&self, sealed: &Sealed) -> Option<T> {
+        serde_json::from_str(&self.dir.sealed_plaintext(sealed)?).ok()
+    }
+
+    /// The details of a sealed field: who can read it, its size and fingerprint.
+    fn sealed_detail(&mut self, what: &str, sealed: &Sealed) {
+        self.detail(format!("{what}: readers"), sealed.keys.len().to_string());
+        for (i, k) in sealed.keys.iter().enumerate() {
+            self.detail(format!("{what}: key for reader {}", i + 1), self.wrapped_detail(k));
+        }
+        self.detail(
+            format!("{what}: sealed"),
+            format!("{} bytes, fingerprint {}", sealed.ciphertext.len(), sealed_id(sealed).to_hex()),
+        );
+    }
+
+    /// The readers of sealed content, in words.
+    fn sealed_readers(&self, sealed: &Sealed) -> String {
+        join_words(&sealed.keys.iter().map(|k| self.account(&k.reader)).collect::<Vec<_>>())
+    }
+
     /// The title and sentence of a body, adding its details.
     fn body(&mut self, body: &TxBody) -> (&'static str, String) {
         match body {
-            TxBody::RegisterPatient { name, encryption_key } => {
-                self.detail("Name", quote(name));
+            TxBody::RegisterPatient { encryption_key, profile } => {
+                let p: Option<PatientProfile> = self.opened(profile);
+                if let Some(p) = &p {
+                    self.detail("Name (sealed)", quote(&p.name));
+                    if let Some(b) = &p.birth_date {
+                        self.detail("Date of birth (sealed)", quote(b));
+                    }
+                }
+                self.sealed_detail("Profile", profile);
                 self.detail("Encryption public key", encryption_key.to_hex());
-                ("Register as a patient", format!("You register yourself as a patient named {}.", quote(name)))
+                let readers = self.sealed_readers(profile);
+                let sentence = match p {
+                    Some(p) => format!(
+                        "You register yourself as a patient. Your name, {}, is sealed: only {readers} can read it.",
+                        quote(&p.name)
+                    ),
+                    None => format!(
+                        "You register yourself as a patient, with a sealed profile this wallet cannot show, readable by {readers}."
+                    ),
+                };
+                ("Register as a patient", sentence)
             }
-            TxBody::RegisterProvider { key, encryption_key, role, name } => {
+            TxBody::RegisterProvider { key, encryption_key, role, name, licence } => {
                 let account = key.address();
                 self.detail("Name", quote(name));
+                self.detail("Licence or staff number", quote(licence));
                 self.detail("Role", role.human());
                 self.detail("Signing public key", format!("{} ({})", key.to_hex(), self.account_detail(&account)));
                 self.detail("Encryption public key", encryption_key.to_hex());
                 let sentence = format!(
-                    "You register {} as {} {} (account {}).",
+                    "You register {} (licence {}) as {} {} (account {}).",
                     quote(name),
+                    quote(licence),
                     article(role.human()),
                     role.human(),
                     short_hex(&account.0)
                 );
                 ("Register a provider", sentence)
+            }
+            TxBody::DeactivateProvider { provider } => {
+                self.detail("Provider", self.account_detail(provider));
+                let sentence = format!(
+                    "You deactivate {}: from now on the ledger refuses everything they sign, and consents to them no longer let them read.",
+                    self.account(provider)
+                );
+                ("Deactivate a provider", sentence)
             }
             TxBody::GrantConsent { grantee, classes, actions, purpose, valid_from, valid_until } => {
                 self.detail("Who", self.account_detail(grantee));
@@ -315,28 +383,48 @@ impl Describer<'_> {
             }
             TxBody::BreakGlass { patient, justification, duration_secs } => {
                 self.detail("Patient", self.account_detail(patient));
-                self.detail("Reason", quote(justification));
+                let reason: Option<Text> = self.opened(justification);
+                if let Some(r) = &reason {
+                    self.detail("Reason (sealed)", quote(&r.text));
+                }
+                self.sealed_detail("Reason", justification);
                 self.detail("Duration", format!("{} ({duration_secs} seconds)", duration_words(*duration_secs)));
+                let reason_words = match &reason {
+                    Some(r) => format!("giving the reason {}", quote(&r.text)),
+                    None => "with a sealed reason this wallet cannot show".into(),
+                };
                 let sentence = format!(
-                    "You open emergency access to {} for {}, giving the reason {}. This is logged and the patient will see it.",
+                    "You open emergency access to {} for {}, {reason_words} (readable by {}). This is logged and the patient will see it.",
                     self.of("records", patient),
                     duration_words(*duration_secs),
-                    quote(justification)
+                    self.sealed_readers(justification)
                 );
                 ("Emergency access (break the glass)", sentence)
             }
-            TxBody::Prescribe { patient, medication, dosage, quantity, valid_until } => {
+            TxBody::Prescribe { patient, pharmacy, details, valid_until } => {
                 self.detail("Patient", self.account_detail(patient));
-                self.detail("Medication", quote(medication));
-                self.detail("Dosage", quote(dosage));
-                self.detail("Quantity", quantity.to_string());
+                self.detail("Pharmacy", self.account_detail(pharmacy));
+                let rx: Option<PrescriptionDetails> = self.opened(details);
+                if let Some(rx) = &rx {
+                    self.detail("Medication (sealed)", quote(&rx.medication));
+                    self.detail("Dosage (sealed)", quote(&rx.dosage));
+                    self.detail("Quantity (sealed)", rx.quantity.to_string());
+                    if !rx.instructions.is_empty() {
+                        self.detail("Instructions (sealed)", quote(&rx.instructions));
+                    }
+                }
+                self.sealed_detail("Prescription", details);
                 self.detail("Ends at", datetime(*valid_until));
+                let what = match &rx {
+                    Some(rx) => format!("{}, {}, quantity {},", quote(&rx.medication), quote(&rx.dosage), rx.quantity),
+                    None => "a sealed prescription this wallet cannot show".into(),
+                };
                 let sentence = format!(
-                    "You prescribe {}, {}, quantity {quantity}, for {}, valid until {}.",
-                    quote(medication),
-                    quote(dosage),
+                    "You prescribe {what} for {}, to be dispensed by {}, valid until {}. Only {} can read what it is.",
                     self.account(patient),
-                    until_words(*valid_until)
+                    self.account(pharmacy),
+                    until_words(*valid_until),
+                    self.sealed_readers(details)
                 );
                 ("Prescribe a medication", sentence)
             }
@@ -345,35 +433,53 @@ impl Describer<'_> {
                 let sentence = format!("You dispense {}.", self.id(IdKind::Prescription, prescription));
                 ("Dispense a prescription", sentence)
             }
-            TxBody::Claim { patient, insurer, amount_cents, currency, description, records } => {
+            TxBody::Claim { patient, insurer, records, details } => {
                 self.detail("Patient", self.account_detail(patient));
                 self.detail("Insurer", self.account_detail(insurer));
-                self.detail("Amount", money(*amount_cents, currency));
-                self.detail("Description", quote(description));
+                let claim: Option<ClaimDetails> = self.opened(details);
+                if let Some(c) = &claim {
+                    self.detail("Amount (sealed)", money(c.amount_cents, &c.currency));
+                    self.detail("Description (sealed)", quote(&c.description));
+                    if !c.codes.is_empty() {
+                        self.detail("Codes (sealed)", list_details(c.codes.iter().map(|c| quote(c))));
+                    }
+                }
+                self.sealed_detail("Claim", details);
                 self.detail("Records attached", records.len().to_string());
                 for (i, r) in records.iter().enumerate() {
                     self.detail(format!("Record {}", i + 1), self.id_detail(IdKind::Record, r));
                 }
+                let what = match &claim {
+                    Some(c) => format!("{} ({})", money(c.amount_cents, &c.currency), quote(&c.description)),
+                    None => "a sealed amount this wallet cannot show".into(),
+                };
                 let sentence = format!(
-                    "You claim {} from {} for the care of {}: {}, with {} attached.",
-                    money(*amount_cents, currency),
+                    "You claim {what} from {} for the care of {}, with {} attached. Only {} can read the claim.",
                     self.account(insurer),
                     self.account(patient),
-                    quote(description),
-                    count(records.len() as u64, "record")
+                    count(records.len() as u64, "record"),
+                    self.sealed_readers(details)
                 );
                 ("Claim payment", sentence)
             }
             TxBody::DecideClaim { claim, approved, reason } => {
                 self.detail("Claim", self.id_detail(IdKind::Claim, claim));
                 self.detail("Decision", if *approved { "approve" } else { "deny" });
-                self.detail("Reason", quote(reason));
+                let text: Option<Text> = self.opened(reason);
+                if let Some(t) = &text {
+                    self.detail("Reason (sealed)", quote(&t.text));
+                }
+                self.sealed_detail("Reason", reason);
                 let claim_words = self.id(IdKind::Claim, claim);
                 let verb = if *approved { "approve" } else { "deny" };
-                let sentence = if reason.is_empty() {
-                    format!("You {verb} {claim_words}, giving no reason.")
-                } else {
-                    format!("You {verb} {claim_words}, giving the reason {}.", quote(reason))
+                let sentence = match text {
+                    Some(t) if t.text.trim().is_empty() => format!("You {verb} {claim_words}, giving no reason."),
+                    Some(t) => format!(
+                        "You {verb} {claim_words}, giving the reason {} (readable by {}).",
+                        quote(&t.text),
+                        self.sealed_readers(reason)
+                    ),
+                    None => format!("You {verb} {claim_words}, with a sealed reason this wallet cannot show."),
                 };
                 (if *approved { "Approve a claim" } else { "Deny a claim" }, sentence)
             }

@@ -436,7 +436,33 @@ fn directory() -> MapDirectory {
     d.accounts.insert(doctor(), "Dr A. Rao".into());
     d.consents.insert(sha256(&[b"consent"]), "Dr A. Rao reading Procedures".into());
     d.records.insert(sha256(&[b"record"]), "Appendectomy note".into());
+    for (name, plaintext) in sealed_samples() {
+        d.sealed.insert(wallet::sealed_id(&fake_sealed(name)), plaintext.into());
+    }
     d
+}
+
+/// The plaintext of each sealed sample field, by name.
+fn sealed_samples() -> [(&'static str, &'static str); 5] {
+    [
+        ("profile", r#"{"name":"Ana Patient","birth_date":"1980-02-29"}"#),
+        ("justification", r#"{"text":"Unresponsive, no relatives reachable"}"#),
+        ("prescription", r#"{"medication":"Amoxicillin 500 mg","dosage":"1 capsule 3x daily","quantity":21}"#),
+        ("claim", r#"{"amount_cents":12000,"currency":"EUR","description":"Consultation","codes":["99213"]}"#),
+        ("reason", r#"{"text":"Not covered"}"#),
+    ]
+}
+
+/// Stand-in ciphertext for a sealed sample (describing never decrypts; the directory
+/// holds what the wallet sealed), readable by the signer and the doctor.
+fn fake_sealed(name: &str) -> Sealed {
+    Sealed {
+        ciphertext: sha256(&[name.as_bytes()]).0.repeat(3),
+        keys: vec![
+            WrappedKey { reader: signer_key().address(), wrapped: vec![1; 106] },
+            WrappedKey { reader: doctor(), wrapped: vec![2; 106] },
+        ],
+    }
 }
 
 /// One transaction of every kind, with lists of more than one item.
@@ -445,12 +471,13 @@ fn sample_bodies() -> Vec<TxBody> {
     let h = |s: &str| sha256(&[s.as_bytes()]);
     let wk = |a: Address, b: u8| WrappedKey { reader: a, wrapped: vec![b; 106] };
     vec![
-        TxBody::RegisterPatient { name: "Ana Patient".into(), encryption_key: signer_key().encryption_public_key() },
+        TxBody::RegisterPatient { encryption_key: signer_key().encryption_public_key(), profile: fake_sealed("profile") },
         TxBody::RegisterProvider {
             key: identity(31).public_key(),
             encryption_key: identity(31).encryption_public_key(),
             role: Role::Doctor,
             name: "Dr A. Rao".into(),
+            licence: "GMC 7654321".into(),
         },
         TxBody::GrantConsent {
             grantee: doctor(),
@@ -471,28 +498,21 @@ fn sample_bodies() -> Vec<TxBody> {
         },
         TxBody::ShareRecordKey { record: h("record"), key: wk(doctor(), 4) },
         TxBody::AccessEvent { record: h("record"), reader: doctor(), basis: AccessBasis::Consent(h("consent")) },
-        TxBody::BreakGlass {
-            patient: stranger(),
-            justification: "Unresponsive, no relatives reachable".into(),
-            duration_secs: 5400,
-        },
+        TxBody::BreakGlass { patient: stranger(), justification: fake_sealed("justification"), duration_secs: 5400 },
         TxBody::Prescribe {
             patient: stranger(),
-            medication: "Amoxicillin 500 mg".into(),
-            dosage: "1 capsule 3x daily".into(),
-            quantity: 21,
+            pharmacy: doctor(),
+            details: fake_sealed("prescription"),
             valid_until: 1_790_086_400,
         },
         TxBody::Dispense { prescription: h("rx") },
         TxBody::Claim {
             patient: stranger(),
             insurer: doctor(),
-            amount_cents: 12_000,
-            currency: "EUR".into(),
-            description: "Consultation".into(),
             records: vec![h("record"), h("other")],
+            details: fake_sealed("claim"),
         },
-        TxBody::DecideClaim { claim: h("claim"), approved: false, reason: "Not covered".into() },
+        TxBody::DecideClaim { claim: h("claim"), approved: false, reason: fake_sealed("reason") },
         TxBody::AnchorTwinSegment {
             patient: stranger(),
             case_id: h("case"),
@@ -509,6 +529,7 @@ fn sample_bodies() -> Vec<TxBody> {
             trajectory_hash: h("trajectory"),
             actions: "[[action]]\nat_min = 4.5\nkind = \"crystalloid\"\nvalue = 0.15\n".into(),
         },
+        TxBody::DeactivateProvider { provider: doctor() },
     ]
 }
 
@@ -559,6 +580,23 @@ fn every_kind_reads_in_plain_words() {
     );
     assert!(sentence(TxKind::AccessEvent).contains("record \"Appendectomy note\""));
     assert_eq!(sentence(TxKind::DecideClaim).split(' ').nth(1), Some("deny"));
+    assert!(sentence(TxKind::DecideClaim).contains("\"Not covered\""), "{}", sentence(TxKind::DecideClaim));
+    assert!(sentence(TxKind::Prescribe).contains("\"Amoxicillin 500 mg\", \"1 capsule 3x daily\", quantity 21"));
+    assert!(sentence(TxKind::Prescribe).contains("Only you and Dr A. Rao can read what it is."));
+    assert!(sentence(TxKind::RegisterPatient).contains("Your name, \"Ana Patient\", is sealed"));
+    assert!(sentence(TxKind::BreakGlass).contains("\"Unresponsive, no relatives reachable\""));
+    assert!(sentence(TxKind::DeactivateProvider).starts_with("You deactivate Dr A. Rao"));
+
+    // Sealed content the wallet does not hold is never guessed at: the sentence says so.
+    for (kind, words) in [
+        (TxKind::Prescribe, "a sealed prescription this wallet cannot show"),
+        (TxKind::Claim, "a sealed amount this wallet cannot show"),
+        (TxKind::BreakGlass, "with a sealed reason this wallet cannot show"),
+    ] {
+        let tx = &sample_txs()[TxKind::ALL.iter().position(|k| *k == kind).unwrap()];
+        let bare = describe(tx, &NoDirectory).sentence;
+        assert!(bare.contains(words), "{bare}");
+    }
 
     // Without a directory every account is unknown but for "you".
     let bare = describe(&sample_txs()[2], &NoDirectory);
@@ -570,9 +608,12 @@ fn outside_text_cannot_disguise_itself() {
     let tx = signer_key().transaction(
         "healthchain-test",
         1,
-        TxBody::RegisterPatient {
-            name: "Ana\u{202E}evil\"\nSigned by: x\\".into(),
+        TxBody::RegisterProvider {
+            key: PublicKey([2; 33]),
             encryption_key: PublicKey([2; 33]),
+            role: Role::Doctor,
+            name: "Ana\u{202E}evil\"\nSigned by: x\\".into(),
+            licence: "1".into(),
         },
     );
     let text = describe(&tx, &NoDirectory).to_text();
@@ -807,4 +848,36 @@ mod hostile_input {
             prop_assert_eq!(result.is_ok(), byte == original);
         }
     }
+}
+
+// ---------------------------------------------------------------- sealed fields
+
+#[test]
+fn sealed_fields_open_only_for_their_readers() {
+    use wallet::sealed::{PrescriptionDetails, Reader, SealedError, open_json, seal_json};
+    let (patient, doctor, pharmacy, stranger) = (identity(40), identity(41), identity(42), identity(43));
+    let reader = |i: &Identity| Reader { address: i.address(), encryption_key: i.encryption_public_key() };
+    let rx = PrescriptionDetails {
+        medication: "Amoxicillin 500 mg".into(),
+        dosage: "1 capsule 3x daily".into(),
+        quantity: 21,
+        instructions: String::new(),
+    };
+    let sealed = seal_json(&rx, &[reader(&patient), reader(&doctor), reader(&pharmacy), reader(&doctor)], &mut OsRng)
+        .unwrap();
+    assert_eq!(sealed.keys.len(), 3, "each reader once");
+    for who in [&patient, &doctor, &pharmacy] {
+        assert_eq!(open_json::<PrescriptionDetails>(who, &sealed).unwrap(), rx);
+    }
+    assert_eq!(open_json::<PrescriptionDetails>(&stranger, &sealed).unwrap_err(), SealedError::NotForYou);
+    assert!(!String::from_utf8_lossy(&sealed.ciphertext).contains("Amoxicillin"));
+    let mut tampered = sealed.clone();
+    let last = tampered.ciphertext.len() - 1;
+    tampered.ciphertext[last] ^= 1;
+    assert!(matches!(open_json::<PrescriptionDetails>(&doctor, &tampered), Err(SealedError::Envelope(_))));
+    // A key wrapped for someone else, relabelled as the stranger's, does not open.
+    let mut relabelled = sealed.clone();
+    relabelled.keys[0].reader = stranger.address();
+    assert!(open_json::<PrescriptionDetails>(&stranger, &relabelled).is_err());
+    assert!(PrescriptionDetails { quantity: 0, ..rx }.check().is_err());
 }
