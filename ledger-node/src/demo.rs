@@ -24,6 +24,11 @@ const TWIN_SOURCES: twin_sim::demo::DemoSources<'static> = twin_sim::demo::DemoS
     synthea: SYNTHEA,
 };
 
+/// The demo prescription and claim, in words (sealed on the ledger).
+pub const DEMO_MEDICATION: &str = "Amoxicillin 500 mg capsules";
+pub const DEMO_DOSAGE: &str = "One capsule three times a day for 7 days";
+pub const DEMO_CLAIM: &str = "Outpatient consultation and prescription";
+
 /// A demo identity: name, role, address and its (public, well-known) recovery phrase.
 #[derive(Debug, Clone, Serialize)]
 pub struct DemoIdentity {
@@ -42,6 +47,16 @@ pub const PEOPLE: &[(&str, &str, Role)] = &[
     ("student", "S. Lindqvist (medical student)", Role::Student),
     ("patient", "Jordan Smith", Role::Patient),
 ];
+
+/// The demo staff's (made-up) licence or staff numbers, by label.
+fn licence(label: &str) -> String {
+    format!("DEMO-{}", label.to_uppercase())
+}
+
+/// A reader of sealed content.
+fn reader(id: &Identity) -> wallet::sealed::Reader {
+    wallet::sealed::Reader { address: id.address(), encryption_key: id.encryption_public_key() }
+}
 
 /// The demo recovery phrase of `label`.
 pub fn demo_mnemonic(label: &str) -> Mnemonic {
@@ -104,11 +119,21 @@ pub async fn seed(state: &AppState) -> anyhow::Result<usize> {
             encryption_key: id.encryption_public_key(),
             role: *role,
             name: (*name).into(),
+            licence: licence(label),
         }));
     }
+    let mut rng = rand_core::OsRng;
+    // The patient lets the hospital find them (for emergency care): their profile is
+    // sealed for them and for the hospital's authorities.
+    let mut profile_readers = vec![reader(&patient.id)];
+    profile_readers.extend(state.0.ledger.genesis.authorities.iter().map(|a| wallet::sealed::Reader {
+        address: a.key.address(),
+        encryption_key: a.encryption_key,
+    }));
+    let profile = wallet::sealed::PatientProfile { name: "Jordan Smith".into(), birth_date: Some("1984-03-12".into()) };
     txs.push(patient.sign(TxBody::RegisterPatient {
-        name: "Jordan Smith".into(),
         encryption_key: patient.id.encryption_public_key(),
+        profile: wallet::sealed::seal_json(&profile, &profile_readers, &mut rng)?,
     })?);
     let doctor_classes =
         vec![DataClass::Conditions, DataClass::Procedures, DataClass::Observations, DataClass::Medications];
@@ -140,7 +165,6 @@ pub async fn seed(state: &AppState) -> anyhow::Result<usize> {
     // The patient's history, each FHIR resource an encrypted record, readable by the
     // patient and by whoever has read consent for its class at this moment.
     let surgeon = demo_identity("surgeon");
-    let mut rng = rand_core::OsRng;
     for line in SYNTHEA.lines().filter(|l| !l.trim().is_empty()) {
         let resource_type =
             serde_json::from_str::<serde_json::Value>(line)?["resourceType"].as_str().unwrap_or("").to_owned();
@@ -222,22 +246,33 @@ pub async fn seed(state: &AppState) -> anyhow::Result<usize> {
         .collect::<anyhow::Result<Vec<_>>>()?;
     let n = n + submit_all(state, anchors).await?;
 
-    // The doctor prescribes and claims once consent is on the ledger.
+    // The doctor prescribes (for the demo pharmacy) and claims once consent is on the
+    // ledger; what they say is sealed for the people concerned.
+    let (pharmacy, insurer) = (demo_identity("pharmacy"), demo_identity("insurer"));
+    let rx = wallet::sealed::PrescriptionDetails {
+        medication: DEMO_MEDICATION.into(),
+        dosage: DEMO_DOSAGE.into(),
+        quantity: 21,
+        instructions: String::new(),
+    };
+    let claim = wallet::sealed::ClaimDetails {
+        amount_cents: 12_000,
+        currency: "EUR".into(),
+        description: DEMO_CLAIM.into(),
+        codes: vec!["99213".into()],
+    };
     let more = vec![
         doctor.sign(TxBody::Prescribe {
             patient: p,
-            medication: "Amoxicillin 500 mg capsules".into(),
-            dosage: "One capsule three times a day for 7 days".into(),
-            quantity: 21,
+            pharmacy: pharmacy.address(),
+            details: wallet::sealed::seal_json(&rx, &[reader(&patient.id), reader(&doctor.id), reader(&pharmacy)], &mut rng)?,
             valid_until: now + 30 * day,
         })?,
         doctor.sign(TxBody::Claim {
             patient: p,
-            insurer: demo_identity("insurer").address(),
-            amount_cents: 12_000,
-            currency: "EUR".into(),
-            description: "Outpatient consultation and prescription".into(),
+            insurer: insurer.address(),
             records: vec![],
+            details: wallet::sealed::seal_json(&claim, &[reader(&patient.id), reader(&doctor.id), reader(&insurer)], &mut rng)?,
         })?,
     ];
     Ok(n + submit_all(state, more).await?)

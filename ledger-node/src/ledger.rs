@@ -627,7 +627,11 @@ fn receipts(slots: Slots, block: Option<(u64, Hash, &[Hash])>) -> Vec<Outcome> {
         .map(|r| {
             r.and_then(|index| match block {
                 Some((height, block_hash, ids)) => Ok(Receipt { id: ids[index as usize], height, block_hash, index }),
-                None => Err(ErrorBody { code: "internal".into(), message: "no block holds this transaction".into() }),
+                None => Err(ErrorBody {
+                    code: "internal".into(),
+                    message: "no block holds this transaction".into(),
+                    kind: ledger_protocol::ErrorKind::Internal,
+                }),
             })
         })
         .collect()
@@ -716,8 +720,14 @@ mod tests {
                     signer: PublicKey::from(k.verifying_key()),
                     nonce: 1,
                     body: TxBody::RegisterPatient {
-                        name: name.into(),
                         encryption_key: PublicKey::from(k.verifying_key()),
+                        profile: ledger_protocol::Sealed {
+                            ciphertext: name.as_bytes().iter().copied().cycle().take(64).collect(),
+                            keys: vec![ledger_protocol::WrappedKey {
+                                reader: PublicKey::from(k.verifying_key()).address(),
+                                wrapped: vec![1; 106],
+                            }],
+                        },
                     },
                 };
                 verify::sign_fast(tx, &secret).verify(&verify::Secp256k1Verifier).unwrap()

@@ -74,7 +74,7 @@ mod tests {
             chain_id: "c".into(),
             signer: PublicKey::from(k.verifying_key()),
             nonce: 1,
-            body: TxBody::RegisterPatient { name: "A".into(), encryption_key: PublicKey::from(k.verifying_key()) },
+            body: TxBody::RevokeConsent { consent: ledger_protocol::Hash::ZERO },
         };
         let s = t.clone().sign(&k);
         let d = t.signing_hash();

@@ -21,6 +21,17 @@ mod durability;
 fn key(seed: &str) -> k256::ecdsa::SigningKey {
     k256::ecdsa::SigningKey::from_slice(&sha256(&[seed.as_bytes()]).0).unwrap()
 }
+/// A patient's self-registration with a sealed profile of `bytes` ciphertext bytes (the
+/// node never decrypts it).
+fn register(k: &k256::ecdsa::SigningKey, bytes: usize) -> TxBody {
+    let me = pk(k).address();
+    let profile = ledger_protocol::Sealed {
+        ciphertext: me.0.iter().copied().cycle().take(bytes.max(ledger_protocol::rules::SEAL_OVERHEAD + 1)).collect(),
+        keys: vec![ledger_protocol::WrappedKey { reader: me, wrapped: vec![1; 106] }],
+    };
+    TxBody::RegisterPatient { encryption_key: pk(k), profile }
+}
+
 fn pk(k: &k256::ecdsa::SigningKey) -> PublicKey {
     PublicKey::from(k.verifying_key())
 }
@@ -193,11 +204,17 @@ async fn register_cast(c: &Client, auth: k256::ecdsa::SigningKey) -> Cast {
         c.ok(&c.tx(
             &cast.auth,
             i as u64 + 1,
-            TxBody::RegisterProvider { key: pk(k), encryption_key: pk(k), role: *role, name: format!("Dr {i}") },
+            TxBody::RegisterProvider {
+                key: pk(k),
+                encryption_key: pk(k),
+                role: *role,
+                name: format!("Dr {i}"),
+                licence: format!("L{i}"),
+            },
         ))
         .await;
     }
-    c.ok(&c.tx(&cast.patient, 1, TxBody::RegisterPatient { name: "Pat".into(), encryption_key: pk(&cast.patient) }))
+    c.ok(&c.tx(&cast.patient, 1, register(&cast.patient, 100)))
         .await;
     cast
 }
@@ -245,6 +262,7 @@ async fn api_rejections_carry_their_codes() {
                 encryption_key: pk(&key("x")),
                 role: Role::Doctor,
                 name: "X".into(),
+                licence: "L".into(),
             },
         ))
         .await;
@@ -411,7 +429,7 @@ fn sigkill_under_load_loses_no_acknowledged_transaction() {
             let mut i = 0u64;
             while !stop.load(std::sync::atomic::Ordering::SeqCst) {
                 let k = key(&format!("crash-{w}-{i}"));
-                let stx = c.tx(&k, 1, TxBody::RegisterPatient { name: format!("P{w}-{i}"), encryption_key: pk(&k) });
+                let stx = c.tx(&k, 1, register(&k, 100));
                 let res = c
                     .http
                     .post(format!("{}/v1/transactions", c.base))

@@ -103,10 +103,12 @@ pub enum Rejection {
     SealedReaders { field: &'static str, why: String },
 }
 
-/// What kind of refusal a rejection is: what an HTTP API answers it with. Every rejection
-/// has exactly one, so a new rejection cannot be answered with the wrong status.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum RejectionKind {
+/// What kind of error an answer is, which decides its HTTP status. Every rejection has
+/// exactly one (`Rejection::kind`, with no wildcard), so a new rejection cannot be answered
+/// with the wrong status; the node's own errors use the last two.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum ErrorKind {
     /// The bytes are not a transaction.
     Malformed,
     /// The signature does not prove who signed.
@@ -121,6 +123,10 @@ pub enum RejectionKind {
     TooLarge,
     /// A field's value is not acceptable.
     Invalid,
+    /// The node cannot answer now; trying again may work.
+    Unavailable,
+    /// The node failed; it has been logged.
+    Internal,
 }
 
 impl Rejection {
@@ -174,8 +180,8 @@ impl Rejection {
     }
 
     /// The kind of refusal (no wildcard: a new variant must choose one).
-    pub fn kind(&self) -> RejectionKind {
-        use RejectionKind::*;
+    pub fn kind(&self) -> ErrorKind {
+        use ErrorKind::*;
         match self {
             Rejection::Malformed(_) => Malformed,
             Rejection::BadSignature | Rejection::HighS => Unauthenticated,

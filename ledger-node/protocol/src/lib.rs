@@ -17,7 +17,7 @@ pub mod wire;
 pub use block::{Block, BlockHeader, ChainError, ChainTip, Genesis, GenesisAuthority};
 pub use codec::{Decode, DecodeError, Encode};
 pub use crypto::{Address, Hash, K256Verifier, PublicKey, Signature, SignatureVerifier};
-pub use error::{Rejection, RejectionKind};
+pub use error::{ErrorKind, Rejection};
 pub use merkle::InclusionProof;
 pub use rules::{Change, Effects, apply};
 pub use state::State;

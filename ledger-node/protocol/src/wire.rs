@@ -33,16 +33,18 @@ pub struct Receipt {
     pub index: u32,
 }
 
-/// Every error the API returns: a stable code and a sentence for people.
+/// Every error the API returns: a stable code, a sentence for people, and its kind (which
+/// decides the HTTP status).
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct ErrorBody {
     pub code: String,
     pub message: String,
+    pub kind: crate::ErrorKind,
 }
 
 impl From<&crate::Rejection> for ErrorBody {
     fn from(r: &crate::Rejection) -> Self {
-        ErrorBody { code: r.code().to_owned(), message: r.to_string() }
+        ErrorBody { code: r.code().to_owned(), message: r.to_string(), kind: r.kind() }
     }
 }
 

@@ -582,7 +582,7 @@ fn who_may_submit_what() {
                 (true, Err(e)) => panic!("{} by {who} must be accepted, was refused: {} ({e})", kind.name(), e.code()),
                 (false, Ok(_)) => panic!("{} by {who} must be refused, was accepted", kind.name()),
                 (false, Err(e)) => assert!(
-                    matches!(e.kind(), RejectionKind::Forbidden | RejectionKind::Conflict),
+                    matches!(e.kind(), ErrorKind::Forbidden | ErrorKind::Conflict),
                     "{} by {who} was refused for a field, not for who they are: {} ({e})",
                     kind.name(),
                     e.code()

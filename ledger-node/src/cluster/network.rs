@@ -7,6 +7,7 @@
 
 use super::orderer::ClusterOrderer;
 use super::types::{NodeId, Peer, Raft, TypeConfig};
+use ledger_protocol::ErrorKind;
 use crate::api::{ApiError, AppState, BatchResults, batch_txs};
 use axum::extract::{DefaultBodyLimit, State};
 use axum::http::{HeaderMap, StatusCode};
@@ -148,7 +149,7 @@ async fn append(State(p): State<RaftPort>, Json(req): Json<AppendEntriesRequest<
     });
     if let Err(why) = refuse_blocks_from_the_future(proposals, crate::ledger::now_ms()) {
         tracing::warn!(leader = ?req.vote.leader_id(), %why, "refused to replicate a block timed ahead of this node's clock");
-        return error(StatusCode::CONFLICT, "block_time_ahead", why);
+        return error(ErrorKind::Conflict, "block_time_ahead", why);
     }
     Json(p.orderer.raft.append_entries(req).await).into_response()
 }
@@ -177,8 +178,8 @@ async fn snapshot(State(p): State<RaftPort>, Json(req): Json<InstallSnapshotRequ
     Json(p.orderer.raft.install_snapshot(req).await).into_response()
 }
 
-fn error(status: StatusCode, code: &str, message: impl Into<String>) -> Response {
-    ApiError::new(status, code, message).into_response()
+fn error(kind: ErrorKind, code: &str, message: impl Into<String>) -> Response {
+    ApiError::new(kind, code, message).into_response()
 }
 
 /// Writes a follower forwards: ordered here only if this node leads (never forwarded again).
@@ -205,12 +206,12 @@ impl crate::ledger::Orderer for LeaderOnly {
 /// (The peer checks the bytes against the id, and releases them only under consent.)
 async fn blob(State(p): State<RaftPort>, axum::extract::Path(id): axum::extract::Path<String>) -> Response {
     let Ok(id) = id.parse::<ledger_protocol::Hash>() else {
-        return error(StatusCode::BAD_REQUEST, "bad_request", "Not a blob id.");
+        return error(ErrorKind::Malformed, "bad_request", "Not a blob id.");
     };
     match p.app.0.ledger.store.blob(&id) {
         Ok(Some(bytes)) => bytes.into_response(),
-        Ok(None) => error(StatusCode::NOT_FOUND, "blob_not_found", "This node does not hold that blob."),
-        Err(e) => error(StatusCode::INTERNAL_SERVER_ERROR, "internal", e.to_string()),
+        Ok(None) => error(ErrorKind::NotFound, "blob_not_found", "This node does not hold that blob."),
+        Err(e) => error(ErrorKind::Internal, "internal", e.to_string()),
     }
 }
 
@@ -219,9 +220,9 @@ async fn blob(State(p): State<RaftPort>, axum::extract::Path(id): axum::extract:
 async fn read_index(State(p): State<RaftPort>) -> Response {
     match tokio::time::timeout(Duration::from_secs(3), p.orderer.raft.ensure_linearizable()).await {
         Ok(Ok(log_id)) => Json(serde_json::json!({ "index": log_id.map(|l| l.index) })).into_response(),
-        Ok(Err(e)) => error(StatusCode::SERVICE_UNAVAILABLE, "not_leader", e.to_string()),
+        Ok(Err(e)) => error(ErrorKind::Unavailable, "not_leader", e.to_string()),
         Err(_) => error(
-            StatusCode::SERVICE_UNAVAILABLE,
+            ErrorKind::Unavailable,
             "unavailable",
             "The leader could not confirm it still leads within 3 s.",
         ),
@@ -284,14 +285,14 @@ async fn on_leader<B: Serialize>(p: &RaftPort, headers: &HeaderMap, path: &str, 
     }
     if headers.contains_key(FORWARDED) {
         return Some(error(
-            StatusCode::SERVICE_UNAVAILABLE,
+            ErrorKind::Unavailable,
             "not_leader",
             "The node this was handed to no longer leads; try again once the cluster has settled on a leader.",
         ));
     }
     let Some((leader, peer)) = p.orderer.leader() else {
         return Some(error(
-            StatusCode::SERVICE_UNAVAILABLE,
+            ErrorKind::Unavailable,
             "no_leader",
             "The cluster has no leader right now; try again when a majority of its nodes are up.",
         ));
@@ -312,7 +313,7 @@ async fn on_leader<B: Serialize>(p: &RaftPort, headers: &HeaderMap, path: &str, 
             (status, [(axum::http::header::CONTENT_TYPE, "application/json")], bytes).into_response()
         }
         Err(e) => error(
-            StatusCode::BAD_GATEWAY,
+            ErrorKind::Unavailable,
             "leader_unreachable",
             format!("The leader (node {leader}) could not be reached: {e}"),
         ),
@@ -322,7 +323,7 @@ async fn on_leader<B: Serialize>(p: &RaftPort, headers: &HeaderMap, path: &str, 
 fn membership_answer<T: Serialize, E: std::fmt::Display>(r: Result<T, E>) -> Response {
     match r {
         Ok(_) => (StatusCode::OK, Json(serde_json::json!({ "ok": true }))).into_response(),
-        Err(e) => error(StatusCode::CONFLICT, "membership_refused", e.to_string()),
+        Err(e) => error(ErrorKind::Conflict, "membership_refused", e.to_string()),
     }
 }
 
@@ -351,14 +352,14 @@ async fn remove(State(p): State<RaftPort>, headers: HeaderMap, Json(req): Json<I
     }
     let m = p.orderer.raft.metrics().borrow().clone();
     if m.membership_config.membership().get_node(&req.id).is_none() {
-        return error(StatusCode::NOT_FOUND, "not_member", format!("Node {} is not a member of this cluster.", req.id));
+        return error(ErrorKind::NotFound, "not_member", format!("Node {} is not a member of this cluster.", req.id));
     }
     let is_voter = m.membership_config.membership().voter_ids().any(|v| v == req.id);
     if is_voter
         && let Err(e) =
             p.orderer.raft.change_membership(ChangeMembers::RemoveVoters(BTreeSet::from([req.id])), false).await
     {
-        return error(StatusCode::CONFLICT, "membership_refused", e.to_string());
+        return error(ErrorKind::Conflict, "membership_refused", e.to_string());
     }
     let m = p.orderer.raft.metrics().borrow().clone();
     if m.membership_config.membership().get_node(&req.id).is_some() {
@@ -373,6 +374,6 @@ async fn remove(State(p): State<RaftPort>, headers: HeaderMap, Json(req): Json<I
 async fn trigger_snapshot(State(p): State<RaftPort>) -> Response {
     match p.orderer.raft.trigger().snapshot().await {
         Ok(()) => Json(serde_json::json!({ "ok": true })).into_response(),
-        Err(e) => error(StatusCode::SERVICE_UNAVAILABLE, "unavailable", e.to_string()),
+        Err(e) => error(ErrorKind::Unavailable, "unavailable", e.to_string()),
     }
 }

@@ -182,7 +182,7 @@ fn registration(chain: &str, name: &str) -> SignedTransaction {
         chain_id: chain.into(),
         signer: pk(&k),
         nonce: 1,
-        body: TxBody::RegisterPatient { name: name.into(), encryption_key: pk(&k) },
+        body: super::register(&k, 100),
     }
     .sign(&k)
 }
@@ -508,10 +508,11 @@ fn a_record_uploaded_to_one_node_is_read_through_another_under_consent_and_audit
                 encryption_key: pk(&doctor),
                 role: Role::Doctor,
                 name: "Dr C".into(),
+                licence: "GMC C".into(),
             },
         ),
     );
-    ok(down, tx(&patient, 1, TxBody::RegisterPatient { name: "Pat C".into(), encryption_key: pk(&patient) }));
+    ok(down, tx(&patient, 1, super::register(&patient, 100)));
     let now = now_ms() / 1000;
     let (pa, da) = (pk(&patient).address(), pk(&doctor).address());
     ok(

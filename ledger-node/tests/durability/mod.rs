@@ -10,18 +10,12 @@ use redb::ReadableTable;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
 
-/// One registration per key, with a name of `name_chars` characters of `ch`.
-fn registrations(chain: &str, prefix: &str, n: usize, ch: char, name_chars: usize) -> Vec<SignedTransaction> {
+/// One registration per key, with a sealed profile of `profile_bytes` bytes.
+fn registrations(chain: &str, prefix: &str, n: usize, profile_bytes: usize) -> Vec<SignedTransaction> {
     (0..n)
         .map(|i| {
             let k = key(&format!("{prefix}-{i}"));
-            let name: String = std::iter::repeat_n(ch, name_chars).collect();
-            Transaction {
-                chain_id: chain.into(),
-                signer: pk(&k),
-                nonce: 1,
-                body: TxBody::RegisterPatient { name, encryption_key: pk(&k) },
-            }
+            Transaction { chain_id: chain.into(), signer: pk(&k), nonce: 1, body: super::register(&k, profile_bytes) }
             .sign(&k)
         })
         .collect()
@@ -60,10 +54,10 @@ fn concurrent_batches_past_a_blocks_limits_commit_read_back_and_survive_a_restar
     let c = Client { http: reqwest::Client::new(), base: node.base.clone(), chain: chain.clone() };
 
     let by_count: Vec<Vec<SignedTransaction>> =
-        (0..3).map(|b| registrations(&chain, &format!("count-{b}"), 2000, 'a', 8)).collect();
-    // 2000 four-byte characters: 8000 bytes a name, about 240 to a 4 MiB request.
+        (0..3).map(|b| registrations(&chain, &format!("count-{b}"), 2000, 64)).collect();
+    // 8000-byte sealed profiles: about 240 to a 4 MiB request (hex doubles them).
     let by_bytes: Vec<Vec<SignedTransaction>> =
-        (0..9).map(|b| registrations(&chain, &format!("bytes-{b}"), 240, '\u{1F489}', 2000)).collect();
+        (0..9).map(|b| registrations(&chain, &format!("bytes-{b}"), 240, 8000)).collect();
     let mut ids = Vec::new();
     rt.block_on(async {
         for round in [&by_count, &by_bytes] {
@@ -187,7 +181,7 @@ async fn a_failed_commit_leaves_nothing_readable_that_is_not_on_disk() {
     let (_, before) = c.get("/v1/info").await;
     state.0.ledger.store.fail_next_block_commits(1);
     let newcomer = key("never-committed");
-    let reg = c.tx(&newcomer, 1, TxBody::RegisterPatient { name: "Ghost".into(), encryption_key: pk(&newcomer) });
+    let reg = c.tx(&newcomer, 1, super::register(&newcomer, 100));
     let (s, v) = c.submit(&reg).await;
     assert_eq!((s, v["code"].as_str()), (503, Some("unavailable")), "{v}");
     let (s, _) = c.get(&format!("/v1/accounts/{}", pk(&newcomer).address())).await;
@@ -251,7 +245,7 @@ fn a_chain_that_cannot_be_replayed_names_the_block_and_how_to_recover() {
     let c = Client { http: reqwest::Client::new(), base: node.base.clone(), chain: genesis.chain_id.clone() };
     rt.block_on(async {
         for txs in
-            [registrations(&genesis.chain_id, "r1", 3, 'a', 4), registrations(&genesis.chain_id, "r2", 3, 'a', 4)]
+            [registrations(&genesis.chain_id, "r1", 3, 64), registrations(&genesis.chain_id, "r2", 3, 64)]
         {
             assert_eq!(submit_batch(&c, &txs).await.0, 200);
         }

@@ -1,0 +1,139 @@
+//! The consent gate of the blob store: a signed read request is answered with the record's
+//! ciphertext only for someone entitled, after the release is committed to the ledger as an
+//! access event; refusals are stored for the patient to see.
+
+use super::error::{parse_id, parse_json};
+use super::{ApiError, ApiResult, AppState};
+use crate::ledger::now_ms;
+use crate::verify::Secp256k1Verifier;
+use axum::body::Bytes;
+use axum::extract::rejection::BytesRejection;
+use axum::extract::{Path, State};
+use axum::http::{HeaderValue, header};
+use axum::response::{IntoResponse, Response};
+use ledger_protocol::rules::access_basis;
+use ledger_protocol::wire::{self, ErrorBody, SignedReadRequest};
+use ledger_protocol::{Address, ErrorKind, Hash, Rejection, TxBody};
+use serde_json::json;
+
+/// What to do with a read request.
+enum Gate {
+    Own(Hash),
+    Allowed(Hash, ledger_protocol::AccessBasis),
+    Refused(Address, ErrorBody),
+}
+
+#[utoipa::path(post, path = "/v1/records/{id}/read", params(("id" = String, Path)), request_body(content = crate::openapi::ReadRequestDoc),
+    responses((status = 200, description = "The encrypted blob; the release is recorded on the ledger (header x-access-event)", content_type = "application/octet-stream"),
+              (status = 401, description = "Bad signature or stale request"), (status = 403, description = "No live consent or break-glass; the attempt is logged"),
+              (status = 404, description = "Unknown record or blob")))]
+pub(super) async fn read_record(
+    State(s): State<AppState>,
+    Path(id): Path<String>,
+    body: Result<Bytes, BytesRejection>,
+) -> ApiResult<Response> {
+    let record_id: Hash = parse_id(&id, "record id")?;
+    let req: SignedReadRequest = parse_json(body)?;
+    let r = &req.request;
+    if r.record != record_id {
+        return Err(ApiError::bad_request("bad_request", "The signed request names another record than the URL."));
+    }
+    if r.chain_id != s.0.ledger.genesis.chain_id {
+        return Err(
+            Rejection::WrongChain { expected: s.0.ledger.genesis.chain_id.clone(), got: r.chain_id.clone() }.into()
+        );
+    }
+    if !req.verify(&Secp256k1Verifier) {
+        return Err(Rejection::BadSignature.into());
+    }
+    let now = now_ms();
+    if now.abs_diff(r.timestamp_ms) > wire::READ_REQUEST_WINDOW_MS {
+        return Err(ApiError::new(
+            ErrorKind::Unauthenticated,
+            "stale_request",
+            "The read request is more than 5 minutes away from the node's clock. Check your device's clock and try again.",
+        ));
+    }
+    let reader = r.reader.address();
+    let (blob, event) = match gate(&s, &record_id, &reader, now)? {
+        Gate::Own(blob) => (blob, None),
+        Gate::Refused(patient, e) => return Err(refuse(&s, patient, record_id, reader, e).await),
+        Gate::Allowed(blob, basis) => {
+            if blob_anywhere(&s, &blob).await?.is_none() {
+                return Err(ApiError::not_found("blob_not_found", "encrypted blob for this record"));
+            }
+            match s.node_signer().submit(TxBody::AccessEvent { record: record_id, reader, basis }).await? {
+                Ok(receipt) => (blob, Some(receipt.id)),
+                // The access event was not committed. Only the consent gate refuses a
+                // reader: asked again now, it either says why, or the fault is the node's.
+                Err(e) => match gate(&s, &record_id, &reader, now_ms())? {
+                    Gate::Refused(patient, why) => return Err(refuse(&s, patient, record_id, reader, why).await),
+                    _ => {
+                        tracing::error!(%record_id, code = %e.code, message = %e.message, "the node's access event was refused");
+                        return Err(ApiError::new(
+                            ErrorKind::Unavailable,
+                            "unavailable",
+                            "The node could not record this read on the ledger. Try again.",
+                        ));
+                    }
+                },
+            }
+        }
+    };
+    let bytes = blob_anywhere(&s, &blob)
+        .await?
+        .ok_or_else(|| ApiError::not_found("blob_not_found", "encrypted blob for this record"))?;
+    s.0.metrics.blob_released();
+    let mut resp = bytes.into_response();
+    resp.headers_mut().insert(header::CONTENT_TYPE, HeaderValue::from_static("application/octet-stream"));
+    if let Some(v) = event.and_then(|ev| HeaderValue::from_str(&ev.to_hex()).ok()) {
+        resp.headers_mut().insert("x-access-event", v);
+    }
+    Ok(resp)
+}
+
+/// What the consent gate says to `reader` about `record` at `now_ms`, from one consistent
+/// view of the state.
+fn gate(s: &AppState, record: &Hash, reader: &Address, now_ms: u64) -> ApiResult<Gate> {
+    let h = s.0.ledger.head();
+    let record = h.state.records.get(record).ok_or_else(|| ApiError::not_found("record_not_found", "record"))?;
+    Ok(if *reader == record.patient {
+        Gate::Own(record.blob)
+    } else {
+        match access_basis(&h.state, record, reader, now_ms / 1000) {
+            Ok(basis) => Gate::Allowed(record.blob, basis),
+            Err(e) => Gate::Refused(record.patient, ErrorBody::from(&e)),
+        }
+    })
+}
+
+/// A blob from this node's store or, in a cluster, from a peer that has it (blobs are
+/// stored where they were uploaded). A peer's copy is kept only if it hashes to its id.
+async fn blob_anywhere(s: &AppState, id: &Hash) -> ApiResult<Option<Vec<u8>>> {
+    if let Some(b) = s.0.ledger.store.blob(id)? {
+        return Ok(Some(b));
+    }
+    let Some(c) = s.0.cluster.get() else { return Ok(None) };
+    let Some(bytes) = c.blob_from_peers(id).await else { return Ok(None) };
+    s.0.ledger.store.put_blob(id, &bytes)?;
+    Ok(Some(bytes))
+}
+
+/// Logs a refused read (store, metrics, tracing) and turns it into the 403 answer.
+async fn refuse(s: &AppState, patient: Address, record: Hash, reader: Address, e: ErrorBody) -> ApiError {
+    tracing::warn!(%record, %reader, code = %e.code, "blob read refused");
+    s.0.metrics.blob_refused(&e.code);
+    let entry =
+        json!({ "at": now_ms() / 1000, "record": record, "reader": reader, "code": e.code, "message": e.message })
+            .to_string();
+    let ledger = s.0.ledger.clone();
+    match tokio::task::spawn_blocking(move || ledger.store.log_refusal(&patient, &entry)).await {
+        Ok(Ok(())) => {}
+        Ok(Err(err)) => tracing::error!(error = %err, "could not store a refused access attempt"),
+        Err(err) => tracing::error!(error = %err, "could not store a refused access attempt"),
+    }
+    let mut api = ApiError::from(e);
+    api.kind = ErrorKind::Forbidden;
+    api
+}
+
