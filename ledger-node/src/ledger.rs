@@ -708,8 +708,8 @@ mod tests {
         k256::ecdsa::SigningKey::from_slice(&seed).unwrap()
     }
 
-    /// Registrations by distinct keys: small names, and names of 2000 four-byte characters
-    /// (8000 bytes, about as large as the rules allow).
+    /// Registrations by distinct keys: small sealed profiles, and profiles of 8000 bytes
+    /// (about half what the rules allow).
     fn pool(first: u64, n: u64, name: &str) -> Vec<VerifiedTx> {
         (first..first + n)
             .map(|i| {
@@ -722,7 +722,7 @@ mod tests {
                     body: TxBody::RegisterPatient {
                         encryption_key: PublicKey::from(k.verifying_key()),
                         profile: ledger_protocol::Sealed {
-                            ciphertext: name.as_bytes().iter().copied().cycle().take(64).collect(),
+                            ciphertext: name.as_bytes().iter().copied().cycle().take(name.len().max(64)).collect(),
                             keys: vec![ledger_protocol::WrappedKey {
                                 reader: PublicKey::from(k.verifying_key()).address(),
                                 wrapped: vec![1; 106],

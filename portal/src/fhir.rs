@@ -335,11 +335,13 @@ pub fn consent_resource(c: &Consent, patient_name: &str, grantee_name: &str, now
     })
 }
 
-/// An audit-trail entry as a FHIR R4 AuditEvent resource.
+/// An audit-trail entry as a FHIR R4 AuditEvent resource; `open` gives the text of a sealed
+/// justification, when the exporter can read it.
 pub fn audit_event_resource(
     e: &AuditEntry,
     patient: &str,
     name_of: &dyn Fn(&ledger_protocol::Address) -> String,
+    open: &dyn Fn(&ledger_protocol::Sealed) -> Option<String>,
 ) -> Value {
     let mut m = Map::new();
     m.insert("resourceType".into(), json!("AuditEvent"));
@@ -368,7 +370,7 @@ pub fn audit_event_resource(
         AuditEntry::BreakGlass { tx, at, clinician, justification, until } => {
             m.insert("id".into(), json!(tx.to_hex()));
             m.insert("recorded".into(), json!(iso(*at)));
-            m.insert("purposeOfEvent".into(), json!([{ "coding": [{ "system": "http://terminology.hl7.org/CodeSystem/v3-ActReason", "code": "ETREAT", "display": "Emergency Treatment" }], "text": justification }]));
+            m.insert("purposeOfEvent".into(), json!([{ "coding": [{ "system": "http://terminology.hl7.org/CodeSystem/v3-ActReason", "code": "ETREAT", "display": "Emergency Treatment" }], "text": open(justification).unwrap_or_else(|| "(sealed)".into()) }]));
             m.insert("period".into(), json!({ "start": iso(*at), "end": iso(*until) }));
             m.insert("agent".into(), json!([{ "who": { "identifier": { "system": "urn:healthchain:address", "value": clinician.to_hex() }, "display": name_of(clinician) }, "requestor": true }]));
             m.insert("entity".into(), json!([{ "what": { "identifier": { "system": "urn:healthchain:address", "value": patient } }, "role": { "code": "1", "display": "Patient" } }]));
@@ -460,11 +462,12 @@ mod tests {
             tx: c.id,
             at: 0,
             clinician: c.grantee,
-            justification: "Unconscious".into(),
+            justification: ledger_protocol::Sealed { ciphertext: vec![1; 60], keys: vec![] },
             until: 3600,
         };
-        let a = audit_event_resource(&e, "p", &|_| "Dr X".into());
+        let a = audit_event_resource(&e, "p", &|_| "Dr X".into(), &|_| Some("Unconscious".into()));
         assert_eq!(a["purposeOfEvent"][0]["coding"][0]["code"], "ETREAT");
+        assert_eq!(a["purposeOfEvent"][0]["text"], "Unconscious");
         assert_eq!(bundle(vec![r, a])["entry"].as_array().unwrap().len(), 2);
     }
 }

@@ -11,6 +11,7 @@ pub mod app;
 pub mod components;
 pub mod fhir;
 pub mod pages;
+pub mod sealing;
 pub mod session;
 
 /// Starts the app (called by the start page once this module is loaded): replaces the

@@ -26,7 +26,8 @@ impl PartialEq for Unlocked {
 #[derive(Clone, PartialEq, Default)]
 pub struct Session {
     pub unlocked: Option<Unlocked>,
-    /// The unlocked identity's account, once the ledger knows it.
+    /// The unlocked identity's account, once the ledger knows it (a patient's `name` opened
+    /// from their sealed profile).
     pub account: Option<Account>,
     pub info: Option<NodeInfo>,
     /// Bumped whenever something was committed, so pages reload what they show.
@@ -126,8 +127,17 @@ pub fn refresh(session: &SessionHandle) {
             session.dispatch(Action::Info(info));
         }
         if let Some(id) = session.identity()
-            && let Ok(acc) = api::account(&id.address()).await
+            && let Ok(mut acc) = api::account(&id.address()).await
         {
+            // A patient's name is not on the ledger: it is in their sealed profile, opened
+            // here with their key, so the pages can greet them by name.
+            if let Some(a) = acc.as_mut()
+                && a.name.is_empty()
+                && let Some(profile) = &a.profile
+                && let Ok(p) = wallet::sealed::open_json::<wallet::sealed::PatientProfile>(&id, profile)
+            {
+                a.name = p.name;
+            }
             session.dispatch(Action::Account(acc));
         }
     });

@@ -4,9 +4,11 @@
 use crate::api;
 use crate::components::confirm::{SignRequest, use_signer};
 use crate::components::ui::{ErrorBox, Notice, datetime, text_value};
+use crate::sealing;
 use crate::session::use_session;
 use ledger_protocol::TxBody;
-use ledger_protocol::state::Claim;
+use ledger_protocol::state::{Account, Claim};
+use wallet::sealed::{ClaimDetails, Text};
 use std::collections::BTreeMap;
 use std::rc::Rc;
 use wallet::MapDirectory;
@@ -17,15 +19,29 @@ pub fn insurer() -> Html {
     let session = use_session();
     let signer = use_signer();
     let claims = use_state(|| None::<Result<Vec<Claim>, String>>);
+    // The patients' and providers' accounts: a decision's reason is sealed for them.
+    let parties = use_state(BTreeMap::<ledger_protocol::Address, Account>::new);
     let reasons = use_state(BTreeMap::<ledger_protocol::Hash, String>::new);
     let notice = use_state(|| None::<Result<String, String>>);
     let me = session.identity().map(|i| i.address());
     {
-        let claims = claims.clone();
+        let (claims, parties) = (claims.clone(), parties.clone());
         use_effect_with((me, session.generation), move |(me, _)| {
             if let Some(me) = *me {
                 wasm_bindgen_futures::spawn_local(async move {
-                    claims.set(Some(api::insurer_claims(&me).await.map_err(|e| e.message)))
+                    let r = api::insurer_claims(&me).await.map_err(|e| e.message);
+                    if let Ok(list) = &r {
+                        let mut found = BTreeMap::new();
+                        for a in list.iter().flat_map(|c| [c.patient, c.provider]) {
+                            if !found.contains_key(&a)
+                                && let Ok(Some(acc)) = api::account(&a).await
+                            {
+                                found.insert(a, acc);
+                            }
+                        }
+                        parties.set(found);
+                    }
+                    claims.set(Some(r))
                 });
             }
         });
@@ -33,18 +49,38 @@ pub fn insurer() -> Html {
     let decide = |c: &Claim, approved: bool| {
         let (signer, reasons, notice, id) = (signer.clone(), reasons.clone(), notice.clone(), c.id);
         let mut names = MapDirectory::default();
+        let details = sealing::open::<ClaimDetails>(&session, &c.details);
         names.claims.insert(
             c.id,
-            format!("the claim for {} {:.2} ({})", c.currency, c.amount_cents as f64 / 100.0, c.description),
+            details.map_or_else(
+                || "a sealed claim".to_owned(),
+                |d| format!("the claim for {} {:.2} ({})", d.currency, d.amount_cents as f64 / 100.0, d.description),
+            ),
         );
-        let names = Rc::new(names);
+        // The reason is for the patient, the provider and this insurer.
+        let readers: Option<Vec<_>> = [c.patient, c.provider]
+            .iter()
+            .map(|a| parties.get(a).map(sealing::reader))
+            .chain([session.account.as_ref().map(sealing::reader)])
+            .collect();
         Callback::from(move |_| {
             let reason = reasons.get(&id).cloned().unwrap_or_default();
             let notice = notice.clone();
+            if !approved && reason.trim().is_empty() {
+                return notice.set(Some(Err("Give the reason for denying the claim; the patient and the provider will read it.".into())));
+            }
+            let Some(readers) = &readers else {
+                return notice.set(Some(Err("The patient or the provider of this claim is not known to the ledger.".into())));
+            };
+            let mut names = names.clone();
+            let reason = match sealing::seal(&Text { text: reason.trim().to_owned() }, readers, &mut names) {
+                Ok(s) => s,
+                Err(m) => return notice.set(Some(Err(m))),
+            };
             signer.set(Some(SignRequest {
                 title: if approved { "Approve a claim".into() } else { "Deny a claim".into() },
-                bodies: vec![TxBody::DecideClaim { claim: id, approved, reason: reason.trim().to_owned() }],
-                names: names.clone(),
+                bodies: vec![TxBody::DecideClaim { claim: id, approved, reason }],
+                names: Rc::new(names),
                 on_done: Callback::from(move |r: Result<_, String>| {
                     notice.set(Some(r.map(|_| "Decision recorded on the ledger.".to_owned())))
                 }),
@@ -65,12 +101,21 @@ pub fn insurer() -> Html {
                 { for list.iter().map(|c| {
                     let reasons2 = reasons.clone();
                     let id = c.id;
+                    let details = sealing::open::<ClaimDetails>(&session, &c.details);
                     html! {
                         <li class="claim-item card" data-claim-id={c.id.to_hex()}>
-                            <strong>{ format!("{} {:.2}", c.currency, c.amount_cents as f64 / 100.0) }</strong>
-                            { format!(" — {} · submitted {}", c.description, datetime(c.submitted_at)) }
+                            { match &details {
+                                Some(d) => html! { <>
+                                    <strong>{ format!("{} {:.2}", d.currency, d.amount_cents as f64 / 100.0) }</strong>
+                                    { format!(" — {}{} · submitted {}", d.description, if d.codes.is_empty() { String::new() } else { format!(" (codes {})", d.codes.join(", ")) }, datetime(c.submitted_at)) }
+                                </> },
+                                None => html! { <strong>{ "A claim sealed for someone else" }</strong> },
+                            } }
                             { match &c.decision {
-                                Some(d) => html! { <p>{ format!("{} on {}{}", if d.approved { "Approved" } else { "Denied" }, datetime(d.at), if d.reason.is_empty() { String::new() } else { format!(": {}", d.reason) }) }</p> },
+                                Some(d) => {
+                                    let reason = sealing::open_text(&session, &d.reason).unwrap_or_default();
+                                    html! { <p>{ format!("{} on {}{}", if d.approved { "Approved" } else { "Denied" }, datetime(d.at), if reason.is_empty() { String::new() } else { format!(": {reason}") }) }</p> }
+                                }
                                 None => html! {
                                     <>
                                         <label for={format!("reason-{}", c.id.to_hex())}>{ "Reason (required to deny)" }</label>

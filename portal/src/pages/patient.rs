@@ -9,6 +9,7 @@ use crate::components::ui::{
     ErrorBox, Notice, date, datetime, download, input_checked, input_value, now_secs, short, text_value,
 };
 use crate::fhir;
+use crate::sealing;
 use crate::session::{self, use_session};
 use ledger_protocol::state::{Account, AuditEntry, ConsentStatus, Record};
 use ledger_protocol::{AccessBasis, Actions, Address, DataClass, Purpose, TxBody, WrappedKey};
@@ -24,6 +25,7 @@ pub fn register() -> Html {
     let signer = use_signer();
     let navigator = use_navigator();
     let name = use_state(String::new);
+    let findable = use_state(|| true);
     let error = use_state(|| None::<String>);
     if session.unlocked.is_none() {
         return html! { <main class="narrow"><p>{ "Unlock or create a wallet first. " }<Link<Route> to={Route::Home}>{ "Start" }</Link<Route>></p></main> };
@@ -32,8 +34,8 @@ pub fn register() -> Html {
         return html! { <main class="narrow"><p>{ format!("You are registered as {} ({}). ", acc.name, acc.role.human()) }<Link<Route> to={home_of(Some(acc.role))}>{ "Continue" }</Link<Route>></p></main> };
     }
     let submit = {
-        let (session, signer, navigator, name, error) =
-            (session.clone(), signer.clone(), navigator.clone(), name.clone(), error.clone());
+        let (session, signer, navigator, name, error, findable) =
+            (session.clone(), signer.clone(), navigator.clone(), name.clone(), error.clone(), findable.clone());
         Callback::from(move |e: SubmitEvent| {
             e.prevent_default();
             let Some(id) = session.identity() else { return };
@@ -41,13 +43,23 @@ pub fn register() -> Html {
                 return error.set(Some("Type your name as your care providers should see it.".into()));
             }
             let (session, navigator, error) = (session.clone(), navigator.clone(), error.clone());
+            // The name is sealed: for the patient, and for the hospital if they let it find
+            // them in an emergency. Only its ciphertext goes on the ledger.
+            let mut readers =
+                vec![wallet::sealed::Reader { address: id.address(), encryption_key: id.encryption_public_key() }];
+            if *findable {
+                readers.extend(sealing::authorities(session.info.as_ref()));
+            }
+            let mut names = MapDirectory::default();
+            let profile = wallet::sealed::PatientProfile { name: name.trim().to_owned(), birth_date: None };
+            let profile = match sealing::seal(&profile, &readers, &mut names) {
+                Ok(p) => p,
+                Err(m) => return error.set(Some(m)),
+            };
             signer.set(Some(SignRequest {
                 title: "Register as a patient".into(),
-                bodies: vec![TxBody::RegisterPatient {
-                    name: name.trim().to_owned(),
-                    encryption_key: id.encryption_public_key(),
-                }],
-                names: Rc::new(MapDirectory::default()),
+                bodies: vec![TxBody::RegisterPatient { encryption_key: id.encryption_public_key(), profile }],
+                names: Rc::new(names),
                 on_done: Callback::from(move |r: Result<_, String>| match r {
                     Ok(_) => {
                         session::refresh(&session);
@@ -64,9 +76,10 @@ pub fn register() -> Html {
         <main class="narrow">
             <h1>{ "Register on the ledger" }</h1>
             <form class="card" onsubmit={submit}>
-                <p>{ "Providers are registered by their hospital. If you are a patient, register yourself here; your name and public keys go on the ledger, nothing else." }</p>
+                <p>{ "Providers are registered by their hospital. If you are a patient, register yourself here. Your public keys go on the ledger; your name goes there only encrypted, so only you (and the hospital, if you let it) can read it." }</p>
                 <label for="register-name">{ "Your name" }</label>
                 <input id="register-name" autocomplete="name" value={(*name).clone()} oninput={ let s = name.clone(); Callback::from(move |e: InputEvent| s.set(text_value(&e))) } />
+                <label class="check"><input id="register-findable" type="checkbox" checked={*findable} onchange={ let s = findable.clone(); Callback::from(move |e: Event| s.set(input_checked(&e))) } />{ " Let the hospital find me by name in an emergency (it can read my name, nothing else)" }</label>
                 if let Some(e) = &*error { <ErrorBox id="register-error" text={e.clone()} /> }
                 <button id="register-submit" type="submit">{ "Register as a patient" }</button>
             </form>
@@ -130,7 +143,7 @@ fn use_patient_data() -> (UseStateHandle<Option<Result<PatientData, String>>>, O
 }
 
 fn name_of(providers: &BTreeMap<Address, Account>, a: &Address) -> String {
-    providers.get(a).map_or_else(|| format!("account {}", &a.to_hex()[..10]), |p| p.name.clone())
+    providers.get(a).map_or_else(|| format!("account {}", &a.to_hex()[..10]), |p| p.label())
 }
 
 pub fn status_word(s: ConsentStatus) -> &'static str {
@@ -195,7 +208,11 @@ pub fn dashboard() -> Html {
                 resources.extend(
                     a.entries
                         .iter()
-                        .map(|e| fhir::audit_event_resource(e, &me.to_hex(), &|x| name_of(&d.providers, x))),
+                        .map(|e| {
+                            fhir::audit_event_resource(e, &me.to_hex(), &|x| name_of(&d.providers, x), &|s| {
+                                sealing::open_text(&session, s)
+                            })
+                        }),
                 );
             }
             let text = serde_json::to_string_pretty(&fhir::bundle(resources)).unwrap_or_default();
@@ -234,7 +251,8 @@ pub fn dashboard() -> Html {
                 html! {
                     <li class="access-item break-glass" data-reader={clinician.to_hex()} data-tx={tx.to_hex()}>
                         <strong>{ format!("Emergency access: {}", name_of(&d.providers, clinician)) }</strong>
-                        { format!(" broke the glass on {} until {}: “{}”", datetime(*at), datetime(*until), justification) }
+                        { format!(" broke the glass on {} until {}: “{}”", datetime(*at), datetime(*until),
+                            sealing::open_text(&session, justification).unwrap_or_else(|| "(the justification is sealed and this wallet cannot open it)".into())) }
                     </li>
                 },
             ),

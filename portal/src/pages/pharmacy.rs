@@ -4,8 +4,10 @@
 use crate::api;
 use crate::components::confirm::{SignRequest, use_signer};
 use crate::components::ui::{ErrorBox, datetime, text_value};
+use crate::sealing;
 use crate::session::use_session;
 use ledger_protocol::state::Prescription;
+use wallet::sealed::PrescriptionDetails;
 use ledger_protocol::{Hash, K256Verifier, SignatureVerifier, TxBody};
 use std::rc::Rc;
 use wallet::MapDirectory;
@@ -28,7 +30,7 @@ async fn lookup(id: Hash, genesis: Option<ledger_protocol::Genesis>) -> Result<F
         && genesis.is_some_and(|g| g.is_authority(&proof.header.producer))
         && K256Verifier.verify(&proof.header.producer, &proof.block_hash, &proof.block_signature);
     let name = |a| async move {
-        api::account(&a).await.ok().flatten().map_or_else(|| a.to_hex(), |x| format!("{} ({})", x.name, x.role.human()))
+        api::account(&a).await.ok().flatten().map_or_else(|| a.to_hex(), |x| format!("{} ({})", x.label(), x.role.human()))
     };
     Ok(Found { prescriber: name(rx.prescriber).await, patient: name(rx.patient).await, rx, verified })
 }
@@ -60,7 +62,9 @@ pub fn pharmacy() -> Html {
         Callback::from(move |_| {
             let Some(Ok(f)) = (*found).clone() else { return };
             let mut names = MapDirectory::default();
-            names.prescriptions.insert(f.rx.id, format!("{} for {}", f.rx.medication, f.patient));
+            let what = sealing::open::<PrescriptionDetails>(&session, &f.rx.details)
+                .map_or_else(|| "a sealed prescription".to_owned(), |d| d.medication);
+            names.prescriptions.insert(f.rx.id, format!("{what} for {}", f.patient));
             let (result, found, genesis) =
                 (result.clone(), found.clone(), session.info.as_ref().map(|i| i.genesis.clone()));
             let id = f.rx.id;
@@ -92,12 +96,26 @@ pub fn pharmacy() -> Html {
                 Some(Err(e)) => html! { <ErrorBox id="rx-error" text={e.clone()} /> },
                 Some(Ok(f)) => {
                     let status = if f.rx.dispensed.is_some() { "dispensed" } else if now >= f.rx.valid_until { "expired" } else { "ready to dispense" };
+                    let mine = session.identity().is_some_and(|i| i.address() == f.rx.pharmacy);
+                    let details = sealing::open::<PrescriptionDetails>(&session, &f.rx.details);
                     html! {
                         <section class="card" id="rx-status" data-status={status} data-verified={f.verified.to_string()}>
-                            <h2>{ f.rx.medication.clone() }</h2>
+                            { match &details {
+                                Some(d) => html! {
+                                    <>
+                                        <h2>{ d.medication.clone() }</h2>
+                                        <dl class="details">
+                                            <dt>{ "Dosage" }</dt><dd>{ d.dosage.clone() }</dd>
+                                            <dt>{ "Quantity" }</dt><dd>{ d.quantity }</dd>
+                                        </dl>
+                                    </>
+                                },
+                                None => html! { <h2>{ "A sealed prescription" }</h2> },
+                            } }
+                            if !mine {
+                                <p class="error" id="rx-other-pharmacy">{ "This prescription names another pharmacy: only that pharmacy may dispense it, and only it (with the patient and the prescriber) can read what it is." }</p>
+                            }
                             <dl class="details">
-                                <dt>{ "Dosage" }</dt><dd>{ f.rx.dosage.clone() }</dd>
-                                <dt>{ "Quantity" }</dt><dd>{ f.rx.quantity }</dd>
                                 <dt>{ "For" }</dt><dd>{ f.patient.clone() }</dd>
                                 <dt>{ "Prescribed by" }</dt><dd>{ f.prescriber.clone() }</dd>
                                 <dt>{ "Issued" }</dt><dd>{ datetime(f.rx.issued_at) }</dd>

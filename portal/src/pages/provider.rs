@@ -6,6 +6,7 @@ use crate::api::{self, ConsentView};
 use crate::app::Route;
 use crate::components::confirm::{SignRequest, use_signer};
 use crate::components::ui::{ErrorBox, Notice, date, datetime, input_value, now_secs, short, text_value};
+use crate::sealing;
 use crate::session::use_session;
 use ledger_protocol::state::{Account, ConsentStatus, Prescription, Record};
 use ledger_protocol::{Address, DataClass, Role, TxBody};
@@ -33,7 +34,7 @@ pub fn provider_home() -> Html {
                             if let std::collections::btree_map::Entry::Vacant(v) = n.entry(c.consent.patient)
                                 && let Ok(Some(acc)) = api::account(&c.consent.patient).await
                             {
-                                v.insert(acc.name);
+                                v.insert(acc.label());
                             }
                         }
                         names.set(n);
@@ -110,6 +111,7 @@ pub fn patient_view(props: &PatientProps) -> Html {
     let notice = use_state(|| None::<(bool, String, Option<String>)>);
     let rx = use_state(|| ("".to_owned(), "".to_owned(), "10".to_owned(), "30".to_owned()));
     let bg = use_state(|| ("".to_owned(), "4".to_owned()));
+    let pharmacy = use_state(|| None::<Address>);
     let note = use_state(|| ("".to_owned(), "".to_owned(), None::<DataClass>));
     let patient = Address::from_hex(&props.address).ok();
     {
@@ -131,7 +133,7 @@ pub fn patient_view(props: &PatientProps) -> Html {
     };
     let my_role = session.account.as_ref().map(|a| a.role);
     let clinician = matches!(my_role, Some(Role::Doctor | Role::Surgeon));
-    let pname = d.account.as_ref().map_or_else(|| format!("Patient {}", &patient.to_hex()[..10]), |a| a.name.clone());
+    let pname = d.account.as_ref().map_or_else(|| format!("Patient {}", &patient.to_hex()[..10]), |a| a.label());
     let mine: Vec<&ConsentView> = d.consents.iter().filter(|c| c.consent.grantee == me).collect();
     let write_classes: Vec<DataClass> = mine
         .iter()
@@ -149,27 +151,49 @@ pub fn patient_view(props: &PatientProps) -> Html {
     };
     let mut names = MapDirectory::default();
     names.accounts.insert(patient, pname.clone());
-    let names = Rc::new(names);
+    let pharmacies: Vec<Account> =
+        d.providers.values().filter(|a| a.role == Role::Pharmacy && a.is_active()).cloned().collect();
+    let chosen_pharmacy = (*pharmacy).or_else(|| pharmacies.first().map(|a| a.address));
+    // Sealed content is for the patient, this clinician and (a prescription) the pharmacy.
+    let me_reader = session.account.as_ref().map(sealing::reader);
+    let patient_reader = d.account.as_ref().map(sealing::reader);
     let prescribe = {
         let (signer, rx, names, done) =
             (signer.clone(), rx.clone(), names.clone(), done("Prescription signed and on the ledger."));
         let notice = notice.clone();
+        let pharmacy = chosen_pharmacy.and_then(|a| d.providers.get(&a)).map(sealing::reader);
         Callback::from(move |e: SubmitEvent| {
             e.prevent_default();
             let (med, dose, qty, days) = (*rx).clone();
             let (Ok(quantity), Ok(days)) = (qty.trim().parse::<u32>(), days.trim().parse::<u64>()) else {
                 return notice.set(Some((false, "Quantity and days must be whole numbers.".into(), None)));
             };
+            let (Some(me), Some(pt), Some(ph)) = (me_reader, patient_reader, pharmacy) else {
+                return notice.set(Some((false, "Choose a pharmacy registered at this hospital.".into(), None)));
+            };
+            let details = wallet::sealed::PrescriptionDetails {
+                medication: med.trim().into(),
+                dosage: dose.trim().into(),
+                quantity,
+                instructions: String::new(),
+            };
+            if let Err(e) = details.check() {
+                return notice.set(Some((false, e.to_string(), None)));
+            }
+            let mut names = names.clone();
+            let details = match sealing::seal(&details, &[pt, me, ph], &mut names) {
+                Ok(s) => s,
+                Err(m) => return notice.set(Some((false, m, None))),
+            };
             signer.set(Some(SignRequest {
                 title: "Prescribe".into(),
                 bodies: vec![TxBody::Prescribe {
                     patient,
-                    medication: med.trim().into(),
-                    dosage: dose.trim().into(),
-                    quantity,
+                    pharmacy: ph.address,
+                    details,
                     valid_until: now_secs() + days * 86_400,
                 }],
-                names: names.clone(),
+                names: Rc::new(names),
                 on_done: done.clone(),
             }));
         })
@@ -182,24 +206,38 @@ pub fn patient_view(props: &PatientProps) -> Html {
             done("Emergency access opened. The patient will see it, with your justification."),
         );
         let notice = notice.clone();
+        let authorities = sealing::authorities(session.info.as_ref());
         Callback::from(move |e: SubmitEvent| {
             e.prevent_default();
             let (why, hours) = (*bg).clone();
             let Ok(hours) = hours.trim().parse::<u64>() else {
                 return notice.set(Some((false, "Hours must be a whole number from 1 to 24.".into(), None)));
             };
+            let text = wallet::sealed::Text { text: why.trim().into() };
+            if let Err(e) = text.check_justification() {
+                return notice.set(Some((false, e.to_string(), None)));
+            }
+            let (Some(me), Some(pt)) = (me_reader, patient_reader) else {
+                return notice.set(Some((false, "The patient or your account is not known to the ledger.".into(), None)));
+            };
+            // The justification is for the patient, this clinician and the hospital's
+            // authorities, who review every break-glass.
+            let mut readers = vec![pt, me];
+            readers.extend(authorities.iter().copied());
+            let mut names = names.clone();
+            let justification = match sealing::seal(&text, &readers, &mut names) {
+                Ok(s) => s,
+                Err(m) => return notice.set(Some((false, m, None))),
+            };
             signer.set(Some(SignRequest {
                 title: "Break the glass (emergency access)".into(),
-                bodies: vec![TxBody::BreakGlass {
-                    patient,
-                    justification: why.trim().into(),
-                    duration_secs: hours.clamp(1, 24) * 3600,
-                }],
-                names: names.clone(),
+                bodies: vec![TxBody::BreakGlass { patient, justification, duration_secs: hours.clamp(1, 24) * 3600 }],
+                names: Rc::new(names),
                 on_done: done.clone(),
             }));
         })
     };
+    let names = Rc::new(names);
     let add_note = {
         let (signer, note, names, d, id, done, notice) = (
             signer.clone(),
@@ -309,6 +347,10 @@ pub fn patient_view(props: &PatientProps) -> Html {
                         <input id="rx-dosage" value={rx.1.clone()} oninput={ let s = rx.clone(); Callback::from(move |e: InputEvent| { let mut v = (*s).clone(); v.1 = text_value(&e); s.set(v); }) } />
                         <label for="rx-quantity">{ "Quantity" }</label>
                         <input id="rx-quantity" inputmode="numeric" value={rx.2.clone()} oninput={ let s = rx.clone(); Callback::from(move |e: InputEvent| { let mut v = (*s).clone(); v.2 = text_value(&e); s.set(v); }) } />
+                        <label for="rx-pharmacy">{ "Pharmacy (the only one that may dispense it)" }</label>
+                        <select id="rx-pharmacy" onchange={ let s = pharmacy.clone(); Callback::from(move |e: Event| s.set(Address::from_hex(&input_value(&e)).ok())) }>
+                            { for pharmacies.iter().map(|p| html! { <option value={p.address.to_hex()} selected={Some(p.address) == chosen_pharmacy}>{ p.name.clone() }</option> }) }
+                        </select>
                         <label for="rx-days">{ "Valid for (days)" }</label>
                         <input id="rx-days" inputmode="numeric" value={rx.3.clone()} oninput={ let s = rx.clone(); Callback::from(move |e: InputEvent| { let mut v = (*s).clone(); v.3 = text_value(&e); s.set(v); }) } />
                         <button id="rx-submit" type="submit">{ "Review and sign" }</button>
@@ -341,8 +383,14 @@ pub fn patient_view(props: &PatientProps) -> Html {
             <section class="card">
                 <h2>{ "Prescriptions" }</h2>
                 <ul class="list">
-                    { for d.prescriptions.iter().map(|p| html! {
-                        <li data-prescription-id={p.id.to_hex()}>{ format!("{} — {} × {} · {} · id {}", p.medication, p.quantity, p.dosage, if p.dispensed.is_some() { "dispensed" } else { "not dispensed" }, p.id.to_hex()) }</li>
+                    { for d.prescriptions.iter().map(|p| {
+                        let what = match sealing::open::<wallet::sealed::PrescriptionDetails>(&session, &p.details) {
+                            Some(rx) => format!("{} — {} × {}", rx.medication, rx.quantity, rx.dosage),
+                            None => "Sealed for its prescriber, the patient and the pharmacy".to_owned(),
+                        };
+                        html! {
+                            <li data-prescription-id={p.id.to_hex()}>{ format!("{what} · {} · id {}", if p.dispensed.is_some() { "dispensed" } else { "not dispensed" }, p.id.to_hex()) }</li>
+                        }
                     }) }
                 </ul>
             </section>

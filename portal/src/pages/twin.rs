@@ -145,7 +145,7 @@ async fn my_cases(me: Address, role: Option<Role>) -> Result<Vec<CaseEntry>, Str
     }
     let mut out = Vec::new();
     for p in patients {
-        let name = api::account(&p).await.ok().flatten().map_or_else(|| p.to_string(), |a| a.name);
+        let name = api::account(&p).await.ok().flatten().map_or_else(|| p.to_string(), |a| a.label());
         for record in api::records(&p).await.map_err(|e| e.message)? {
             // A twin-data record is a case when segments are anchored for it (annotations
             // and saved runs are twin data too).
@@ -340,7 +340,7 @@ pub fn twin_case(p: &CaseProps) -> Html {
                     Err(e) => return noted.set(Some(Err(e))),
                 };
                 let mut names = wallet::MapDirectory::default();
-                names.accounts.insert(patient.address, patient.name.clone());
+                names.accounts.insert(patient.address, patient.label());
                 names.accounts.insert(id.address(), my_name);
                 let on_done = Callback::from(move |r: Result<Vec<_>, String>| match r {
                     Ok(_) => {
