@@ -347,7 +347,7 @@ pub fn twin_case(p: &CaseProps) -> Html {
                         note.set(String::new());
                         noted.set(Some(Ok(format!(
                             "Annotation at {stage} {at} signed and anchored as a record of {}.",
-                            patient.name
+                            patient.label()
                         ))));
                     }
                     Err(e) => noted.set(Some(Err(e))),
