@@ -126,10 +126,15 @@ pub async fn seed(state: &AppState) -> anyhow::Result<usize> {
     // The patient lets the hospital find them (for emergency care): their profile is
     // sealed for them and for the hospital's authorities.
     let mut profile_readers = vec![reader(&patient.id)];
-    profile_readers.extend(state.0.ledger.genesis.authorities.iter().map(|a| wallet::sealed::Reader {
-        address: a.key.address(),
-        encryption_key: a.encryption_key,
-    }));
+    profile_readers.extend(
+        state
+            .0
+            .ledger
+            .genesis
+            .authorities
+            .iter()
+            .map(|a| wallet::sealed::Reader { address: a.key.address(), encryption_key: a.encryption_key }),
+    );
     let profile = wallet::sealed::PatientProfile { name: "Jordan Smith".into(), birth_date: Some("1984-03-12".into()) };
     txs.push(patient.sign(TxBody::RegisterPatient {
         encryption_key: patient.id.encryption_public_key(),
@@ -265,14 +270,22 @@ pub async fn seed(state: &AppState) -> anyhow::Result<usize> {
         doctor.sign(TxBody::Prescribe {
             patient: p,
             pharmacy: pharmacy.address(),
-            details: wallet::sealed::seal_json(&rx, &[reader(&patient.id), reader(&doctor.id), reader(&pharmacy)], &mut rng)?,
+            details: wallet::sealed::seal_json(
+                &rx,
+                &[reader(&patient.id), reader(&doctor.id), reader(&pharmacy)],
+                &mut rng,
+            )?,
             valid_until: now + 30 * day,
         })?,
         doctor.sign(TxBody::Claim {
             patient: p,
             insurer: insurer.address(),
             records: vec![],
-            details: wallet::sealed::seal_json(&claim, &[reader(&patient.id), reader(&doctor.id), reader(&insurer)], &mut rng)?,
+            details: wallet::sealed::seal_json(
+                &claim,
+                &[reader(&patient.id), reader(&doctor.id), reader(&insurer)],
+                &mut rng,
+            )?,
         })?,
     ];
     Ok(n + submit_all(state, more).await?)

@@ -214,8 +214,7 @@ async fn register_cast(c: &Client, auth: k256::ecdsa::SigningKey) -> Cast {
         ))
         .await;
     }
-    c.ok(&c.tx(&cast.patient, 1, register(&cast.patient, 100)))
-        .await;
+    c.ok(&c.tx(&cast.patient, 1, register(&cast.patient, 100))).await;
     cast
 }
 

@@ -19,7 +19,11 @@ pub fn reader(a: &Account) -> Reader {
 /// The hospital's authorities (from genesis), who review break-glass and may find patients.
 pub fn authorities(info: Option<&NodeInfo>) -> Vec<Reader> {
     info.map(|i| {
-        i.genesis.authorities.iter().map(|a| Reader { address: a.key.address(), encryption_key: a.encryption_key }).collect()
+        i.genesis
+            .authorities
+            .iter()
+            .map(|a| Reader { address: a.key.address(), encryption_key: a.encryption_key })
+            .collect()
     })
     .unwrap_or_default()
 }

@@ -471,7 +471,10 @@ fn sample_bodies() -> Vec<TxBody> {
     let h = |s: &str| sha256(&[s.as_bytes()]);
     let wk = |a: Address, b: u8| WrappedKey { reader: a, wrapped: vec![b; 106] };
     vec![
-        TxBody::RegisterPatient { encryption_key: signer_key().encryption_public_key(), profile: fake_sealed("profile") },
+        TxBody::RegisterPatient {
+            encryption_key: signer_key().encryption_public_key(),
+            profile: fake_sealed("profile"),
+        },
         TxBody::RegisterProvider {
             key: identity(31).public_key(),
             encryption_key: identity(31).encryption_public_key(),
@@ -863,8 +866,8 @@ fn sealed_fields_open_only_for_their_readers() {
         quantity: 21,
         instructions: String::new(),
     };
-    let sealed = seal_json(&rx, &[reader(&patient), reader(&doctor), reader(&pharmacy), reader(&doctor)], &mut OsRng)
-        .unwrap();
+    let sealed =
+        seal_json(&rx, &[reader(&patient), reader(&doctor), reader(&pharmacy), reader(&doctor)], &mut OsRng).unwrap();
     assert_eq!(sealed.keys.len(), 3, "each reader once");
     for who in [&patient, &doctor, &pharmacy] {
         assert_eq!(open_json::<PrescriptionDetails>(who, &sealed).unwrap(), rx);

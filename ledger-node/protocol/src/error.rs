@@ -85,7 +85,9 @@ pub enum Rejection {
     NotClaimInsurer,
     #[error("The record size {size} bytes exceeds the limit of {max} bytes.")]
     TooLarge { size: u64, max: u64 },
-    #[error("This account was deactivated by the hospital; it can no longer sign transactions. Ask the hospital's administrator.")]
+    #[error(
+        "This account was deactivated by the hospital; it can no longer sign transactions. Ask the hospital's administrator."
+    )]
     Deactivated,
     #[error("The {what} was deactivated by the hospital and can no longer take part.")]
     PartyDeactivated { what: &'static str },

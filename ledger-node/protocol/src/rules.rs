@@ -118,10 +118,19 @@ fn is_authority(state: &State, a: &Address) -> bool {
 }
 
 /// An active account of one of the `roles`, named as `what` in the refusal.
-fn active_party<'a>(state: &'a State, a: &Address, roles: &[Role], what: &'static str) -> Result<&'a Account, Rejection> {
+fn active_party<'a>(
+    state: &'a State,
+    a: &Address,
+    roles: &[Role],
+    what: &'static str,
+) -> Result<&'a Account, Rejection> {
     match state.accounts.get(a) {
         Some(acc) if roles.contains(&acc.role) => {
-            if acc.is_active() { Ok(acc) } else { Err(Rejection::PartyDeactivated { what }) }
+            if acc.is_active() {
+                Ok(acc)
+            } else {
+                Err(Rejection::PartyDeactivated { what })
+            }
         }
         _ => Err(Rejection::UnknownParty { what }),
     }
@@ -338,7 +347,12 @@ pub fn apply(state: &State, vtx: &VerifiedTx, now: u64) -> Result<Effects, Rejec
         }
         TxBody::GrantConsent { grantee, classes, actions, purpose, valid_from, valid_until } => {
             require_role(me, &[Role::Patient])?;
-            active_party(state, grantee, &[Role::Doctor, Role::Surgeon, Role::Pharmacy, Role::Insurer, Role::Student], "provider")?;
+            active_party(
+                state,
+                grantee,
+                &[Role::Doctor, Role::Surgeon, Role::Pharmacy, Role::Insurer, Role::Student],
+                "provider",
+            )?;
             if classes.is_empty() {
                 return Err(Rejection::InvalidField("Choose at least one data class.".into()));
             }
@@ -455,7 +469,9 @@ pub fn apply(state: &State, vtx: &VerifiedTx, now: u64) -> Result<Effects, Rejec
                 return Err(Rejection::JustificationTooShort);
             }
             // The patient, the clinician and the hospital's authorities (who review it).
-            sealed("justification", justification, MIN_JUSTIFICATION_CHARS, &[*p, signer], &|r| is_authority(state, r))?;
+            sealed("justification", justification, MIN_JUSTIFICATION_CHARS, &[*p, signer], &|r| {
+                is_authority(state, r)
+            })?;
             if !justification.keys.iter().any(|k| is_authority(state, &k.reader)) {
                 return Err(Rejection::SealedReaders {
                     field: "justification",
@@ -496,7 +512,15 @@ pub fn apply(state: &State, vtx: &VerifiedTx, now: u64) -> Result<Effects, Rejec
             patient(state, p)?;
             // Prescribing adds to the patient's medications: a consent to write them, for
             // treatment. A break-glass lets a clinician read, not prescribe.
-            live_consent(state, p, &signer, Some(DataClass::Medications), Some(Action::Write), Some(Purpose::Treatment), now)?;
+            live_consent(
+                state,
+                p,
+                &signer,
+                Some(DataClass::Medications),
+                Some(Action::Write),
+                Some(Purpose::Treatment),
+                now,
+            )?;
             active_party(state, pharmacy, &[Role::Pharmacy], "pharmacy")?;
             sealed("prescription", details, 1, &[*p, signer, *pharmacy], &|_| false)?;
             if *valid_until <= now || *valid_until > now + MAX_PRESCRIPTION_SECS {
@@ -547,8 +571,11 @@ pub fn apply(state: &State, vtx: &VerifiedTx, now: u64) -> Result<Effects, Rejec
             if !treats && !dispensed {
                 return Err(Rejection::NoConsent);
             }
-            live_consent(state, p, insurer, None, None, Some(Purpose::Payment), now)
-                .map_err(|_| Rejection::InvalidField("The patient has no live payment consent for this insurer; ask them to grant one first.".into()))?;
+            live_consent(state, p, insurer, None, None, Some(Purpose::Payment), now).map_err(|_| {
+                Rejection::InvalidField(
+                    "The patient has no live payment consent for this insurer; ask them to grant one first.".into(),
+                )
+            })?;
             if records.len() > MAX_CLAIM_RECORDS {
                 return Err(Rejection::InvalidField(format!("A claim links at most {MAX_CLAIM_RECORDS} records.")));
             }

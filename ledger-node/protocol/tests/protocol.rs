@@ -321,10 +321,8 @@ fn every_rejection_has_its_code() {
     assert_eq!(w.code("doctor", reg(Role::Doctor, "New")), "not_authority");
     assert_eq!(w.code("authority", reg(Role::Authority, "New")), "invalid_field");
     assert_eq!(w.code("authority", reg(Role::Doctor, "Two\nlines")), "invalid_field");
-    let profile_for = |readers: &[Address]| TxBody::RegisterPatient {
-        encryption_key: pk(&key("x")),
-        profile: sealed_for(readers),
-    };
+    let profile_for =
+        |readers: &[Address]| TxBody::RegisterPatient { encryption_key: pk(&key("x")), profile: sealed_for(readers) };
     assert_eq!(w.code("newcomer", profile_for(&[])), "sealed_readers", "not sealed for themselves");
     assert_eq!(w.code("newcomer", profile_for(&[a("newcomer"), doctor])), "sealed_readers", "a doctor may not");
     assert_eq!(
@@ -452,7 +450,10 @@ fn every_rejection_has_its_code() {
     let late = w.tx("doctor", access(AccessBasis::BreakGlass(glass)));
     assert_eq!(w.submit_at(late, NOW + 61).unwrap_err().code(), "break_glass_expired");
     assert_eq!(
-        w.code("surgeon", TxBody::AccessEvent { record: rec, reader: a("surgeon"), basis: AccessBasis::BreakGlass(glass) }),
+        w.code(
+            "surgeon",
+            TxBody::AccessEvent { record: rec, reader: a("surgeon"), basis: AccessBasis::BreakGlass(glass) }
+        ),
         "break_glass_not_found"
     );
     for i in 1..3 {
@@ -538,7 +539,10 @@ fn every_rejection_has_its_code() {
     let live = w.grant("surgeon", vec![DataClass::Notes], Actions::READ, Purpose::Treatment, NOW + 100);
     w.ok("authority", TxBody::DeactivateProvider { provider: a("surgeon") });
     assert_eq!(
-        w.code("authority", TxBody::AccessEvent { record: rec, reader: a("surgeon"), basis: AccessBasis::Consent(live) }),
+        w.code(
+            "authority",
+            TxBody::AccessEvent { record: rec, reader: a("surgeon"), basis: AccessBasis::Consent(live) }
+        ),
         "party_deactivated",
         "a consent to a deactivated provider no longer lets them read"
     );
@@ -551,8 +555,18 @@ fn every_rejection_has_its_code() {
 #[test]
 fn who_may_submit_what() {
     const ACTORS: [&str; 12] = [
-        "patient", "patient2", "doctor", "surgeon", "pharmacy", "pharmacy2", "insurer", "insurer2", "student",
-        "authority", "olddoc", "stranger",
+        "patient",
+        "patient2",
+        "doctor",
+        "surgeon",
+        "pharmacy",
+        "pharmacy2",
+        "insurer",
+        "insurer2",
+        "student",
+        "authority",
+        "olddoc",
+        "stranger",
     ];
     let table: [(TxKind, &[&str]); 15] = [
         (TxKind::RegisterPatient, &["stranger"]),
@@ -730,9 +744,7 @@ fn chain_of_blocks_verifies_and_detects_tampering() {
     let genesis = w.genesis.clone();
     let mut txs = Vec::new();
     for i in 0..5 {
-        txs.push(
-            w.tx(&format!("p{i}"), register_patient(&format!("p{i}"))),
-        );
+        txs.push(w.tx(&format!("p{i}"), register_patient(&format!("p{i}"))));
     }
     let b1 = Block::produce(CHAIN, 1, genesis.hash(), NOW * 1000, txs, &auth);
     let b2 = Block::produce(

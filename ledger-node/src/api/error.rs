@@ -122,4 +122,3 @@ pub fn parse_hex_tx(s: &str) -> ApiResult<Vec<u8>> {
 pub fn parse_id<T: std::str::FromStr>(s: &str, what: &str) -> ApiResult<T> {
     s.parse().map_err(|_| ApiError::bad_request("bad_request", format!("'{s}' is not a valid {what}.")))
 }
-

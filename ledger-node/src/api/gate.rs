@@ -136,4 +136,3 @@ async fn refuse(s: &AppState, patient: Address, record: Hash, reader: Address, e
     api.kind = ErrorKind::Forbidden;
     api
 }
-

@@ -124,7 +124,8 @@ pub fn app(state: AppState) -> Router {
         .route("/v1/transactions/batch", post(submit::submit_batch))
         .route("/v1/records/{id}/read", post(gate::read_record))
         .layer(DefaultBodyLimit::max(MAX_JSON_BYTES));
-    let blob_routes = Router::new().route("/v1/blobs", put(submit::put_blob)).layer(DefaultBodyLimit::max(MAX_BLOB_BYTES));
+    let blob_routes =
+        Router::new().route("/v1/blobs", put(submit::put_blob)).layer(DefaultBodyLimit::max(MAX_BLOB_BYTES));
     Router::new()
         .route("/health", get(health))
         .route("/metrics", get(metrics))
@@ -270,4 +271,3 @@ async fn info(State(s): State<AppState>) -> ApiResult<Json<serde_json::Value>> {
     ))
 )]
 pub struct ApiDoc;
-

@@ -107,9 +107,7 @@ fn patient_addr(s: &AppState, a: &str) -> ApiResult<Address> {
     let a: Address = parse_id(a, "address")?;
     match s.0.ledger.head().state.account(&a) {
         Some(acc) if acc.role == ledger_protocol::Role::Patient => Ok(a),
-        _ => {
-            Err(ApiError::new(ErrorKind::NotFound, "unknown_patient", "No patient with that address is registered."))
-        }
+        _ => Err(ApiError::new(ErrorKind::NotFound, "unknown_patient", "No patient with that address is registered.")),
     }
 }
 
@@ -135,7 +133,10 @@ pub(super) struct ConsentView {
 
 #[utoipa::path(get, path = "/v1/patients/{address}/consents", params(("address" = String, Path)),
     responses((status = 200, description = "Every consent the patient granted, newest first, with its status now")))]
-pub(super) async fn patient_consents(State(s): State<AppState>, Path(a): Path<String>) -> ApiResult<Json<Vec<ConsentView>>> {
+pub(super) async fn patient_consents(
+    State(s): State<AppState>,
+    Path(a): Path<String>,
+) -> ApiResult<Json<Vec<ConsentView>>> {
     let now = now_ms() / 1000;
     newest_first(
         &s,
@@ -156,7 +157,10 @@ pub(super) async fn patient_records(
 
 #[utoipa::path(get, path = "/v1/patients/{address}/audit", params(("address" = String, Path)),
     responses((status = 200, description = "Who read the patient's data (access events and break-glass, newest first) and refused attempts")))]
-pub(super) async fn patient_audit(State(s): State<AppState>, Path(a): Path<String>) -> ApiResult<Json<serde_json::Value>> {
+pub(super) async fn patient_audit(
+    State(s): State<AppState>,
+    Path(a): Path<String>,
+) -> ApiResult<Json<serde_json::Value>> {
     let a = patient_addr(&s, &a)?;
     let entries: Vec<_> = {
         let h = s.0.ledger.head();
@@ -187,7 +191,10 @@ pub(super) async fn patient_claims(
 
 #[utoipa::path(get, path = "/v1/grantees/{address}/consents", params(("address" = String, Path, description = "A provider's address")),
     responses((status = 200, description = "Consents granted to this provider, newest first, with their status now")))]
-pub(super) async fn grantee_consents(State(s): State<AppState>, Path(a): Path<String>) -> ApiResult<Json<Vec<ConsentView>>> {
+pub(super) async fn grantee_consents(
+    State(s): State<AppState>,
+    Path(a): Path<String>,
+) -> ApiResult<Json<Vec<ConsentView>>> {
     let a: Address = parse_id(&a, "address")?;
     let now = now_ms() / 1000;
     let h = s.0.ledger.head();
@@ -269,4 +276,3 @@ pub(super) async fn record_segments(
     out.sort_by(|a, b| (a.stage, &a.stream, a.start_ms).cmp(&(b.stage, &b.stream, b.start_ms)));
     Ok(Json(out))
 }
-

@@ -9,8 +9,8 @@ use axum::body::Bytes;
 use axum::extract::State;
 use axum::extract::rejection::BytesRejection;
 use axum::http::StatusCode;
-use ledger_protocol::wire::{self, BatchItem, BlobId, Receipt, SubmitBatch, SubmitTx};
 use ledger_protocol::ErrorKind;
+use ledger_protocol::wire::{self, BatchItem, BlobId, Receipt, SubmitBatch, SubmitTx};
 use serde::Serialize;
 
 fn one_outcome(outcome: Outcome) -> ApiResult<Json<Receipt>> {
@@ -22,7 +22,10 @@ fn one_outcome(outcome: Outcome) -> ApiResult<Json<Receipt>> {
               (status = 400, description = "Malformed JSON or transaction", body = crate::openapi::ErrorDoc),
               (status = 401, description = "Bad signature"), (status = 403, description = "Not allowed by the consent rules"),
               (status = 409, description = "Stale nonce or already done"), (status = 413, description = "Too large")))]
-pub(super) async fn submit_tx(State(s): State<AppState>, body: Result<Bytes, BytesRejection>) -> ApiResult<Json<Receipt>> {
+pub(super) async fn submit_tx(
+    State(s): State<AppState>,
+    body: Result<Bytes, BytesRejection>,
+) -> ApiResult<Json<Receipt>> {
     let req: SubmitTx = parse_json(body)?;
     let raw = parse_hex_tx(&req.tx)?;
     one_outcome(s.submit_one(raw).await?)
@@ -30,7 +33,10 @@ pub(super) async fn submit_tx(State(s): State<AppState>, body: Result<Bytes, Byt
 
 #[utoipa::path(post, path = "/v1/transactions/batch", request_body(content = crate::openapi::SubmitBatchDoc),
     responses((status = 200, description = "One result per transaction, in order: a receipt or an error")))]
-pub(super) async fn submit_batch(State(s): State<AppState>, body: Result<Bytes, BytesRejection>) -> ApiResult<Json<BatchResults>> {
+pub(super) async fn submit_batch(
+    State(s): State<AppState>,
+    body: Result<Bytes, BytesRejection>,
+) -> ApiResult<Json<BatchResults>> {
     let req: SubmitBatch = parse_json(body)?;
     let raw = batch_txs(&req)?;
     Ok(Json(BatchResults::from(s.submit_raw(raw).await?)))
@@ -83,4 +89,3 @@ pub(super) async fn put_blob(
     tokio::task::spawn_blocking(move || ledger.store.put_blob(&id, &bytes)).await.map_err(ApiError::internal)??;
     Ok((StatusCode::CREATED, Json(BlobId { blob: id, size })))
 }
-

@@ -7,13 +7,13 @@
 
 use super::orderer::ClusterOrderer;
 use super::types::{NodeId, Peer, Raft, TypeConfig};
-use ledger_protocol::ErrorKind;
 use crate::api::{ApiError, AppState, BatchResults, batch_txs};
 use axum::extract::{DefaultBodyLimit, State};
 use axum::http::{HeaderMap, StatusCode};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
 use axum::{Json, Router};
+use ledger_protocol::ErrorKind;
 use ledger_protocol::wire::SubmitBatch;
 use openraft::ChangeMembers;
 use openraft::error::{InstallSnapshotError, NetworkError, RPCError, RaftError, RemoteError, Unreachable};
@@ -221,11 +221,9 @@ async fn read_index(State(p): State<RaftPort>) -> Response {
     match tokio::time::timeout(Duration::from_secs(3), p.orderer.raft.ensure_linearizable()).await {
         Ok(Ok(log_id)) => Json(serde_json::json!({ "index": log_id.map(|l| l.index) })).into_response(),
         Ok(Err(e)) => error(ErrorKind::Unavailable, "not_leader", e.to_string()),
-        Err(_) => error(
-            ErrorKind::Unavailable,
-            "unavailable",
-            "The leader could not confirm it still leads within 3 s.",
-        ),
+        Err(_) => {
+            error(ErrorKind::Unavailable, "unavailable", "The leader could not confirm it still leads within 3 s.")
+        }
     }
 }
 

@@ -178,13 +178,7 @@ impl Cluster {
 
 fn registration(chain: &str, name: &str) -> SignedTransaction {
     let k = key(name);
-    Transaction {
-        chain_id: chain.into(),
-        signer: pk(&k),
-        nonce: 1,
-        body: super::register(&k, 100),
-    }
-    .sign(&k)
+    Transaction { chain_id: chain.into(), signer: pk(&k), nonce: 1, body: super::register(&k, 100) }.sign(&k)
 }
 
 fn lock() -> std::sync::MutexGuard<'static, ()> {

@@ -16,7 +16,7 @@ fn registrations(chain: &str, prefix: &str, n: usize, profile_bytes: usize) -> V
         .map(|i| {
             let k = key(&format!("{prefix}-{i}"));
             Transaction { chain_id: chain.into(), signer: pk(&k), nonce: 1, body: super::register(&k, profile_bytes) }
-            .sign(&k)
+                .sign(&k)
         })
         .collect()
 }
@@ -244,9 +244,7 @@ fn a_chain_that_cannot_be_replayed_names_the_block_and_how_to_recover() {
     let rt = tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap();
     let c = Client { http: reqwest::Client::new(), base: node.base.clone(), chain: genesis.chain_id.clone() };
     rt.block_on(async {
-        for txs in
-            [registrations(&genesis.chain_id, "r1", 3, 64), registrations(&genesis.chain_id, "r2", 3, 64)]
-        {
+        for txs in [registrations(&genesis.chain_id, "r1", 3, 64), registrations(&genesis.chain_id, "r2", 3, 64)] {
             assert_eq!(submit_batch(&c, &txs).await.0, 200);
         }
     });

@@ -8,10 +8,10 @@ use crate::sealing;
 use crate::session::use_session;
 use ledger_protocol::TxBody;
 use ledger_protocol::state::{Account, Claim};
-use wallet::sealed::{ClaimDetails, Text};
 use std::collections::BTreeMap;
 use std::rc::Rc;
 use wallet::MapDirectory;
+use wallet::sealed::{ClaimDetails, Text};
 use yew::prelude::*;
 
 #[function_component(Insurer)]
@@ -67,10 +67,13 @@ pub fn insurer() -> Html {
             let reason = reasons.get(&id).cloned().unwrap_or_default();
             let notice = notice.clone();
             if !approved && reason.trim().is_empty() {
-                return notice.set(Some(Err("Give the reason for denying the claim; the patient and the provider will read it.".into())));
+                return notice.set(Some(Err(
+                    "Give the reason for denying the claim; the patient and the provider will read it.".into(),
+                )));
             }
             let Some(readers) = &readers else {
-                return notice.set(Some(Err("The patient or the provider of this claim is not known to the ledger.".into())));
+                return notice
+                    .set(Some(Err("The patient or the provider of this claim is not known to the ledger.".into())));
             };
             let mut names = names.clone();
             let reason = match sealing::seal(&Text { text: reason.trim().to_owned() }, readers, &mut names) {

@@ -205,15 +205,11 @@ pub fn dashboard() -> Html {
                 .map(|c| fhir::consent_resource(&c.consent, &my_name, &name_of(&d.providers, &c.consent.grantee), now))
                 .collect();
             if let Some(a) = &d.audit {
-                resources.extend(
-                    a.entries
-                        .iter()
-                        .map(|e| {
-                            fhir::audit_event_resource(e, &me.to_hex(), &|x| name_of(&d.providers, x), &|s| {
-                                sealing::open_text(&session, s)
-                            })
-                        }),
-                );
+                resources.extend(a.entries.iter().map(|e| {
+                    fhir::audit_event_resource(e, &me.to_hex(), &|x| name_of(&d.providers, x), &|s| {
+                        sealing::open_text(&session, s)
+                    })
+                }));
             }
             let text = serde_json::to_string_pretty(&fhir::bundle(resources)).unwrap_or_default();
             notice.set(Some(

@@ -7,10 +7,10 @@ use crate::components::ui::{ErrorBox, datetime, text_value};
 use crate::sealing;
 use crate::session::use_session;
 use ledger_protocol::state::Prescription;
-use wallet::sealed::PrescriptionDetails;
 use ledger_protocol::{Hash, K256Verifier, SignatureVerifier, TxBody};
 use std::rc::Rc;
 use wallet::MapDirectory;
+use wallet::sealed::PrescriptionDetails;
 use yew::prelude::*;
 
 #[derive(Clone, PartialEq)]
@@ -30,7 +30,11 @@ async fn lookup(id: Hash, genesis: Option<ledger_protocol::Genesis>) -> Result<F
         && genesis.is_some_and(|g| g.is_authority(&proof.header.producer))
         && K256Verifier.verify(&proof.header.producer, &proof.block_hash, &proof.block_signature);
     let name = |a| async move {
-        api::account(&a).await.ok().flatten().map_or_else(|| a.to_hex(), |x| format!("{} ({})", x.label(), x.role.human()))
+        api::account(&a)
+            .await
+            .ok()
+            .flatten()
+            .map_or_else(|| a.to_hex(), |x| format!("{} ({})", x.label(), x.role.human()))
     };
     Ok(Found { prescriber: name(rx.prescriber).await, patient: name(rx.patient).await, rx, verified })
 }

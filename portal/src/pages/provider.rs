@@ -218,7 +218,11 @@ pub fn patient_view(props: &PatientProps) -> Html {
                 return notice.set(Some((false, e.to_string(), None)));
             }
             let (Some(me), Some(pt)) = (me_reader, patient_reader) else {
-                return notice.set(Some((false, "The patient or your account is not known to the ledger.".into(), None)));
+                return notice.set(Some((
+                    false,
+                    "The patient or your account is not known to the ledger.".into(),
+                    None,
+                )));
             };
             // The justification is for the patient, this clinician and the hospital's
             // authorities, who review every break-glass.
