@@ -24,6 +24,7 @@ pub struct Metrics {
     block_size: Histogram,
     blob_releases: Counter,
     blob_refusals: Family<CodeLabel, Counter>,
+    requests_refused: Family<CodeLabel, Counter>,
 }
 
 impl Default for Metrics {
@@ -38,6 +39,7 @@ impl Default for Metrics {
             block_size: Histogram::new(exponential_buckets(1.0, 2.0, 14)),
             blob_releases: Counter::default(),
             blob_refusals: Family::default(),
+            requests_refused: Family::default(),
             registry: Registry::default(),
         };
         registry.register("txs_committed", "Transactions durably committed in blocks", m.txs_committed.clone());
@@ -52,6 +54,11 @@ impl Default for Metrics {
         registry.register("block_transactions", "Transactions per block", m.block_size.clone());
         registry.register("blob_releases", "Encrypted blobs released to readers with consent", m.blob_releases.clone());
         registry.register("blob_refusals", "Blob reads refused, by reason", m.blob_refusals.clone());
+        registry.register(
+            "signed_requests_refused",
+            "Signed API requests refused before any handler, by reason",
+            m.requests_refused.clone(),
+        );
         Metrics { registry, ..m }
     }
 }
@@ -75,6 +82,9 @@ impl Metrics {
     }
     pub fn blob_refused(&self, code: &str) {
         self.blob_refusals.get_or_create(&CodeLabel { code: code.to_owned() }).inc();
+    }
+    pub fn request_refused(&self, code: &str) {
+        self.requests_refused.get_or_create(&CodeLabel { code: code.to_owned() }).inc();
     }
     pub fn render(&self) -> String {
         let mut out = String::new();

@@ -29,16 +29,6 @@ pub struct ErrorDoc {
     message: String,
 }
 
-/// A reader's signed request for a record's blob.
-#[derive(ToSchema)]
-#[allow(dead_code, reason = "documentation-only mirror of ledger_protocol::wire::SignedReadRequest")]
-pub struct ReadRequestDoc {
-    /// `{chain_id, record, reader (public key hex), timestamp_ms}`.
-    request: serde_json::Value,
-    /// Hex of the 64-byte low-S ECDSA signature over the request's signing hash.
-    signature: String,
-}
-
 /// The OpenAPI document as JSON text.
 pub fn document() -> String {
     crate::api::ApiDoc::openapi().to_pretty_json().unwrap_or_else(|e| format!("{{\"error\":\"{e}\"}}"))

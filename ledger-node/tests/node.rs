@@ -6,7 +6,7 @@
 use ledger_protocol::block::{ChainTip, verify_header};
 use ledger_protocol::codec::Encode;
 use ledger_protocol::crypto::sha256;
-use ledger_protocol::wire::{ReadRequest, TxWithProof};
+use ledger_protocol::wire::{ApiRequest, TxWithProof};
 use ledger_protocol::*;
 use serde_json::{Value, json};
 use std::io::{BufRead, BufReader};
@@ -101,14 +101,55 @@ fn init_chain(dir: &std::path::Path) -> (Genesis, k256::ecdsa::SigningKey) {
     (g, k256::ecdsa::SigningKey::from_slice(&hex::decode(k.trim()).unwrap()).unwrap())
 }
 
+/// The `Authorization` header of a request signed by `k` for the node whose authority
+/// address is `audience`.
+fn auth_header(k: &k256::ecdsa::SigningKey, chain: &str, audience: Address, method: &str, path: &str, body: &[u8]) -> String {
+    ApiRequest {
+        chain_id: chain.into(),
+        audience,
+        method: method.into(),
+        path: path.into(),
+        body_hash: ledger_protocol::wire::body_hash(body),
+        timestamp_ms: now_ms(),
+        nonce: {
+            let mut n = vec![0u8; 16];
+            rand_core::RngCore::fill_bytes(&mut rand_core::OsRng, &mut n);
+            n
+        },
+        signer: pk(k),
+    }
+    .sign(k)
+    .to_header()
+}
+
+/// A client of one node. Its `get` signs as the hospital's authority (who may read what the
+/// ledger holds); `get_as` as someone else, `get_anonymous` not at all.
 #[derive(Clone)]
 struct Client {
     http: reqwest::Client,
     base: String,
     chain: String,
+    /// The node's authority key: the audience of signed requests, and `get`'s signer.
+    authority: k256::ecdsa::SigningKey,
 }
 
 impl Client {
+    fn new(base: String, chain: String, authority: &k256::ecdsa::SigningKey) -> Self {
+        Client { http: reqwest::Client::new(), base, chain, authority: authority.clone() }
+    }
+    fn header(&self, k: &k256::ecdsa::SigningKey, method: &str, path: &str, body: &[u8]) -> String {
+        auth_header(k, &self.chain, pk(&self.authority).address(), method, path, body)
+    }
+    async fn get(&self, path: &str) -> (u16, Value) {
+        let auth = self.authority.clone();
+        self.get_as(&auth, path).await
+    }
+    async fn get_as(&self, k: &k256::ecdsa::SigningKey, path: &str) -> (u16, Value) {
+        let h = self.header(k, "GET", path, b"");
+        let r = self.http.get(format!("{}{path}", self.base)).header("authorization", h).send().await.unwrap();
+        let status = r.status().as_u16();
+        (status, r.json().await.unwrap_or(Value::Null))
+    }
     fn tx(&self, k: &k256::ecdsa::SigningKey, nonce: u64, body: TxBody) -> SignedTransaction {
         Transaction { chain_id: self.chain.clone(), signer: pk(k), nonce, body }.sign(k)
     }
@@ -125,16 +166,40 @@ impl Client {
         let status = r.status().as_u16();
         (status, r.json().await.unwrap_or(Value::Null))
     }
-    async fn get(&self, path: &str) -> (u16, Value) {
+    async fn get_anonymous(&self, path: &str) -> (u16, Value) {
         let r = self.http.get(format!("{}{path}", self.base)).send().await.unwrap();
         let status = r.status().as_u16();
         (status, r.json().await.unwrap_or(Value::Null))
     }
     async fn read(&self, reader: &k256::ecdsa::SigningKey, record: Hash) -> (u16, Vec<u8>) {
-        let req = ReadRequest { chain_id: self.chain.clone(), record, reader: pk(reader), timestamp_ms: now_ms() }
-            .sign(reader);
-        let r = self.http.post(format!("{}/v1/records/{record}/read", self.base)).json(&req).send().await.unwrap();
+        let path = format!("/v1/records/{record}/read");
+        self.read_with(&path, self.header(reader, "POST", &path, b"")).await
+    }
+    async fn read_with(&self, path: &str, header: String) -> (u16, Vec<u8>) {
+        let r = self.http.post(format!("{}{path}", self.base)).header("authorization", header).send().await.unwrap();
         (r.status().as_u16(), r.bytes().await.unwrap().to_vec())
+    }
+    async fn put_blob(&self, k: &k256::ecdsa::SigningKey, bytes: &[u8]) -> (u16, Value) {
+        let h = self.header(k, "PUT", "/v1/blobs", bytes);
+        let r = self.http.put(format!("{}/v1/blobs", self.base)).header("authorization", h).body(bytes.to_vec()).send().await.unwrap();
+        let status = r.status().as_u16();
+        (status, r.json().await.unwrap_or(Value::Null))
+    }
+}
+
+/// A block as the hospital's authority reads it: the header and signature with every
+/// transaction's canonical bytes.
+fn block_of(v: &Value) -> Block {
+    let txs = v["txs_hex"]
+        .as_array()
+        .unwrap_or_else(|| panic!("the block has no transactions for this reader: {v}"))
+        .iter()
+        .map(|t| SignedTransaction::from_canonical_bytes(&hex::decode(t.as_str().unwrap()).unwrap()).unwrap())
+        .collect();
+    Block {
+        header: serde_json::from_value(v["header"].clone()).unwrap(),
+        txs,
+        signature: serde_json::from_value(v["signature"].clone()).unwrap(),
     }
 }
 
@@ -175,7 +240,7 @@ async fn in_process_with(
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
     let base = format!("http://{}", listener.local_addr().unwrap());
     tokio::spawn(ledger_node::serve(listener, node.router, std::future::pending()));
-    (Client { http: reqwest::Client::new(), base, chain: "test-chain".into() }, auth, dir, node.state)
+    (Client::new(base, "test-chain".into(), &auth), auth, dir, node.state)
 }
 
 /// A consent for `grantee` to read Procedures for treatment, from now for an hour.
@@ -306,9 +371,16 @@ async fn blobs_are_released_only_under_live_consent_and_every_release_is_audited
 
     let consent = c.ok(&c.tx(&cast.patient, 2, read_consent_for_an_hour(doctor))).await;
     let envelope = b"\x01 sealed record bytes (opaque to the node)".to_vec();
+    // Uploads need a registered account's request, signed over the bytes.
     let r = c.http.put(format!("{}/v1/blobs", c.base)).body(envelope.clone()).send().await.unwrap();
-    assert_eq!(r.status().as_u16(), 201);
-    let blob: Hash = r.json::<Value>().await.unwrap()["blob"].as_str().unwrap().parse().unwrap();
+    assert_eq!(r.status().as_u16(), 401, "anonymous upload");
+    assert_eq!(c.put_blob(&key("nobody"), &envelope).await.0, 403, "an unregistered key");
+    let h = c.header(&cast.patient, "PUT", "/v1/blobs", b"other bytes");
+    let r = c.http.put(format!("{}/v1/blobs", c.base)).header("authorization", h).body(envelope.clone()).send().await.unwrap();
+    assert_eq!(r.status().as_u16(), 401, "a signature over other bytes");
+    let (s, v) = c.put_blob(&cast.patient, &envelope).await;
+    assert_eq!(s, 201, "{v}");
+    let blob: Hash = v["blob"].as_str().unwrap().parse().unwrap();
     assert_eq!(blob, wire::blob_id(&envelope));
     let record = c
         .ok(&c.tx(
@@ -382,16 +454,30 @@ async fn blobs_are_released_only_under_live_consent_and_every_release_is_audited
         (403, "consent_expired".into())
     );
 
-    // A forged read request and a stale one are refused.
-    let mut req = ReadRequest { chain_id: c.chain.clone(), record, reader: pk(&cast.doctor), timestamp_ms: now_ms() }
-        .sign(&cast.stranger_doctor);
-    let (s, v) = c.post(&format!("/v1/records/{record}/read"), serde_json::to_value(&req).unwrap()).await;
-    assert_eq!((s, v["code"].as_str().unwrap()), (401, "bad_signature"));
-    req =
-        ReadRequest { chain_id: c.chain.clone(), record, reader: pk(&cast.doctor), timestamp_ms: now_ms() - 3_600_000 }
-            .sign(&cast.doctor);
-    let (s, v) = c.post(&format!("/v1/records/{record}/read"), serde_json::to_value(&req).unwrap()).await;
-    assert_eq!((s, v["code"].as_str().unwrap()), (401, "stale_request"));
+    // A forged, a stale, a replayed, a misdirected and an anonymous read are refused.
+    let path = format!("/v1/records/{record}/read");
+    let code = |b: &[u8]| serde_json::from_slice::<Value>(b).unwrap()["code"].as_str().unwrap().to_owned();
+    let mut forged = ledger_protocol::wire::SignedApiRequest::from_header(&c.header(&cast.doctor, "POST", &path, b"")).unwrap();
+    forged.signature = forged.request.clone().sign(&cast.stranger_doctor).signature;
+    let (s, b) = c.read_with(&path, forged.to_header()).await;
+    assert_eq!((s, code(&b)), (401, "bad_signature".into()));
+    let mut stale = forged.request.clone();
+    stale.timestamp_ms -= 3_600_000;
+    let (s, b) = c.read_with(&path, stale.sign(&cast.doctor).to_header()).await;
+    assert_eq!((s, code(&b)), (401, "stale_request".into()));
+    let elsewhere = auth_header(&cast.doctor, &c.chain, Address([9; 20]), "POST", &path, b"");
+    let (s, b) = c.read_with(&path, elsewhere).await;
+    assert_eq!((s, code(&b)), (401, "wrong_audience".into()));
+    let other_record = c.header(&cast.doctor, "POST", &format!("/v1/records/{}/read", Hash::ZERO), b"");
+    let (s, b) = c.read_with(&path, other_record).await;
+    assert_eq!((s, code(&b)), (401, "wrong_request".into()));
+    let r = c.http.post(format!("{}{path}", c.base)).send().await.unwrap();
+    assert_eq!(r.status().as_u16(), 401, "anonymous");
+    // A read request is single-use: the second time, nothing is released and nothing logged.
+    let once = c.header(&cast.patient, "POST", &path, b"");
+    assert_eq!(c.read_with(&path, once.clone()).await.0, 200);
+    let (s, b) = c.read_with(&path, once).await;
+    assert_eq!((s, code(&b)), (401, "replayed_request".into()));
 
     // Blob uploads are size-limited.
     let r = c
@@ -412,7 +498,7 @@ async fn blobs_are_released_only_under_live_consent_and_every_release_is_audited
 #[test]
 fn sigkill_under_load_loses_no_acknowledged_transaction() {
     let dir = tempfile::tempdir().unwrap();
-    let (genesis, _auth) = init_chain(dir.path());
+    let (genesis, auth) = init_chain(dir.path());
     let mut node = NodeProc::start(dir.path());
     let rt = tokio::runtime::Builder::new_multi_thread().worker_threads(2).enable_all().build().unwrap();
     let base = node.base.clone();
@@ -422,9 +508,9 @@ fn sigkill_under_load_loses_no_acknowledged_transaction() {
     let stop = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
     let mut workers = Vec::new();
     for w in 0..8 {
-        let (acked, stop, base, chain) = (acked.clone(), stop.clone(), base.clone(), chain.clone());
+        let (acked, stop, base, chain, auth) = (acked.clone(), stop.clone(), base.clone(), chain.clone(), auth.clone());
         workers.push(rt.spawn(async move {
-            let c = Client { http: reqwest::Client::new(), base, chain };
+            let c = Client::new(base, chain, &auth);
             let mut i = 0u64;
             while !stop.load(std::sync::atomic::Ordering::SeqCst) {
                 let k = key(&format!("crash-{w}-{i}"));
@@ -457,7 +543,7 @@ fn sigkill_under_load_loses_no_acknowledged_transaction() {
     assert!(acked.len() >= 200, "only {} transactions were acknowledged before the kill", acked.len());
 
     let node = NodeProc::start(dir.path());
-    let c = Client { http: reqwest::Client::new(), base: node.base.clone(), chain };
+    let c = Client::new(node.base.clone(), chain, &auth);
     rt.block_on(async {
         for id in &acked {
             let (s, v) = c.get(&format!("/v1/transactions/{id}")).await;
@@ -472,7 +558,7 @@ fn sigkill_under_load_loses_no_acknowledged_transaction() {
         let mut seen = 0usize;
         for h in 1..=height {
             let (_, b) = c.get(&format!("/v1/blocks/{h}")).await;
-            let block: Block = serde_json::from_value(b).unwrap();
+            let block: Block = block_of(&b);
             verify_header(&genesis, &tip, &block, &K256Verifier).unwrap();
             for t in &block.txs {
                 assert!(t.clone().verify(&K256Verifier).is_ok());
@@ -514,4 +600,167 @@ async fn info_health_metrics_and_openapi_describe_the_node() {
     }
     let (_, providers) = c.get("/v1/accounts").await;
     assert_eq!(providers.as_array().unwrap().len(), 3, "two doctors and the authority; patients are not listed");
+}
+
+/// Every endpoint that answers about a person: anonymous callers get 401, the wrong person
+/// 403 (whether or not there is anything), the entitled person the answer.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn person_scoped_endpoints_answer_only_those_entitled() {
+    let (c, auth, _dir) = in_process().await;
+    let cast = register_cast(&c, auth).await;
+    let (patient, doctor) = (pk(&cast.patient).address(), pk(&cast.doctor).address());
+    let consent = c.ok(&c.tx(&cast.patient, 2, read_consent_for_an_hour(doctor))).await;
+    let (_, v) = c.put_blob(&cast.patient, b"\x01 envelope").await;
+    let blob: Hash = v["blob"].as_str().unwrap().parse().unwrap();
+    let record = c
+        .ok(&c.tx(
+            &cast.patient,
+            3,
+            TxBody::AnchorRecord {
+                patient,
+                content_hash: sha256(&[b"plain"]),
+                size: 11,
+                class: DataClass::Procedures,
+                blob,
+                keys: vec![WrappedKey { reader: patient, wrapped: vec![1; 80] }],
+            },
+        ))
+        .await;
+    let nobody = Address([0x5a; 20]);
+    // (path, someone entitled)
+    let scoped: Vec<(String, &k256::ecdsa::SigningKey)> = vec![
+        (format!("/v1/accounts/{patient}"), &cast.patient),
+        (format!("/v1/accounts/{patient}/training-runs"), &cast.patient),
+        (format!("/v1/patients/{patient}/consents"), &cast.patient),
+        (format!("/v1/patients/{patient}/records"), &cast.doctor),
+        (format!("/v1/patients/{patient}/audit"), &cast.patient),
+        (format!("/v1/patients/{patient}/prescriptions"), &cast.patient),
+        (format!("/v1/patients/{patient}/claims"), &cast.patient),
+        (format!("/v1/grantees/{doctor}/consents"), &cast.doctor),
+        (format!("/v1/insurers/{doctor}/claims"), &cast.doctor),
+        (format!("/v1/records/{record}"), &cast.doctor),
+        (format!("/v1/records/{record}/segments"), &cast.patient),
+        (format!("/v1/transactions/{consent}"), &cast.doctor),
+    ];
+    let stranger = key("a stranger with a key");
+    for (path, entitled) in &scoped {
+        let (s, v) = c.get_anonymous(path).await;
+        assert_eq!((s, v["code"].as_str()), (401, Some("unauthenticated")), "{path} anonymous: {v}");
+        let (s, v) = c.get_as(&stranger, path).await;
+        assert_eq!((s, v["code"].as_str()), (403, Some("not_entitled")), "{path} by a stranger: {v}");
+        let (s, v) = c.get_as(entitled, path).await;
+        assert_eq!(s, 200, "{path} by the entitled: {v}");
+    }
+    // The other doctor, registered but without consent, is refused too.
+    for path in [format!("/v1/patients/{patient}/records"), format!("/v1/records/{record}")] {
+        assert_eq!(c.get_as(&cast.stranger_doctor, &path).await.0, 403, "{path}");
+    }
+    // Nobody learns whether an address is a patient here: unknown and patient read alike.
+    assert_eq!(c.get_anonymous(&format!("/v1/accounts/{nobody}")).await.0, 401);
+    assert_eq!(c.get_as(&stranger, &format!("/v1/accounts/{nobody}")).await.0, 403);
+    assert_eq!(c.get_as(&stranger, &format!("/v1/patients/{nobody}/records")).await.0, 403);
+    // Staff are the public directory.
+    assert_eq!(c.get_anonymous(&format!("/v1/accounts/{doctor}")).await.0, 200);
+    assert_eq!(c.get_anonymous("/v1/accounts").await.0, 200);
+    // A grantee sees only the consents granted to them.
+    let (_, mine) = c.get_as(&cast.doctor, &format!("/v1/patients/{patient}/consents")).await;
+    assert!(mine.as_array().unwrap().iter().all(|c| c["grantee"] == doctor.to_hex()), "{mine}");
+    // A signed read is single-use.
+    let path = format!("/v1/patients/{patient}/audit");
+    let h = c.header(&cast.patient, "GET", &path, b"");
+    let once = |h: String| {
+        let (c, path) = (c.clone(), path.clone());
+        async move { c.http.get(format!("{}{path}", c.base)).header("authorization", h).send().await.unwrap() }
+    };
+    assert_eq!(once(h.clone()).await.status().as_u16(), 200);
+    let again = once(h).await;
+    assert_eq!(again.status().as_u16(), 401);
+    assert_eq!(again.json::<Value>().await.unwrap()["code"], "replayed_request");
+    // A block shows anyone its public part only: kinds, ids, sizes, times, no transactions.
+    let (s, b) = c.get_anonymous("/v1/blocks/head").await;
+    assert_eq!(s, 200);
+    assert!(b.get("txs_hex").is_none() && b.get("txs").is_none(), "{b}");
+    assert!(!b["kinds"].as_array().unwrap().is_empty());
+    let (_, whole) = c.get("/v1/blocks/head").await;
+    assert!(whole["txs_hex"].is_array(), "the hospital's authority reads blocks whole");
+}
+
+/// The bypass of review finding 3: a former reader registers a fresh patient key and anchors
+/// a record naming the victim's blob, to fetch it on the "own record" path. The ledger
+/// refuses the second anchor, so the blob has one gate, the victim's.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_blob_cannot_be_rebound_to_another_record() {
+    let (c, auth, _dir) = in_process().await;
+    let cast = register_cast(&c, auth).await;
+    let patient = pk(&cast.patient).address();
+    let (_, v) = c.put_blob(&cast.patient, b"\x01 the victim's envelope").await;
+    let blob: Hash = v["blob"].as_str().unwrap().parse().unwrap();
+    let anchor = |p: Address| TxBody::AnchorRecord {
+        patient: p,
+        content_hash: sha256(&[b"plain"]),
+        size: 24,
+        class: DataClass::Procedures,
+        blob,
+        keys: vec![WrappedKey { reader: p, wrapped: vec![1; 80] }],
+    };
+    let record = c.ok(&c.tx(&cast.patient, 2, anchor(patient))).await;
+    let thief = key("former reader, now a patient");
+    c.ok(&c.tx(&thief, 1, register(&thief, 100))).await;
+    let (s, v) = c.submit(&c.tx(&thief, 2, anchor(pk(&thief).address()))).await;
+    assert_eq!((s, v["code"].as_str().unwrap()), (409, "blob_already_anchored"), "{v}");
+    // The thief's own read of the victim's record is refused and logged for the victim.
+    let (s, _) = c.read(&thief, record).await;
+    assert_eq!(s, 403);
+    let (_, audit) = c.get_as(&cast.patient, &format!("/v1/patients/{patient}/audit")).await;
+    assert_eq!(audit["refused"][0]["reader"], pk(&thief).address().to_hex(), "{audit}");
+}
+
+/// After the demo seed, the bytes of every stored block and every answer the node gives an
+/// anonymous caller hold none of the demo's names, medications, dosages, claim texts or
+/// record contents.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_stranger_learns_no_health_fact_from_the_ledger_or_the_node() {
+    let (c, _auth, _dir, state) = in_process_with(ledger_node::ledger::system_clock()).await;
+    ledger_node::demo::seed(&state).await.unwrap();
+    let secrets = [
+        "Jordan Smith",
+        ledger_node::demo::DEMO_MEDICATION,
+        ledger_node::demo::DEMO_DOSAGE,
+        ledger_node::demo::DEMO_CLAIM,
+        "Amoxicillin",
+        // The Synthea patient's record contents.
+        "Gladys682",
+        "Schumm995",
+        "resourceType",
+    ];
+    let mut stored = Vec::new();
+    state.0.ledger.store.for_each_stored_block(|_, bytes| {
+        stored.extend_from_slice(bytes);
+        true
+    }).unwrap();
+    assert!(stored.len() > 10_000, "the demo wrote {} bytes of blocks", stored.len());
+    let ids = state.0.ledger.head().state.clone();
+    let patient = ledger_node::demo::demo_identity("patient").address();
+    let mut answers = String::new();
+    let height = state.0.ledger.head().tip.height;
+    let mut paths: Vec<String> = (1..=height).map(|h| format!("/v1/blocks/{h}")).collect();
+    paths.extend(["/v1/info", "/v1/accounts", "/health", "/metrics", "/openapi.json"].map(String::from));
+    paths.extend(
+        ["consents", "records", "audit", "prescriptions", "claims"].map(|k| format!("/v1/patients/{patient}/{k}")),
+    );
+    paths.push(format!("/v1/accounts/{patient}"));
+    paths.extend(ids.records.keys().take(20).map(|r| format!("/v1/records/{r}")));
+    paths.extend(ids.prescriptions.keys().map(|r| format!("/v1/prescriptions/{r}")));
+    for p in &paths {
+        let r = c.http.get(format!("{}{p}", c.base)).send().await.unwrap();
+        answers.push_str(&r.text().await.unwrap());
+    }
+    for secret in secrets {
+        assert!(
+            !stored.windows(secret.len()).any(|w| w == secret.as_bytes()),
+            "the stored blocks hold {secret:?}"
+        );
+        assert!(!answers.contains(secret), "an anonymous answer holds {secret:?}");
+    }
+    assert!(!answers.contains(&patient.to_hex()), "no anonymous answer names the patient's address");
 }

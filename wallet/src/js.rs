@@ -12,7 +12,7 @@ use crate::keys::{Identity, Mnemonic};
 use crate::keystore::{KdfParams, Keystore, Passphrase};
 use crate::storage::{LocalStorageStore, WalletStore};
 use ledger_protocol::codec::Encode;
-use ledger_protocol::wire::ReadRequest;
+use ledger_protocol::wire::ApiRequest;
 use ledger_protocol::{Address, Hash, PublicKey, Transaction};
 use rand_core::OsRng;
 use serde::de::DeserializeOwned;
@@ -188,13 +188,13 @@ impl UnlockedWallet {
         Ok(hex::encode(self.identity.sign(tx)?.to_canonical_bytes()))
     }
 
-    /// Signs a blob read request (`{chain_id, record, reader, timestamp_ms}`, reader
-    /// being this wallet's public key); returns the signed request as JSON text.
-    #[wasm_bindgen(js_name = signReadRequest)]
-    pub fn sign_read_request(&self, request: JsValue) -> Result<String, JsError> {
-        let request: ReadRequest = from_js(request, "read request")?;
-        let signed = self.identity.sign_read_request(request)?;
-        Ok(serde_json::to_string(&signed)?)
+    /// Signs an API request (`{chain_id, audience, method, path, body_hash, timestamp_ms,
+    /// nonce, signer}`, signer being this wallet's public key); returns the value of the
+    /// `Authorization` header.
+    #[wasm_bindgen(js_name = signApiRequest)]
+    pub fn sign_api_request(&self, request: JsValue) -> Result<String, JsError> {
+        let request: ApiRequest = from_js(request, "API request")?;
+        Ok(self.identity.sign_api_request(request)?.to_header())
     }
 
     /// Unwraps a record key wrapped for this wallet.

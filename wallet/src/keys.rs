@@ -9,7 +9,7 @@
 //! or not below the group order, about one chance in 2^128).
 
 use hkdf::Hkdf;
-use ledger_protocol::wire::{ReadRequest, SignedReadRequest};
+use ledger_protocol::wire::{ApiRequest, SignedApiRequest};
 use ledger_protocol::{Address, PublicKey, SignedTransaction, Transaction, TxBody};
 use rand_core::{CryptoRngCore, OsRng};
 use sha2::Sha256;
@@ -48,6 +48,14 @@ pub enum KeyError {
 pub enum SignError {
     #[error("this names {found} as its signer, but the unlocked wallet is {expected}; it was not signed")]
     NotOurKey { expected: Address, found: Address },
+}
+
+/// Which node a signed API request is for: its chain and its authority address (both from
+/// the node's public `/v1/info`).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ApiTarget {
+    pub chain_id: String,
+    pub audience: Address,
 }
 
 /// A 24-word English BIP-39 recovery phrase. Secret: zeroized on drop, never printed by
@@ -204,11 +212,37 @@ impl Identity {
         Ok(tx.sign(&self.signing))
     }
 
-    /// Signs a request to read a record's blob, after checking it names this identity.
-    pub fn sign_read_request(&self, request: ReadRequest) -> Result<SignedReadRequest, SignError> {
-        if request.reader != self.public_key {
-            return Err(SignError::NotOurKey { expected: self.address(), found: request.reader.address() });
+    /// Signs an API request, after checking it names this identity.
+    pub fn sign_api_request(&self, request: ApiRequest) -> Result<SignedApiRequest, SignError> {
+        if request.signer != self.public_key {
+            return Err(SignError::NotOurKey { expected: self.address(), found: request.signer.address() });
         }
+        Ok(request.sign(&self.signing))
+    }
+
+    /// A signed request to `audience` (a node's authority address) for `method path` with
+    /// `body`, at `now_ms`, with a fresh random nonce: what the `Authorization` header carries.
+    pub fn api_request(
+        &self,
+        target: &ApiTarget,
+        method: &str,
+        path: &str,
+        body: &[u8],
+        now_ms: u64,
+        rng: &mut impl rand_core::CryptoRngCore,
+    ) -> Result<SignedApiRequest, KeyError> {
+        let mut nonce = vec![0u8; ledger_protocol::wire::API_NONCE_LEN];
+        rng.try_fill_bytes(&mut nonce).map_err(|_| KeyError::RandomnessUnavailable)?;
+        let request = ApiRequest {
+            chain_id: target.chain_id.clone(),
+            audience: target.audience,
+            method: method.to_owned(),
+            path: path.to_owned(),
+            body_hash: ledger_protocol::wire::body_hash(body),
+            timestamp_ms: now_ms,
+            nonce,
+            signer: self.public_key,
+        };
         Ok(request.sign(&self.signing))
     }
 

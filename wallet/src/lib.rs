@@ -18,7 +18,7 @@ pub mod js;
 
 pub use describe::{Description, Detail, Directory, MapDirectory, NoDirectory, describe, sealed_id};
 pub use envelope::{EnvelopeError, RecordKey, content_hash, open, seal, seal_with, unwrap_key, wrap_key};
-pub use keys::{Identity, KeyError, Mnemonic, SignError};
+pub use keys::{ApiTarget, Identity, KeyError, Mnemonic, SignError};
 pub use keystore::{KdfParams, Keystore, KeystoreError, Passphrase};
 pub use storage::{KeyValueStore, MemoryStore, StorageError, WalletStore, WalletStoreError};
 

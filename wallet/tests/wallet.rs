@@ -7,7 +7,6 @@
 use ledger_protocol::codec::Encode;
 use ledger_protocol::crypto::sha256;
 use ledger_protocol::tx::WrappedKey;
-use ledger_protocol::wire::ReadRequest;
 use ledger_protocol::*;
 use rand_core::OsRng;
 use serde_json::Value;
@@ -122,14 +121,15 @@ fn signing_verifies_and_refuses_someone_elses_transaction() {
     let err = identity(3).sign(other).unwrap_err();
     assert!(matches!(err, SignError::NotOurKey { .. }));
 
-    let req = ReadRequest {
-        chain_id: "healthchain-test".into(),
-        record: sha256(&[b"r"]),
-        reader: id.public_key(),
-        timestamp_ms: 5,
-    };
-    assert!(id.sign_read_request(req.clone()).unwrap().verify(&K256Verifier));
-    assert!(identity(4).sign_read_request(req).is_err());
+    let target = ApiTarget { chain_id: "healthchain-test".into(), audience: Address([7; 20]) };
+    let signed = id.api_request(&target, "GET", "/v1/patients/x/records", b"", 5, &mut OsRng).unwrap();
+    assert!(signed.verify(&K256Verifier));
+    let again = id.api_request(&target, "GET", "/v1/patients/x/records", b"", 5, &mut OsRng).unwrap();
+    assert_ne!(signed.request.nonce, again.request.nonce, "every request has its own nonce");
+    let header = signed.to_header();
+    assert_eq!(ledger_protocol::wire::SignedApiRequest::from_header(&header).unwrap(), signed);
+    assert!(ledger_protocol::wire::SignedApiRequest::from_header("Bearer x").is_err());
+    assert!(identity(4).sign_api_request(signed.request.clone()).is_err());
 }
 
 // ---------------------------------------------------------------- keystore

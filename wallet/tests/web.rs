@@ -142,16 +142,19 @@ fn js_api_end_to_end() {
     assert_eq!(key.open(&sealed.blob()).unwrap(), b"lab result");
     assert!(sealed.wrap_for("00").is_err());
 
-    // A signed read request.
-    let request = ledger_protocol::wire::ReadRequest {
+    // A signed API request, as its Authorization header.
+    let request = ledger_protocol::wire::ApiRequest {
         chain_id: CHAIN.into(),
-        record: sha256(&[b"record"]),
-        reader: signer,
+        audience: ledger_protocol::Address([7; 20]),
+        method: "GET".into(),
+        path: "/v1/patients/x/records".into(),
+        body_hash: ledger_protocol::wire::body_hash(b""),
         timestamp_ms: 1_790_000_000_000,
+        nonce: vec![1; 16],
+        signer,
     };
-    let signed_request =
-        wallet.sign_read_request(JsValue::from_str(&serde_json::to_string(&request).unwrap())).unwrap();
-    let signed_request: ledger_protocol::wire::SignedReadRequest = serde_json::from_str(&signed_request).unwrap();
+    let header = wallet.sign_api_request(JsValue::from_str(&serde_json::to_string(&request).unwrap())).unwrap();
+    let signed_request = ledger_protocol::wire::SignedApiRequest::from_header(&header).unwrap();
     assert!(signed_request.verify(&K256Verifier));
 }
 

@@ -5,6 +5,8 @@
 //! shared state, the router, node info, health, metrics and the OpenAPI description.
 //! `app(state)` builds the router without binding a socket, so tests drive it directly.
 
+pub mod auth;
+mod entitled;
 pub mod error;
 mod gate;
 mod reads;
@@ -44,6 +46,10 @@ pub struct Inner {
     signer: std::sync::OnceLock<NodeSigner>,
     /// Set when the node runs in a cluster.
     pub cluster: std::sync::OnceLock<Arc<ClusterOrderer>>,
+    /// Nonces of signed requests accepted in the last window.
+    replay: auth::ReplayCache,
+    /// This node's authority address: the audience its signed requests name.
+    node_address: ledger_protocol::Address,
 }
 
 /// Everything the handlers share.
@@ -59,6 +65,7 @@ impl AppState {
         node_key: k256::ecdsa::SigningKey,
     ) -> Self {
         metrics.set_height(ledger.head().tip.height);
+        let node_address = ledger_protocol::PublicKey::from(node_key.verifying_key()).address();
         let node_key = Arc::new(NodeKey::new(node_key, &ledger));
         AppState(Arc::new(Inner {
             ledger,
@@ -67,7 +74,14 @@ impl AppState {
             node_key,
             signer: std::sync::OnceLock::new(),
             cluster: std::sync::OnceLock::new(),
+            replay: auth::ReplayCache::default(),
+            node_address,
         }))
+    }
+
+    /// This node's authority address, the audience of the signed requests it accepts.
+    pub fn node_address(&self) -> ledger_protocol::Address {
+        self.0.node_address
     }
 
     /// Signs a transaction with the node's authority key and the next nonce (for a caller
@@ -151,6 +165,7 @@ pub fn app(state: AppState) -> Router {
         .layer(axum::middleware::from_fn_with_state(state.clone(), consistent_reads))
         .merge(json_routes)
         .merge(blob_routes)
+        .layer(axum::middleware::from_fn_with_state(state.clone(), auth::authenticate))
         .fallback(|| async {
             ApiError::new(ErrorKind::NotFound, "not_found", "There is no such endpoint; see /openapi.json.")
         })
@@ -227,7 +242,7 @@ async fn info(State(s): State<AppState>) -> ApiResult<Json<serde_json::Value>> {
         "node_authority": node.address(),
         "accounts": accounts,
         "limits": { "max_json_bytes": MAX_JSON_BYTES, "max_blob_bytes": MAX_BLOB_BYTES, "max_batch": MAX_BATCH,
-                    "read_request_window_ms": wire::READ_REQUEST_WINDOW_MS },
+                    "api_request_window_ms": wire::API_REQUEST_WINDOW_MS },
         "version": env!("CARGO_PKG_VERSION"),
     })))
 }
@@ -266,8 +281,7 @@ async fn info(State(s): State<AppState>) -> ApiResult<Json<serde_json::Value>> {
     components(schemas(
         crate::openapi::SubmitTxDoc,
         crate::openapi::SubmitBatchDoc,
-        crate::openapi::ErrorDoc,
-        crate::openapi::ReadRequestDoc
+        crate::openapi::ErrorDoc
     ))
 )]
 pub struct ApiDoc;

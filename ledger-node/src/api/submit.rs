@@ -1,10 +1,11 @@
 //! The submission service: transactions and batches (verified on arrival, ordered, answered
 //! once durable) and encrypted blob uploads.
 
+use super::auth::Caller;
 use super::error::{body_bytes, parse_hex_tx, parse_json};
 use super::{ApiError, ApiResult, AppState, MAX_BATCH, MAX_BLOB_BYTES};
 use crate::ledger::Outcome;
-use axum::Json;
+use axum::{Extension, Json};
 use axum::body::Bytes;
 use axum::extract::State;
 use axum::extract::rejection::BytesRejection;
@@ -77,9 +78,19 @@ impl From<Vec<Outcome>> for BatchResults {
     responses((status = 201, description = "Stored under its content address"), (status = 413, description = "Larger than the blob limit")))]
 pub(super) async fn put_blob(
     State(s): State<AppState>,
+    Extension(caller): Extension<Caller>,
     body: Result<Bytes, BytesRejection>,
 ) -> ApiResult<(StatusCode, Json<BlobId>)> {
     let bytes = body_bytes(body, MAX_BLOB_BYTES)?;
+    // Only a registered account stores blobs, with a request signed over these bytes.
+    let who = caller.check_body(&bytes)?;
+    if s.0.ledger.head().state.account(&who).is_none_or(|a| !a.is_active()) {
+        return Err(ApiError::new(
+            ErrorKind::Forbidden,
+            "unknown_account",
+            "Only a registered, active account may upload encrypted records. Register first.",
+        ));
+    }
     if bytes.is_empty() {
         return Err(ApiError::bad_request("empty_blob", "The blob is empty; upload the encrypted record envelope."));
     }

@@ -116,8 +116,24 @@ impl Cluster {
         Ok((status, r.json().unwrap_or(Value::Null)))
     }
 
+    /// Node `i`'s authority key: the audience of requests to it.
+    fn authority(&self, i: usize) -> k256::ecdsa::SigningKey {
+        let hex_key = std::fs::read_to_string(self.data_dir(i).join("authority.key")).unwrap();
+        k256::ecdsa::SigningKey::from_slice(&hex::decode(hex_key.trim()).unwrap()).unwrap()
+    }
+
+    /// The `Authorization` header of a request by `k` to node `i`.
+    fn header(&self, i: usize, k: &k256::ecdsa::SigningKey, method: &str, path: &str) -> String {
+        self.header_over(i, k, method, path, b"")
+    }
+    fn header_over(&self, i: usize, k: &k256::ecdsa::SigningKey, method: &str, path: &str, body: &[u8]) -> String {
+        super::auth_header(k, &self.genesis.chain_id, pk(&self.authority(i)).address(), method, path, body)
+    }
+
+    /// A read of node `i`, signed as its authority (who may read what the ledger holds).
     fn get(&self, i: usize, path: &str) -> (u16, Value) {
-        let r = self.http.get(format!("{}{path}", self.api(i))).send().unwrap();
+        let h = self.header(i, &self.authority(i), "GET", path);
+        let r = self.http.get(format!("{}{path}", self.api(i))).header("authorization", h).send().unwrap();
         (r.status().as_u16(), r.json().unwrap_or(Value::Null))
     }
 
@@ -150,7 +166,7 @@ impl Cluster {
         let mut txs = 0;
         for h in 1..=height {
             let (_, b) = self.get(i, &format!("/v1/blocks/{h}"));
-            let block: Block = serde_json::from_value(b).unwrap();
+            let block: Block = super::block_of(&b);
             verify_header(&self.genesis, &tip, &block, &K256Verifier).unwrap();
             for t in &block.txs {
                 assert!(t.clone().verify(&K256Verifier).is_ok());
@@ -525,7 +541,18 @@ fn a_record_uploaded_to_one_node_is_read_through_another_under_consent_and_audit
         ),
     );
     let envelope = b"\x01 sealed record bytes, uploaded to one hospital's node".to_vec();
-    let r = c.http.put(format!("{}/v1/blobs", c.api(up))).body(envelope.clone()).send().unwrap();
+    // The upload is the patient's, signed over the bytes; the node it goes to may not have
+    // applied the patient's registration yet, so it is tried until it has.
+    let upload = || {
+        let h = c.header_over(up, &patient, "PUT", "/v1/blobs", &envelope);
+        c.http.put(format!("{}/v1/blobs", c.api(up))).header("authorization", h).body(envelope.clone()).send().unwrap()
+    };
+    let t0 = Instant::now();
+    let mut r = upload();
+    while r.status().as_u16() == 403 && t0.elapsed() < Duration::from_secs(10) {
+        std::thread::sleep(Duration::from_millis(100));
+        r = upload();
+    }
     assert_eq!(r.status().as_u16(), 201);
     let blob = wire::blob_id(&envelope);
     let record = ok(
@@ -547,9 +574,9 @@ fn a_record_uploaded_to_one_node_is_read_through_another_under_consent_and_audit
         ),
     );
     let read = |c: &Cluster, i: usize, reader: &k256::ecdsa::SigningKey| {
-        let req =
-            ReadRequest { chain_id: chain.into(), record, reader: pk(reader), timestamp_ms: now_ms() }.sign(reader);
-        let r = c.http.post(format!("{}/v1/records/{record}/read", c.api(i))).json(&req).send().unwrap();
+        let path = format!("/v1/records/{record}/read");
+        let h = c.header(i, reader, "POST", &path);
+        let r = c.http.post(format!("{}{path}", c.api(i))).header("authorization", h).send().unwrap();
         (r.status().as_u16(), r.bytes().unwrap().to_vec())
     };
     // The other follower has no copy: it fetches the blob from its peer, checks it, and

@@ -34,7 +34,7 @@ async fn all_blocks(c: &Client) -> Vec<Block> {
     for h in 1..=height {
         let (s, b) = c.get(&format!("/v1/blocks/{h}")).await;
         assert_eq!(s, 200, "block {h} cannot be read back: {b}");
-        out.push(serde_json::from_value(b).unwrap());
+        out.push(super::block_of(&b));
     }
     out
 }
@@ -46,12 +46,12 @@ async fn all_blocks(c: &Client) -> Vec<Block> {
 #[test]
 fn concurrent_batches_past_a_blocks_limits_commit_read_back_and_survive_a_restart() {
     let dir = tempfile::tempdir().unwrap();
-    let (genesis, _auth) = init_chain(dir.path());
+    let (genesis, auth) = init_chain(dir.path());
     // A long block window makes every concurrent batch land in the same block's window.
     let mut node = NodeProc::start_with(dir.path(), &["--block-ms", "1500"]);
     let rt = tokio::runtime::Builder::new_multi_thread().worker_threads(2).enable_all().build().unwrap();
     let chain = genesis.chain_id.clone();
-    let c = Client { http: reqwest::Client::new(), base: node.base.clone(), chain: chain.clone() };
+    let c = Client::new(node.base.clone(), chain.clone(), &auth);
 
     let by_count: Vec<Vec<SignedTransaction>> =
         (0..3).map(|b| registrations(&chain, &format!("count-{b}"), 2000, 64)).collect();
@@ -86,7 +86,7 @@ fn concurrent_batches_past_a_blocks_limits_commit_read_back_and_survive_a_restar
     });
     node.sigkill();
     let node = NodeProc::start(dir.path());
-    let c = Client { http: reqwest::Client::new(), base: node.base.clone(), chain };
+    let c = Client::new(node.base.clone(), chain, &auth);
     rt.block_on(async {
         for id in ids.iter().step_by(97) {
             let (s, _) = c.get(&format!("/v1/transactions/{id}")).await;
@@ -152,8 +152,8 @@ async fn anchor_tx(
     reader: Option<Address>,
     envelope: &[u8],
 ) -> SignedTransaction {
-    let r = c.http.put(format!("{}/v1/blobs", c.base)).body(envelope.to_vec()).send().await.unwrap();
-    let blob: Hash = r.json::<Value>().await.unwrap()["blob"].as_str().unwrap().parse().unwrap();
+    let (_, v) = c.put_blob(patient, envelope).await;
+    let blob: Hash = v["blob"].as_str().unwrap().parse().unwrap();
     let me = pk(patient).address();
     let keys = std::iter::once(me).chain(reader).map(|reader| WrappedKey { reader, wrapped: vec![1; 80] }).collect();
     let body = TxBody::AnchorRecord {
@@ -239,10 +239,10 @@ async fn fifty_concurrent_consented_reads_of_one_record_are_all_released() {
 #[test]
 fn a_chain_that_cannot_be_replayed_names_the_block_and_how_to_recover() {
     let dir = tempfile::tempdir().unwrap();
-    let (genesis, _auth) = init_chain(dir.path());
+    let (genesis, auth) = init_chain(dir.path());
     let node = NodeProc::start(dir.path());
     let rt = tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap();
-    let c = Client { http: reqwest::Client::new(), base: node.base.clone(), chain: genesis.chain_id.clone() };
+    let c = Client::new(node.base.clone(), genesis.chain_id.clone(), &auth);
     rt.block_on(async {
         for txs in [registrations(&genesis.chain_id, "r1", 3, 64), registrations(&genesis.chain_id, "r2", 3, 64)] {
             assert_eq!(submit_batch(&c, &txs).await.0, 200);
@@ -288,7 +288,7 @@ fn a_chain_that_cannot_be_replayed_names_the_block_and_how_to_recover() {
         .expect("the removed blocks are kept in a file");
     assert!(std::fs::read_to_string(kept.path()).unwrap().starts_with("2 "));
     let node = NodeProc::start(dir.path());
-    let c = Client { http: reqwest::Client::new(), base: node.base.clone(), chain: genesis.chain_id.clone() };
+    let c = Client::new(node.base.clone(), genesis.chain_id.clone(), &auth);
     rt.block_on(async {
         let (_, info) = c.get("/v1/info").await;
         assert_eq!(info["height"], 1, "{info}");
