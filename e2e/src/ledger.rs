@@ -1,5 +1,6 @@
 //! What the ledger holds, read through the node's JSON API (plain `serde_json` values: the
-//! journeys check the API as any outside client would see it).
+//! journeys check the API as any outside client would see it): signed as the hospital's
+//! authority (who may read what the ledger holds), or not at all (`get_anonymous`).
 
 use anyhow::{Context, Result, bail};
 use serde_json::Value;
@@ -10,24 +11,67 @@ use std::time::{Duration, Instant};
 pub struct Ledger {
     http: reqwest::Client,
     base: String,
+    chain: String,
+    authority: k256::ecdsa::SigningKey,
 }
 
 impl Ledger {
-    pub fn new(base: &str) -> Ledger {
+    /// `authority_hex`: the node's authority key (hex), which signs this client's reads.
+    pub fn new(base: &str, authority_hex: &str, chain: &str) -> Result<Ledger> {
         let http = reqwest::Client::builder().timeout(Duration::from_secs(20)).build().expect("an HTTP client");
-        Ledger { http, base: base.trim_end_matches('/').to_owned() }
+        let bytes = hex::decode(authority_hex).context("the authority key is not hex")?;
+        let authority = k256::ecdsa::SigningKey::from_slice(&bytes)
+            .map_err(|_| anyhow::anyhow!("the authority key is not a key"))?;
+        Ok(Ledger { http, base: base.trim_end_matches('/').to_owned(), chain: chain.to_owned(), authority })
     }
 
-    /// GETs a path (`/v1/...`) and parses its JSON; any status but 200 is an error.
+    /// The `Authorization` header of a GET of `path` signed as the authority, for its node.
+    fn signed(&self, path: &str) -> String {
+        use rand_core::RngCore;
+        let signer = ledger_protocol::PublicKey::from(self.authority.verifying_key());
+        let mut nonce = vec![0u8; ledger_protocol::wire::API_NONCE_LEN];
+        rand_core::OsRng.fill_bytes(&mut nonce);
+        let now = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map_or(0, |d| d.as_millis());
+        ledger_protocol::wire::ApiRequest {
+            chain_id: self.chain.clone(),
+            audience: signer.address(),
+            method: "GET".into(),
+            path: path.into(),
+            body_hash: ledger_protocol::wire::body_hash(b""),
+            timestamp_ms: u64::try_from(now).unwrap_or(u64::MAX),
+            nonce,
+            signer,
+        }
+        .sign(&self.authority)
+        .to_header()
+    }
+
+    /// GETs a path (`/v1/...`) signed as the authority and parses its JSON; any status but 200
+    /// is an error.
     pub async fn get(&self, path: &str) -> Result<Value> {
+        let (status, body) = self.fetch(path, Some(self.signed(path))).await?;
+        if !status.is_success() {
+            bail!("GET {}{path} answered {status}: {body}", self.base);
+        }
+        serde_json::from_str(&body).with_context(|| format!("GET {path} did not answer JSON: {body}"))
+    }
+
+    /// GETs a path as an anonymous caller: its status and body, whatever they are.
+    pub async fn get_anonymous(&self, path: &str) -> Result<(u16, String)> {
+        let (status, body) = self.fetch(path, None).await?;
+        Ok((status.as_u16(), body))
+    }
+
+    async fn fetch(&self, path: &str, auth: Option<String>) -> Result<(reqwest::StatusCode, String)> {
         let url = format!("{}{path}", self.base);
-        let resp = self.http.get(&url).send().await.with_context(|| format!("GET {url}"))?;
+        let mut req = self.http.get(&url);
+        if let Some(a) = auth {
+            req = req.header("authorization", a);
+        }
+        let resp = req.send().await.with_context(|| format!("GET {url}"))?;
         let status = resp.status();
         let body = resp.text().await.with_context(|| format!("reading GET {url}"))?;
-        if !status.is_success() {
-            bail!("GET {url} answered {status}: {body}");
-        }
-        serde_json::from_str(&body).with_context(|| format!("GET {url} did not answer JSON: {body}"))
+        Ok((status, body))
     }
 
     pub async fn info(&self) -> Result<Value> {

@@ -182,7 +182,7 @@ impl Journey {
         std::fs::create_dir_all(&dir).with_context(|| format!("creating {}", dir.display()))?;
         println!("journey {name}: screenshots and logs go to {}", dir.display());
         let node = Node::start(&bin, &dist, &dir.join("node.log")).await?;
-        let ledger = Ledger::new(&node.url);
+        let ledger = node.ledger()?;
         let driver = Chromedriver::start(&dir.join("chromedriver.log")).await?;
         Ok(Journey {
             name: name.to_owned(),

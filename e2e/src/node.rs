@@ -96,6 +96,17 @@ impl Node {
         Ok(Node { url, identities, _child: child, _data: data })
     }
 
+    /// A client of this node's API that signs as the hospital's authority (whose key the
+    /// demo keeps in its data folder): it may read what the ledger holds, as staff can.
+    pub fn ledger(&self) -> Result<crate::Ledger> {
+        let dir = self._data.path();
+        let key = std::fs::read_to_string(dir.join("authority.key")).context("reading the demo's authority key")?;
+        let genesis: serde_json::Value =
+            serde_json::from_str(&std::fs::read_to_string(dir.join("genesis.json")).context("reading genesis.json")?)?;
+        let chain = genesis["chain_id"].as_str().context("genesis.json has no chain_id")?;
+        crate::Ledger::new(&self.url, key.trim(), chain)
+    }
+
     /// A demo identity by its label.
     pub fn identity(&self, label: &str) -> Result<&DemoIdentity> {
         self.identities

@@ -18,7 +18,7 @@
 
 use anyhow::{Context, Result, ensure};
 use e2e::browser::{Browser, Chromedriver, Shots};
-use e2e::ledger::{Ledger, str_of};
+use e2e::ledger::str_of;
 use e2e::node::Node;
 use e2e::restore;
 use std::path::Path;
@@ -76,7 +76,7 @@ async fn journey() -> Result<()> {
     let patient = node.identity("patient")?.clone();
 
     // The case on the ledger: one twin-data record and its anchored segments.
-    let ledger = Ledger::new(&node.url);
+    let ledger = node.ledger()?;
     let records = ledger.records(&patient.address).await?;
     let record = records.iter().find(|r| r["class"] == "twin_data").context("the demo patient has no twin case")?;
     let case = str_of(record, "id")?.to_owned();

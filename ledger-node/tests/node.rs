@@ -103,7 +103,14 @@ fn init_chain(dir: &std::path::Path) -> (Genesis, k256::ecdsa::SigningKey) {
 
 /// The `Authorization` header of a request signed by `k` for the node whose authority
 /// address is `audience`.
-fn auth_header(k: &k256::ecdsa::SigningKey, chain: &str, audience: Address, method: &str, path: &str, body: &[u8]) -> String {
+fn auth_header(
+    k: &k256::ecdsa::SigningKey,
+    chain: &str,
+    audience: Address,
+    method: &str,
+    path: &str,
+    body: &[u8],
+) -> String {
     ApiRequest {
         chain_id: chain.into(),
         audience,
@@ -181,7 +188,14 @@ impl Client {
     }
     async fn put_blob(&self, k: &k256::ecdsa::SigningKey, bytes: &[u8]) -> (u16, Value) {
         let h = self.header(k, "PUT", "/v1/blobs", bytes);
-        let r = self.http.put(format!("{}/v1/blobs", self.base)).header("authorization", h).body(bytes.to_vec()).send().await.unwrap();
+        let r = self
+            .http
+            .put(format!("{}/v1/blobs", self.base))
+            .header("authorization", h)
+            .body(bytes.to_vec())
+            .send()
+            .await
+            .unwrap();
         let status = r.status().as_u16();
         (status, r.json().await.unwrap_or(Value::Null))
     }
@@ -376,7 +390,14 @@ async fn blobs_are_released_only_under_live_consent_and_every_release_is_audited
     assert_eq!(r.status().as_u16(), 401, "anonymous upload");
     assert_eq!(c.put_blob(&key("nobody"), &envelope).await.0, 403, "an unregistered key");
     let h = c.header(&cast.patient, "PUT", "/v1/blobs", b"other bytes");
-    let r = c.http.put(format!("{}/v1/blobs", c.base)).header("authorization", h).body(envelope.clone()).send().await.unwrap();
+    let r = c
+        .http
+        .put(format!("{}/v1/blobs", c.base))
+        .header("authorization", h)
+        .body(envelope.clone())
+        .send()
+        .await
+        .unwrap();
     assert_eq!(r.status().as_u16(), 401, "a signature over other bytes");
     let (s, v) = c.put_blob(&cast.patient, &envelope).await;
     assert_eq!(s, 201, "{v}");
@@ -457,7 +478,8 @@ async fn blobs_are_released_only_under_live_consent_and_every_release_is_audited
     // A forged, a stale, a replayed, a misdirected and an anonymous read are refused.
     let path = format!("/v1/records/{record}/read");
     let code = |b: &[u8]| serde_json::from_slice::<Value>(b).unwrap()["code"].as_str().unwrap().to_owned();
-    let mut forged = ledger_protocol::wire::SignedApiRequest::from_header(&c.header(&cast.doctor, "POST", &path, b"")).unwrap();
+    let mut forged =
+        ledger_protocol::wire::SignedApiRequest::from_header(&c.header(&cast.doctor, "POST", &path, b"")).unwrap();
     forged.signature = forged.request.clone().sign(&cast.stranger_doctor).signature;
     let (s, b) = c.read_with(&path, forged.to_header()).await;
     assert_eq!((s, code(&b)), (401, "bad_signature".into()));
@@ -734,10 +756,15 @@ async fn a_stranger_learns_no_health_fact_from_the_ledger_or_the_node() {
         "resourceType",
     ];
     let mut stored = Vec::new();
-    state.0.ledger.store.for_each_stored_block(|_, bytes| {
-        stored.extend_from_slice(bytes);
-        true
-    }).unwrap();
+    state
+        .0
+        .ledger
+        .store
+        .for_each_stored_block(|_, bytes| {
+            stored.extend_from_slice(bytes);
+            true
+        })
+        .unwrap();
     assert!(stored.len() > 10_000, "the demo wrote {} bytes of blocks", stored.len());
     let ids = state.0.ledger.head().state.clone();
     let patient = ledger_node::demo::demo_identity("patient").address();
@@ -756,10 +783,7 @@ async fn a_stranger_learns_no_health_fact_from_the_ledger_or_the_node() {
         answers.push_str(&r.text().await.unwrap());
     }
     for secret in secrets {
-        assert!(
-            !stored.windows(secret.len()).any(|w| w == secret.as_bytes()),
-            "the stored blocks hold {secret:?}"
-        );
+        assert!(!stored.windows(secret.len()).any(|w| w == secret.as_bytes()), "the stored blocks hold {secret:?}");
         assert!(!answers.contains(secret), "an anonymous answer holds {secret:?}");
     }
     assert!(!answers.contains(&patient.to_hex()), "no anonymous answer names the patient's address");

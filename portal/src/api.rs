@@ -4,7 +4,7 @@
 use gloo_net::http::{Request, Response};
 use ledger_protocol::codec::{Decode, Encode};
 use ledger_protocol::state::{Account, AuditEntry, Claim, Consent, ConsentStatus, Prescription, Record};
-use ledger_protocol::wire::{BatchItem, ErrorBody, SignedReadRequest, TxWithProof};
+use ledger_protocol::wire::{BatchItem, ErrorBody, TxWithProof};
 use ledger_protocol::{Address, Genesis, Hash, SignedTransaction};
 use serde::de::DeserializeOwned;
 use serde::{Deserialize, Serialize};
@@ -54,8 +54,37 @@ async fn check(resp: Response) -> Result<Response, ApiError> {
     }
 }
 
+thread_local! {
+    /// Who signs the portal's requests: the unlocked identity, for this node.
+    static SIGNER: std::cell::RefCell<Option<(std::rc::Rc<wallet::Identity>, wallet::ApiTarget)>> =
+        const { std::cell::RefCell::new(None) };
+}
+
+/// Sets (or, locked, clears) the identity that signs every request, for the node `info`
+/// describes. Anything about a person is answered only to a signed request.
+pub fn set_signer(identity: Option<std::rc::Rc<wallet::Identity>>, info: Option<&NodeInfo>) {
+    let signer = identity
+        .zip(info)
+        .map(|(id, i)| (id, wallet::ApiTarget { chain_id: i.chain_id.clone(), audience: i.node_authority }));
+    SIGNER.with(|s| *s.borrow_mut() = signer);
+}
+
+/// The `Authorization` header for `method path` with `body`, when a wallet is unlocked.
+fn authorization(method: &str, path: &str, body: &[u8]) -> Result<Option<String>, ApiError> {
+    SIGNER.with(|s| {
+        let Some((id, target)) = &*s.borrow() else { return Ok(None) };
+        id.api_request(target, method, path, body, js_sys::Date::now() as u64, &mut rand_core::OsRng)
+            .map(|r| Some(r.to_header()))
+            .map_err(|e| ApiError { code: "wallet".into(), message: format!("The request could not be signed: {e}.") })
+    })
+}
+
 pub async fn get<T: DeserializeOwned>(path: &str) -> Result<T, ApiError> {
-    let resp = Request::get(path).send().await.map_err(ApiError::network)?;
+    let mut req = Request::get(path);
+    if let Some(a) = authorization("GET", path, b"")? {
+        req = req.header("authorization", &a);
+    }
+    let resp = req.send().await.map_err(ApiError::network)?;
     check(resp).await?.json().await.map_err(ApiError::unreadable)
 }
 
@@ -71,6 +100,8 @@ pub struct NodeInfo {
     pub height: u64,
     pub head: Hash,
     pub genesis: Genesis,
+    /// The node's authority address: the audience of signed requests.
+    pub node_authority: Address,
 }
 
 #[derive(Debug, Clone, PartialEq, Deserialize)]
@@ -101,16 +132,22 @@ pub struct Audit {
 pub struct BlockView {
     pub hash: Hash,
     pub header: ledger_protocol::BlockHeader,
-    pub txs: Vec<SignedTransaction>,
     pub tx_ids: Vec<Hash>,
+    pub kinds: Vec<ledger_protocol::TxKind>,
+    pub sizes: Vec<u32>,
+    /// The transactions themselves: only the hospital's authority is sent them.
+    pub txs: Option<Vec<SignedTransaction>>,
 }
 
 #[derive(Deserialize)]
 struct RawBlock {
     hash: Hash,
     header: ledger_protocol::BlockHeader,
-    txs_hex: Vec<String>,
     tx_ids: Vec<Hash>,
+    kinds: Vec<ledger_protocol::TxKind>,
+    sizes: Vec<u32>,
+    #[serde(default)]
+    txs_hex: Option<Vec<String>>,
 }
 
 #[derive(Deserialize)]
@@ -191,12 +228,11 @@ pub async fn tx(id: &Hash) -> Result<TxWithProof, ApiError> {
 }
 pub async fn block(height: u64) -> Result<BlockView, ApiError> {
     let r: RawBlock = get(&format!("/v1/blocks/{height}")).await?;
-    Ok(BlockView {
-        hash: r.hash,
-        header: r.header,
-        txs: r.txs_hex.iter().map(|t| decode_tx(t)).collect::<Result<_, _>>()?,
-        tx_ids: r.tx_ids,
-    })
+    let txs = match r.txs_hex {
+        Some(hexes) => Some(hexes.iter().map(|t| decode_tx(t)).collect::<Result<_, _>>()?),
+        None => None,
+    };
+    Ok(BlockView { hash: r.hash, header: r.header, tx_ids: r.tx_ids, kinds: r.kinds, sizes: r.sizes, txs })
 }
 
 /// Submits signed transactions in one batch; one result each, in order.
@@ -217,18 +253,24 @@ pub async fn put_blob(bytes: Vec<u8>) -> Result<Hash, ApiError> {
     struct Out {
         blob: Hash,
     }
-    let req = Request::put("/v1/blobs")
-        .header("content-type", "application/octet-stream")
-        .body(js_sys::Uint8Array::from(bytes.as_slice()))
-        .map_err(ApiError::unreadable)?;
+    let mut req = Request::put("/v1/blobs").header("content-type", "application/octet-stream");
+    if let Some(a) = authorization("PUT", "/v1/blobs", &bytes)? {
+        req = req.header("authorization", &a);
+    }
+    let req = req.body(js_sys::Uint8Array::from(bytes.as_slice())).map_err(ApiError::unreadable)?;
     let resp = req.send().await.map_err(ApiError::network)?;
     let out: Out = check(resp).await?.json().await.map_err(ApiError::unreadable)?;
     Ok(out.blob)
 }
 
-/// Asks for a record's encrypted blob with a signed request.
-pub async fn read_blob(record: &Hash, request: &SignedReadRequest) -> Result<Vec<u8>, ApiError> {
-    let req = Request::post(&format!("/v1/records/{record}/read")).json(request).map_err(ApiError::unreadable)?;
+/// Asks for a record's encrypted blob with a signed request (single-use; the node records
+/// the release on the ledger).
+pub async fn read_blob(record: &Hash) -> Result<Vec<u8>, ApiError> {
+    let path = format!("/v1/records/{record}/read");
+    let mut req = Request::post(&path);
+    if let Some(a) = authorization("POST", &path, b"")? {
+        req = req.header("authorization", &a);
+    }
     let resp = req.send().await.map_err(ApiError::network)?;
     check(resp).await?.binary().await.map_err(ApiError::unreadable)
 }

@@ -59,6 +59,7 @@ impl Reducible for Session {
             Action::Info(i) => s.info = Some(i),
             Action::Committed => s.generation += 1,
         }
+        api::set_signer(s.identity(), s.info.as_ref());
         Rc::new(s)
     }
 }
@@ -124,6 +125,7 @@ pub fn refresh(session: &SessionHandle) {
     let session = session.clone();
     wasm_bindgen_futures::spawn_local(async move {
         if let Ok(info) = api::info().await {
+            api::set_signer(session.identity(), Some(&info));
             session.dispatch(Action::Info(info));
         }
         if let Some(id) = session.identity()

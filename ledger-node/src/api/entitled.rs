@@ -15,7 +15,9 @@ pub fn not_entitled(what: &str) -> ApiError {
     ApiError::new(
         ErrorKind::Forbidden,
         "not_entitled",
-        format!("You are not entitled to {what}: only the patient, the hospital, and providers with the patient's live consent (or a live emergency access) are."),
+        format!(
+            "You are not entitled to {what}: only the patient, the hospital, and providers with the patient's live consent (or a live emergency access) are."
+        ),
     )
 }
 
@@ -50,7 +52,9 @@ pub fn may_see_account(state: &State, acc: &Account, who: Option<&Address>, now:
     if acc.role != Role::Patient {
         return true;
     }
-    who.is_some_and(|w| sees_all_of(state, &acc.address, w) || is_clinician(state, w) || relates(state, &acc.address, w, now))
+    who.is_some_and(|w| {
+        sees_all_of(state, &acc.address, w) || is_clinician(state, w) || relates(state, &acc.address, w, now)
+    })
 }
 
 /// A record's anchor: the patient, its author, its key holders, a reader a live consent
@@ -130,4 +134,3 @@ pub fn may_see_tx(state: &State, tx: &Transaction, who: &Address) -> bool {
 pub fn may_see_training(state: &State, trainee: &Address, who: &Address) -> bool {
     trainee == who || is_authority(state, who) || is_clinician(state, who)
 }
-

@@ -278,10 +278,6 @@ async fn info(State(s): State<AppState>) -> ApiResult<Json<serde_json::Value>> {
         submit::put_blob,
         gate::read_record
     ),
-    components(schemas(
-        crate::openapi::SubmitTxDoc,
-        crate::openapi::SubmitBatchDoc,
-        crate::openapi::ErrorDoc
-    ))
+    components(schemas(crate::openapi::SubmitTxDoc, crate::openapi::SubmitBatchDoc, crate::openapi::ErrorDoc))
 )]
 pub struct ApiDoc;

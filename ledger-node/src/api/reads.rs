@@ -351,7 +351,8 @@ pub(super) async fn get_prescription(
     let who = caller.required()?;
     let id: Hash = parse_id(&id, "prescription id")?;
     let h = s.0.ledger.head();
-    let p = h.state.prescriptions.get(&id).ok_or_else(|| ApiError::not_found("prescription_not_found", "prescription"))?;
+    let p =
+        h.state.prescriptions.get(&id).ok_or_else(|| ApiError::not_found("prescription_not_found", "prescription"))?;
     if !entitled::may_see_prescription(&h.state, p, &who, now_ms() / 1000) {
         return Err(not_entitled("this prescription"));
     }

@@ -1,5 +1,6 @@
-//! The ledger explorer, for everyone: recent blocks, their transactions, and any
-//! transaction's inclusion proof checked in this browser.
+//! The ledger explorer: recent blocks as anyone may see them (kinds, ids, sizes, times; the
+//! transactions' signers too for the hospital's authority), and the inclusion proof of a
+//! transaction the reader is party to, checked in this browser.
 
 use crate::api::{self, BlockView};
 use crate::components::ui::{ErrorBox, datetime, short, text_value};
@@ -63,6 +64,7 @@ pub fn explorer() -> Html {
     html! {
         <main>
             <h1>{ "Ledger explorer" }</h1>
+            <p>{ "Anyone sees what each block holds in outline: kinds of transaction, their ids, sizes and times. What a transaction says is shown only to the people it concerns." }</p>
             <form class="card" onsubmit={check}>
                 <label for="tx-query">{ "Check a transaction by id" }</label>
                 <input id="tx-query" value={(*query).clone()} spellcheck="false" oninput={ let q = query.clone(); Callback::from(move |e: InputEvent| q.set(text_value(&e))) } />
@@ -77,10 +79,13 @@ pub fn explorer() -> Html {
                         { for bs.iter().map(|b| html! {
                             <li class="block-item card" data-height={b.header.height.to_string()}>
                                 <details>
-                                    <summary>{ format!("Block {} · {} · {} transaction(s) · {}", b.header.height, datetime(b.header.timestamp_ms / 1000), b.txs.len(), short(&b.hash)) }</summary>
+                                    <summary>{ format!("Block {} · {} · {} transaction(s) · {}", b.header.height, datetime(b.header.timestamp_ms / 1000), b.tx_ids.len(), short(&b.hash)) }</summary>
                                     <ul>
-                                        { for b.txs.iter().zip(&b.tx_ids).map(|(t, id)| html! {
-                                            <li><code>{ id.to_hex() }</code>{ format!(" {} by {}", t.tx.body.kind().name(), &t.tx.signer.address().to_hex()[..10]) }</li>
+                                        { for b.tx_ids.iter().enumerate().map(|(i, id)| {
+                                            let kind = b.kinds.get(i).map_or("?", |k| k.name());
+                                            let size = b.sizes.get(i).copied().unwrap_or(0);
+                                            let by = b.txs.as_ref().and_then(|t| t.get(i)).map(|t| format!(" by {}", &t.tx.signer.address().to_hex()[..10])).unwrap_or_default();
+                                            html! { <li class="tx-item"><code>{ id.to_hex() }</code>{ format!(" {kind} · {size} bytes{by}") }</li> }
                                         }) }
                                     </ul>
                                 </details>

@@ -8,7 +8,6 @@ use crate::components::fhir_view::FhirView;
 use crate::components::ui::{ErrorBox, datetime, short};
 use crate::fhir;
 use crate::session::use_session;
-use ledger_protocol::wire::ReadRequest;
 use ledger_protocol::{Hash, K256Verifier, SignatureVerifier, TxBody};
 use yew::prelude::*;
 use yew_router::prelude::*;
@@ -31,7 +30,6 @@ struct Shown {
 async fn load(
     id: Hash,
     identity: std::rc::Rc<wallet::Identity>,
-    chain_id: String,
     genesis: Option<ledger_protocol::Genesis>,
 ) -> Result<Shown, String> {
     let anchor = api::record(&id).await.map_err(|e| e.message)?;
@@ -56,7 +54,7 @@ async fn load(
         }
     };
     let content = async {
-        let plain = fetch_and_open(&identity, chain_id, id, &anchor).await?;
+        let plain = fetch_and_open(&identity, id, &anchor).await?;
         if wallet::content_hash(&plain) != anchor.content_hash {
             return Err((
                 "tampered".to_owned(),
@@ -74,24 +72,16 @@ async fn load(
     Ok(Shown { anchor, proof, content })
 }
 
-/// Fetches a record's blob with a signed read request (the node checks consent and
-/// records the access) and decrypts it with the key wrapped for `identity`. Errors are
-/// (code, sentence). The caller checks the plaintext against the anchored content hash.
+/// Fetches a record's blob with a request signed by the unlocked identity (the node checks
+/// consent and records the access) and decrypts it with the key wrapped for `identity`.
+/// Errors are (code, sentence). The caller checks the plaintext against the anchored
+/// content hash.
 pub async fn fetch_and_open(
     identity: &wallet::Identity,
-    chain_id: String,
     id: Hash,
     anchor: &ledger_protocol::state::Record,
 ) -> Result<Vec<u8>, (String, String)> {
-    let request = identity
-        .sign_read_request(ReadRequest {
-            chain_id,
-            record: id,
-            reader: identity.public_key(),
-            timestamp_ms: js_sys::Date::now() as u64,
-        })
-        .map_err(|e| ("wallet".to_owned(), e.to_string()))?;
-    let sealed = api::read_blob(&id, &request).await.map_err(|e| (e.code, e.message))?;
+    let sealed = api::read_blob(&id).await.map_err(|e| (e.code, e.message))?;
     let wrapped = anchor.keys.get(&identity.address()).ok_or_else(|| {
         (
             "no_key".to_owned(),
@@ -130,14 +120,11 @@ pub fn record_view(p: &RecordProps) -> Html {
     {
         let shown = shown.clone();
         let identity = session.identity();
-        let chain = session.chain_id();
         let genesis = session.info.as_ref().map(|i| i.genesis.clone());
         let ready = session.info.is_some();
         use_effect_with((id, ready, identity.as_ref().map(|i| i.address())), move |_| {
             if let (Some(id), Some(identity), true) = (id, identity, ready) {
-                wasm_bindgen_futures::spawn_local(
-                    async move { shown.set(Some(load(id, identity, chain, genesis).await)) },
-                );
+                wasm_bindgen_futures::spawn_local(async move { shown.set(Some(load(id, identity, genesis).await)) });
             }
         });
     }

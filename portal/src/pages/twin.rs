@@ -225,7 +225,6 @@ enum Progress {
 async fn open_case(
     id: Hash,
     identity: std::rc::Rc<wallet::Identity>,
-    chain_id: String,
     progress: UseStateHandle<Progress>,
     record: UseStateHandle<Option<Record>>,
 ) -> Result<(), String> {
@@ -234,7 +233,7 @@ async fn open_case(
         return Err("This record is not a digital twin case.".into());
     }
     record.set(Some(anchor.clone()));
-    let plain = fetch_and_open(&identity, chain_id, id, &anchor).await.map_err(|(_, m)| m)?;
+    let plain = fetch_and_open(&identity, id, &anchor).await.map_err(|(_, m)| m)?;
     // The whole file's hash: when it fails, the segment check says where it was changed.
     let altered = wallet::content_hash(&plain) != anchor.content_hash;
     let case_json = String::from_utf8(plain).map_err(|_| "The case is not UTF-8 text.".to_owned())?;
@@ -268,12 +267,11 @@ pub fn twin_case(p: &CaseProps) -> Html {
     {
         let (progress, record) = (progress.clone(), record.clone());
         let identity = session.identity();
-        let chain = session.chain_id();
         let ready = session.info.is_some();
         use_effect_with((id, ready, identity.as_ref().map(|i| i.address())), move |_| {
             if let (Some(id), Some(identity), true) = (id, identity, ready) {
                 wasm_bindgen_futures::spawn_local(async move {
-                    if let Err(e) = open_case(id, identity, chain, progress.clone(), record).await {
+                    if let Err(e) = open_case(id, identity, progress.clone(), record).await {
                         progress.set(Progress::Failed(e));
                     }
                 });
