@@ -12,6 +12,7 @@ pub mod ledger;
 pub mod metrics;
 pub mod node_signer;
 pub mod openapi;
+pub mod staff;
 pub mod store;
 pub mod verify;
 

@@ -82,11 +82,20 @@ enum Cmd {
         #[arg(long, default_value_t = 7800)]
         base_port: u16,
     },
-    /// Administer a cluster through any node's Raft port (changes go to the leader).
+    /// Administer the hospital's staff through a node's API (`staff-add`, `staff-deactivate`,
+    /// `staff-list`, with --api and --key), or a cluster through any node's Raft port (the
+    /// other commands, with --raft; changes go to the leader).
     Admin {
-        /// A node's Raft port, e.g. http://127.0.0.1:7901.
+        /// A node's Raft port, e.g. http://127.0.0.1:7901 (cluster commands).
         #[arg(long)]
-        raft: String,
+        raft: Option<String>,
+        /// A node's public API, e.g. http://127.0.0.1:7800 (staff commands).
+        #[arg(long)]
+        api: Option<String>,
+        /// The signing key file of the hospital's authority (`authority.key` from `init`) or of
+        /// an administrator it appointed (staff-add, staff-deactivate).
+        #[arg(long)]
+        key: Option<PathBuf>,
         #[command(subcommand)]
         cmd: AdminCmd,
     },
@@ -117,6 +126,31 @@ enum Cmd {
 
 #[derive(Subcommand)]
 enum AdminCmd {
+    /// Register a member of staff from the two public keys their wallet shows them.
+    StaffAdd {
+        /// doctor, surgeon, pharmacy, insurer, student, or admin (an authority only).
+        #[arg(long)]
+        role: String,
+        #[arg(long)]
+        name: String,
+        /// Licence or staff number.
+        #[arg(long)]
+        licence: String,
+        /// Their signing public key (hex, 66 characters).
+        #[arg(long)]
+        signing_key: String,
+        /// Their encryption public key (hex, 66 characters).
+        #[arg(long)]
+        encryption_key: String,
+    },
+    /// Deactivate a member of staff: the ledger refuses what they sign from then on.
+    StaffDeactivate {
+        /// Their account address (hex).
+        #[arg(long)]
+        address: String,
+    },
+    /// The staff directory.
+    StaffList,
     /// The node's view of the cluster.
     Status,
     /// Add a node as a learner; returns once it has caught up.
@@ -222,7 +256,7 @@ fn main() -> anyhow::Result<()> {
             }
             Ok(())
         }
-        Cmd::Admin { raft, cmd } => rt.block_on(admin(&raft, cmd)),
+        Cmd::Admin { raft, api, key, cmd } => rt.block_on(admin(raft.as_deref(), api.as_deref(), key.as_deref(), cmd)),
         Cmd::Demo { data_dir, listen, portal_dir } => {
             if !data_dir.join("genesis.json").exists() {
                 config::init(
@@ -327,10 +361,59 @@ async fn shutdown_signal() {
     let _ = tokio::signal::ctrl_c().await;
 }
 
-async fn admin(raft: &str, cmd: AdminCmd) -> anyhow::Result<()> {
-    let base = raft.trim_end_matches('/');
+async fn admin(
+    raft: Option<&str>,
+    api: Option<&str>,
+    key: Option<&std::path::Path>,
+    cmd: AdminCmd,
+) -> anyhow::Result<()> {
+    use ledger_node::staff;
+    let api_of = || api.context("staff commands need --api, the node's public address (e.g. http://127.0.0.1:7800)");
+    let key_of = || -> anyhow::Result<k256::ecdsa::SigningKey> {
+        config::read_key(key.context("this needs --key, the authority's (or an administrator's) signing key file")?)
+    };
+    let public = |what: &str, hex: &str| {
+        ledger_protocol::PublicKey::from_hex(hex.trim())
+            .map_err(|_| anyhow::anyhow!("the {what} is not a public key in hex (66 characters)"))
+    };
+    match cmd {
+        AdminCmd::StaffAdd { role, name, licence, signing_key, encryption_key } => {
+            let s = staff::NewStaff {
+                role: staff::parse_role(&role)?,
+                name,
+                licence,
+                key: public("signing key", &signing_key)?,
+                encryption_key: public("encryption key", &encryption_key)?,
+            };
+            let address = s.key.address();
+            let receipt = staff::register(api_of()?, &key_of()?, s).await?;
+            println!("registered {address} (transaction {})", receipt["id"].as_str().unwrap_or("?"));
+            return Ok(());
+        }
+        AdminCmd::StaffDeactivate { address } => {
+            let a: ledger_protocol::Address =
+                address.trim().parse().map_err(|_| anyhow::anyhow!("{address:?} is not an account address"))?;
+            let receipt = staff::deactivate(api_of()?, &key_of()?, a).await?;
+            println!("deactivated {a} (transaction {})", receipt["id"].as_str().unwrap_or("?"));
+            return Ok(());
+        }
+        AdminCmd::StaffList => {
+            for a in staff::list(api_of()?).await? {
+                let state = a.deactivated_at.map_or("active".to_owned(), |t| format!("deactivated at {t}"));
+                println!("{}  {:<24} {:<30} {:<16} {state}", a.address, a.role.human(), a.name, a.licence);
+            }
+            return Ok(());
+        }
+        _ => {}
+    }
+    let base = raft
+        .context("cluster commands need --raft, a node's Raft port (e.g. http://127.0.0.1:7901)")?
+        .trim_end_matches('/');
     let http = reqwest::Client::new();
     let req = match cmd {
+        AdminCmd::StaffAdd { .. } | AdminCmd::StaffDeactivate { .. } | AdminCmd::StaffList => {
+            unreachable!("handled above")
+        }
         AdminCmd::Status => http.get(format!("{base}/admin/status")),
         AdminCmd::AddLearner { id, api, raft_url } => http
             .post(format!("{base}/admin/add-learner"))

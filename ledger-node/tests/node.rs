@@ -788,3 +788,86 @@ async fn a_stranger_learns_no_health_fact_from_the_ledger_or_the_node() {
     }
     assert!(!answers.contains(&patient.to_hex()), "no anonymous answer names the patient's address");
 }
+
+/// A hospital set up with `init` gets its staff from `ledger-node admin`: the authority
+/// appoints an administrator, who registers a doctor; the doctor works; once deactivated,
+/// the doctor's next transaction is refused with the reason.
+#[test]
+fn staff_are_registered_and_deactivated_from_the_command_line() {
+    let dir = tempfile::tempdir().unwrap();
+    let (genesis, auth) = init_chain(dir.path());
+    let node = NodeProc::start(dir.path());
+    let admin = |args: &[String], key: Option<&std::path::Path>| {
+        let mut cmd = Command::new(env!("CARGO_BIN_EXE_ledger-node"));
+        cmd.args(["admin", "--api", &node.base]);
+        if let Some(k) = key {
+            cmd.arg("--key").arg(k);
+        }
+        let out = cmd.args(args).output().unwrap();
+        (
+            out.status.success(),
+            String::from_utf8_lossy(&out.stdout).into_owned() + &String::from_utf8_lossy(&out.stderr),
+        )
+    };
+    let authority_key = dir.path().join("authority.key");
+    let (admin_key, doctor) = (key("the administrator"), key("a new doctor"));
+    let admin_key_file = dir.path().join("admin.key");
+    std::fs::write(&admin_key_file, hex::encode(admin_key.to_bytes())).unwrap();
+    let add = |role: &str, name: &str, k: &k256::ecdsa::SigningKey| {
+        let (sign, enc) = (pk(k).to_hex(), pk(&key(&format!("{name} enc"))).to_hex());
+        vec![
+            "staff-add".to_owned(),
+            "--role".into(),
+            role.into(),
+            "--name".into(),
+            name.into(),
+            "--licence".into(),
+            "GMC 1234567".into(),
+            "--signing-key".into(),
+            sign,
+            "--encryption-key".into(),
+            enc,
+        ]
+    };
+    let run = |v: Vec<String>, k: &std::path::Path| admin(&v, Some(k));
+    let list = || admin(&["staff-list".to_owned()], None);
+    let (ok, said) = run(add("admin", "A. Admin", &admin_key), &authority_key);
+    assert!(ok, "{said}");
+    // An administrator may not appoint another administrator.
+    let (ok, said) = run(add("admin", "B. Admin", &key("b")), &admin_key_file);
+    assert!(!ok && said.contains("appointed"), "{said}");
+    let (ok, said) = run(add("doctor", "Dr New", &doctor), &admin_key_file);
+    assert!(ok, "{said}");
+    let (ok, listed) = list();
+    assert!(ok && listed.contains("Dr New") && listed.contains("GMC 1234567") && listed.contains("active"), "{listed}");
+    let (ok, said) = run(add("nurse", "X", &key("x")), &admin_key_file);
+    assert!(!ok && said.contains("not a role"), "{said}");
+
+    let rt = tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap();
+    let c = Client::new(node.base.clone(), genesis.chain_id.clone(), &auth);
+    rt.block_on(async {
+        // The doctor works: a training run is theirs to save.
+        let run_tx = |nonce| {
+            c.tx(
+                &doctor,
+                nonce,
+                TxBody::RecordTrainingRun {
+                    scenario: "hypoxia".into(),
+                    score_tenths: 10,
+                    max_tenths: 100,
+                    trajectory_hash: Hash::ZERO,
+                    actions: String::new(),
+                },
+            )
+        };
+        assert_eq!(c.submit(&run_tx(1)).await.0, 200);
+        let address = pk(&doctor).address().to_hex();
+        let (ok, said) = run(vec!["staff-deactivate".into(), "--address".into(), address], &admin_key_file);
+        assert!(ok, "{said}");
+        let (s, v) = c.submit(&run_tx(2)).await;
+        assert_eq!((s, v["code"].as_str().unwrap()), (403, "deactivated"), "{v}");
+        assert!(v["message"].as_str().unwrap().contains("deactivated by the hospital"), "{v}");
+    });
+    let (_, listed) = list();
+    assert!(listed.contains("deactivated at"), "{listed}");
+}

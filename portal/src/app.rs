@@ -38,6 +38,8 @@ pub enum Route {
     Insurer,
     #[at("/explorer")]
     Explorer,
+    #[at("/admin")]
+    Admin,
     #[at("/twin")]
     Twin,
     #[at("/twin/case/:id")]
@@ -56,7 +58,7 @@ pub fn home_of(role: Option<Role>) -> Route {
         Some(Role::Doctor | Role::Surgeon | Role::Student) => Route::Provider,
         Some(Role::Pharmacy) => Route::Pharmacy,
         Some(Role::Insurer) => Route::Insurer,
-        Some(Role::Authority) => Route::Explorer,
+        Some(Role::Authority | Role::Admin) => Route::Admin,
         None => Route::Register,
     }
 }
@@ -77,6 +79,7 @@ fn switch(route: Route) -> Html {
         Route::Pharmacy => html! { <pages::pharmacy::Pharmacy /> },
         Route::Insurer => html! { <pages::insurer::Insurer /> },
         Route::Explorer => html! { <pages::explorer::Explorer /> },
+        Route::Admin => html! { <pages::admin::Admin /> },
         Route::Twin => html! { <pages::twin::TwinCases /> },
         Route::TwinCase { id } => html! { <pages::twin::TwinCase id={id} /> },
         Route::Training => html! { <pages::twin::Training /> },

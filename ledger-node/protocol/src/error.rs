@@ -25,7 +25,9 @@ pub enum Rejection {
     UnknownAccount,
     #[error("This key is already registered on the ledger.")]
     AlreadyRegistered,
-    #[error("Only a hospital authority listed in genesis may register providers.")]
+    #[error(
+        "Only a hospital authority listed in genesis, or an administrator it appointed, may register or deactivate staff (and only an authority appoints administrators)."
+    )]
     NotAuthority,
     #[error("A {actual} may not do this; it needs one of: {needed}.")]
     WrongRole { actual: Role, needed: String },

@@ -304,7 +304,9 @@ pub fn apply(state: &State, vtx: &VerifiedTx, now: u64) -> Result<Effects, Rejec
     match &tx.body {
         TxBody::RegisterPatient { .. } => unreachable!("handled above"),
         TxBody::RegisterProvider { key, encryption_key, role, name, licence } => {
-            if me.role != Role::Authority {
+            // The genesis authority registers anyone; an administrator it appointed, staff
+            // other than administrators.
+            if !(me.role == Role::Authority || (me.role == Role::Admin && *role != Role::Admin)) {
                 return Err(Rejection::NotAuthority);
             }
             if !role.is_provider() {
@@ -332,10 +334,11 @@ pub fn apply(state: &State, vtx: &VerifiedTx, now: u64) -> Result<Effects, Rejec
             }))
         }
         TxBody::DeactivateProvider { provider } => {
-            if me.role != Role::Authority {
+            if !matches!(me.role, Role::Authority | Role::Admin) {
                 return Err(Rejection::NotAuthority);
             }
             match state.accounts.get(provider) {
+                Some(p) if p.role == Role::Admin && me.role != Role::Authority => return Err(Rejection::NotAuthority),
                 Some(p) if p.role.is_provider() => {
                     if !p.is_active() {
                         return Err(Rejection::AlreadyDeactivated);

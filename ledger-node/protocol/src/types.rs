@@ -47,7 +47,7 @@ macro_rules! wire_enum {
 
 wire_enum!(
     /// What an account is allowed to do. Patients register themselves; every other role is
-    /// registered by an authority listed in genesis.
+    /// registered by an authority listed in genesis, or by an administrator it appointed.
     Role, "role" {
         Patient = 1 => "patient",
         Doctor = 2 => "doctor",
@@ -56,6 +56,7 @@ wire_enum!(
         Insurer = 5 => "insurer",
         Student = 6 => "student",
         Authority = 7 => "hospital authority",
+        Admin = 8 => "hospital administrator",
     }
 );
 
@@ -64,9 +65,9 @@ impl Role {
     pub fn is_clinician(self) -> bool {
         matches!(self, Role::Doctor | Role::Surgeon)
     }
-    /// Roles an authority may register.
+    /// Roles an authority may register (an administrator: all but administrators).
     pub fn is_provider(self) -> bool {
-        matches!(self, Role::Doctor | Role::Surgeon | Role::Pharmacy | Role::Insurer | Role::Student)
+        matches!(self, Role::Doctor | Role::Surgeon | Role::Pharmacy | Role::Insurer | Role::Student | Role::Admin)
     }
 }
 

@@ -528,6 +528,22 @@ fn every_rejection_has_its_code() {
     w.ok("insurer", decide(cl, false, "doctor"));
     assert_eq!(w.code("insurer", decide(cl, true, "doctor")), "already_decided");
 
+    // Administrators: appointed by an authority, they register and deactivate staff, not
+    // other administrators.
+    let new_staff = |who: &str, role| TxBody::RegisterProvider {
+        key: pk(&key(who)),
+        encryption_key: pk(&key(who)),
+        role,
+        name: who.into(),
+        licence: "L".into(),
+    };
+    w.ok("authority", new_staff("admin", Role::Admin));
+    assert_eq!(w.code("admin", new_staff("admin2", Role::Admin)), "not_authority");
+    w.ok("admin", new_staff("newnurse", Role::Doctor));
+    w.ok("authority", new_staff("admin2", Role::Admin));
+    assert_eq!(w.code("admin", TxBody::DeactivateProvider { provider: a("admin2") }), "not_authority");
+    w.ok("admin", TxBody::DeactivateProvider { provider: a("newnurse") });
+
     // Staff: deactivation ends everything the provider could do.
     assert_eq!(w.code("doctor", TxBody::DeactivateProvider { provider: a("surgeon") }), "not_authority");
     assert_eq!(w.code("authority", TxBody::DeactivateProvider { provider: p1() }), "unknown_party");
@@ -570,7 +586,7 @@ fn who_may_submit_what() {
     ];
     let table: [(TxKind, &[&str]); 15] = [
         (TxKind::RegisterPatient, &["stranger"]),
-        (TxKind::RegisterProvider, &["authority"]),
+        (TxKind::RegisterProvider, &["authority", "admin"]),
         (TxKind::GrantConsent, &["patient", "patient2"]),
         (TxKind::RevokeConsent, &["patient"]),
         (TxKind::AnchorRecord, &["patient", "doctor"]),
@@ -583,7 +599,7 @@ fn who_may_submit_what() {
         (TxKind::DecideClaim, &["insurer"]),
         (TxKind::AnchorTwinSegment, &["doctor"]),
         (TxKind::RecordTrainingRun, &["doctor", "surgeon", "student"]),
-        (TxKind::DeactivateProvider, &["authority"]),
+        (TxKind::DeactivateProvider, &["authority", "admin"]),
     ];
     assert_eq!(table.iter().map(|(k, _)| *k).collect::<Vec<_>>(), TxKind::ALL.to_vec());
     for (kind, allowed) in table {
@@ -619,7 +635,12 @@ struct Fixture {
 impl Fixture {
     fn world() -> (World, Fixture) {
         let mut w = World::new();
-        for (who, role) in [("pharmacy2", Role::Pharmacy), ("insurer2", Role::Insurer), ("olddoc", Role::Doctor)] {
+        for (who, role) in [
+            ("pharmacy2", Role::Pharmacy),
+            ("insurer2", Role::Insurer),
+            ("olddoc", Role::Doctor),
+            ("admin", Role::Admin),
+        ] {
             w.ok(
                 "authority",
                 TxBody::RegisterProvider {

@@ -140,6 +140,7 @@ fn main() -> anyhow::Result<()> {
         let http = reqwest::Client::builder().pool_max_idle_per_host(64).build()?;
         let tps = throughput(&http, &base, &load, &args).await?;
         let (p50, p99) = latency(&http, &base, tps, &lat_txs).await?;
+        signed_read_overhead(&http, &base, &dir).await?;
         if let Ok(r) = http.get(format!("{base}/metrics")).send().await {
             let text = r.text().await.unwrap_or_default();
             for l in text
@@ -174,6 +175,55 @@ fn main() -> anyhow::Result<()> {
     );
     let ratio = tps / ceil;
     println!("ledger tx_per_s={tps:.0} ceiling_per_s={ceil:.0} ratio={ratio:.3} p50_ms={p50:.2} p99_ms={p99:.2}");
+    Ok(())
+}
+
+/// What signing a read costs: the median latency of the same read (the authority's own
+/// account) anonymous and signed, interleaved one for one, the signing on the client
+/// included.
+async fn signed_read_overhead(http: &reqwest::Client, base: &str, dir: &Path) -> anyhow::Result<()> {
+    use ledger_protocol::wire::{ApiRequest, body_hash};
+    let hex_key = std::fs::read_to_string(dir.join("authority.key")).context("reading the authority key")?;
+    let key = k256::ecdsa::SigningKey::from_slice(&hex::decode(hex_key.trim())?)
+        .map_err(|_| anyhow::anyhow!("the authority key is not a key"))?;
+    let me = PublicKey::from(key.verifying_key());
+    let info: serde_json::Value = http.get(format!("{base}/v1/info")).send().await?.json().await?;
+    let chain = info["chain_id"].as_str().context("no chain id")?.to_owned();
+    let path = format!("/v1/accounts/{}", me.address());
+    let (mut plain, mut signed) = (Vec::new(), Vec::new());
+    for i in 0..600u64 {
+        let t = Instant::now();
+        let r = http.get(format!("{base}{path}")).send().await?;
+        anyhow::ensure!(r.status().is_success(), "anonymous read answered {}", r.status());
+        r.bytes().await?;
+        plain.push(t.elapsed().as_secs_f64() * 1000.0);
+        let t = Instant::now();
+        let mut nonce = vec![0u8; 16];
+        nonce[..8].copy_from_slice(&i.to_be_bytes());
+        let now = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH)?.as_millis() as u64;
+        let header = ApiRequest {
+            chain_id: chain.clone(),
+            audience: me.address(),
+            method: "GET".into(),
+            path: path.clone(),
+            body_hash: body_hash(b""),
+            timestamp_ms: now,
+            nonce,
+            signer: me,
+        }
+        .sign(&key)
+        .to_header();
+        let r = http.get(format!("{base}{path}")).header("authorization", header).send().await?;
+        anyhow::ensure!(r.status().is_success(), "signed read answered {}", r.status());
+        r.bytes().await?;
+        signed.push(t.elapsed().as_secs_f64() * 1000.0);
+    }
+    let median = |v: &mut Vec<f64>| {
+        v.sort_by(f64::total_cmp);
+        v[v.len() / 2]
+    };
+    let (a, b) = (median(&mut plain), median(&mut signed));
+    println!("signed_read p50_ms anonymous={a:.3} signed={b:.3} added_ms={:.3} (goal <= 1 ms)", b - a);
     Ok(())
 }
 

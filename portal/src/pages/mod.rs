@@ -1,5 +1,6 @@
 //! The portal's pages, one module per area.
 
+pub mod admin;
 pub mod explorer;
 pub mod home;
 pub mod insurer;

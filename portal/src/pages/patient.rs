@@ -83,6 +83,16 @@ pub fn register() -> Html {
                 if let Some(e) = &*error { <ErrorBox id="register-error" text={e.clone()} /> }
                 <button id="register-submit" type="submit">{ "Register as a patient" }</button>
             </form>
+            if let Some(id) = session.identity() {
+                <section class="card" id="staff-keys">
+                    <h2>{ "Joining as staff?" }</h2>
+                    <p>{ "Give these two public keys to your hospital's administrator, who registers you with your role. They are public: they let others check your signature and encrypt for you, nothing more." }</p>
+                    <dl class="details">
+                        <dt>{ "Signing public key" }</dt><dd><code id="my-signing-key">{ id.public_key().to_hex() }</code></dd>
+                        <dt>{ "Encryption public key" }</dt><dd><code id="my-encryption-key">{ id.encryption_public_key().to_hex() }</code></dd>
+                    </dl>
+                </section>
+            }
         </main>
     }
 }
