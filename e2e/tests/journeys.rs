@@ -309,7 +309,7 @@ async fn consent_journey(j: &Journey) -> Result<()> {
 }
 
 #[tokio::test]
-async fn doctor_prescribes_pharmacy_dispenses_once() {
+async fn doctor_prescribes_pharmacy_dispenses_once_insurer_pays_the_claim() {
     e2e::run("prescription", prescription_journey).await;
 }
 
@@ -393,6 +393,65 @@ async fn prescription_journey(j: &Journey) -> Result<()> {
     ensure!(shown.contains("already_dispensed"), "after closing the sheet the page says {shown:?}");
     let rx = j.ledger.prescription(&rx_id).await?;
     ensure!(rx["dispensed"] == dispensed, "the refused dispense changed the ledger: {}", rx["dispensed"]);
+
+    // The doctor files a claim for the visit; the insurer approves it; the patient sees it.
+    const CLAIM: &str = "Diabetes review and metformin start";
+    let insurer = j.demo("insurer")?.clone();
+    dr.fill("#claim-amount", "85.40").await?;
+    dr.fill("#claim-description", CLAIM).await?;
+    dr.fill("#claim-codes", "99214, E11.9").await?;
+    dr.click("#claim-submit").await?;
+    let said = dr.sign("sign-claim", WAIT).await?;
+    ensure!(said[0].contains("EUR 85.40") && said[0].contains(CLAIM), "the sheet said {said:?}");
+    let mut claim_id = None;
+    for _ in 0..100 {
+        claim_id = dr.attr("#provider-result", "data-id").await?.filter(|id| *id != rx_id);
+        if claim_id.is_some() {
+            break;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+    }
+    let claim_id = claim_id.context("the result names no claim id")?;
+    let claims = j.ledger.get(&format!("/v1/patients/{}/claims", jordan.address)).await?;
+    let on_ledger = claims.as_array().and_then(|c| c.iter().find(|c| c["id"] == claim_id.as_str())).cloned();
+    let on_ledger = on_ledger.with_context(|| format!("the ledger holds no claim {claim_id}: {claims}"))?;
+    ensure!(
+        on_ledger["insurer"] == insurer.address.as_str()
+            && !on_ledger.to_string().contains(CLAIM)
+            && !on_ledger.to_string().contains("85.40"),
+        "the ledger holds {on_ledger}"
+    );
+    let (status, _) = j.ledger.get_anonymous(&format!("/v1/patients/{}/claims", jordan.address)).await?;
+    ensure!(status == 401, "an anonymous caller got {status} for the patient's claims");
+
+    let ins = j.browser("insurer").await?;
+    restore(&ins, &insurer.recovery_phrase, "/insurer").await?;
+    let item = format!("li.claim-item[data-claim-id='{claim_id}']");
+    let card = ins.text(&item).await?;
+    ensure!(card.contains("EUR 85.40") && card.contains(CLAIM) && card.contains("E11.9"), "the insurer sees {card:?}");
+    ins.click(&format!("{item} button.approve")).await?;
+    ins.sign("sign-approve", WAIT).await?;
+    ins.wait("#claim-result").await?;
+    ins.shot("claim-approved").await?;
+    j.ledger
+        .eventually("the claim approved", WAIT, async |l| {
+            let c = l.get(&format!("/v1/patients/{}/claims", jordan.address)).await?;
+            Ok(c.as_array()
+                .and_then(|c| c.iter().find(|c| c["id"] == claim_id.as_str()))
+                .filter(|c| c["decision"]["approved"] == true)
+                .map(|_| ()))
+        })
+        .await?;
+
+    let pt = j.browser("patient").await?;
+    restore(&pt, &jordan.recovery_phrase, "/patient").await?;
+    let mine = format!("#my-claims li[data-claim-id='{claim_id}'][data-state='approved']");
+    pt.wait(&mine).await?;
+    let line = pt.text(&mine).await?;
+    ensure!(line.contains(CLAIM) && line.contains("approved by Northwind"), "the patient sees {line:?}");
+    let rx_line = pt.text(&format!("#my-prescriptions li[data-prescription-id='{rx_id}']")).await?;
+    ensure!(rx_line.contains(MEDICATION) && rx_line.contains("dispensed by Riverside"), "the patient sees {rx_line:?}");
+    pt.shot("patient-claims").await?;
     Ok(())
 }
 

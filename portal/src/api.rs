@@ -207,6 +207,9 @@ pub async fn audit(patient: &Address) -> Result<Audit, ApiError> {
 pub async fn prescriptions(patient: &Address) -> Result<Vec<Prescription>, ApiError> {
     get(&format!("/v1/patients/{patient}/prescriptions")).await
 }
+pub async fn claims(patient: &Address) -> Result<Vec<Claim>, ApiError> {
+    get(&format!("/v1/patients/{patient}/claims")).await
+}
 pub async fn prescription(id: &Hash) -> Result<Prescription, ApiError> {
     get(&format!("/v1/prescriptions/{id}")).await
 }

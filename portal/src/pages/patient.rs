@@ -11,7 +11,7 @@ use crate::components::ui::{
 use crate::fhir;
 use crate::sealing;
 use crate::session::{self, use_session};
-use ledger_protocol::state::{Account, AuditEntry, ConsentStatus, Record};
+use ledger_protocol::state::{Account, AuditEntry, Claim, ConsentStatus, Prescription, Record};
 use ledger_protocol::{AccessBasis, Actions, Address, DataClass, Purpose, TxBody, WrappedKey};
 use std::collections::BTreeMap;
 use std::rc::Rc;
@@ -104,16 +104,21 @@ struct PatientData {
     consents: Vec<ConsentView>,
     audit: Option<Audit>,
     providers: BTreeMap<Address, Account>,
+    prescriptions: Vec<Prescription>,
+    claims: Vec<Claim>,
 }
 
 async fn load(me: Address) -> Result<PatientData, String> {
     let (records, consents, audit, providers) =
         (api::records(&me).await, api::consents(&me).await, api::audit(&me).await, api::providers().await);
+    let (prescriptions, claims) = (api::prescriptions(&me).await, api::claims(&me).await);
     Ok(PatientData {
         records: records.map_err(|e| e.message)?,
         consents: consents.map_err(|e| e.message)?,
         audit: Some(audit.map_err(|e| e.message)?),
         providers: providers.map_err(|e| e.message)?.into_iter().map(|a| (a.address, a)).collect(),
+        prescriptions: prescriptions.map_err(|e| e.message)?,
+        claims: claims.map_err(|e| e.message)?,
     })
 }
 
@@ -282,6 +287,7 @@ pub fn dashboard() -> Html {
     for r in &d.records {
         by_class.entry(r.class).or_default().push(r);
     }
+    let now = now_secs();
     html! {
         <main>
             <h1>{ "Your health records" }</h1>
@@ -315,6 +321,42 @@ pub fn dashboard() -> Html {
                                     if open { <button class="revoke secondary" onclick={revoke(c)}>{ "Revoke" }</button> }
                                 </li>
                             }
+                        }) }
+                    </ul>
+                </section>
+            </div>
+            <div class="grid">
+                <section class="card" aria-labelledby="rx-title">
+                    <h2 id="rx-title">{ "My prescriptions" }</h2>
+                    if d.prescriptions.is_empty() { <p>{ "No prescriptions." }</p> }
+                    <ul id="my-prescriptions" class="list">
+                        { for d.prescriptions.iter().map(|p| {
+                            let what = sealing::open::<wallet::sealed::PrescriptionDetails>(&session, &p.details)
+                                .map_or_else(|| "A prescription sealed for someone else".to_owned(), |rx| format!("{} — {} × {}", rx.medication, rx.quantity, rx.dosage));
+                            let state = match &p.dispensed {
+                                Some(disp) => format!("dispensed by {} on {}", name_of(&d.providers, &disp.pharmacy), datetime(disp.at)),
+                                None if now >= p.valid_until => "expired".to_owned(),
+                                None => format!("to collect at {} until {}", name_of(&d.providers, &p.pharmacy), date(p.valid_until)),
+                            };
+                            html! { <li class="prescription-item" data-prescription-id={p.id.to_hex()}>{ format!("{what} · from {} · {state}", name_of(&d.providers, &p.prescriber)) }</li> }
+                        }) }
+                    </ul>
+                </section>
+                <section class="card" aria-labelledby="claims-title">
+                    <h2 id="claims-title">{ "Claims for my care" }</h2>
+                    if d.claims.is_empty() { <p>{ "No claims." }</p> }
+                    <ul id="my-claims" class="list">
+                        { for d.claims.iter().map(|c| {
+                            let what = sealing::open::<wallet::sealed::ClaimDetails>(&session, &c.details)
+                                .map_or_else(|| "A claim sealed for someone else".to_owned(), |x| format!("{} {:.2} for {}", x.currency, x.amount_cents as f64 / 100.0, x.description));
+                            let state = match &c.decision {
+                                Some(dec) => {
+                                    let reason = sealing::open_text(&session, &dec.reason).filter(|r| !r.trim().is_empty()).map(|r| format!(": {r}")).unwrap_or_default();
+                                    format!("{} by {} on {}{reason}", if dec.approved { "approved" } else { "denied" }, name_of(&d.providers, &c.insurer), datetime(dec.at))
+                                }
+                                None => format!("waiting for {}", name_of(&d.providers, &c.insurer)),
+                            };
+                            html! { <li class="claim-item" data-claim-id={c.id.to_hex()} data-state={if c.decision.as_ref().is_some_and(|x| x.approved) { "approved" } else if c.decision.is_some() { "denied" } else { "pending" }}>{ format!("{what} · filed by {} · {state}", name_of(&d.providers, &c.provider)) }</li> }
                         }) }
                     </ul>
                 </section>

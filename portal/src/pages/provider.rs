@@ -5,7 +5,9 @@
 use crate::api::{self, ConsentView};
 use crate::app::Route;
 use crate::components::confirm::{SignRequest, use_signer};
-use crate::components::ui::{ErrorBox, Notice, date, datetime, input_value, now_secs, short, text_value};
+use crate::components::ui::{
+    ErrorBox, Notice, date, datetime, input_checked, input_value, now_secs, short, text_value,
+};
 use crate::sealing;
 use crate::session::use_session;
 use ledger_protocol::state::{Account, ConsentStatus, Prescription, Record};
@@ -79,6 +81,46 @@ pub fn provider_home() -> Html {
     }
 }
 
+/// What a provider types to file a claim.
+#[derive(Clone, PartialEq)]
+struct ClaimForm {
+    insurer: Option<Address>,
+    amount: String,
+    currency: String,
+    description: String,
+    codes: String,
+    records: std::collections::BTreeSet<ledger_protocol::Hash>,
+}
+
+impl Default for ClaimForm {
+    fn default() -> Self {
+        ClaimForm {
+            insurer: None,
+            amount: String::new(),
+            currency: "EUR".into(),
+            description: String::new(),
+            codes: String::new(),
+            records: Default::default(),
+        }
+    }
+}
+
+/// "120.50" as cents, or why not.
+fn cents(amount: &str) -> Result<u64, String> {
+    let bad = || format!("{amount:?} is not an amount; write it like 120.50.");
+    let (whole, frac) = amount.trim().split_once('.').unwrap_or((amount.trim(), ""));
+    if whole.is_empty() || frac.len() > 2 || !whole.bytes().chain(frac.bytes()).all(|b| b.is_ascii_digit()) {
+        return Err(bad());
+    }
+    let frac = format!("{frac:0<2}");
+    whole
+        .parse::<u64>()
+        .ok()
+        .and_then(|w| w.checked_mul(100))
+        .and_then(|w| w.checked_add(frac.parse().ok()?))
+        .ok_or_else(bad)
+}
+
 #[derive(Properties, PartialEq)]
 pub struct PatientProps {
     pub address: String,
@@ -112,6 +154,7 @@ pub fn patient_view(props: &PatientProps) -> Html {
     let rx = use_state(|| ("".to_owned(), "".to_owned(), "10".to_owned(), "30".to_owned()));
     let bg = use_state(|| ("".to_owned(), "4".to_owned()));
     let pharmacy = use_state(|| None::<Address>);
+    let claim = use_state(ClaimForm::default);
     let note = use_state(|| ("".to_owned(), "".to_owned(), None::<DataClass>));
     let patient = Address::from_hex(&props.address).ok();
     {
@@ -236,6 +279,51 @@ pub fn patient_view(props: &PatientProps) -> Html {
             signer.set(Some(SignRequest {
                 title: "Break the glass (emergency access)".into(),
                 bodies: vec![TxBody::BreakGlass { patient, justification, duration_secs: hours.clamp(1, 24) * 3600 }],
+                names: Rc::new(names),
+                on_done: done.clone(),
+            }));
+        })
+    };
+    let insurers: Vec<Account> =
+        d.providers.values().filter(|a| a.role == Role::Insurer && a.is_active()).cloned().collect();
+    let chosen_insurer = claim.insurer.or_else(|| insurers.first().map(|a| a.address));
+    let file_claim = {
+        let (signer, claim, names, done) =
+            (signer.clone(), claim.clone(), names.clone(), done("Claim filed with the insurer."));
+        let notice = notice.clone();
+        let insurer = chosen_insurer.and_then(|a| d.providers.get(&a)).map(sealing::reader);
+        Callback::from(move |e: SubmitEvent| {
+            e.prevent_default();
+            let f = (*claim).clone();
+            let amount_cents = match cents(&f.amount) {
+                Ok(c) => c,
+                Err(m) => return notice.set(Some((false, m, None))),
+            };
+            let details = wallet::sealed::ClaimDetails {
+                amount_cents,
+                currency: f.currency.trim().to_uppercase(),
+                description: f.description.trim().to_owned(),
+                codes: f.codes.split(',').map(str::trim).filter(|c| !c.is_empty()).map(str::to_owned).collect(),
+            };
+            if let Err(e) = details.check() {
+                return notice.set(Some((false, e.to_string(), None)));
+            }
+            let (Some(me), Some(pt), Some(ins)) = (me_reader, patient_reader, insurer) else {
+                return notice.set(Some((false, "Choose an insurer registered at this hospital.".into(), None)));
+            };
+            let mut names = names.clone();
+            let details = match sealing::seal(&details, &[pt, me, ins], &mut names) {
+                Ok(s) => s,
+                Err(m) => return notice.set(Some((false, m, None))),
+            };
+            signer.set(Some(SignRequest {
+                title: "File a claim".into(),
+                bodies: vec![TxBody::Claim {
+                    patient,
+                    insurer: ins.address,
+                    records: f.records.iter().copied().collect(),
+                    details,
+                }],
                 names: Rc::new(names),
                 on_done: done.clone(),
             }));
@@ -368,6 +456,37 @@ pub fn patient_view(props: &PatientProps) -> Html {
                         <input id="bg-hours" inputmode="numeric" value={bg.1.clone()} oninput={ let s = bg.clone(); Callback::from(move |e: InputEvent| { let mut v = (*s).clone(); v.1 = text_value(&e); s.set(v); }) } />
                         <button id="bg-submit" type="submit" class="danger">{ "Break the glass" }</button>
                     </form>
+                    <form class="card" onsubmit={file_claim} id="claim-form">
+                        <h2>{ "File a claim" }</h2>
+                        <p>{ "The amount, codes and description are sealed for the patient, you and the insurer. The patient must have given the insurer a payment consent." }</p>
+                        <label for="claim-insurer">{ "Insurer" }</label>
+                        <select id="claim-insurer" onchange={ let s = claim.clone(); Callback::from(move |e: Event| { let mut v = (*s).clone(); v.insurer = Address::from_hex(&input_value(&e)).ok(); s.set(v); }) }>
+                            { for insurers.iter().map(|p| html! { <option value={p.address.to_hex()} selected={Some(p.address) == chosen_insurer}>{ p.name.clone() }</option> }) }
+                        </select>
+                        <label for="claim-amount">{ "Amount" }</label>
+                        <input id="claim-amount" inputmode="decimal" placeholder="120.00" value={claim.amount.clone()} oninput={ let s = claim.clone(); Callback::from(move |e: InputEvent| { let mut v = (*s).clone(); v.amount = text_value(&e); s.set(v); }) } />
+                        <label for="claim-currency">{ "Currency (ISO 4217)" }</label>
+                        <input id="claim-currency" value={claim.currency.clone()} oninput={ let s = claim.clone(); Callback::from(move |e: InputEvent| { let mut v = (*s).clone(); v.currency = text_value(&e); s.set(v); }) } />
+                        <label for="claim-description">{ "The care it is for" }</label>
+                        <input id="claim-description" value={claim.description.clone()} oninput={ let s = claim.clone(); Callback::from(move |e: InputEvent| { let mut v = (*s).clone(); v.description = text_value(&e); s.set(v); }) } />
+                        <label for="claim-codes">{ "Billing codes (comma-separated, optional)" }</label>
+                        <input id="claim-codes" value={claim.codes.clone()} oninput={ let s = claim.clone(); Callback::from(move |e: InputEvent| { let mut v = (*s).clone(); v.codes = text_value(&e); s.set(v); }) } />
+                        <fieldset>
+                            <legend>{ "Linked records" }</legend>
+                            { for d.records.iter().take(50).map(|r| {
+                                let id = r.id;
+                                let s = claim.clone();
+                                html! {
+                                    <label class="check">
+                                        <input type="checkbox" class="claim-record" data-record-id={r.id.to_hex()} checked={claim.records.contains(&r.id)}
+                                            onchange={ Callback::from(move |e: Event| { let mut v = (*s).clone(); if input_checked(&e) { v.records.insert(id); } else { v.records.remove(&id); } s.set(v); }) } />
+                                        { format!(" {} record {} · {}", r.class.human(), short(&r.id), date(r.anchored_at)) }
+                                    </label>
+                                }
+                            }) }
+                        </fieldset>
+                        <button id="claim-submit" type="submit">{ "Seal, review and sign" }</button>
+                    </form>
                     if !write_classes.is_empty() {
                         <form class="card" onsubmit={add_note}>
                             <h2>{ "Add a record" }</h2>
@@ -400,5 +519,20 @@ pub fn patient_view(props: &PatientProps) -> Html {
             </section>
             { if d.records.is_empty() { html! { <Notice text="This patient has no records yet." /> } } else { html! {} } }
         </main>
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::cents;
+
+    #[test]
+    fn amounts_read_as_cents() {
+        assert_eq!(cents("120"), Ok(12_000));
+        assert_eq!(cents("120.5"), Ok(12_050));
+        assert_eq!(cents(" 0.07 "), Ok(7));
+        for bad in ["", "12.345", "-1", "1,50", "abc", ".5", "99999999999999999999"] {
+            assert!(cents(bad).is_err(), "{bad:?}");
+        }
     }
 }
