@@ -673,6 +673,15 @@ async fn person_scoped_endpoints_answer_only_those_entitled() {
         let (s, v) = c.get_as(entitled, path).await;
         assert_eq!(s, 200, "{path} by the entitled: {v}");
     }
+    // A reader the patient shares a record with later reads its anchor and proof too.
+    c.ok(&c.tx(
+        &cast.patient,
+        4,
+        TxBody::ShareRecordKey { record, key: WrappedKey { reader: doctor, wrapped: vec![2; 80] } },
+    ))
+    .await;
+    assert_eq!(c.get_as(&cast.doctor, &format!("/v1/transactions/{record}")).await.0, 200);
+    assert_eq!(c.get_as(&cast.stranger_doctor, &format!("/v1/transactions/{record}")).await.0, 403);
     // The other doctor, registered but without consent, is refused too.
     for path in [format!("/v1/patients/{patient}/records"), format!("/v1/records/{record}")] {
         assert_eq!(c.get_as(&cast.stranger_doctor, &path).await.0, 403, "{path}");

@@ -8,7 +8,7 @@
 use super::ApiError;
 use ledger_protocol::rules::{live_break_glass, live_consent};
 use ledger_protocol::state::{Account, Claim, Prescription, Record};
-use ledger_protocol::{Action, Address, ErrorKind, Purpose, Role, State, Transaction, TxBody};
+use ledger_protocol::{Action, Address, ErrorKind, Hash, Purpose, Role, State, Transaction, TxBody};
 
 /// The refusal of someone not entitled (whether or not the thing exists).
 pub fn not_entitled(what: &str) -> ApiError {
@@ -124,9 +124,15 @@ pub fn parties(state: &State, tx: &Transaction) -> Vec<Address> {
     out
 }
 
-/// Whether `who` may read transaction `tx` whole.
-pub fn may_see_tx(state: &State, tx: &Transaction, who: &Address) -> bool {
-    is_authority(state, who) || parties(state, tx).contains(who)
+/// Whether `who` may read transaction `tx` (whose id is `id`) whole: its parties, and for
+/// one that made a record, prescription or claim, whoever may see that now (a reader the
+/// patient shared a record's key with later reads its anchor and proof).
+pub fn may_see_tx(state: &State, id: &Hash, tx: &Transaction, who: &Address, now: u64) -> bool {
+    is_authority(state, who)
+        || parties(state, tx).contains(who)
+        || state.records.get(id).is_some_and(|r| may_see_record(state, r, who, now))
+        || state.prescriptions.get(id).is_some_and(|p| may_see_prescription(state, p, who, now))
+        || state.claims.get(id).is_some_and(|c| may_see_claim(state, c, who))
 }
 
 /// Whether `who` may read the training runs of `trainee`: the trainee, their teachers (the

@@ -54,7 +54,7 @@ pub(super) async fn get_tx(
     let who = caller.required()?;
     let id: Hash = parse_id(&id, "transaction id")?;
     let found = with_proof(&s, id)?;
-    if !entitled::may_see_tx(&s.0.ledger.head().state, &found.tx.tx, &who) {
+    if !entitled::may_see_tx(&s.0.ledger.head().state, &found.id, &found.tx.tx, &who, now_ms() / 1000) {
         return Err(not_entitled("this transaction"));
     }
     Ok(Json(found))
