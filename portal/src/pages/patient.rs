@@ -297,6 +297,7 @@ pub fn dashboard() -> Html {
                 <button id="export-fhir" class="secondary" onclick={export}>{ "Export consents and access log (FHIR)" }</button>
             </p>
             if let Some(n) = &*notice { <Notice id="dashboard-notice" text={n.clone()} /> }
+            <p class="card" id="my-patient-id">{ "My patient ID (show it to a clinician in an emergency): " }<code>{ me.to_hex() }</code></p>
             <div class="grid">
                 <section class="card" aria-labelledby="log-title">
                     <h2 id="log-title">{ "Who accessed my data" }</h2>

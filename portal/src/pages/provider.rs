@@ -23,6 +23,9 @@ pub fn provider_home() -> Html {
     let session = use_session();
     let consents = use_state(|| None::<Result<Vec<ConsentView>, String>>);
     let names = use_state(BTreeMap::<Address, String>::new);
+    let lookup = use_state(String::new);
+    let lookup_error = use_state(|| None::<String>);
+    let navigator = use_navigator();
     let me = session.identity().map(|i| i.address());
     {
         let (consents, names) = (consents.clone(), names.clone());
@@ -58,9 +61,34 @@ pub fn provider_home() -> Html {
     for c in list {
         by_patient.entry(c.consent.patient).or_default().push(c);
     }
+    let find = {
+        let (navigator, lookup, lookup_error) = (navigator.clone(), lookup.clone(), lookup_error.clone());
+        Callback::from(move |e: SubmitEvent| {
+            e.prevent_default();
+            match Address::from_hex(lookup.trim().trim_start_matches("0x")) {
+                Ok(a) => {
+                    if let Some(n) = &navigator {
+                        n.push(&Route::ProviderPatient { address: a.to_hex() });
+                    }
+                }
+                Err(_) => lookup_error.set(Some(
+                    "A patient ID is 40 hexadecimal characters: the one their portal shows under \"My patient ID\"."
+                        .into(),
+                )),
+            }
+        })
+    };
     html! {
         <main>
             <h1>{ "My patients" }</h1>
+            <form class="card" onsubmit={find} id="find-patient">
+                <h2>{ "Find a patient" }</h2>
+                <p>{ "In an emergency, a patient who has not consented to you can be found by the ID their portal shows them (or their card). Without consent, you can only break the glass: it is logged and the patient is told." }</p>
+                <label for="find-patient-id">{ "Patient ID" }</label>
+                <input id="find-patient-id" spellcheck="false" autocomplete="off" value={(*lookup).clone()} oninput={ let s = lookup.clone(); Callback::from(move |e: InputEvent| s.set(text_value(&e))) } />
+                if let Some(m) = &*lookup_error { <ErrorBox id="find-patient-error" text={m.clone()} /> }
+                <button id="find-patient-submit" type="submit">{ "Open" }</button>
+            </form>
             if by_patient.is_empty() { <p>{ "No patient has granted you consent yet." }</p> }
             <ul id="patients-list" class="list">
                 { for by_patient.iter().map(|(p, cs)| {
@@ -138,11 +166,20 @@ struct PatientData {
 async fn load(p: Address) -> Result<PatientData, String> {
     Ok(PatientData {
         account: api::account(&p).await.map_err(|e| e.message)?,
-        records: api::records(&p).await.map_err(|e| e.message)?,
-        consents: api::consents(&p).await.map_err(|e| e.message)?,
-        prescriptions: api::prescriptions(&p).await.map_err(|e| e.message)?,
+        records: none_if_not_entitled(api::records(&p).await)?,
+        consents: none_if_not_entitled(api::consents(&p).await)?,
+        prescriptions: none_if_not_entitled(api::prescriptions(&p).await)?,
         providers: api::providers().await.map_err(|e| e.message)?.into_iter().map(|a| (a.address, a)).collect(),
     })
+}
+
+/// A list the node does not let this provider see (no consent, no break-glass) reads as
+/// empty: the page then offers only emergency access.
+fn none_if_not_entitled<T>(r: Result<Vec<T>, api::ApiError>) -> Result<Vec<T>, String> {
+    match r {
+        Err(e) if e.code == "not_entitled" => Ok(Vec::new()),
+        r => r.map_err(|e| e.message),
+    }
 }
 
 #[function_component(PatientView)]
