@@ -392,8 +392,11 @@ pub fn apply(state: &State, vtx: &VerifiedTx, now: u64) -> Result<Effects, Rejec
             effects(Change::RevokeConsent { id: *consent, at: now })
         }
         TxBody::AnchorRecord { patient: p, content_hash, size, class, blob, keys } => {
-            patient(state, p)?;
-            if signer != *p {
+            // Who may write comes before whether the patient exists, so a refusal never tells
+            // a stranger that an address is a patient's (a consent implies the patient).
+            if signer == *p {
+                require_role(me, &[Role::Patient])?;
+            } else {
                 require_role(me, &[Role::Doctor, Role::Surgeon])?;
                 live_consent(state, p, &signer, Some(*class), Some(Action::Write), None, now)?;
             }
@@ -512,7 +515,6 @@ pub fn apply(state: &State, vtx: &VerifiedTx, now: u64) -> Result<Effects, Rejec
         }
         TxBody::Prescribe { patient: p, pharmacy, details, valid_until } => {
             require_role(me, &[Role::Doctor, Role::Surgeon])?;
-            patient(state, p)?;
             // Prescribing adds to the patient's medications: a consent to write them, for
             // treatment. A break-glass lets a clinician read, not prescribe.
             live_consent(
@@ -559,8 +561,6 @@ pub fn apply(state: &State, vtx: &VerifiedTx, now: u64) -> Result<Effects, Rejec
         }
         TxBody::Claim { patient: p, insurer, records, details } => {
             require_role(me, &[Role::Doctor, Role::Surgeon, Role::Pharmacy])?;
-            patient(state, p)?;
-            active_party(state, insurer, &[Role::Insurer], "insurer")?;
             // A provider claims only for a patient it treats (a live treatment consent) or,
             // a pharmacy, one it dispensed to in the last 90 days; and only to an insurer the
             // patient lets see their payments.
@@ -574,6 +574,7 @@ pub fn apply(state: &State, vtx: &VerifiedTx, now: u64) -> Result<Effects, Rejec
             if !treats && !dispensed {
                 return Err(Rejection::NoConsent);
             }
+            active_party(state, insurer, &[Role::Insurer], "insurer")?;
             live_consent(state, p, insurer, None, None, Some(Purpose::Payment), now).map_err(|_| {
                 Rejection::InvalidField(
                     "The patient has no live payment consent for this insurer; ask them to grant one first.".into(),
@@ -621,7 +622,6 @@ pub fn apply(state: &State, vtx: &VerifiedTx, now: u64) -> Result<Effects, Rejec
         }
         TxBody::AnchorTwinSegment { patient: p, case_id, stage, stream, start_ms, end_ms, segment_hash } => {
             require_role(me, &[Role::Authority, Role::Doctor, Role::Surgeon])?;
-            patient(state, p)?;
             // The case is a twin-data record of this patient; only its author or one of
             // its readers (who can see the data they vouch for) anchors its segments.
             let case = state.records.get(case_id).ok_or(Rejection::RecordNotFound)?;

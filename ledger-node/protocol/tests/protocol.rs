@@ -622,6 +622,46 @@ fn who_may_submit_what() {
     }
 }
 
+/// The body with its patient replaced, where it names one.
+fn naming(body: TxBody, who: Address) -> TxBody {
+    match body {
+        TxBody::AnchorRecord { content_hash, size, class, blob, keys, .. } => {
+            TxBody::AnchorRecord { patient: who, content_hash, size, class, blob, keys }
+        }
+        TxBody::Prescribe { pharmacy, details, valid_until, .. } => {
+            TxBody::Prescribe { patient: who, pharmacy, details, valid_until }
+        }
+        TxBody::Claim { insurer, records, details, .. } => TxBody::Claim { patient: who, insurer, records, details },
+        TxBody::AnchorTwinSegment { case_id, stage, stream, start_ms, end_ms, segment_hash, .. } => {
+            TxBody::AnchorTwinSegment { patient: who, case_id, stage, stream, start_ms, end_ms, segment_hash }
+        }
+        other => other,
+    }
+}
+
+#[test]
+fn a_refusal_does_not_tell_a_stranger_who_is_a_patient() {
+    // Someone not entitled to act for the patient gets the same answer whether the address
+    // they name is a registered patient's or nobody's.
+    let nobody = a("never registered");
+    let kinds = [TxKind::AnchorRecord, TxKind::Prescribe, TxKind::Claim, TxKind::AnchorTwinSegment];
+    for kind in kinds {
+        for who in ["patient2", "surgeon", "pharmacy", "insurer", "student", "authority", "olddoc"] {
+            let (mut w, fx) = Fixture::world();
+            let real = w.code(who, naming(fx.body(kind, who), p1()));
+            let (mut w, fx) = Fixture::world();
+            let fake = w.code(who, naming(fx.body(kind, who), nobody));
+            if kind == TxKind::AnchorTwinSegment && who == "authority" {
+                // The authority may anchor a case's segments; the case names its patient.
+                assert_eq!((real, fake), ("not_case_holder", "not_case_holder"));
+                continue;
+            }
+            assert_ne!(real, "accepted", "{} by {who}", kind.name());
+            assert_eq!(real, fake, "{} by {who}: a registered patient and nobody must read alike", kind.name());
+        }
+    }
+}
+
 /// A world where every kind of transaction has what it needs, and the ids it needs.
 struct Fixture {
     treatment: Hash,
