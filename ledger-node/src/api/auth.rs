@@ -13,41 +13,103 @@ use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
 use ledger_protocol::wire::{self, API_NONCE_LEN, API_REQUEST_WINDOW_MS, SignedApiRequest};
 use ledger_protocol::{Address, ErrorKind, Hash};
-use std::collections::HashMap;
+use std::cmp::Reverse;
+use std::collections::{BinaryHeap, HashMap, HashSet};
 use std::sync::Mutex;
 
-/// Most nonces remembered at once: at the window of 60 s, about 16,000 signed requests a
-/// second. Beyond it the node answers 503 rather than forget a nonce early.
+/// Most nonces remembered at once: at the window of 60 s (either side), about 8,000 signed
+/// requests a second. Beyond it the node answers 503 rather than forget a nonce early.
 const MAX_REMEMBERED: usize = 1_000_000;
+/// Most nonces one registered account holds at once (about 25 requests a second, sustained):
+/// one busy account slows itself, not everyone else.
+const MAX_PER_ACCOUNT: u32 = 3_000;
+/// Most nonces held for all signers that are not registered accounts together: a flood from
+/// throwaway keys (which are entitled to nothing) fills this share, never the accounts'.
+const MAX_UNREGISTERED: usize = 50_000;
+
+/// Whether a request signed at `signed_ms` is within its window at `now_ms`. The replay cache
+/// remembers a nonce for as long as this holds, so the two cannot disagree at the edge.
+pub fn within_window(signed_ms: u64, now_ms: u64) -> bool {
+    now_ms.abs_diff(signed_ms) <= API_REQUEST_WINDOW_MS
+}
+
+type NonceKey = (Address, [u8; API_NONCE_LEN]);
+
+#[derive(Default)]
+struct Remembered {
+    seen: HashSet<NonceKey>,
+    /// Soonest expiry first: forgetting costs only what is forgotten.
+    expiry: BinaryHeap<Reverse<(u64, NonceKey, bool)>>,
+    per_account: HashMap<Address, u32>,
+    unregistered: usize,
+}
 
 /// The nonces of accepted signed requests, until their window ends.
 #[derive(Default)]
 pub struct ReplayCache {
-    seen: Mutex<HashMap<(Address, Vec<u8>), u64>>,
+    inner: Mutex<Remembered>,
 }
 
 impl ReplayCache {
-    /// Remembers `nonce` of `who` until `expires_ms`; refuses one already seen.
-    fn accept_once(&self, who: Address, nonce: &[u8], expires_ms: u64, now_ms: u64) -> ApiResult<()> {
-        let mut seen = self.seen.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
-        if seen.len() >= MAX_REMEMBERED / 2 {
-            seen.retain(|_, until| *until > now_ms);
-        }
-        if seen.len() >= MAX_REMEMBERED {
-            return Err(ApiError::unavailable(
-                "The node is answering too many signed requests right now. Try again in a minute.",
-            ));
-        }
-        match seen.get(&(who, nonce.to_vec())) {
-            Some(until) if *until > now_ms => Err(unauthenticated(
-                "replayed_request",
-                "This signed request was already used; each is accepted once. Sign a new one (the portal does this for every request).",
-            )),
-            _ => {
-                seen.insert((who, nonce.to_vec()), expires_ms);
-                Ok(())
+    /// Accepts `nonce` of `who`, signed at `signed_ms`, once: it is remembered while the
+    /// request is `within_window`. `registered` says whether `who` is an account.
+    fn accept_once(
+        &self,
+        who: Address,
+        nonce: [u8; API_NONCE_LEN],
+        registered: bool,
+        signed_ms: u64,
+        now_ms: u64,
+    ) -> ApiResult<()> {
+        let mut m = self.inner.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
+        while let Some(Reverse((until, key, was_registered))) = m.expiry.peek().copied() {
+            // Remembered while `within_window(signed, now)`: until `signed + window`.
+            if until >= now_ms {
+                break;
+            }
+            m.expiry.pop();
+            m.seen.remove(&key);
+            if was_registered {
+                if let Some(n) = m.per_account.get_mut(&key.0) {
+                    *n -= 1;
+                    if *n == 0 {
+                        m.per_account.remove(&key.0);
+                    }
+                }
+            } else {
+                m.unregistered -= 1;
             }
         }
+        let key = (who, nonce);
+        if m.seen.contains(&key) {
+            return Err(unauthenticated(
+                "replayed_request",
+                "This signed request was already used; each is accepted once. Sign a new one (the portal does this for every request).",
+            ));
+        }
+        let busy = || {
+            ApiError::unavailable("The node is answering too many signed requests right now. Try again in a minute.")
+        };
+        if registered {
+            if m.per_account.get(&who).copied().unwrap_or(0) >= MAX_PER_ACCOUNT {
+                return Err(ApiError::unavailable(format!(
+                    "This account sent more than {MAX_PER_ACCOUNT} signed requests in two minutes. Wait a minute and try again."
+                )));
+            }
+        } else if m.unregistered >= MAX_UNREGISTERED {
+            return Err(busy());
+        }
+        if m.seen.len() >= MAX_REMEMBERED {
+            return Err(busy());
+        }
+        m.seen.insert(key);
+        m.expiry.push(Reverse((signed_ms + API_REQUEST_WINDOW_MS, key, registered)));
+        if registered {
+            *m.per_account.entry(who).or_insert(0) += 1;
+        } else {
+            m.unregistered += 1;
+        }
+        Ok(())
     }
 }
 
@@ -144,16 +206,16 @@ fn check(s: &AppState, value: &str, method: &Method, uri: &Uri, now: u64) -> Api
             format!("The request was signed for {} {}, not for {method} {path}.", r.method, r.path),
         ));
     }
-    if r.nonce.len() != API_NONCE_LEN {
+    let Ok(nonce) = <[u8; API_NONCE_LEN]>::try_from(r.nonce.as_slice()) else {
         return Err(unauthenticated(
             "bad_authorization",
             format!("The request's nonce must be {API_NONCE_LEN} random bytes."),
         ));
-    }
+    };
     if (*method == Method::GET || *method == Method::HEAD) && r.body_hash != wire::body_hash(b"") {
         return Err(unauthenticated("wrong_request", "A signed read must sign an empty body."));
     }
-    if now.abs_diff(r.timestamp_ms) > API_REQUEST_WINDOW_MS {
+    if !within_window(r.timestamp_ms, now) {
         return Err(unauthenticated(
             "stale_request",
             format!(
@@ -169,7 +231,8 @@ fn check(s: &AppState, value: &str, method: &Method, uri: &Uri, now: u64) -> Api
         ));
     }
     let address = r.signer.address();
-    s.0.replay.accept_once(address, &r.nonce, r.timestamp_ms.max(now) + API_REQUEST_WINDOW_MS, now)?;
+    let registered = s.0.ledger.head().state.account(&address).is_some();
+    s.0.replay.accept_once(address, nonce, registered, r.timestamp_ms, now)?;
     Ok(SignedBy { address, body_hash: r.body_hash })
 }
 
@@ -177,15 +240,70 @@ fn check(s: &AppState, value: &str, method: &Method, uri: &Uri, now: u64) -> Api
 mod tests {
     use super::*;
 
+    const W: u64 = API_REQUEST_WINDOW_MS;
+
     #[test]
     fn a_nonce_is_accepted_once_within_its_window() {
         let cache = ReplayCache::default();
         let who = Address([1; 20]);
-        assert!(cache.accept_once(who, &[1; 16], 1_000, 0).is_ok());
-        let again = cache.accept_once(who, &[1; 16], 1_000, 10).unwrap_err();
+        assert!(cache.accept_once(who, [1; 16], true, 0, 0).is_ok());
+        let again = cache.accept_once(who, [1; 16], true, 0, 10).unwrap_err();
         assert_eq!(again.code, "replayed_request");
-        assert!(cache.accept_once(Address([2; 20]), &[1; 16], 1_000, 10).is_ok(), "another signer's nonce");
-        assert!(cache.accept_once(who, &[2; 16], 1_000, 10).is_ok(), "another nonce");
-        assert!(cache.accept_once(who, &[1; 16], 2_000, 1_001).is_ok(), "after its window");
+        assert!(cache.accept_once(Address([2; 20]), [1; 16], true, 0, 10).is_ok(), "another signer's nonce");
+        assert!(cache.accept_once(who, [2; 16], true, 0, 10).is_ok(), "another nonce");
+    }
+
+    #[test]
+    fn a_nonce_is_remembered_for_as_long_as_its_request_is_in_the_window() {
+        // At the last millisecond the window accepts, the first use passes and a replay does
+        // not; one millisecond later the window itself refuses it.
+        for signed in [W, 5 * W] {
+            for first in [signed - W, signed, signed + W] {
+                let cache = ReplayCache::default();
+                let who = Address([1; 20]);
+                assert!(within_window(signed, first));
+                cache.accept_once(who, [9; 16], true, signed, first).unwrap();
+                for later in first..=signed + W {
+                    if later % 997 != 0 && later != signed + W {
+                        continue;
+                    }
+                    // Other traffic at `later` makes the cache forget what has expired.
+                    cache.accept_once(Address([7; 20]), (later as u128).to_be_bytes(), true, later, later).ok();
+                    let replay = cache.accept_once(who, [9; 16], true, signed, later).unwrap_err();
+                    assert_eq!(replay.code, "replayed_request", "signed {signed}, first {first}, replayed {later}");
+                }
+                assert!(!within_window(signed, signed + W + 1));
+            }
+        }
+    }
+
+    #[test]
+    fn throwaway_keys_cannot_crowd_out_accounts() {
+        let cache = ReplayCache::default();
+        for i in 0..MAX_UNREGISTERED as u64 {
+            let mut a = [0; 20];
+            a[..8].copy_from_slice(&i.to_be_bytes());
+            cache.accept_once(Address(a), [1; 16], false, 0, 0).unwrap();
+        }
+        let flood = cache.accept_once(Address([0xff; 20]), [1; 16], false, 0, 0).unwrap_err();
+        assert_eq!(flood.status(), axum::http::StatusCode::SERVICE_UNAVAILABLE);
+        assert!(cache.accept_once(Address([1; 20]), [1; 16], true, 0, 0).is_ok(), "an account is still answered");
+        // Once their window has passed, the throwaway nonces are forgotten.
+        assert!(cache.accept_once(Address([0xff; 20]), [1; 16], false, 2 * W + 1, 2 * W + 1).is_ok());
+        assert_eq!(cache.inner.lock().unwrap().unregistered, 1);
+    }
+
+    #[test]
+    fn one_busy_account_slows_only_itself() {
+        let cache = ReplayCache::default();
+        let busy = Address([1; 20]);
+        for i in 0..MAX_PER_ACCOUNT as u128 {
+            cache.accept_once(busy, i.to_be_bytes(), true, 0, 0).unwrap();
+        }
+        let refused = cache.accept_once(busy, [0xee; 16], true, 0, 0).unwrap_err();
+        assert_eq!(refused.status(), axum::http::StatusCode::SERVICE_UNAVAILABLE);
+        assert!(refused.message.contains("This account"), "{}", refused.message);
+        assert!(cache.accept_once(Address([2; 20]), [0xee; 16], true, 0, 0).is_ok());
+        assert!(cache.accept_once(busy, [0xee; 16], true, 2 * W + 1, 2 * W + 1).is_ok(), "after the window");
     }
 }
