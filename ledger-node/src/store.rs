@@ -283,7 +283,8 @@ impl Store {
         Ok(t.get(id.0.as_slice())?.map(|v| v.value().to_vec()))
     }
 
-    /// Records a refused access attempt against the patient whose data was asked for.
+    /// Records a refused access attempt against the patient whose data was asked for, keeping
+    /// the newest `MAX_REFUSALS_KEPT` of them.
     pub fn log_refusal(&self, patient: &Address, json: &str) -> Result<(), StoreError> {
         let w = self.db.begin_write()?;
         {
@@ -296,6 +297,10 @@ impl Store {
                 u64::from_be_bytes(seq) + 1
             });
             t.insert(refusal_key(patient, next).as_slice(), json)?;
+            if let Some(oldest_kept) = (next + 1).checked_sub(MAX_REFUSALS_KEPT) {
+                let old = refusal_key(patient, oldest_kept);
+                t.retain_in(lo.as_slice()..old.as_slice(), |_, _| false)?;
+            }
         }
         w.commit()?;
         Ok(())
@@ -315,9 +320,35 @@ impl Store {
     }
 }
 
+/// How many refused access attempts are kept per patient (the newest).
+pub const MAX_REFUSALS_KEPT: u64 = 500;
+
 fn refusal_key(patient: &Address, seq: u64) -> [u8; 28] {
     let mut k = [0u8; 28];
     k[..20].copy_from_slice(&patient.0);
     k[20..].copy_from_slice(&seq.to_be_bytes());
     k
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use ledger_protocol::Genesis;
+
+    #[test]
+    fn a_patients_refusals_keep_the_newest() {
+        let dir = tempfile::tempdir().unwrap();
+        let genesis = Genesis { chain_id: "t".into(), timestamp_ms: 0, authorities: vec![] };
+        let store = Store::open(dir.path(), &genesis).unwrap();
+        let (patient, other) = (Address([1; 20]), Address([2; 20]));
+        store.log_refusal(&other, "other").unwrap();
+        for i in 0..MAX_REFUSALS_KEPT + 20 {
+            store.log_refusal(&patient, &i.to_string()).unwrap();
+        }
+        let kept = store.refusals(&patient).unwrap();
+        assert_eq!(kept.len() as u64, MAX_REFUSALS_KEPT);
+        assert_eq!(kept.first().unwrap(), "20");
+        assert_eq!(kept.last().unwrap(), &(MAX_REFUSALS_KEPT + 19).to_string());
+        assert_eq!(store.refusals(&other).unwrap(), ["other"], "another patient's are untouched");
+    }
 }

@@ -880,3 +880,64 @@ fn staff_are_registered_and_deactivated_from_the_command_line() {
     let (_, listed) = list();
     assert!(listed.contains("deactivated at"), "{listed}");
 }
+
+/// Review findings 4 and 5: a deactivated provider reads nothing more of what they were party
+/// to; a key that is no account cannot fill a patient's list of refused attempts, and that
+/// list keeps the newest attempts only.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn deactivated_staff_see_nothing_and_strangers_cannot_flood_the_refusals() {
+    let (c, auth, _dir) = in_process().await;
+    let cast = register_cast(&c, auth).await;
+    let (patient, doctor) = (pk(&cast.patient).address(), pk(&cast.doctor).address());
+    let consent = c.ok(&c.tx(&cast.patient, 2, read_consent_for_an_hour(doctor))).await;
+    let (_, v) = c.put_blob(&cast.patient, b"\x01 envelope").await;
+    let blob: Hash = v["blob"].as_str().unwrap().parse().unwrap();
+    let record = c
+        .ok(&c.tx(
+            &cast.patient,
+            3,
+            TxBody::AnchorRecord {
+                patient,
+                content_hash: sha256(&[b"plain"]),
+                size: 11,
+                class: DataClass::Procedures,
+                blob,
+                keys: vec![
+                    WrappedKey { reader: patient, wrapped: vec![1; 80] },
+                    WrappedKey { reader: doctor, wrapped: vec![2; 80] },
+                ],
+            },
+        ))
+        .await;
+    let theirs = [
+        format!("/v1/records/{record}"),
+        format!("/v1/transactions/{record}"),
+        format!("/v1/transactions/{consent}"),
+        format!("/v1/grantees/{doctor}/consents"),
+        format!("/v1/patients/{patient}/records"),
+    ];
+    for path in &theirs {
+        assert_eq!(c.get_as(&cast.doctor, path).await.0, 200, "{path} before deactivation");
+    }
+    c.ok(&c.tx(&cast.auth, 3, TxBody::DeactivateProvider { provider: doctor })).await;
+    for path in &theirs {
+        let (s, v) = c.get_as(&cast.doctor, path).await;
+        assert_eq!(s, 403, "{path} after deactivation: {v}");
+    }
+    assert_eq!(c.read(&cast.doctor, record).await.0, 403);
+    // Their own directory entry still says they were deactivated.
+    let (s, me) = c.get_as(&cast.doctor, &format!("/v1/accounts/{doctor}")).await;
+    assert_eq!(s, 200);
+    assert!(me["deactivated_at"].is_u64(), "{me}");
+
+    // Throwaway keys are refused without a trace in the patient's list; the hospital's
+    // accounts (the deactivated doctor, a doctor without consent) are listed.
+    for i in 0..5 {
+        assert_eq!(c.read(&key(&format!("throwaway {i}")), record).await.0, 403);
+    }
+    assert_eq!(c.read(&cast.stranger_doctor, record).await.0, 403);
+    let (_, audit) = c.get_as(&cast.patient, &format!("/v1/patients/{patient}/audit")).await;
+    let readers: Vec<&str> =
+        audit["refused"].as_array().unwrap().iter().map(|r| r["reader"].as_str().unwrap()).collect();
+    assert_eq!(readers, [pk(&cast.stranger_doctor).address().to_hex(), doctor.to_hex()], "{audit}");
+}

@@ -2,8 +2,9 @@
 //! the time. The patient sees everything about themselves; the hospital's authority sees what
 //! the ledger holds (it enforces the rules on it); a provider sees what a live relationship
 //! with the patient covers (a consent, a break-glass, a prescription or claim they are party
-//! to); an insurer its own claims. Anyone else is refused, without learning whether there is
-//! anything to refuse.
+//! to); an insurer its own claims. A deactivated account sees nothing beyond the public
+//! directory, whatever it was party to. Anyone else is refused, without learning whether there
+//! is anything to refuse.
 
 use super::ApiError;
 use ledger_protocol::rules::{live_break_glass, live_consent};
@@ -23,6 +24,11 @@ pub fn not_entitled(what: &str) -> ApiError {
 
 fn role(state: &State, a: &Address) -> Option<Role> {
     state.accounts.get(a).filter(|acc| acc.is_active()).map(|acc| acc.role)
+}
+
+/// A registered account that has not been deactivated.
+pub fn is_active(state: &State, a: &Address) -> bool {
+    role(state, a).is_some()
 }
 
 pub fn is_authority(state: &State, a: &Address) -> bool {
@@ -60,27 +66,29 @@ pub fn may_see_account(state: &State, acc: &Account, who: Option<&Address>, now:
 /// A record's anchor: the patient, its author, its key holders, a reader a live consent
 /// covers, a clinician under a live break-glass, the hospital.
 pub fn may_see_record(state: &State, r: &Record, who: &Address, now: u64) -> bool {
-    sees_all_of(state, &r.patient, who)
-        || r.author == *who
-        || r.keys.contains_key(who)
-        || live_consent(state, &r.patient, who, Some(r.class), Some(Action::Read), None, now).is_ok()
-        || live_break_glass(state, &r.patient, who, now).is_some()
+    is_active(state, who)
+        && (sees_all_of(state, &r.patient, who)
+            || r.author == *who
+            || r.keys.contains_key(who)
+            || live_consent(state, &r.patient, who, Some(r.class), Some(Action::Read), None, now).is_ok()
+            || live_break_glass(state, &r.patient, who, now).is_some())
 }
 
 /// A prescription: its patient, prescriber and pharmacy, a clinician treating the patient
 /// now, the hospital.
 pub fn may_see_prescription(state: &State, p: &Prescription, who: &Address, now: u64) -> bool {
-    sees_all_of(state, &p.patient, who)
-        || p.prescriber == *who
-        || p.pharmacy == *who
-        || (is_clinician(state, who)
-            && (live_consent(state, &p.patient, who, None, None, Some(Purpose::Treatment), now).is_ok()
-                || live_break_glass(state, &p.patient, who, now).is_some()))
+    is_active(state, who)
+        && (sees_all_of(state, &p.patient, who)
+            || p.prescriber == *who
+            || p.pharmacy == *who
+            || (is_clinician(state, who)
+                && (live_consent(state, &p.patient, who, None, None, Some(Purpose::Treatment), now).is_ok()
+                    || live_break_glass(state, &p.patient, who, now).is_some())))
 }
 
 /// A claim: its patient, provider and insurer, the hospital.
 pub fn may_see_claim(state: &State, c: &Claim, who: &Address) -> bool {
-    sees_all_of(state, &c.patient, who) || c.provider == *who || c.insurer == *who
+    is_active(state, who) && (sees_all_of(state, &c.patient, who) || c.provider == *who || c.insurer == *who)
 }
 
 /// Everyone a transaction concerns: its signer, the accounts it names, the parties of what
@@ -129,7 +137,7 @@ pub fn parties(state: &State, tx: &Transaction) -> Vec<Address> {
 /// patient shared a record's key with later reads its anchor and proof).
 pub fn may_see_tx(state: &State, id: &Hash, tx: &Transaction, who: &Address, now: u64) -> bool {
     is_authority(state, who)
-        || parties(state, tx).contains(who)
+        || (is_active(state, who) && parties(state, tx).contains(who))
         || state.records.get(id).is_some_and(|r| may_see_record(state, r, who, now))
         || state.prescriptions.get(id).is_some_and(|p| may_see_prescription(state, p, who, now))
         || state.claims.get(id).is_some_and(|c| may_see_claim(state, c, who))

@@ -105,8 +105,16 @@ async fn blob_anywhere(s: &AppState, id: &Hash) -> ApiResult<Option<Vec<u8>>> {
 
 /// Logs a refused read (store, metrics, tracing) and turns it into the 403 answer.
 async fn refuse(s: &AppState, patient: Address, record: Hash, reader: Address, e: ErrorBody) -> ApiError {
-    tracing::warn!(%record, %reader, code = %e.code, "blob read refused");
     s.0.metrics.blob_refused(&e.code);
+    // The patient's list shows attempts by the hospital's accounts (a deactivated one
+    // included); a key that is no account cannot fill it.
+    if s.0.ledger.head().state.account(&reader).is_none() {
+        tracing::debug!(%record, code = %e.code, "blob read by an unregistered key refused");
+        let mut api = ApiError::from(e);
+        api.kind = ErrorKind::Forbidden;
+        return api;
+    }
+    tracing::warn!(%record, %reader, code = %e.code, "blob read refused");
     let entry =
         json!({ "at": now_ms() / 1000, "record": record, "reader": reader, "code": e.code, "message": e.message })
             .to_string();

@@ -296,11 +296,12 @@ pub(super) async fn patient_claims(
     )
 }
 
-/// Only `a` themselves (or the hospital) may list what is addressed to `a`.
+/// Only `a` themselves, while active (or the hospital), may list what is addressed to `a`.
 fn only_themselves(s: &AppState, caller: &Caller, a: &str, what: &str) -> ApiResult<Address> {
     let who = caller.required()?;
     let a: Address = parse_id(a, "address")?;
-    if who != a && !entitled::is_authority(&s.0.ledger.head().state, &who) {
+    let state = &s.0.ledger.head().state;
+    if !(who == a && entitled::is_active(state, &who)) && !entitled::is_authority(state, &who) {
         return Err(not_entitled(what));
     }
     Ok(a)
