@@ -325,7 +325,7 @@ fn test() -> Result<()> {
     step("formatting", cargo().args(["fmt", "--all", "--check"]))?;
     step("lints", cargo().args(["clippy", "--workspace", "--all-targets", "--quiet", "--", "-D", "warnings"]))?;
     // One crate a build, so that no crate leans on features another one turns on.
-    for krate in ["ledger-protocol", "wallet", "portal", "portal-start", "twin-sim"] {
+    for krate in ["ledger-protocol", "envelope", "wallet", "portal", "portal-start", "twin-sim"] {
         step(
             &format!("{krate} builds for wasm32"),
             cargo().args(["build", "--quiet", "--target", "wasm32-unknown-unknown", "-p", krate]),
