@@ -84,6 +84,7 @@ wire_enum!(
         Encounters = 8 => "Encounters",
         TwinData = 9 => "Digital twin data",
         Billing = 10 => "Billing",
+        EmergencySummary = 11 => "Emergency summary",
     }
 );
 

@@ -1029,3 +1029,26 @@ fn a_block_budget_counts_as_the_decoder_does() {
     assert!(b.take(MAX_BLOCK_TXS, 1000));
     assert!(b.is_full() && !b.take(1, 0));
 }
+
+#[test]
+fn only_a_patients_emergency_summary_is_escrowed_to_the_hospital() {
+    let mut w = World::new();
+    let anchor = |class: DataClass, blob: &[u8], readers: &[Address]| TxBody::AnchorRecord {
+        patient: p1(),
+        content_hash: sha256(&[blob]),
+        size: 10,
+        class,
+        blob: sha256(&[blob]),
+        keys: readers.iter().map(|r| WrappedKey { reader: *r, wrapped: vec![1; 80] }).collect(),
+    };
+    let escrow = [p1(), a("authority")];
+    assert_eq!(w.code("patient", anchor(DataClass::EmergencySummary, b"summary", &escrow)), "accepted");
+    // Any other class, or anyone but the patient, may not wrap a key for the hospital.
+    assert_eq!(w.code("patient", anchor(DataClass::Conditions, b"conditions", &escrow)), "reader_not_allowed");
+    w.grant("doctor", DataClass::ALL.to_vec(), Actions::READ_WRITE, Purpose::Treatment, NOW + 3600);
+    let by_doctor = [p1(), a("doctor"), a("authority")];
+    assert_eq!(w.code("doctor", anchor(DataClass::EmergencySummary, b"doc", &by_doctor)), "reader_not_allowed");
+    // A reader listed twice is refused for the escrow key too.
+    let twice = [p1(), a("authority"), a("authority")];
+    assert_eq!(w.code("patient", anchor(DataClass::EmergencySummary, b"twice", &twice)), "invalid_field");
+}
