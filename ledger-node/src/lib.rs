@@ -76,3 +76,24 @@ pub async fn serve(
         .with_graceful_shutdown(shutdown)
         .await
 }
+
+/// The file of the authority's encryption secret in a node's data directory.
+pub const ESCROW_KEY_FILE: &str = "authority-encryption.key";
+
+/// Loads `DATA_DIR/authority-encryption.key` (written by `init` and `keygen`), so that this
+/// node re-wraps escrowed emergency summaries for clinicians under a live break-glass. A node
+/// without it still serves; it says that emergency summaries cannot be opened through it.
+pub fn load_escrow_key(state: &api::AppState, data_dir: &std::path::Path) -> anyhow::Result<()> {
+    let path = data_dir.join(ESCROW_KEY_FILE);
+    if !path.exists() {
+        tracing::warn!(
+            path = %path.display(),
+            "no authority encryption key: clinicians who break the glass cannot open emergency summaries through this node"
+        );
+        return Ok(());
+    }
+    let key = config::read_key(&path)?;
+    let secret = k256::SecretKey::from_bytes(&key.to_bytes())
+        .map_err(|_| anyhow::anyhow!("{} does not hold a valid secret key", path.display()))?;
+    state.set_escrow_key(secret).map_err(|e| anyhow::anyhow!("{}: {e}", path.display()))
+}

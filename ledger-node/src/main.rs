@@ -290,6 +290,7 @@ async fn run(cfg: NodeConfig, listen: SocketAddr, seed: bool) -> anyhow::Result<
     let data_dir = cfg.data_dir.clone();
     let with_portal = cfg.portal_dir.is_some();
     let node = ledger_node::start(cfg)?;
+    ledger_node::load_escrow_key(&node.state, &data_dir)?;
     let listener = tokio::net::TcpListener::bind(listen).await.with_context(|| format!("cannot listen on {listen}"))?;
     let addr = listener.local_addr()?;
     if seed {
@@ -320,6 +321,7 @@ async fn run_cluster(c: ledger_node::cluster::ClusterConfig) -> anyhow::Result<(
         .await
         .with_context(|| format!("cannot listen on {}", c.raft_listen))?;
     let node = ledger_node::cluster::start(&c).await?;
+    ledger_node::load_escrow_key(&node.node.state, &c.data_dir)?;
     println!("cluster node {} listening on http://{} (API), http://{} (Raft port)", c.id, c.listen, c.raft_listen);
     let (stop_tx, stop_rx) = tokio::sync::watch::channel(false);
     let mut rx1 = stop_rx.clone();

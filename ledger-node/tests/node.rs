@@ -251,6 +251,7 @@ async fn in_process_with(
         clock,
     })
     .unwrap();
+    node.state.set_escrow_key(k256::SecretKey::from_bytes(&key("auth-enc").to_bytes()).unwrap()).unwrap();
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
     let base = format!("http://{}", listener.local_addr().unwrap());
     tokio::spawn(ledger_node::serve(listener, node.router, std::future::pending()));
@@ -940,4 +941,89 @@ async fn deactivated_staff_see_nothing_and_strangers_cannot_flood_the_refusals()
     let readers: Vec<&str> =
         audit["refused"].as_array().unwrap().iter().map(|r| r["reader"].as_str().unwrap()).collect();
     assert_eq!(readers, [pk(&cast.stranger_doctor).address().to_hex(), doctor.to_hex()], "{audit}");
+}
+
+/// Emergency access that works: a doctor with no consent breaks the glass and reads the
+/// patient's emergency summary, whose key the node re-wraps for them (escrowed to the
+/// hospital's authority by the patient); the read is on the patient's audit trail. Without a
+/// break-glass, nothing; a consented doctor gets no escrowed key.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_break_glass_clinician_opens_the_escrowed_emergency_summary() {
+    let (c, auth, _dir) = in_process().await;
+    let cast = register_cast(&c, auth).await;
+    let (patient, doctor) = (pk(&cast.patient).address(), pk(&cast.doctor).address());
+    let authority_enc = pk(&key("auth-enc"));
+    let summary = br#"{"resourceType":"Bundle","entry":[{"resource":{"resourceType":"AllergyIntolerance","code":{"text":"Penicillin"}}}]}"#;
+    let (record_key, sealed) = envelope::seal(summary, &mut rand_core::OsRng).unwrap();
+    let (_, v) = c.put_blob(&cast.patient, &sealed).await;
+    let blob: Hash = v["blob"].as_str().unwrap().parse().unwrap();
+    let wrap = |to: &PublicKey| envelope::wrap_key(&record_key, to, &mut rand_core::OsRng).unwrap();
+    let record = c
+        .ok(&c.tx(
+            &cast.patient,
+            2,
+            TxBody::AnchorRecord {
+                patient,
+                content_hash: envelope::content_hash(summary),
+                size: summary.len() as u64,
+                class: DataClass::EmergencySummary,
+                blob,
+                keys: vec![
+                    WrappedKey { reader: patient, wrapped: wrap(&pk(&cast.patient)) },
+                    WrappedKey { reader: pk(&cast.auth).address(), wrapped: wrap(&authority_enc) },
+                ],
+            },
+        ))
+        .await;
+    let read = |k: k256::ecdsa::SigningKey| {
+        let c = c.clone();
+        async move {
+            let path = format!("/v1/records/{record}/read");
+            let h = c.header(&k, "POST", &path, b"");
+            let r = c.http.post(format!("{}{path}", c.base)).header("authorization", h).send().await.unwrap();
+            let key = r.headers().get("x-record-key").map(|v| v.to_str().unwrap().to_owned());
+            (r.status().as_u16(), key, r.bytes().await.unwrap().to_vec())
+        }
+    };
+    let (s, k, _) = read(cast.doctor.clone()).await;
+    assert_eq!((s, k), (403, None), "no consent, no break-glass");
+
+    let justification = ledger_protocol::Sealed {
+        ciphertext: vec![7; ledger_protocol::rules::SEAL_OVERHEAD + 40],
+        keys: [patient, doctor, pk(&cast.auth).address()]
+            .iter()
+            .map(|r| WrappedKey { reader: *r, wrapped: vec![1; 98] })
+            .collect(),
+    };
+    c.ok(&c.tx(&cast.doctor, 1, TxBody::BreakGlass { patient, justification, duration_secs: 3600 })).await;
+    let (s, k, bytes) = read(cast.doctor.clone()).await;
+    assert_eq!(s, 200);
+    let theirs = hex::decode(k.expect("the escrowed key, re-wrapped for the doctor")).unwrap();
+    let doctor_secret = k256::SecretKey::from_bytes(&cast.doctor.to_bytes()).unwrap();
+    let opened = envelope::open(&envelope::unwrap_key(&doctor_secret, &theirs).unwrap(), &bytes).unwrap();
+    assert_eq!(opened, summary, "the doctor decrypts the summary");
+    let stranger_secret = k256::SecretKey::from_bytes(&cast.stranger_doctor.to_bytes()).unwrap();
+    assert!(envelope::unwrap_key(&stranger_secret, &theirs).is_err(), "wrapped for the doctor only");
+
+    // The patient sees the break-glass and the read under it.
+    let (_, audit) = c.get_as(&cast.patient, &format!("/v1/patients/{patient}/audit")).await;
+    let entries = audit["entries"].as_array().unwrap();
+    assert!(entries.iter().any(|e| e["reader"] == doctor.to_hex() && e["basis"]["type"] == "break_glass"), "{audit}");
+
+    // A doctor reading under consent gets no escrowed key (the patient shares keys themselves).
+    c.ok(&c.tx(
+        &cast.patient,
+        3,
+        TxBody::GrantConsent {
+            grantee: pk(&cast.stranger_doctor).address(),
+            classes: vec![DataClass::EmergencySummary],
+            actions: Actions::READ,
+            purpose: Purpose::Treatment,
+            valid_from: now_ms() / 1000 - 5,
+            valid_until: now_ms() / 1000 + 3600,
+        },
+    ))
+    .await;
+    let (s, k, _) = read(cast.stranger_doctor.clone()).await;
+    assert_eq!((s, k), (200, None));
 }

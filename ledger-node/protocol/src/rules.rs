@@ -417,7 +417,8 @@ pub fn apply(state: &State, vtx: &VerifiedTx, now: u64) -> Result<Effects, Rejec
                     // Key escrow: a patient's emergency summary is also wrapped for the
                     // hospital's authority, which re-wraps it for a clinician only on a live
                     // break-glass. No other class is escrowed.
-                    let escrow = is_authority(state, &k.reader) && *class == DataClass::EmergencySummary && signer == *p;
+                    let escrow =
+                        is_authority(state, &k.reader) && *class == DataClass::EmergencySummary && signer == *p;
                     if !escrow {
                         live_consent(state, p, &k.reader, Some(*class), Some(Action::Read), None, now)
                             .map_err(|_| Rejection::ReaderNotAllowed)?;

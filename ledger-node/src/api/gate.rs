@@ -1,6 +1,8 @@
 //! The consent gate of the blob store: a signed request is answered with the record's
 //! ciphertext only for someone entitled, after the release is committed to the ledger as an
-//! access event; refusals are stored for the patient to see.
+//! access event; refusals are stored for the patient to see. Under a live break-glass, an
+//! escrowed emergency summary comes with its key re-wrapped for the clinician (`escrow`),
+//! in the `x-record-key` header.
 
 use super::auth::Caller;
 use super::error::{body_bytes, parse_id};
@@ -14,14 +16,20 @@ use axum::http::{HeaderValue, header};
 use axum::response::{IntoResponse, Response};
 use ledger_protocol::rules::access_basis;
 use ledger_protocol::wire::ErrorBody;
-use ledger_protocol::{Address, ErrorKind, Hash, TxBody};
+use ledger_protocol::{AccessBasis, Address, ErrorKind, Hash, TxBody};
 use serde_json::json;
 
 /// What to do with a read request.
 enum Gate {
     Own(Hash),
-    Allowed(Hash, ledger_protocol::AccessBasis),
+    Allowed(Hash, ledger_protocol::AccessBasis, Option<Escrowed>),
     Refused(Address, ErrorBody),
+}
+
+/// An emergency summary's key as escrowed to this node, and the clinician's encryption key.
+struct Escrowed {
+    wrapped: Vec<u8>,
+    reader: ledger_protocol::PublicKey,
 }
 
 #[utoipa::path(post, path = "/v1/records/{id}/read", params(("id" = String, Path)), 
@@ -39,10 +47,12 @@ pub(super) async fn read_record(
     // the reader's proof; the body, if any, must be the one signed.
     let reader = caller.check_body(&body_bytes(body, super::MAX_JSON_BYTES)?)?;
     let now = now_ms();
+    let mut escrowed = None;
     let (blob, event) = match gate(&s, &record_id, &reader, now)? {
         Gate::Own(blob) => (blob, None),
         Gate::Refused(patient, e) => return Err(refuse(&s, patient, record_id, reader, e).await),
-        Gate::Allowed(blob, basis) => {
+        Gate::Allowed(blob, basis, escrow) => {
+            escrowed = escrow;
             if blob_anywhere(&s, &blob).await?.is_none() {
                 return Err(ApiError::not_found("blob_not_found", "encrypted blob for this record"));
             }
@@ -73,6 +83,21 @@ pub(super) async fn read_record(
     if let Some(v) = event.and_then(|ev| HeaderValue::from_str(&ev.to_hex()).ok()) {
         resp.headers_mut().insert("x-access-event", v);
     }
+    // Only now that the break-glass read is on the ledger is the key re-wrapped.
+    if let Some(e) = escrowed {
+        match s.0.escrow.get().map(|k| k.rewrap(&e.wrapped, &e.reader)) {
+            Some(Ok(wrapped)) => {
+                if let Ok(v) = HeaderValue::from_str(&hex::encode(wrapped)) {
+                    resp.headers_mut().insert("x-record-key", v);
+                }
+            }
+            Some(Err(err)) => tracing::error!(%record_id, error = %err, "an escrowed key could not be re-wrapped"),
+            None => {
+                tracing::warn!(%record_id, "an emergency summary was read under break-glass, but this node has no escrow key");
+                resp.headers_mut().insert("x-record-key-unavailable", HeaderValue::from_static("no-escrow-key"));
+            }
+        }
+    }
     Ok(resp)
 }
 
@@ -85,7 +110,17 @@ fn gate(s: &AppState, record: &Hash, reader: &Address, now_ms: u64) -> ApiResult
         Gate::Own(record.blob)
     } else {
         match access_basis(&h.state, record, reader, now_ms / 1000) {
-            Ok(basis) => Gate::Allowed(record.blob, basis),
+            Ok(basis) => {
+                let escrowed = match basis {
+                    AccessBasis::BreakGlass(_) => record
+                        .keys
+                        .get(&s.node_address())
+                        .zip(h.state.account(reader))
+                        .map(|(k, acc)| Escrowed { wrapped: k.wrapped.clone(), reader: acc.encryption_key }),
+                    AccessBasis::Consent(_) => None,
+                };
+                Gate::Allowed(record.blob, basis, escrowed)
+            }
             Err(e) => Gate::Refused(record.patient, ErrorBody::from(&e)),
         }
     })

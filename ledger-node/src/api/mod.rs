@@ -8,6 +8,7 @@
 pub mod auth;
 mod entitled;
 pub mod error;
+pub mod escrow;
 mod gate;
 mod reads;
 mod submit;
@@ -50,6 +51,8 @@ pub struct Inner {
     replay: auth::ReplayCache,
     /// This node's authority address: the audience its signed requests name.
     node_address: ledger_protocol::Address,
+    /// The authority's encryption secret, when configured: re-wraps emergency summaries.
+    escrow: std::sync::OnceLock<escrow::EscrowKey>,
 }
 
 /// Everything the handlers share.
@@ -76,7 +79,17 @@ impl AppState {
             cluster: std::sync::OnceLock::new(),
             replay: auth::ReplayCache::default(),
             node_address,
+            escrow: std::sync::OnceLock::new(),
         }))
+    }
+
+    /// Lets this node re-wrap escrowed emergency summaries for clinicians under a live
+    /// break-glass, with its authority's encryption secret (checked against the genesis).
+    pub fn set_escrow_key(&self, secret: k256::SecretKey) -> Result<(), escrow::EscrowError> {
+        let node = ledger_protocol::PublicKey::from(self.0.node_key.key.verifying_key());
+        let key = escrow::EscrowKey::new(secret, &self.0.ledger.genesis, &node)?;
+        let _ = self.0.escrow.set(key);
+        Ok(())
     }
 
     /// This node's authority address, the audience of the signed requests it accepts.
