@@ -266,14 +266,26 @@ pub async fn put_blob(bytes: Vec<u8>) -> Result<Hash, ApiError> {
     Ok(out.blob)
 }
 
+/// A released record: its encrypted blob, and (an emergency summary read under break-glass)
+/// its key re-wrapped for the reader by the hospital's node.
+pub struct Released {
+    pub sealed: Vec<u8>,
+    pub escrowed_key: Option<Vec<u8>>,
+    /// The node read it under break-glass but holds no escrow key to re-wrap with.
+    pub escrow_unavailable: bool,
+}
+
 /// Asks for a record's encrypted blob with a signed request (single-use; the node records
 /// the release on the ledger).
-pub async fn read_blob(record: &Hash) -> Result<Vec<u8>, ApiError> {
+pub async fn read_blob(record: &Hash) -> Result<Released, ApiError> {
     let path = format!("/v1/records/{record}/read");
     let mut req = Request::post(&path);
     if let Some(a) = authorization("POST", &path, b"")? {
         req = req.header("authorization", &a);
     }
-    let resp = req.send().await.map_err(ApiError::network)?;
-    check(resp).await?.binary().await.map_err(ApiError::unreadable)
+    let resp = check(req.send().await.map_err(ApiError::network)?).await?;
+    let escrowed_key = resp.headers().get("x-record-key").and_then(|h| hex::decode(h.trim()).ok());
+    let escrow_unavailable = resp.headers().get("x-record-key-unavailable").is_some();
+    let sealed = resp.binary().await.map_err(ApiError::unreadable)?;
+    Ok(Released { sealed, escrowed_key, escrow_unavailable })
 }

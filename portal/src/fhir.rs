@@ -384,11 +384,82 @@ pub fn bundle(resources: Vec<Value>) -> Value {
     json!({ "resourceType": "Bundle", "type": "collection", "entry": resources.into_iter().map(|r| json!({ "resource": r })).collect::<Vec<_>>() })
 }
 
+/// The data classes an emergency summary is made from.
+pub const EMERGENCY_SOURCES: [DataClass; 4] =
+    [DataClass::Demographics, DataClass::Conditions, DataClass::Medications, DataClass::Observations];
+/// How many of the newest observations an emergency summary keeps.
+pub const EMERGENCY_OBSERVATIONS: usize = 20;
+
+/// Whether a resource's status says it is no longer current (a resolved problem, a stopped
+/// medication, a refuted allergy).
+fn not_current(v: &Value) -> bool {
+    let code = |key: &str| v.pointer(&format!("/{key}/coding/0/code")).and_then(Value::as_str).map(str::to_owned);
+    let status = code("clinicalStatus").or_else(|| v.get("status").and_then(Value::as_str).map(str::to_owned));
+    let refuted = code("verificationStatus").is_some_and(|s| s == "refuted" || s == "entered-in-error");
+    refuted
+        || status.is_some_and(|s| {
+            matches!(
+                s.as_str(),
+                "resolved" | "inactive" | "remission" | "stopped" | "completed" | "cancelled" | "entered-in-error"
+            )
+        })
+}
+
+/// What emergency care needs first, from a patient's own resources: who they are, their
+/// allergies, current problems, current medications and newest observations, as one FHIR
+/// collection Bundle (in that order). `None` when there is nothing to put in it.
+pub fn emergency_summary(resources: &[Value]) -> Option<Value> {
+    let of = |types: &[&str]| -> Vec<&Value> {
+        resources
+            .iter()
+            .filter(|v| v.get("resourceType").and_then(Value::as_str).is_some_and(|t| types.contains(&t)))
+            .collect()
+    };
+    let mut out: Vec<Value> = of(&["Patient"]).into_iter().take(1).cloned().collect();
+    out.extend(of(&["AllergyIntolerance"]).into_iter().filter(|v| !not_current(v)).cloned());
+    out.extend(of(&["Condition"]).into_iter().filter(|v| !not_current(v)).cloned());
+    out.extend(of(&["MedicationRequest", "MedicationStatement"]).into_iter().filter(|v| !not_current(v)).cloned());
+    let mut obs = of(&["Observation"]);
+    obs.sort_by_key(|v| std::cmp::Reverse(when(v)));
+    out.extend(obs.into_iter().take(EMERGENCY_OBSERVATIONS).cloned());
+    (out.iter().any(|v| v["resourceType"] != "Patient")).then(|| bundle(out))
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
 
     const SYNTHEA: &str = include_str!("../../static/demo/synthea-patient-a4a401d1.ndjson");
+
+    #[test]
+    fn an_emergency_summary_keeps_what_is_current() {
+        let all: Vec<Value> = parse_file("synthea.ndjson", SYNTHEA)
+            .unwrap()
+            .iter()
+            .map(|r| serde_json::from_str(&r.json).unwrap())
+            .collect();
+        let s = emergency_summary(&all).unwrap();
+        let entries = s["entry"].as_array().unwrap();
+        let types: Vec<&str> = entries.iter().map(|e| e["resource"]["resourceType"].as_str().unwrap()).collect();
+        assert_eq!(types[0], "Patient");
+        // The Synthea patient has 34 problems, 9 of them active, and no procedures here.
+        assert_eq!(types.iter().filter(|t| **t == "Condition").count(), 9);
+        assert!(!types.contains(&"Procedure") && !types.contains(&"Encounter"));
+        let mut extra = all.clone();
+        for i in 0..30 {
+            extra.push(json!({ "resourceType": "Observation", "effectiveDateTime": format!("2020-01-{:02}", i % 28 + 1), "code": { "text": format!("HR {i}") } }));
+        }
+        extra.push(json!({ "resourceType": "AllergyIntolerance", "code": { "text": "Penicillin" } }));
+        extra.push(json!({ "resourceType": "AllergyIntolerance", "code": { "text": "Latex" }, "verificationStatus": { "coding": [{ "code": "refuted" }] } }));
+        extra.push(json!({ "resourceType": "MedicationRequest", "status": "stopped", "medicationCodeableConcept": { "text": "Old" } }));
+        let s = emergency_summary(&extra).unwrap();
+        let titles: Vec<String> = s["entry"].as_array().unwrap().iter().map(|e| title(&e["resource"])).collect();
+        assert_eq!(titles[1], "AllergyIntolerance: Penicillin", "allergies come right after the patient");
+        assert!(!titles.iter().any(|t| t.contains("Latex") || t.contains("Old")), "{titles:?}");
+        assert_eq!(titles.iter().filter(|t| t.starts_with("Observation")).count(), EMERGENCY_OBSERVATIONS);
+        assert!(titles.contains(&"Observation: HR 27".to_owned()), "the newest observations are kept");
+        assert_eq!(emergency_summary(&all[..1]), None, "a patient resource alone is no summary");
+    }
 
     #[test]
     fn the_synthea_export_imports_whole() {

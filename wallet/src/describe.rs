@@ -343,7 +343,7 @@ impl Describer<'_> {
                     self.detail(format!("Key for reader {}", i + 1), self.wrapped_detail(k));
                 }
                 let readers: Vec<String> = keys.iter().map(|k| self.account(&k.reader)).collect();
-                let sentence = format!(
+                let mut sentence = format!(
                     "You add {} {} record ({}) to {}, readable by {}.",
                     article(class.human()),
                     class.human(),
@@ -351,6 +351,11 @@ impl Describer<'_> {
                     self.of("health file", patient),
                     if readers.is_empty() { "nobody".to_string() } else { join_words(&readers) }
                 );
+                if *class == DataClass::EmergencySummary {
+                    sentence.push_str(
+                        " The hospital keeps its key for emergencies: it passes it to a clinician only when they break the glass, and every such read is shown to the patient.",
+                    );
+                }
                 ("Add a record", sentence)
             }
             TxBody::ShareRecordKey { record, key } => {

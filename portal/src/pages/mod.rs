@@ -1,6 +1,7 @@
 //! The portal's pages, one module per area.
 
 pub mod admin;
+pub mod emergency;
 pub mod explorer;
 pub mod home;
 pub mod insurer;

@@ -9,6 +9,7 @@ use crate::components::ui::{
     ErrorBox, Notice, date, datetime, download, input_checked, input_value, now_secs, short, text_value,
 };
 use crate::fhir;
+use crate::pages::emergency::{EmergencyNotices, EmergencySummaryCard};
 use crate::sealing;
 use crate::session::{self, use_session};
 use ledger_protocol::state::{Account, AuditEntry, Claim, ConsentStatus, Prescription, Record};
@@ -297,7 +298,9 @@ pub fn dashboard() -> Html {
                 <button id="export-fhir" class="secondary" onclick={export}>{ "Export consents and access log (FHIR)" }</button>
             </p>
             if let Some(n) = &*notice { <Notice id="dashboard-notice" text={n.clone()} /> }
+            <EmergencyNotices me={me} entries={audit.entries.clone()} providers={Rc::new(d.providers.clone())} record_class={Rc::new(record_class.clone())} />
             <p class="card" id="my-patient-id">{ "My patient ID (show it to a clinician in an emergency): " }<code>{ me.to_hex() }</code></p>
+            <EmergencySummaryCard records={Rc::new(d.records.clone())} />
             <div class="grid">
                 <section class="card" aria-labelledby="log-title">
                     <h2 id="log-title">{ "Who accessed my data" }</h2>

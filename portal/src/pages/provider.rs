@@ -461,7 +461,11 @@ pub fn patient_view(props: &PatientProps) -> Html {
                         <li class="record-item" data-record-id={r.id.to_hex()} data-has-key={r.keys.contains_key(&me).to_string()}>
                             <Link<Route> to={Route::Record { id: r.id.to_hex() }} classes="open-record">{ format!("{} record {}", r.class.human(), short(&r.id)) }</Link<Route>>
                             { format!(" · {}", datetime(r.anchored_at)) }
-                            if !r.keys.contains_key(&me) { <span class="badge">{ "no key for you" }</span> }
+                            if r.class == DataClass::EmergencySummary && !r.keys.contains_key(&me) {
+                                <span class="badge emergency">{ "its key comes from the hospital under break-glass" }</span>
+                            } else if !r.keys.contains_key(&me) {
+                                <span class="badge">{ "no key for you" }</span>
+                            }
                         </li>
                     }) }
                 </ul>

@@ -66,14 +66,20 @@ async fn load(
         let value: serde_json::Value =
             serde_json::from_str(&text).map_err(|e| ("decode".to_owned(), format!("The record is not JSON: {e}")))?;
         let pretty = serde_json::to_string_pretty(&value).unwrap_or(text);
-        Ok((fhir::title(&value), pretty))
+        let title = if anchor.class == ledger_protocol::DataClass::EmergencySummary {
+            "Emergency summary".to_owned()
+        } else {
+            fhir::title(&value)
+        };
+        Ok((title, pretty))
     }
     .await;
     Ok(Shown { anchor, proof, content })
 }
 
 /// Fetches a record's blob with a request signed by the unlocked identity (the node checks
-/// consent and records the access) and decrypts it with the key wrapped for `identity`.
+/// consent and records the access) and decrypts it with the key wrapped for `identity` on
+/// the ledger or, for an emergency summary under break-glass, the one the node re-wrapped.
 /// Errors are (code, sentence). The caller checks the plaintext against the anchored
 /// content hash.
 pub async fn fetch_and_open(
@@ -81,15 +87,25 @@ pub async fn fetch_and_open(
     id: Hash,
     anchor: &ledger_protocol::state::Record,
 ) -> Result<Vec<u8>, (String, String)> {
-    let sealed = api::read_blob(&id).await.map_err(|e| (e.code, e.message))?;
-    let wrapped = anchor.keys.get(&identity.address()).ok_or_else(|| {
-        (
-            "no_key".to_owned(),
-            "The node released the record, but no key was wrapped for you: ask the patient to share it.".to_owned(),
-        )
-    })?;
-    let key = wallet::unwrap_key(identity, &wrapped.wrapped).map_err(|e| ("decrypt".to_owned(), e.to_string()))?;
-    wallet::open(&key, &sealed).map_err(|e| ("decrypt".to_owned(), e.to_string()))
+    let released = api::read_blob(&id).await.map_err(|e| (e.code, e.message))?;
+    let wrapped = match (anchor.keys.get(&identity.address()), &released.escrowed_key) {
+        (Some(k), _) => k.wrapped.clone(),
+        (None, Some(k)) => k.clone(),
+        (None, None) if released.escrow_unavailable => {
+            return Err((
+                "no_escrow_key".to_owned(),
+                "The node released this emergency summary, but it is not configured with the hospital's encryption key, so it could not pass the key on to you. Ask the hospital's IT to start the node with its authority-encryption.key.".to_owned(),
+            ));
+        }
+        (None, None) => {
+            return Err((
+                "no_key".to_owned(),
+                "The node released the record, but no key was wrapped for you: ask the patient to share it.".to_owned(),
+            ));
+        }
+    };
+    let key = wallet::unwrap_key(identity, &wrapped).map_err(|e| ("decrypt".to_owned(), e.to_string()))?;
+    wallet::open(&key, &released.sealed).map_err(|e| ("decrypt".to_owned(), e.to_string()))
 }
 
 /// Encrypts a new record's contents under a fresh key, wraps the key for each reader, and
