@@ -305,6 +305,113 @@ async fn consent_journey(j: &Journey) -> Result<()> {
         )
         .await?;
     patient.shot("refused-in-access-log").await?;
+    emergency_access(j, &patient, &dr, &me, &doctor).await
+}
+
+/// Emergency access, continuing the consent journey: the patient makes an emergency summary
+/// (its key escrowed to the hospital); the doctor, whose consent is revoked, finds the patient
+/// by ID, breaks the glass and reads the summary decrypted; the patient sees a highlighted
+/// notice until they acknowledge it.
+async fn emergency_access(
+    j: &Journey,
+    patient: &Browser,
+    dr: &Browser,
+    me: &str,
+    doctor: &e2e::node::DemoIdentity,
+) -> Result<()> {
+    const WHY: &str = "Unconscious on arrival in A&E; need allergies and current problems.";
+    patient.click("header nav a[href='/patient']").await?;
+    patient.wait("#summary-build").await?;
+    patient.click("#summary-build").await?;
+    let said = patient.sign("sign-emergency-summary", LONG).await?;
+    ensure!(said[0].contains("break the glass"), "the summary's sheet should say who may read it: {said:?}");
+    let summary = j
+        .ledger
+        .eventually("the emergency summary on the ledger", WAIT, async |l| {
+            Ok(ids_of_class(&l.records(me).await?, "emergency_summary").into_iter().next())
+        })
+        .await?;
+    let authority =
+        j.ledger.info().await?["node_authority"].as_str().context("info without node_authority")?.to_owned();
+    let anchor = j.ledger.get(&format!("/v1/records/{summary}")).await?;
+    let readers: BTreeSet<&str> =
+        anchor["keys"].as_object().context("anchor keys")?.keys().map(String::as_str).collect();
+    ensure!(
+        readers == BTreeSet::from([me, authority.as_str()]),
+        "the summary's key is for the patient and (escrowed) the hospital only, not {readers:?}"
+    );
+    patient.wait(&format!("#summary-state[data-record-id='{summary}']")).await?;
+    patient.shot("emergency-summary").await?;
+
+    // The doctor finds the patient by the ID on their dashboard and breaks the glass.
+    dr.click("header nav a[href='/provider']").await?;
+    dr.fill("#find-patient-id", me).await?;
+    dr.click("#find-patient-submit").await?;
+    dr.wait_path(&format!("/provider/patient/{me}"), WAIT).await?;
+    dr.fill("#bg-justification", WHY).await?;
+    dr.fill("#bg-hours", "2").await?;
+    dr.click("#bg-submit").await?;
+    let said = dr.sign("sign-break-glass", WAIT).await?;
+    ensure!(said.iter().any(|s| s.contains(WHY)), "the break-glass sheet should show the reason: {said:?}");
+    let item = format!("ul#patient-records li.record-item[data-record-id='{summary}']");
+    dr.wait_within(&item, LONG).await?;
+    dr.click(&format!("{item} a.open-record")).await?;
+    dr.wait_path(&format!("/record/{summary}"), WAIT).await?;
+    dr.wait("#record-content, #record-error").await?;
+    if dr.count("#record-error").await? > 0 {
+        bail!("the doctor could not open the emergency summary: {}", dr.text("#record-error").await?);
+    }
+    // The Synthea patient has 9 current problems; the summary shows each, decrypted here.
+    let problems = dr.count("#record-content .fhir-entry[data-resource-type='Condition']").await?;
+    ensure!(problems == 9, "the summary should show the 9 current problems, it shows {problems}");
+    ensure!(dr.count("#record-content .fhir-entry[data-resource-type='Patient']").await? == 1, "no patient entry");
+    dr.wait("#record-proof[data-verified='true']").await.context("the summary's anchor should verify")?;
+    dr.shot("emergency-summary-read").await?;
+    j.ledger
+        .eventually("the break-glass read in the audit", WAIT, async |l| {
+            let audit = l.audit(me).await?;
+            Ok(audit["entries"].as_array().and_then(|es| {
+                es.iter()
+                    .find(|e| {
+                        e["event"] == "access"
+                            && e["reader"] == doctor.address.as_str()
+                            && e["record"] == summary.as_str()
+                            && e["basis"]["type"] == "break_glass"
+                    })
+                    .cloned()
+            }))
+        })
+        .await?;
+
+    // The patient is told, highlighted, with the reason and what was read, until they
+    // acknowledge it; it stays acknowledged after a reload.
+    let notice = format!("#emergency-notices article.emergency-notice[data-clinician='{}']", doctor.address);
+    patient
+        .poll(
+            "the emergency notice to list the summary's read",
+            Duration::from_secs(30),
+            async |c: &fantoccini::Client| {
+                let Some(e) = c.find_all(fantoccini::Locator::Css(&notice)).await?.into_iter().next() else {
+                    return Ok(None);
+                };
+                let t = e.text().await?;
+                Ok(t.contains("Emergency summary").then_some(t))
+            },
+        )
+        .await
+        .and_then(|t| {
+            ensure!(t.contains(&doctor.name) && t.contains(WHY), "the notice says {t:?}");
+            Ok(())
+        })?;
+    patient.shot("emergency-notice").await?;
+    patient.click(&format!("{notice} button.acknowledge")).await?;
+    patient.wait_gone(&notice, WAIT).await?;
+    patient.click("header nav a[href='/wallet']").await?;
+    patient.wait("#wallet-address").await?;
+    patient.click("header nav a[href='/patient']").await?;
+    patient.wait("#my-patient-id").await?;
+    ensure!(patient.count(&notice).await? == 0, "an acknowledged notice should stay acknowledged");
+    patient.shot("emergency-acknowledged").await?;
     Ok(())
 }
 

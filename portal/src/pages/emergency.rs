@@ -195,7 +195,10 @@ pub fn emergency_summary_card(p: &SummaryProps) -> Html {
                     let plain = match fetch_and_open(&id, r.id, r).await {
                         Ok(p) if wallet::content_hash(&p) == r.content_hash => p,
                         Ok(_) => {
-                            return fail(format!("Your record {} does not match its hash on the ledger.", short(&r.id)));
+                            return fail(format!(
+                                "Your record {} does not match its hash on the ledger.",
+                                short(&r.id)
+                            ));
                         }
                         Err((_, m)) => return fail(format!("Your record {} could not be opened: {m}", short(&r.id))),
                     };
