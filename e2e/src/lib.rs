@@ -64,9 +64,24 @@ pub async fn bench_median(
     figures.get(runs / 2).copied().context("no benchmark runs")
 }
 
+/// The built `demo-seed` client (`E2E_SEED_BIN`, or next to this test's profile).
+pub fn seed_bin() -> Result<PathBuf> {
+    let path = match std::env::var_os("E2E_SEED_BIN") {
+        Some(p) => PathBuf::from(p),
+        None => profile_dir()?.join("demo-seed"),
+    };
+    if !path.is_file() {
+        bail!(
+            "the demo seed client is missing at {} (set E2E_SEED_BIN to use another one); {HOW_TO_BUILD}",
+            path.display()
+        );
+    }
+    Ok(path)
+}
+
 /// Where a missing prerequisite is explained.
 const HOW_TO_BUILD: &str = "run `cargo xtask test`, which builds the node and the release portal before the \
-     end-to-end journeys (or build them by hand: `cargo build -p ledger-node` and `trunk build --release`)";
+     end-to-end journeys (or build them by hand: `cargo build -p ledger-node -p demo` and `trunk build --release`)";
 
 /// The workspace root (this crate's parent folder).
 pub fn workspace_root() -> PathBuf {

@@ -1,5 +1,6 @@
 //! A ledger node started from its built binary in `demo` mode on a free port, with a fresh
-//! data folder, serving the portal's files; its output goes to a log file.
+//! data folder, serving the portal's files, then seeded with the demo hospital by the built
+//! `demo-seed` client over its HTTP API; their output goes to a log file.
 
 use anyhow::{Context, Result, bail};
 use std::path::Path;
@@ -92,6 +93,7 @@ impl Node {
                 let _ = out.write_all(format!("{line}\n").as_bytes()).await;
             }
         });
+        seed(&url, data.path(), log).await?;
         let identities = read_identities(&data.path().join("demo-identities.json"))?;
         Ok(Node { url, identities, _child: child, _data: data })
     }
@@ -114,6 +116,30 @@ impl Node {
             .find(|i| i.label == label)
             .with_context(|| format!("no demo identity labelled {label:?}"))
     }
+}
+
+/// Seeds the demo into the node at `url` with the `demo-seed` client (once per data folder).
+async fn seed(url: &str, data: &Path, log: &Path) -> Result<()> {
+    let bin = crate::seed_bin()?;
+    let out = std::fs::File::options().create(true).append(true).open(log).context("opening the node log")?;
+    let status = tokio::time::timeout(
+        START_TIMEOUT,
+        Command::new(&bin)
+            .args(["--node", url, "--data-dir"])
+            .arg(data)
+            .stdin(Stdio::null())
+            .stdout(out.try_clone()?)
+            .stderr(out)
+            .kill_on_drop(true)
+            .status(),
+    )
+    .await
+    .with_context(|| format!("seeding the demo took over {START_TIMEOUT:?} (see {})", log.display()))?
+    .with_context(|| format!("starting {}", bin.display()))?;
+    if !status.success() {
+        bail!("seeding the demo failed ({status}); see {}", log.display());
+    }
+    Ok(())
 }
 
 fn read_identities(path: &Path) -> Result<Vec<DemoIdentity>> {

@@ -7,7 +7,6 @@
 pub mod api;
 pub mod cluster;
 pub mod config;
-pub mod demo;
 pub mod ledger;
 pub mod metrics;
 pub mod node_signer;

@@ -2,7 +2,7 @@
 
 use anyhow::Context;
 use clap::{Parser, Subcommand};
-use ledger_node::{NodeConfig, config, demo, ledger::BlockConfig};
+use ledger_node::{NodeConfig, config, ledger::BlockConfig};
 use std::net::SocketAddr;
 use std::path::PathBuf;
 
@@ -112,7 +112,7 @@ enum Cmd {
         #[arg(long, value_parser = clap::value_parser!(u64).range(1..))]
         from: u64,
     },
-    /// Create (if needed) and serve a demo chain with a hospital, its staff and a patient.
+    /// Create (if needed) and serve a demo chain; `demo-seed` then fills it over the API.
     Demo {
         #[arg(long, default_value = "target/demo-data")]
         data_dir: PathBuf,
@@ -268,8 +268,6 @@ fn main() -> anyhow::Result<()> {
             }
             let genesis = config::read_genesis(&data_dir.join("genesis.json"))?;
             let key = config::read_key(&data_dir.join("authority.key"))?;
-            let ids = serde_json::to_string_pretty(&demo::identities())?;
-            std::fs::write(data_dir.join("demo-identities.json"), ids + "\n")?;
             rt.block_on(run(
                 NodeConfig {
                     data_dir,
@@ -286,24 +284,21 @@ fn main() -> anyhow::Result<()> {
     }
 }
 
-async fn run(cfg: NodeConfig, listen: SocketAddr, seed: bool) -> anyhow::Result<()> {
+async fn run(cfg: NodeConfig, listen: SocketAddr, demo: bool) -> anyhow::Result<()> {
     let data_dir = cfg.data_dir.clone();
     let with_portal = cfg.portal_dir.is_some();
     let node = ledger_node::start(cfg)?;
     ledger_node::load_escrow_key(&node.state, &data_dir)?;
     let listener = tokio::net::TcpListener::bind(listen).await.with_context(|| format!("cannot listen on {listen}"))?;
     let addr = listener.local_addr()?;
-    if seed {
-        let n = demo::seed(&node.state).await?;
-        if n > 0 {
-            tracing::info!(transactions = n, "demo data seeded");
-        }
+    println!("ledger node listening on http://{addr}");
+    if demo {
         println!(
-            "demo identities (public recovery phrases, for demos only): {}",
-            data_dir.join("demo-identities.json").display()
+            "demo chain in {}: seed it with `demo-seed --node http://{addr} --data-dir {}` (`cargo xtask run` does)",
+            data_dir.display(),
+            data_dir.display()
         );
     }
-    println!("ledger node listening on http://{addr}");
     if with_portal {
         println!("portal: open http://{addr}/ in a browser");
     }

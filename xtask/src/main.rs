@@ -374,7 +374,8 @@ fn test() -> Result<()> {
             .args(["test", "--workspace", "--quiet"])
             .env("E2E_PORTAL_DIST", &dist)
             .env("E2E_VIEWER_DIST", &viewer)
-            .env("E2E_NODE_BIN", abs(target_dir().join("debug/ledger-node"))?),
+            .env("E2E_NODE_BIN", abs(target_dir().join("debug/ledger-node"))?)
+            .env("E2E_SEED_BIN", abs(target_dir().join("debug/demo-seed"))?),
     )?;
     step(
         "the twin viewer draws a case (Xvfb, Mesa software Vulkan)",
@@ -396,14 +397,15 @@ fn e2e(filter: Option<&str>) -> Result<()> {
     let viewer = build_viewer_web("wasm-test", "viewer-web", false)?;
     let dist = build_portal(Some(&viewer))?;
     install_viewer(&viewer, &dist)?;
-    quiet(cargo().args(["build", "--quiet", "-p", "ledger-node"]))?;
+    quiet(cargo().args(["build", "--quiet", "-p", "ledger-node", "-p", "demo"]))?;
     let mut cmd = cargo();
     cmd.args(["test", "--quiet", "-p", "e2e", "--"]).args(filter).args(["--nocapture"]);
     step(
         "end-to-end tests",
         cmd.env("E2E_PORTAL_DIST", &dist)
             .env("E2E_VIEWER_DIST", &viewer)
-            .env("E2E_NODE_BIN", abs(target_dir().join("debug/ledger-node"))?),
+            .env("E2E_NODE_BIN", abs(target_dir().join("debug/ledger-node"))?)
+            .env("E2E_SEED_BIN", abs(target_dir().join("debug/demo-seed"))?),
     )
 }
 
@@ -425,14 +427,30 @@ fn run(args: &[String]) -> Result<()> {
     let viewer = build_viewer_web("wasm-release", "viewer-release", true)?;
     let dist = build_portal(Some(&viewer))?;
     install_viewer(&viewer, &dist)?;
-    quiet(cargo().args(["build", "--release", "--quiet", "-p", "ledger-node"]))?;
+    quiet(cargo().args(["build", "--release", "--quiet", "-p", "ledger-node", "-p", "demo"]))?;
     let data = Path::new("target/demo-data");
     eprintln!("starting the ledger node and the portal with demo data in {} (Ctrl-C stops it)", data.display());
-    sh(Command::new(target_dir().join("release/ledger-node"))
+    let mut node = Command::new(target_dir().join("release/ledger-node"))
         .args(["demo", "--listen", &listen, "--portal-dir"])
         .arg(&dist)
         .arg("--data-dir")
-        .arg(data))
+        .arg(data)
+        .spawn()
+        .context("cannot start the ledger node")?;
+    // The demo hospital is seeded as any client would: over the node's HTTP API.
+    let seeded = Command::new(target_dir().join("release/demo-seed"))
+        .args(["--node", &format!("http://{listen}"), "--data-dir"])
+        .arg(data)
+        .status();
+    if !seeded.as_ref().is_ok_and(|s| s.success()) {
+        let _ = node.kill();
+        bail!("seeding the demo failed ({seeded:?})");
+    }
+    let status = node.wait().context("waiting for the ledger node")?;
+    if !status.success() {
+        bail!("the ledger node stopped ({status})");
+    }
+    Ok(())
 }
 
 fn bench_ledger() -> Result<()> {
@@ -620,9 +638,18 @@ fn bench_viewer() -> Result<()> {
 /// Builds the release node and the e2e benchmark binaries, runs `bin` (a real node serving
 /// `dist`, headless Chromium) and returns the value of its `key=` line.
 fn browser_figure(bin: &str, dist: &Path, key: &str) -> Result<String> {
-    quiet(cargo().args(["build", "--release", "--quiet", "-p", "ledger-node", "-p", "e2e", "--bins"]))?;
+    quiet(cargo().args(["build", "--release", "--quiet", "-p", "ledger-node", "-p", "demo", "-p", "e2e", "--bins"]))?;
     let node = abs(target_dir().join("release/ledger-node"))?;
-    bench_figure(bin, &[("E2E_PORTAL_DIST", dist.as_os_str()), ("E2E_NODE_BIN", node.as_os_str())], key)
+    let seed = abs(target_dir().join("release/demo-seed"))?;
+    bench_figure(
+        bin,
+        &[
+            ("E2E_PORTAL_DIST", dist.as_os_str()),
+            ("E2E_NODE_BIN", node.as_os_str()),
+            ("E2E_SEED_BIN", seed.as_os_str()),
+        ],
+        key,
+    )
 }
 
 /// Runs a release binary with `env`, prints its output, and returns the value of its last

@@ -1,14 +1,18 @@
-//! Demo data: a hospital authority, a doctor, a surgeon, a pharmacy, an insurer, a student
-//! and a patient whose Synthea history is imported as encrypted records, with consents, a
-//! prescription and a claim, and a digital twin case built from real recordings whose
-//! segments the surgeon anchors. Everything goes through the same verification and rules as
-//! any client's transactions. Demo recovery phrases are derived from public labels and
-//! written out, so the portal can restore them: they are for showing the system only.
+//! The demo hospital: a doctor, a surgeon, a pharmacy, an insurer, a student and a patient
+//! whose Synthea history is imported as encrypted records, with consents, a prescription and
+//! a claim, and a digital twin case built from real recordings that the surgeon uploads and
+//! anchors. It is seeded through the node's public HTTP API only, the way the portal works:
+//! the authority registers the staff, the patient registers, consents and uploads their
+//! records (encrypted here), the surgeon uploads the case; every transaction meets the same
+//! rules as anyone's. Demo recovery phrases are derived from public labels and written out
+//! so the portal can restore them: they are for showing the system only.
 
-use crate::api::AppState;
-use ledger_protocol::codec::Encode;
+pub mod client;
+
+use anyhow::Context;
+use client::Client;
 use ledger_protocol::crypto::sha256;
-use ledger_protocol::{Actions, DataClass, Purpose, Role, SignedTransaction, TxBody, WrappedKey};
+use ledger_protocol::{Actions, Address, DataClass, Purpose, Role, SignedTransaction, Transaction, TxBody, WrappedKey};
 use serde::Serialize;
 use wallet::{Identity, Mnemonic};
 
@@ -24,7 +28,9 @@ const TWIN_SOURCES: twin_sim::demo::DemoSources<'static> = twin_sim::demo::DemoS
     synthea: SYNTHEA,
 };
 
-/// The demo prescription and claim, in words (sealed on the ledger).
+/// The demo patient's name and the demo prescription and claim, in words (sealed on the
+/// ledger: the privacy test looks for them in every stored byte).
+pub const DEMO_PATIENT: &str = "Jordan Smith";
 pub const DEMO_MEDICATION: &str = "Amoxicillin 500 mg capsules";
 pub const DEMO_DOSAGE: &str = "One capsule three times a day for 7 days";
 pub const DEMO_CLAIM: &str = "Outpatient consultation and prescription";
@@ -35,7 +41,7 @@ pub struct DemoIdentity {
     pub label: &'static str,
     pub name: &'static str,
     pub role: Role,
-    pub address: ledger_protocol::Address,
+    pub address: Address,
     pub recovery_phrase: String,
 }
 
@@ -45,7 +51,7 @@ pub const PEOPLE: &[(&str, &str, Role)] = &[
     ("pharmacy", "Riverside Pharmacy", Role::Pharmacy),
     ("insurer", "Northwind Health Insurance", Role::Insurer),
     ("student", "S. Lindqvist (medical student)", Role::Student),
-    ("patient", "Jordan Smith", Role::Patient),
+    ("patient", DEMO_PATIENT, Role::Patient),
 ];
 
 /// The demo staff's (made-up) licence or staff numbers, by label.
@@ -70,15 +76,12 @@ pub fn demo_identity(label: &str) -> Identity {
 pub fn identities() -> Vec<DemoIdentity> {
     PEOPLE
         .iter()
-        .map(|(label, name, role)| {
-            let m = demo_mnemonic(label);
-            DemoIdentity {
-                label,
-                name,
-                role: *role,
-                address: demo_identity(label).address(),
-                recovery_phrase: m.phrase().to_string(),
-            }
+        .map(|(label, name, role)| DemoIdentity {
+            label,
+            name,
+            role: *role,
+            address: demo_identity(label).address(),
+            recovery_phrase: demo_mnemonic(label).phrase().to_string(),
         })
         .collect()
 }
@@ -100,100 +103,104 @@ impl Signer {
     }
 }
 
-/// Seeds the demo through the node's own submission path. Skips when the patient exists.
-pub async fn seed(state: &AppState) -> anyhow::Result<usize> {
-    let chain = state.0.ledger.genesis.chain_id.clone();
+fn now_secs() -> u64 {
+    std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map_or(0, |d| d.as_secs())
+}
+
+/// Seeds the demo into the node at `client`, signing as the hospital with `authority` (the
+/// key file `ledger-node init` wrote). Returns how many transactions were committed; none
+/// when the demo patient is already registered.
+pub async fn seed(client: &Client, authority: &k256::ecdsa::SigningKey) -> anyhow::Result<usize> {
+    let chain = client.chain_id().to_owned();
     let mut patient = Signer::new("patient", &chain);
-    let mut doctor = Signer::new("doctor", &chain);
     let p = patient.id.address();
-    if state.0.ledger.head().state.account(&p).is_some() {
+    if client.account_as(authority, &p).await?.is_some() {
         return Ok(0);
     }
-    let now = crate::ledger::now_ms() / 1000;
+    let authority_pk = ledger_protocol::PublicKey::from(authority.verifying_key());
+    let authority_account = client
+        .account_as(authority, &authority_pk.address())
+        .await?
+        .context("the key is not an authority of this chain: use the authority.key `ledger-node init` wrote")?;
+    let now = now_secs();
     let day = 86_400;
+    let mut rng = rand_core::OsRng;
+
+    // The authority registers the staff (nonces above its last one, as the node's own).
+    let last = authority_account["nonce"].as_u64().unwrap_or(0);
     let mut txs = Vec::new();
-    for (label, name, role) in PEOPLE.iter().filter(|p| p.2 != Role::Patient) {
+    for (nonce, (label, name, role)) in (last + 1..).zip(PEOPLE.iter().filter(|p| p.2 != Role::Patient)) {
         let id = demo_identity(label);
-        txs.push(state.sign_as_node(TxBody::RegisterProvider {
+        let body = TxBody::RegisterProvider {
             key: id.public_key(),
             encryption_key: id.encryption_public_key(),
             role: *role,
             name: (*name).into(),
             licence: licence(label),
-        }));
+        };
+        txs.push(Transaction { chain_id: chain.clone(), signer: authority_pk, nonce, body }.sign(authority));
     }
-    let mut rng = rand_core::OsRng;
-    // The patient lets the hospital find them (for emergency care): their profile is
-    // sealed for them and for the hospital's authorities.
+    // The patient registers, letting the hospital find them (for emergency care): their
+    // profile is sealed for them and for the hospital's authorities.
     let mut profile_readers = vec![reader(&patient.id)];
-    profile_readers.extend(
-        state
-            .0
-            .ledger
-            .genesis
-            .authorities
-            .iter()
-            .map(|a| wallet::sealed::Reader { address: a.key.address(), encryption_key: a.encryption_key }),
-    );
-    let profile = wallet::sealed::PatientProfile { name: "Jordan Smith".into(), birth_date: Some("1984-03-12".into()) };
+    profile_readers.extend(client.authorities().iter().copied());
+    let profile = wallet::sealed::PatientProfile { name: DEMO_PATIENT.into(), birth_date: Some("1984-03-12".into()) };
     txs.push(patient.sign(TxBody::RegisterPatient {
         encryption_key: patient.id.encryption_public_key(),
         profile: wallet::sealed::seal_json(&profile, &profile_readers, &mut rng)?,
     })?);
+    let (doctor_id, surgeon_id) = (demo_identity("doctor"), demo_identity("surgeon"));
     let doctor_classes =
         vec![DataClass::Conditions, DataClass::Procedures, DataClass::Observations, DataClass::Medications];
-    txs.push(patient.sign(TxBody::GrantConsent {
-        grantee: doctor.id.address(),
-        classes: doctor_classes.clone(),
-        actions: Actions::READ_WRITE,
-        purpose: Purpose::Treatment,
-        valid_from: now,
-        valid_until: now + 90 * day,
-    })?);
-    txs.push(patient.sign(TxBody::GrantConsent {
-        grantee: demo_identity("surgeon").address(),
-        classes: vec![DataClass::Procedures, DataClass::Observations, DataClass::TwinData],
-        actions: Actions::READ_WRITE,
-        purpose: Purpose::Treatment,
-        valid_from: now,
-        valid_until: now + 30 * day,
-    })?);
-    txs.push(patient.sign(TxBody::GrantConsent {
-        grantee: demo_identity("insurer").address(),
-        classes: vec![DataClass::Billing],
-        actions: Actions::READ,
-        purpose: Purpose::Payment,
-        valid_from: now,
-        valid_until: now + 365 * day,
-    })?);
+    let consents = [
+        (doctor_id.address(), doctor_classes.clone(), Actions::READ_WRITE, Purpose::Treatment, 90),
+        (
+            surgeon_id.address(),
+            vec![DataClass::Procedures, DataClass::Observations, DataClass::TwinData],
+            Actions::READ_WRITE,
+            Purpose::Treatment,
+            30,
+        ),
+        (demo_identity("insurer").address(), vec![DataClass::Billing], Actions::READ, Purpose::Payment, 365),
+    ];
+    for (grantee, classes, actions, purpose, days) in consents {
+        txs.push(patient.sign(TxBody::GrantConsent {
+            grantee,
+            classes,
+            actions,
+            purpose,
+            valid_from: now,
+            valid_until: now + days * day,
+        })?);
+    }
+    let mut n = client.submit(&txs).await?;
 
-    // The patient's history, each FHIR resource an encrypted record, readable by the
-    // patient and by whoever has read consent for its class at this moment.
-    let surgeon = demo_identity("surgeon");
+    // The patient's history, each FHIR resource an encrypted record uploaded by the patient,
+    // readable by them and by whoever has read consent for its class now.
+    let mut records = Vec::new();
     for line in SYNTHEA.lines().filter(|l| !l.trim().is_empty()) {
         let resource_type =
             serde_json::from_str::<serde_json::Value>(line)?["resourceType"].as_str().unwrap_or("").to_owned();
         let class = DataClass::from_fhir_resource_type(&resource_type);
         let (key, sealed) = wallet::seal(line.as_bytes(), &mut rng)?;
-        let blob = ledger_protocol::wire::blob_id(&sealed);
-        state.0.ledger.store.put_blob(&blob, &sealed)?;
-        let mut keys = vec![WrappedKey {
-            reader: p,
-            wrapped: wallet::wrap_key(&key, &patient.id.encryption_public_key(), &mut rng)?,
-        }];
+        let blob = client.put_blob(&patient.id, sealed).await?;
+        let mut readers = vec![&patient.id];
         if doctor_classes.contains(&class) {
-            keys.push(WrappedKey {
-                reader: doctor.id.address(),
-                wrapped: wallet::wrap_key(&key, &doctor.id.encryption_public_key(), &mut rng)?,
-            });
+            readers.push(&doctor_id);
         }
         if matches!(class, DataClass::Procedures | DataClass::Observations) {
-            keys.push(WrappedKey {
-                reader: surgeon.address(),
-                wrapped: wallet::wrap_key(&key, &surgeon.encryption_public_key(), &mut rng)?,
-            });
+            readers.push(&surgeon_id);
         }
-        txs.push(patient.sign(TxBody::AnchorRecord {
+        let keys = readers
+            .iter()
+            .map(|r| {
+                Ok(WrappedKey {
+                    reader: r.address(),
+                    wrapped: wallet::wrap_key(&key, &r.encryption_public_key(), &mut rng)?,
+                })
+            })
+            .collect::<anyhow::Result<Vec<_>>>()?;
+        records.push(patient.sign(TxBody::AnchorRecord {
             patient: p,
             content_hash: wallet::content_hash(line.as_bytes()),
             size: line.len() as u64,
@@ -202,9 +209,13 @@ pub async fn seed(state: &AppState) -> anyhow::Result<usize> {
             keys,
         })?);
     }
-    // The patient's digital twin case (three stages from real recordings) as one encrypted
-    // record the patient and the surgeon can read; the surgeon anchors every segment's hash
-    // under the record's id, so a viewer can prove a replay is untampered.
+    n += client.submit(&records).await?;
+
+    // The surgeon uploads the patient's digital twin case (three stages from real
+    // recordings) as one encrypted record for the patient and themselves, under their write
+    // consent, and anchors every segment's hash under its id, so a viewer can prove a replay
+    // is untampered.
+    let mut surgeon = Signer::new("surgeon", &chain);
     let mut case = twin_sim::demo::demo_case(&TWIN_SOURCES)?;
     // Each stage's secret salt: the anchored hashes cannot be reversed to the readings.
     for stage in &mut case.stages {
@@ -215,9 +226,8 @@ pub async fn seed(state: &AppState) -> anyhow::Result<usize> {
     }
     let case_json = twin_sim::casefile::write_case(&case)?;
     let (key, sealed) = wallet::seal(case_json.as_bytes(), &mut rng)?;
-    let blob = ledger_protocol::wire::blob_id(&sealed);
-    state.0.ledger.store.put_blob(&blob, &sealed)?;
-    let twin_record = patient.sign(TxBody::AnchorRecord {
+    let blob = client.put_blob(&surgeon.id, sealed).await?;
+    let twin_record = surgeon.sign(TxBody::AnchorRecord {
         patient: p,
         content_hash: wallet::content_hash(case_json.as_bytes()),
         size: case_json.len() as u64,
@@ -226,15 +236,13 @@ pub async fn seed(state: &AppState) -> anyhow::Result<usize> {
         keys: vec![
             WrappedKey { reader: p, wrapped: wallet::wrap_key(&key, &patient.id.encryption_public_key(), &mut rng)? },
             WrappedKey {
-                reader: surgeon.address(),
-                wrapped: wallet::wrap_key(&key, &surgeon.encryption_public_key(), &mut rng)?,
+                reader: surgeon_id.address(),
+                wrapped: wallet::wrap_key(&key, &surgeon_id.encryption_public_key(), &mut rng)?,
             },
         ],
     })?;
     let case_id = twin_record.id();
-    txs.push(twin_record);
-    let n = submit_all(state, txs).await?;
-    let mut surgeon = Signer::new("surgeon", &chain);
+    n += client.submit(&[twin_record]).await?;
     let anchors = twin_sim::verify::anchors_for(&case)?
         .into_iter()
         .map(|a| {
@@ -249,10 +257,11 @@ pub async fn seed(state: &AppState) -> anyhow::Result<usize> {
             })
         })
         .collect::<anyhow::Result<Vec<_>>>()?;
-    let n = n + submit_all(state, anchors).await?;
+    n += client.submit(&anchors).await?;
 
-    // The doctor prescribes (for the demo pharmacy) and claims once consent is on the
-    // ledger; what they say is sealed for the people concerned.
+    // The doctor prescribes (for the demo pharmacy) and claims; what they say is sealed for
+    // the people concerned.
+    let mut doctor = Signer::new("doctor", &chain);
     let (pharmacy, insurer) = (demo_identity("pharmacy"), demo_identity("insurer"));
     let rx = wallet::sealed::PrescriptionDetails {
         medication: DEMO_MEDICATION.into(),
@@ -288,16 +297,6 @@ pub async fn seed(state: &AppState) -> anyhow::Result<usize> {
             )?,
         })?,
     ];
-    Ok(n + submit_all(state, more).await?)
-}
-
-async fn submit_all(state: &AppState, txs: Vec<SignedTransaction>) -> anyhow::Result<usize> {
-    let n = txs.len();
-    let out = state.submit_raw(txs.iter().map(Encode::to_canonical_bytes).collect()).await?;
-    for (o, t) in out.into_iter().zip(&txs) {
-        if let Err(e) = o {
-            anyhow::bail!("demo transaction {} was refused: {}", t.tx.body.kind().name(), e.message);
-        }
-    }
+    n += client.submit(&more).await?;
     Ok(n)
 }
