@@ -318,6 +318,17 @@ impl Browser {
         e.send_keys(&abs.to_string_lossy()).await.with_context(|| format!("{}: choosing {}", self.actor, abs.display()))
     }
 
+    /// Chooses several files at once in a `multiple` file input.
+    pub async fn upload_many(&self, css: &str, files: &[PathBuf]) -> Result<()> {
+        let e = self.wait(css).await?;
+        let paths = files
+            .iter()
+            .map(|f| std::path::absolute(f).map(|p| p.to_string_lossy().into_owned()))
+            .collect::<std::io::Result<Vec<_>>>()?;
+        e.clear().await?;
+        e.send_keys(&paths.join("\n")).await.with_context(|| format!("{}: choosing {paths:?}", self.actor))
+    }
+
     /// Chooses an option of a `<select>` by its value.
     pub async fn select(&self, css: &str, value: &str) -> Result<()> {
         let option = format!("{css} option[value='{value}']");

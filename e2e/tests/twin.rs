@@ -13,6 +13,11 @@
 //! The run is saved on the ledger, and running the scenario again with the saved actions
 //! gives the saved trajectory hash.
 //!
+//! The surgeon then makes a new case in the portal from a WFDB record that is not in the
+//! demo (MIT-BIH 100 from `../shared/data`), built and encrypted in the browser; a header
+//! chosen without its signal file is refused by name; the new case opens with every
+//! segment verified.
+//!
 //! Needs the built node and the release portal with the web viewer in `dist/viewer-<hash>/`
 //! (`cargo xtask test` builds them).
 
@@ -175,8 +180,73 @@ async fn journey() -> Result<()> {
         "the tampered segment should be named, the page lists {problems:?}"
     );
     b.shot("case-tampered").await?;
-    b.close().await;
     println!("twin review: {anchored} segments verified; the changed ABP segment was flagged");
+    surgeon_creates_a_case_from_files(&b, &node.ledger()?, &patient.address).await?;
+    b.close().await;
+    Ok(())
+}
+
+/// The MIT-BIH record 100 in `../shared/data` (PhysioNet, ODC-By 1.0): not in the demo.
+fn mitdb_100() -> Option<Vec<std::path::PathBuf>> {
+    let dir = e2e::workspace_root().parent()?.join("shared/data/physionet/mitdb-100");
+    let files: Vec<_> = ["100.hea", "100.dat", "100.atr"].iter().map(|f| dir.join(f)).collect();
+    files.iter().all(|f| f.is_file()).then_some(files)
+}
+
+/// A surgeon makes a case in the portal from a WFDB record that is not in the demo (built
+/// and encrypted in the browser, its segments anchored); it opens with every segment
+/// verified. A bad file is named first.
+async fn surgeon_creates_a_case_from_files(b: &Browser, ledger: &e2e::ledger::Ledger, patient: &str) -> Result<()> {
+    let Some(files) = mitdb_100() else {
+        println!("SKIPPED: no data: ../shared/data/physionet/mitdb-100 is missing, so no case is made from files");
+        return Ok(());
+    };
+    let before: Vec<String> = ledger
+        .records(patient)
+        .await?
+        .iter()
+        .filter(|r| r["class"] == "twin_data")
+        .filter_map(|r| r["id"].as_str().map(str::to_owned))
+        .collect();
+    b.click("a[href='/twin']").await?;
+    b.click("#twin-new").await?;
+    b.wait("#case-submit").await?;
+    // A header without its signal file is refused, naming both.
+    b.fill("#case-title", "MIT-BIH 100 review").await?;
+    b.upload("#case-files-surgery", &files[0]).await?;
+    b.click("#case-submit").await?;
+    let error = b.wait_within("#case-error", OPEN).await?.text().await?;
+    ensure!(error.contains("100.hea") && error.contains("100.dat"), "the page should name the missing file: {error:?}");
+    b.shot("case-missing-file").await?;
+    b.upload_many("#case-files-surgery", &files).await?;
+    b.click("#case-submit").await?;
+    let said = b.sign("sign-case", OPEN).await?;
+    ensure!(said.len() == 1 && said[0].contains("Digital twin data"), "the case's sheet said {said:?}");
+    let said = b.sign("sign-segments", OPEN).await?;
+    ensure!(said.len() > 10, "the segments' sheet lists {} anchors", said.len());
+    let result = b.wait_within("#case-result", OPEN).await?.text().await?;
+    ensure!(result.contains(&format!("{} segment hashes", said.len())), "the page says {result:?}");
+    b.shot("case-created").await?;
+    let id = ledger
+        .records(patient)
+        .await?
+        .iter()
+        .filter(|r| r["class"] == "twin_data")
+        .filter_map(|r| r["id"].as_str().map(str::to_owned))
+        .find(|id| !before.contains(id))
+        .context("the new case is not on the ledger")?;
+    let anchors = ledger.get(&format!("/v1/records/{id}/segments")).await?;
+    let anchored = anchors.as_array().map_or(0, Vec::len);
+    ensure!(anchored == said.len(), "{anchored} segments anchored, {} signed", said.len());
+    b.click("#case-open").await?;
+    let el = b.wait_within("#twin-verification, #twin-error", OPEN).await?;
+    let verdict = el.text().await?;
+    ensure!(
+        verdict == format!("all {anchored} segments verified against the ledger"),
+        "the new case should verify whole, the page says {verdict:?}"
+    );
+    b.shot("case-from-files-verified").await?;
+    println!("a case made in the browser from MIT-BIH 100: {anchored} segments verified");
     Ok(())
 }
 

@@ -44,6 +44,8 @@ pub enum Route {
     Twin,
     #[at("/twin/case/:id")]
     TwinCase { id: String },
+    #[at("/twin/new")]
+    TwinNew,
     #[at("/twin/train")]
     Training,
     #[not_found]
@@ -82,6 +84,7 @@ fn switch(route: Route) -> Html {
         Route::Admin => html! { <pages::admin::Admin /> },
         Route::Twin => html! { <pages::twin::TwinCases /> },
         Route::TwinCase { id } => html! { <pages::twin::TwinCase id={id} /> },
+        Route::TwinNew => html! { <pages::twin_new::NewCase /> },
         Route::Training => html! { <pages::twin::Training /> },
         Route::NotFound => {
             html! { <main><h1>{ "Page not found" }</h1><p><Link<Route> to={Route::Home}>{ "Go to the start page" }</Link<Route>></p></main> }

@@ -10,4 +10,5 @@ pub mod pharmacy;
 pub mod provider;
 pub mod record;
 pub mod twin;
+pub mod twin_new;
 pub mod wallet;

@@ -201,6 +201,9 @@ pub fn twin_cases() -> Html {
         <main>
             <h1>{ "Digital twin cases" }</h1>
             <p>{ "Review a case's pre-hospital, diagnosis and surgical recordings. Every segment is checked against the hash anchored on the ledger before it is shown." }</p>
+            if matches!(role, Some(Role::Doctor | Role::Surgeon)) {
+                <p><Link<Route> to={Route::TwinNew}><span id="twin-new">{ "New case from files" }</span></Link<Route>>{ ": WFDB records, CSV tracks or FHIR, built and encrypted in this browser." }</p>
+            }
             { body }
             <h2>{ "Training" }</h2>
             <p><Link<Route> to={Route::Training}>{ "Training scenarios" }</Link<Route>>{ ": act on a simulated patient and get a score and a debrief." }</p>

@@ -1,9 +1,11 @@
 //! Importers that turn clinical data other than WFDB records into case stages: FHIR R4
 //! resources (Synthea NDJSON, Bundles) and CSV numeric tracks; and the merge of an imported
-//! stage into a case. Every importer takes text already read and a file name for its errors.
+//! stage into a case; and a whole stage from chosen files of any of these kinds (`files`).
+//! Every importer takes bytes or text already read and a file name for its errors.
 
 pub mod csv;
 pub mod fhir;
+pub mod files;
 
 use thiserror::Error;
 
