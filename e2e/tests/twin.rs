@@ -222,6 +222,8 @@ async fn surgeon_creates_a_case_from_files(b: &Browser, ledger: &e2e::ledger::Le
     b.click("#case-submit").await?;
     let said = b.sign("sign-case", OPEN).await?;
     ensure!(said.len() == 1 && said[0].contains("Digital twin data"), "the case's sheet said {said:?}");
+    b.wait_within("#case-anchor", OPEN).await?;
+    b.click("#case-anchor").await?;
     let said = b.sign("sign-segments", OPEN).await?;
     ensure!(said.len() > 10, "the segments' sheet lists {} anchors", said.len());
     let result = b.wait_within("#case-result", OPEN).await?.text().await?;

@@ -29,7 +29,16 @@ enum Step {
     Idle,
     Working(String),
     Failed(String),
-    Done { case: Hash, segments: usize },
+    /// The case is anchored; its segment anchors wait for a second signature.
+    Stored {
+        case: Hash,
+        anchors: Rc<Vec<TxBody>>,
+        error: Option<String>,
+    },
+    Done {
+        case: Hash,
+        segments: usize,
+    },
 }
 
 /// Files chosen for one stage.
@@ -173,7 +182,7 @@ pub fn new_case() -> Html {
                     keys,
                 };
                 step.set(Step::Working("Waiting for your signature on the case…".into()));
-                let (step2, signer2, names2) = (step.clone(), signer.clone(), names.clone());
+                let step2 = step.clone();
                 signer.set(Some(SignRequest {
                     title: "Add a digital twin case".into(),
                     bodies: vec![anchor],
@@ -196,29 +205,33 @@ pub fn new_case() -> Html {
                                 segment_hash: a.hash,
                             })
                             .collect();
-                        let n = bodies.len();
-                        step2.set(Step::Working(format!("Waiting for your signature on {n} segment anchors…")));
-                        let step3 = step2.clone();
-                        signer2.set(Some(SignRequest {
-                            title: format!("Anchor {n} segments of case {}", short(&case_id)),
-                            bodies,
-                            names: names2.clone(),
-                            on_done: Callback::from(move |r: Result<Vec<_>, String>| {
-                                step3.set(match r {
-                                    Ok(_) => Step::Done { case: case_id, segments: n },
-                                    Err(m) => Step::Failed(format!(
-                                        "The case is stored (record {}), but its segments were not anchored: {m}",
-                                        short(&case_id)
-                                    )),
-                                })
-                            }),
-                        }));
+                        step2.set(Step::Stored { case: case_id, anchors: Rc::new(bodies), error: None });
                     }),
                 }));
             });
         })
     };
-    let working = matches!(*step, Step::Working(_));
+    let working = matches!(*step, Step::Working(_) | Step::Stored { .. });
+    let anchor_segments = {
+        let (step, signer) = (step.clone(), signer.clone());
+        Callback::from(move |_| {
+            let Step::Stored { case, anchors, .. } = (*step).clone() else { return };
+            let n = anchors.len();
+            let step2 = step.clone();
+            signer.set(Some(SignRequest {
+                title: format!("Anchor {n} segments of case {}", short(&case)),
+                bodies: (*anchors).clone(),
+                names: Rc::new(MapDirectory::default()),
+                on_done: Callback::from(move |r: Result<Vec<_>, String>| {
+                    step2.set(match r {
+                        Ok(_) => Step::Done { case, segments: n },
+                        // The anchors can be signed again: the case stays stored.
+                        Err(m) => Step::Stored { case, anchors: anchors.clone(), error: Some(m) },
+                    })
+                }),
+            }));
+        })
+    };
     html! {
         <main class="narrow">
             <h1>{ "New digital twin case" }</h1>
@@ -235,7 +248,7 @@ pub fn new_case() -> Html {
                     <input id="case-title" value={(*title).clone()} oninput={ let s = title.clone(); Callback::from(move |e: InputEvent| s.set(text_value(&e))) } />
                     { for STAGES.iter().map(|(stage, key)| html! {
                         <>
-                            <label for={format!("case-files-{key}")}>{ format!("{} files", stage.human()) }</label>
+                            <label for={format!("case-files-{key}")}>{ format!("Files of the {} stage", stage.human()) }</label>
                             <input id={format!("case-files-{key}")} type="file" multiple=true />
                         </>
                     }) }
@@ -243,6 +256,13 @@ pub fn new_case() -> Html {
                         Step::Idle => html! {},
                         Step::Working(m) => html! { <p id="case-progress" role="status" aria-live="polite">{ m.clone() }</p> },
                         Step::Failed(m) => html! { <ErrorBox id="case-error" text={m.clone()} /> },
+                        Step::Stored { case, anchors, error } => html! {
+                            <>
+                                if let Some(m) = error { <ErrorBox id="case-error" text={m.clone()} /> }
+                                <p id="case-stored">{ format!("Case {} is stored and anchored. Now sign the {} segment hashes, so every segment can be checked when it is replayed.", short(case), anchors.len()) }</p>
+                                <button id="case-anchor" type="button" onclick={anchor_segments.clone()}>{ format!("Sign {} segment anchors", anchors.len()) }</button>
+                            </>
+                        },
                         Step::Done { case, segments } => html! {
                             <>
                                 <Notice id="case-result" text={format!("Case {} stored and anchored, with {segments} segment hashes.", short(case))} />
