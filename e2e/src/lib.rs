@@ -156,7 +156,16 @@ static ONE_AT_A_TIME: tokio::sync::Mutex<()> = tokio::sync::Mutex::const_new(())
 /// Runs one journey: starts it (or fails, saying what is missing), runs `body`, and ends
 /// it with [`Journey::finish`], which panics with the story of a failure.
 pub async fn run(name: &str, body: impl AsyncFnOnce(&Journey) -> Result<()>) {
-    let journey = match Journey::start(name).await {
+    run_on(name, false, body).await;
+}
+
+/// Like [`run`], on a fresh hospital (`ledger-node init` and `serve`, no demo data).
+pub async fn run_fresh(name: &str, body: impl AsyncFnOnce(&Journey) -> Result<()>) {
+    run_on(name, true, body).await;
+}
+
+async fn run_on(name: &str, fresh: bool, body: impl AsyncFnOnce(&Journey) -> Result<()>) {
+    let journey = match Journey::start(name, fresh).await {
         Ok(j) => j,
         Err(e) => panic!("journey {name} could not start: {e:#}"),
     };
@@ -184,8 +193,9 @@ pub struct Journey {
 }
 
 impl Journey {
-    /// Waits for its turn, then starts a fresh node with demo data and a chromedriver.
-    pub async fn start(name: &str) -> Result<Journey> {
+    /// Waits for its turn, then starts a node (with demo data, or `fresh` from `init`) and a
+    /// chromedriver.
+    pub async fn start(name: &str, fresh: bool) -> Result<Journey> {
         let turn = one_at_a_time().await;
         let started = Instant::now();
         let bin = node_bin()?;
@@ -196,7 +206,9 @@ impl Journey {
         }
         std::fs::create_dir_all(&dir).with_context(|| format!("creating {}", dir.display()))?;
         println!("journey {name}: screenshots and logs go to {}", dir.display());
-        let node = Node::start(&bin, &dist, &dir.join("node.log")).await?;
+        let log = dir.join("node.log");
+        let node =
+            if fresh { Node::start_fresh(&bin, &dist, &log).await? } else { Node::start(&bin, &dist, &log).await? };
         let ledger = node.ledger()?;
         let driver = Chromedriver::start(&dir.join("chromedriver.log")).await?;
         Ok(Journey {

@@ -38,6 +38,32 @@ impl Node {
         Node::start_in(data, bin, dist, log).await
     }
 
+    /// A fresh hospital, as its IT would set it up: `bin init`, then `bin serve`; no demo
+    /// data, no staff, only the genesis authority (whose key file is in `data_dir`).
+    pub async fn start_fresh(bin: &Path, dist: &Path, log: &Path) -> Result<Node> {
+        let data = tempfile::Builder::new().prefix("e2e-fresh-").tempdir().context("making a data folder")?;
+        let out = Command::new(bin)
+            .arg("init")
+            .arg("--data-dir")
+            .arg(data.path())
+            .args(["--name", "Riverside General Hospital"])
+            .output()
+            .await
+            .with_context(|| format!("running {} init", bin.display()))?;
+        if !out.status.success() {
+            bail!("`ledger-node init` failed: {}", String::from_utf8_lossy(&out.stderr));
+        }
+        let mut cmd = Command::new(bin);
+        cmd.arg("serve").arg("--data-dir").arg(data.path()).args(["--listen", "127.0.0.1:0", "--portal-dir"]).arg(dist);
+        let (url, child) = listening(&mut cmd, log).await?;
+        Ok(Node { url, identities: Vec::new(), _child: child, _data: data })
+    }
+
+    /// The node's data folder (its genesis and the authority's key files).
+    pub fn data_dir(&self) -> &Path {
+        self._data.path()
+    }
+
     /// Kills the node (as a crash would), lets `meanwhile` work on its data folder while
     /// nothing has it open, and starts it again on the same data (on a new port).
     pub async fn restart(
@@ -53,46 +79,9 @@ impl Node {
     }
 
     async fn start_in(data: tempfile::TempDir, bin: &Path, dist: &Path, log: &Path) -> Result<Node> {
-        let stderr = std::fs::File::options().create(true).append(true).open(log).context("opening the node log")?;
-        let mut child = Command::new(bin)
-            .arg("demo")
-            .arg("--data-dir")
-            .arg(data.path())
-            .args(["--listen", "127.0.0.1:0", "--portal-dir"])
-            .arg(dist)
-            // Plain text in the log file, not terminal colours.
-            .env("NO_COLOR", "1")
-            .stdin(Stdio::null())
-            .stdout(Stdio::piped())
-            .stderr(stderr)
-            .kill_on_drop(true)
-            .spawn()
-            .with_context(|| format!("starting {}", bin.display()))?;
-        let stdout = child.stdout.take().context("the node's stdout")?;
-        let mut lines = BufReader::new(stdout).lines();
-        let mut out = tokio::fs::OpenOptions::new().append(true).open(log).await.context("opening the node log")?;
-        let url = tokio::time::timeout(START_TIMEOUT, async {
-            while let Some(line) = lines.next_line().await? {
-                out.write_all(format!("{line}\n").as_bytes()).await?;
-                if let Some(rest) = line.strip_prefix("ledger node listening on ") {
-                    return Ok(Some(rest.trim().trim_end_matches('/').to_owned()));
-                }
-            }
-            Ok::<_, std::io::Error>(None)
-        })
-        .await
-        .with_context(|| format!("the node did not listen within {START_TIMEOUT:?} (see {})", log.display()))?
-        .context("reading the node's output")?;
-        let Some(url) = url else {
-            let status = child.wait().await.ok();
-            bail!("the node exited before listening ({status:?}); see {}", log.display());
-        };
-        // Keep draining its stdout so that it never blocks on a full pipe.
-        tokio::spawn(async move {
-            while let Ok(Some(line)) = lines.next_line().await {
-                let _ = out.write_all(format!("{line}\n").as_bytes()).await;
-            }
-        });
+        let mut cmd = Command::new(bin);
+        cmd.arg("demo").arg("--data-dir").arg(data.path()).args(["--listen", "127.0.0.1:0", "--portal-dir"]).arg(dist);
+        let (url, child) = listening(&mut cmd, log).await?;
         seed(&url, data.path(), log).await?;
         let identities = read_identities(&data.path().join("demo-identities.json"))?;
         Ok(Node { url, identities, _child: child, _data: data })
@@ -116,6 +105,47 @@ impl Node {
             .find(|i| i.label == label)
             .with_context(|| format!("no demo identity labelled {label:?}"))
     }
+}
+
+/// Starts the node command `cmd` (logging to `log`) and waits for its "listening" line: its
+/// URL and the running child.
+async fn listening(cmd: &mut Command, log: &Path) -> Result<(String, Child)> {
+    let stderr = std::fs::File::options().create(true).append(true).open(log).context("opening the node log")?;
+    let mut child = cmd
+        // Plain text in the log file, not terminal colours.
+        .env("NO_COLOR", "1")
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(stderr)
+        .kill_on_drop(true)
+        .spawn()
+        .context("starting the node")?;
+    let stdout = child.stdout.take().context("the node's stdout")?;
+    let mut lines = BufReader::new(stdout).lines();
+    let mut out = tokio::fs::OpenOptions::new().append(true).open(log).await.context("opening the node log")?;
+    let url = tokio::time::timeout(START_TIMEOUT, async {
+        while let Some(line) = lines.next_line().await? {
+            out.write_all(format!("{line}\n").as_bytes()).await?;
+            if let Some(rest) = line.strip_prefix("ledger node listening on ") {
+                return Ok(Some(rest.trim().trim_end_matches('/').to_owned()));
+            }
+        }
+        Ok::<_, std::io::Error>(None)
+    })
+    .await
+    .with_context(|| format!("the node did not listen within {START_TIMEOUT:?} (see {})", log.display()))?
+    .context("reading the node's output")?;
+    let Some(url) = url else {
+        let status = child.wait().await.ok();
+        bail!("the node exited before listening ({status:?}); see {}", log.display());
+    };
+    // Keep draining its stdout so that it never blocks on a full pipe.
+    tokio::spawn(async move {
+        while let Ok(Some(line)) = lines.next_line().await {
+            let _ = out.write_all(format!("{line}\n").as_bytes()).await;
+        }
+    });
+    Ok((url, child))
 }
 
 /// Seeds the demo into the node at `url` with the `demo-seed` client (once per data folder).

@@ -635,3 +635,150 @@ async fn unlock_journey(j: &Journey) -> Result<()> {
     expect_who(&laptop, &format!("{} · patient", jordan.name)).await?;
     Ok(())
 }
+
+#[tokio::test]
+async fn a_fresh_hospital_onboards_its_staff_and_a_deactivated_doctor_is_refused() {
+    e2e::run_fresh("fresh-hospital", fresh_hospital_journey).await;
+}
+
+/// A wallet of one's own, restored from a phrase made here (new to this ledger).
+fn new_phrase(label: &str) -> String {
+    let entropy = ledger_protocol::crypto::sha256(&[b"e2e fresh hospital/", label.as_bytes()]).0;
+    wallet::Mnemonic::from_entropy(&entropy).phrase().to_string()
+}
+
+/// The two public keys a new member of staff's Register page shows.
+async fn staff_keys(b: &Browser) -> Result<(String, String)> {
+    Ok((b.text("#my-signing-key").await?, b.text("#my-encryption-key").await?))
+}
+
+/// Locks the wallet and unlocks it again (so the portal reads the account anew).
+async fn relock(b: &Browser, landing: &str) -> Result<()> {
+    b.click("#nav-lock").await?;
+    b.wait_path("/", WAIT).await?;
+    b.fill("#unlock-passphrase", PASSPHRASE).await?;
+    b.click("#unlock-submit").await?;
+    b.wait_path(landing, LONG).await
+}
+
+/// Journeys (1) and (5): a hospital set up with `ledger-node init`, whose IT appoints an
+/// administrator from the command line; the administrator registers a doctor on the admin
+/// page; a new patient registers, imports a record and consents; the doctor reads it; the
+/// administrator deactivates the doctor, whose next transaction is refused with the reason.
+async fn fresh_hospital_journey(j: &Journey) -> Result<()> {
+    const ADMIN: &str = "A. Admin";
+    const DOCTOR: &str = "Dr P. Novak";
+    ensure!(
+        j.ledger.get("/v1/accounts").await?.as_array().map_or(0, Vec::len) == 1,
+        "a fresh ledger has only its authority"
+    );
+
+    // The administrator-to-be makes a wallet and shows IT its public keys.
+    let admin = j.browser("admin").await?;
+    restore(&admin, &new_phrase("admin"), "/register").await?;
+    let (sign_key, enc_key) = staff_keys(&admin).await?;
+    admin.shot("admin-keys").await?;
+    let cli = std::process::Command::new(e2e::node_bin()?)
+        .args(["admin", "--api", &j.node.url, "--key"])
+        .arg(j.node.data_dir().join("authority.key"))
+        .args(["staff-add", "--role", "admin", "--name", ADMIN, "--licence", "STAFF-0001"])
+        .args(["--signing-key", &sign_key, "--encryption-key", &enc_key])
+        .output()?;
+    ensure!(cli.status.success(), "ledger-node admin staff-add failed: {}", String::from_utf8_lossy(&cli.stderr));
+    relock(&admin, "/admin").await?;
+    expect_who(&admin, &format!("{ADMIN} · hospital administrator")).await?;
+    admin.wait("#staff-form").await?;
+
+    // A doctor makes a wallet; the administrator registers them on the admin page.
+    let dr = j.browser("doctor").await?;
+    restore(&dr, &new_phrase("doctor"), "/register").await?;
+    let (dr_sign, dr_enc) = staff_keys(&dr).await?;
+    admin.select("#staff-role", "0").await?;
+    admin.fill("#staff-name", DOCTOR).await?;
+    admin.fill("#staff-licence", "GMC 7654321").await?;
+    admin.fill("#staff-key", &dr_sign).await?;
+    admin.fill("#staff-encryption-key", &dr_enc).await?;
+    admin.shot("register-doctor").await?;
+    admin.click("#staff-submit").await?;
+    let said = admin.sign("sign-register-doctor", WAIT).await?;
+    ensure!(said[0].contains(DOCTOR), "the sheet said {said:?}");
+    let dr_address = admin
+        .poll("the doctor in the directory", WAIT, async |c: &fantoccini::Client| {
+            for li in c.find_all(fantoccini::Locator::Css("#staff-list li.staff-item")).await? {
+                if li.text().await?.contains(DOCTOR) {
+                    return Ok(li.attr("data-address").await?);
+                }
+            }
+            Ok(None)
+        })
+        .await?;
+    let account = j.ledger.account(&dr_address).await?;
+    ensure!(account["role"] == "doctor" && account["name"] == DOCTOR, "the ledger holds {account}");
+    admin.shot("doctor-registered").await?;
+    relock(&dr, "/provider").await?;
+
+    // A new patient registers, imports a record and lets the doctor read their problems.
+    let pt = j.browser("patient").await?;
+    restore(&pt, &new_phrase("patient"), "/register").await?;
+    pt.fill("#register-name", "Sam Carter").await?;
+    pt.click("#register-submit").await?;
+    pt.sign("sign-registration", WAIT).await?;
+    pt.wait_path("/patient", WAIT).await?;
+    let me = pt.text("#my-patient-id code").await?;
+    let fhir = j.dir().join("condition.json");
+    std::fs::write(
+        &fhir,
+        r#"{"resourceType":"Condition","clinicalStatus":{"coding":[{"code":"active"}]},"code":{"text":"Type 2 diabetes mellitus"},"onsetDateTime":"2019-04-01"}"#,
+    )?;
+    pt.click("#go-import").await?;
+    pt.upload("input#import-file", &fhir).await?;
+    pt.click("#import-submit").await?;
+    pt.sign("sign-import", LONG).await?;
+    pt.wait("#import-result").await?;
+    pt.click("header nav a[href='/patient']").await?;
+    pt.click("#go-grant").await?;
+    pt.select("select#grant-provider", &dr_address).await?;
+    pt.click("#class-conditions").await?;
+    pt.click("#grant-submit").await?;
+    let said = pt.sign("sign-grant", LONG).await?;
+    ensure!(said[0].contains(DOCTOR), "the grant names {said:?}");
+    pt.wait_path("/patient", WAIT).await?;
+    pt.shot("consented").await?;
+
+    // The doctor reads it.
+    let record = ids_of_class(&j.ledger.records(&me).await?, "conditions").into_iter().next().context("no record")?;
+    let link = format!("ul#patients-list li.patient-item[data-patient='{me}'] a");
+    dr.click("header nav a[href='/provider']").await?;
+    dr.wait_within(&link, Duration::from_secs(30)).await?;
+    dr.click(&link).await?;
+    let item = format!("ul#patient-records li.record-item[data-record-id='{record}']");
+    dr.click(&format!("{item} a.open-record")).await?;
+    dr.wait("#record-content, #record-error").await?;
+    if dr.count("#record-error").await? > 0 {
+        bail!("the doctor could not read the record: {}", dr.text("#record-error").await?);
+    }
+    ensure!(dr.text("#record-content").await?.contains("diabetes"), "the decrypted record does not show the problem");
+    dr.shot("record-read").await?;
+
+    // The doctor keeps the patient's page open; the administrator deactivates them.
+    dr.click("header nav a[href='/provider']").await?;
+    dr.click(&link).await?;
+    dr.wait("#bg-justification").await?;
+    let row = format!("#staff-list li.staff-item[data-address='{dr_address}']");
+    admin.click(&format!("{row} button.deactivate")).await?;
+    admin.sign("sign-deactivate", WAIT).await?;
+    admin.wait(&format!("{row}[data-active='false']")).await?;
+    admin.shot("doctor-deactivated").await?;
+    ensure!(
+        j.ledger.account(&dr_address).await?["deactivated_at"].is_u64(),
+        "the ledger should mark the doctor deactivated"
+    );
+
+    // Their next transaction is refused, in words.
+    dr.fill("#bg-justification", "Chest pain on arrival, need the history urgently.").await?;
+    dr.click("#bg-submit").await?;
+    let refused = dr.sign_refused("sign-after-deactivation").await?;
+    ensure!(refused.contains("deactivated by the hospital"), "the refusal says {refused:?}");
+    dr.shot("refused-deactivated").await?;
+    Ok(())
+}
