@@ -56,7 +56,14 @@ impl Reducible for Session {
                 s.account = None;
             }
             Action::Account(a) => s.account = a,
-            Action::Info(i) => s.info = Some(i),
+            Action::Info(i) => {
+                // Until the node's info arrives, requests go unsigned (and a page's answers
+                // about a person are refused): once it does, pages load again, signed.
+                if s.info.is_none() && s.unlocked.is_some() {
+                    s.generation += 1;
+                }
+                s.info = Some(i);
+            }
             Action::Committed => s.generation += 1,
         }
         api::set_signer(s.identity(), s.info.as_ref());
