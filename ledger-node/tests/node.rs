@@ -975,3 +975,44 @@ async fn a_break_glass_clinician_opens_the_escrowed_emergency_summary() {
     let (s, k, _) = read(cast.stranger_doctor.clone()).await;
     assert_eq!((s, k), (200, None));
 }
+
+/// A break-glass ends when its time is up: the same clinician's next read is refused with
+/// `break_glass_expired`, and the refusal is kept for the patient. (The rules cap a
+/// break-glass at 24 hours; here it lasts two seconds so the test need not wait a day.)
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_read_after_the_break_glass_ends_is_refused() {
+    let (c, auth, _dir) = in_process().await;
+    let cast = register_cast(&c, auth).await;
+    let (patient, doctor) = (pk(&cast.patient).address(), pk(&cast.doctor).address());
+    let (_, v) = c.put_blob(&cast.patient, b"\x01 envelope").await;
+    let blob: Hash = v["blob"].as_str().unwrap().parse().unwrap();
+    let record = c
+        .ok(&c.tx(
+            &cast.patient,
+            2,
+            TxBody::AnchorRecord {
+                patient,
+                content_hash: sha256(&[b"plain"]),
+                size: 11,
+                class: DataClass::Conditions,
+                blob,
+                keys: vec![WrappedKey { reader: patient, wrapped: vec![1; 80] }],
+            },
+        ))
+        .await;
+    let justification = ledger_protocol::Sealed {
+        ciphertext: vec![7; ledger_protocol::rules::SEAL_OVERHEAD + 40],
+        keys: [patient, doctor, pk(&cast.auth).address()]
+            .iter()
+            .map(|r| WrappedKey { reader: *r, wrapped: vec![1; 98] })
+            .collect(),
+    };
+    c.ok(&c.tx(&cast.doctor, 1, TxBody::BreakGlass { patient, justification, duration_secs: 2 })).await;
+    assert_eq!(c.read(&cast.doctor, record).await.0, 200, "under a live break-glass");
+    tokio::time::sleep(Duration::from_millis(2_500)).await;
+    let (s, body) = c.read(&cast.doctor, record).await;
+    let v: Value = serde_json::from_slice(&body).unwrap();
+    assert_eq!((s, v["code"].as_str()), (403, Some("break_glass_expired")), "{v}");
+    let (_, audit) = c.get_as(&cast.patient, &format!("/v1/patients/{patient}/audit")).await;
+    assert_eq!(audit["refused"][0]["code"], "break_glass_expired", "{audit}");
+}

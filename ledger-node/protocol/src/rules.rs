@@ -248,14 +248,26 @@ pub fn check_access(
 
 /// Finds the basis on which `reader` may read `record` now: a live read consent for the
 /// record's class, else a live break-glass. The patient needs no basis for their own data.
+/// Refused, it says why: the consent's state, or that the reader's break-glass has ended
+/// when that was their only basis.
 pub fn access_basis(state: &State, record: &Record, reader: &Address, now: u64) -> Result<AccessBasis, Rejection> {
     match live_consent(state, &record.patient, reader, Some(record.class), Some(Action::Read), None, now) {
         Ok(c) => Ok(AccessBasis::Consent(c.id)),
         Err(e) => match live_break_glass(state, &record.patient, reader, now) {
             Some(b) => Ok(AccessBasis::BreakGlass(b.id)),
+            None if e == Rejection::NoConsent && had_break_glass(state, &record.patient, reader) => {
+                Err(Rejection::BreakGlassExpired)
+            }
             None => Err(e),
         },
     }
+}
+
+/// Whether `clinician` ever broke the glass on `patient`.
+fn had_break_glass(state: &State, patient: &Address, clinician: &Address) -> bool {
+    state.patients.get(patient).is_some_and(|i| {
+        i.break_glass.iter().filter_map(|id| state.break_glass.get(id)).any(|b| b.clinician == *clinician)
+    })
 }
 
 /// Decides whether `vtx` is allowed at time `now` (Unix seconds, the block's time) against

@@ -56,8 +56,8 @@ fn megabytes(n: f64) -> String {
     if n >= 1e6 { format!("{:.1} MB", n / 1e6) } else { format!("{:.0} kB", n / 1e3) }
 }
 
-/// Reads, builds and encrypts the case; returns the blob, its keys, its hash and size, the
-/// case (for its anchors) or what went wrong, in words.
+/// Reads the chosen files and builds the case from them, stage by stage (a secret salt
+/// each): the case (for its anchors) and its file, or what went wrong, in words.
 async fn build(title: String, step: &UseStateHandle<Step>) -> Result<(Case, String), String> {
     let mut case = Case { id: title, stages: Vec::new() };
     for (stage, key) in STAGES {
