@@ -271,6 +271,39 @@ fn read_consent_for_an_hour(grantee: Address) -> TxBody {
     }
 }
 
+/// Uploads a placeholder envelope as `patient` and anchors it as their `class` record, its
+/// key (placeholder bytes) wrapped for the patient and for `readers`.
+async fn own_record(
+    c: &Client,
+    patient: &k256::ecdsa::SigningKey,
+    nonce: u64,
+    class: DataClass,
+    readers: &[Address],
+) -> Hash {
+    let me = pk(patient).address();
+    let (_, v) = c.put_blob(patient, b"\x01 envelope").await;
+    let blob: Hash = v["blob"].as_str().unwrap().parse().unwrap();
+    let keys =
+        std::iter::once(me).chain(readers.iter().copied()).map(|reader| WrappedKey { reader, wrapped: vec![1; 80] });
+    let body = TxBody::AnchorRecord {
+        patient: me,
+        content_hash: sha256(&[b"plain"]),
+        size: 11,
+        class,
+        blob,
+        keys: keys.collect(),
+    };
+    c.ok(&c.tx(patient, nonce, body)).await
+}
+
+/// Sealed content (placeholder ciphertext; the rules never decrypt) for `readers`.
+fn sealed_for(readers: &[Address]) -> ledger_protocol::Sealed {
+    ledger_protocol::Sealed {
+        ciphertext: vec![7; ledger_protocol::rules::SEAL_OVERHEAD + 40],
+        keys: readers.iter().map(|r| WrappedKey { reader: *r, wrapped: vec![1; 98] }).collect(),
+    }
+}
+
 struct Cast {
     auth: k256::ecdsa::SigningKey,
     patient: k256::ecdsa::SigningKey,
@@ -633,22 +666,7 @@ async fn person_scoped_endpoints_answer_only_those_entitled() {
     let cast = register_cast(&c, auth).await;
     let (patient, doctor) = (pk(&cast.patient).address(), pk(&cast.doctor).address());
     let consent = c.ok(&c.tx(&cast.patient, 2, read_consent_for_an_hour(doctor))).await;
-    let (_, v) = c.put_blob(&cast.patient, b"\x01 envelope").await;
-    let blob: Hash = v["blob"].as_str().unwrap().parse().unwrap();
-    let record = c
-        .ok(&c.tx(
-            &cast.patient,
-            3,
-            TxBody::AnchorRecord {
-                patient,
-                content_hash: sha256(&[b"plain"]),
-                size: 11,
-                class: DataClass::Procedures,
-                blob,
-                keys: vec![WrappedKey { reader: patient, wrapped: vec![1; 80] }],
-            },
-        ))
-        .await;
+    let record = own_record(&c, &cast.patient, 3, DataClass::Procedures, &[]).await;
     let nobody = Address([0x5a; 20]);
     // (path, someone entitled)
     let scoped: Vec<(String, &k256::ecdsa::SigningKey)> = vec![
@@ -839,25 +857,7 @@ async fn deactivated_staff_see_nothing_and_strangers_cannot_flood_the_refusals()
     let cast = register_cast(&c, auth).await;
     let (patient, doctor) = (pk(&cast.patient).address(), pk(&cast.doctor).address());
     let consent = c.ok(&c.tx(&cast.patient, 2, read_consent_for_an_hour(doctor))).await;
-    let (_, v) = c.put_blob(&cast.patient, b"\x01 envelope").await;
-    let blob: Hash = v["blob"].as_str().unwrap().parse().unwrap();
-    let record = c
-        .ok(&c.tx(
-            &cast.patient,
-            3,
-            TxBody::AnchorRecord {
-                patient,
-                content_hash: sha256(&[b"plain"]),
-                size: 11,
-                class: DataClass::Procedures,
-                blob,
-                keys: vec![
-                    WrappedKey { reader: patient, wrapped: vec![1; 80] },
-                    WrappedKey { reader: doctor, wrapped: vec![2; 80] },
-                ],
-            },
-        ))
-        .await;
+    let record = own_record(&c, &cast.patient, 3, DataClass::Procedures, &[doctor]).await;
     let theirs = [
         format!("/v1/records/{record}"),
         format!("/v1/transactions/{record}"),
@@ -936,13 +936,7 @@ async fn a_break_glass_clinician_opens_the_escrowed_emergency_summary() {
     let (s, k, _) = read(cast.doctor.clone()).await;
     assert_eq!((s, k), (403, None), "no consent, no break-glass");
 
-    let justification = ledger_protocol::Sealed {
-        ciphertext: vec![7; ledger_protocol::rules::SEAL_OVERHEAD + 40],
-        keys: [patient, doctor, pk(&cast.auth).address()]
-            .iter()
-            .map(|r| WrappedKey { reader: *r, wrapped: vec![1; 98] })
-            .collect(),
-    };
+    let justification = sealed_for(&[patient, doctor, pk(&cast.auth).address()]);
     c.ok(&c.tx(&cast.doctor, 1, TxBody::BreakGlass { patient, justification, duration_secs: 3600 })).await;
     let (s, k, bytes) = read(cast.doctor.clone()).await;
     assert_eq!(s, 200);
@@ -984,29 +978,8 @@ async fn a_read_after_the_break_glass_ends_is_refused() {
     let (c, auth, _dir) = in_process().await;
     let cast = register_cast(&c, auth).await;
     let (patient, doctor) = (pk(&cast.patient).address(), pk(&cast.doctor).address());
-    let (_, v) = c.put_blob(&cast.patient, b"\x01 envelope").await;
-    let blob: Hash = v["blob"].as_str().unwrap().parse().unwrap();
-    let record = c
-        .ok(&c.tx(
-            &cast.patient,
-            2,
-            TxBody::AnchorRecord {
-                patient,
-                content_hash: sha256(&[b"plain"]),
-                size: 11,
-                class: DataClass::Conditions,
-                blob,
-                keys: vec![WrappedKey { reader: patient, wrapped: vec![1; 80] }],
-            },
-        ))
-        .await;
-    let justification = ledger_protocol::Sealed {
-        ciphertext: vec![7; ledger_protocol::rules::SEAL_OVERHEAD + 40],
-        keys: [patient, doctor, pk(&cast.auth).address()]
-            .iter()
-            .map(|r| WrappedKey { reader: *r, wrapped: vec![1; 98] })
-            .collect(),
-    };
+    let record = own_record(&c, &cast.patient, 2, DataClass::Conditions, &[]).await;
+    let justification = sealed_for(&[patient, doctor, pk(&cast.auth).address()]);
     c.ok(&c.tx(&cast.doctor, 1, TxBody::BreakGlass { patient, justification, duration_secs: 2 })).await;
     assert_eq!(c.read(&cast.doctor, record).await.0, 200, "under a live break-glass");
     tokio::time::sleep(Duration::from_millis(2_500)).await;
