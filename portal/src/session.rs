@@ -151,3 +151,27 @@ pub fn refresh(session: &SessionHandle) {
         }
     });
 }
+
+/// The chain's height, polled every 3 seconds: a page that shows what others may change (a
+/// patient's access log, a provider's consents) reloads when it moves.
+#[hook]
+pub fn use_chain_height() -> u64 {
+    let height = use_state(|| 0u64);
+    {
+        let height = height.clone();
+        use_effect_with((), move |_| {
+            let t = gloo_timers::callback::Interval::new(3000, move || {
+                let height = height.clone();
+                wasm_bindgen_futures::spawn_local(async move {
+                    if let Ok(i) = api::info().await
+                        && i.height != *height
+                    {
+                        height.set(i.height);
+                    }
+                });
+            });
+            move || drop(t)
+        });
+    }
+    *height
+}

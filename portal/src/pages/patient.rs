@@ -129,30 +129,14 @@ async fn load(me: Address) -> Result<PatientData, String> {
 fn use_patient_data() -> (UseStateHandle<Option<Result<PatientData, String>>>, Option<Address>) {
     let session = use_session();
     let data = use_state(|| None);
-    let height = use_state(|| 0u64);
+    let height = session::use_chain_height();
     let me = session.identity().map(|i| i.address());
     {
         let data = data.clone();
-        use_effect_with((me, session.generation, *height), move |(me, _, _)| {
+        use_effect_with((me, session.generation, height), move |(me, _, _)| {
             if let Some(me) = *me {
                 wasm_bindgen_futures::spawn_local(async move { data.set(Some(load(me).await)) });
             }
-        });
-    }
-    {
-        let height = height.clone();
-        use_effect_with((), move |_| {
-            let t = gloo_timers::callback::Interval::new(3000, move || {
-                let height = height.clone();
-                wasm_bindgen_futures::spawn_local(async move {
-                    if let Ok(i) = api::info().await
-                        && i.height != *height
-                    {
-                        height.set(i.height);
-                    }
-                });
-            });
-            move || drop(t)
         });
     }
     (data, me)

@@ -27,9 +27,11 @@ pub fn provider_home() -> Html {
     let lookup_error = use_state(|| None::<String>);
     let navigator = use_navigator();
     let me = session.identity().map(|i| i.address());
+    // New consents show as they are committed.
+    let height = crate::session::use_chain_height();
     {
         let (consents, names) = (consents.clone(), names.clone());
-        use_effect_with((me, session.generation), move |(me, _)| {
+        use_effect_with((me, session.generation, height), move |(me, _, _)| {
             if let Some(me) = *me {
                 wasm_bindgen_futures::spawn_local(async move {
                     let r = api::granted_to(&me).await.map_err(|e| e.message);
