@@ -30,6 +30,7 @@ async fn a_stranger_learns_no_health_fact_from_the_ledger_or_the_node() {
         blocks: Default::default(),
         portal_dir: None,
         clock: ledger_node::ledger::system_clock(),
+        test_clock: false,
     })
     .unwrap();
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();

@@ -13,6 +13,8 @@ pub struct Ledger {
     base: String,
     chain: String,
     authority: k256::ecdsa::SigningKey,
+    /// How far this client has moved the node's test clock: it signs by the node's time.
+    ahead_ms: std::sync::Arc<std::sync::atomic::AtomicU64>,
 }
 
 impl Ledger {
@@ -22,22 +24,34 @@ impl Ledger {
         let bytes = hex::decode(authority_hex).context("the authority key is not hex")?;
         let authority = k256::ecdsa::SigningKey::from_slice(&bytes)
             .map_err(|_| anyhow::anyhow!("the authority key is not a key"))?;
-        Ok(Ledger { http, base: base.trim_end_matches('/').to_owned(), chain: chain.to_owned(), authority })
+        Ok(Ledger {
+            http,
+            base: base.trim_end_matches('/').to_owned(),
+            chain: chain.to_owned(),
+            authority,
+            ahead_ms: Default::default(),
+        })
     }
 
     /// The `Authorization` header of a GET of `path` signed as the authority, for its node.
     fn signed(&self, path: &str) -> String {
+        self.signed_request("GET", path, b"")
+    }
+
+    /// The `Authorization` header of `method path` with `body`, signed as the authority.
+    fn signed_request(&self, method: &str, path: &str, body: &[u8]) -> String {
         use rand_core::RngCore;
         let signer = ledger_protocol::PublicKey::from(self.authority.verifying_key());
         let mut nonce = vec![0u8; ledger_protocol::wire::API_NONCE_LEN];
         rand_core::OsRng.fill_bytes(&mut nonce);
-        let now = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map_or(0, |d| d.as_millis());
+        let now = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map_or(0, |d| d.as_millis())
+            + u128::from(self.ahead_ms.load(std::sync::atomic::Ordering::SeqCst));
         ledger_protocol::wire::ApiRequest {
             chain_id: self.chain.clone(),
             audience: signer.address(),
-            method: "GET".into(),
+            method: method.into(),
             path: path.into(),
-            body_hash: ledger_protocol::wire::body_hash(b""),
+            body_hash: ledger_protocol::wire::body_hash(body),
             timestamp_ms: u64::try_from(now).unwrap_or(u64::MAX),
             nonce,
             signer,
@@ -72,6 +86,32 @@ impl Ledger {
         let status = resp.status();
         let body = resp.text().await.with_context(|| format!("reading GET {url}"))?;
         Ok((status, body))
+    }
+
+    /// Moves the node's test clock (`serve --test-clock`) forward by `secs`: a day can pass
+    /// in a journey. Answers the node's new time (ms).
+    pub async fn advance_clock(&self, secs: u64) -> Result<u64> {
+        let path = "/v1/test/clock";
+        let body = serde_json::json!({ "advance_secs": secs }).to_string();
+        let url = format!("{}{path}", self.base);
+        let resp = self
+            .http
+            .post(&url)
+            .header("authorization", self.signed_request("POST", path, body.as_bytes()))
+            .header("content-type", "application/json")
+            .body(body)
+            .send()
+            .await
+            .with_context(|| format!("POST {url}"))?;
+        let status = resp.status();
+        let text = resp.text().await.with_context(|| format!("reading POST {url}"))?;
+        if !status.is_success() {
+            bail!("POST {url} answered {status}: {text} (was the node started with --test-clock?)");
+        }
+        let v: Value = serde_json::from_str(&text).with_context(|| format!("POST {path} answered {text}"))?;
+        let ahead = v["advanced_ms"].as_u64().context("the clock's answer has no advanced_ms")?;
+        self.ahead_ms.store(ahead, std::sync::atomic::Ordering::SeqCst);
+        v["now_ms"].as_u64().context("the clock's answer has no now_ms")
     }
 
     pub async fn info(&self) -> Result<Value> {

@@ -80,7 +80,13 @@ impl Node {
 
     async fn start_in(data: tempfile::TempDir, bin: &Path, dist: &Path, log: &Path) -> Result<Node> {
         let mut cmd = Command::new(bin);
-        cmd.arg("demo").arg("--data-dir").arg(data.path()).args(["--listen", "127.0.0.1:0", "--portal-dir"]).arg(dist);
+        // `--test-clock`: a journey may move the node's time forward (a break-glass lapses).
+        cmd.arg("demo")
+            .arg("--test-clock")
+            .arg("--data-dir")
+            .arg(data.path())
+            .args(["--listen", "127.0.0.1:0", "--portal-dir"])
+            .arg(dist);
         let (url, child) = listening(&mut cmd, log).await?;
         seed(&url, data.path(), log).await?;
         let identities = read_identities(&data.path().join("demo-identities.json"))?;

@@ -310,8 +310,8 @@ async fn consent_journey(j: &Journey) -> Result<()> {
 
 /// Emergency access, continuing the consent journey: the patient makes an emergency summary
 /// (its key escrowed to the hospital); the doctor, whose consent is revoked, finds the patient
-/// by ID, breaks the glass and reads the summary decrypted; the patient sees a highlighted
-/// notice until they acknowledge it.
+/// by ID, breaks the glass for 24 hours and reads the summary decrypted; the patient sees a
+/// highlighted notice until they acknowledge it; a day later (test clock) the access is over.
 async fn emergency_access(
     j: &Journey,
     patient: &Browser,
@@ -349,7 +349,7 @@ async fn emergency_access(
     dr.click("#find-patient-submit").await?;
     dr.wait_path(&format!("/provider/patient/{me}"), WAIT).await?;
     dr.fill("#bg-justification", WHY).await?;
-    dr.fill("#bg-hours", "2").await?;
+    dr.fill("#bg-hours", "24").await?;
     dr.click("#bg-submit").await?;
     let said = dr.sign("sign-break-glass", WAIT).await?;
     ensure!(said.iter().any(|s| s.contains(WHY)), "the break-glass sheet should show the reason: {said:?}");
@@ -412,6 +412,25 @@ async fn emergency_access(
     patient.wait("#my-patient-id").await?;
     ensure!(patient.count(&notice).await? == 0, "an acknowledged notice should stay acknowledged");
     patient.shot("emergency-acknowledged").await?;
+
+    // A day later (the node's test clock moved past the 24 hours asked for) the access is
+    // over: the patient's records are closed to the doctor again, and the page says why.
+    let audit = j.ledger.audit(me).await?;
+    let until = audit["entries"]
+        .as_array()
+        .and_then(|es| es.iter().find(|e| e["event"] == "break_glass" && e["clinician"] == doctor.address.as_str()))
+        .and_then(|e| e["until"].as_u64())
+        .context("the break-glass with its end on the ledger")?;
+    let now_ms = j.ledger.advance_clock(24 * 3600 + 60).await?;
+    ensure!(now_ms / 1000 > until, "the clock should now be past the break-glass's end ({until})");
+    dr.click("header nav a[href='/provider']").await?;
+    dr.fill("#find-patient-id", me).await?;
+    dr.click("#find-patient-submit").await?;
+    dr.wait_path(&format!("/provider/patient/{me}"), WAIT).await?;
+    dr.wait("#break-glass-ended").await.context("the doctor's page should say the emergency access ended")?;
+    ensure!(dr.count("ul#patient-records li.record-item").await? == 0, "no record is listed once the access ended");
+    ensure!(dr.count("#bg-submit").await? == 1, "breaking the glass anew stays possible");
+    dr.shot("break-glass-ended").await?;
     Ok(())
 }
 

@@ -17,7 +17,7 @@ use ledger_protocol::wire::{ErrorBody, Receipt};
 use ledger_protocol::{Block, ChainError, ChainTip, Effects, Genesis, Hash, State, VerifiedTx, apply};
 use std::future::Future;
 use std::pin::Pin;
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::mpsc;
 use std::sync::{Arc, Mutex, MutexGuard, RwLock, RwLockReadGuard};
 use std::time::{Duration, Instant};
@@ -385,31 +385,79 @@ pub fn system_clock() -> WallClock {
     Arc::new(now_ms)
 }
 
+/// The node's time: the system clock, plus what an end-to-end test has moved it forward by on
+/// a node started with `--test-clock` (so a day can pass in a second). Block times and every
+/// judgement of "now" (consents, break-glass, signed requests) read it. On any other node the
+/// offset is zero and cannot be changed.
+#[derive(Clone, Default)]
+pub struct NodeClock {
+    advanced_ms: Arc<AtomicU64>,
+    movable: bool,
+}
+
+/// The clock of a node not started with `--test-clock` cannot be moved.
+#[derive(Debug, thiserror::Error)]
+#[error("this node's clock cannot be moved: it was not started with --test-clock")]
+pub struct ClockFixed;
+
+impl NodeClock {
+    /// A clock tests may move forward (`serve --test-clock`).
+    pub fn movable() -> Self {
+        NodeClock { advanced_ms: Arc::default(), movable: true }
+    }
+    pub fn is_movable(&self) -> bool {
+        self.movable
+    }
+    /// How far the clock has been moved forward, in ms.
+    pub fn advanced_ms(&self) -> u64 {
+        self.advanced_ms.load(Ordering::SeqCst)
+    }
+    /// The node's time, ms since the Unix epoch.
+    pub fn now_ms(&self) -> u64 {
+        now_ms().saturating_add(self.advanced_ms())
+    }
+    /// Moves the clock forward by `ms` (never back: the chain's time only goes forward);
+    /// returns the new time.
+    pub fn advance(&self, ms: u64) -> Result<u64, ClockFixed> {
+        if !self.movable {
+            return Err(ClockFixed);
+        }
+        self.advanced_ms.fetch_add(ms, Ordering::SeqCst);
+        Ok(self.now_ms())
+    }
+}
+
 /// Where a producer takes block times from: the wall clock, checked against the monotonic
 /// clock since the last block this producer stamped. A wall clock that jumps more than
 /// `MAX_CLOCK_SKEW_MS` away from that (an NTP fault, a clock set by hand) is not followed:
 /// blocks go on at the monotonic pace and a warning says by how much the wall clock is off,
 /// until it comes back (or the node is restarted, which adopts the wall clock as it is then).
 /// A block is never timed before its parent.
+/// A test clock's deliberate moves (`NodeClock::advance`) are followed, not taken for a jump.
 pub struct BlockClock {
     wall: WallClock,
-    last: Option<(u64, Instant)>,
+    node: NodeClock,
+    /// The last stamp, when it was made, and how far the node clock was moved then.
+    last: Option<(u64, Instant, u64)>,
     off: bool,
 }
 
 impl BlockClock {
-    pub fn new(wall: WallClock) -> Self {
-        BlockClock { wall, last: None, off: false }
+    pub fn new(wall: WallClock, node: NodeClock) -> Self {
+        BlockClock { wall, node, last: None, off: false }
     }
 
     /// The time for a block after one timed `tip_ms`.
     pub fn stamp(&mut self, tip_ms: u64) -> u64 {
-        let wall = (self.wall)();
+        let moved = self.node.advanced_ms();
+        let wall = (self.wall)().saturating_add(moved);
         let now = Instant::now();
         let t = match self.last {
             None => wall,
-            Some((ms, at)) => {
-                let expected = ms.saturating_add(now.duration_since(at).as_millis() as u64);
+            Some((ms, at, moved_then)) => {
+                let expected = ms
+                    .saturating_add(now.duration_since(at).as_millis() as u64)
+                    .saturating_add(moved.saturating_sub(moved_then));
                 if wall.abs_diff(expected) > MAX_CLOCK_SKEW_MS {
                     if !self.off {
                         tracing::warn!(
@@ -429,7 +477,7 @@ impl BlockClock {
             }
         };
         let t = t.max(tip_ms);
-        self.last = Some((t, now));
+        self.last = Some((t, now, moved));
         t
     }
 }
@@ -445,12 +493,12 @@ impl LocalOrderer {
         key: k256::ecdsa::SigningKey,
         cfg: BlockConfig,
         metrics: Arc<Metrics>,
-        clock: WallClock,
+        clock: BlockClock,
     ) -> Self {
         let (tx, rx) = mpsc::channel();
         std::thread::Builder::new()
             .name("block-producer".into())
-            .spawn(move || produce(ledger, key, cfg, rx, metrics, BlockClock::new(clock)))
+            .spawn(move || produce(ledger, key, cfg, rx, metrics, clock))
             .expect("spawning the block producer thread");
         LocalOrderer { tx }
     }

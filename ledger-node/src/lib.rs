@@ -29,6 +29,9 @@ pub struct NodeConfig {
     pub portal_dir: Option<PathBuf>,
     /// The clock block times are read from (`ledger::system_clock()` but in tests).
     pub clock: ledger::WallClock,
+    /// `--test-clock`: `POST /v1/test/clock` may move the node's time forward (end-to-end
+    /// tests only; the node says so loudly when it starts).
+    pub test_clock: bool,
 }
 
 /// A started node: its state and its router, not yet bound to a socket.
@@ -57,9 +60,23 @@ pub fn start(cfg: NodeConfig) -> anyhow::Result<Node> {
         );
     }
     let metrics = Arc::new(metrics::Metrics::default());
-    let orderer =
-        Arc::new(ledger::LocalOrderer::start(ledger.clone(), cfg.key.clone(), cfg.blocks, metrics.clone(), cfg.clock));
-    let state = api::AppState::new(ledger, orderer, metrics, cfg.key);
+    let node_clock = if cfg.test_clock {
+        tracing::warn!(
+            "TEST CLOCK: anyone holding the authority key may move this node's time forward (POST /v1/test/clock); never run a real hospital's node with --test-clock"
+        );
+        ledger::NodeClock::movable()
+    } else {
+        ledger::NodeClock::default()
+    };
+    let block_clock = ledger::BlockClock::new(cfg.clock, node_clock.clone());
+    let orderer = Arc::new(ledger::LocalOrderer::start(
+        ledger.clone(),
+        cfg.key.clone(),
+        cfg.blocks,
+        metrics.clone(),
+        block_clock,
+    ));
+    let state = api::AppState::new(ledger, orderer, metrics, cfg.key, node_clock);
     let router = api::app_with_portal(state.clone(), cfg.portal_dir.as_deref())
         .layer(tower_http::trace::TraceLayer::new_for_http());
     Ok(Node { state, router })

@@ -50,6 +50,10 @@ enum Cmd {
         /// Serve the portal's built files (e.g. `dist/`) next to the API.
         #[arg(long)]
         portal_dir: Option<PathBuf>,
+        /// For end-to-end tests only: the authority may move this node's time forward
+        /// (`POST /v1/test/clock`). Never on a real hospital's node.
+        #[arg(long, conflicts_with = "cluster")]
+        test_clock: bool,
     },
     /// Create a node's authority keys in DATA_DIR and print its entry for a shared genesis.
     Keygen {
@@ -121,6 +125,10 @@ enum Cmd {
         /// Serve the portal's built files (e.g. `dist/`) next to the API.
         #[arg(long)]
         portal_dir: Option<PathBuf>,
+        /// For end-to-end tests only: the authority may move this node's time forward
+        /// (`POST /v1/test/clock`).
+        #[arg(long)]
+        test_clock: bool,
     },
 }
 
@@ -197,14 +205,22 @@ fn main() -> anyhow::Result<()> {
             let c = ledger_node::cluster::ClusterConfig::read(&file)?;
             rt.block_on(run_cluster(c))
         }
-        Cmd::Serve { data_dir, genesis, key, listen, block_ms, block_txs, portal_dir, cluster: None } => {
+        Cmd::Serve { data_dir, genesis, key, listen, block_ms, block_txs, portal_dir, test_clock, cluster: None } => {
             let data_dir = data_dir.context("--data-dir is needed")?;
             let genesis = config::read_genesis(&genesis.unwrap_or_else(|| data_dir.join("genesis.json")))?;
             let key = config::read_key(&key.unwrap_or_else(|| data_dir.join("authority.key")))?;
             let blocks =
                 BlockConfig { max_wait: std::time::Duration::from_millis(block_ms), max_txs: usize::from(block_txs) };
             rt.block_on(run(
-                NodeConfig { data_dir, genesis, key, blocks, portal_dir, clock: ledger_node::ledger::system_clock() },
+                NodeConfig {
+                    data_dir,
+                    genesis,
+                    key,
+                    blocks,
+                    portal_dir,
+                    clock: ledger_node::ledger::system_clock(),
+                    test_clock,
+                },
                 listen,
                 false,
             ))
@@ -257,7 +273,7 @@ fn main() -> anyhow::Result<()> {
             Ok(())
         }
         Cmd::Admin { raft, api, key, cmd } => rt.block_on(admin(raft.as_deref(), api.as_deref(), key.as_deref(), cmd)),
-        Cmd::Demo { data_dir, listen, portal_dir } => {
+        Cmd::Demo { data_dir, listen, portal_dir, test_clock } => {
             if !data_dir.join("genesis.json").exists() {
                 config::init(
                     &data_dir,
@@ -276,6 +292,7 @@ fn main() -> anyhow::Result<()> {
                     blocks: BlockConfig::default(),
                     portal_dir,
                     clock: ledger_node::ledger::system_clock(),
+                    test_clock,
                 },
                 listen,
                 true,

@@ -11,6 +11,8 @@ use ledger_protocol::*;
 use serde_json::{Value, json};
 use std::io::{BufRead, BufReader};
 use std::process::{Child, Command, Stdio};
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::{Duration, Instant};
 
 #[path = "cluster/mod.rs"]
@@ -110,6 +112,7 @@ fn auth_header(
     method: &str,
     path: &str,
     body: &[u8],
+    timestamp_ms: u64,
 ) -> String {
     ApiRequest {
         chain_id: chain.into(),
@@ -117,7 +120,7 @@ fn auth_header(
         method: method.into(),
         path: path.into(),
         body_hash: ledger_protocol::wire::body_hash(body),
-        timestamp_ms: now_ms(),
+        timestamp_ms,
         nonce: {
             let mut n = vec![0u8; 16];
             rand_core::RngCore::fill_bytes(&mut rand_core::OsRng, &mut n);
@@ -138,14 +141,37 @@ struct Client {
     chain: String,
     /// The node's authority key: the audience of signed requests, and `get`'s signer.
     authority: k256::ecdsa::SigningKey,
+    /// How far the node's test clock has been moved: requests are signed by its time.
+    ahead_ms: Arc<AtomicU64>,
 }
 
 impl Client {
     fn new(base: String, chain: String, authority: &k256::ecdsa::SigningKey) -> Self {
-        Client { http: reqwest::Client::new(), base, chain, authority: authority.clone() }
+        Client { http: reqwest::Client::new(), base, chain, authority: authority.clone(), ahead_ms: Arc::default() }
     }
     fn header(&self, k: &k256::ecdsa::SigningKey, method: &str, path: &str, body: &[u8]) -> String {
-        auth_header(k, &self.chain, pk(&self.authority).address(), method, path, body)
+        let at = now_ms() + self.ahead_ms.load(Ordering::SeqCst);
+        auth_header(k, &self.chain, pk(&self.authority).address(), method, path, body, at)
+    }
+    /// `POST /v1/test/clock`, signed by `k`: its status and answer.
+    async fn advance_clock_as(&self, k: &k256::ecdsa::SigningKey, secs: u64) -> (u16, Value) {
+        let body = json!({ "advance_secs": secs }).to_string();
+        let h = self.header(k, "POST", "/v1/test/clock", body.as_bytes());
+        let r = self
+            .http
+            .post(format!("{}/v1/test/clock", self.base))
+            .header("authorization", h)
+            .header("content-type", "application/json")
+            .body(body)
+            .send()
+            .await
+            .unwrap();
+        let status = r.status().as_u16();
+        let v: Value = r.json().await.unwrap_or(Value::Null);
+        if let Some(ahead) = v["advanced_ms"].as_u64() {
+            self.ahead_ms.store(ahead, Ordering::SeqCst);
+        }
+        (status, v)
     }
     async fn get(&self, path: &str) -> (u16, Value) {
         let auth = self.authority.clone();
@@ -223,13 +249,15 @@ fn now_ms() -> u64 {
 
 /// Starts an in-process node on a free port; returns the client and the authority key.
 async fn in_process() -> (Client, k256::ecdsa::SigningKey, tempfile::TempDir) {
-    let (c, k, dir, _) = in_process_with(ledger_node::ledger::system_clock()).await;
+    let (c, k, dir, _) = in_process_with(ledger_node::ledger::system_clock(), false).await;
     (c, k, dir)
 }
 
-/// Like `in_process`, with block times read from `clock`; also returns the node's state.
+/// Like `in_process`, with block times read from `clock` and (`test_clock`) a node clock the
+/// authority may move forward; also returns the node's state.
 async fn in_process_with(
     clock: ledger_node::ledger::WallClock,
+    test_clock: bool,
 ) -> (Client, k256::ecdsa::SigningKey, tempfile::TempDir, ledger_node::api::AppState) {
     let dir = tempfile::tempdir().unwrap();
     let auth = key("authority");
@@ -249,6 +277,7 @@ async fn in_process_with(
         blocks: Default::default(),
         portal_dir: None,
         clock,
+        test_clock,
     })
     .unwrap();
     node.state.set_escrow_key(k256::SecretKey::from_bytes(&key("auth-enc").to_bytes()).unwrap()).unwrap();
@@ -521,7 +550,7 @@ async fn blobs_are_released_only_under_live_consent_and_every_release_is_audited
     stale.timestamp_ms -= 3_600_000;
     let (s, b) = c.read_with(&path, stale.sign(&cast.doctor).to_header()).await;
     assert_eq!((s, code(&b)), (401, "stale_request".into()));
-    let elsewhere = auth_header(&cast.doctor, &c.chain, Address([9; 20]), "POST", &path, b"");
+    let elsewhere = auth_header(&cast.doctor, &c.chain, Address([9; 20]), "POST", &path, b"", now_ms());
     let (s, b) = c.read_with(&path, elsewhere).await;
     assert_eq!((s, code(&b)), (401, "wrong_audience".into()));
     let other_record = c.header(&cast.doctor, "POST", &format!("/v1/records/{}/read", Hash::ZERO), b"");
@@ -970,22 +999,61 @@ async fn a_break_glass_clinician_opens_the_escrowed_emergency_summary() {
     assert_eq!((s, k), (200, None));
 }
 
-/// A break-glass ends when its time is up: the same clinician's next read is refused with
-/// `break_glass_expired`, and the refusal is kept for the patient. (The rules cap a
-/// break-glass at 24 hours; here it lasts two seconds so the test need not wait a day.)
+/// A break-glass ends when its time is up: a day later (the node's test clock moved 24 hours)
+/// the same clinician's next read is refused with `break_glass_expired`, and the refusal is
+/// kept for the patient.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_read_after_the_break_glass_ends_is_refused() {
-    let (c, auth, _dir) = in_process().await;
+    let (c, auth, _dir, _) = in_process_with(ledger_node::ledger::system_clock(), true).await;
     let cast = register_cast(&c, auth).await;
     let (patient, doctor) = (pk(&cast.patient).address(), pk(&cast.doctor).address());
     let record = own_record(&c, &cast.patient, 2, DataClass::Conditions, &[]).await;
     let justification = sealed_for(&[patient, doctor, pk(&cast.auth).address()]);
-    c.ok(&c.tx(&cast.doctor, 1, TxBody::BreakGlass { patient, justification, duration_secs: 2 })).await;
+    c.ok(&c.tx(&cast.doctor, 1, TxBody::BreakGlass { patient, justification, duration_secs: 24 * 3600 })).await;
     assert_eq!(c.read(&cast.doctor, record).await.0, 200, "under a live break-glass");
-    tokio::time::sleep(Duration::from_millis(2_500)).await;
+    let (s, moved) = c.advance_clock_as(&cast.auth, 23 * 3600).await;
+    assert_eq!(s, 200, "{moved}");
+    assert_eq!(c.read(&cast.doctor, record).await.0, 200, "23 hours on, the break-glass still holds");
+    let (s, moved) = c.advance_clock_as(&cast.auth, 3600 + 1).await;
+    assert_eq!(s, 200, "{moved}");
     let (s, body) = c.read(&cast.doctor, record).await;
     let v: Value = serde_json::from_slice(&body).unwrap();
     assert_eq!((s, v["code"].as_str()), (403, Some("break_glass_expired")), "{v}");
     let (_, audit) = c.get_as(&cast.patient, &format!("/v1/patients/{patient}/audit")).await;
     assert_eq!(audit["refused"][0]["code"], "break_glass_expired", "{audit}");
+    // The anchor and the patient's list say the same to that clinician; to anyone else the
+    // refusal stays the plain one.
+    for path in [format!("/v1/records/{record}"), format!("/v1/patients/{patient}/records")] {
+        let (s, v) = c.get_as(&cast.doctor, &path).await;
+        assert_eq!((s, v["code"].as_str()), (403, Some("break_glass_expired")), "{path}: {v}");
+        let (s, v) = c.get_as(&cast.stranger_doctor, &path).await;
+        assert_eq!((s, v["code"].as_str()), (403, Some("not_entitled")), "{path}: {v}");
+    }
+}
+
+/// Only a node started with `--test-clock` has a clock to move, and only its authority may
+/// move it: anonymous callers get 401, anyone else 403, a real node has no such endpoint.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn only_the_authority_moves_a_test_clock_and_only_on_a_test_node() {
+    let (c, auth, _dir, _) = in_process_with(ledger_node::ledger::system_clock(), true).await;
+    let cast = register_cast(&c, auth.clone()).await;
+    let (s, v) = c.advance_clock_as(&cast.doctor, 3600).await;
+    assert_eq!((s, v["code"].as_str()), (403, Some("not_authority")), "{v}");
+    let r = c.http.post(format!("{}/v1/test/clock", c.base)).body(r#"{"advance_secs":1}"#).send().await.unwrap();
+    assert_eq!(r.status().as_u16(), 401);
+    let (s, v) = c.advance_clock_as(&auth, 400 * 86_400).await;
+    assert_eq!((s, v["code"].as_str()), (400, Some("bad_request")), "at most a year and a day at once: {v}");
+    let before = c.get_anonymous("/v1/info").await.1["now_ms"].as_u64().unwrap();
+    let (s, v) = c.advance_clock_as(&auth, 86_400).await;
+    assert_eq!(s, 200, "{v}");
+    let after = c.get_anonymous("/v1/info").await.1["now_ms"].as_u64().unwrap();
+    assert!(after >= before + 86_400_000, "info tells the moved time ({before} -> {after})");
+    // Blocks follow the moved clock (it is not taken for a jumping system clock).
+    own_record(&c, &cast.patient, 2, DataClass::Conditions, &[]).await;
+    let (_, head) = c.get("/v1/blocks/head").await;
+    assert!(head["header"]["timestamp_ms"].as_u64().unwrap() >= before + 86_400_000, "{head}");
+
+    let (real, auth, _dir2) = in_process().await;
+    let (s, _) = real.advance_clock_as(&auth, 1).await;
+    assert_eq!(s, 404, "a real node has no test clock");
 }

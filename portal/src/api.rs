@@ -55,6 +55,10 @@ async fn check(resp: Response) -> Result<Response, ApiError> {
 }
 
 thread_local! {
+    /// How far the node's clock is ahead of this device's, in ms (negative when behind), as
+    /// `/v1/info` last said: requests are signed by the node's time, so a device whose clock
+    /// is wrong still signs requests the node accepts.
+    static NODE_AHEAD_MS: std::cell::Cell<f64> = const { std::cell::Cell::new(0.0) };
     /// Who signs the portal's requests: the unlocked identity, for this node.
     static SIGNER: std::cell::RefCell<Option<(std::rc::Rc<wallet::Identity>, wallet::ApiTarget)>> =
         const { std::cell::RefCell::new(None) };
@@ -73,13 +77,37 @@ pub fn set_signer(identity: Option<std::rc::Rc<wallet::Identity>>, info: Option<
 fn authorization(method: &str, path: &str, body: &[u8]) -> Result<Option<String>, ApiError> {
     SIGNER.with(|s| {
         let Some((id, target)) = &*s.borrow() else { return Ok(None) };
-        id.api_request(target, method, path, body, js_sys::Date::now() as u64, &mut rand_core::OsRng)
+        id.api_request(target, method, path, body, node_now_ms() as u64, &mut rand_core::OsRng)
             .map(|r| Some(r.to_header()))
             .map_err(|e| ApiError { code: "wallet".into(), message: format!("The request could not be signed: {e}.") })
     })
 }
 
+/// The node's time now (ms since the Unix epoch), by this device's clock corrected as the
+/// node last said.
+pub fn node_now_ms() -> f64 {
+    js_sys::Date::now() + NODE_AHEAD_MS.with(std::cell::Cell::get)
+}
+
+/// Runs a signed request; when the node says it was signed too far from its clock (the
+/// device's clock is off, or the node's moved), learns the node's time and signs it once more.
+async fn signed<T, F: std::future::Future<Output = Result<T, ApiError>>>(
+    request: impl Fn() -> F,
+) -> Result<T, ApiError> {
+    match request().await {
+        Err(e) if e.code == "stale_request" => {
+            info().await?;
+            request().await
+        }
+        done => done,
+    }
+}
+
 pub async fn get<T: DeserializeOwned>(path: &str) -> Result<T, ApiError> {
+    signed(|| get_once(path)).await
+}
+
+async fn get_once<T: DeserializeOwned>(path: &str) -> Result<T, ApiError> {
     let mut req = Request::get(path);
     if let Some(a) = authorization("GET", path, b"")? {
         req = req.header("authorization", &a);
@@ -102,6 +130,8 @@ pub struct NodeInfo {
     pub genesis: Genesis,
     /// The node's authority address: the audience of signed requests.
     pub node_authority: Address,
+    /// The node's clock when it answered (ms since the Unix epoch).
+    pub now_ms: u64,
 }
 
 #[derive(Debug, Clone, PartialEq, Deserialize)]
@@ -166,8 +196,13 @@ fn decode_tx(hex_text: &str) -> Result<SignedTransaction, ApiError> {
     SignedTransaction::from_canonical_bytes(&bytes).map_err(ApiError::unreadable)
 }
 
+/// The node's chain and clock; asked unsigned (it is public, and a request signed by a wrong
+/// clock would be refused), and it sets the clock requests are signed by.
 pub async fn info() -> Result<NodeInfo, ApiError> {
-    get("/v1/info").await
+    let resp = Request::get("/v1/info").send().await.map_err(ApiError::network)?;
+    let info: NodeInfo = check(resp).await?.json().await.map_err(ApiError::unreadable)?;
+    NODE_AHEAD_MS.with(|a| a.set(info.now_ms as f64 - js_sys::Date::now()));
+    Ok(info)
 }
 pub async fn account(a: &Address) -> Result<Option<Account>, ApiError> {
     match get(&format!("/v1/accounts/{a}")).await {
@@ -252,15 +287,19 @@ pub async fn submit(txs: &[SignedTransaction]) -> Result<Vec<BatchItem>, ApiErro
 
 /// Uploads an encrypted envelope; returns its content address.
 pub async fn put_blob(bytes: Vec<u8>) -> Result<Hash, ApiError> {
+    signed(|| put_blob_once(&bytes)).await
+}
+
+async fn put_blob_once(bytes: &[u8]) -> Result<Hash, ApiError> {
     #[derive(Deserialize)]
     struct Out {
         blob: Hash,
     }
     let mut req = Request::put("/v1/blobs").header("content-type", "application/octet-stream");
-    if let Some(a) = authorization("PUT", "/v1/blobs", &bytes)? {
+    if let Some(a) = authorization("PUT", "/v1/blobs", bytes)? {
         req = req.header("authorization", &a);
     }
-    let req = req.body(js_sys::Uint8Array::from(bytes.as_slice())).map_err(ApiError::unreadable)?;
+    let req = req.body(js_sys::Uint8Array::from(bytes)).map_err(ApiError::unreadable)?;
     let resp = req.send().await.map_err(ApiError::network)?;
     let out: Out = check(resp).await?.json().await.map_err(ApiError::unreadable)?;
     Ok(out.blob)
@@ -278,6 +317,10 @@ pub struct Released {
 /// Asks for a record's encrypted blob with a signed request (single-use; the node records
 /// the release on the ledger).
 pub async fn read_blob(record: &Hash) -> Result<Released, ApiError> {
+    signed(|| read_blob_once(record)).await
+}
+
+async fn read_blob_once(record: &Hash) -> Result<Released, ApiError> {
     let path = format!("/v1/records/{record}/read");
     let mut req = Request::post(&path);
     if let Some(a) = authorization("POST", &path, b"")? {

@@ -5,7 +5,6 @@
 //! only once. Handlers then get a `Caller` and decide what that person may see (`entitled`).
 
 use super::{ApiError, ApiResult, AppState};
-use crate::ledger::now_ms;
 use crate::verify::Secp256k1Verifier;
 use axum::extract::{Request, State};
 use axum::http::{Method, Uri, header};
@@ -163,7 +162,7 @@ pub async fn authenticate(State(s): State<AppState>, mut req: Request, next: Nex
             let checked = value
                 .to_str()
                 .map_err(|_| unauthenticated("bad_authorization", "The Authorization header is not text."))
-                .and_then(|v| check(&s, v, req.method(), req.uri(), now_ms()));
+                .and_then(|v| check(&s, v, req.method(), req.uri(), s.now_ms()));
             match checked {
                 Ok(c) => Caller(Some(c)),
                 Err(e) => {

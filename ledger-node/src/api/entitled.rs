@@ -22,6 +22,20 @@ pub fn not_entitled(what: &str) -> ApiError {
     )
 }
 
+/// The refusal of `who`, not entitled to `what` of `patient`'s now: that their emergency access
+/// has ended, when they had one (they were entitled then, so this tells them nothing new),
+/// else the plain refusal.
+pub fn refusal(state: &State, patient: &Address, who: &Address, now: u64, what: &str) -> ApiError {
+    let ended = state.patient_index(patient).is_some_and(|idx| {
+        idx.break_glass.iter().filter_map(|id| state.break_glass.get(id)).any(|b| b.clinician == *who && now >= b.until)
+    });
+    if ended && is_active(state, who) {
+        ApiError::from(ledger_protocol::Rejection::BreakGlassExpired)
+    } else {
+        not_entitled(what)
+    }
+}
+
 fn role(state: &State, a: &Address) -> Option<Role> {
     state.accounts.get(a).filter(|acc| acc.is_active()).map(|acc| acc.role)
 }

@@ -7,7 +7,6 @@
 use super::auth::Caller;
 use super::error::{body_bytes, parse_id};
 use super::{ApiError, ApiResult, AppState};
-use crate::ledger::now_ms;
 use axum::Extension;
 use axum::body::Bytes;
 use axum::extract::rejection::BytesRejection;
@@ -46,7 +45,7 @@ pub(super) async fn read_record(
     // The signed request (checked by `auth`: chain, this node, this path, once, in time) is
     // the reader's proof; the body, if any, must be the one signed.
     let reader = caller.check_body(&body_bytes(body, super::MAX_JSON_BYTES)?)?;
-    let now = now_ms();
+    let now = s.now_ms();
     let mut escrowed = None;
     let (blob, event) = match gate(&s, &record_id, &reader, now)? {
         Gate::Own(blob) => (blob, None),
@@ -60,7 +59,7 @@ pub(super) async fn read_record(
                 Ok(receipt) => (blob, Some(receipt.id)),
                 // The access event was not committed. Only the consent gate refuses a
                 // reader: asked again now, it either says why, or the fault is the node's.
-                Err(e) => match gate(&s, &record_id, &reader, now_ms())? {
+                Err(e) => match gate(&s, &record_id, &reader, s.now_ms())? {
                     Gate::Refused(patient, why) => return Err(refuse(&s, patient, record_id, reader, why).await),
                     _ => {
                         tracing::error!(%record_id, code = %e.code, message = %e.message, "the node's access event was refused");
@@ -151,7 +150,7 @@ async fn refuse(s: &AppState, patient: Address, record: Hash, reader: Address, e
     }
     tracing::warn!(%record, %reader, code = %e.code, "blob read refused");
     let entry =
-        json!({ "at": now_ms() / 1000, "record": record, "reader": reader, "code": e.code, "message": e.message })
+        json!({ "at": s.now_ms() / 1000, "record": record, "reader": reader, "code": e.code, "message": e.message })
             .to_string();
     let ledger = s.0.ledger.clone();
     match tokio::task::spawn_blocking(move || ledger.store.log_refusal(&patient, &entry)).await {

@@ -17,7 +17,7 @@ pub use error::{ApiError, ApiResult};
 pub use submit::{BatchResults, batch_txs};
 
 use crate::cluster::orderer::ClusterOrderer;
-use crate::ledger::{Ledger, OrderError, Orderer, Outcome, order_checked};
+use crate::ledger::{Ledger, NodeClock, OrderError, Orderer, Outcome, order_checked};
 use crate::metrics::Metrics;
 use crate::node_signer::{NodeKey, NodeSigner};
 use crate::verify;
@@ -53,6 +53,8 @@ pub struct Inner {
     node_address: ledger_protocol::Address,
     /// The authority's encryption secret, when configured: re-wraps emergency summaries.
     escrow: std::sync::OnceLock<escrow::EscrowKey>,
+    /// The node's time, for every judgement of "now".
+    pub clock: NodeClock,
 }
 
 /// Everything the handlers share.
@@ -66,6 +68,7 @@ impl AppState {
         orderer: Arc<dyn Orderer>,
         metrics: Arc<Metrics>,
         node_key: k256::ecdsa::SigningKey,
+        clock: NodeClock,
     ) -> Self {
         metrics.set_height(ledger.head().tip.height);
         let node_address = ledger_protocol::PublicKey::from(node_key.verifying_key()).address();
@@ -80,7 +83,13 @@ impl AppState {
             replay: auth::ReplayCache::default(),
             node_address,
             escrow: std::sync::OnceLock::new(),
+            clock,
         }))
+    }
+
+    /// The node's time, ms since the Unix epoch.
+    pub fn now_ms(&self) -> u64 {
+        self.0.clock.now_ms()
     }
 
     /// Lets this node re-wrap escrowed emergency summaries for clinicians under a live
@@ -153,6 +162,11 @@ pub fn app(state: AppState) -> Router {
         .layer(DefaultBodyLimit::max(MAX_JSON_BYTES));
     let blob_routes =
         Router::new().route("/v1/blobs", put(submit::put_blob)).layer(DefaultBodyLimit::max(MAX_BLOB_BYTES));
+    let test_routes = if state.0.clock.is_movable() {
+        Router::new().route("/v1/test/clock", post(advance_clock)).layer(DefaultBodyLimit::max(1024))
+    } else {
+        Router::new()
+    };
     Router::new()
         .route("/health", get(health))
         .route("/metrics", get(metrics))
@@ -178,11 +192,53 @@ pub fn app(state: AppState) -> Router {
         .layer(axum::middleware::from_fn_with_state(state.clone(), consistent_reads))
         .merge(json_routes)
         .merge(blob_routes)
+        .merge(test_routes)
         .layer(axum::middleware::from_fn_with_state(state.clone(), auth::authenticate))
         .fallback(|| async {
             ApiError::new(ErrorKind::NotFound, "not_found", "There is no such endpoint; see /openapi.json.")
         })
         .with_state(state)
+}
+
+/// The longest one move of a test clock, in seconds (a year and a day).
+const MAX_CLOCK_ADVANCE_SECS: u64 = 366 * 86_400;
+
+/// `POST /v1/test/clock {"advance_secs": N}`, signed by a genesis authority, on a node started
+/// with `--test-clock` only (elsewhere there is no such endpoint): moves the node's time
+/// forward, so an end-to-end test sees a break-glass or a consent lapse. Answers the new time.
+async fn advance_clock(
+    State(s): State<AppState>,
+    axum::Extension(caller): axum::Extension<auth::Caller>,
+    body: axum::body::Bytes,
+) -> ApiResult<Json<serde_json::Value>> {
+    let who = caller.check_body(&body)?;
+    if !s.0.ledger.genesis.authorities.iter().any(|a| a.key.address() == who) {
+        return Err(ApiError::new(
+            ErrorKind::Forbidden,
+            "not_authority",
+            "Only the hospital's authority may move a test clock.",
+        ));
+    }
+    #[derive(serde::Deserialize)]
+    #[serde(deny_unknown_fields)]
+    struct Advance {
+        advance_secs: u64,
+    }
+    let Advance { advance_secs } = serde_json::from_slice(&body)
+        .map_err(|e| ApiError::new(ErrorKind::Invalid, "bad_request", format!("Send {{\"advance_secs\": N}}: {e}.")))?;
+    if advance_secs > MAX_CLOCK_ADVANCE_SECS {
+        return Err(ApiError::new(
+            ErrorKind::Invalid,
+            "bad_request",
+            format!("A test clock moves at most {MAX_CLOCK_ADVANCE_SECS} seconds at a time."),
+        ));
+    }
+    let now_ms =
+        s.0.clock
+            .advance(advance_secs * 1000)
+            .map_err(|e| ApiError::new(ErrorKind::NotFound, "not_found", e.to_string()))?;
+    tracing::warn!(advance_secs, now_ms, "TEST CLOCK moved forward");
+    Ok(Json(json!({ "now_ms": now_ms, "advanced_ms": s.0.clock.advanced_ms() })))
 }
 
 /// `?consistent=true` on a read: in a cluster, wait until this node has applied everything
@@ -253,6 +309,9 @@ async fn info(State(s): State<AppState>) -> ApiResult<Json<serde_json::Value>> {
         "genesis_hash": s.0.ledger.genesis.hash(),
         "genesis": s.0.ledger.genesis,
         "node_authority": node.address(),
+        // The node's clock, which signed requests must be near: a client with a wrong clock
+        // signs by this one instead.
+        "now_ms": s.now_ms(),
         "accounts": accounts,
         "limits": { "max_json_bytes": MAX_JSON_BYTES, "max_blob_bytes": MAX_BLOB_BYTES, "max_batch": MAX_BATCH,
                     "api_request_window_ms": wire::API_REQUEST_WINDOW_MS },

@@ -7,7 +7,6 @@ use super::auth::Caller;
 use super::entitled::{self, not_entitled};
 use super::error::parse_id;
 use super::{ApiError, ApiResult, AppState};
-use crate::ledger::now_ms;
 use axum::extract::{Path, State};
 use axum::{Extension, Json};
 use ledger_protocol::codec::Encode;
@@ -54,7 +53,7 @@ pub(super) async fn get_tx(
     let who = caller.required()?;
     let id: Hash = parse_id(&id, "transaction id")?;
     let found = with_proof(&s, id)?;
-    if !entitled::may_see_tx(&s.0.ledger.head().state, &found.id, &found.tx.tx, &who, now_ms() / 1000) {
+    if !entitled::may_see_tx(&s.0.ledger.head().state, &found.id, &found.tx.tx, &who, s.now_ms() / 1000) {
         return Err(not_entitled("this transaction"));
     }
     Ok(Json(found))
@@ -115,7 +114,7 @@ pub(super) async fn get_account(
     let h = s.0.ledger.head();
     let who = caller.address();
     match h.state.account(&a) {
-        Some(acc) if entitled::may_see_account(&h.state, acc, who.as_ref(), now_ms() / 1000) => Ok(Json(acc.clone())),
+        Some(acc) if entitled::may_see_account(&h.state, acc, who.as_ref(), s.now_ms() / 1000) => Ok(Json(acc.clone())),
         // Nobody learns from the answer whether someone else is a patient here.
         _ if who.is_none() => Err(caller.required().unwrap_err()),
         None if who.is_some_and(|w| w == a || entitled::is_authority(&h.state, &w)) => {
@@ -171,11 +170,12 @@ fn visible<T>(
     let h = s.0.ledger.head();
     let list = h.state.patient_index(patient).map(ids).unwrap_or_default();
     let out: Vec<T> = list.iter().rev().filter_map(|id| get(&h.state, id)).filter(|x| may(&h.state, x)).collect();
+    let now = s.now_ms() / 1000;
     if out.is_empty()
         && !entitled::sees_all_of(&h.state, patient, who)
-        && !entitled::relates(&h.state, patient, who, now_ms() / 1000)
+        && !entitled::relates(&h.state, patient, who, now)
     {
-        return Err(not_entitled(what));
+        return Err(entitled::refusal(&h.state, patient, who, now, what));
     }
     Ok(Json(out))
 }
@@ -196,7 +196,7 @@ pub(super) async fn patient_consents(
     Path(a): Path<String>,
 ) -> ApiResult<Json<Vec<ConsentView>>> {
     let (who, patient) = caller_and_patient(&caller, &a)?;
-    let now = now_ms() / 1000;
+    let now = s.now_ms() / 1000;
     let all = entitled::sees_all_of(&s.0.ledger.head().state, &patient, &who);
     let Json(v) = visible(
         &s,
@@ -222,7 +222,7 @@ pub(super) async fn patient_records(
     Path(a): Path<String>,
 ) -> ApiResult<Json<Vec<Record>>> {
     let (who, patient) = caller_and_patient(&caller, &a)?;
-    let now = now_ms() / 1000;
+    let now = s.now_ms() / 1000;
     visible(
         &s,
         &who,
@@ -264,7 +264,7 @@ pub(super) async fn patient_prescriptions(
     Path(a): Path<String>,
 ) -> ApiResult<Json<Vec<Prescription>>> {
     let (who, patient) = caller_and_patient(&caller, &a)?;
-    let now = now_ms() / 1000;
+    let now = s.now_ms() / 1000;
     visible(
         &s,
         &who,
@@ -316,7 +316,7 @@ pub(super) async fn grantee_consents(
     Path(a): Path<String>,
 ) -> ApiResult<Json<Vec<ConsentView>>> {
     let a = only_themselves(&s, &caller, &a, "another provider's consents")?;
-    let now = now_ms() / 1000;
+    let now = s.now_ms() / 1000;
     let h = s.0.ledger.head();
     let mut v: Vec<_> = h
         .state
@@ -355,7 +355,7 @@ pub(super) async fn get_prescription(
     let h = s.0.ledger.head();
     let p =
         h.state.prescriptions.get(&id).ok_or_else(|| ApiError::not_found("prescription_not_found", "prescription"))?;
-    if !entitled::may_see_prescription(&h.state, p, &who, now_ms() / 1000) {
+    if !entitled::may_see_prescription(&h.state, p, &who, s.now_ms() / 1000) {
         return Err(not_entitled("this prescription"));
     }
     Ok(Json(p.clone()))
@@ -367,8 +367,9 @@ fn seen_record(s: &AppState, caller: &Caller, id: &str) -> ApiResult<(Hash, Reco
     let id: Hash = parse_id(id, "record id")?;
     let h = s.0.ledger.head();
     let r = h.state.records.get(&id).ok_or_else(|| ApiError::not_found("record_not_found", "record"))?;
-    if !entitled::may_see_record(&h.state, r, &who, now_ms() / 1000) {
-        return Err(not_entitled("this record"));
+    let now = s.now_ms() / 1000;
+    if !entitled::may_see_record(&h.state, r, &who, now) {
+        return Err(entitled::refusal(&h.state, &r.patient, &who, now, "this record"));
     }
     Ok((id, r.clone()))
 }

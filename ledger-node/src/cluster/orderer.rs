@@ -57,7 +57,7 @@ impl ClusterOrderer {
             local,
             metrics,
             resync: Arc::new(AtomicBool::new(true)),
-            clock: BlockClock::new(crate::ledger::system_clock()),
+            clock: BlockClock::new(crate::ledger::system_clock(), crate::ledger::NodeClock::default()),
         };
         tokio::spawn(p.run(rx));
         Arc::new(ClusterOrderer { id, raft, producer: tx, http: reqwest::Client::new() })

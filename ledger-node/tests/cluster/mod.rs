@@ -127,7 +127,15 @@ impl Cluster {
         self.header_over(i, k, method, path, b"")
     }
     fn header_over(&self, i: usize, k: &k256::ecdsa::SigningKey, method: &str, path: &str, body: &[u8]) -> String {
-        super::auth_header(k, &self.genesis.chain_id, pk(&self.authority(i)).address(), method, path, body)
+        super::auth_header(
+            k,
+            &self.genesis.chain_id,
+            pk(&self.authority(i)).address(),
+            method,
+            path,
+            body,
+            super::now_ms(),
+        )
     }
 
     /// A read of node `i`, signed as its authority (who may read what the ledger holds).

@@ -125,7 +125,7 @@ fn settable_clock() -> (WallClock, Arc<AtomicU64>) {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_producer_clock_set_a_year_ahead_does_not_move_the_chains_time() {
     let (clock, offset) = settable_clock();
-    let (c, auth, _dir, _state) = in_process_with(clock).await;
+    let (c, auth, _dir, _state) = in_process_with(clock, false).await;
     let cast = register_cast(&c, auth).await;
     offset.store(YEAR_MS, Ordering::SeqCst);
     let doctor = pk(&cast.doctor).address();
@@ -176,7 +176,7 @@ async fn anchor_record(c: &Client, patient: &k256::ecdsa::SigningKey, nonce: u64
 /// health check says so, and the next block commits (the node need not be restarted).
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_failed_commit_leaves_nothing_readable_that_is_not_on_disk() {
-    let (c, auth, _dir, state) = in_process_with(ledger_node::ledger::system_clock()).await;
+    let (c, auth, _dir, state) = in_process_with(ledger_node::ledger::system_clock(), false).await;
     let cast = register_cast(&c, auth).await;
     let (_, before) = c.get("/v1/info").await;
     state.0.ledger.store.fail_next_block_commits(1);

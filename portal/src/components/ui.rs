@@ -34,8 +34,9 @@ pub fn datetime(secs: u64) -> String {
     wallet::describe::datetime(secs)
 }
 
+/// The node's time, Unix seconds (see `api::node_now_ms`).
 pub fn now_secs() -> u64 {
-    (js_sys::Date::now() / 1000.0) as u64
+    (crate::api::node_now_ms() / 1000.0) as u64
 }
 
 pub fn input_value(e: &Event) -> String {

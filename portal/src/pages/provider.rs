@@ -163,23 +163,31 @@ struct PatientData {
     consents: Vec<ConsentView>,
     prescriptions: Vec<Prescription>,
     providers: BTreeMap<Address, Account>,
+    /// This provider's emergency access to the patient has ended (and nothing else holds).
+    access_ended: bool,
 }
 
 async fn load(p: Address) -> Result<PatientData, String> {
+    let mut ended = false;
     Ok(PatientData {
         account: api::account(&p).await.map_err(|e| e.message)?,
-        records: none_if_not_entitled(api::records(&p).await)?,
-        consents: none_if_not_entitled(api::consents(&p).await)?,
-        prescriptions: none_if_not_entitled(api::prescriptions(&p).await)?,
+        records: none_if_not_entitled(api::records(&p).await, &mut ended)?,
+        consents: none_if_not_entitled(api::consents(&p).await, &mut ended)?,
+        prescriptions: none_if_not_entitled(api::prescriptions(&p).await, &mut ended)?,
         providers: api::providers().await.map_err(|e| e.message)?.into_iter().map(|a| (a.address, a)).collect(),
+        access_ended: ended,
     })
 }
 
-/// A list the node does not let this provider see (no consent, no break-glass) reads as
-/// empty: the page then offers only emergency access.
-fn none_if_not_entitled<T>(r: Result<Vec<T>, api::ApiError>) -> Result<Vec<T>, String> {
+/// A list the node does not let this provider see (no consent, no break-glass, or one that has
+/// ended: `ended` is set) reads as empty: the page then offers only emergency access.
+fn none_if_not_entitled<T>(r: Result<Vec<T>, api::ApiError>, ended: &mut bool) -> Result<Vec<T>, String> {
     match r {
         Err(e) if e.code == "not_entitled" => Ok(Vec::new()),
+        Err(e) if e.code == "break_glass_expired" => {
+            *ended = true;
+            Ok(Vec::new())
+        }
         r => r.map_err(|e| e.message),
     }
 }
@@ -436,6 +444,11 @@ pub fn patient_view(props: &PatientProps) -> Html {
     html! {
         <main>
             <h1>{ pname.clone() }</h1>
+            if d.access_ended {
+                <p id="break-glass-ended" class="notice warning" role="status">
+                    { "Your emergency access to this patient has ended: their records are closed to you again. Break the glass anew, with a justification, if the emergency continues." }
+                </p>
+            }
             if let Some((ok, m, id)) = &*notice {
                 if *ok { <p id="provider-result" class="notice" role="status" data-id={id.clone()}>{ m.clone() }</p> } else { <ErrorBox id="provider-error" text={m.clone()} /> }
             }
