@@ -108,16 +108,25 @@ pub struct KdfParams {
 }
 
 impl KdfParams {
-    /// Memory below this (KiB) is refused: Argon2 needs 8 KiB per lane at the least.
-    pub const MIN_M_KIB: u32 = 8;
+    /// Memory below this (KiB, 7 MiB: the least of OWASP's Argon2id configurations) is
+    /// refused: less makes a stolen keystore cheap to guess on a GPU.
+    pub const MIN_M_KIB: u32 = 7 * 1024;
+    /// Memory × passes below this (KiB-passes) is refused: OWASP's Argon2id configurations
+    /// (46 MiB × 1, 19 MiB × 2, 12 MiB × 3, 9 MiB × 4, 7 MiB × 5) all reach 35 MiB-passes.
+    pub const MIN_COST: u64 = 7 * 1024 * 5;
     /// Memory above this (1 GiB) is refused so a hostile file cannot exhaust a browser.
     pub const MAX_M_KIB: u32 = 1024 * 1024;
     /// Passes above this are refused so a hostile file cannot hang the wallet.
     pub const MAX_T: u32 = 64;
+    /// Memory × passes above this (2 GiB-passes, about ten times the default) is refused: a
+    /// hostile file would hold the browser for minutes.
+    pub const MAX_COST: u64 = 2 * 1024 * 1024;
     /// Lanes above this are refused.
     pub const MAX_P: u32 = 16;
     /// What new keystores use: 64 MiB, three passes, one lane.
     pub const DEFAULT: KdfParams = KdfParams { m_kib: 65536, t: 3, p: 1 };
+    /// The cheapest parameters accepted (7 MiB, five passes, one lane): for tests.
+    pub const MINIMUM: KdfParams = KdfParams { m_kib: Self::MIN_M_KIB, t: 5, p: 1 };
 
     /// Checked parameters: memory in KiB, passes, lanes.
     pub fn new(m_kib: u32, t: u32, p: u32) -> Result<Self, KeystoreError> {
@@ -145,6 +154,19 @@ impl KdfParams {
         }
         if !(1..=Self::MAX_T).contains(&self.t) {
             return Err(format!("t (passes) is {}, but must be from 1 to {}", self.t, Self::MAX_T));
+        }
+        let cost = u64::from(self.m_kib) * u64::from(self.t);
+        if cost < Self::MIN_COST {
+            return Err(format!(
+                "memory × passes is {cost} KiB, below the safe floor of {} (for example 19456 KiB with 2 passes)",
+                Self::MIN_COST
+            ));
+        }
+        if cost > Self::MAX_COST {
+            return Err(format!(
+                "memory × passes is {cost} KiB, above the most a wallet will spend ({})",
+                Self::MAX_COST
+            ));
         }
         Ok(())
     }

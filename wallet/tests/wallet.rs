@@ -14,9 +14,9 @@ use wallet::describe::{civil_from_days, date, datetime};
 use wallet::envelope::{WRAPPED_KEY_LEN, blob_id};
 use wallet::*;
 
-/// Small Argon2 costs so most keystore tests take milliseconds.
+/// The cheapest Argon2 costs a keystore may have, so keystore tests stay quick.
 fn small() -> KdfParams {
-    KdfParams::new(64, 1, 1).unwrap()
+    KdfParams::MINIMUM
 }
 
 fn mnemonic(byte: u8) -> Mnemonic {
@@ -217,8 +217,9 @@ fn every_tampered_field_gives_the_opaque_error() {
         ("ciphertext", Box::new(|v| v["ciphertext"] = flip_hex(v["ciphertext"].as_str().unwrap()).into())),
         ("nonce", Box::new(|v| v["nonce"] = flip_hex(v["nonce"].as_str().unwrap()).into())),
         ("salt", Box::new(|v| v["kdf"]["salt"] = flip_hex(v["kdf"]["salt"].as_str().unwrap()).into())),
-        ("m_kib", Box::new(|v| v["kdf"]["m_kib"] = 128.into())),
-        ("t", Box::new(|v| v["kdf"]["t"] = 2.into())),
+        // Other parameters a keystore may have: what was bound to the ciphertext changed.
+        ("m_kib", Box::new(|v| v["kdf"]["m_kib"] = 8192.into())),
+        ("t", Box::new(|v| v["kdf"]["t"] = 6.into())),
         ("p", Box::new(|v| v["kdf"]["p"] = 2.into())),
         ("address", Box::new(move |v| v["address"] = other_address.into())),
         ("note", Box::new(|v| v["created_note"] = "phone".into())),
@@ -252,6 +253,16 @@ fn unreadable_keystores_name_what_is_wrong() {
         ("`kdf.salt`", Box::new(|v| v["kdf"]["salt"] = "zz".into())),
         ("m_kib", Box::new(|v| v["kdf"]["m_kib"] = 4.into())),
         ("t (passes)", Box::new(|v| v["kdf"]["t"] = 0.into())),
+        // Parameters below the floor (cheap to guess) or absurdly high (a hung browser) are
+        // refused before any key is derived.
+        ("below the safe floor", Box::new(|v| v["kdf"]["t"] = 1.into())),
+        (
+            "above the most a wallet will spend",
+            Box::new(|v| {
+                v["kdf"]["m_kib"] = (1024 * 1024).into();
+                v["kdf"]["t"] = 64.into();
+            }),
+        ),
         ("m_kib", Box::new(|v| v["kdf"]["m_kib"] = (u64::from(u32::MAX) + 1).into())),
         ("`kdf.algorithm`", Box::new(|v| v["kdf"]["algorithm"] = "scrypt".into())),
         ("`cipher`", Box::new(|v| v["cipher"] = "aes".into())),
@@ -275,10 +286,31 @@ fn unreadable_keystores_name_what_is_wrong() {
 
 #[test]
 fn weak_params_empty_passphrase_and_broken_rng_are_refused() {
-    assert!(matches!(KdfParams::new(4, 1, 1), Err(KeystoreError::InvalidKdfParams(_))));
-    assert!(matches!(KdfParams::new(8, 0, 1), Err(KeystoreError::InvalidKdfParams(_))));
-    assert!(matches!(KdfParams::new(8, 1, 2), Err(KeystoreError::InvalidKdfParams(_))));
-    assert!(KdfParams::new(8, 1, 1).is_ok());
+    for (m, t, p) in [
+        (4, 1, 1),
+        (8, 1, 1),               // Argon2's own minimum, far below the floor
+        (7 * 1024, 4, 1),        // 7 MiB needs 5 passes
+        (19 * 1024, 1, 1),       // 19 MiB needs 2
+        (19 * 1024, 0, 1),       // no pass at all
+        (64 * 1024, 3, 0),       // no lane
+        (64 * 1024, 3, 17),      // too many lanes
+        (2 * 1024 * 1024, 1, 1), // 2 GiB of memory
+        (1024 * 1024, 3, 1),     // 1 GiB × 3: minutes in a browser
+        (64 * 1024, 65, 1),      // too many passes
+    ] {
+        let e = KdfParams::new(m, t, p).unwrap_err();
+        assert!(matches!(&e, KeystoreError::InvalidKdfParams(why) if !why.is_empty()), "{m} {t} {p}: {e:?}");
+    }
+    for (m, t, p) in [
+        (7 * 1024, 5, 1),
+        (9 * 1024, 4, 1),
+        (12 * 1024, 3, 1),
+        (19 * 1024, 2, 1),
+        (46 * 1024, 1, 1),
+        (1024 * 1024, 2, 4),
+    ] {
+        assert!(KdfParams::new(m, t, p).is_ok(), "{m} {t} {p}");
+    }
     let err = Keystore::create(&mnemonic(1), &Passphrase::from(""), small(), None, &mut OsRng).unwrap_err();
     assert_eq!(err, KeystoreError::EmptyPassphrase);
     let err = Keystore::create(&mnemonic(1), &Passphrase::from("pw"), small(), None, &mut BrokenRng).unwrap_err();
@@ -291,7 +323,7 @@ fn weak_params_empty_passphrase_and_broken_rng_are_refused() {
 #[test]
 fn passphrase_and_costs_can_be_changed() {
     let ks = keystore(8, "old");
-    let stronger = KdfParams::new(128, 2, 1).unwrap();
+    let stronger = KdfParams::new(20 * 1024, 2, 1).unwrap();
     let new = ks.change_passphrase(&Passphrase::from("old"), &Passphrase::from("new"), stronger, &mut OsRng).unwrap();
     assert_eq!(new.kdf_params(), stronger);
     assert_eq!(new.created_note(), Some("laptop"));

@@ -68,7 +68,7 @@ fn local_storage_round_trip() {
     raw.remove("healthchain.test.key").unwrap();
     assert_eq!(raw.get("healthchain.test.key").unwrap(), None);
 
-    let params = KdfParams::new(64, 1, 1).unwrap();
+    let params = KdfParams::MINIMUM;
     let ks = Keystore::create(
         &Mnemonic::from_entropy(&[4; 32]),
         &Passphrase::from("pw"),
