@@ -31,12 +31,18 @@ async fn a_stranger_learns_no_health_fact_from_the_ledger_or_the_node() {
         portal_dir: None,
         clock: ledger_node::ledger::system_clock(),
         test_clock: false,
+        limits: ledger_node::limits::Limits::unmetered(),
     })
     .unwrap();
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
     let base = format!("http://{}", listener.local_addr().unwrap());
     let state = node.state.clone();
-    tokio::spawn(ledger_node::serve(listener, node.router, std::future::pending()));
+    tokio::spawn(ledger_node::serve(
+        listener,
+        node.router,
+        ledger_node::limits::Limits::unmetered(),
+        std::future::pending(),
+    ));
 
     let client = demo::client::Client::connect(&base).await.unwrap();
     let n = demo::seed(&client, &auth).await.unwrap();

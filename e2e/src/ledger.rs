@@ -76,6 +76,17 @@ impl Ledger {
         Ok((status.as_u16(), body))
     }
 
+    /// The headers of an anonymous GET of `path` (names lower-case; values as text).
+    pub async fn headers_of(&self, path: &str) -> Result<std::collections::BTreeMap<String, String>> {
+        let url = format!("{}{path}", self.base);
+        let resp = self.http.get(&url).send().await.with_context(|| format!("GET {url}"))?;
+        Ok(resp
+            .headers()
+            .iter()
+            .map(|(k, v)| (k.as_str().to_owned(), v.to_str().unwrap_or("(not text)").to_owned()))
+            .collect())
+    }
+
     async fn fetch(&self, path: &str, auth: Option<String>) -> Result<(reqwest::StatusCode, String)> {
         let url = format!("{}{path}", self.base);
         let mut req = self.http.get(&url);

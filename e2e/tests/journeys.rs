@@ -652,6 +652,48 @@ async fn unlock_journey(j: &Journey) -> Result<()> {
     laptop.click("#unlock-submit").await?;
     laptop.wait_path("/patient", LONG).await?;
     expect_who(&laptop, &format!("{} · patient", jordan.name)).await?;
+    browser_defences(j, &laptop).await
+}
+
+/// The portal runs under the node's Content-Security-Policy (the unlocked dashboard above is
+/// the proof that the page works under it), and script injected into the page does not run:
+/// neither an inline `<script>` nor an event-handler attribute.
+async fn browser_defences(j: &Journey, b: &Browser) -> Result<()> {
+    for path in ["/", "/patient", "/v1/info"] {
+        let headers = j.ledger.headers_of(path).await?;
+        let csp = headers.get("content-security-policy").context("no Content-Security-Policy")?;
+        ensure!(
+            csp.contains("script-src 'self' 'wasm-unsafe-eval' 'sha256-")
+                && !csp.contains("unsafe-inline")
+                && csp.contains("frame-ancestors 'none'"),
+            "{path}: the policy is {csp:?}"
+        );
+        for (name, value) in [
+            ("x-content-type-options", "nosniff"),
+            ("referrer-policy", "no-referrer"),
+            ("cross-origin-opener-policy", "same-origin"),
+            ("x-frame-options", "DENY"),
+        ] {
+            ensure!(headers.get(name).map(String::as_str) == Some(value), "{path}: {name} is {:?}", headers.get(name));
+        }
+    }
+    let ran = b
+        .script(
+            "window.__injected = 0; window.__violations = 0;
+             document.addEventListener('securitypolicyviolation', () => { window.__violations += 1; });
+             const s = document.createElement('script');
+             s.textContent = 'window.__injected = 1;';
+             document.body.appendChild(s);
+             document.body.insertAdjacentHTML('beforeend', '<img id=\"injected\" src=\"data:,\" onload=\"window.__injected = 2\" onerror=\"window.__injected = 3\">');
+             return window.__injected;",
+        )
+        .await?;
+    ensure!(ran == serde_json::json!(0), "an injected inline script ran ({ran})");
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    let after = b.script("return [window.__injected, window.__violations];").await?;
+    ensure!(after[0] == 0, "an injected event handler ran ({after})");
+    ensure!(after[1].as_u64().unwrap_or(0) >= 2, "the browser should report both refusals ({after})");
+    b.shot("injection-refused").await?;
     Ok(())
 }
 

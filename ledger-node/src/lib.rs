@@ -5,9 +5,11 @@
 //! serves it all over an axum JSON API.
 
 pub mod api;
+pub mod browser_policy;
 pub mod cluster;
 pub mod config;
 pub mod ledger;
+pub mod limits;
 pub mod metrics;
 pub mod node_signer;
 pub mod openapi;
@@ -15,7 +17,6 @@ pub mod staff;
 pub mod store;
 pub mod verify;
 
-use std::net::SocketAddr;
 use std::path::PathBuf;
 use std::sync::Arc;
 
@@ -32,6 +33,8 @@ pub struct NodeConfig {
     /// `--test-clock`: `POST /v1/test/clock` may move the node's time forward (end-to-end
     /// tests only; the node says so loudly when it starts).
     pub test_clock: bool,
+    /// What the public port allows one client (rates, requests in flight, connections, time).
+    pub limits: limits::Limits,
 }
 
 /// A started node: its state and its router, not yet bound to a socket.
@@ -76,21 +79,21 @@ pub fn start(cfg: NodeConfig) -> anyhow::Result<Node> {
         metrics.clone(),
         block_clock,
     ));
-    let state = api::AppState::new(ledger, orderer, metrics, cfg.key, node_clock);
+    let state = api::AppState::new(ledger, orderer, metrics, cfg.key, node_clock, cfg.limits);
     let router = api::app_with_portal(state.clone(), cfg.portal_dir.as_deref())
         .layer(tower_http::trace::TraceLayer::new_for_http());
     Ok(Node { state, router })
 }
 
-/// Serves `router` on `listener` until `shutdown` resolves.
+/// Serves `router` on `listener` until `shutdown` resolves, within `limits` (connections,
+/// header time; see `limits::serve`).
 pub async fn serve(
     listener: tokio::net::TcpListener,
     router: axum::Router,
+    limits: limits::Limits,
     shutdown: impl std::future::Future<Output = ()> + Send + 'static,
 ) -> std::io::Result<()> {
-    axum::serve(listener, router.into_make_service_with_connect_info::<SocketAddr>())
-        .with_graceful_shutdown(shutdown)
-        .await
+    limits::serve(listener, router, limits, shutdown).await
 }
 
 /// The file of the authority's encryption secret in a node's data directory.

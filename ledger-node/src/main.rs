@@ -54,6 +54,8 @@ enum Cmd {
         /// (`POST /v1/test/clock`). Never on a real hospital's node.
         #[arg(long, conflicts_with = "cluster")]
         test_clock: bool,
+        #[command(flatten)]
+        limits: ledger_node::limits::LimitSettings,
     },
     /// Create a node's authority keys in DATA_DIR and print its entry for a shared genesis.
     Keygen {
@@ -205,7 +207,18 @@ fn main() -> anyhow::Result<()> {
             let c = ledger_node::cluster::ClusterConfig::read(&file)?;
             rt.block_on(run_cluster(c))
         }
-        Cmd::Serve { data_dir, genesis, key, listen, block_ms, block_txs, portal_dir, test_clock, cluster: None } => {
+        Cmd::Serve {
+            data_dir,
+            genesis,
+            key,
+            listen,
+            block_ms,
+            block_txs,
+            portal_dir,
+            test_clock,
+            limits,
+            cluster: None,
+        } => {
             let data_dir = data_dir.context("--data-dir is needed")?;
             let genesis = config::read_genesis(&genesis.unwrap_or_else(|| data_dir.join("genesis.json")))?;
             let key = config::read_key(&key.unwrap_or_else(|| data_dir.join("authority.key")))?;
@@ -220,6 +233,7 @@ fn main() -> anyhow::Result<()> {
                     portal_dir,
                     clock: ledger_node::ledger::system_clock(),
                     test_clock,
+                    limits: limits.limits(),
                 },
                 listen,
                 false,
@@ -293,6 +307,7 @@ fn main() -> anyhow::Result<()> {
                     portal_dir,
                     clock: ledger_node::ledger::system_clock(),
                     test_clock,
+                    limits: ledger_node::limits::Limits::default(),
                 },
                 listen,
                 true,
@@ -322,7 +337,7 @@ async fn run(cfg: NodeConfig, listen: SocketAddr, demo: bool) -> anyhow::Result<
     let shutdown = async {
         let _ = tokio::signal::ctrl_c().await;
     };
-    ledger_node::serve(listener, node.router, shutdown).await?;
+    ledger_node::serve(listener, node.router, node.state.0.limits.clone(), shutdown).await?;
     Ok(())
 }
 
@@ -338,7 +353,8 @@ async fn run_cluster(c: ledger_node::cluster::ClusterConfig) -> anyhow::Result<(
     let (stop_tx, stop_rx) = tokio::sync::watch::channel(false);
     let mut rx1 = stop_rx.clone();
     let mut rx2 = stop_rx;
-    let api_task = tokio::spawn(ledger_node::serve(api, node.node.router, async move {
+    let limits = node.node.state.0.limits.clone();
+    let api_task = tokio::spawn(ledger_node::serve(api, node.node.router, limits, async move {
         let _ = rx1.changed().await;
     }));
     let raft_task = tokio::spawn(async move {

@@ -19,6 +19,8 @@ use std::time::{Duration, Instant};
 mod cluster;
 #[path = "durability/mod.rs"]
 mod durability;
+#[path = "limits/mod.rs"]
+mod limits;
 
 fn key(seed: &str) -> k256::ecdsa::SigningKey {
     k256::ecdsa::SigningKey::from_slice(&sha256(&[seed.as_bytes()]).0).unwrap()
@@ -259,6 +261,15 @@ async fn in_process_with(
     clock: ledger_node::ledger::WallClock,
     test_clock: bool,
 ) -> (Client, k256::ecdsa::SigningKey, tempfile::TempDir, ledger_node::api::AppState) {
+    in_process_limited(clock, test_clock, ledger_node::limits::Limits::unmetered()).await
+}
+
+/// Like `in_process_with`, with the public port's `limits`.
+async fn in_process_limited(
+    clock: ledger_node::ledger::WallClock,
+    test_clock: bool,
+    limits: ledger_node::limits::Limits,
+) -> (Client, k256::ecdsa::SigningKey, tempfile::TempDir, ledger_node::api::AppState) {
     let dir = tempfile::tempdir().unwrap();
     let auth = key("authority");
     let genesis = Genesis {
@@ -278,12 +289,13 @@ async fn in_process_with(
         portal_dir: None,
         clock,
         test_clock,
+        limits: limits.clone(),
     })
     .unwrap();
     node.state.set_escrow_key(k256::SecretKey::from_bytes(&key("auth-enc").to_bytes()).unwrap()).unwrap();
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
     let base = format!("http://{}", listener.local_addr().unwrap());
-    tokio::spawn(ledger_node::serve(listener, node.router, std::future::pending()));
+    tokio::spawn(ledger_node::serve(listener, node.router, limits, std::future::pending()));
     (Client::new(base, "test-chain".into(), &auth), auth, dir, node.state)
 }
 
@@ -1042,7 +1054,7 @@ async fn only_the_authority_moves_a_test_clock_and_only_on_a_test_node() {
     let r = c.http.post(format!("{}/v1/test/clock", c.base)).body(r#"{"advance_secs":1}"#).send().await.unwrap();
     assert_eq!(r.status().as_u16(), 401);
     let (s, v) = c.advance_clock_as(&auth, 400 * 86_400).await;
-    assert_eq!((s, v["code"].as_str()), (400, Some("bad_request")), "at most a year and a day at once: {v}");
+    assert_eq!((s, v["code"].as_str()), (422, Some("bad_request")), "at most a year and a day at once: {v}");
     let before = c.get_anonymous("/v1/info").await.1["now_ms"].as_u64().unwrap();
     let (s, v) = c.advance_clock_as(&auth, 86_400).await;
     assert_eq!(s, 200, "{v}");

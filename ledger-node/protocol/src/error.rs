@@ -109,7 +109,7 @@ pub enum Rejection {
 
 /// What kind of error an answer is, which decides its HTTP status. Every rejection has
 /// exactly one (`Rejection::kind`, with no wildcard), so a new rejection cannot be answered
-/// with the wrong status; the node's own errors use the last two.
+/// with the wrong status; the node's own errors use the last three.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 #[serde(rename_all = "snake_case")]
 pub enum ErrorKind {
@@ -127,6 +127,8 @@ pub enum ErrorKind {
     TooLarge,
     /// A field's value is not acceptable.
     Invalid,
+    /// The client sent more than its share; it may try again after `Retry-After`.
+    RateLimited,
     /// The node cannot answer now; trying again may work.
     Unavailable,
     /// The node failed; it has been logged.

@@ -55,6 +55,8 @@ pub struct Inner {
     escrow: std::sync::OnceLock<escrow::EscrowKey>,
     /// The node's time, for every judgement of "now".
     pub clock: NodeClock,
+    /// What the public port allows one client.
+    pub limits: crate::limits::Limits,
 }
 
 /// Everything the handlers share.
@@ -69,6 +71,7 @@ impl AppState {
         metrics: Arc<Metrics>,
         node_key: k256::ecdsa::SigningKey,
         clock: NodeClock,
+        limits: crate::limits::Limits,
     ) -> Self {
         metrics.set_height(ledger.head().tip.height);
         let node_address = ledger_protocol::PublicKey::from(node_key.verifying_key()).address();
@@ -84,6 +87,7 @@ impl AppState {
             node_address,
             escrow: std::sync::OnceLock::new(),
             clock,
+            limits,
         }))
     }
 
@@ -140,17 +144,25 @@ impl AppState {
 
 /// Builds the router over shared state, serving the portal's files from `portal_dir`
 /// (with `index.html` for every other path, so the portal's routes load) when given.
+/// Everything the public port answers: the API, the portal's files (when given), the limits
+/// on each client (`limits.rs`) and the browser defences on every answer (`browser_policy.rs`,
+/// whose script hashes come from the portal's page).
 pub fn app_with_portal(state: AppState, portal_dir: Option<&std::path::Path>) -> Router {
+    let limits = state.0.limits.clone();
     let api = app(state);
-    match portal_dir {
-        None => api,
+    let (router, page) = match portal_dir {
+        None => (api, None),
         Some(dir) => {
             let files = tower_http::services::ServeDir::new(dir)
                 .precompressed_gzip()
                 .fallback(tower_http::services::ServeFile::new(dir.join("index.html")).precompressed_gzip());
-            api.fallback_service(files)
+            let page = std::fs::read_to_string(dir.join("index.html"))
+                .map_err(|e| tracing::warn!(error = %e, dir = %dir.display(), "the portal's page cannot be read"))
+                .ok();
+            (api.fallback_service(files), page)
         }
-    }
+    };
+    crate::browser_policy::layer(crate::limits::outer(router, &limits), page.as_deref())
 }
 
 /// Builds the API router over shared state. No socket, no global state.
@@ -167,7 +179,7 @@ pub fn app(state: AppState) -> Router {
     } else {
         Router::new()
     };
-    Router::new()
+    let routes = Router::new()
         .route("/health", get(health))
         .route("/metrics", get(metrics))
         .route("/openapi.json", get(openapi))
@@ -192,7 +204,9 @@ pub fn app(state: AppState) -> Router {
         .layer(axum::middleware::from_fn_with_state(state.clone(), consistent_reads))
         .merge(json_routes)
         .merge(blob_routes)
-        .merge(test_routes)
+        .merge(test_routes);
+    // Counted per account once `authenticate` (around it) has checked who signed.
+    crate::limits::per_account(routes, &state.0.limits)
         .layer(axum::middleware::from_fn_with_state(state.clone(), auth::authenticate))
         .fallback(|| async {
             ApiError::new(ErrorKind::NotFound, "not_found", "There is no such endpoint; see /openapi.json.")

@@ -134,7 +134,22 @@ fn main() -> anyhow::Result<()> {
     let ceil = ceiling(&load[..50_000], 3.0);
     println!("verify-only ceiling: {ceil:.0} signatures/s on {} threads (libsecp256k1)", rayon::current_num_threads());
 
-    let (mut node, base) = spawn_node(&args.node_bin, &["serve", "--listen", "127.0.0.1:0", "--data-dir"], &dir)?;
+    let (mut node, base) = spawn_node(
+        &args.node_bin,
+        &[
+            "serve",
+            "--listen",
+            "127.0.0.1:0",
+            "--rate-per-address",
+            "0",
+            "--rate-per-account",
+            "0",
+            "--max-in-flight",
+            "0",
+            "--data-dir",
+        ],
+        &dir,
+    )?;
     let rt = tokio::runtime::Builder::new_multi_thread().worker_threads(2).enable_all().build()?;
     let result = rt.block_on(async {
         let http = reqwest::Client::builder().pool_max_idle_per_host(64).build()?;
@@ -157,7 +172,22 @@ fn main() -> anyhow::Result<()> {
     let _ = node.kill();
     let _ = node.wait();
     let restart = Instant::now();
-    let restarted = spawn_node(&args.node_bin, &["serve", "--listen", "127.0.0.1:0", "--data-dir"], &dir);
+    let restarted = spawn_node(
+        &args.node_bin,
+        &[
+            "serve",
+            "--listen",
+            "127.0.0.1:0",
+            "--rate-per-address",
+            "0",
+            "--rate-per-account",
+            "0",
+            "--max-in-flight",
+            "0",
+            "--data-dir",
+        ],
+        &dir,
+    );
     let restarted = restarted.and_then(|(mut n, base)| {
         let took = restart.elapsed().as_secs_f64();
         let info =
@@ -370,8 +400,22 @@ fn cluster_main(args: &Args) -> anyhow::Result<()> {
     let rt = tokio::runtime::Builder::new_multi_thread().worker_threads(2).enable_all().build()?;
     let http = reqwest::Client::builder().pool_max_idle_per_host(64).build()?;
 
-    let (mut single, base) =
-        spawn_node(&args.node_bin, &["serve", "--listen", "127.0.0.1:0", "--data-dir"], &single_dir)?;
+    let (mut single, base) = spawn_node(
+        &args.node_bin,
+        &[
+            "serve",
+            "--listen",
+            "127.0.0.1:0",
+            "--rate-per-address",
+            "0",
+            "--rate-per-account",
+            "0",
+            "--max-in-flight",
+            "0",
+            "--data-dir",
+        ],
+        &single_dir,
+    )?;
     let single_tps = rt.block_on(throughput(&http, &base, &load, args));
     let _ = single.kill();
     let _ = single.wait();
@@ -388,7 +432,10 @@ fn cluster_main(args: &Args) -> anyhow::Result<()> {
     }
     let ports: Vec<(u16, u16)> = (0..3).map(|_| Ok((free_port()?, free_port()?))).collect::<anyhow::Result<_>>()?;
     for i in 1..=3 {
-        std::fs::write(cdir.join(format!("node{i}.toml")), ledger_node::config::loopback_node_toml(i, &ports, false))?;
+        // One load process stands in for many clients: no rate limits.
+        let toml = ledger_node::config::loopback_node_toml(i, &ports, false)
+            + "\n[limits]\nrate_per_address = 0\nrate_per_account = 0\nmax_in_flight = 0\n";
+        std::fs::write(cdir.join(format!("node{i}.toml")), toml)?;
     }
     let apis: Vec<String> = ports.iter().map(|(a, _)| format!("http://127.0.0.1:{a}")).collect();
     let start = |i: usize| spawn_node(&args.node_bin, &["serve", "--cluster"], &cdir.join(format!("node{i}.toml")));

@@ -48,6 +48,9 @@ pub struct ClusterConfig {
     pub raft: RaftTuning,
     #[serde(default)]
     pub blocks: BlockTuning,
+    /// What the public port allows one client (`[limits]`, as `serve`'s flags).
+    #[serde(default)]
+    pub limits: crate::limits::LimitSettings,
 }
 
 #[derive(Debug, Clone, Deserialize)]
@@ -223,7 +226,14 @@ pub async fn start(c: &ClusterConfig) -> anyhow::Result<ClusterNode> {
         BlockConfig { max_wait: Duration::from_millis(c.blocks.max_wait_ms), max_txs: c.blocks.max_txs.max(1) };
     let orderer =
         orderer::ClusterOrderer::start(c.id, raft.clone(), ledger.clone(), key.clone(), blocks, local, metrics.clone());
-    let state = api::AppState::new(ledger, orderer.clone(), metrics, key, crate::ledger::NodeClock::default());
+    let state = api::AppState::new(
+        ledger,
+        orderer.clone(),
+        metrics,
+        key,
+        crate::ledger::NodeClock::default(),
+        c.limits.limits(),
+    );
     let _ = state.0.cluster.set(orderer.clone());
     let router = api::app_with_portal(state.clone(), c.portal_dir.as_deref())
         .layer(tower_http::trace::TraceLayer::new_for_http());

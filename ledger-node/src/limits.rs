@@ -1,0 +1,336 @@
+//! Limits on the public port, so that one client cannot take the node from everyone else: a
+//! request rate per IP address and per signed-in account (token buckets of the `governor`
+//! crate, through `tower_governor`), a cap on requests being handled at once (more are shed),
+//! a cap on open connections, and time limits on reading a request's headers and on a whole
+//! request. Over a limit a client gets `429` or `503` with `Retry-After` and a sentence that
+//! says what to do. Limits act before a request is handled, so nothing already acknowledged is
+//! touched and nothing half-done is left.
+
+use crate::api::auth::Caller;
+use crate::api::error::ApiError;
+use axum::Router;
+use axum::body::Body;
+use axum::http::{HeaderValue, Request, Response, StatusCode, header};
+use axum::response::IntoResponse;
+use ledger_protocol::{Address, ErrorKind};
+use std::net::{IpAddr, SocketAddr};
+use std::sync::Arc;
+use std::time::Duration;
+use tower_governor::GovernorError;
+use tower_governor::governor::{GovernorConfig, GovernorConfigBuilder};
+use tower_governor::key_extractor::KeyExtractor;
+
+/// A sustained rate with the burst it allows: `per_sec` requests a second on average, up to
+/// `burst` at once. `per_sec == 0` means no limit.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Rate {
+    pub per_sec: u32,
+    pub burst: u32,
+}
+
+impl Rate {
+    /// `per_sec` a second, with bursts of five seconds' worth.
+    pub fn per_sec(per_sec: u32) -> Rate {
+        Rate { per_sec, burst: per_sec.saturating_mul(5).max(1) }
+    }
+    pub const UNLIMITED: Rate = Rate { per_sec: 0, burst: 0 };
+}
+
+/// What the public port allows.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Limits {
+    /// Requests from one IP address (a hospital's clients behind one NAT share it: generous).
+    pub per_address: Rate,
+    /// Signed requests by one account.
+    pub per_account: Rate,
+    /// Requests being handled at once; more are answered 503 at once (0: no cap).
+    pub max_in_flight: usize,
+    /// Open connections; more wait in the kernel's backlog until one closes.
+    pub max_connections: usize,
+    /// The longest a client may take to send a request's headers.
+    pub header_timeout: Duration,
+    /// The longest a whole request may take, its body included.
+    pub request_timeout: Duration,
+}
+
+impl Default for Limits {
+    fn default() -> Self {
+        Limits {
+            per_address: Rate::per_sec(200),
+            per_account: Rate::per_sec(100),
+            max_in_flight: 512,
+            max_connections: 1000,
+            header_timeout: Duration::from_secs(10),
+            request_timeout: Duration::from_secs(60),
+        }
+    }
+}
+
+/// The limits a hospital sets: flags of `ledger-node serve`, or a cluster file's `[limits]`.
+#[derive(Debug, Clone, PartialEq, Eq, clap::Args, serde::Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct LimitSettings {
+    /// Requests a second from one IP address, sustained (bursts of five seconds' worth); 0: no limit.
+    #[arg(long, default_value_t = LimitSettings::default().rate_per_address)]
+    pub rate_per_address: u32,
+    /// Signed requests a second by one account, sustained (bursts of five seconds' worth); 0: no limit.
+    #[arg(long, default_value_t = LimitSettings::default().rate_per_account)]
+    pub rate_per_account: u32,
+    /// Requests handled at once; more are answered 503 at once. 0: no cap.
+    #[arg(long, default_value_t = LimitSettings::default().max_in_flight)]
+    pub max_in_flight: usize,
+    /// Connections open at once; more wait until one closes.
+    #[arg(long, default_value_t = LimitSettings::default().max_connections)]
+    pub max_connections: usize,
+}
+
+impl Default for LimitSettings {
+    fn default() -> Self {
+        let d = Limits::default();
+        LimitSettings {
+            rate_per_address: d.per_address.per_sec,
+            rate_per_account: d.per_account.per_sec,
+            max_in_flight: d.max_in_flight,
+            max_connections: d.max_connections,
+        }
+    }
+}
+
+impl LimitSettings {
+    pub fn limits(&self) -> Limits {
+        Limits {
+            per_address: Rate::per_sec(self.rate_per_address),
+            per_account: Rate::per_sec(self.rate_per_account),
+            max_in_flight: self.max_in_flight,
+            max_connections: self.max_connections,
+            ..Limits::default()
+        }
+    }
+}
+
+impl Limits {
+    /// No rate limit and no cap on requests in flight (tests and benchmarks that stand in for
+    /// many clients from one address); connections and timeouts stay bounded.
+    pub fn unmetered() -> Self {
+        Limits { per_address: Rate::UNLIMITED, per_account: Rate::UNLIMITED, max_in_flight: 0, ..Limits::default() }
+    }
+}
+
+/// Keys a request by its peer's address (IPv6 by its /64, what one site is usually given).
+#[derive(Debug, Clone, Copy)]
+pub struct PeerKey;
+
+impl KeyExtractor for PeerKey {
+    type Key = IpAddr;
+    fn extract<T>(&self, req: &Request<T>) -> Result<IpAddr, GovernorError> {
+        let ip = req
+            .extensions()
+            .get::<axum::extract::ConnectInfo<SocketAddr>>()
+            .map(|c| c.0.ip())
+            .ok_or(GovernorError::UnableToExtractKey)?;
+        Ok(match ip {
+            IpAddr::V6(v6) => match v6.to_ipv4_mapped() {
+                Some(v4) => IpAddr::V4(v4),
+                None => {
+                    let s = v6.segments();
+                    IpAddr::V6(std::net::Ipv6Addr::new(s[0], s[1], s[2], s[3], 0, 0, 0, 0))
+                }
+            },
+            v4 => v4,
+        })
+    }
+}
+
+/// The answer to a client over a limit: the error of `kind` (its status), `Retry-After`, and
+/// a sentence.
+fn over_limit(kind: ErrorKind, retry_after_s: u64, code: &str, message: String) -> Response<Body> {
+    let mut r = ApiError::new(kind, code, message).into_response();
+    r.headers_mut().insert(header::RETRY_AFTER, HeaderValue::from(retry_after_s.max(1)));
+    r
+}
+
+fn governor_answer(what: &'static str) -> impl Fn(GovernorError) -> Response<Body> + Clone + Send + Sync + 'static {
+    move |e| match e {
+        GovernorError::TooManyRequests { wait_time, .. } => over_limit(
+            ErrorKind::RateLimited,
+            wait_time,
+            "rate_limited",
+            format!("Too many requests from {what}. Wait {} s (Retry-After) and try again.", wait_time.max(1)),
+        ),
+        GovernorError::UnableToExtractKey => over_limit(
+            ErrorKind::Internal,
+            1,
+            "internal",
+            "The node could not tell where the request came from.".into(),
+        ),
+        GovernorError::Other { msg, .. } => over_limit(
+            ErrorKind::RateLimited,
+            1,
+            "rate_limited",
+            msg.unwrap_or_else(|| "The request was refused.".into()),
+        ),
+    }
+}
+
+fn governor<K: KeyExtractor>(
+    rate: Rate,
+    key: K,
+) -> Option<Arc<GovernorConfig<K, governor::middleware::NoOpMiddleware<governor::clock::QuantaInstant>>>> {
+    if rate.per_sec == 0 {
+        return None;
+    }
+    let period_ns = (1_000_000_000u64 / u64::from(rate.per_sec)).max(1);
+    GovernorConfigBuilder::default()
+        .period(Duration::from_nanos(period_ns))
+        .burst_size(rate.burst.max(1))
+        .key_extractor(key)
+        .finish()
+        .map(Arc::new)
+}
+
+/// Starts the task that forgets idle buckets once a minute, so the limiter's memory follows
+/// the clients of the last minute, not every address ever seen.
+fn forget_idle<K>(config: &GovernorConfig<K, governor::middleware::NoOpMiddleware<governor::clock::QuantaInstant>>)
+where
+    K: KeyExtractor,
+    K::Key: Send + Sync + 'static,
+{
+    let limiter = config.limiter().clone();
+    if let Ok(rt) = tokio::runtime::Handle::try_current() {
+        rt.spawn(async move {
+            loop {
+                tokio::time::sleep(Duration::from_secs(60)).await;
+                limiter.retain_recent();
+            }
+        });
+    }
+}
+
+/// The per-account limit, for routes behind `auth::authenticate` (which must wrap it, so the
+/// signer is checked before it is counted: no one can spend someone else's allowance).
+/// Unsigned requests are counted per address only.
+pub fn per_account<S: Clone + Send + Sync + 'static>(router: Router<S>, limits: &Limits) -> Router<S> {
+    let (Some(per_sec), Some(burst)) =
+        (std::num::NonZeroU32::new(limits.per_account.per_sec), std::num::NonZeroU32::new(limits.per_account.burst))
+    else {
+        return router;
+    };
+    let limiter: Arc<governor::DefaultKeyedRateLimiter<Address>> =
+        Arc::new(governor::RateLimiter::keyed(governor::Quota::per_second(per_sec).allow_burst(burst)));
+    if let Ok(rt) = tokio::runtime::Handle::try_current() {
+        let l = limiter.clone();
+        rt.spawn(async move {
+            loop {
+                tokio::time::sleep(Duration::from_secs(60)).await;
+                l.retain_recent();
+            }
+        });
+    }
+    router.layer(axum::middleware::from_fn(move |req: axum::extract::Request, next: axum::middleware::Next| {
+        let limiter = limiter.clone();
+        async move {
+            if let Some(a) = req.extensions().get::<Caller>().and_then(Caller::address)
+                && let Err(not_until) = limiter.check_key(&a)
+            {
+                use governor::clock::Clock;
+                let wait = not_until.wait_time_from(limiter.clock().now()).as_secs_f64().ceil() as u64;
+                return over_limit(
+                    ErrorKind::RateLimited,
+                    wait,
+                    "rate_limited",
+                    format!("Too many requests by this account. Wait {} s (Retry-After) and try again.", wait.max(1)),
+                );
+            }
+            next.run(req).await
+        }
+    }))
+}
+
+/// The limits on the whole public port: per address, in flight, request time.
+pub fn outer(router: Router, limits: &Limits) -> Router {
+    let mut router = router.layer(tower_http::timeout::TimeoutLayer::with_status_code(
+        StatusCode::REQUEST_TIMEOUT,
+        limits.request_timeout,
+    ));
+    if limits.max_in_flight > 0 {
+        router = router.layer(
+            tower::ServiceBuilder::new()
+                .layer(axum::error_handling::HandleErrorLayer::new(|_: tower::BoxError| async {
+                    over_limit(
+                        ErrorKind::Unavailable,
+                        1,
+                        "busy",
+                        "The node is handling as many requests as it can. Try again in a second.".into(),
+                    )
+                }))
+                .load_shed()
+                .layer(tower::limit::GlobalConcurrencyLimitLayer::new(limits.max_in_flight)),
+        );
+    }
+    if let Some(cfg) = governor(limits.per_address, PeerKey) {
+        forget_idle(&cfg);
+        router = router.layer(tower_governor::GovernorLayer::new(cfg).error_handler(governor_answer("this address")));
+    }
+    router
+}
+
+/// Serves `router` on `listener` (HTTP/1.1) until `shutdown` resolves: at most
+/// `limits.max_connections` connections open at once (the next waits in the listen backlog
+/// until one closes), each given `limits.header_timeout` to send a request's headers (an idle
+/// keep-alive connection is closed after as long). On shutdown, requests being handled are
+/// let finish for up to ten seconds.
+pub async fn serve(
+    listener: tokio::net::TcpListener,
+    router: Router,
+    limits: Limits,
+    shutdown: impl std::future::Future<Output = ()> + Send + 'static,
+) -> std::io::Result<()> {
+    use hyper_util::rt::{TokioIo, TokioTimer};
+    let open = Arc::new(tokio::sync::Semaphore::new(limits.max_connections.max(1)));
+    let graceful = hyper_util::server::graceful::GracefulShutdown::new();
+    let mut shutdown = std::pin::pin!(shutdown);
+    loop {
+        let permit = tokio::select! {
+            p = open.clone().acquire_owned() => match p {
+                Ok(p) => p,
+                Err(_) => break,
+            },
+            () = &mut shutdown => break,
+        };
+        let (tcp, peer) = tokio::select! {
+            r = listener.accept() => match r {
+                Ok(accepted) => accepted,
+                Err(e) => {
+                    // Out of file descriptors, or a connection reset before it was taken:
+                    // wait a moment rather than spin.
+                    tracing::warn!(error = %e, "could not accept a connection");
+                    tokio::time::sleep(Duration::from_millis(50)).await;
+                    continue;
+                }
+            },
+            () = &mut shutdown => break,
+        };
+        let _ = tcp.set_nodelay(true);
+        let router = router.clone();
+        let service = hyper::service::service_fn(move |mut req: Request<hyper::body::Incoming>| {
+            req.extensions_mut().insert(axum::extract::ConnectInfo(peer));
+            tower::ServiceExt::oneshot(router.clone(), req)
+        });
+        let conn = hyper::server::conn::http1::Builder::new()
+            .timer(TokioTimer::new())
+            .header_read_timeout(limits.header_timeout)
+            .serve_connection(TokioIo::new(tcp), service);
+        let conn = graceful.watch(conn);
+        tokio::spawn(async move {
+            if let Err(e) = conn.await {
+                tracing::debug!(error = %e, %peer, "a connection ended with an error");
+            }
+            drop(permit);
+        });
+    }
+    drop(listener);
+    if tokio::time::timeout(Duration::from_secs(10), graceful.shutdown()).await.is_err() {
+        tracing::warn!("some requests were still being handled ten seconds after shutdown began");
+    }
+    Ok(())
+}

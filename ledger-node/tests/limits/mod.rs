@@ -1,0 +1,162 @@
+//! Issue 14, limits on the public port: a client over its rate (per address, per account) is
+//! answered 429 with Retry-After while others are still served; requests beyond the cap in
+//! flight are shed with 503; a client that never finishes its headers, or drips its body, is
+//! cut off; connections beyond the cap wait. Each test starts a node with small limits.
+
+use super::*;
+use ledger_node::limits::{Limits, Rate};
+use std::net::{IpAddr, Ipv4Addr};
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+
+/// An in-process node with `limits`; its client, authority key and base URL.
+async fn limited(limits: Limits) -> (Client, k256::ecdsa::SigningKey, tempfile::TempDir) {
+    let (c, k, dir, _) = in_process_limited(ledger_node::ledger::system_clock(), false, limits).await;
+    (c, k, dir)
+}
+
+/// A client whose connections come from `ip` (any 127.x.y.z is this machine).
+fn from(ip: [u8; 4]) -> reqwest::Client {
+    reqwest::Client::builder().local_address(IpAddr::V4(Ipv4Addr::from(ip))).build().unwrap()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_address_over_its_rate_is_told_to_wait_and_others_are_still_served() {
+    let limits = Limits { per_address: Rate { per_sec: 1, burst: 5 }, ..Limits::unmetered() };
+    let (c, _, _dir) = limited(limits).await;
+    let noisy = from([127, 0, 0, 2]);
+    let mut refused = None;
+    for _ in 0..8 {
+        let r = noisy.get(format!("{}/v1/info", c.base)).send().await.unwrap();
+        if r.status() == 429 {
+            refused = Some(r);
+            break;
+        }
+        assert_eq!(r.status(), 200);
+    }
+    let r = refused.expect("the sixth request within a second is over the rate");
+    let wait: u64 = r.headers()["retry-after"].to_str().unwrap().parse().unwrap();
+    assert!(wait >= 1, "Retry-After {wait}");
+    let v: Value = r.json().await.unwrap();
+    assert_eq!(v["code"], "rate_limited", "{v}");
+    assert!(v["message"].as_str().unwrap().contains("Wait"), "{v}");
+    // Another address is served meanwhile.
+    let quiet = from([127, 0, 0, 3]);
+    assert_eq!(quiet.get(format!("{}/v1/info", c.base)).send().await.unwrap().status(), 200);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_account_over_its_rate_is_told_to_wait_and_other_accounts_are_not() {
+    let limits = Limits { per_account: Rate { per_sec: 1, burst: 3 }, ..Limits::unmetered() };
+    let (c, auth, _dir) = limited(limits).await;
+    let cast = register_cast(&c, auth).await;
+    let patient = pk(&cast.patient).address();
+    let path = format!("/v1/patients/{patient}/consents");
+    let mut statuses = Vec::new();
+    for _ in 0..5 {
+        statuses.push(c.get_as(&cast.patient, &path).await.0);
+    }
+    assert_eq!(&statuses[..3], &[200, 200, 200], "{statuses:?}");
+    assert_eq!(statuses[4], 429, "{statuses:?}");
+    // The same address, another account: served.
+    let (s, _) = c.get_as(&cast.doctor, &format!("/v1/grantees/{}/consents", pk(&cast.doctor).address())).await;
+    assert_eq!(s, 200);
+}
+
+/// Opens a raw connection and sends `head` (a request line and headers, perhaps unfinished).
+async fn raw(base: &str, head: &str) -> tokio::net::TcpStream {
+    let addr = base.trim_start_matches("http://");
+    let mut s = tokio::net::TcpStream::connect(addr).await.unwrap();
+    s.write_all(head.as_bytes()).await.unwrap();
+    s
+}
+
+/// Reads what the node sends until it closes the connection (or `within` passes: None).
+async fn read_to_close(s: &mut tokio::net::TcpStream, within: Duration) -> Option<String> {
+    let mut out = Vec::new();
+    match tokio::time::timeout(within, s.read_to_end(&mut out)).await {
+        Ok(_) => Some(String::from_utf8_lossy(&out).into_owned()),
+        Err(_) => None,
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn requests_beyond_the_cap_in_flight_are_shed_with_503() {
+    let limits = Limits { max_in_flight: 1, ..Limits::unmetered() };
+    let (c, auth, _dir) = limited(limits).await;
+    let cast = register_cast(&c, auth).await;
+    // A blob upload whose body has not all arrived holds the only place.
+    let body = vec![7u8; 1000];
+    let h = c.header(&cast.patient, "PUT", "/v1/blobs", &body);
+    let head = format!(
+        "PUT /v1/blobs HTTP/1.1\r\nhost: x\r\nauthorization: {h}\r\ncontent-type: application/octet-stream\r\ncontent-length: {}\r\n\r\n",
+        body.len()
+    );
+    let mut slow = raw(&c.base, &head).await;
+    slow.write_all(&body[..10]).await.unwrap();
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    let r = reqwest::get(format!("{}/v1/info", c.base)).await.unwrap();
+    assert_eq!(r.status(), 503);
+    assert_eq!(r.headers()["retry-after"], "1");
+    let v: Value = r.json().await.unwrap();
+    assert_eq!(v["code"], "busy", "{v}");
+    // The upload completes and is acknowledged; then the place is free again.
+    slow.write_all(&body[10..]).await.unwrap();
+    let mut answer = vec![0u8; 512];
+    let n = slow.read(&mut answer).await.unwrap();
+    assert!(
+        String::from_utf8_lossy(&answer[..n]).starts_with("HTTP/1.1 201"),
+        "{}",
+        String::from_utf8_lossy(&answer[..n])
+    );
+    drop(slow);
+    assert_eq!(reqwest::get(format!("{}/v1/info", c.base)).await.unwrap().status(), 200);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn unfinished_headers_and_dripping_bodies_are_cut_off() {
+    let limits = Limits {
+        header_timeout: Duration::from_secs(1),
+        request_timeout: Duration::from_secs(1),
+        ..Limits::unmetered()
+    };
+    let (c, auth, _dir) = limited(limits).await;
+    let cast = register_cast(&c, auth).await;
+    // Headers never finished: the connection is closed after about a second.
+    let started = Instant::now();
+    let mut s = raw(&c.base, "GET /v1/info HTTP/1.1\r\nhost: x\r\n").await;
+    let seen = read_to_close(&mut s, Duration::from_secs(5)).await;
+    assert!(seen.is_some(), "the node should close a connection whose headers never end");
+    assert!(started.elapsed() < Duration::from_secs(4), "{:?}", started.elapsed());
+
+    // A body dripped slower than the request time allows: 408, and nothing was stored.
+    let body = vec![9u8; 100];
+    let h = c.header(&cast.patient, "PUT", "/v1/blobs", &body);
+    let head =
+        format!("PUT /v1/blobs HTTP/1.1\r\nhost: x\r\nauthorization: {h}\r\ncontent-length: {}\r\n\r\n", body.len());
+    let mut s = raw(&c.base, &head).await;
+    for b in body.chunks(10).take(4) {
+        s.write_all(b).await.unwrap();
+        tokio::time::sleep(Duration::from_millis(400)).await;
+    }
+    let mut answer = vec![0u8; 512];
+    let n = tokio::time::timeout(Duration::from_secs(5), s.read(&mut answer)).await.unwrap().unwrap();
+    assert!(
+        String::from_utf8_lossy(&answer[..n]).starts_with("HTTP/1.1 408"),
+        "{}",
+        String::from_utf8_lossy(&answer[..n])
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn connections_beyond_the_cap_wait_until_one_closes() {
+    let limits = Limits { max_connections: 2, header_timeout: Duration::from_secs(2), ..Limits::unmetered() };
+    let (c, _, _dir) = limited(limits).await;
+    let idle1 = raw(&c.base, "").await;
+    let idle2 = raw(&c.base, "").await;
+    tokio::time::sleep(Duration::from_millis(200)).await;
+    let quick = reqwest::Client::builder().timeout(Duration::from_millis(700)).build().unwrap();
+    assert!(quick.get(format!("{}/v1/info", c.base)).send().await.is_err(), "a third connection waits");
+    drop((idle1, idle2));
+    tokio::time::sleep(Duration::from_millis(200)).await;
+    assert_eq!(reqwest::get(format!("{}/v1/info", c.base)).await.unwrap().status(), 200);
+}
