@@ -264,7 +264,7 @@ pub fn access_basis(state: &State, record: &Record, reader: &Address, now: u64) 
 }
 
 /// Whether `clinician` ever broke the glass on `patient`.
-fn had_break_glass(state: &State, patient: &Address, clinician: &Address) -> bool {
+pub fn had_break_glass(state: &State, patient: &Address, clinician: &Address) -> bool {
     state.patients.get(patient).is_some_and(|i| {
         i.break_glass.iter().filter_map(|id| state.break_glass.get(id)).any(|b| b.clinician == *clinician)
     })

@@ -26,9 +26,9 @@ pub fn not_entitled(what: &str) -> ApiError {
 /// has ended, when they had one (they were entitled then, so this tells them nothing new),
 /// else the plain refusal.
 pub fn refusal(state: &State, patient: &Address, who: &Address, now: u64, what: &str) -> ApiError {
-    let ended = state.patient_index(patient).is_some_and(|idx| {
-        idx.break_glass.iter().filter_map(|id| state.break_glass.get(id)).any(|b| b.clinician == *who && now >= b.until)
-    });
+    // Called only when nothing live lets `who` in: a break-glass they had has ended.
+    let ended = live_break_glass(state, patient, who, now).is_none()
+        && ledger_protocol::rules::had_break_glass(state, patient, who);
     if ended && is_active(state, who) {
         ApiError::from(ledger_protocol::Rejection::BreakGlassExpired)
     } else {
