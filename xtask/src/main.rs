@@ -60,8 +60,13 @@ fn main() -> Result<()> {
     }
 }
 
+/// The workspace root. Taken from what `cargo run` tells the running binary, not from where
+/// it was compiled: one cached target dir serves clones at different paths, and a binary
+/// built in another clone would otherwise test that clone.
 fn root() -> Result<PathBuf> {
-    let manifest = PathBuf::from(env!("CARGO_MANIFEST_DIR"));
+    let manifest = std::env::var_os("CARGO_MANIFEST_DIR")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| PathBuf::from(env!("CARGO_MANIFEST_DIR")));
     Ok(manifest.parent().context("xtask lives in the workspace")?.to_owned())
 }
 
