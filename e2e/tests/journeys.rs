@@ -428,7 +428,16 @@ async fn emergency_access(
     dr.click("#find-patient-submit").await?;
     dr.wait_path(&format!("/provider/patient/{me}"), WAIT).await?;
     dr.wait("#break-glass-ended").await.context("the doctor's page should say the emergency access ended")?;
-    ensure!(dr.count("ul#patient-records li.record-item").await? == 0, "no record is listed once the access ended");
+    // What the break-glass opened is closed: the summary is no longer listed. The records the
+    // patient once keyed to the doctor stay listed as anchors (their reads stay refused).
+    ensure!(
+        dr.count(&format!("ul#patient-records li.record-item[data-record-id='{summary}']")).await? == 0,
+        "the emergency summary should not be listed once the access ended"
+    );
+    ensure!(
+        dr.count("ul#patient-records li.record-item[data-has-key='false']").await? == 0,
+        "only records keyed to the doctor may stay listed once the access ended"
+    );
     ensure!(dr.count("#bg-submit").await? == 1, "breaking the glass anew stays possible");
     dr.shot("break-glass-ended").await?;
     Ok(())
