@@ -145,7 +145,7 @@ fn keystore_round_trips_through_json() {
     let v: Value = serde_json::from_str(&json).unwrap();
     assert_eq!(v["version"], 1);
     assert_eq!(v["kdf"]["algorithm"], "argon2id");
-    assert_eq!(v["kdf"]["m_kib"], 64);
+    assert_eq!(v["kdf"]["m_kib"], KdfParams::MIN_M_KIB, "the cheapest parameters a keystore may have");
     assert_eq!(v["kdf"]["salt"].as_str().unwrap().len(), 32);
     assert_eq!(v["cipher"], "xchacha20poly1305");
     assert_eq!(v["nonce"].as_str().unwrap().len(), 48);
