@@ -41,6 +41,7 @@ async fn a_stranger_learns_no_health_fact_from_the_ledger_or_the_node() {
         listener,
         node.router,
         ledger_node::limits::Limits::unmetered(),
+        ledger_node::tls::Listen::Plain,
         std::future::pending(),
     ));
 

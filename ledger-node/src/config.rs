@@ -1,6 +1,8 @@
-//! Files a node reads and writes: the genesis file (JSON) and secret key files (hex, mode
-//! 0600), plus `init`, which creates both for a new hospital chain.
+//! Files a node reads and writes: the genesis file (JSON), secret key files (hex, mode 0600)
+//! and TLS identities, plus `init`, which creates the first two for a new hospital chain,
+//! `keygen`, one hospital's part of a shared chain, and `init-cluster`, a loopback cluster.
 
+use crate::tls::{self, KeyPin};
 use anyhow::{Context, bail};
 use ledger_protocol::{Genesis, GenesisAuthority, PublicKey};
 use std::path::Path;
@@ -66,19 +68,25 @@ pub fn init(dir: &Path, chain_id: &str, name: &str, timestamp_ms: u64) -> anyhow
     Ok(())
 }
 
-/// Creates a node's authority keys in `dir` (refusing to overwrite) and returns its entry
-/// for a genesis shared by several hospitals.
-pub fn keygen(dir: &Path, name: &str) -> anyhow::Result<GenesisAuthority> {
+/// The name in the self-signed certificates `keygen` makes (peers check the key's pin, not
+/// the name).
+pub const TLS_NAME: &str = "healthchain-node";
+
+/// Creates a node's authority keys and its TLS identity in `dir` (refusing to overwrite) and
+/// returns its entry for a genesis shared by several hospitals, and its TLS key pin.
+pub fn keygen(dir: &Path, name: &str) -> anyhow::Result<(GenesisAuthority, KeyPin)> {
     std::fs::create_dir_all(dir).with_context(|| format!("cannot create {}", dir.display()))?;
     let key = k256::ecdsa::SigningKey::random(&mut rand_core::OsRng);
     let enc = k256::ecdsa::SigningKey::random(&mut rand_core::OsRng);
     write_secret(&dir.join("authority.key"), &key)?;
     write_secret(&dir.join("authority-encryption.key"), &enc)?;
-    Ok(GenesisAuthority {
+    let pin = tls::make_identity(dir, tls::NODE_CERT, tls::NODE_KEY, &[TLS_NAME.to_owned()])?;
+    let entry = GenesisAuthority {
         name: name.to_owned(),
         key: PublicKey::from(key.verifying_key()),
         encryption_key: PublicKey::from(enc.verifying_key()),
-    })
+    };
+    Ok((entry, pin))
 }
 
 /// Writes a genesis listing the authorities in `entries` (JSON files as `keygen` prints).
@@ -106,38 +114,49 @@ pub fn write_genesis(
     Ok(())
 }
 
-/// A loopback cluster of `n` nodes under `dir`: `node<i>/` with that node's keys and the
-/// shared genesis, and `node<i>.toml` (API on `base_port + i`, Raft on `base_port + 100 + i`).
+/// A loopback cluster of `n` nodes under `dir`: `node<i>/` with that node's keys, TLS
+/// identity and the shared genesis, `admin/` with an administrator's TLS identity, and
+/// `node<i>.toml` (API on `base_port + i`, Raft on `base_port + 100 + i`).
 pub fn init_cluster(dir: &Path, chain_id: &str, n: u64, base_port: u16, timestamp_ms: u64) -> anyhow::Result<()> {
     if n == 0 || u64::from(base_port) + 100 + n > u64::from(u16::MAX) {
         bail!("need at least one node, and ports that fit below 65536");
     }
     let mut authorities = Vec::new();
     for i in 1..=n {
-        authorities.push(keygen(&dir.join(format!("node{i}")), &format!("Hospital {i}"))?);
+        authorities.push(keygen(&dir.join(format!("node{i}")), &format!("Hospital {i}"))?.0);
     }
+    tls::make_identity(&dir.join(ADMIN_DIR), tls::ADMIN_CERT, tls::ADMIN_KEY, &["healthchain-admin".to_owned()])?;
     let g = Genesis { chain_id: chain_id.to_owned(), timestamp_ms, authorities };
     let text = serde_json::to_string_pretty(&g)? + "\n";
     let ports: Vec<(u16, u16)> = (1..=n).map(|i| (base_port + i as u16, base_port + 100 + i as u16)).collect();
     for i in 1..=n {
         std::fs::write(dir.join(format!("node{i}/genesis.json")), &text)?;
-        std::fs::write(dir.join(format!("node{i}.toml")), loopback_node_toml(i, &ports, false))?;
+        std::fs::write(dir.join(format!("node{i}.toml")), loopback_node_toml(dir, i, &ports, false)?)?;
     }
     Ok(())
 }
 
-/// The cluster file of node `id` (1-based) of a loopback cluster whose node i listens on
-/// `ports[i - 1]` (API, Raft), with its data in `node<id>/` beside the file.
-pub fn loopback_node_toml(id: u64, ports: &[(u16, u16)], join: bool) -> String {
+/// Where `init_cluster` puts the administrator's TLS identity, under its folder.
+pub const ADMIN_DIR: &str = "admin";
+
+/// The cluster file of node `id` (1-based) of a loopback cluster made by `init_cluster` in
+/// `dir`, whose node i listens on `ports[i - 1]` (API, Raft), with its data in `node<id>/`
+/// beside the file; the key pins are read from the identities there.
+pub fn loopback_node_toml(dir: &Path, id: u64, ports: &[(u16, u16)], join: bool) -> anyhow::Result<String> {
     let (api, raft) = ports[(id - 1) as usize];
+    let pin = |d: &Path, cert: &str, key: &str| -> anyhow::Result<KeyPin> {
+        tls::Identity::read(&d.join(cert), &d.join(key))?.pin().context("a TLS certificate without a readable key")
+    };
+    let admin = pin(&dir.join(ADMIN_DIR), tls::ADMIN_CERT, tls::ADMIN_KEY)?;
     let mut t = format!(
-        "# Cluster node {id}: `ledger-node serve --cluster node{id}.toml`\nid = {id}\ndata_dir = \"node{id}\"\nlisten = \"127.0.0.1:{api}\"\nraft_listen = \"127.0.0.1:{raft}\"\njoin = {join}\n"
+        "# Cluster node {id}: `ledger-node serve --cluster node{id}.toml`\nid = {id}\ndata_dir = \"node{id}\"\nlisten = \"127.0.0.1:{api}\"\nraft_listen = \"127.0.0.1:{raft}\"\njoin = {join}\nadmins = [\"{admin}\"]\n"
     );
     for (j, (api, raft)) in ports.iter().enumerate() {
+        let tls = pin(&dir.join(format!("node{}", j + 1)), tls::NODE_CERT, tls::NODE_KEY)?;
         t += &format!(
-            "\n[[members]]\nid = {}\napi = \"http://127.0.0.1:{api}\"\nraft = \"http://127.0.0.1:{raft}\"\n",
+            "\n[[members]]\nid = {}\napi = \"http://127.0.0.1:{api}\"\nraft = \"https://127.0.0.1:{raft}\"\ntls = \"{tls}\"\n",
             j + 1
         );
     }
-    t
+    Ok(t)
 }

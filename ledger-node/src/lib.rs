@@ -15,6 +15,7 @@ pub mod node_signer;
 pub mod openapi;
 pub mod staff;
 pub mod store;
+pub mod tls;
 pub mod verify;
 
 use std::path::PathBuf;
@@ -86,14 +87,15 @@ pub fn start(cfg: NodeConfig) -> anyhow::Result<Node> {
 }
 
 /// Serves `router` on `listener` until `shutdown` resolves, within `limits` (connections,
-/// header time; see `limits::serve`).
+/// header time; see `limits::serve`), over plain HTTP or TLS as `listen` says.
 pub async fn serve(
     listener: tokio::net::TcpListener,
     router: axum::Router,
     limits: limits::Limits,
+    listen: tls::Listen,
     shutdown: impl std::future::Future<Output = ()> + Send + 'static,
 ) -> std::io::Result<()> {
-    limits::serve(listener, router, limits, shutdown).await
+    limits::serve(listener, router, limits, listen, shutdown).await
 }
 
 /// The file of the authority's encryption secret in a node's data directory.

@@ -277,15 +277,17 @@ pub fn outer(router: Router, limits: &Limits) -> Router {
 /// Serves `router` on `listener` (HTTP/1.1) until `shutdown` resolves: at most
 /// `limits.max_connections` connections open at once (the next waits in the listen backlog
 /// until one closes), each given `limits.header_timeout` to send a request's headers (an idle
-/// keep-alive connection is closed after as long). On shutdown, requests being handled are
-/// let finish for up to ten seconds.
+/// keep-alive connection is closed after as long, and as long for a TLS handshake). With
+/// `Listen::Mutual`, a client whose key is not listed never reaches the router. On shutdown,
+/// requests being handled are let finish for up to ten seconds.
 pub async fn serve(
     listener: tokio::net::TcpListener,
     router: Router,
     limits: Limits,
+    listen: crate::tls::Listen,
     shutdown: impl std::future::Future<Output = ()> + Send + 'static,
 ) -> std::io::Result<()> {
-    use hyper_util::rt::{TokioIo, TokioTimer};
+    use crate::tls::Listen;
     let open = Arc::new(tokio::sync::Semaphore::new(limits.max_connections.max(1)));
     let graceful = hyper_util::server::graceful::GracefulShutdown::new();
     let mut shutdown = std::pin::pin!(shutdown);
@@ -311,19 +313,31 @@ pub async fn serve(
             () = &mut shutdown => break,
         };
         let _ = tcp.set_nodelay(true);
-        let router = router.clone();
-        let service = hyper::service::service_fn(move |mut req: Request<hyper::body::Incoming>| {
-            req.extensions_mut().insert(axum::extract::ConnectInfo(peer));
-            tower::ServiceExt::oneshot(router.clone(), req)
-        });
-        let conn = hyper::server::conn::http1::Builder::new()
-            .timer(TokioTimer::new())
-            .header_read_timeout(limits.header_timeout)
-            .serve_connection(TokioIo::new(tcp), service);
-        let conn = graceful.watch(conn);
+        let (router, watcher, listen) = (router.clone(), graceful.watcher(), listen.clone());
+        let header_timeout = limits.header_timeout;
         tokio::spawn(async move {
-            if let Err(e) = conn.await {
-                tracing::debug!(error = %e, %peer, "a connection ended with an error");
+            match listen {
+                Listen::Plain => connection(tcp, peer, None, router, header_timeout, watcher).await,
+                Listen::Tls(acceptor) => {
+                    if let Some(tls) = handshake(&acceptor, tcp, peer, header_timeout).await {
+                        connection(tls, peer, None, router, header_timeout, watcher).await
+                    }
+                }
+                Listen::Mutual(acceptor, trust) => {
+                    if let Some(tls) = handshake(&acceptor, tcp, peer, header_timeout).await {
+                        // The verifier let only a listed key through; which one it was:
+                        let caller = tls
+                            .get_ref()
+                            .1
+                            .peer_certificates()
+                            .and_then(|c| c.first())
+                            .and_then(crate::tls::pin_of)
+                            .and_then(|pin| trust.caller(pin));
+                        if caller.is_some() {
+                            connection(tls, peer, caller, router, header_timeout, watcher).await
+                        }
+                    }
+                }
             }
             drop(permit);
         });
@@ -333,4 +347,53 @@ pub async fn serve(
         tracing::warn!("some requests were still being handled ten seconds after shutdown began");
     }
     Ok(())
+}
+
+/// A TLS handshake, held to the same time limit as a request's headers.
+async fn handshake(
+    acceptor: &tokio_rustls::TlsAcceptor,
+    tcp: tokio::net::TcpStream,
+    peer: SocketAddr,
+    within: Duration,
+) -> Option<tokio_rustls::server::TlsStream<tokio::net::TcpStream>> {
+    match tokio::time::timeout(within, acceptor.accept(tcp)).await {
+        Ok(Ok(tls)) => Some(tls),
+        Ok(Err(e)) => {
+            tracing::debug!(error = %e, %peer, "a TLS handshake failed");
+            None
+        }
+        Err(_) => {
+            tracing::debug!(%peer, "a TLS handshake took longer than the header time limit");
+            None
+        }
+    }
+}
+
+/// Serves one connection's HTTP/1.1 requests, each tagged with the client's address (and,
+/// on a mutual-TLS port, who it proved to be), until it closes or the node shuts down.
+async fn connection<IO>(
+    io: IO,
+    peer: SocketAddr,
+    caller: Option<crate::tls::Caller>,
+    router: Router,
+    header_timeout: Duration,
+    watcher: hyper_util::server::graceful::Watcher,
+) where
+    IO: tokio::io::AsyncRead + tokio::io::AsyncWrite + Unpin + Send + 'static,
+{
+    use hyper_util::rt::{TokioIo, TokioTimer};
+    let service = hyper::service::service_fn(move |mut req: Request<hyper::body::Incoming>| {
+        req.extensions_mut().insert(axum::extract::ConnectInfo(peer));
+        if let Some(c) = caller {
+            req.extensions_mut().insert(c);
+        }
+        tower::ServiceExt::oneshot(router.clone(), req)
+    });
+    let conn = hyper::server::conn::http1::Builder::new()
+        .timer(TokioTimer::new())
+        .header_read_timeout(header_timeout)
+        .serve_connection(TokioIo::new(io), service);
+    if let Err(e) = watcher.watch(conn).await {
+        tracing::debug!(error = %e, %peer, "a connection ended with an error");
+    }
 }

@@ -31,7 +31,7 @@ enum Cmd {
         data_dir: Option<PathBuf>,
         /// Run as a cluster node described by this TOML file (see the README); the other
         /// options are then taken from the file.
-        #[arg(long, conflicts_with_all = ["data_dir", "genesis", "key", "portal_dir"])]
+        #[arg(long, conflicts_with_all = ["data_dir", "genesis", "key", "portal_dir", "tls_cert"])]
         cluster: Option<PathBuf>,
         /// Genesis file [default: DATA_DIR/genesis.json].
         #[arg(long)]
@@ -56,14 +56,31 @@ enum Cmd {
         test_clock: bool,
         #[command(flatten)]
         limits: ledger_node::limits::LimitSettings,
+        /// Serve the public port over TLS with this certificate chain (PEM), for a site with no
+        /// proxy in front; needs --tls-key.
+        #[arg(long, requires = "tls_key")]
+        tls_cert: Option<PathBuf>,
+        /// The certificate's private key (PEM).
+        #[arg(long, requires = "tls_cert")]
+        tls_key: Option<PathBuf>,
     },
-    /// Create a node's authority keys in DATA_DIR and print its entry for a shared genesis.
+    /// Create a node's authority keys and its TLS identity (for the Raft port's mutual TLS) in
+    /// DATA_DIR; print its entry for a shared genesis, and its TLS key pin for the cluster files.
     Keygen {
         #[arg(long)]
         data_dir: PathBuf,
         /// The hospital's name, as the genesis shows it.
         #[arg(long)]
         name: String,
+    },
+    /// Make a TLS identity (a key and a self-signed certificate) in OUT and print its key pin:
+    /// a node's (node-tls.crt, node-tls.key), or with --admin an administrator's
+    /// (admin-tls.crt, admin-tls.key), whose pin goes in each node's `admins` list.
+    TlsKeygen {
+        #[arg(long)]
+        out: PathBuf,
+        #[arg(long)]
+        admin: bool,
     },
     /// Write a genesis file listing several hospitals' authorities (the entries `keygen` printed).
     Genesis {
@@ -92,9 +109,16 @@ enum Cmd {
     /// `staff-list`, with --api and --key), or a cluster through any node's Raft port (the
     /// other commands, with --raft; changes go to the leader).
     Admin {
-        /// A node's Raft port, e.g. http://127.0.0.1:7901 (cluster commands).
+        /// A node's Raft port, e.g. https://127.0.0.1:7901 (cluster commands).
         #[arg(long)]
         raft: Option<String>,
+        /// The folder of the administrator's TLS identity (admin-tls.crt and admin-tls.key,
+        /// from `tls-keygen --admin`), for cluster commands.
+        #[arg(long)]
+        cert: Option<PathBuf>,
+        /// A node's cluster file: the nodes whose keys (the members' pins) to trust.
+        #[arg(long)]
+        cluster: Option<PathBuf>,
         /// A node's public API, e.g. http://127.0.0.1:7800 (staff commands).
         #[arg(long)]
         api: Option<String>,
@@ -170,9 +194,12 @@ enum AdminCmd {
         /// Its public API base URL.
         #[arg(long)]
         api: String,
-        /// Its Raft port base URL.
+        /// Its Raft port base URL (https://).
         #[arg(long = "raft-url")]
         raft_url: String,
+        /// The pin of its TLS key (what its `keygen` printed).
+        #[arg(long)]
+        tls: ledger_node::tls::KeyPin,
     },
     /// Make a learner a voter.
     Promote {
@@ -217,6 +244,8 @@ fn main() -> anyhow::Result<()> {
             portal_dir,
             test_clock,
             limits,
+            tls_cert,
+            tls_key,
             cluster: None,
         } => {
             let data_dir = data_dir.context("--data-dir is needed")?;
@@ -224,6 +253,12 @@ fn main() -> anyhow::Result<()> {
             let key = config::read_key(&key.unwrap_or_else(|| data_dir.join("authority.key")))?;
             let blocks =
                 BlockConfig { max_wait: std::time::Duration::from_millis(block_ms), max_txs: usize::from(block_txs) };
+            let listen_tls = match (tls_cert, tls_key) {
+                (Some(cert), Some(key)) => ledger_node::tls::Listen::tls(ledger_node::tls::public_server(
+                    &ledger_node::tls::Identity::read(&cert, &key)?,
+                )?),
+                _ => ledger_node::tls::Listen::Plain,
+            };
             rt.block_on(run(
                 NodeConfig {
                     data_dir,
@@ -236,6 +271,7 @@ fn main() -> anyhow::Result<()> {
                     limits: limits.limits(),
                 },
                 listen,
+                listen_tls,
                 false,
             ))
         }
@@ -270,8 +306,23 @@ fn main() -> anyhow::Result<()> {
             Ok(())
         }
         Cmd::Keygen { data_dir, name } => {
-            let entry = config::keygen(&data_dir, &name)?;
+            let (entry, pin) = config::keygen(&data_dir, &name)?;
             println!("{}", serde_json::to_string_pretty(&entry)?);
+            eprintln!("the node's TLS key pin (its `tls` in the cluster files): {pin}");
+            Ok(())
+        }
+        Cmd::TlsKeygen { out, admin } => {
+            use ledger_node::tls;
+            let (cert, key) = if admin { (tls::ADMIN_CERT, tls::ADMIN_KEY) } else { (tls::NODE_CERT, tls::NODE_KEY) };
+            let pin = tls::make_identity(&out, cert, key, &[config::TLS_NAME.to_owned()])?;
+            println!("{pin}");
+            eprintln!(
+                "made {} and {} in {}; list this pin {}",
+                cert,
+                key,
+                out.display(),
+                if admin { "in each node's `admins`" } else { "as the node's `tls` in every cluster file" }
+            );
             Ok(())
         }
         Cmd::Genesis { chain_id, out, authorities } => {
@@ -286,7 +337,12 @@ fn main() -> anyhow::Result<()> {
             }
             Ok(())
         }
-        Cmd::Admin { raft, api, key, cmd } => rt.block_on(admin(raft.as_deref(), api.as_deref(), key.as_deref(), cmd)),
+        Cmd::Admin { raft, cert, cluster, api, key, cmd } => rt.block_on(admin(
+            AdminTo { raft: raft.as_deref(), cert: cert.as_deref(), cluster: cluster.as_deref() },
+            api.as_deref(),
+            key.as_deref(),
+            cmd,
+        )),
         Cmd::Demo { data_dir, listen, portal_dir, test_clock } => {
             if !data_dir.join("genesis.json").exists() {
                 config::init(
@@ -310,20 +366,22 @@ fn main() -> anyhow::Result<()> {
                     limits: ledger_node::limits::Limits::default(),
                 },
                 listen,
+                ledger_node::tls::Listen::Plain,
                 true,
             ))
         }
     }
 }
 
-async fn run(cfg: NodeConfig, listen: SocketAddr, demo: bool) -> anyhow::Result<()> {
+async fn run(cfg: NodeConfig, listen: SocketAddr, tls: ledger_node::tls::Listen, demo: bool) -> anyhow::Result<()> {
     let data_dir = cfg.data_dir.clone();
     let with_portal = cfg.portal_dir.is_some();
     let node = ledger_node::start(cfg)?;
     ledger_node::load_escrow_key(&node.state, &data_dir)?;
     let listener = tokio::net::TcpListener::bind(listen).await.with_context(|| format!("cannot listen on {listen}"))?;
     let addr = listener.local_addr()?;
-    println!("ledger node listening on http://{addr}");
+    let scheme = tls.scheme();
+    println!("ledger node listening on {scheme}://{addr}");
     if demo {
         println!(
             "demo chain in {}: seed it with `demo-seed --node http://{addr} --data-dir {}` (`cargo xtask run` does)",
@@ -332,12 +390,12 @@ async fn run(cfg: NodeConfig, listen: SocketAddr, demo: bool) -> anyhow::Result<
         );
     }
     if with_portal {
-        println!("portal: open http://{addr}/ in a browser");
+        println!("portal: open {scheme}://{addr}/ in a browser");
     }
     let shutdown = async {
         let _ = tokio::signal::ctrl_c().await;
     };
-    ledger_node::serve(listener, node.router, node.state.0.limits.clone(), shutdown).await?;
+    ledger_node::serve(listener, node.router, node.state.0.limits.clone(), tls, shutdown).await?;
     Ok(())
 }
 
@@ -349,21 +407,24 @@ async fn run_cluster(c: ledger_node::cluster::ClusterConfig) -> anyhow::Result<(
         .with_context(|| format!("cannot listen on {}", c.raft_listen))?;
     let node = ledger_node::cluster::start(&c).await?;
     ledger_node::load_escrow_key(&node.node.state, &c.data_dir)?;
-    println!("cluster node {} listening on http://{} (API), http://{} (Raft port)", c.id, c.listen, c.raft_listen);
+    println!(
+        "cluster node {} listening on http://{} (API), https://{} (Raft port, mutual TLS)",
+        c.id, c.listen, c.raft_listen
+    );
     let (stop_tx, stop_rx) = tokio::sync::watch::channel(false);
     let mut rx1 = stop_rx.clone();
     let mut rx2 = stop_rx;
     let limits = node.node.state.0.limits.clone();
-    let api_task = tokio::spawn(ledger_node::serve(api, node.node.router, limits, async move {
-        let _ = rx1.changed().await;
-    }));
-    let raft_task = tokio::spawn(async move {
-        axum::serve(raft, node.raft_router)
-            .with_graceful_shutdown(async move {
-                let _ = rx2.changed().await;
-            })
-            .await
-    });
+    let api_task =
+        tokio::spawn(ledger_node::serve(api, node.node.router, limits, ledger_node::tls::Listen::Plain, async move {
+            let _ = rx1.changed().await;
+        }));
+    // Peers hold a few long-lived connections; the public port's rates do not apply.
+    let raft_limits = ledger_node::limits::Limits::unmetered();
+    let raft_task =
+        tokio::spawn(ledger_node::serve(raft, node.raft_router, raft_limits, node.raft_listen, async move {
+            let _ = rx2.changed().await;
+        }));
     shutdown_signal().await;
     let _ = stop_tx.send(true);
     let _ = node.raft.shutdown().await;
@@ -391,12 +452,30 @@ async fn shutdown_signal() {
     let _ = tokio::signal::ctrl_c().await;
 }
 
-async fn admin(
-    raft: Option<&str>,
-    api: Option<&str>,
-    key: Option<&std::path::Path>,
-    cmd: AdminCmd,
-) -> anyhow::Result<()> {
+/// Where a cluster command goes, and as whom.
+struct AdminTo<'a> {
+    raft: Option<&'a str>,
+    cert: Option<&'a std::path::Path>,
+    cluster: Option<&'a std::path::Path>,
+}
+
+impl AdminTo<'_> {
+    /// An HTTPS client presenting the administrator's certificate and accepting only the
+    /// cluster file's members.
+    fn client(&self) -> anyhow::Result<reqwest::Client> {
+        use ledger_node::tls;
+        let dir = self.cert.context(
+            "cluster commands need --cert, the folder of the administrator's TLS identity (`ledger-node tls-keygen --admin --out DIR`)",
+        )?;
+        let id = tls::Identity::read(&dir.join(tls::ADMIN_CERT), &dir.join(tls::ADMIN_KEY))?;
+        let file =
+            self.cluster.context("cluster commands need --cluster, a node's cluster file (whose members to trust)")?;
+        let c = ledger_node::cluster::ClusterConfig::read(file)?;
+        tls::raft_client(&id, std::sync::Arc::new(tls::Trust::new(c.members.iter().map(|m| m.tls), [])))
+    }
+}
+
+async fn admin(to: AdminTo<'_>, api: Option<&str>, key: Option<&std::path::Path>, cmd: AdminCmd) -> anyhow::Result<()> {
     use ledger_node::staff;
     let api_of = || api.context("staff commands need --api, the node's public address (e.g. http://127.0.0.1:7800)");
     let key_of = || -> anyhow::Result<k256::ecdsa::SigningKey> {
@@ -436,23 +515,26 @@ async fn admin(
         }
         _ => {}
     }
-    let base = raft
-        .context("cluster commands need --raft, a node's Raft port (e.g. http://127.0.0.1:7901)")?
+    let base = to
+        .raft
+        .context("cluster commands need --raft, a node's Raft port (e.g. https://127.0.0.1:7901)")?
         .trim_end_matches('/');
-    let http = reqwest::Client::new();
+    let http = to.client()?;
     let req = match cmd {
         AdminCmd::StaffAdd { .. } | AdminCmd::StaffDeactivate { .. } | AdminCmd::StaffList => {
             unreachable!("handled above")
         }
         AdminCmd::Status => http.get(format!("{base}/admin/status")),
-        AdminCmd::AddLearner { id, api, raft_url } => http
+        AdminCmd::AddLearner { id, api, raft_url, tls } => http
             .post(format!("{base}/admin/add-learner"))
-            .json(&serde_json::json!({ "id": id, "api": api, "raft": raft_url })),
+            .json(&serde_json::json!({ "id": id, "api": api, "raft": raft_url, "tls": tls })),
         AdminCmd::Promote { id } => http.post(format!("{base}/admin/promote")).json(&serde_json::json!({ "id": id })),
         AdminCmd::Remove { id } => http.post(format!("{base}/admin/remove")).json(&serde_json::json!({ "id": id })),
         AdminCmd::Snapshot => http.post(format!("{base}/admin/snapshot")),
     };
-    let resp = req.send().await.with_context(|| format!("cannot reach the node's Raft port at {base}"))?;
+    let resp = req.send().await.with_context(|| {
+        format!("cannot reach the node's Raft port at {base} (or it refused this certificate, or it is not a member's)")
+    })?;
     let status = resp.status();
     let body: serde_json::Value = resp.json().await.context("the node's answer is not JSON")?;
     if !status.is_success() {

@@ -295,7 +295,13 @@ async fn in_process_limited(
     node.state.set_escrow_key(k256::SecretKey::from_bytes(&key("auth-enc").to_bytes()).unwrap()).unwrap();
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
     let base = format!("http://{}", listener.local_addr().unwrap());
-    tokio::spawn(ledger_node::serve(listener, node.router, limits, std::future::pending()));
+    tokio::spawn(ledger_node::serve(
+        listener,
+        node.router,
+        limits,
+        ledger_node::tls::Listen::Plain,
+        std::future::pending(),
+    ));
     (Client::new(base, "test-chain".into(), &auth), auth, dir, node.state)
 }
 
@@ -804,6 +810,47 @@ async fn a_blob_cannot_be_rebound_to_another_record() {
     assert_eq!(s, 403);
     let (_, audit) = c.get_as(&cast.patient, &format!("/v1/patients/{patient}/audit")).await;
     assert_eq!(audit["refused"][0]["reader"], pk(&thief).address().to_hex(), "{audit}");
+}
+
+/// `serve --tls-cert --tls-key`: the public port speaks HTTPS itself (a small site needs no
+/// proxy); a client that does not trust the certificate, or speaks plain HTTP, gets nothing,
+/// and a key that is not the certificate's stops the node before it listens.
+#[test]
+fn the_public_port_speaks_https_with_the_certificate_it_is_given() {
+    let dir = tempfile::tempdir().unwrap();
+    init_chain(dir.path());
+    let tls = dir.path().join("tls");
+    ledger_node::tls::make_identity(&tls, "site.crt", "site.key", &["localhost".into()]).unwrap();
+    ledger_node::tls::make_identity(&tls, "other.crt", "other.key", &["localhost".into()]).unwrap();
+    let (cert, key) = (tls.join("site.crt"), tls.join("site.key"));
+    let node =
+        NodeProc::start_with(dir.path(), &["--tls-cert", cert.to_str().unwrap(), "--tls-key", key.to_str().unwrap()]);
+    let port = node.base.rsplit(':').next().unwrap().to_owned();
+    assert!(node.base.starts_with("https://"), "{}", node.base);
+    let trusting = reqwest::blocking::Client::builder()
+        .add_root_certificate(reqwest::Certificate::from_pem(&std::fs::read(&cert).unwrap()).unwrap())
+        .build()
+        .unwrap();
+    let info: Value = trusting.get(format!("https://localhost:{port}/v1/info")).send().unwrap().json().unwrap();
+    assert_eq!(info["chain_id"], "test-chain", "{info}");
+    let stranger = reqwest::blocking::Client::new().get(format!("https://localhost:{port}/v1/info")).send();
+    assert!(stranger.is_err(), "a client that does not trust the certificate was answered");
+    let plain = reqwest::blocking::Client::new().get(format!("http://127.0.0.1:{port}/v1/info")).send();
+    assert!(!plain.is_ok_and(|r| r.status().is_success()), "plain HTTP was answered on the TLS port");
+    drop(node);
+    let out = Command::new(env!("CARGO_BIN_EXE_ledger-node"))
+        .args(["serve", "--listen", "127.0.0.1:0", "--data-dir"])
+        .arg(dir.path())
+        .arg("--tls-cert")
+        .arg(&cert)
+        .arg("--tls-key")
+        .arg(tls.join("other.key"))
+        .env("RUST_BACKTRACE", "0")
+        .output()
+        .unwrap();
+    assert!(!out.status.success());
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(err.contains("does not belong to the certificate"), "{err}");
 }
 
 /// A hospital set up with `init` gets its staff from `ledger-node admin`: the authority

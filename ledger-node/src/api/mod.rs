@@ -278,7 +278,7 @@ async fn consistent_reads(
     responses((status = 200, description = "This node's view of the cluster: its id and role, the leader, the members, what it has applied")))]
 async fn cluster_status(State(s): State<AppState>) -> Json<serde_json::Value> {
     match s.0.cluster.get() {
-        Some(c) => Json(crate::cluster::network::status_json(&c.raft)),
+        Some(c) => Json(crate::cluster::network::status_json(&c.raft, false)),
         None => Json(json!({ "mode": "single" })),
     }
 }

@@ -433,7 +433,7 @@ fn cluster_main(args: &Args) -> anyhow::Result<()> {
     let ports: Vec<(u16, u16)> = (0..3).map(|_| Ok((free_port()?, free_port()?))).collect::<anyhow::Result<_>>()?;
     for i in 1..=3 {
         // One load process stands in for many clients: no rate limits.
-        let toml = ledger_node::config::loopback_node_toml(i, &ports, false)
+        let toml = ledger_node::config::loopback_node_toml(&cdir, i, &ports, false)?
             + "\n[limits]\nrate_per_address = 0\nrate_per_account = 0\nmax_in_flight = 0\n";
         std::fs::write(cdir.join(format!("node{i}.toml")), toml)?;
     }

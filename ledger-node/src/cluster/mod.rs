@@ -11,7 +11,7 @@ pub mod state_machine;
 pub mod types;
 
 use crate::ledger::{BlockConfig, Ledger};
-use crate::{Node, api, config, metrics};
+use crate::{Node, api, config, metrics, tls};
 use anyhow::{Context, bail};
 use serde::Deserialize;
 use std::net::SocketAddr;
@@ -29,8 +29,16 @@ pub struct ClusterConfig {
     pub data_dir: PathBuf,
     /// Where the public API (and the portal) listens.
     pub listen: SocketAddr,
-    /// Where the Raft port listens: peers and administrators only.
+    /// Where the Raft port listens (mutual TLS): peers and administrators only.
     pub raft_listen: SocketAddr,
+    /// This node's TLS certificate [default: DATA_DIR/node-tls.crt], made by `keygen`.
+    pub tls_cert: Option<PathBuf>,
+    /// Its private key [default: DATA_DIR/node-tls.key].
+    pub tls_key: Option<PathBuf>,
+    /// The key pins of the administrators' certificates (`tls-keygen --admin` prints one):
+    /// only they may run `ledger-node admin` commands on this node's Raft port.
+    #[serde(default)]
+    pub admins: Vec<crate::tls::KeyPin>,
     /// Genesis file [default: DATA_DIR/genesis.json]; the same file on every node.
     pub genesis: Option<PathBuf>,
     /// This node's authority key [default: DATA_DIR/authority.key]; one per node.
@@ -59,8 +67,10 @@ pub struct Member {
     pub id: NodeId,
     /// Base URL of its public API, e.g. `https://ledger.stmarys.example`.
     pub api: String,
-    /// Base URL of its Raft port, e.g. `http://10.1.0.11:7900`.
+    /// Base URL of its Raft port, e.g. `https://10.1.0.11:7900`.
     pub raft: String,
+    /// The pin of its TLS key, as its `keygen` printed it.
+    pub tls: crate::tls::KeyPin,
 }
 
 #[derive(Debug, Clone, Deserialize)]
@@ -122,6 +132,8 @@ impl ClusterConfig {
         c.genesis.as_mut().map(fix);
         c.key.as_mut().map(fix);
         c.portal_dir.as_mut().map(fix);
+        c.tls_cert.as_mut().map(fix);
+        c.tls_key.as_mut().map(fix);
         if c.id == 0 {
             bail!("{}: id must be a positive number", path.display());
         }
@@ -130,6 +142,20 @@ impl ClusterConfig {
                 "{}: this node (id {}) is not among the founding members; add it there, or set join = true",
                 path.display(),
                 c.id
+            );
+        }
+        if c.join && c.members.is_empty() {
+            bail!(
+                "{}: a joining node still needs the founding members (their Raft URLs and key pins) to know whom to accept",
+                path.display()
+            );
+        }
+        if let Some(m) = c.members.iter().find(|m| !m.raft.starts_with("https://")) {
+            bail!(
+                "{}: member {}'s Raft port {:?} must be an https:// URL (the Raft port speaks mutual TLS only)",
+                path.display(),
+                m.id,
+                m.raft
             );
         }
         let mut ids: Vec<_> = c.members.iter().map(|m| m.id).collect();
@@ -151,10 +177,12 @@ impl ClusterConfig {
     }
 }
 
-/// A started cluster node: the public API, the Raft port's router, and the engine.
+/// A started cluster node: the public API, the Raft port's router and how it takes
+/// connections (mutual TLS), and the engine.
 pub struct ClusterNode {
     pub node: Node,
     pub raft_router: axum::Router,
+    pub raft_listen: crate::tls::Listen,
     pub raft: Raft,
 }
 
@@ -170,6 +198,25 @@ pub async fn start(c: &ClusterConfig) -> anyhow::Result<ClusterNode> {
             key_pk.address()
         );
     }
+    let identity = match (&c.tls_cert, &c.tls_key) {
+        (None, None) => tls::Identity::of_node(&c.data_dir)?,
+        (cert, key) => tls::Identity::read(
+            &cert.clone().unwrap_or_else(|| c.data_dir.join(tls::NODE_CERT)),
+            &key.clone().unwrap_or_else(|| c.data_dir.join(tls::NODE_KEY)),
+        )?,
+    };
+    let own_pin = identity.pin().context("the node's TLS certificate has no readable key")?;
+    if let Some(m) = c.members.iter().find(|m| m.id == c.id)
+        && m.tls != own_pin
+    {
+        bail!(
+            "this node's TLS key (pin {own_pin}) is not the one its member entry lists ({}); the other nodes would refuse it",
+            m.tls
+        );
+    }
+    let trust = Arc::new(tls::Trust::new(c.members.iter().map(|m| m.tls).chain([own_pin]), c.admins.iter().copied()));
+    let peers = tls::raft_client(&identity, trust.clone())?;
+    let raft_listen = tls::Listen::mutual(tls::raft_server(&identity, trust.clone())?, trust.clone());
     let started = std::time::Instant::now();
     let dir = c.data_dir.clone();
     let chain_id = genesis.chain_id.clone();
@@ -212,10 +259,14 @@ pub async fn start(c: &ClusterConfig) -> anyhow::Result<ClusterNode> {
         ..Default::default()
     }
     .validate()?;
-    let raft = Raft::new(c.id, Arc::new(raft_cfg), network::Network::default(), log, sm).await?;
+    let raft = Raft::new(c.id, Arc::new(raft_cfg), network::Network::new(peers.clone()), log, sm).await?;
+    trust_the_membership(&raft, trust.clone());
     if fresh && !c.join {
-        let members: std::collections::BTreeMap<NodeId, Peer> =
-            c.members.iter().map(|m| (m.id, Peer { api: m.api.clone(), raft: m.raft.clone() })).collect();
+        let members: std::collections::BTreeMap<NodeId, Peer> = c
+            .members
+            .iter()
+            .map(|m| (m.id, Peer { api: m.api.clone(), raft: m.raft.clone(), tls: Some(m.tls) }))
+            .collect();
         match raft.initialize(members).await {
             Ok(()) => tracing::info!(members = c.members.len(), "founded the cluster"),
             // Another founding member's initial entry reached this node first.
@@ -224,8 +275,15 @@ pub async fn start(c: &ClusterConfig) -> anyhow::Result<ClusterNode> {
     }
     let blocks =
         BlockConfig { max_wait: Duration::from_millis(c.blocks.max_wait_ms), max_txs: c.blocks.max_txs.max(1) };
-    let orderer =
-        orderer::ClusterOrderer::start(c.id, raft.clone(), ledger.clone(), key.clone(), blocks, local, metrics.clone());
+    let orderer = orderer::ClusterOrderer::start(
+        raft.clone(),
+        ledger.clone(),
+        key.clone(),
+        blocks,
+        local,
+        metrics.clone(),
+        peers,
+    );
     let state = api::AppState::new(
         ledger,
         orderer.clone(),
@@ -237,6 +295,26 @@ pub async fn start(c: &ClusterConfig) -> anyhow::Result<ClusterNode> {
     let _ = state.0.cluster.set(orderer.clone());
     let router = api::app_with_portal(state.clone(), c.portal_dir.as_deref())
         .layer(tower_http::trace::TraceLayer::new_for_http());
-    let raft_router = network::router(network::RaftPort { orderer, app: state.clone() });
-    Ok(ClusterNode { node: Node { state, router }, raft_router, raft })
+    let raft_router =
+        network::router(network::RaftPort { orderer, app: state.clone(), trust, chunks: Default::default() });
+    Ok(ClusterNode { node: Node { state, router }, raft_router, raft_listen, raft })
+}
+
+/// Keeps the Raft port accepting every member of the cluster as it changes: a node added by
+/// an administrator is trusted by each node once the membership naming it reaches that node.
+/// (A member removed keeps being accepted until the node restarts; it no longer votes.)
+fn trust_the_membership(raft: &Raft, trust: Arc<tls::Trust>) {
+    let mut metrics = raft.metrics();
+    tokio::spawn(async move {
+        loop {
+            let pins: Vec<tls::KeyPin> = {
+                let m = metrics.borrow_and_update();
+                m.membership_config.membership().nodes().filter_map(|(_, p)| p.tls).collect()
+            };
+            trust.add_peers(pins);
+            if metrics.changed().await.is_err() {
+                break;
+            }
+        }
+    });
 }

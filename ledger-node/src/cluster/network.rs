@@ -1,9 +1,11 @@
-//! The Raft port: JSON over HTTP between the cluster's nodes. The client half sends the
-//! engine's RPCs to a peer; the server half (`router`) answers them, takes writes
-//! forwarded by followers, serves read barriers, and the admin commands (add a learner,
-//! promote, remove, snapshot, status), which a follower hands on to the leader, and blobs
-//! for peers (a record's blob lives where it was uploaded). This port
-//! is for peers and administrators only: keep it on a private network behind TLS.
+//! The Raft port: JSON over HTTPS (mutual TLS, keys pinned: see `tls`) between the cluster's
+//! nodes. The client half sends the engine's RPCs to a peer; the server half (`router`)
+//! answers them, takes writes forwarded by followers, serves read barriers and blobs for
+//! peers (a record's blob lives where it was uploaded), and the admin commands (add a
+//! learner, promote, remove, snapshot, status), which a follower hands on to the leader.
+//! A connection whose key the cluster does not list never reaches a handler; of those that
+//! do, only members reach the `/raft/` routes, and only administrators (or a member handing
+//! on an administrator's request) the `/admin/` ones.
 
 use super::orderer::ClusterOrderer;
 use super::types::{NodeId, Peer, Raft, TypeConfig};
@@ -31,10 +33,16 @@ use std::time::Duration;
 /// Largest request on the Raft port (a few blocks of entries, or a snapshot chunk).
 const MAX_RAFT_BODY: usize = 512 * 1024 * 1024;
 
-/// Makes a client per peer; they share one connection pool.
-#[derive(Clone, Default)]
+/// Makes a client per peer; they share one connection pool (mutual TLS, as this node).
+#[derive(Clone)]
 pub struct Network {
     http: reqwest::Client,
+}
+
+impl Network {
+    pub fn new(http: reqwest::Client) -> Network {
+        Network { http }
+    }
 }
 
 pub struct PeerClient {
@@ -122,24 +130,64 @@ impl RaftNetwork<TypeConfig> for PeerClient {
 pub struct RaftPort {
     pub orderer: Arc<ClusterOrderer>,
     pub app: AppState,
+    /// The keys this port accepts (members join it as the membership grows).
+    pub trust: Arc<crate::tls::Trust>,
+    /// The snapshot being received, checked chunk by chunk.
+    pub chunks: Arc<SnapshotChunks>,
 }
 
-/// The Raft port's router.
+/// The Raft port's router: the engine's and peers' routes for members, the admin routes for
+/// administrators.
 pub fn router(port: RaftPort) -> Router {
-    Router::new()
+    let peers = Router::new()
         .route("/raft/append", post(append))
         .route("/raft/vote", post(vote))
         .route("/raft/snapshot", post(snapshot))
         .route("/raft/submit", post(submit))
         .route("/raft/read-index", get(read_index))
         .route("/raft/blob/{id}", get(blob))
+        .route_layer(axum::middleware::from_fn(members_only));
+    let admins = Router::new()
         .route("/admin/status", get(status))
         .route("/admin/add-learner", post(add_learner))
         .route("/admin/promote", post(promote))
         .route("/admin/remove", post(remove))
         .route("/admin/snapshot", post(trigger_snapshot))
-        .layer(DefaultBodyLimit::max(MAX_RAFT_BODY))
-        .with_state(port)
+        .route_layer(axum::middleware::from_fn(admins_only));
+    peers.merge(admins).layer(DefaultBodyLimit::max(MAX_RAFT_BODY)).with_state(port)
+}
+
+fn caller(req: &axum::extract::Request) -> Option<crate::tls::Caller> {
+    req.extensions().get::<crate::tls::Caller>().copied()
+}
+
+/// The engine's routes and blobs: for the cluster's members only (an administrator's key
+/// may not vote, replicate, or read a blob past the consent gate).
+async fn members_only(req: axum::extract::Request, next: axum::middleware::Next) -> Response {
+    match caller(&req) {
+        Some(crate::tls::Caller::Peer(_)) => next.run(req).await,
+        who => {
+            tracing::warn!(?who, path = %req.uri().path(), "refused a Raft request from a key that is not a member's");
+            error(ErrorKind::Forbidden, "not_a_peer", "Only the cluster's member nodes may use the Raft routes.")
+        }
+    }
+}
+
+/// The admin routes: an administrator's key, or a member handing on what an administrator
+/// asked it (`on_leader`).
+async fn admins_only(req: axum::extract::Request, next: axum::middleware::Next) -> Response {
+    match caller(&req) {
+        Some(crate::tls::Caller::Admin(_)) => next.run(req).await,
+        Some(crate::tls::Caller::Peer(_)) if req.headers().contains_key(FORWARDED) => next.run(req).await,
+        who => {
+            tracing::warn!(?who, path = %req.uri().path(), "refused an admin request without an administrator's key");
+            error(
+                ErrorKind::Forbidden,
+                "not_admin",
+                "Admin commands need an administrator's TLS certificate, one whose key pin is in this node's `admins` list (`ledger-node tls-keygen --admin` makes one).",
+            )
+        }
+    }
 }
 
 async fn append(State(p): State<RaftPort>, Json(req): Json<AppendEntriesRequest<TypeConfig>>) -> Response {
@@ -175,7 +223,36 @@ async fn vote(State(p): State<RaftPort>, Json(req): Json<VoteRequest<NodeId>>) -
 }
 
 async fn snapshot(State(p): State<RaftPort>, Json(req): Json<InstallSnapshotRequest<TypeConfig>>) -> Response {
+    if let Err(why) = p.chunks.admit(&req.meta.snapshot_id, req.offset, req.data.len(), req.done) {
+        tracing::warn!(leader = ?req.vote.leader_id(), %why, "refused a snapshot chunk");
+        return error(ErrorKind::Malformed, "snapshot_chunk_out_of_order", why);
+    }
     Json(p.orderer.raft.install_snapshot(req).await).into_response()
+}
+
+/// How much of the snapshot being received has arrived. A chunk must start at or before
+/// that point (a chunk sent again after a timeout starts before it), never past it: the
+/// engine writes a chunk at its offset into the buffer, so one far-off offset would make it
+/// pad the buffer out to there and exhaust memory.
+#[derive(Debug, Default)]
+pub struct SnapshotChunks(std::sync::Mutex<Option<(String, u64)>>);
+
+impl SnapshotChunks {
+    pub fn admit(&self, snapshot_id: &str, offset: u64, len: usize, done: bool) -> Result<(), String> {
+        let mut at = self.0.lock().unwrap_or_else(|e| e.into_inner());
+        let arrived = match &*at {
+            Some((id, n)) if id == snapshot_id => *n,
+            _ => 0,
+        };
+        if offset > arrived {
+            return Err(format!(
+                "A chunk of snapshot {snapshot_id} starts at byte {offset}, but only {arrived} bytes of it have arrived; chunks must follow each other."
+            ));
+        }
+        let end = offset.saturating_add(len as u64).max(arrived);
+        *at = (!done).then(|| (snapshot_id.to_owned(), end));
+        Ok(())
+    }
 }
 
 fn error(kind: ErrorKind, code: &str, message: impl Into<String>) -> Response {
@@ -227,8 +304,9 @@ async fn read_index(State(p): State<RaftPort>) -> Response {
     }
 }
 
-/// This node's view of the cluster, as JSON (also served on the API as `/v1/cluster`).
-pub fn status_json(raft: &Raft) -> serde_json::Value {
+/// This node's view of the cluster, as JSON. The public API's `/v1/cluster` has it without
+/// the Raft ports' addresses and key pins (`full == false`); the admin command has them.
+pub fn status_json(raft: &Raft, full: bool) -> serde_json::Value {
     let metrics = raft.metrics();
     let m = metrics.borrow();
     let membership = m.membership_config.membership();
@@ -236,7 +314,12 @@ pub fn status_json(raft: &Raft) -> serde_json::Value {
     let members: Vec<_> = membership
         .nodes()
         .map(|(id, peer)| {
-            serde_json::json!({ "id": id, "api": peer.api, "raft": peer.raft, "voter": voters.contains(id) })
+            let mut v = serde_json::json!({ "id": id, "api": peer.api, "voter": voters.contains(id) });
+            if full {
+                v["raft"] = peer.raft.clone().into();
+                v["tls"] = peer.tls.map(|p| p.to_string()).into();
+            }
+            v
         })
         .collect();
     let leader = m.current_leader.and_then(|l| membership.get_node(&l).map(|p| (l, p.clone())));
@@ -245,7 +328,13 @@ pub fn status_json(raft: &Raft) -> serde_json::Value {
         "id": m.id,
         "state": format!("{:?}", m.state),
         "term": m.current_term,
-        "leader": leader.map(|(id, p)| serde_json::json!({ "id": id, "api": p.api, "raft": p.raft })),
+        "leader": leader.map(|(id, p)| {
+            let mut v = serde_json::json!({ "id": id, "api": p.api });
+            if full {
+                v["raft"] = p.raft.into();
+            }
+            v
+        }),
         "last_log_index": m.last_log_index,
         "last_applied_index": m.last_applied.map(|l| l.index),
         "snapshot_index": m.snapshot.map(|l| l.index),
@@ -256,7 +345,7 @@ pub fn status_json(raft: &Raft) -> serde_json::Value {
 }
 
 async fn status(State(p): State<RaftPort>) -> Response {
-    Json(status_json(&p.orderer.raft)).into_response()
+    Json(status_json(&p.orderer.raft, true)).into_response()
 }
 
 #[derive(Serialize, Deserialize)]
@@ -264,6 +353,8 @@ struct LearnerReq {
     id: NodeId,
     api: String,
     raft: String,
+    /// The pin of the new node's TLS key: every member accepts it from then on.
+    tls: crate::tls::KeyPin,
 }
 
 #[derive(Serialize, Deserialize)]
@@ -330,7 +421,18 @@ async fn add_learner(State(p): State<RaftPort>, headers: HeaderMap, Json(req): J
     if let Some(r) = on_leader(&p, &headers, "/admin/add-learner", &req).await {
         return r;
     }
-    membership_answer(p.orderer.raft.add_learner(req.id, Peer { api: req.api, raft: req.raft }, true).await)
+    if !req.raft.starts_with("https://") {
+        return error(
+            ErrorKind::Malformed,
+            "bad_request",
+            "The new node's Raft URL must be https:// (the Raft port speaks mutual TLS only).",
+        );
+    }
+    // Accepted here before the leader first calls it; the others accept it with the membership.
+    p.trust.add_peers([req.tls]);
+    membership_answer(
+        p.orderer.raft.add_learner(req.id, Peer { api: req.api, raft: req.raft, tls: Some(req.tls) }, true).await,
+    )
 }
 
 /// Makes a learner a voter.

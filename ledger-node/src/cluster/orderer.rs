@@ -33,20 +33,23 @@ pub struct ClusterOrderer {
     pub id: NodeId,
     pub raft: Raft,
     producer: mpsc::UnboundedSender<Pending>,
-    /// The one client for everything this node asks its peers (one connection pool).
+    /// The one client for everything this node asks its peers (one connection pool, over
+    /// mutual TLS with this node's identity).
     pub http: reqwest::Client,
 }
 
 impl ClusterOrderer {
+    /// Starts the block producer for this node (its id is the engine's).
     pub fn start(
-        id: NodeId,
         raft: Raft,
         ledger: Arc<Ledger>,
         key: k256::ecdsa::SigningKey,
         cfg: BlockConfig,
         local: Arc<LocalProposals>,
         metrics: Arc<Metrics>,
+        http: reqwest::Client,
     ) -> Arc<Self> {
+        let id = raft.metrics().borrow().id;
         let (tx, rx) = mpsc::unbounded_channel();
         let p = Producer {
             id,
@@ -60,7 +63,7 @@ impl ClusterOrderer {
             clock: BlockClock::new(crate::ledger::system_clock(), crate::ledger::NodeClock::default()),
         };
         tokio::spawn(p.run(rx));
-        Arc::new(ClusterOrderer { id, raft, producer: tx, http: reqwest::Client::new() })
+        Arc::new(ClusterOrderer { id, raft, producer: tx, http })
     }
 
     /// Orders on this node, which must be the leader with a majority behind it.

@@ -1,6 +1,6 @@
-//! What the Raft engine carries for us: its type configuration, a member's two addresses,
-//! the one kind of log entry the application writes (a proposed block, as its canonical
-//! bytes) and what applying one answered.
+//! What the Raft engine carries for us: its type configuration, a member's two addresses and
+//! key pin, the one kind of log entry the application writes (a proposed block, as its
+//! canonical bytes) and what applying one answered.
 
 use ledger_protocol::Hash;
 use serde::{Deserialize, Serialize};
@@ -13,8 +13,12 @@ pub type NodeId = u64;
 pub struct Peer {
     /// Base URL of the public API, e.g. `http://10.0.0.1:7800`.
     pub api: String,
-    /// Base URL of the peer-only Raft port, e.g. `http://10.0.0.1:7900`.
+    /// Base URL of the peer-only Raft port, e.g. `https://10.0.0.1:7900`.
     pub raft: String,
+    /// The pin of the key its Raft port presents and connects with (mutual TLS): once it is
+    /// in the membership, every node accepts it.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub tls: Option<crate::tls::KeyPin>,
 }
 
 impl fmt::Display for Peer {

@@ -49,7 +49,11 @@ impl Cluster {
         format!("http://127.0.0.1:{}", self.ports[i - 1].0)
     }
     fn raft(&self, i: usize) -> String {
-        format!("http://127.0.0.1:{}", self.ports[i - 1].1)
+        format!("https://127.0.0.1:{}", self.ports[i - 1].1)
+    }
+    /// The pin of node `i`'s TLS key (made by `init-cluster`).
+    fn pin(&self, i: usize) -> String {
+        ledger_node::tls::Identity::of_node(&self.data_dir(i)).unwrap().pin().unwrap().to_string()
     }
     fn config_path(&self, i: usize) -> PathBuf {
         self.dir.path().join(format!("node{i}.toml"))
@@ -59,7 +63,7 @@ impl Cluster {
     }
 
     fn write_config(&self, i: usize, join: bool, extra: &str) {
-        let t = ledger_node::config::loopback_node_toml(i as u64, &self.ports, join) + extra;
+        let t = ledger_node::config::loopback_node_toml(self.dir.path(), i as u64, &self.ports, join).unwrap() + extra;
         std::fs::write(self.config_path(i), t).unwrap();
     }
 
@@ -186,9 +190,42 @@ impl Cluster {
         txs
     }
 
+    /// A request to node `via`'s Raft port over mutual TLS as the identity in `cert`/`key`
+    /// (trusting the cluster's members): the status and body, or why no answer came.
+    fn raft_call(
+        &self,
+        via: usize,
+        (cert, key): (&Path, &Path),
+        path: &str,
+        body: Option<Value>,
+    ) -> Result<(u16, String), String> {
+        use ledger_node::tls;
+        let id = tls::Identity::read(cert, key).unwrap();
+        let pins = (1..=self.procs.len()).map(|i| self.pin(i).parse::<tls::KeyPin>().unwrap());
+        let http = tls::raft_client(&id, Arc::new(tls::Trust::new(pins, []))).unwrap();
+        let url = format!("{}{path}", self.raft(via));
+        let rt = tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap();
+        rt.block_on(async move {
+            let req = match body {
+                Some(b) => http.post(url).json(&b),
+                None => http.get(url),
+            };
+            let r = req.timeout(Duration::from_secs(5)).send().await.map_err(|e| format!("{e:?}"))?;
+            let status = r.status().as_u16();
+            Ok((status, r.text().await.unwrap_or_default()))
+        })
+    }
+
+    /// `ledger-node admin` through node `via`'s Raft port, with the administrator's certificate.
     fn admin(&self, via: usize, args: &[&str]) -> Result<String, String> {
+        self.admin_as(via, &self.dir.path().join("admin"), args)
+    }
+    fn admin_as(&self, via: usize, cert_dir: &Path, args: &[&str]) -> Result<String, String> {
         let out = Command::new(env!("CARGO_BIN_EXE_ledger-node"))
-            .args(["admin", "--raft", &self.raft(via)])
+            .args(["admin", "--raft", &self.raft(via), "--cluster"])
+            .arg(self.config_path(via))
+            .arg("--cert")
+            .arg(cert_dir)
             .args(args)
             .output()
             .unwrap();
@@ -390,7 +427,9 @@ fn a_wiped_node_readded_catches_up_from_a_snapshot() {
     let raft = c.raft(wiped);
     // Through a follower's Raft port: the change is handed to the leader.
     let via = (1..=3).find(|&i| i != leader && i != wiped).unwrap();
-    c.admin(via, &["add-learner", "--id", &wiped.to_string(), "--api", &api, "--raft-url", &raft]).unwrap();
+    let pin = c.pin(wiped);
+    c.admin(via, &["add-learner", "--id", &wiped.to_string(), "--api", &api, "--raft-url", &raft, "--tls", &pin])
+        .unwrap();
     c.admin(leader, &["promote", "--id", &wiped.to_string()]).unwrap();
     let t0 = Instant::now();
     loop {
@@ -476,7 +515,8 @@ fn cluster_files_are_checked_with_clear_errors() {
         p
     };
     let base = "data_dir = \"d\"\nlisten = \"127.0.0.1:1\"\nraft_listen = \"127.0.0.1:2\"\n";
-    let member = "[[members]]\nid = 1\napi = \"http://a\"\nraft = \"http://b\"\n";
+    let pin = "ab".repeat(32);
+    let member = format!("[[members]]\nid = 1\napi = \"http://a\"\nraft = \"https://b\"\ntls = \"{pin}\"\n");
     let check = |p: &Path| ledger_node::cluster::ClusterConfig::read(p).map_err(|e| format!("{e:#}"));
     let ok = write("ok.toml", &format!("id = 1\n{base}{member}"));
     let c = check(&ok).unwrap();
@@ -491,6 +531,14 @@ fn cluster_files_are_checked_with_clear_errors() {
     let bad_raft = format!("id = 1\n{base}{member}[raft]\nheartbeat_ms = 500\n");
     assert!(check(&write("raft.toml", &bad_raft)).unwrap_err().contains("election_timeout_min_ms"));
     assert!(check(&dir.path().join("missing.toml")).unwrap_err().contains("cannot read"));
+    let plain = format!("id = 1\n{base}{}", member.replace("https://b", "http://b"));
+    assert!(check(&write("plain.toml", &plain)).unwrap_err().contains("must be an https:// URL"));
+    let no_pin = format!("id = 1\n{base}[[members]]\nid = 1\napi = \"http://a\"\nraft = \"https://b\"\n");
+    assert!(check(&write("nopin.toml", &no_pin)).unwrap_err().contains("missing field `tls`"));
+    let bad_pin = format!("id = 1\n{base}{}", member.replace(&pin, "abc"));
+    assert!(check(&write("badpin.toml", &bad_pin)).unwrap_err().contains("64 hex"));
+    let lonely = format!("id = 1\njoin = true\n{base}");
+    assert!(check(&write("lonely.toml", &lonely)).unwrap_err().contains("founding members"));
 }
 
 #[test]
@@ -563,6 +611,19 @@ fn a_record_uploaded_to_one_node_is_read_through_another_under_consent_and_audit
     }
     assert_eq!(r.status().as_u16(), 201);
     let blob = wire::blob_id(&envelope);
+    // On the Raft port, where blobs pass without the consent gate: a member's key fetches it;
+    // a key the cluster does not list gets no connection; the administrator's is refused.
+    let from = |cert: &Path, key: &Path| c.raft_call(up, (cert, key), &format!("/raft/blob/{blob}"), None);
+    let (member_dir, admin_dir) = (c.data_dir(down), c.dir.path().join("admin"));
+    let (status, bytes) = from(&member_dir.join("node-tls.crt"), &member_dir.join("node-tls.key")).unwrap();
+    assert_eq!((status, bytes.as_bytes()), (200, envelope.as_slice()), "a member fetches the blob");
+    let stranger = tempfile::tempdir().unwrap();
+    ledger_node::tls::make_identity(stranger.path(), "s.crt", "s.key", &["healthchain-node".into()]).unwrap();
+    let refused = from(&stranger.path().join("s.crt"), &stranger.path().join("s.key"));
+    assert!(refused.is_err(), "an unlisted key reached the Raft port: {refused:?}");
+    let (status, body) = from(&admin_dir.join("admin-tls.crt"), &admin_dir.join("admin-tls.key")).unwrap();
+    assert_eq!(status, 403, "{body}");
+    assert!(body.contains("not_a_peer"), "{body}");
     let record = ok(
         up,
         tx(
@@ -604,6 +665,104 @@ fn a_record_uploaded_to_one_node_is_read_through_another_under_consent_and_audit
     // With the uploading node down, the copies made stay readable.
     c.kill(up);
     assert_eq!(read(&c, down, &patient), (200, envelope));
+}
+
+/// The Raft port is mutual TLS with pinned keys: a key the cluster does not list cannot
+/// connect, so it cannot vote, replicate or add itself; admin commands need the
+/// administrator's certificate (a member's is not one), and that certificate cannot vote.
+#[test]
+fn the_raft_port_accepts_only_listed_keys_and_admin_commands_need_the_admin_certificate() {
+    let _one = lock();
+    let mut c = Cluster::new(3, "");
+    for i in 1..=3 {
+        c.start(i);
+    }
+    let leader = c.leader(Duration::from_secs(20));
+    let via = (1..=3).find(|&i| i != leader).unwrap();
+    let term = c.status(leader).unwrap()["term"].as_u64().unwrap();
+    let work = tempfile::tempdir().unwrap();
+    let (stranger, peer_as_admin) = (work.path().join("stranger"), work.path().join("peer-as-admin"));
+    let stranger_pin = ledger_node::tls::make_identity(
+        &stranger,
+        ledger_node::tls::ADMIN_CERT,
+        ledger_node::tls::ADMIN_KEY,
+        &["healthchain-admin".into()],
+    )
+    .unwrap();
+    let stranger_id = (stranger.join("admin-tls.crt"), stranger.join("admin-tls.key"));
+    let vote = serde_json::to_value(openraft::raft::VoteRequest::<u64>::new(openraft::Vote::new(term + 1000, 9), None))
+        .unwrap();
+    for i in 1..=3 {
+        let r = c.raft_call(i, (&stranger_id.0, &stranger_id.1), "/raft/vote", Some(vote.clone()));
+        assert!(r.is_err(), "node {i} took a vote from an unlisted key: {r:?}");
+        let r = c.raft_call(i, (&stranger_id.0, &stranger_id.1), "/raft/read-index", None);
+        assert!(r.is_err(), "node {i} answered an unlisted key: {r:?}");
+    }
+    let api = "http://127.0.0.1:1".to_owned();
+    let joined = c.admin_as(
+        via,
+        &stranger,
+        &[
+            "add-learner",
+            "--id",
+            "9",
+            "--api",
+            &api,
+            "--raft-url",
+            "https://127.0.0.1:2",
+            "--tls",
+            &stranger_pin.to_string(),
+        ],
+    );
+    assert!(joined.unwrap_err().contains("refused this certificate"), "an unlisted key added itself");
+    // A member's certificate does not make its holder an administrator.
+    std::fs::create_dir(&peer_as_admin).unwrap();
+    for (from, to) in [("node-tls.crt", "admin-tls.crt"), ("node-tls.key", "admin-tls.key")] {
+        std::fs::copy(c.data_dir(via).join(from), peer_as_admin.join(to)).unwrap();
+    }
+    let err = c.admin_as(via, &peer_as_admin, &["status"]).unwrap_err();
+    assert!(err.contains("administrator's TLS certificate"), "{err}");
+    // The administrator's certificate runs admin commands, and may not vote.
+    let admin_dir = c.dir.path().join("admin");
+    let (status, body) = c
+        .raft_call(
+            leader,
+            (&admin_dir.join("admin-tls.crt"), &admin_dir.join("admin-tls.key")),
+            "/raft/vote",
+            Some(vote),
+        )
+        .unwrap();
+    assert_eq!(status, 403, "{body}");
+    assert!(body.contains("not_a_peer"), "{body}");
+    let st: Value = serde_json::from_str(&c.admin(via, &["status"]).unwrap()).unwrap();
+    let members = st["members"].as_array().unwrap();
+    assert_eq!(members.len(), 3, "nobody joined: {st}");
+    assert!(members.iter().all(|m| m["tls"].as_str().is_some_and(|p| p.len() == 64)), "{st}");
+    assert_eq!(c.leader(Duration::from_secs(5)), leader, "the leader is unchanged");
+    let now = c.status(leader).unwrap()["term"].as_u64().unwrap();
+    assert!(now < term + 1000, "the forged vote moved the term: {term} -> {now}");
+    // The public port says who is in the cluster, not where their Raft ports are.
+    let public = c.status(via).unwrap();
+    assert!(public["members"].as_array().unwrap().iter().all(|m| m.get("raft").is_none() && m.get("tls").is_none()));
+    assert!(public["leader"].get("raft").is_none(), "{public}");
+    let (s, v) = c.submit(leader, &registration("test-cluster", "after-strangers")).unwrap();
+    assert_eq!(s, 200, "{v}");
+}
+
+/// A snapshot chunk must follow what has arrived of its snapshot (or repeat part of it):
+/// one at a far-off offset would make the receiver pad its buffer out to there.
+#[test]
+fn a_snapshot_chunk_past_what_has_arrived_is_refused() {
+    let chunks = ledger_node::cluster::network::SnapshotChunks::default();
+    assert!(chunks.admit("s1", 0, 100, false).is_ok());
+    assert!(chunks.admit("s1", 100, 100, false).is_ok());
+    assert!(chunks.admit("s1", 100, 100, false).is_ok(), "a chunk sent again is taken");
+    let why = chunks.admit("s1", 1 << 37, 10, false).unwrap_err();
+    assert!(why.contains("only 200 bytes of it have arrived"), "{why}");
+    assert!(chunks.admit("s2", 50, 10, false).is_err(), "a new snapshot starts at byte 0");
+    assert!(chunks.admit("s2", 0, 10, false).is_ok());
+    assert!(chunks.admit("s2", 10, 5, true).is_ok());
+    assert!(chunks.admit("s2", 15, 5, false).is_err(), "a finished snapshot takes no more chunks");
 }
 
 /// A snapshot's blocks go in all together or not at all.
