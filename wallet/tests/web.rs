@@ -94,7 +94,10 @@ fn js_api_end_to_end() {
     assert!(js::validate_mnemonic(&phrase).is_ok());
     assert!(js::validate_mnemonic("abandon abandon").is_err());
 
-    let json = js::create_keystore_with_params(&phrase, "pw".into(), 64, 1, 1, None).unwrap();
+    // The cheapest parameters a keystore may have (7 MiB, 5 passes); cheaper is refused.
+    let cheap = js::create_keystore_with_params(&phrase, "pw".into(), 64, 1, 1, None).unwrap_err();
+    assert!(format!("{cheap:?}").contains("must be from 7168"), "{cheap:?}");
+    let json = js::create_keystore_with_params(&phrase, "pw".into(), 7168, 5, 1, None).unwrap();
     let address = js::keystore_address(&json).unwrap();
     assert_eq!(js::save_keystore(&json).unwrap(), address);
     assert!(js::list_keystores().unwrap().contains(&address));
