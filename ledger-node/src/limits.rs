@@ -51,6 +51,8 @@ pub struct Limits {
     pub header_timeout: Duration,
     /// The longest a whole request may take, its body included.
     pub request_timeout: Duration,
+    /// What one account may have uploaded that no record anchors yet.
+    pub uploads: crate::store::UploadQuota,
 }
 
 impl Default for Limits {
@@ -62,6 +64,7 @@ impl Default for Limits {
             max_connections: 1000,
             header_timeout: Duration::from_secs(10),
             request_timeout: Duration::from_secs(60),
+            uploads: crate::api::UPLOAD_QUOTA,
         }
     }
 }
@@ -143,7 +146,7 @@ impl KeyExtractor for PeerKey {
 
 /// The answer to a client over a limit: the error of `kind` (its status), `Retry-After`, and
 /// a sentence.
-fn over_limit(kind: ErrorKind, retry_after_s: u64, code: &str, message: String) -> Response<Body> {
+pub(crate) fn over_limit(kind: ErrorKind, retry_after_s: u64, code: &str, message: String) -> Response<Body> {
     let mut r = ApiError::new(kind, code, message).into_response();
     r.headers_mut().insert(header::RETRY_AFTER, HeaderValue::from(retry_after_s.max(1)));
     r

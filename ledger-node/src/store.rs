@@ -1,5 +1,6 @@
 //! Durable storage in one embedded redb file: blocks by height, a transaction index, the
-//! blob store, refused access attempts, and the genesis this data directory belongs to.
+//! blob store with the uploads no record has anchored yet, refused access attempts, and the
+//! genesis this data directory belongs to.
 //! One write transaction (one fsync) per block.
 
 use ledger_protocol::codec::{Decode, Encode};
@@ -12,6 +13,8 @@ const BLOCKS: TableDefinition<u64, &[u8]> = TableDefinition::new("blocks");
 /// Transaction id → (height, index in block).
 const TX_INDEX: TableDefinition<&[u8], (u64, u32)> = TableDefinition::new("tx_index");
 const BLOBS: TableDefinition<&[u8], &[u8]> = TableDefinition::new("blobs");
+/// Uploader address ‖ blob id → (uploaded at, ms; size): uploads no record anchored yet.
+const UPLOADS: TableDefinition<&[u8], (u64, u64)> = TableDefinition::new("uploads");
 /// Patient address ‖ sequence → JSON of a refused access attempt.
 const REFUSALS: TableDefinition<&[u8], &str> = TableDefinition::new("refusals");
 const META: TableDefinition<&str, &[u8]> = TableDefinition::new("meta");
@@ -68,6 +71,7 @@ impl Store {
             w.open_table(BLOCKS)?;
             w.open_table(TX_INDEX)?;
             w.open_table(BLOBS)?;
+            w.open_table(UPLOADS)?;
             w.open_table(REFUSALS)?;
         }
         w.commit()?;
@@ -277,6 +281,94 @@ impl Store {
         Ok(())
     }
 
+    /// Stores an account's upload unless its uploads that no record anchors yet (`anchored`
+    /// says which blobs one does), and that are younger than `quota.kept_ms`, would then pass
+    /// `quota`; the blob and its pending entry in one durable commit. A blob already anchored
+    /// is stored (idempotently) without one.
+    pub fn put_upload(
+        &self,
+        id: &Hash,
+        bytes: &[u8],
+        uploader: &Address,
+        at_ms: u64,
+        quota: UploadQuota,
+        anchored: impl Fn(&Hash) -> bool,
+    ) -> Result<Upload, StoreError> {
+        if anchored(id) {
+            self.put_blob(id, bytes)?;
+            return Ok(Upload::Stored);
+        }
+        let w = self.db.begin_write()?;
+        {
+            let mut ups = w.open_table(UPLOADS)?;
+            let (lo, hi) = (upload_key(uploader, &Hash([0; 32])), upload_key(uploader, &Hash([0xff; 32])));
+            let (mut done, mut pending) = (Vec::new(), Pending::default());
+            for e in ups.range(lo.as_slice()..=hi.as_slice())? {
+                let (k, v) = e?;
+                let blob = upload_blob(k.value());
+                let (at, size) = v.value();
+                if anchored(&blob) {
+                    done.push(k.value().to_vec());
+                } else if blob != *id && at.saturating_add(quota.kept_ms) > at_ms {
+                    pending.count += 1;
+                    pending.bytes += size;
+                    pending.oldest_ms = Some(pending.oldest_ms.map_or(at, |o: u64| o.min(at)));
+                }
+            }
+            for k in done {
+                ups.remove(k.as_slice())?;
+            }
+            if pending.count + 1 > quota.max_count || pending.bytes + bytes.len() as u64 > quota.max_bytes {
+                // Nothing is written: dropping the transaction aborts it.
+                return Ok(Upload::OverQuota(pending));
+            }
+            ups.insert(upload_key(uploader, id).as_slice(), (at_ms, bytes.len() as u64))?;
+            let mut t = w.open_table(BLOBS)?;
+            if t.get(id.0.as_slice())?.is_none() {
+                t.insert(id.0.as_slice(), bytes)?;
+            }
+        }
+        w.commit()?;
+        Ok(Upload::Stored)
+    }
+
+    /// Removes the uploads no record anchored that were made before `cutoff_ms` (and forgets
+    /// the anchored ones, which stay); returns how many blobs and bytes were removed. A blob
+    /// another account uploaded since, or a record anchors, stays.
+    pub fn sweep_uploads(&self, cutoff_ms: u64, anchored: impl Fn(&Hash) -> bool) -> Result<(u64, u64), StoreError> {
+        let w = self.db.begin_write()?;
+        let (mut removed, mut freed) = (0, 0);
+        {
+            let mut ups = w.open_table(UPLOADS)?;
+            let (mut forget, mut expired, mut kept) = (Vec::new(), Vec::new(), std::collections::HashSet::new());
+            for e in ups.iter()? {
+                let (k, v) = e?;
+                let blob = upload_blob(k.value());
+                let (at, size) = v.value();
+                if anchored(&blob) {
+                    forget.push(k.value().to_vec());
+                } else if at < cutoff_ms {
+                    forget.push(k.value().to_vec());
+                    expired.push((blob, size));
+                } else {
+                    kept.insert(blob);
+                }
+            }
+            for k in forget {
+                ups.remove(k.as_slice())?;
+            }
+            let mut blobs = w.open_table(BLOBS)?;
+            for (blob, size) in expired {
+                if !kept.contains(&blob) && blobs.remove(blob.0.as_slice())?.is_some() {
+                    removed += 1;
+                    freed += size;
+                }
+            }
+        }
+        w.commit()?;
+        Ok((removed, freed))
+    }
+
     pub fn blob(&self, id: &Hash) -> Result<Option<Vec<u8>>, StoreError> {
         let r = self.db.begin_read()?;
         let t = r.open_table(BLOBS)?;
@@ -322,6 +414,46 @@ impl Store {
 
 /// How many refused access attempts are kept per patient (the newest).
 pub const MAX_REFUSALS_KEPT: u64 = 500;
+
+/// What one account may have uploaded that no record anchors yet.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct UploadQuota {
+    pub max_count: u64,
+    pub max_bytes: u64,
+    /// An upload no record anchors within this long (ms) no longer counts, and is removed.
+    pub kept_ms: u64,
+}
+
+/// An account's uploads that no record anchors yet.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct Pending {
+    pub count: u64,
+    pub bytes: u64,
+    /// When the oldest of them was uploaded (ms).
+    pub oldest_ms: Option<u64>,
+}
+
+#[derive(Debug, PartialEq, Eq)]
+pub enum Upload {
+    Stored,
+    /// Refused: storing it would pass the quota; what the account has pending.
+    OverQuota(Pending),
+}
+
+fn upload_key(uploader: &Address, blob: &Hash) -> [u8; 52] {
+    let mut k = [0u8; 52];
+    k[..20].copy_from_slice(&uploader.0);
+    k[20..].copy_from_slice(&blob.0);
+    k
+}
+
+fn upload_blob(key: &[u8]) -> Hash {
+    let mut h = [0u8; 32];
+    if let Some(id) = key.get(20..52) {
+        h.copy_from_slice(id);
+    }
+    Hash(h)
+}
 
 fn refusal_key(patient: &Address, seq: u64) -> [u8; 28] {
     let mut k = [0u8; 28];

@@ -1058,6 +1058,60 @@ async fn a_break_glass_clinician_opens_the_escrowed_emergency_summary() {
     assert_eq!((s, k), (200, None));
 }
 
+/// Uploads no record anchors are bounded per account and removed after a day: over its
+/// quota an account's upload is refused with 429, Retry-After and what to do, and nothing of
+/// it is stored; anchoring a record frees its upload's place; another account's quota is its
+/// own; a day later (the test clock) what no record anchored is removed, what one did stays.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn uploads_no_record_anchors_are_bounded_per_account_and_removed_after_a_day() {
+    use ledger_node::limits::Limits;
+    let quota = ledger_node::store::UploadQuota { max_count: 2, max_bytes: 1 << 20, kept_ms: 24 * 3600 * 1000 };
+    let limits = Limits { uploads: quota, ..Limits::unmetered() };
+    let (c, auth, _dir, state) = in_process_limited(ledger_node::ledger::system_clock(), true, limits).await;
+    let cast = register_cast(&c, auth).await;
+    let blob_of = |v: &Value| -> Hash { v["blob"].as_str().unwrap().parse().unwrap() };
+    let (s, v) = c.put_blob(&cast.patient, b"\x01 never anchored").await;
+    assert_eq!(s, 201, "{v}");
+    let stale = blob_of(&v);
+    // `own_record` uploads a blob and anchors it: that upload no longer counts.
+    let record = own_record(&c, &cast.patient, 2, DataClass::Conditions, &[]).await;
+    let (s, v) = c.put_blob(&cast.patient, b"\x01 second pending").await;
+    assert_eq!(s, 201, "{v}");
+    assert_eq!(c.put_blob(&cast.patient, b"\x01 second pending").await.0, 201, "the same bytes again take no place");
+    let third: &[u8] = b"\x01 one too many";
+    let h = c.header(&cast.patient, "PUT", "/v1/blobs", third);
+    let r = c
+        .http
+        .put(format!("{}/v1/blobs", c.base))
+        .header("authorization", h)
+        .body(third.to_vec())
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status().as_u16(), 429);
+    let wait: u64 = r.headers()["retry-after"].to_str().unwrap().parse().unwrap();
+    assert!(wait > 23 * 3600 && wait <= 24 * 3600, "Retry-After {wait} s: when the oldest pending upload goes");
+    let v: Value = r.json().await.unwrap();
+    assert_eq!(v["code"], "upload_quota", "{v}");
+    assert!(v["message"].as_str().unwrap().contains("2 uploads"), "{v}");
+    let store = &state.0.ledger.store;
+    assert_eq!(store.blob(&ledger_protocol::wire::blob_id(third)).unwrap(), None, "nothing of it is stored");
+    assert_eq!(c.put_blob(&cast.doctor, b"\x01 the doctor's").await.0, 201, "another account's quota is its own");
+
+    let (s, moved) = c.advance_clock_as(&cast.auth, 24 * 3600 + 60).await;
+    assert_eq!(s, 200, "{moved}");
+    assert_eq!(c.put_blob(&cast.patient, third).await.0, 201, "a day on, the old uploads no longer count");
+    let t0 = Instant::now();
+    while store.blob(&stale).unwrap().is_some() {
+        assert!(t0.elapsed() < Duration::from_secs(10), "the upload no record anchored was not removed");
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    let anchored = state.0.ledger.head().state.records[&record].blob;
+    assert!(store.blob(&anchored).unwrap().is_some(), "a blob a record anchors stays");
+    assert!(store.blob(&ledger_protocol::wire::blob_id(third)).unwrap().is_some(), "the new upload stays");
+    assert_eq!(c.read(&cast.patient, record).await.0, 200, "the anchored record still reads");
+}
+
 /// A break-glass ends when its time is up: a day later (the node's test clock moved 24 hours)
 /// the same clinician's next read is refused with `break_glass_expired`, and the refusal is
 /// kept for the patient.

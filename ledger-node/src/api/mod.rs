@@ -37,6 +37,13 @@ pub const MAX_JSON_BYTES: usize = 4 * 1024 * 1024;
 pub const MAX_BLOB_BYTES: usize = 17 * 1024 * 1024;
 /// Most transactions in one batch request.
 pub const MAX_BATCH: usize = 2048;
+/// What one account may have uploaded that no record anchors yet, by default (`Limits`): a
+/// whole imported history, or a few large twin cases. More is refused until some are
+/// anchored or removed; an upload no record anchors within a day is removed.
+pub const UPLOAD_QUOTA: crate::store::UploadQuota =
+    crate::store::UploadQuota { max_count: 5000, max_bytes: 512 * 1024 * 1024, kept_ms: 24 * 3600 * 1000 };
+/// How often, at most, uploads are swept for ones never anchored (ms).
+pub const UPLOAD_SWEEP_EVERY_MS: u64 = 10 * 60 * 1000;
 
 pub struct Inner {
     pub ledger: Arc<Ledger>,
@@ -57,6 +64,8 @@ pub struct Inner {
     pub clock: NodeClock,
     /// What the public port allows one client.
     pub limits: crate::limits::Limits,
+    /// When uploads were last swept for ones never anchored (node time, ms).
+    pub(crate) last_upload_sweep: std::sync::atomic::AtomicU64,
 }
 
 /// Everything the handlers share.
@@ -88,6 +97,7 @@ impl AppState {
             escrow: std::sync::OnceLock::new(),
             clock,
             limits,
+            last_upload_sweep: std::sync::atomic::AtomicU64::new(0),
         }))
     }
 
@@ -328,7 +338,10 @@ async fn info(State(s): State<AppState>) -> ApiResult<Json<serde_json::Value>> {
         "now_ms": s.now_ms(),
         "accounts": accounts,
         "limits": { "max_json_bytes": MAX_JSON_BYTES, "max_blob_bytes": MAX_BLOB_BYTES, "max_batch": MAX_BATCH,
-                    "api_request_window_ms": wire::API_REQUEST_WINDOW_MS },
+                    "api_request_window_ms": wire::API_REQUEST_WINDOW_MS,
+                    "pending_uploads": { "max_count": s.0.limits.uploads.max_count,
+                                         "max_bytes": s.0.limits.uploads.max_bytes,
+                                         "kept_ms": s.0.limits.uploads.kept_ms } },
         "version": env!("CARGO_PKG_VERSION"),
     })))
 }

@@ -75,12 +75,52 @@ impl From<Vec<Outcome>> for BatchResults {
 }
 
 #[utoipa::path(put, path = "/v1/blobs", request_body(content = Vec<u8>, content_type = "application/octet-stream", description = "Encrypted record envelope"),
-    responses((status = 201, description = "Stored under its content address"), (status = 413, description = "Larger than the blob limit")))]
+    responses((status = 201, description = "Stored under its content address"), (status = 413, description = "Larger than the blob limit"),
+              (status = 429, description = "The account's uploads not yet anchored by a record are at their quota")))]
 pub(super) async fn put_blob(
     State(s): State<AppState>,
     Extension(caller): Extension<Caller>,
     body: Result<Bytes, BytesRejection>,
-) -> ApiResult<(StatusCode, Json<BlobId>)> {
+) -> Result<(StatusCode, Json<BlobId>), axum::response::Response> {
+    use axum::response::IntoResponse;
+    store_upload(&s, caller, body).await.map_err(|e| match e {
+        UploadRefusal::Api(e) => e.into_response(),
+        UploadRefusal::Quota(p) => {
+            // The oldest pending upload is collected at the latest when its day is up.
+            let now = s.now_ms();
+            let wait_ms = p.oldest_ms.map_or(0, |o| (o + s.0.limits.uploads.kept_ms).saturating_sub(now));
+            crate::limits::over_limit(
+                ErrorKind::RateLimited,
+                wait_ms.div_ceil(1000),
+                "upload_quota",
+                format!(
+                    "This account has {} uploads ({} MiB) that no record anchors yet, its quota ({} uploads, {} MiB). Anchor the records they are for, or wait: an upload no record anchors is removed after a day.",
+                    p.count,
+                    p.bytes.div_ceil(1024 * 1024),
+                    s.0.limits.uploads.max_count,
+                    s.0.limits.uploads.max_bytes / (1024 * 1024)
+                ),
+            )
+        }
+    })
+}
+
+enum UploadRefusal {
+    Api(ApiError),
+    Quota(crate::store::Pending),
+}
+
+impl From<ApiError> for UploadRefusal {
+    fn from(e: ApiError) -> Self {
+        UploadRefusal::Api(e)
+    }
+}
+
+async fn store_upload(
+    s: &AppState,
+    caller: Caller,
+    body: Result<Bytes, BytesRejection>,
+) -> Result<(StatusCode, Json<BlobId>), UploadRefusal> {
     let bytes = body_bytes(body, MAX_BLOB_BYTES)?;
     // Only a registered account stores blobs, with a request signed over these bytes.
     let who = caller.check_body(&bytes)?;
@@ -89,14 +129,50 @@ pub(super) async fn put_blob(
             ErrorKind::Forbidden,
             "unknown_account",
             "Only a registered, active account may upload encrypted records. Register first.",
-        ));
+        )
+        .into());
     }
     if bytes.is_empty() {
-        return Err(ApiError::bad_request("empty_blob", "The blob is empty; upload the encrypted record envelope."));
+        return Err(
+            ApiError::bad_request("empty_blob", "The blob is empty; upload the encrypted record envelope.").into()
+        );
     }
     let id = wire::blob_id(&bytes);
     let size = bytes.len() as u64;
-    let ledger = s.0.ledger.clone();
-    tokio::task::spawn_blocking(move || ledger.store.put_blob(&id, &bytes)).await.map_err(ApiError::internal)??;
-    Ok((StatusCode::CREATED, Json(BlobId { blob: id, size })))
+    let (ledger, now, quota) = (s.0.ledger.clone(), s.now_ms(), s.0.limits.uploads);
+    sweep_uploads_now_and_then(s, now);
+    let stored = tokio::task::spawn_blocking(move || {
+        let head = ledger.head();
+        let anchored = |b: &ledger_protocol::Hash| head.state.blob_records.contains_key(b);
+        ledger.store.put_upload(&id, &bytes, &who, now, quota, anchored)
+    })
+    .await
+    .map_err(ApiError::internal)?
+    .map_err(ApiError::from)?;
+    match stored {
+        crate::store::Upload::Stored => Ok((StatusCode::CREATED, Json(BlobId { blob: id, size }))),
+        crate::store::Upload::OverQuota(p) => Err(UploadRefusal::Quota(p)),
+    }
+}
+
+/// Removes, at most every `UPLOAD_SWEEP_EVERY_MS`, the uploads no record anchored in time
+/// (`Limits::uploads`; in the background: the upload that set it off does not wait).
+fn sweep_uploads_now_and_then(s: &AppState, now: u64) {
+    use std::sync::atomic::Ordering;
+    let last = s.0.last_upload_sweep.load(Ordering::Relaxed);
+    if now.saturating_sub(last) < super::UPLOAD_SWEEP_EVERY_MS
+        || s.0.last_upload_sweep.compare_exchange(last, now, Ordering::Relaxed, Ordering::Relaxed).is_err()
+    {
+        return;
+    }
+    let (ledger, kept_ms) = (s.0.ledger.clone(), s.0.limits.uploads.kept_ms);
+    tokio::task::spawn_blocking(move || {
+        let head = ledger.head();
+        let anchored = |b: &ledger_protocol::Hash| head.state.blob_records.contains_key(b);
+        match ledger.store.sweep_uploads(now.saturating_sub(kept_ms), anchored) {
+            Ok((0, _)) => {}
+            Ok((n, bytes)) => tracing::info!(blobs = n, bytes, "removed uploads no record anchored within a day"),
+            Err(e) => tracing::warn!(error = %e, "could not sweep uploads never anchored"),
+        }
+    });
 }
