@@ -268,7 +268,8 @@ fn init_single(args: &Args, dir: &Path) -> anyhow::Result<()> {
 
 /// Starts the node binary with `args` then `path`; returns it and the API base URL it printed.
 fn spawn_node(bin: &Path, args: &[&str], path: &Path) -> anyhow::Result<(Child, String)> {
-    let mut node = Command::new(bin).args(args).arg(path).env("RUST_LOG", "warn").stdout(Stdio::piped()).spawn()?;
+    let level = std::env::var("BENCH_NODE_LOG").unwrap_or_else(|_| "warn".into());
+    let mut node = Command::new(bin).args(args).arg(path).env("RUST_LOG", level).stdout(Stdio::piped()).spawn()?;
     let mut lines = BufReader::new(node.stdout.take().context("node stdout")?).lines();
     let base = loop {
         let line = lines.next().context("node exited before listening")??;
@@ -281,7 +282,15 @@ fn spawn_node(bin: &Path, args: &[&str], path: &Path) -> anyhow::Result<(Child, 
             break url.to_owned();
         }
     };
-    std::thread::spawn(move || for _ in lines {});
+    // The node logs to stdout: shown (at the level BENCH_NODE_LOG names) only when asked.
+    let show = std::env::var("BENCH_NODE_LOG").is_ok();
+    std::thread::spawn(move || {
+        for line in lines.map_while(Result::ok) {
+            if show {
+                eprintln!("node: {line}");
+            }
+        }
+    });
     Ok((node, base))
 }
 

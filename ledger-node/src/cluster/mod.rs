@@ -251,8 +251,11 @@ pub async fn start(c: &ClusterConfig) -> anyhow::Result<ClusterNode> {
         heartbeat_interval: t.heartbeat_ms,
         election_timeout_min: t.election_timeout_min_ms,
         election_timeout_max: t.election_timeout_max_ms,
-        // Entries are whole blocks (up to a few MB as JSON); send a few at a time.
-        max_payload_entries: 8,
+        // Entries are whole blocks (up to a few MB as JSON), and openraft gives an append
+        // one heartbeat interval to be answered: two at a time. With eight, a follower behind
+        // by large blocks timed out on every attempt over TLS and never caught up (writes
+        // stopped after a leader kill in `cargo xtask bench cluster`).
+        max_payload_entries: 2,
         snapshot_policy: openraft::SnapshotPolicy::LogsSinceLast(t.snapshot_every),
         max_in_snapshot_log_to_keep: t.keep_logs,
         install_snapshot_timeout: 10_000,
