@@ -298,11 +298,13 @@ pub struct BlockConfig {
     /// ...or as soon as it holds this many transactions. A block may end up larger, up to
     /// `MAX_BLOCK_TXS`, when one submission brings more than this.
     pub max_txs: usize,
+    /// Submissions that may wait for the producer at once; more are refused at once.
+    pub max_queued: usize,
 }
 
 impl Default for BlockConfig {
     fn default() -> Self {
-        BlockConfig { max_wait: Duration::from_millis(2), max_txs: MAX_BLOCK_TXS }
+        BlockConfig { max_wait: Duration::from_millis(2), max_txs: MAX_BLOCK_TXS, max_queued: MAX_QUEUED_SUBMISSIONS }
     }
 }
 
@@ -482,9 +484,20 @@ impl BlockClock {
     }
 }
 
+/// Submissions that may wait for a block producer at once, by default (each up to a batch);
+/// more are refused at once as `Unavailable` (503), so a flood cannot grow the queue
+/// without bound.
+pub const MAX_QUEUED_SUBMISSIONS: usize = 4096;
+
+/// The refusal of a submission that found the producer's queue (of `max`) full.
+pub fn queue_full(max: usize) -> OrderError {
+    OrderError::Unavailable(format!("{max} submissions are already waiting for the next blocks; wait a moment"))
+}
+
 /// Single-node ordering: one producer thread owns block production.
 pub struct LocalOrderer {
-    tx: mpsc::Sender<Pending>,
+    tx: mpsc::SyncSender<Pending>,
+    max_queued: usize,
 }
 
 impl LocalOrderer {
@@ -495,22 +508,27 @@ impl LocalOrderer {
         metrics: Arc<Metrics>,
         clock: BlockClock,
     ) -> Self {
-        let (tx, rx) = mpsc::channel();
+        let max_queued = cfg.max_queued.max(1);
+        let (tx, rx) = mpsc::sync_channel(max_queued);
         std::thread::Builder::new()
             .name("block-producer".into())
             .spawn(move || produce(ledger, key, cfg, rx, metrics, clock))
             .expect("spawning the block producer thread");
-        LocalOrderer { tx }
+        LocalOrderer { tx, max_queued }
     }
 }
 
 impl Orderer for LocalOrderer {
     fn submit(&self, txs: Vec<VerifiedTx>) -> OrderFuture {
         let (reply, rx) = tokio::sync::oneshot::channel();
-        let sent = self.tx.send(Pending { txs, reply });
+        let (sent, max_queued) = (self.tx.try_send(Pending { txs, reply }), self.max_queued);
         Box::pin(async move {
-            if sent.is_err() {
-                return Err(OrderError::Unavailable("the block producer has stopped".into()));
+            match sent {
+                Ok(()) => {}
+                Err(mpsc::TrySendError::Full(_)) => return Err(queue_full(max_queued)),
+                Err(mpsc::TrySendError::Disconnected(_)) => {
+                    return Err(OrderError::Unavailable("the block producer has stopped".into()));
+                }
             }
             rx.await.unwrap_or_else(|_| Err(OrderError::Unavailable("the block producer has stopped".into())))
         })
@@ -902,6 +920,38 @@ mod tests {
         let one = BIG[0].encoded_len();
         assert!(sizes.len() >= 2);
         assert!(sizes[0] > MAX_BLOCK_BYTES - 251 * one, "first block is {} bytes", sizes[0]);
+    }
+
+    /// The producer's queue is bounded: with the producer held up (here the test holds the
+    /// writer copy it builds on), a submission past `max_queued` is refused at once, in
+    /// words; those queued are ordered once the producer moves again.
+    #[test]
+    fn a_submission_past_the_queue_bound_is_refused_at_once() {
+        let producer = key(u64::MAX - 1);
+        let (genesis, _) = genesis_head(&producer);
+        let dir = tempfile::tempdir().unwrap();
+        let ledger = Arc::new(Ledger::open(dir.path(), genesis).unwrap());
+        let cfg = BlockConfig { max_wait: Duration::from_millis(1), max_txs: 1, max_queued: 2 };
+        let clock = BlockClock::new(system_clock(), NodeClock::default());
+        let orderer = LocalOrderer::start(ledger.clone(), producer, cfg, Arc::new(Metrics::default()), clock);
+        let held = ledger.writer();
+        // The producer takes at most one and then waits on the writer; two more fill the
+        // queue, so of four at least one is refused (which one depends on when the producer
+        // took its first).
+        let submitted: Vec<_> = (0..4).map(|i| orderer.submit(vec![SMALL[i].clone()])).collect();
+        drop(held);
+        let rt = tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap();
+        let answered: Vec<_> = submitted.into_iter().map(|f| rt.block_on(f)).collect();
+        let refused = answered
+            .iter()
+            .filter(
+                |a| matches!(a, Err(OrderError::Unavailable(why)) if why.contains("2 submissions are already waiting")),
+            )
+            .count();
+        let committed = answered.iter().filter(|a| a.as_ref().is_ok_and(|o| o.iter().all(Result::is_ok))).count();
+        assert!((1..=2).contains(&refused), "{refused} refused of four");
+        assert_eq!(committed + refused, 4, "each was either ordered or refused in words");
+        assert_eq!(ledger.head().tip.height, committed as u64, "one block per ordered submission");
     }
 
     /// A single submission larger than any block is refused whole, in words.

@@ -251,8 +251,11 @@ fn main() -> anyhow::Result<()> {
             let data_dir = data_dir.context("--data-dir is needed")?;
             let genesis = config::read_genesis(&genesis.unwrap_or_else(|| data_dir.join("genesis.json")))?;
             let key = config::read_key(&key.unwrap_or_else(|| data_dir.join("authority.key")))?;
-            let blocks =
-                BlockConfig { max_wait: std::time::Duration::from_millis(block_ms), max_txs: usize::from(block_txs) };
+            let blocks = BlockConfig {
+                max_wait: std::time::Duration::from_millis(block_ms),
+                max_txs: usize::from(block_txs),
+                ..BlockConfig::default()
+            };
             let listen_tls = match (tls_cert, tls_key) {
                 (Some(cert), Some(key)) => ledger_node::tls::Listen::tls(ledger_node::tls::public_server(
                     &ledger_node::tls::Identity::read(&cert, &key)?,

@@ -14,6 +14,10 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
 use tokio::sync::{mpsc, oneshot};
 
+/// Access events that may wait to be signed at once; past that a read is refused (503)
+/// before anything is released.
+pub const MAX_QUEUED_ACCESS_EVENTS: usize = 4096;
+
 struct Job {
     body: TxBody,
     reply: oneshot::Sender<Result<Outcome, OrderError>>,
@@ -21,7 +25,7 @@ struct Job {
 
 /// Hands the node's own transactions to the one task that signs and orders them.
 pub struct NodeSigner {
-    jobs: mpsc::UnboundedSender<Job>,
+    jobs: mpsc::Sender<Job>,
 }
 
 /// What signing as the node needs: the key, and the highest nonce given out so far (shared
@@ -58,7 +62,7 @@ impl NodeKey {
 impl NodeSigner {
     /// Starts the task (needs a tokio runtime).
     pub fn start(ledger: Arc<Ledger>, orderer: Arc<dyn Orderer>, key: Arc<NodeKey>, metrics: Arc<Metrics>) -> Self {
-        let (jobs, rx) = mpsc::unbounded_channel();
+        let (jobs, rx) = mpsc::channel(MAX_QUEUED_ACCESS_EVENTS);
         tokio::spawn(run(rx, ledger, orderer, key, metrics));
         NodeSigner { jobs }
     }
@@ -67,13 +71,18 @@ impl NodeSigner {
     pub async fn submit(&self, body: TxBody) -> Result<Outcome, OrderError> {
         let (reply, rx) = oneshot::channel();
         let stopped = || OrderError::Unavailable("the node's signer has stopped".into());
-        self.jobs.send(Job { body, reply }).map_err(|_| stopped())?;
+        self.jobs.try_send(Job { body, reply }).map_err(|e| match e {
+            mpsc::error::TrySendError::Full(_) => OrderError::Unavailable(format!(
+                "{MAX_QUEUED_ACCESS_EVENTS} reads are already waiting for their access events to be recorded; wait a moment"
+            )),
+            mpsc::error::TrySendError::Closed(_) => stopped(),
+        })?;
         rx.await.unwrap_or_else(|_| Err(stopped()))
     }
 }
 
 async fn run(
-    mut rx: mpsc::UnboundedReceiver<Job>,
+    mut rx: mpsc::Receiver<Job>,
     ledger: Arc<Ledger>,
     orderer: Arc<dyn Orderer>,
     key: Arc<NodeKey>,

@@ -276,8 +276,11 @@ pub async fn start(c: &ClusterConfig) -> anyhow::Result<ClusterNode> {
             Err(e) => tracing::info!(error = %e, "cluster already founded"),
         }
     }
-    let blocks =
-        BlockConfig { max_wait: Duration::from_millis(c.blocks.max_wait_ms), max_txs: c.blocks.max_txs.max(1) };
+    let blocks = BlockConfig {
+        max_wait: Duration::from_millis(c.blocks.max_wait_ms),
+        max_txs: c.blocks.max_txs.max(1),
+        ..BlockConfig::default()
+    };
     let orderer = orderer::ClusterOrderer::start(
         raft.clone(),
         ledger.clone(),

@@ -32,7 +32,7 @@ const QUORUM_STALE_MS: u64 = 1500;
 pub struct ClusterOrderer {
     pub id: NodeId,
     pub raft: Raft,
-    producer: mpsc::UnboundedSender<Pending>,
+    producer: mpsc::Sender<Pending>,
     /// The one client for everything this node asks its peers (one connection pool, over
     /// mutual TLS with this node's identity).
     pub http: reqwest::Client,
@@ -50,7 +50,7 @@ impl ClusterOrderer {
         http: reqwest::Client,
     ) -> Arc<Self> {
         let id = raft.metrics().borrow().id;
-        let (tx, rx) = mpsc::unbounded_channel();
+        let (tx, rx) = mpsc::channel(cfg.max_queued.max(1));
         let p = Producer {
             id,
             raft: raft.clone(),
@@ -70,11 +70,15 @@ impl ClusterOrderer {
     pub fn submit_as_leader(&self, txs: Vec<VerifiedTx>) -> OrderFuture {
         let check = self.leader_check();
         let (reply, rx) = oneshot::channel();
-        let sent = check.clone().map(|()| self.producer.send(Pending { txs, reply }));
+        let sent = check.clone().map(|()| self.producer.try_send(Pending { txs, reply }));
+        let self_max = self.producer.max_capacity();
         Box::pin(async move {
             match sent {
                 Err(e) => Err(e),
-                Ok(Err(_)) => Err(OrderError::Unavailable("the block producer has stopped".into())),
+                Ok(Err(mpsc::error::TrySendError::Full(_))) => Err(crate::ledger::queue_full(self_max)),
+                Ok(Err(mpsc::error::TrySendError::Closed(_))) => {
+                    Err(OrderError::Unavailable("the block producer has stopped".into()))
+                }
                 Ok(Ok(())) => {
                     rx.await.unwrap_or_else(|_| Err(OrderError::Unavailable("the block producer has stopped".into())))
                 }
@@ -252,7 +256,7 @@ struct Shadow {
 }
 
 impl Producer {
-    async fn run(mut self, mut rx: mpsc::UnboundedReceiver<Pending>) {
+    async fn run(mut self, mut rx: mpsc::Receiver<Pending>) {
         let in_flight = Arc::new(Semaphore::new(IN_FLIGHT as usize));
         let mut shadow: Option<Shadow> = None;
         let chain_id = self.ledger.genesis.chain_id.clone();
