@@ -255,7 +255,8 @@ pub async fn start(c: &ClusterConfig) -> anyhow::Result<ClusterNode> {
         // one heartbeat interval to be answered: two at a time. With eight, a follower behind
         // by large blocks timed out on every attempt over TLS and never caught up (writes
         // stopped after a leader kill in `cargo xtask bench cluster`).
-        max_payload_entries: 2,
+        max_payload_entries: network::BLOCKS_PER_APPEND,
+        snapshot_max_chunk_size: network::SNAPSHOT_CHUNK_BYTES,
         snapshot_policy: openraft::SnapshotPolicy::LogsSinceLast(t.snapshot_every),
         max_in_snapshot_log_to_keep: t.keep_logs,
         install_snapshot_timeout: 10_000,

@@ -30,8 +30,17 @@ use std::collections::BTreeSet;
 use std::sync::Arc;
 use std::time::Duration;
 
-/// Largest request on the Raft port (a few blocks of entries, or a snapshot chunk).
-const MAX_RAFT_BODY: usize = 512 * 1024 * 1024;
+/// Blocks sent in one AppendEntries (openraft's `max_payload_entries`).
+pub const BLOCKS_PER_APPEND: u64 = 2;
+/// Bytes of a snapshot in one InstallSnapshot chunk (openraft's `snapshot_max_chunk_size`).
+pub const SNAPSHOT_CHUNK_BYTES: u64 = 3 * 1024 * 1024;
+/// The largest AppendEntries: its blocks at their largest, in hex, and the JSON around them.
+const MAX_APPEND_BODY: usize = BLOCKS_PER_APPEND as usize * 2 * ledger_protocol::block::MAX_BLOCK_BYTES + (1 << 20);
+/// The largest InstallSnapshot chunk: its bytes as a JSON array (at most four characters a
+/// byte) and the snapshot's metadata. Every other request on the Raft port (votes, admin
+/// commands) stays within axum's default of 2 MB, a forwarded batch within the public API's
+/// JSON limit.
+const MAX_SNAPSHOT_BODY: usize = 4 * SNAPSHOT_CHUNK_BYTES as usize + (1 << 20);
 
 /// Makes a client per peer; they share one connection pool (mutual TLS, as this node).
 #[derive(Clone)]
@@ -140,10 +149,10 @@ pub struct RaftPort {
 /// administrators.
 pub fn router(port: RaftPort) -> Router {
     let peers = Router::new()
-        .route("/raft/append", post(append))
+        .route("/raft/append", post(append).layer(DefaultBodyLimit::max(MAX_APPEND_BODY)))
         .route("/raft/vote", post(vote))
-        .route("/raft/snapshot", post(snapshot))
-        .route("/raft/submit", post(submit))
+        .route("/raft/snapshot", post(snapshot).layer(DefaultBodyLimit::max(MAX_SNAPSHOT_BODY)))
+        .route("/raft/submit", post(submit).layer(DefaultBodyLimit::max(crate::api::MAX_JSON_BYTES + (1 << 16))))
         .route("/raft/read-index", get(read_index))
         .route("/raft/blob/{id}", get(blob))
         .route_layer(axum::middleware::from_fn(members_only));
@@ -154,7 +163,7 @@ pub fn router(port: RaftPort) -> Router {
         .route("/admin/remove", post(remove))
         .route("/admin/snapshot", post(trigger_snapshot))
         .route_layer(axum::middleware::from_fn(admins_only));
-    peers.merge(admins).layer(DefaultBodyLimit::max(MAX_RAFT_BODY)).with_state(port)
+    peers.merge(admins).with_state(port)
 }
 
 fn caller(req: &axum::extract::Request) -> Option<crate::tls::Caller> {

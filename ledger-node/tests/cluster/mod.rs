@@ -722,6 +722,11 @@ fn the_raft_port_accepts_only_listed_keys_and_admin_commands_need_the_admin_cert
     }
     let err = c.admin_as(via, &peer_as_admin, &["status"]).unwrap_err();
     assert!(err.contains("administrator's TLS certificate"), "{err}");
+    // A member's requests are bounded per route: a vote is small.
+    let member = (c.data_dir(via).join("node-tls.crt"), c.data_dir(via).join("node-tls.key"));
+    let padded = json!({ "pad": "x".repeat(3 << 20) });
+    let (status, body) = c.raft_call(leader, (&member.0, &member.1), "/raft/vote", Some(padded)).unwrap();
+    assert_eq!(status, 413, "a 3 MB vote was taken: {body}");
     // The administrator's certificate runs admin commands, and may not vote.
     let admin_dir = c.dir.path().join("admin");
     let (status, body) = c
