@@ -68,6 +68,20 @@ pub fn init(dir: &Path, chain_id: &str, name: &str, timestamp_ms: u64) -> anyhow
     Ok(())
 }
 
+/// Makes a new key and a self-signed certificate for it in `dir` (`cert_file`, and
+/// `key_file` readable by its owner only), refusing to replace either; returns its pin.
+pub fn make_identity(dir: &Path, cert_file: &str, key_file: &str, names: &[String]) -> anyhow::Result<KeyPin> {
+    std::fs::create_dir_all(dir).with_context(|| format!("cannot create {}", dir.display()))?;
+    let (cert_path, key_path) = (dir.join(cert_file), dir.join(key_file));
+    if cert_path.exists() {
+        bail!("{} already exists; a TLS identity is never overwritten", cert_path.display());
+    }
+    let (cert, key, pin) = tls::self_signed(names)?;
+    write_private(&key_path, key.as_bytes())?;
+    std::fs::write(&cert_path, cert).with_context(|| format!("cannot write {}", cert_path.display()))?;
+    Ok(pin)
+}
+
 /// The name in the self-signed certificates `keygen` makes (peers check the key's pin, not
 /// the name).
 pub const TLS_NAME: &str = "healthchain-node";
@@ -80,7 +94,7 @@ pub fn keygen(dir: &Path, name: &str) -> anyhow::Result<(GenesisAuthority, KeyPi
     let enc = k256::ecdsa::SigningKey::random(&mut rand_core::OsRng);
     write_secret(&dir.join("authority.key"), &key)?;
     write_secret(&dir.join("authority-encryption.key"), &enc)?;
-    let pin = tls::make_identity(dir, tls::NODE_CERT, tls::NODE_KEY, &[TLS_NAME.to_owned()])?;
+    let pin = make_identity(dir, tls::NODE_CERT, tls::NODE_KEY, &[TLS_NAME.to_owned()])?;
     let entry = GenesisAuthority {
         name: name.to_owned(),
         key: PublicKey::from(key.verifying_key()),
@@ -125,7 +139,7 @@ pub fn init_cluster(dir: &Path, chain_id: &str, n: u64, base_port: u16, timestam
     for i in 1..=n {
         authorities.push(keygen(&dir.join(format!("node{i}")), &format!("Hospital {i}"))?.0);
     }
-    tls::make_identity(&dir.join(ADMIN_DIR), tls::ADMIN_CERT, tls::ADMIN_KEY, &["healthchain-admin".to_owned()])?;
+    make_identity(&dir.join(ADMIN_DIR), tls::ADMIN_CERT, tls::ADMIN_KEY, &["healthchain-admin".to_owned()])?;
     let g = Genesis { chain_id: chain_id.to_owned(), timestamp_ms, authorities };
     let text = serde_json::to_string_pretty(&g)? + "\n";
     let ports: Vec<(u16, u16)> = (1..=n).map(|i| (base_port + i as u16, base_port + 100 + i as u16)).collect();
@@ -159,4 +173,43 @@ pub fn loopback_node_toml(dir: &Path, id: u64, ports: &[(u16, u16)], join: bool)
         );
     }
     Ok(t)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn names() -> Vec<String> {
+        vec![TLS_NAME.to_owned()]
+    }
+
+    #[test]
+    fn a_made_identity_reads_back_with_the_pin_it_printed() {
+        let dir = tempfile::tempdir().unwrap();
+        let pin = make_identity(dir.path(), tls::NODE_CERT, tls::NODE_KEY, &names()).unwrap();
+        let id = tls::Identity::of_node(dir.path()).unwrap();
+        assert_eq!(id.pin(), Some(pin));
+        assert_eq!(pin.to_string().parse::<KeyPin>().unwrap(), pin);
+        let err = make_identity(dir.path(), tls::NODE_CERT, tls::NODE_KEY, &names()).unwrap_err().to_string();
+        assert!(err.contains("never overwritten"), "{err}");
+        #[cfg(unix)]
+        {
+            use std::os::unix::fs::PermissionsExt;
+            let mode = std::fs::metadata(dir.path().join(tls::NODE_KEY)).unwrap().permissions().mode();
+            assert_eq!(mode & 0o077, 0, "the private key is readable by its owner only");
+        }
+    }
+
+    #[test]
+    fn a_key_that_is_not_the_certificates_is_refused() {
+        let (a, b) = (tempfile::tempdir().unwrap(), tempfile::tempdir().unwrap());
+        make_identity(a.path(), tls::NODE_CERT, tls::NODE_KEY, &names()).unwrap();
+        make_identity(b.path(), tls::NODE_CERT, tls::NODE_KEY, &names()).unwrap();
+        let err = tls::Identity::read(&a.path().join(tls::NODE_CERT), &b.path().join(tls::NODE_KEY)).err().unwrap();
+        assert!(format!("{err:#}").contains("does not belong"), "{err:#}");
+        let missing = tls::Identity::of_node(&a.path().join("nothing")).err().unwrap().to_string();
+        assert!(missing.contains("tls-keygen"), "{missing}");
+        std::fs::write(a.path().join("junk.crt"), "not a certificate").unwrap();
+        assert!(tls::Identity::read(&a.path().join("junk.crt"), &a.path().join(tls::NODE_KEY)).is_err());
+    }
 }

@@ -317,7 +317,7 @@ fn main() -> anyhow::Result<()> {
         Cmd::TlsKeygen { out, admin } => {
             use ledger_node::tls;
             let (cert, key) = if admin { (tls::ADMIN_CERT, tls::ADMIN_KEY) } else { (tls::NODE_CERT, tls::NODE_KEY) };
-            let pin = tls::make_identity(&out, cert, key, &[config::TLS_NAME.to_owned()])?;
+            let pin = config::make_identity(&out, cert, key, &[config::TLS_NAME.to_owned()])?;
             println!("{pin}");
             eprintln!(
                 "made {} and {} in {}; list this pin {}",

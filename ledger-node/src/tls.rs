@@ -73,9 +73,11 @@ pub fn pin_of(cert: &CertificateDer<'_>) -> Option<KeyPin> {
     Some(KeyPin(Sha256::digest(ee.subject_public_key_info().as_ref()).into()))
 }
 
-/// The one cryptography provider the node's TLS uses.
+/// The one cryptography provider the node's TLS uses (made once).
 pub fn provider() -> Arc<CryptoProvider> {
-    Arc::new(rustls::crypto::ring::default_provider())
+    static PROVIDER: std::sync::LazyLock<Arc<CryptoProvider>> =
+        std::sync::LazyLock::new(|| Arc::new(rustls::crypto::ring::default_provider()));
+    PROVIDER.clone()
 }
 
 /// A certificate chain and its private key.
@@ -124,18 +126,11 @@ impl Identity {
     }
 }
 
-/// Makes a new key and a self-signed certificate for it in `dir` (`cert_file`, and
-/// `key_file` readable by its owner only), refusing to replace either; returns its pin.
-pub fn make_identity(dir: &Path, cert_file: &str, key_file: &str, names: &[String]) -> anyhow::Result<KeyPin> {
-    std::fs::create_dir_all(dir).with_context(|| format!("cannot create {}", dir.display()))?;
-    let (cert_path, key_path) = (dir.join(cert_file), dir.join(key_file));
-    if cert_path.exists() {
-        bail!("{} already exists; a TLS identity is never overwritten", cert_path.display());
-    }
+/// A new key and a self-signed certificate for it (PEM both), with the key's pin.
+pub fn self_signed(names: &[String]) -> anyhow::Result<(String, String, KeyPin)> {
     let made = rcgen::generate_simple_self_signed(names.to_vec()).context("cannot make a TLS certificate")?;
-    crate::config::write_private(&key_path, made.key_pair.serialize_pem().as_bytes())?;
-    std::fs::write(&cert_path, made.cert.pem()).with_context(|| format!("cannot write {}", cert_path.display()))?;
-    pin_of(made.cert.der()).context("the certificate just made has no readable key")
+    let pin = pin_of(made.cert.der()).context("the certificate just made has no readable key")?;
+    Ok((made.cert.pem(), made.key_pair.serialize_pem(), pin))
 }
 
 /// Who connected to the Raft port, proven by the TLS handshake.
@@ -359,40 +354,6 @@ impl Listen {
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    fn names() -> Vec<String> {
-        vec!["healthchain-node".to_owned()]
-    }
-
-    #[test]
-    fn a_made_identity_reads_back_with_the_pin_it_printed() {
-        let dir = tempfile::tempdir().unwrap();
-        let pin = make_identity(dir.path(), NODE_CERT, NODE_KEY, &names()).unwrap();
-        let id = Identity::of_node(dir.path()).unwrap();
-        assert_eq!(id.pin(), Some(pin));
-        assert_eq!(pin.to_string().parse::<KeyPin>().unwrap(), pin);
-        let err = make_identity(dir.path(), NODE_CERT, NODE_KEY, &names()).unwrap_err().to_string();
-        assert!(err.contains("never overwritten"), "{err}");
-        #[cfg(unix)]
-        {
-            use std::os::unix::fs::PermissionsExt;
-            let mode = std::fs::metadata(dir.path().join(NODE_KEY)).unwrap().permissions().mode();
-            assert_eq!(mode & 0o077, 0, "the private key is readable by its owner only");
-        }
-    }
-
-    #[test]
-    fn a_key_that_is_not_the_certificates_is_refused() {
-        let (a, b) = (tempfile::tempdir().unwrap(), tempfile::tempdir().unwrap());
-        make_identity(a.path(), NODE_CERT, NODE_KEY, &names()).unwrap();
-        make_identity(b.path(), NODE_CERT, NODE_KEY, &names()).unwrap();
-        let err = Identity::read(&a.path().join(NODE_CERT), &b.path().join(NODE_KEY)).err().unwrap();
-        assert!(format!("{err:#}").contains("does not belong"), "{err:#}");
-        let missing = Identity::of_node(&a.path().join("nothing")).err().unwrap().to_string();
-        assert!(missing.contains("tls-keygen"), "{missing}");
-        std::fs::write(a.path().join("junk.crt"), "not a certificate").unwrap();
-        assert!(Identity::read(&a.path().join("junk.crt"), &a.path().join(NODE_KEY)).is_err());
-    }
 
     #[test]
     fn pins_are_64_hex_characters() {

@@ -215,17 +215,20 @@ impl Client {
         (r.status().as_u16(), r.bytes().await.unwrap().to_vec())
     }
     async fn put_blob(&self, k: &k256::ecdsa::SigningKey, bytes: &[u8]) -> (u16, Value) {
+        let r = self.put_blob_answer(k, bytes).await;
+        let status = r.status().as_u16();
+        (status, r.json().await.unwrap_or(Value::Null))
+    }
+    /// A blob upload signed by `k`: the whole answer (status, headers, body).
+    async fn put_blob_answer(&self, k: &k256::ecdsa::SigningKey, bytes: &[u8]) -> reqwest::Response {
         let h = self.header(k, "PUT", "/v1/blobs", bytes);
-        let r = self
-            .http
+        self.http
             .put(format!("{}/v1/blobs", self.base))
             .header("authorization", h)
             .body(bytes.to_vec())
             .send()
             .await
-            .unwrap();
-        let status = r.status().as_u16();
-        (status, r.json().await.unwrap_or(Value::Null))
+            .unwrap()
     }
 }
 
@@ -820,8 +823,8 @@ fn the_public_port_speaks_https_with_the_certificate_it_is_given() {
     let dir = tempfile::tempdir().unwrap();
     init_chain(dir.path());
     let tls = dir.path().join("tls");
-    ledger_node::tls::make_identity(&tls, "site.crt", "site.key", &["localhost".into()]).unwrap();
-    ledger_node::tls::make_identity(&tls, "other.crt", "other.key", &["localhost".into()]).unwrap();
+    ledger_node::config::make_identity(&tls, "site.crt", "site.key", &["localhost".into()]).unwrap();
+    ledger_node::config::make_identity(&tls, "other.crt", "other.key", &["localhost".into()]).unwrap();
     let (cert, key) = (tls.join("site.crt"), tls.join("site.key"));
     let node =
         NodeProc::start_with(dir.path(), &["--tls-cert", cert.to_str().unwrap(), "--tls-key", key.to_str().unwrap()]);
@@ -1079,15 +1082,7 @@ async fn uploads_no_record_anchors_are_bounded_per_account_and_removed_after_a_d
     assert_eq!(s, 201, "{v}");
     assert_eq!(c.put_blob(&cast.patient, b"\x01 second pending").await.0, 201, "the same bytes again take no place");
     let third: &[u8] = b"\x01 one too many";
-    let h = c.header(&cast.patient, "PUT", "/v1/blobs", third);
-    let r = c
-        .http
-        .put(format!("{}/v1/blobs", c.base))
-        .header("authorization", h)
-        .body(third.to_vec())
-        .send()
-        .await
-        .unwrap();
+    let r = c.put_blob_answer(&cast.patient, third).await;
     assert_eq!(r.status().as_u16(), 429);
     let wait: u64 = r.headers()["retry-after"].to_str().unwrap().parse().unwrap();
     assert!(wait > 23 * 3600 && wait <= 24 * 3600, "Retry-After {wait} s: when the oldest pending upload goes");

@@ -618,7 +618,7 @@ fn a_record_uploaded_to_one_node_is_read_through_another_under_consent_and_audit
     let (status, bytes) = from(&member_dir.join("node-tls.crt"), &member_dir.join("node-tls.key")).unwrap();
     assert_eq!((status, bytes.as_bytes()), (200, envelope.as_slice()), "a member fetches the blob");
     let stranger = tempfile::tempdir().unwrap();
-    ledger_node::tls::make_identity(stranger.path(), "s.crt", "s.key", &["healthchain-node".into()]).unwrap();
+    ledger_node::config::make_identity(stranger.path(), "s.crt", "s.key", &["healthchain-node".into()]).unwrap();
     let refused = from(&stranger.path().join("s.crt"), &stranger.path().join("s.key"));
     assert!(refused.is_err(), "an unlisted key reached the Raft port: {refused:?}");
     let (status, body) = from(&admin_dir.join("admin-tls.crt"), &admin_dir.join("admin-tls.key")).unwrap();
@@ -682,7 +682,7 @@ fn the_raft_port_accepts_only_listed_keys_and_admin_commands_need_the_admin_cert
     let term = c.status(leader).unwrap()["term"].as_u64().unwrap();
     let work = tempfile::tempdir().unwrap();
     let (stranger, peer_as_admin) = (work.path().join("stranger"), work.path().join("peer-as-admin"));
-    let stranger_pin = ledger_node::tls::make_identity(
+    let stranger_pin = ledger_node::config::make_identity(
         &stranger,
         ledger_node::tls::ADMIN_CERT,
         ledger_node::tls::ADMIN_KEY,
@@ -725,8 +725,15 @@ fn the_raft_port_accepts_only_listed_keys_and_admin_commands_need_the_admin_cert
     // A member's requests are bounded per route: a vote is small.
     let member = (c.data_dir(via).join("node-tls.crt"), c.data_dir(via).join("node-tls.key"));
     let padded = json!({ "pad": "x".repeat(3 << 20) });
-    let (status, body) = c.raft_call(leader, (&member.0, &member.1), "/raft/vote", Some(padded)).unwrap();
-    assert_eq!(status, 413, "a 3 MB vote was taken: {body}");
+    // The node answers 413 at once; it may close the connection before the client has sent
+    // the whole body, which the client sees as an error instead of the answer.
+    match c.raft_call(leader, (&member.0, &member.1), "/raft/vote", Some(padded)) {
+        Ok((status, body)) => assert_eq!(status, 413, "a 3 MB vote was taken: {body}"),
+        Err(e) => assert!(
+            e.contains("reset") || e.contains("closed") || e.contains("broken pipe") || e.contains("Broken pipe"),
+            "{e}"
+        ),
+    }
     // The administrator's certificate runs admin commands, and may not vote.
     let admin_dir = c.dir.path().join("admin");
     let (status, body) = c
