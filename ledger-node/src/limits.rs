@@ -36,6 +36,12 @@ impl Rate {
     pub const UNLIMITED: Rate = Rate { per_sec: 0, burst: 0 };
 }
 
+/// What one account may have uploaded that no record anchors yet, by default (`Limits`): a
+/// whole imported history, or a few large twin cases. More is refused until some are
+/// anchored or removed; an upload no record anchors within a day is removed.
+pub const UPLOAD_QUOTA: crate::store::UploadQuota =
+    crate::store::UploadQuota { max_count: 5000, max_bytes: 512 * 1024 * 1024, kept_ms: 24 * 3600 * 1000 };
+
 /// What the public port allows.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Limits {
@@ -64,7 +70,7 @@ impl Default for Limits {
             max_connections: 1000,
             header_timeout: Duration::from_secs(10),
             request_timeout: Duration::from_secs(60),
-            uploads: crate::api::UPLOAD_QUOTA,
+            uploads: UPLOAD_QUOTA,
         }
     }
 }

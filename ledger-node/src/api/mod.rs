@@ -37,11 +37,6 @@ pub const MAX_JSON_BYTES: usize = 4 * 1024 * 1024;
 pub const MAX_BLOB_BYTES: usize = 17 * 1024 * 1024;
 /// Most transactions in one batch request.
 pub const MAX_BATCH: usize = 2048;
-/// What one account may have uploaded that no record anchors yet, by default (`Limits`): a
-/// whole imported history, or a few large twin cases. More is refused until some are
-/// anchored or removed; an upload no record anchors within a day is removed.
-pub const UPLOAD_QUOTA: crate::store::UploadQuota =
-    crate::store::UploadQuota { max_count: 5000, max_bytes: 512 * 1024 * 1024, kept_ms: 24 * 3600 * 1000 };
 /// How often, at most, uploads are swept for ones never anchored (ms).
 pub const UPLOAD_SWEEP_EVERY_MS: u64 = 10 * 60 * 1000;
 
