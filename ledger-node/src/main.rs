@@ -106,7 +106,7 @@ enum Cmd {
         base_port: u16,
     },
     /// Administer the hospital's staff through a node's API (`staff-add`, `staff-deactivate`,
-    /// `staff-list`, with --api and --key), or a cluster through any node's Raft port (the
+    /// `staff-rekey`, `staff-list`, with --api and --key), or a cluster through any node's Raft port (the
     /// other commands, with --raft; changes go to the leader).
     Admin {
         /// A node's Raft port, e.g. https://127.0.0.1:7901 (cluster commands).
@@ -123,7 +123,7 @@ enum Cmd {
         #[arg(long)]
         api: Option<String>,
         /// The signing key file of the hospital's authority (`authority.key` from `init`) or of
-        /// an administrator it appointed (staff-add, staff-deactivate).
+        /// an administrator it appointed (staff-add, staff-deactivate, staff-rekey).
         #[arg(long)]
         key: Option<PathBuf>,
         #[command(subcommand)]
@@ -182,6 +182,20 @@ enum AdminCmd {
         /// Their account address (hex).
         #[arg(long)]
         address: String,
+    },
+    /// Give a member of staff new keys (a lost or compromised device): the two public keys
+    /// their new wallet shows. Their account, consents and history stay; the old key signs
+    /// nothing from then on.
+    StaffRekey {
+        /// Their account address (hex).
+        #[arg(long)]
+        address: String,
+        /// The new signing public key (hex, 66 characters).
+        #[arg(long)]
+        signing_key: String,
+        /// The new encryption public key (hex, 66 characters).
+        #[arg(long)]
+        encryption_key: String,
     },
     /// The staff directory.
     StaffList,
@@ -488,6 +502,9 @@ async fn admin(to: AdminTo<'_>, api: Option<&str>, key: Option<&std::path::Path>
         ledger_protocol::PublicKey::from_hex(hex.trim())
             .map_err(|_| anyhow::anyhow!("the {what} is not a public key in hex (66 characters)"))
     };
+    let account = |address: &str| -> anyhow::Result<ledger_protocol::Address> {
+        address.trim().parse().map_err(|_| anyhow::anyhow!("{address:?} is not an account address"))
+    };
     match cmd {
         AdminCmd::StaffAdd { role, name, licence, signing_key, encryption_key } => {
             let s = staff::NewStaff {
@@ -503,15 +520,24 @@ async fn admin(to: AdminTo<'_>, api: Option<&str>, key: Option<&std::path::Path>
             return Ok(());
         }
         AdminCmd::StaffDeactivate { address } => {
-            let a: ledger_protocol::Address =
-                address.trim().parse().map_err(|_| anyhow::anyhow!("{address:?} is not an account address"))?;
+            let a = account(&address)?;
             let receipt = staff::deactivate(api_of()?, &key_of()?, a).await?;
             println!("deactivated {a} (transaction {})", receipt["id"].as_str().unwrap_or("?"));
             return Ok(());
         }
+        AdminCmd::StaffRekey { address, signing_key, encryption_key } => {
+            let a = account(&address)?;
+            let (k, e) = (public("signing key", &signing_key)?, public("encryption key", &encryption_key)?);
+            let receipt = staff::rekey(api_of()?, &key_of()?, a, k, e).await?;
+            println!("{a} now signs with {k} (transaction {})", receipt["id"].as_str().unwrap_or("?"));
+            return Ok(());
+        }
         AdminCmd::StaffList => {
             for a in staff::list(api_of()?).await? {
-                let state = a.deactivated_at.map_or("active".to_owned(), |t| format!("deactivated at {t}"));
+                let mut state = a.deactivated_at.map_or("active".to_owned(), |t| format!("deactivated at {t}"));
+                if let Some(t) = a.rekeyed_at {
+                    state += &format!(", new keys at {t}");
+                }
                 println!("{}  {:<24} {:<30} {:<16} {state}", a.address, a.role.human(), a.name, a.licence);
             }
             return Ok(());
@@ -524,7 +550,10 @@ async fn admin(to: AdminTo<'_>, api: Option<&str>, key: Option<&std::path::Path>
         .trim_end_matches('/');
     let http = to.client()?;
     let req = match cmd {
-        AdminCmd::StaffAdd { .. } | AdminCmd::StaffDeactivate { .. } | AdminCmd::StaffList => {
+        AdminCmd::StaffAdd { .. }
+        | AdminCmd::StaffDeactivate { .. }
+        | AdminCmd::StaffRekey { .. }
+        | AdminCmd::StaffList => {
             unreachable!("handled above")
         }
         AdminCmd::Status => http.get(format!("{base}/admin/status")),

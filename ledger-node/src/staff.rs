@@ -1,6 +1,6 @@
 //! `ledger-node admin --api URL ...`: a hospital's staff from the command line. Registers a
 //! member of staff (role, name, licence or staff number, and the two public keys their
-//! wallet shows), deactivates one, lists the directory. Transactions are signed with the
+//! wallet shows), deactivates one, gives one new keys, lists the directory. Transactions are signed with the
 //! authority's (or an administrator's) key file and submitted through the node's public
 //! API, exactly as the portal would; the node's rules decide.
 
@@ -82,6 +82,17 @@ pub async fn register(api: &str, key: &k256::ecdsa::SigningKey, s: NewStaff) -> 
 /// Deactivates a member of staff: the ledger refuses what they sign from then on.
 pub async fn deactivate(api: &str, key: &k256::ecdsa::SigningKey, provider: Address) -> anyhow::Result<Value> {
     submit(api, key, TxBody::DeactivateProvider { provider }).await
+}
+
+/// Gives a member of staff new keys; their old key signs nothing from then on.
+pub async fn rekey(
+    api: &str,
+    key: &k256::ecdsa::SigningKey,
+    account: Address,
+    new_key: PublicKey,
+    encryption_key: PublicKey,
+) -> anyhow::Result<Value> {
+    submit(api, key, TxBody::RotateKey { account, key: new_key, encryption_key }).await
 }
 
 /// The staff directory.

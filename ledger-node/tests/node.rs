@@ -914,9 +914,9 @@ fn staff_are_registered_and_deactivated_from_the_command_line() {
     let c = Client::new(node.base.clone(), genesis.chain_id.clone(), &auth);
     rt.block_on(async {
         // The doctor works: a training run is theirs to save.
-        let run_tx = |nonce| {
+        let run_tx = |k: &k256::ecdsa::SigningKey, nonce| {
             c.tx(
-                &doctor,
+                k,
                 nonce,
                 TxBody::RecordTrainingRun {
                     scenario: "hypoxia".into(),
@@ -927,16 +927,45 @@ fn staff_are_registered_and_deactivated_from_the_command_line() {
                 },
             )
         };
-        assert_eq!(c.submit(&run_tx(1)).await.0, 200);
+        assert_eq!(c.submit(&run_tx(&doctor, 1)).await.0, 200);
         let address = pk(&doctor).address().to_hex();
+
+        // The doctor lost their phone: the administrator gives the account new keys. The old
+        // key is refused for transactions and signed reads; the new one signs for the same
+        // account, whose nonce goes on, and finds its account by its own key.
+        let phone = key("the doctor's new phone");
+        let rekey = vec![
+            "staff-rekey".to_owned(),
+            "--address".into(),
+            address.clone(),
+            "--signing-key".into(),
+            pk(&phone).to_hex(),
+            "--encryption-key".into(),
+            pk(&key("the doctor's new phone enc")).to_hex(),
+        ];
+        let (ok, said) = run(rekey.clone(), &admin_key_file);
+        assert!(ok && said.contains("now signs with"), "{said}");
+        let (ok, said) = run(rekey, &admin_key_file);
+        assert!(!ok && said.contains("already belongs to an account"), "the same key twice: {said}");
+        let (s, v) = c.submit(&run_tx(&doctor, 2)).await;
+        assert_eq!((s, v["code"].as_str().unwrap()), (403, "key_replaced"), "{v}");
+        let me = format!("/v1/accounts/{address}");
+        let (s, v) = c.get_as(&doctor, &me).await;
+        assert_eq!((s, v["code"].as_str().unwrap_or_default()), (401, "key_replaced"), "{v}");
+        assert_eq!(c.submit(&run_tx(&phone, 1)).await.1["code"], "stale_nonce");
+        assert_eq!(c.submit(&run_tx(&phone, 2)).await.0, 200, "the new key signs for the account");
+        let (s, v) = c.get_as(&phone, &format!("/v1/accounts/{}", pk(&phone).address())).await;
+        assert_eq!((s, v["address"].as_str().unwrap()), (200, address.as_str()), "{v}");
+        assert_eq!(v["key"].as_str().unwrap(), pk(&phone).to_hex());
+
         let (ok, said) = run(vec!["staff-deactivate".into(), "--address".into(), address], &admin_key_file);
         assert!(ok, "{said}");
-        let (s, v) = c.submit(&run_tx(2)).await;
+        let (s, v) = c.submit(&run_tx(&phone, 3)).await;
         assert_eq!((s, v["code"].as_str().unwrap()), (403, "deactivated"), "{v}");
         assert!(v["message"].as_str().unwrap().contains("deactivated by the hospital"), "{v}");
     });
     let (_, listed) = list();
-    assert!(listed.contains("deactivated at"), "{listed}");
+    assert!(listed.contains("deactivated at") && listed.contains("new keys at"), "{listed}");
 }
 
 /// Review findings 4 and 5: a deactivated provider reads nothing more of what they were party

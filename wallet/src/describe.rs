@@ -306,6 +306,17 @@ impl Describer<'_> {
                 );
                 ("Deactivate a provider", sentence)
             }
+            TxBody::RotateKey { account, key, encryption_key } => {
+                self.detail("Member of staff", self.account_detail(account));
+                self.detail("New signing public key", key.to_hex());
+                self.detail("New encryption public key", encryption_key.to_hex());
+                let sentence = format!(
+                    "You give {} new keys (signing key {}): from now on the ledger refuses what their old key signs; their consents and history stay, and patients share records again with the new key.",
+                    self.account(account),
+                    short_hex(&key.address().0)
+                );
+                ("Give a member of staff new keys", sentence)
+            }
             TxBody::GrantConsent { grantee, classes, actions, purpose, valid_from, valid_until } => {
                 self.detail("Who", self.account_detail(grantee));
                 self.detail("Data", list_details(classes.iter().map(|c| c.human().to_string())));

@@ -565,6 +565,12 @@ fn sample_bodies() -> Vec<TxBody> {
             actions: "[[action]]\nat_min = 4.5\nkind = \"crystalloid\"\nvalue = 0.15\n".into(),
         },
         TxBody::DeactivateProvider { provider: doctor() },
+        TxBody::RotateKey {
+            account: doctor(),
+            key: PublicKey::from_hex("02c6047f9441ed7d6d3045406e95c07cd85c778e4b8cef3ca7abac09b95c709ee5").unwrap(),
+            encryption_key: PublicKey::from_hex("02f9308a019258c31049344f85f89d5229b531c845836f99b08601f113bce036f9")
+                .unwrap(),
+        },
     ]
 }
 
@@ -621,6 +627,7 @@ fn every_kind_reads_in_plain_words() {
     assert!(sentence(TxKind::RegisterPatient).contains("Your name, \"Ana Patient\", is sealed"));
     assert!(sentence(TxKind::BreakGlass).contains("\"Unresponsive, no relatives reachable\""));
     assert!(sentence(TxKind::DeactivateProvider).starts_with("You deactivate Dr A. Rao"));
+    assert!(sentence(TxKind::RotateKey).starts_with("You give Dr A. Rao new keys"));
 
     // Sealed content the wallet does not hold is never guessed at: the sentence says so.
     for (kind, words) in [

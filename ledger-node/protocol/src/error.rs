@@ -95,6 +95,14 @@ pub enum Rejection {
     PartyDeactivated { what: &'static str },
     #[error("This provider is already deactivated.")]
     AlreadyDeactivated,
+    #[error(
+        "This key was replaced by the hospital (Unix time {at}) and no longer signs for its account. Use the wallet that holds the account's new key, or ask the hospital's administrator."
+    )]
+    KeyReplaced { at: u64 },
+    #[error(
+        "That key already belongs to an account on this ledger (now or before); each key serves one account. Make new keys."
+    )]
+    KeyInUse,
     #[error("That encrypted blob already belongs to another record; upload the record's own envelope.")]
     BlobAlreadyAnchored,
     #[error("You already hold a live break-glass access to this patient; it lasts until it ends.")]
@@ -177,6 +185,8 @@ impl Rejection {
             Rejection::Deactivated => "deactivated",
             Rejection::PartyDeactivated { .. } => "party_deactivated",
             Rejection::AlreadyDeactivated => "already_deactivated",
+            Rejection::KeyReplaced { .. } => "key_replaced",
+            Rejection::KeyInUse => "key_in_use",
             Rejection::BlobAlreadyAnchored => "blob_already_anchored",
             Rejection::BreakGlassStillLive => "break_glass_still_live",
             Rejection::BreakGlassLimit { .. } => "break_glass_limit",
@@ -205,6 +215,7 @@ impl Rejection {
             | Rejection::UnknownAccount
             | Rejection::NotCaseHolder
             | Rejection::Deactivated
+            | Rejection::KeyReplaced { .. }
             | Rejection::PartyDeactivated { .. }
             | Rejection::BreakGlassLimit { .. }
             | Rejection::NotPrescriptionPharmacy => Forbidden,
@@ -220,6 +231,7 @@ impl Rejection {
             | Rejection::AlreadyDispensed
             | Rejection::AlreadyDecided
             | Rejection::AlreadyDeactivated
+            | Rejection::KeyInUse
             | Rejection::BlobAlreadyAnchored
             | Rejection::BreakGlassStillLive => Conflict,
             Rejection::TooLarge { .. } => TooLarge,

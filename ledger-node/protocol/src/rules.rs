@@ -3,7 +3,7 @@
 //! roles and relationships that need it (ARCHITECTURE.md has the table); sealed content is
 //! checked for who can read it, never for what it says.
 
-use crate::crypto::{Address, Hash};
+use crate::crypto::{Address, Hash, PublicKey};
 use crate::error::Rejection;
 use crate::state::*;
 use crate::tx::{AccessBasis, Sealed, TxBody, VerifiedTx, WrappedKey};
@@ -48,6 +48,7 @@ pub struct Effects {
 pub enum Change {
     NewAccount(Account),
     Deactivate { provider: Address, at: u64 },
+    RotateKey { account: Address, key: PublicKey, encryption_key: PublicKey, at: u64 },
     NewConsent(Consent),
     RevokeConsent { id: Hash, at: u64 },
     NewRecord(Record),
@@ -278,7 +279,9 @@ pub fn apply(state: &State, vtx: &VerifiedTx, now: u64) -> Result<Effects, Rejec
     if tx.chain_id != state.chain_id {
         return Err(Rejection::WrongChain { expected: state.chain_id.clone(), got: tx.chain_id.clone() });
     }
-    let signer = vtx.signer_address();
+    // The account the key signs for: its first key's address, or the account an
+    // authority moved to this key.
+    let signer = state.account_address_of(&tx.signer);
     let effects = |change| Ok(Effects { signer, nonce: tx.nonce, change });
 
     // Registration is the one kind whose signer is not yet an account.
@@ -301,11 +304,12 @@ pub fn apply(state: &State, vtx: &VerifiedTx, now: u64) -> Result<Effects, Rejec
             licence: String::new(),
             profile: Some(profile.clone()),
             deactivated_at: None,
+            rekeyed_at: None,
             nonce: tx.nonce,
         }));
     }
 
-    let me = state.accounts.get(&signer).ok_or(Rejection::UnknownAccount)?;
+    let me = state.signer_account(&tx.signer)?;
     if !me.is_active() {
         return Err(Rejection::Deactivated);
     }
@@ -328,6 +332,9 @@ pub fn apply(state: &State, vtx: &VerifiedTx, now: u64) -> Result<Effects, Rejec
             if state.accounts.contains_key(&address) {
                 return Err(Rejection::AlreadyRegistered);
             }
+            if state.key_in_use(&address) {
+                return Err(Rejection::KeyInUse);
+            }
             text_within("name", name, 1, MAX_DIRECTORY_CHARS)?;
             text_within("licence or staff number", licence, 1, MAX_DIRECTORY_CHARS)?;
             if name.contains('\n') || licence.contains('\n') {
@@ -342,6 +349,7 @@ pub fn apply(state: &State, vtx: &VerifiedTx, now: u64) -> Result<Effects, Rejec
                 licence: licence.clone(),
                 profile: None,
                 deactivated_at: None,
+                rekeyed_at: None,
                 nonce: 0,
             }))
         }
@@ -359,6 +367,25 @@ pub fn apply(state: &State, vtx: &VerifiedTx, now: u64) -> Result<Effects, Rejec
                 _ => return Err(Rejection::UnknownParty { what: "provider" }),
             }
             effects(Change::Deactivate { provider: *provider, at: now })
+        }
+        TxBody::RotateKey { account, key, encryption_key } => {
+            // Who may deactivate a member of staff may give them new keys.
+            if !matches!(me.role, Role::Authority | Role::Admin) {
+                return Err(Rejection::NotAuthority);
+            }
+            match state.accounts.get(account) {
+                Some(p) if p.role == Role::Admin && me.role != Role::Authority => return Err(Rejection::NotAuthority),
+                Some(p) if p.role.is_provider() => {
+                    if !p.is_active() {
+                        return Err(Rejection::PartyDeactivated { what: "provider" });
+                    }
+                }
+                _ => return Err(Rejection::UnknownParty { what: "provider" }),
+            }
+            if state.key_in_use(&key.address()) {
+                return Err(Rejection::KeyInUse);
+            }
+            effects(Change::RotateKey { account: *account, key: *key, encryption_key: *encryption_key, at: now })
         }
         TxBody::GrantConsent { grantee, classes, actions, purpose, valid_from, valid_until } => {
             require_role(me, &[Role::Patient])?;

@@ -4,6 +4,7 @@
 //! the `Sealed` ciphertext the transactions carried; the state never has it in the clear.
 
 use crate::crypto::{Address, Hash, PublicKey};
+use crate::error::Rejection;
 use crate::rules::Effects;
 use crate::tx::{AccessBasis, Sealed};
 use crate::types::{Action, Actions, DataClass, Purpose, Role, Stage};
@@ -25,6 +26,10 @@ pub struct Account {
     pub profile: Option<Sealed>,
     /// When an authority deactivated this provider (Unix seconds); `None` while active.
     pub deactivated_at: Option<u64>,
+    /// When an authority last gave this account new keys (Unix seconds); `None` if it has
+    /// the keys it was registered with.
+    #[serde(default)]
+    pub rekeyed_at: Option<u64>,
     /// The highest nonce used so far (0 before the first transaction).
     pub nonce: u64,
 }
@@ -212,6 +217,10 @@ pub struct State {
     /// Each trainee's saved runs, oldest first.
     pub runs_by_trainee: HashMap<Address, Vec<Hash>>,
     pub patients: HashMap<Address, PatientIndex>,
+    /// Keys that replaced an account's first key, by the key's address: the account they
+    /// sign for (or signed for, if replaced again). An account's own address is its first
+    /// key's, so a key serves one account, ever.
+    pub key_accounts: HashMap<Address, Address>,
 }
 
 impl State {
@@ -231,6 +240,7 @@ impl State {
                     licence: String::new(),
                     profile: None,
                     deactivated_at: None,
+                    rekeyed_at: None,
                     nonce: 0,
                 },
             );
@@ -240,6 +250,28 @@ impl State {
 
     pub fn account(&self, a: &Address) -> Option<&Account> {
         self.accounts.get(a)
+    }
+
+    /// The account `key` signs for: the one whose current key it is. A key an authority
+    /// replaced is refused, saying when.
+    pub fn signer_account(&self, key: &PublicKey) -> Result<&Account, Rejection> {
+        let acc = self.accounts.get(&self.account_address_of(key)).ok_or(Rejection::UnknownAccount)?;
+        if acc.key != *key {
+            return Err(Rejection::KeyReplaced { at: acc.rekeyed_at.unwrap_or(0) });
+        }
+        Ok(acc)
+    }
+
+    /// The address of the account `key` belongs to (now or before); the key's own address
+    /// when it belongs to none yet.
+    pub fn account_address_of(&self, key: &PublicKey) -> Address {
+        let a = key.address();
+        self.key_accounts.get(&a).copied().unwrap_or(a)
+    }
+
+    /// Whether a key with this address belongs, or belonged, to an account.
+    pub fn key_in_use(&self, key: &Address) -> bool {
+        self.accounts.contains_key(key) || self.key_accounts.contains_key(key)
     }
 
     pub fn patient_index(&self, a: &Address) -> Option<&PatientIndex> {
@@ -267,6 +299,22 @@ impl State {
             Change::Deactivate { provider, at } => {
                 if let Some(acc) = self.accounts.get_mut(&provider) {
                     acc.deactivated_at = Some(at);
+                }
+            }
+            Change::RotateKey { account, key, encryption_key, at } => {
+                if let Some(acc) = self.accounts.get_mut(&account) {
+                    let new_encryption = acc.encryption_key != encryption_key;
+                    acc.key = key;
+                    acc.encryption_key = encryption_key;
+                    acc.rekeyed_at = Some(at);
+                    self.key_accounts.insert(key.address(), account);
+                    // Record keys wrapped for the old encryption key open nothing for the
+                    // new one: they are dropped, so the patient can share the record again.
+                    if new_encryption {
+                        for r in self.records.values_mut() {
+                            r.keys.remove(&account);
+                        }
+                    }
                 }
             }
             Change::RevokeConsent { id, at } => {

@@ -108,6 +108,10 @@ pub enum TxBody {
     /// An authority ends a provider's registration: from then on their transactions are
     /// refused and consents to them no longer let them read.
     DeactivateProvider { provider: Address },
+    /// An authority gives a member of staff new keys (a lost or compromised device). The
+    /// account keeps its address, directory entry, consents and history; its old key signs
+    /// nothing from then on, and records must be shared again with the new encryption key.
+    RotateKey { account: Address, key: PublicKey, encryption_key: PublicKey },
     /// A patient lets a provider read and/or add records of some classes for a purpose.
     GrantConsent {
         grantee: Address,
@@ -181,10 +185,11 @@ pub enum TxKind {
     AnchorTwinSegment = 13,
     RecordTrainingRun = 14,
     DeactivateProvider = 15,
+    RotateKey = 16,
 }
 
 impl TxKind {
-    pub const ALL: [TxKind; 15] = [
+    pub const ALL: [TxKind; 16] = [
         TxKind::RegisterPatient,
         TxKind::RegisterProvider,
         TxKind::GrantConsent,
@@ -200,6 +205,7 @@ impl TxKind {
         TxKind::AnchorTwinSegment,
         TxKind::RecordTrainingRun,
         TxKind::DeactivateProvider,
+        TxKind::RotateKey,
     ];
     pub fn tag(self) -> u8 {
         self as u8
@@ -221,6 +227,7 @@ impl TxKind {
             TxKind::AnchorTwinSegment => "anchor_twin_segment",
             TxKind::RecordTrainingRun => "record_training_run",
             TxKind::DeactivateProvider => "deactivate_provider",
+            TxKind::RotateKey => "rotate_key",
         }
     }
 }
@@ -231,7 +238,9 @@ impl TxBody {
     fn check_keys(&self, verifier: &dyn SignatureVerifier) -> Result<(), Rejection> {
         let keys: &[&PublicKey] = match self {
             TxBody::RegisterPatient { encryption_key, .. } => &[encryption_key],
-            TxBody::RegisterProvider { key, encryption_key, .. } => &[key, encryption_key],
+            TxBody::RegisterProvider { key, encryption_key, .. } | TxBody::RotateKey { key, encryption_key, .. } => {
+                &[key, encryption_key]
+            }
             _ => &[],
         };
         if keys.iter().all(|k| verifier.valid_key(k)) {
@@ -258,6 +267,7 @@ impl TxBody {
             TxBody::AnchorTwinSegment { .. } => TxKind::AnchorTwinSegment,
             TxBody::RecordTrainingRun { .. } => TxKind::RecordTrainingRun,
             TxBody::DeactivateProvider { .. } => TxKind::DeactivateProvider,
+            TxBody::RotateKey { .. } => TxKind::RotateKey,
         }
     }
 
@@ -272,6 +282,9 @@ impl TxBody {
             }
             TxBody::DeactivateProvider { provider } => {
                 w.raw(&provider.0);
+            }
+            TxBody::RotateKey { account, key, encryption_key } => {
+                w.raw(&account.0).raw(&key.0).raw(&encryption_key.0);
             }
             TxBody::GrantConsent { grantee, classes, actions, purpose, valid_from, valid_until } => {
                 w.raw(&grantee.0).list(classes);
@@ -397,6 +410,11 @@ impl TxBody {
                 actions: r.string()?,
             },
             15 => TxBody::DeactivateProvider { provider: Address::decode(r)? },
+            16 => TxBody::RotateKey {
+                account: Address::decode(r)?,
+                key: PublicKey::decode(r)?,
+                encryption_key: PublicKey::decode(r)?,
+            },
             tag => return Err(DecodeError::UnknownTag { what: "transaction kind", tag, offset }),
         })
     }

@@ -564,6 +564,84 @@ fn every_rejection_has_its_code() {
     );
 }
 
+/// A member of staff given new keys keeps their account (address, directory entry,
+/// consents, nonce); the old key signs nothing from then on; no key serves two accounts;
+/// record keys wrapped for the old encryption key are dropped so the patient can share again.
+#[test]
+fn an_authority_rotates_a_member_of_staffs_keys() {
+    let mut w = World::new();
+    let doctor = a("doctor");
+    let consent = w.grant("doctor", DataClass::ALL.to_vec(), Actions::READ_WRITE, Purpose::Treatment, NOW + 3600);
+    let rec = w.ok(
+        "patient",
+        TxBody::AnchorRecord {
+            patient: p1(),
+            content_hash: sha256(&[b"rot"]),
+            size: 10,
+            class: DataClass::Notes,
+            blob: sha256(&[b"rot blob"]),
+            keys: vec![
+                WrappedKey { reader: p1(), wrapped: vec![1; 80] },
+                WrappedKey { reader: doctor, wrapped: vec![2; 80] },
+            ],
+        },
+    );
+    w.ok("doctor", prescribe("doctor", NOW + 100));
+    let (new, new_enc) = (key("doctor's new phone"), key("doctor's new phone enc"));
+    let rotate = |account, k: &k256::ecdsa::SigningKey| TxBody::RotateKey {
+        account,
+        key: pk(k),
+        encryption_key: pk(&key("any enc")),
+    };
+    // Who may: as for deactivation.
+    assert_eq!(w.code("doctor", rotate(a("surgeon"), &key("x1"))), "not_authority");
+    assert_eq!(w.code("patient", rotate(doctor, &key("x2"))), "not_authority");
+    assert_eq!(w.code("authority", rotate(p1(), &key("x3"))), "unknown_party", "a patient is not staff");
+    assert_eq!(w.code("authority", rotate(a("surgeon"), &key("doctor"))), "key_in_use", "another account's key");
+    w.ok("authority", TxBody::RotateKey { account: doctor, key: pk(&new), encryption_key: pk(&new_enc) });
+
+    let acc = w.state.account(&doctor).unwrap().clone();
+    assert_eq!((acc.address, acc.key, acc.encryption_key, acc.rekeyed_at), (doctor, pk(&new), pk(&new_enc), Some(NOW)));
+    assert_eq!(acc.name, "doctor");
+    assert!(!w.state.records[&rec].keys.contains_key(&doctor), "a key for the old encryption key is dropped");
+    assert!(w.state.records[&rec].keys.contains_key(&p1()));
+    // The old key is refused, saying when it was replaced; the new one signs for the account.
+    let refused = w.try_("doctor", prescribe("doctor", NOW + 100)).unwrap_err();
+    assert_eq!(refused, Rejection::KeyReplaced { at: NOW });
+    assert_eq!(w.state.signer_account(&pk(&key("doctor"))).unwrap_err().code(), "key_replaced");
+    let by_new = |w: &mut World, body| {
+        let nonce = w.state.account(&doctor).unwrap().nonce + 1;
+        let stx = Transaction { chain_id: CHAIN.into(), signer: pk(&new), nonce, body }.sign(&new);
+        w.submit_at(stx, NOW)
+    };
+    by_new(&mut w, prescribe("doctor", NOW + 100)).expect("the new key prescribes under the same account");
+    by_new(&mut w, TxBody::AccessEvent { record: rec, reader: doctor, basis: AccessBasis::Consent(consent) })
+        .expect("the consent to the account still holds");
+    let stale = Transaction { chain_id: CHAIN.into(), signer: pk(&new), nonce: 1, body: prescribe("doctor", NOW + 1) };
+    assert_eq!(w.submit_at(stale.sign(&new), NOW).unwrap_err().code(), "stale_nonce", "the account's nonce goes on");
+    // The patient shares the record again, for the new encryption key.
+    w.ok("patient", TxBody::ShareRecordKey { record: rec, key: WrappedKey { reader: doctor, wrapped: vec![3; 80] } });
+    // A key, once an account's, never serves another: not the replaced one, not the new one.
+    let reuse = |k: &str| TxBody::RegisterProvider {
+        key: pk(&key(k)),
+        encryption_key: pk(&key("e")),
+        role: Role::Doctor,
+        name: "Dr Reuse".into(),
+        licence: "L".into(),
+    };
+    assert_eq!(w.code("authority", reuse("doctor")), "already_registered");
+    assert_eq!(w.code("authority", reuse("doctor's new phone")), "key_in_use");
+    assert_eq!(w.code("authority", rotate(a("surgeon"), &new)), "key_in_use");
+    assert_eq!(w.code("doctor's new phone", register_patient("doctor's new phone")), "already_registered");
+    // Rotating again retires the second key too.
+    let third = key("doctor's third phone");
+    w.ok("authority", rotate(doctor, &third));
+    assert_eq!(by_new(&mut w, prescribe("doctor", NOW + 100)).unwrap_err().code(), "key_replaced");
+    // A deactivated provider gets no new keys.
+    w.ok("authority", TxBody::DeactivateProvider { provider: a("surgeon") });
+    assert_eq!(w.code("authority", rotate(a("surgeon"), &key("x4"))), "party_deactivated");
+}
+
 /// The who-may-submit-what table of ARCHITECTURE.md, every cell: each kind of transaction,
 /// signed by each kind of actor in a world where everything it needs exists; the allowed
 /// actors are accepted and every other one is refused for who they are (not for a
@@ -584,7 +662,7 @@ fn who_may_submit_what() {
         "olddoc",
         "stranger",
     ];
-    let table: [(TxKind, &[&str]); 15] = [
+    let table: [(TxKind, &[&str]); 16] = [
         (TxKind::RegisterPatient, &["stranger"]),
         (TxKind::RegisterProvider, &["authority", "admin"]),
         (TxKind::GrantConsent, &["patient", "patient2"]),
@@ -600,6 +678,7 @@ fn who_may_submit_what() {
         (TxKind::AnchorTwinSegment, &["doctor"]),
         (TxKind::RecordTrainingRun, &["doctor", "surgeon", "student"]),
         (TxKind::DeactivateProvider, &["authority", "admin"]),
+        (TxKind::RotateKey, &["authority", "admin"]),
     ];
     assert_eq!(table.iter().map(|(k, _)| *k).collect::<Vec<_>>(), TxKind::ALL.to_vec());
     for (kind, allowed) in table {
@@ -743,6 +822,11 @@ impl Fixture {
                 licence: "GMC 9".into(),
             },
             TxKind::DeactivateProvider => TxBody::DeactivateProvider { provider: a("surgeon") },
+            TxKind::RotateKey => TxBody::RotateKey {
+                account: a("surgeon"),
+                key: pk(&key("surgeon's new device")),
+                encryption_key: pk(&key("surgeon's new device enc")),
+            },
             TxKind::GrantConsent => TxBody::GrantConsent {
                 grantee: a("surgeon"),
                 classes: vec![DataClass::Notes],
@@ -925,6 +1009,7 @@ fn sample_bodies() -> Vec<TxBody> {
             actions: "[[action]]\nat_min = 4.5\nkind = \"crystalloid\"\nvalue = 0.15\n".into(),
         },
         TxBody::DeactivateProvider { provider: a },
+        TxBody::RotateKey { account: a, key: pk(&key("d2")), encryption_key: pk(&key("de2")) },
     ]
 }
 
@@ -996,7 +1081,7 @@ mod hostile_bytes {
         }
 
         #[test]
-        fn mutated_valid_transactions_never_panic(i in 0usize..15, pos in any::<prop::sample::Index>(), byte in any::<u8>()) {
+        fn mutated_valid_transactions_never_panic(i in 0usize..16, pos in any::<prop::sample::Index>(), byte in any::<u8>()) {
             let body = sample_bodies().swap_remove(i);
             let k = key("m");
             let stx = Transaction { chain_id: CHAIN.into(), signer: pk(&k), nonce: 1, body }.sign(&k);

@@ -229,8 +229,20 @@ fn check(s: &AppState, value: &str, method: &Method, uri: &Uri, now: u64) -> Api
             "The request's signature does not match it; it may have been altered. Sign it again.",
         ));
     }
-    let address = r.signer.address();
-    let registered = s.0.ledger.head().state.account(&address).is_some();
+    // The account the key signs for (a key an authority replaced signs for nothing).
+    let (address, registered) = {
+        let head = s.0.ledger.head();
+        match head.state.signer_account(&r.signer) {
+            Ok(a) => (a.address, true),
+            Err(ledger_protocol::Rejection::KeyReplaced { .. }) => {
+                return Err(unauthenticated(
+                    "key_replaced",
+                    "This key was replaced by the hospital and no longer signs for its account. Use the wallet with the new key.",
+                ));
+            }
+            Err(_) => (r.signer.address(), false),
+        }
+    };
     s.0.replay.accept_once(address, nonce, registered, r.timestamp_ms, now)?;
     Ok(SignedBy { address, body_hash: r.body_hash })
 }

@@ -108,12 +108,13 @@ pub fn may_see_claim(state: &State, c: &Claim, who: &Address) -> bool {
 /// Everyone a transaction concerns: its signer, the accounts it names, the parties of what
 /// it refers to, the readers of what it seals. Only they (and the hospital) read it whole.
 pub fn parties(state: &State, tx: &Transaction) -> Vec<Address> {
-    let mut out = vec![tx.signer.address()];
+    let mut out = vec![state.account_address_of(&tx.signer)];
     let sealed_readers = |s: &ledger_protocol::Sealed| s.keys.iter().map(|k| k.reader).collect::<Vec<_>>();
     match &tx.body {
         TxBody::RegisterPatient { profile, .. } => out.extend(sealed_readers(profile)),
         TxBody::RegisterProvider { key, .. } => out.push(key.address()),
         TxBody::DeactivateProvider { provider } => out.push(*provider),
+        TxBody::RotateKey { account, .. } => out.push(*account),
         TxBody::GrantConsent { grantee, .. } => out.push(*grantee),
         TxBody::RevokeConsent { consent } => out.extend(state.consents.get(consent).map(|c| c.grantee)),
         TxBody::AnchorRecord { patient, keys, .. } => {

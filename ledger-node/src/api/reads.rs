@@ -102,7 +102,7 @@ pub(super) async fn head_block(State(s): State<AppState>, caller: Who) -> ApiRes
     get_block(State(s), caller, Path(height.to_string())).await
 }
 
-#[utoipa::path(get, path = "/v1/accounts/{address}", params(("address" = String, Path, description = "Account address (hex)")),
+#[utoipa::path(get, path = "/v1/accounts/{address}", params(("address" = String, Path, description = "Account address, or the address of a key it was given (hex)")),
     responses((status = 200, description = "Role, name, licence, keys and last nonce (a patient's only to those entitled)"),
               (status = 401, description = "Not signed"), (status = 403, description = "Not entitled"), (status = 404, description = "Your own account is not registered")))]
 pub(super) async fn get_account(
@@ -113,6 +113,9 @@ pub(super) async fn get_account(
     let a: Address = parse_id(&a, "address")?;
     let h = s.0.ledger.head();
     let who = caller.address();
+    // A key's address names the account the key signs (or signed) for: a wallet given new
+    // keys by the hospital finds its account by its own key.
+    let a = h.state.key_accounts.get(&a).copied().unwrap_or(a);
     match h.state.account(&a) {
         Some(acc) if entitled::may_see_account(&h.state, acc, who.as_ref(), s.now_ms() / 1000) => Ok(Json(acc.clone())),
         // Nobody learns from the answer whether someone else is a patient here.
