@@ -734,7 +734,9 @@ async fn relock(b: &Browser, landing: &str) -> Result<()> {
 /// Journeys (1) and (5): a hospital set up with `ledger-node init`, whose IT appoints an
 /// administrator from the command line; the administrator registers a doctor on the admin
 /// page; a new patient registers, imports a record and consents; the doctor reads it; the
-/// administrator deactivates the doctor, whose next transaction is refused with the reason.
+/// doctor's keys are replaced (a lost phone) and the new wallet reads it once the patient
+/// shares it again; the administrator deactivates the doctor, whose next transaction is
+/// refused with the reason.
 async fn fresh_hospital_journey(j: &Journey) -> Result<()> {
     const ADMIN: &str = "A. Admin";
     const DOCTOR: &str = "Dr P. Novak";
@@ -830,11 +832,57 @@ async fn fresh_hospital_journey(j: &Journey) -> Result<()> {
     ensure!(dr.text("#record-content").await?.contains("diabetes"), "the decrypted record does not show the problem");
     dr.shot("record-read").await?;
 
+    // The doctor loses their phone. On a new one they make a new wallet; the administrator
+    // gives the doctor's account its keys. The old wallet, still on the patient's page, is
+    // refused; the new one is the same doctor, and reads the record once the patient shares
+    // it again (the key wrapped for the old encryption key opens nothing for the new one).
+    dr.click("header nav a[href='/provider']").await?;
+    dr.click(&link).await?;
+    dr.wait("#bg-justification").await?;
+    let phone = j.browser("doctor-new-phone").await?;
+    restore(&phone, &new_phrase("doctor's new phone"), "/register").await?;
+    let (new_sign, new_enc) = staff_keys(&phone).await?;
+    let row = format!("#staff-list li.staff-item[data-address='{dr_address}']");
+    admin.click(&format!("{row} button.rekey")).await?;
+    admin.fill("#rekey-key", &new_sign).await?;
+    admin.fill("#rekey-encryption-key", &new_enc).await?;
+    admin.shot("rekey-doctor").await?;
+    admin.click("#rekey-submit").await?;
+    let said = admin.sign("sign-rekey", WAIT).await?;
+    ensure!(said[0].contains(DOCTOR) && said[0].contains("new keys"), "the sheet said {said:?}");
+    admin.wait("#admin-result").await?;
+    let account = j.ledger.account(&dr_address).await?;
+    ensure!(account["key"] == new_sign.as_str() && account["rekeyed_at"].is_u64(), "the ledger holds {account}");
+    dr.fill("#bg-justification", "Chest pain on arrival, need the history urgently.").await?;
+    dr.click("#bg-submit").await?;
+    let refused = dr.sign_refused("sign-with-replaced-key").await?;
+    ensure!(refused.contains("replaced by the hospital"), "the refusal says {refused:?}");
+    relock(&phone, "/provider").await?;
+    expect_who(&phone, &format!("{DOCTOR} · doctor")).await?;
+    let share = "li.consent-item button.share-again";
+    pt.wait_within(share, Duration::from_secs(30)).await?;
+    pt.shot("share-again").await?;
+    pt.click(share).await?;
+    pt.sign("sign-share-again", LONG).await?;
+    pt.poll("the share offer to go", WAIT, async |c: &fantoccini::Client| {
+        Ok(c.find_all(fantoccini::Locator::Css("button.share-again")).await?.is_empty().then_some(()))
+    })
+    .await?;
+    phone.wait_within(&link, Duration::from_secs(30)).await?;
+    phone.click(&link).await?;
+    phone.click(&format!("{item} a.open-record")).await?;
+    phone.wait("#record-content, #record-error").await?;
+    if phone.count("#record-error").await? > 0 {
+        bail!("the doctor's new wallet could not read the record: {}", phone.text("#record-error").await?);
+    }
+    ensure!(phone.text("#record-content").await?.contains("diabetes"), "the new wallet does not show the problem");
+    phone.shot("record-read-new-keys").await?;
+    let dr = phone;
+
     // The doctor keeps the patient's page open; the administrator deactivates them.
     dr.click("header nav a[href='/provider']").await?;
     dr.click(&link).await?;
     dr.wait("#bg-justification").await?;
-    let row = format!("#staff-list li.staff-item[data-address='{dr_address}']");
     admin.click(&format!("{row} button.deactivate")).await?;
     admin.sign("sign-deactivate", WAIT).await?;
     admin.wait(&format!("{row}[data-active='false']")).await?;

@@ -160,6 +160,9 @@ pub fn app(props: &AppProps) -> Html {
             <BrowserRouter>
                 <a class="skip" href="#main">{ "Skip to content" }</a>
                 <Nav />
+                if session.key_replaced {
+                    <crate::components::ui::ErrorBox id="key-replaced" text={"The hospital gave your account new keys, so this wallet's key no longer signs for it. Open the wallet that holds your new keys, or ask the hospital's administrator."} />
+                }
                 <div id="main"><Switch<Route> render={switch} /></div>
                 <ConfirmSheet />
             </BrowserRouter>

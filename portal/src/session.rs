@@ -30,6 +30,8 @@ pub struct Session {
     /// from their sealed profile).
     pub account: Option<Account>,
     pub info: Option<NodeInfo>,
+    /// The hospital gave this wallet's account new keys: its key signs for nothing now.
+    pub key_replaced: bool,
     /// Bumped whenever something was committed, so pages reload what they show.
     pub generation: u64,
 }
@@ -38,6 +40,7 @@ pub enum Action {
     Unlock(Unlocked),
     Lock,
     Account(Option<Account>),
+    KeyReplaced,
     Info(NodeInfo),
     Committed,
 }
@@ -56,6 +59,10 @@ impl Reducible for Session {
                 s.account = None;
             }
             Action::Account(a) => s.account = a,
+            Action::KeyReplaced => {
+                s.account = None;
+                s.key_replaced = true;
+            }
             Action::Info(i) => {
                 // Until the node's info arrives, requests go unsigned (and a page's answers
                 // about a person are refused): once it does, pages load again, signed.
@@ -81,6 +88,13 @@ pub fn use_session() -> SessionHandle {
 impl Session {
     pub fn identity(&self) -> Option<Rc<Identity>> {
         self.unlocked.as_ref().map(|u| u.identity.clone())
+    }
+    /// The account the unlocked wallet acts for: its key's address, or, for a member of
+    /// staff the hospital gave new keys, the account's first address (which consents,
+    /// records and keys name).
+    pub fn address(&self) -> Option<ledger_protocol::Address> {
+        let id = self.identity()?;
+        Some(self.account.as_ref().filter(|a| a.key == id.public_key()).map_or_else(|| id.address(), |a| a.address))
     }
     pub fn chain_id(&self) -> String {
         self.info.as_ref().map(|i| i.chain_id.clone()).unwrap_or_default()
@@ -135,9 +149,12 @@ pub fn refresh(session: &SessionHandle) {
             api::set_signer(session.identity(), Some(&info));
             session.dispatch(Action::Info(info));
         }
-        if let Some(id) = session.identity()
-            && let Ok(mut acc) = api::account(&id.address()).await
-        {
+        let Some(id) = session.identity() else { return };
+        let found = api::account(&id.address()).await;
+        if matches!(&found, Err(e) if e.code == "key_replaced") {
+            session.dispatch(Action::KeyReplaced);
+        }
+        if let Ok(mut acc) = found {
             // A patient's name is not on the ledger: it is in their sealed profile, opened
             // here with their key, so the pages can greet them by name.
             if let Some(a) = acc.as_mut()

@@ -75,6 +75,7 @@ pub fn confirm_sheet() -> Html {
                 stage.set(Stage::Preparing);
                 let chain = session.chain_id();
                 let own_name = session.account.as_ref().map(|a| a.name.clone());
+                let me = session.address().unwrap_or_else(|| id.address());
                 wasm_bindgen_futures::spawn_local(async move {
                     let nonce = match api::account(&id.address()).await {
                         Ok(acc) => acc.map_or(0, |a| a.nonce),
@@ -86,7 +87,7 @@ pub fn confirm_sheet() -> Html {
                             names.accounts.entry(p.address).or_insert(p.name);
                         }
                     }
-                    names.accounts.insert(id.address(), own_name.map_or("you".to_owned(), |n| format!("{n} (you)")));
+                    names.accounts.insert(me, own_name.map_or("you".to_owned(), |n| format!("{n} (you)")));
                     // Wall-clock milliseconds make the nonces unique across tabs and devices.
                     let base = nonce.max((js_sys::Date::now() as u64).saturating_sub(1));
                     let txs: Vec<_> = req

@@ -1,6 +1,6 @@
 //! The hospital's administrator (appointed by a genesis authority, or the authority itself):
 //! the staff directory, registering a member of staff from the public keys their wallet
-//! shows them, and deactivating one.
+//! shows them, deactivating one, and giving one new keys (a lost or compromised device).
 
 use crate::api;
 use crate::app::Route;
@@ -8,7 +8,7 @@ use crate::components::confirm::{SignRequest, use_signer};
 use crate::components::ui::{ErrorBox, Notice, datetime, input_value, text_value};
 use crate::session::use_session;
 use ledger_protocol::state::Account;
-use ledger_protocol::{PublicKey, Role, TxBody};
+use ledger_protocol::{Address, PublicKey, Role, TxBody};
 use std::rc::Rc;
 use wallet::MapDirectory;
 use yew::prelude::*;
@@ -26,6 +26,15 @@ struct Form {
     encryption_key: String,
 }
 
+/// New keys for a member of staff: whose, and the two keys their new wallet shows.
+#[derive(Clone, PartialEq)]
+struct Rekey {
+    account: Address,
+    name: String,
+    key: String,
+    encryption_key: String,
+}
+
 /// Reads a public key a person pasted, or says which field is wrong.
 fn key_field(what: &str, v: &str) -> Result<PublicKey, String> {
     PublicKey::from_hex(v.trim())
@@ -39,6 +48,7 @@ pub fn admin() -> Html {
     let staff = use_state(|| None::<Result<Vec<Account>, String>>);
     let form = use_state(Form::default);
     let notice = use_state(|| None::<Result<String, String>>);
+    let rekey = use_state(|| None::<Rekey>);
     {
         let staff = staff.clone();
         use_effect_with(session.generation, move |_| {
@@ -111,6 +121,55 @@ pub fn admin() -> Html {
             }));
         })
     };
+    let start_rekey = |a: &Account| {
+        let (rekey, account, name) = (rekey.clone(), a.address, a.name.clone());
+        Callback::from(move |_| {
+            rekey.set(Some(Rekey { account, name: name.clone(), key: String::new(), encryption_key: String::new() }))
+        })
+    };
+    let submit_rekey = {
+        let (rekey, signer, notice) = (rekey.clone(), signer.clone(), notice.clone());
+        Callback::from(move |e: SubmitEvent| {
+            e.prevent_default();
+            let Some(r) = (*rekey).clone() else { return };
+            let keys = key_field("new signing key", &r.key)
+                .and_then(|k| Ok((k, key_field("new encryption key", &r.encryption_key)?)));
+            let (key, encryption_key) = match keys {
+                Ok(k) => k,
+                Err(m) => return notice.set(Some(Err(m))),
+            };
+            let mut names = MapDirectory::default();
+            names.accounts.insert(r.account, r.name.clone());
+            let rekey = rekey.clone();
+            let done = done(
+                format!(
+                    "{} has new keys: their old key signs nothing from now on. Patients share records again with the new key.",
+                    r.name
+                ),
+                notice.clone(),
+            );
+            signer.set(Some(SignRequest {
+                title: "Give a member of staff new keys".into(),
+                bodies: vec![TxBody::RotateKey { account: r.account, key, encryption_key }],
+                names: Rc::new(names),
+                on_done: Callback::from(move |res: Result<Vec<ledger_protocol::wire::Receipt>, String>| {
+                    if res.is_ok() {
+                        rekey.set(None);
+                    }
+                    done.emit(res);
+                }),
+            }));
+        })
+    };
+    let set_rekey = |f: fn(&mut Rekey, String)| {
+        let rekey = rekey.clone();
+        Callback::from(move |e: InputEvent| {
+            if let Some(mut v) = (*rekey).clone() {
+                f(&mut v, text_value(&e));
+                rekey.set(Some(v));
+            }
+        })
+    };
     let set = |f: fn(&mut Form, String)| {
         let form = form.clone();
         Callback::from(move |e: InputEvent| {
@@ -140,6 +199,18 @@ pub fn admin() -> Html {
                 <input id="staff-encryption-key" spellcheck="false" autocomplete="off" value={form.encryption_key.clone()} oninput={set(|f, v| f.encryption_key = v)} />
                 <button id="staff-submit" type="submit">{ "Review and sign" }</button>
             </form>
+            if let Some(r) = &*rekey {
+                <form class="card" onsubmit={submit_rekey} id="rekey-form">
+                    <h2>{ format!("New keys for {}", r.name) }</h2>
+                    <p>{ "For a lost or compromised device: they create a new wallet, whose Register page shows its two public keys. Their account, directory entry, consents and history stay; the old key signs nothing once this is on the ledger, and their patients share records again with the new key." }</p>
+                    <label for="rekey-key">{ "Their new signing public key" }</label>
+                    <input id="rekey-key" spellcheck="false" autocomplete="off" value={r.key.clone()} oninput={set_rekey(|r, v| r.key = v)} />
+                    <label for="rekey-encryption-key">{ "Their new encryption public key" }</label>
+                    <input id="rekey-encryption-key" spellcheck="false" autocomplete="off" value={r.encryption_key.clone()} oninput={set_rekey(|r, v| r.encryption_key = v)} />
+                    <button id="rekey-submit" type="submit">{ "Review and sign" }</button>
+                    <button type="button" class="secondary" onclick={ let rk = rekey.clone(); Callback::from(move |_| rk.set(None)) }>{ "Cancel" }</button>
+                </form>
+            }
             <section class="card">
                 <h2>{ "Directory" }</h2>
                 { match &*staff {
@@ -153,9 +224,15 @@ pub fn admin() -> Html {
                                 <li class="staff-item" data-address={a.address.to_hex()} data-active={a.is_active().to_string()}>
                                     <strong>{ a.name.clone() }</strong>
                                     { format!(" · {} · licence {} · {}", a.role.human(), a.licence, &a.address.to_hex()[..10]) }
+                                    if let Some(t) = a.rekeyed_at {
+                                        <span class="badge">{ format!("new keys {}", datetime(t)) }</span>
+                                    }
                                     { match a.deactivated_at {
                                         Some(t) => html! { <span class="badge">{ format!("deactivated {}", datetime(t)) }</span> },
-                                        None if may_deactivate => html! { <button class="deactivate secondary danger" onclick={deactivate(a)}>{ "Deactivate" }</button> },
+                                        None if may_deactivate => html! { <>
+                                            <button class="rekey secondary" onclick={start_rekey(a)}>{ "New keys" }</button>
+                                            <button class="deactivate secondary danger" onclick={deactivate(a)}>{ "Deactivate" }</button>
+                                        </> },
                                         None => html! {},
                                     } }
                                 </li>

@@ -192,7 +192,7 @@ pub fn emergency_summary_card(p: &SummaryProps) -> Html {
                 let mut values = Vec::with_capacity(sources.len());
                 for (i, r) in sources.iter().enumerate() {
                     step.set(Step::Working(format!("Opening your record {} of {}…", i + 1, sources.len())));
-                    let plain = match fetch_and_open(&id, r.id, r).await {
+                    let plain = match fetch_and_open(&id, id.address(), r.id, r).await {
                         Ok(p) if wallet::content_hash(&p) == r.content_hash => p,
                         Ok(_) => {
                             return fail(format!(

@@ -15,7 +15,7 @@ pub fn home() -> Html {
     // Go to the person's page. While the session is still loading the account, ask the
     // ledger here: "no account yet" must not be taken for "unregistered", or a doctor who
     // just unlocked would land on the patients' registration page.
-    let me = session.identity().map(|i| i.address());
+    let me = session.address();
     let role = session.account.as_ref().map(|a| a.role);
     use_effect_with((me, role), move |(me, role)| {
         let cancelled = Rc::new(std::cell::Cell::new(false));

@@ -23,7 +23,7 @@ pub fn insurer() -> Html {
     let parties = use_state(BTreeMap::<ledger_protocol::Address, Account>::new);
     let reasons = use_state(BTreeMap::<ledger_protocol::Hash, String>::new);
     let notice = use_state(|| None::<Result<String, String>>);
-    let me = session.identity().map(|i| i.address());
+    let me = session.address();
     {
         let (claims, parties) = (claims.clone(), parties.clone());
         use_effect_with((me, session.generation), move |(me, _)| {

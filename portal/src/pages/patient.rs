@@ -109,6 +109,28 @@ struct PatientData {
     claims: Vec<Claim>,
 }
 
+/// The patient's records of `classes` that `reader` holds no key for, each as a
+/// `ShareRecordKey` of the record's key re-wrapped from the patient's for the reader's
+/// encryption key, with their names for the confirmation sheet.
+fn share_keys(
+    id: &wallet::Identity,
+    me: Address,
+    records: &[Record],
+    classes: &[DataClass],
+    reader: &Account,
+) -> Result<(Vec<TxBody>, MapDirectory), String> {
+    let (mut bodies, mut names, mut rng) = (Vec::new(), MapDirectory::default(), rand_core::OsRng);
+    for r in records.iter().filter(|r| classes.contains(&r.class) && !r.keys.contains_key(&reader.address)) {
+        let Some(mine) = r.keys.get(&me) else { continue };
+        let key = wallet::unwrap_key(id, &mine.wrapped)
+            .map_err(|e| format!("Record {} could not be opened with your key: {e}", short(&r.id)))?;
+        let wrapped = wallet::wrap_key(&key, &reader.encryption_key, &mut rng).map_err(|e| e.to_string())?;
+        bodies.push(TxBody::ShareRecordKey { record: r.id, key: WrappedKey { reader: reader.address, wrapped } });
+        names.records.insert(r.id, format!("your {} record {}", r.class.human(), short(&r.id)));
+    }
+    Ok((bodies, names))
+}
+
 async fn load(me: Address) -> Result<PatientData, String> {
     let (records, consents, audit, providers) =
         (api::records(&me).await, api::consents(&me).await, api::audit(&me).await, api::providers().await);
@@ -130,7 +152,7 @@ fn use_patient_data() -> (UseStateHandle<Option<Result<PatientData, String>>>, O
     let session = use_session();
     let data = use_state(|| None);
     let height = session::use_chain_height();
-    let me = session.identity().map(|i| i.address());
+    let me = session.address();
     {
         let data = data.clone();
         use_effect_with((me, session.generation, height), move |(me, _, _)| {
@@ -188,6 +210,41 @@ pub fn dashboard() -> Html {
                 on_done: Callback::from(move |r: Result<_, String>| {
                     notice.set(Some(match r {
                         Ok(_) => "Consent revoked. The provider can no longer read your records under it.".into(),
+                        Err(m) => m,
+                    }))
+                }),
+            }));
+        })
+    };
+    // Records a live reading consent covers whose key the reader lacks: a member of staff
+    // given new keys by the hospital, or records added before the consent by another device.
+    let unshared = |c: &ConsentView| -> usize {
+        let k = &c.consent;
+        if c.status != ConsentStatus::Live || !k.actions.read {
+            return 0;
+        }
+        d.records
+            .iter()
+            .filter(|r| k.classes.contains(&r.class) && r.keys.contains_key(&me) && !r.keys.contains_key(&k.grantee))
+            .count()
+    };
+    let share_again = |c: &ConsentView| {
+        let (signer, notice, session, d) = (signer.clone(), notice.clone(), session.clone(), d.clone());
+        let (classes, grantee) = (c.consent.classes.clone(), c.consent.grantee);
+        Callback::from(move |_| {
+            let (Some(id), Some(reader)) = (session.identity(), d.providers.get(&grantee)) else { return };
+            let (bodies, names) = match share_keys(&id, me, &d.records, &classes, reader) {
+                Ok(x) => x,
+                Err(m) => return notice.set(Some(m)),
+            };
+            let notice = notice.clone();
+            signer.set(Some(SignRequest {
+                title: format!("Share records with {}", reader.name),
+                bodies,
+                names: Rc::new(names),
+                on_done: Callback::from(move |r: Result<_, String>| {
+                    notice.set(Some(match r {
+                        Ok(_) => "Shared: they can open these records with their current key.".into(),
                         Err(m) => m,
                     }))
                 }),
@@ -307,6 +364,15 @@ pub fn dashboard() -> Html {
                                     <span class="badge">{ status_word(c.status) }</span>
                                     { format!(" {} may {} your {} for {}, {} to {}", name_of(&d.providers, &k.grantee), k.actions.human(), classes_text(&k.classes), k.purpose.human(), date(k.valid_from), date(k.valid_until.saturating_sub(1))) }
                                     if open { <button class="revoke secondary" onclick={revoke(c)}>{ "Revoke" }</button> }
+                                    if unshared(c) > 0 {
+                                        <p class="share-again">
+                                            { match d.providers.get(&k.grantee).and_then(|a| a.rekeyed_at) {
+                                                Some(t) => format!("{} has new keys since {}: {} of your records are not readable with them yet. ", name_of(&d.providers, &k.grantee), datetime(t), unshared(c)),
+                                                None => format!("{} of your records under this consent are not shared with {} yet. ", unshared(c), name_of(&d.providers, &k.grantee)),
+                                            } }
+                                            <button class="share-again secondary" onclick={share_again(c)}>{ "Share them" }</button>
+                                        </p>
+                                    }
                                 </li>
                             }
                         }) }
@@ -610,24 +676,12 @@ pub fn grant() -> Html {
             let mut names = MapDirectory::default();
             // Give the new reader the keys of the existing records it may read.
             if *read {
-                let mut rng = rand_core::OsRng;
-                for r in d.records.iter().filter(|r| classes.contains(&r.class) && !r.keys.contains_key(&grantee)) {
-                    let Some(mine) = r.keys.get(&me) else { continue };
-                    let key = match wallet::unwrap_key(&id, &mine.wrapped) {
-                        Ok(k) => k,
-                        Err(e) => {
-                            return error
-                                .set(Some(format!("Record {} could not be opened with your key: {e}", short(&r.id))));
-                        }
-                    };
-                    match wallet::wrap_key(&key, &grantee_acc.encryption_key, &mut rng) {
-                        Ok(w) => bodies.push(TxBody::ShareRecordKey {
-                            record: r.id,
-                            key: WrappedKey { reader: grantee, wrapped: w },
-                        }),
-                        Err(e) => return error.set(Some(e.to_string())),
+                match share_keys(&id, me, &d.records, &classes, &grantee_acc) {
+                    Ok((shares, n)) => {
+                        bodies.extend(shares);
+                        names = n;
                     }
-                    names.records.insert(r.id, format!("your {} record {}", r.class.human(), short(&r.id)));
+                    Err(m) => return error.set(Some(m)),
                 }
             }
             error.set(None);

@@ -98,7 +98,7 @@ pub fn pharmacy() -> Html {
                 Some(Err(e)) => html! { <ErrorBox id="rx-error" text={e.clone()} /> },
                 Some(Ok(f)) => {
                     let status = if f.rx.dispensed.is_some() { "dispensed" } else if now >= f.rx.valid_until { "expired" } else { "ready to dispense" };
-                    let mine = session.identity().is_some_and(|i| i.address() == f.rx.pharmacy);
+                    let mine = session.address().is_some_and(|a| a == f.rx.pharmacy);
                     let details = sealing::open::<PrescriptionDetails>(&session, &f.rx.details);
                     html! {
                         <section class="card" id="rx-status" data-status={status} data-verified={f.verified.to_string()}>

@@ -26,7 +26,7 @@ pub fn provider_home() -> Html {
     let lookup = use_state(String::new);
     let lookup_error = use_state(|| None::<String>);
     let navigator = use_navigator();
-    let me = session.identity().map(|i| i.address());
+    let me = session.address();
     // New consents show as they are committed.
     let height = crate::session::use_chain_height();
     {
@@ -215,7 +215,7 @@ pub fn patient_view(props: &PatientProps) -> Html {
     let (Some(patient), Some(id)) = (patient, session.identity()) else {
         return html! { <main><p>{ "Unlock your wallet and choose a patient. " }<Link<Route> to={Route::Home}>{ "Start" }</Link<Route>></p></main> };
     };
-    let me = id.address();
+    let me = session.address().unwrap_or_else(|| id.address());
     let d = match &*data {
         None => return html! { <main><p role="status">{ "Loading…" }</p></main> },
         Some(Err(e)) => return html! { <main><ErrorBox text={e.clone()} /></main> },
@@ -407,8 +407,7 @@ pub fn patient_view(props: &PatientProps) -> Html {
             let (signer, names, d, id, done, notice) =
                 (signer.clone(), names.clone(), d.clone(), id.clone(), done.clone(), notice.clone());
             wasm_bindgen_futures::spawn_local(async move {
-                let mut readers: Vec<(Address, ledger_protocol::PublicKey)> =
-                    vec![(id.address(), id.encryption_public_key())];
+                let mut readers: Vec<(Address, ledger_protocol::PublicKey)> = vec![(me, id.encryption_public_key())];
                 if let Some(acc) = &d.account {
                     readers.push((acc.address, acc.encryption_key));
                 }

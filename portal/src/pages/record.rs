@@ -8,7 +8,7 @@ use crate::components::fhir_view::FhirView;
 use crate::components::ui::{ErrorBox, datetime, short};
 use crate::fhir;
 use crate::session::use_session;
-use ledger_protocol::{Hash, K256Verifier, SignatureVerifier, TxBody};
+use ledger_protocol::{Address, Hash, K256Verifier, SignatureVerifier, TxBody};
 use yew::prelude::*;
 use yew_router::prelude::*;
 
@@ -30,6 +30,7 @@ struct Shown {
 async fn load(
     id: Hash,
     identity: std::rc::Rc<wallet::Identity>,
+    me: Address,
     genesis: Option<ledger_protocol::Genesis>,
 ) -> Result<Shown, String> {
     let anchor = api::record(&id).await.map_err(|e| e.message)?;
@@ -54,7 +55,7 @@ async fn load(
         }
     };
     let content = async {
-        let plain = fetch_and_open(&identity, id, &anchor).await?;
+        let plain = fetch_and_open(&identity, me, id, &anchor).await?;
         if wallet::content_hash(&plain) != anchor.content_hash {
             return Err((
                 "tampered".to_owned(),
@@ -78,17 +79,18 @@ async fn load(
 }
 
 /// Fetches a record's blob with a request signed by the unlocked identity (the node checks
-/// consent and records the access) and decrypts it with the key wrapped for `identity` on
-/// the ledger or, for an emergency summary under break-glass, the one the node re-wrapped.
+/// consent and records the access) and decrypts it with the key wrapped for its account `me`
+/// on the ledger or, for an emergency summary under break-glass, the one the node re-wrapped.
 /// Errors are (code, sentence). The caller checks the plaintext against the anchored
 /// content hash.
 pub async fn fetch_and_open(
     identity: &wallet::Identity,
+    me: Address,
     id: Hash,
     anchor: &ledger_protocol::state::Record,
 ) -> Result<Vec<u8>, (String, String)> {
     let released = api::read_blob(&id).await.map_err(|e| (e.code, e.message))?;
-    let wrapped = match (anchor.keys.get(&identity.address()), &released.escrowed_key) {
+    let wrapped = match (anchor.keys.get(&me), &released.escrowed_key) {
         (Some(k), _) => k.wrapped.clone(),
         (None, Some(k)) => k.clone(),
         (None, None) if released.escrow_unavailable => {
@@ -138,9 +140,11 @@ pub fn record_view(p: &RecordProps) -> Html {
         let identity = session.identity();
         let genesis = session.info.as_ref().map(|i| i.genesis.clone());
         let ready = session.info.is_some();
-        use_effect_with((id, ready, identity.as_ref().map(|i| i.address())), move |_| {
-            if let (Some(id), Some(identity), true) = (id, identity, ready) {
-                wasm_bindgen_futures::spawn_local(async move { shown.set(Some(load(id, identity, genesis).await)) });
+        use_effect_with((id, ready, session.address()), move |(_, _, me)| {
+            if let (Some(id), Some(identity), Some(me), true) = (id, identity, *me, ready) {
+                wasm_bindgen_futures::spawn_local(
+                    async move { shown.set(Some(load(id, identity, me, genesis).await)) },
+                );
             }
         });
     }

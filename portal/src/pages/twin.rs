@@ -164,7 +164,7 @@ async fn my_cases(me: Address, role: Option<Role>) -> Result<Vec<CaseEntry>, Str
 pub fn twin_cases() -> Html {
     let session = use_session();
     let cases = use_state(|| None::<Result<Vec<CaseEntry>, String>>);
-    let me = session.identity().map(|i| i.address());
+    let me = session.address();
     let role = session.account.as_ref().map(|a| a.role);
     {
         let cases = cases.clone();
@@ -228,6 +228,7 @@ enum Progress {
 async fn open_case(
     id: Hash,
     identity: std::rc::Rc<wallet::Identity>,
+    me: Address,
     progress: UseStateHandle<Progress>,
     record: UseStateHandle<Option<Record>>,
 ) -> Result<(), String> {
@@ -236,7 +237,7 @@ async fn open_case(
         return Err("This record is not a digital twin case.".into());
     }
     record.set(Some(anchor.clone()));
-    let plain = fetch_and_open(&identity, id, &anchor).await.map_err(|(_, m)| m)?;
+    let plain = fetch_and_open(&identity, me, id, &anchor).await.map_err(|(_, m)| m)?;
     // The whole file's hash: when it fails, the segment check says where it was changed.
     let altered = wallet::content_hash(&plain) != anchor.content_hash;
     let case_json = String::from_utf8(plain).map_err(|_| "The case is not UTF-8 text.".to_owned())?;
@@ -271,10 +272,10 @@ pub fn twin_case(p: &CaseProps) -> Html {
         let (progress, record) = (progress.clone(), record.clone());
         let identity = session.identity();
         let ready = session.info.is_some();
-        use_effect_with((id, ready, identity.as_ref().map(|i| i.address())), move |_| {
-            if let (Some(id), Some(identity), true) = (id, identity, ready) {
+        use_effect_with((id, ready, session.address()), move |(_, _, me)| {
+            if let (Some(id), Some(identity), Some(me), true) = (id, identity, *me, ready) {
                 wasm_bindgen_futures::spawn_local(async move {
-                    if let Err(e) = open_case(id, identity, progress.clone(), record).await {
+                    if let Err(e) = open_case(id, identity, me, progress.clone(), record).await {
                         progress.set(Progress::Failed(e));
                     }
                 });
@@ -314,11 +315,11 @@ pub fn twin_case(p: &CaseProps) -> Html {
     };
     let annotate = {
         let (signer, record, note, noted) = (signer.clone(), record.clone(), note.clone(), noted.clone());
-        let identity = session.identity();
+        let (identity, me) = (session.identity(), session.address());
         let my_name = session.account.as_ref().map(|a| a.name.clone()).unwrap_or_default();
         Callback::from(move |e: SubmitEvent| {
             e.prevent_default();
-            let (Some(case), Some(id)) = ((*record).clone(), identity.clone()) else { return };
+            let (Some(case), Some(id), Some(me)) = ((*record).clone(), identity.clone(), me) else { return };
             let text = note.trim().to_owned();
             if text.is_empty() {
                 return noted.set(Some(Err("Write the annotation first.".into())));
@@ -335,14 +336,14 @@ pub fn twin_case(p: &CaseProps) -> Html {
                     Ok(None) => return noted.set(Some(Err("The case's patient has no account.".into()))),
                     Err(e) => return noted.set(Some(Err(e.message))),
                 };
-                let readers = [(id.address(), id.encryption_public_key()), (patient.address, patient.encryption_key)];
+                let readers = [(me, id.encryption_public_key()), (patient.address, patient.encryption_key)];
                 let (blob, keys) = match seal_and_upload(resource.as_bytes(), &readers).await {
                     Ok(done) => done,
                     Err(e) => return noted.set(Some(Err(e))),
                 };
                 let mut names = wallet::MapDirectory::default();
                 names.accounts.insert(patient.address, patient.label());
-                names.accounts.insert(id.address(), my_name);
+                names.accounts.insert(me, my_name);
                 let on_done = Callback::from(move |r: Result<Vec<_>, String>| match r {
                     Ok(_) => {
                         note.set(String::new());
@@ -490,7 +491,7 @@ pub fn training() -> Html {
     let error = use_state(|| None::<String>);
     let signer = use_signer();
     let session = use_session();
-    let me = session.identity().map(|i| i.address());
+    let me = session.address();
     let saved = use_state(|| None::<Result<String, String>>);
     let my_runs = use_state(Vec::<ledger_protocol::state::TrainingRun>::new);
     {

@@ -101,7 +101,7 @@ pub fn new_case() -> Html {
     let patient = use_state(|| None::<Address>);
     let title = use_state(|| "case".to_owned());
     let patients = use_state(|| None::<Result<Vec<(Address, String)>, String>>);
-    let me = session.identity().map(|i| i.address());
+    let me = session.address();
     {
         let patients = patients.clone();
         use_effect_with(me, move |me| {
@@ -126,7 +126,7 @@ pub fn new_case() -> Html {
             }
         });
     }
-    let Some(id) = session.identity() else {
+    let (Some(id), Some(me)) = (session.identity(), me) else {
         return html! { <main><p>{ "The wallet is locked. " }<Link<Route> to={Route::Home}>{ "Unlock it" }</Link<Route>></p></main> };
     };
     let list = match &*patients {
@@ -165,7 +165,7 @@ pub fn new_case() -> Html {
                     "Encrypting and uploading the case ({})…",
                     megabytes(text.len() as f64)
                 )));
-                let readers = [(p, patient_key), (id.address(), id.encryption_public_key())];
+                let readers = [(p, patient_key), (me, id.encryption_public_key())];
                 let (blob, keys) = match seal_and_upload(text.as_bytes(), &readers).await {
                     Ok(x) => x,
                     Err(m) => return fail(m),
