@@ -10,7 +10,7 @@ use crate::api::auth::Caller;
 use crate::api::error::ApiError;
 use axum::Router;
 use axum::body::Body;
-use axum::http::{HeaderValue, Request, Response, StatusCode, header};
+use axum::http::{Request, Response, StatusCode};
 use axum::response::IntoResponse;
 use ledger_protocol::{Address, ErrorKind};
 use std::net::{IpAddr, SocketAddr};
@@ -59,6 +59,9 @@ pub struct Limits {
     pub request_timeout: Duration,
     /// What one account may have uploaded that no record anchors yet.
     pub uploads: crate::store::UploadQuota,
+    /// New patient accounts one IP address may register in an hour (bursts of a tenth of
+    /// that): each is on the ledger for good. 0: no limit.
+    pub registrations_per_hour: u32,
 }
 
 impl Default for Limits {
@@ -71,6 +74,7 @@ impl Default for Limits {
             header_timeout: Duration::from_secs(10),
             request_timeout: Duration::from_secs(60),
             uploads: UPLOAD_QUOTA,
+            registrations_per_hour: 600,
         }
     }
 }
@@ -91,6 +95,10 @@ pub struct LimitSettings {
     /// Connections open at once; more wait until one closes.
     #[arg(long, default_value_t = LimitSettings::default().max_connections)]
     pub max_connections: usize,
+    /// New patient accounts one IP address may register in an hour (bursts of a tenth of
+    /// that); 0: no limit.
+    #[arg(long, default_value_t = LimitSettings::default().registrations_per_hour)]
+    pub registrations_per_hour: u32,
 }
 
 impl Default for LimitSettings {
@@ -101,6 +109,7 @@ impl Default for LimitSettings {
             rate_per_account: d.per_account.per_sec,
             max_in_flight: d.max_in_flight,
             max_connections: d.max_connections,
+            registrations_per_hour: d.registrations_per_hour,
         }
     }
 }
@@ -112,6 +121,7 @@ impl LimitSettings {
             per_account: Rate::per_sec(self.rate_per_account),
             max_in_flight: self.max_in_flight,
             max_connections: self.max_connections,
+            registrations_per_hour: self.registrations_per_hour,
             ..Limits::default()
         }
     }
@@ -121,7 +131,13 @@ impl Limits {
     /// No rate limit and no cap on requests in flight (tests and benchmarks that stand in for
     /// many clients from one address); connections and timeouts stay bounded.
     pub fn unmetered() -> Self {
-        Limits { per_address: Rate::UNLIMITED, per_account: Rate::UNLIMITED, max_in_flight: 0, ..Limits::default() }
+        Limits {
+            per_address: Rate::UNLIMITED,
+            per_account: Rate::UNLIMITED,
+            max_in_flight: 0,
+            registrations_per_hour: 0,
+            ..Limits::default()
+        }
     }
 }
 
@@ -132,30 +148,81 @@ pub struct PeerKey;
 impl KeyExtractor for PeerKey {
     type Key = IpAddr;
     fn extract<T>(&self, req: &Request<T>) -> Result<IpAddr, GovernorError> {
-        let ip = req
-            .extensions()
+        req.extensions()
             .get::<axum::extract::ConnectInfo<SocketAddr>>()
-            .map(|c| c.0.ip())
-            .ok_or(GovernorError::UnableToExtractKey)?;
-        Ok(match ip {
-            IpAddr::V6(v6) => match v6.to_ipv4_mapped() {
-                Some(v4) => IpAddr::V4(v4),
-                None => {
-                    let s = v6.segments();
-                    IpAddr::V6(std::net::Ipv6Addr::new(s[0], s[1], s[2], s[3], 0, 0, 0, 0))
-                }
-            },
-            v4 => v4,
-        })
+            .map(|c| site_of(c.0.ip()))
+            .ok_or(GovernorError::UnableToExtractKey)
+    }
+}
+
+/// The address a client is counted under: an IPv4 address, or an IPv6 address's /64.
+pub fn site_of(ip: IpAddr) -> IpAddr {
+    match ip {
+        IpAddr::V6(v6) => match v6.to_ipv4_mapped() {
+            Some(v4) => IpAddr::V4(v4),
+            None => {
+                let s = v6.segments();
+                IpAddr::V6(std::net::Ipv6Addr::new(s[0], s[1], s[2], s[3], 0, 0, 0, 0))
+            }
+        },
+        v4 => v4,
+    }
+}
+
+/// Registrations counted per IP address (`Limits::registrations_per_hour`).
+pub struct RegistrationLimit(Option<Arc<governor::DefaultKeyedRateLimiter<IpAddr>>>);
+
+impl RegistrationLimit {
+    pub fn new(per_hour: u32) -> Self {
+        RegistrationLimit(std::num::NonZeroU32::new(per_hour).map(|n| {
+            let burst = std::num::NonZeroU32::new(per_hour / 10).unwrap_or(std::num::NonZeroU32::MIN);
+            let limiter = Arc::new(governor::RateLimiter::keyed(governor::Quota::per_hour(n).allow_burst(burst)));
+            forget_idle(limiter.clone());
+            limiter
+        }))
+    }
+
+    pub fn is_on(&self) -> bool {
+        self.0.is_some()
+    }
+
+    /// Takes `n` registrations from the allowance of `peer` (its site), or says when to try
+    /// again. A request the node cannot place (no peer address) is not limited here.
+    pub fn take(&self, peer: Option<IpAddr>, n: usize) -> Result<(), ApiError> {
+        let (Some(limiter), Some(peer), Some(n)) =
+            (&self.0, peer, u32::try_from(n).ok().and_then(std::num::NonZeroU32::new))
+        else {
+            return Ok(());
+        };
+        use governor::clock::Clock;
+        match limiter.check_key_n(&site_of(peer), n) {
+            Ok(Ok(())) => Ok(()),
+            Ok(Err(not_until)) => {
+                let wait = not_until.wait_time_from(limiter.clock().now()).as_secs_f64().ceil() as u64;
+                Err(ApiError::new(
+                    ErrorKind::RateLimited,
+                    "registration_limited",
+                    format!(
+                        "Too many new accounts were registered from this network address. Wait {} s (Retry-After) and try again, or ask the hospital.",
+                        wait.max(1)
+                    ),
+                )
+                .retry_after(wait))
+            }
+            Err(_) => Err(ApiError::new(
+                ErrorKind::RateLimited,
+                "registration_limited",
+                "More registrations in one request than this node allows from one address at once; send fewer.",
+            )
+            .retry_after(1)),
+        }
     }
 }
 
 /// The answer to a client over a limit: the error of `kind` (its status), `Retry-After`, and
 /// a sentence.
 pub(crate) fn over_limit(kind: ErrorKind, retry_after_s: u64, code: &str, message: String) -> Response<Body> {
-    let mut r = ApiError::new(kind, code, message).into_response();
-    r.headers_mut().insert(header::RETRY_AFTER, HeaderValue::from(retry_after_s.max(1)));
-    r
+    ApiError::new(kind, code, message).retry_after(retry_after_s).into_response()
 }
 
 fn governor_answer(what: &'static str) -> impl Fn(GovernorError) -> Response<Body> + Clone + Send + Sync + 'static {
@@ -197,14 +264,12 @@ fn governor<K: KeyExtractor>(
         .map(Arc::new)
 }
 
-/// Starts the task that forgets idle buckets once a minute, so the limiter's memory follows
-/// the clients of the last minute, not every address ever seen.
-fn forget_idle<K>(config: &GovernorConfig<K, governor::middleware::NoOpMiddleware<governor::clock::QuantaInstant>>)
+/// Starts the task that forgets idle buckets once a minute, so a limiter's memory follows
+/// the clients of the last minute, not every address or account ever seen.
+fn forget_idle<K>(limiter: Arc<governor::DefaultKeyedRateLimiter<K>>)
 where
-    K: KeyExtractor,
-    K::Key: Send + Sync + 'static,
+    K: std::hash::Hash + Eq + Clone + Send + Sync + 'static,
 {
-    let limiter = config.limiter().clone();
     if let Ok(rt) = tokio::runtime::Handle::try_current() {
         rt.spawn(async move {
             loop {
@@ -226,15 +291,7 @@ pub fn per_account<S: Clone + Send + Sync + 'static>(router: Router<S>, limits: 
     };
     let limiter: Arc<governor::DefaultKeyedRateLimiter<Address>> =
         Arc::new(governor::RateLimiter::keyed(governor::Quota::per_second(per_sec).allow_burst(burst)));
-    if let Ok(rt) = tokio::runtime::Handle::try_current() {
-        let l = limiter.clone();
-        rt.spawn(async move {
-            loop {
-                tokio::time::sleep(Duration::from_secs(60)).await;
-                l.retain_recent();
-            }
-        });
-    }
+    forget_idle(limiter.clone());
     router.layer(axum::middleware::from_fn(move |req: axum::extract::Request, next: axum::middleware::Next| {
         let limiter = limiter.clone();
         async move {
@@ -277,7 +334,7 @@ pub fn outer(router: Router, limits: &Limits) -> Router {
         );
     }
     if let Some(cfg) = governor(limits.per_address, PeerKey) {
-        forget_idle(&cfg);
+        forget_idle(cfg.limiter().clone());
         router = router.layer(tower_governor::GovernorLayer::new(cfg).error_handler(governor_answer("this address")));
     }
     router

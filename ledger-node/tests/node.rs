@@ -52,8 +52,17 @@ impl NodeProc {
     }
     /// Like `start`, with more `serve` options.
     fn start_with(dir: &std::path::Path, more: &[&str]) -> NodeProc {
-        let mut args: Vec<&std::ffi::OsStr> =
-            vec!["serve".as_ref(), "--data-dir".as_ref(), dir.as_os_str(), "--listen".as_ref(), "127.0.0.1:0".as_ref()];
+        // The tests' loads are registrations from this one machine (their limit is tested in
+        // limits/).
+        let mut args: Vec<&std::ffi::OsStr> = vec![
+            "serve".as_ref(),
+            "--data-dir".as_ref(),
+            dir.as_os_str(),
+            "--listen".as_ref(),
+            "127.0.0.1:0".as_ref(),
+            "--registrations-per-hour".as_ref(),
+            "0".as_ref(),
+        ];
         args.extend(more.iter().map(std::ffi::OsStr::new));
         let (child, rest) = Self::spawn(&args, "ledger node listening on ");
         NodeProc { child, base: rest.trim().to_owned() }

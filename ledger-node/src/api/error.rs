@@ -16,6 +16,8 @@ pub struct ApiError {
     pub kind: ErrorKind,
     pub code: String,
     pub message: String,
+    /// Seconds to wait before trying again (`Retry-After`), for an answer over a limit.
+    pub retry_after: Option<u64>,
 }
 
 /// The HTTP status of each kind of error (no wildcard: a new kind must choose one).
@@ -36,7 +38,12 @@ pub fn status_for(kind: ErrorKind) -> StatusCode {
 
 impl ApiError {
     pub fn new(kind: ErrorKind, code: &str, message: impl Into<String>) -> Self {
-        ApiError { kind, code: code.into(), message: message.into() }
+        ApiError { kind, code: code.into(), message: message.into(), retry_after: None }
+    }
+    /// The same error, telling the client to wait `seconds` (at least one) first.
+    pub fn retry_after(mut self, seconds: u64) -> Self {
+        self.retry_after = Some(seconds.max(1));
+        self
     }
     pub fn status(&self) -> StatusCode {
         status_for(self.kind)
@@ -68,7 +75,7 @@ impl From<Rejection> for ApiError {
 
 impl From<ErrorBody> for ApiError {
     fn from(e: ErrorBody) -> Self {
-        ApiError { kind: e.kind, code: e.code, message: e.message }
+        ApiError { kind: e.kind, code: e.code, message: e.message, retry_after: None }
     }
 }
 
@@ -90,7 +97,12 @@ impl From<crate::store::StoreError> for ApiError {
 impl IntoResponse for ApiError {
     fn into_response(self) -> Response {
         let status = self.status();
-        (status, Json(ErrorBody { code: self.code, message: self.message, kind: self.kind })).into_response()
+        let mut r =
+            (status, Json(ErrorBody { code: self.code, message: self.message, kind: self.kind })).into_response();
+        if let Some(s) = self.retry_after {
+            r.headers_mut().insert(axum::http::header::RETRY_AFTER, axum::http::HeaderValue::from(s));
+        }
+        r
     }
 }
 

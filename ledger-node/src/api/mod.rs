@@ -59,6 +59,8 @@ pub struct Inner {
     pub clock: NodeClock,
     /// What the public port allows one client.
     pub limits: crate::limits::Limits,
+    /// Registrations counted per IP address.
+    pub(crate) registrations: crate::limits::RegistrationLimit,
     /// When uploads were last swept for ones never anchored (node time, ms).
     pub(crate) last_upload_sweep: std::sync::atomic::AtomicU64,
 }
@@ -91,6 +93,7 @@ impl AppState {
             node_address,
             escrow: std::sync::OnceLock::new(),
             clock,
+            registrations: crate::limits::RegistrationLimit::new(limits.registrations_per_hour),
             limits,
             last_upload_sweep: std::sync::atomic::AtomicU64::new(0),
         }))

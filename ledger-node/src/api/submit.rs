@@ -6,13 +6,15 @@ use super::error::{body_bytes, parse_hex_tx, parse_json};
 use super::{ApiError, ApiResult, AppState, MAX_BATCH, MAX_BLOB_BYTES};
 use crate::ledger::Outcome;
 use axum::body::Bytes;
-use axum::extract::State;
 use axum::extract::rejection::BytesRejection;
+use axum::extract::{ConnectInfo, State};
 use axum::http::StatusCode;
 use axum::{Extension, Json};
-use ledger_protocol::ErrorKind;
+use ledger_protocol::codec::Decode;
 use ledger_protocol::wire::{self, BatchItem, BlobId, Receipt, SubmitBatch, SubmitTx};
+use ledger_protocol::{ErrorKind, SignedTransaction, TxKind};
 use serde::Serialize;
+use std::net::SocketAddr;
 
 fn one_outcome(outcome: Outcome) -> ApiResult<Json<Receipt>> {
     outcome.map(Json).map_err(ApiError::from)
@@ -25,21 +27,46 @@ fn one_outcome(outcome: Outcome) -> ApiResult<Json<Receipt>> {
               (status = 409, description = "Stale nonce or already done"), (status = 413, description = "Too large")))]
 pub(super) async fn submit_tx(
     State(s): State<AppState>,
+    peer: Option<Extension<ConnectInfo<SocketAddr>>>,
     body: Result<Bytes, BytesRejection>,
 ) -> ApiResult<Json<Receipt>> {
     let req: SubmitTx = parse_json(body)?;
     let raw = parse_hex_tx(&req.tx)?;
+    count_registrations(&s, peer, std::slice::from_ref(&raw))?;
     one_outcome(s.submit_one(raw).await?)
+}
+
+/// Registrations (new accounts, free to make) count against their sender's address
+/// allowance before anything is verified; over it, the whole request is refused (429) and
+/// nothing of it is ordered.
+fn count_registrations(
+    s: &AppState,
+    peer: Option<Extension<ConnectInfo<SocketAddr>>>,
+    raw: &[Vec<u8>],
+) -> ApiResult<()> {
+    if !s.0.registrations.is_on() {
+        return Ok(());
+    }
+    let n = raw.iter().filter(|t| wire_kind(t) == Some(TxKind::RegisterPatient)).count();
+    s.0.registrations.take(peer.map(|Extension(ConnectInfo(a))| a.ip()), n)
+}
+
+/// A transaction's kind, read from its canonical bytes without verifying it (None: it does
+/// not decode, which verification will say).
+fn wire_kind(bytes: &[u8]) -> Option<TxKind> {
+    SignedTransaction::from_canonical_bytes(bytes).ok().map(|t| t.tx.body.kind())
 }
 
 #[utoipa::path(post, path = "/v1/transactions/batch", request_body(content = crate::openapi::SubmitBatchDoc),
     responses((status = 200, description = "One result per transaction, in order: a receipt or an error")))]
 pub(super) async fn submit_batch(
     State(s): State<AppState>,
+    peer: Option<Extension<ConnectInfo<SocketAddr>>>,
     body: Result<Bytes, BytesRejection>,
 ) -> ApiResult<Json<BatchResults>> {
     let req: SubmitBatch = parse_json(body)?;
     let raw = batch_txs(&req)?;
+    count_registrations(&s, peer, &raw)?;
     Ok(Json(BatchResults::from(s.submit_raw(raw).await?)))
 }
 

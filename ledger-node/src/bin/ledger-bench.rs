@@ -146,6 +146,8 @@ fn main() -> anyhow::Result<()> {
             "0",
             "--max-in-flight",
             "0",
+            "--registrations-per-hour",
+            "0",
             "--data-dir",
         ],
         &dir,
@@ -183,6 +185,8 @@ fn main() -> anyhow::Result<()> {
             "--rate-per-account",
             "0",
             "--max-in-flight",
+            "0",
+            "--registrations-per-hour",
             "0",
             "--data-dir",
         ],
@@ -421,6 +425,8 @@ fn cluster_main(args: &Args) -> anyhow::Result<()> {
             "0",
             "--max-in-flight",
             "0",
+            "--registrations-per-hour",
+            "0",
             "--data-dir",
         ],
         &single_dir,
@@ -443,7 +449,7 @@ fn cluster_main(args: &Args) -> anyhow::Result<()> {
     for i in 1..=3 {
         // One load process stands in for many clients: no rate limits.
         let toml = ledger_node::config::loopback_node_toml(&cdir, i, &ports, false)?
-            + "\n[limits]\nrate_per_address = 0\nrate_per_account = 0\nmax_in_flight = 0\n";
+            + "\n[limits]\nrate_per_address = 0\nrate_per_account = 0\nmax_in_flight = 0\nregistrations_per_hour = 0\n";
         std::fs::write(cdir.join(format!("node{i}.toml")), toml)?;
     }
     let apis: Vec<String> = ports.iter().map(|(a, _)| format!("http://127.0.0.1:{a}")).collect();

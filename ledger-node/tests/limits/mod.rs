@@ -160,3 +160,49 @@ async fn connections_beyond_the_cap_wait_until_one_closes() {
     tokio::time::sleep(Duration::from_millis(200)).await;
     assert_eq!(reqwest::get(format!("{}/v1/info", c.base)).await.unwrap().status(), 200);
 }
+
+/// Registrations are free to make and stay on the ledger for good: one address gets
+/// `registrations_per_hour` (bursts of a tenth), then 429 with Retry-After and nothing of the
+/// request ordered; another address registers meanwhile; a batch with more registrations than
+/// a burst is refused whole.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn registrations_from_one_address_are_limited_and_others_still_register() {
+    let limits = Limits { registrations_per_hour: 20, ..Limits::unmetered() };
+    let (c, _, _dir) = limited(limits).await;
+    let chain = c.chain.clone();
+    let reg = |name: &str| {
+        let k = key(name);
+        Transaction { chain_id: chain.clone(), signer: pk(&k), nonce: 1, body: register(&k, 100) }.sign(&k)
+    };
+    let hex = |t: &SignedTransaction| hex::encode(t.to_canonical_bytes());
+    let send = async |http: &reqwest::Client, t: &SignedTransaction| {
+        let r = http.post(format!("{}/v1/transactions", c.base)).json(&json!({ "tx": hex(t) })).send().await.unwrap();
+        let wait = r.headers().get("retry-after").map(|v| v.to_str().unwrap().parse::<u64>().unwrap());
+        (r.status().as_u16(), wait, r.json::<Value>().await.unwrap())
+    };
+    let busy = from([127, 0, 0, 4]);
+    for name in ["first", "second"] {
+        let (s, _, v) = send(&busy, &reg(name)).await;
+        assert_eq!(s, 200, "{v}");
+    }
+    let third = reg("third");
+    let (s, wait, v) = send(&busy, &third).await;
+    assert_eq!((s, v["code"].as_str().unwrap()), (429, "registration_limited"), "{v}");
+    assert!(wait.is_some_and(|w| w >= 1), "Retry-After {wait:?}");
+    assert!(v["message"].as_str().unwrap().contains("network address"), "{v}");
+    let unknown = c.get_as(&key("third"), &format!("/v1/accounts/{}", third.tx.signer.address())).await;
+    assert_eq!(unknown.0, 404, "nothing of the refused request was ordered: {}", unknown.1);
+    // Another address registers meanwhile.
+    let (s, _, v) = send(&from([127, 0, 0, 5]), &reg("elsewhere")).await;
+    assert_eq!(s, 200, "{v}");
+    // A batch with more registrations than a burst (2) is refused whole.
+    let batch: Vec<String> = ["b1", "b2", "b3"].iter().map(|n| hex(&reg(n))).collect();
+    let r = from([127, 0, 0, 6])
+        .post(format!("{}/v1/transactions/batch", c.base))
+        .json(&json!({ "txs": batch }))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 429);
+    assert_eq!(r.json::<Value>().await.unwrap()["code"], "registration_limited");
+}
