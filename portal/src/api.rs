@@ -13,6 +13,8 @@ use serde::{Deserialize, Serialize};
 pub struct ApiError {
     pub code: String,
     pub message: String,
+    /// Seconds the node asked the client to wait before trying again (`Retry-After`).
+    pub retry_after: Option<u32>,
 }
 
 impl std::fmt::Display for ApiError {
@@ -22,20 +24,48 @@ impl std::fmt::Display for ApiError {
 }
 
 impl ApiError {
+    fn new(code: impl Into<String>, message: impl Into<String>) -> Self {
+        ApiError { code: code.into(), message: message.into(), retry_after: None }
+    }
     fn network(e: impl std::fmt::Display) -> Self {
-        ApiError {
-            code: "network".into(),
-            message: format!(
+        Self::new(
+            "network",
+            format!(
                 "The ledger node could not be reached ({e}). Check your connection or that the node is running, then try again."
             ),
-        }
+        )
     }
     fn unreadable(e: impl std::fmt::Display) -> Self {
-        ApiError {
-            code: "bad_response".into(),
-            message: format!(
+        Self::new(
+            "bad_response",
+            format!(
                 "The ledger node sent an answer the portal cannot read ({e}). Reload the page; if it persists, tell the hospital's administrator."
             ),
+        )
+    }
+}
+
+/// The longest `Retry-After` the portal waits out by itself before saying the node is busy.
+const MAX_PATIENCE_S: u32 = 10;
+
+/// Runs `request`; when the node says it is busy or the client is over a rate, and asks for
+/// a short wait (`Retry-After`), waits that long and tries again, twice at most. Safe for
+/// every request: a limit acts before the node handles anything.
+async fn patiently<T, F: std::future::Future<Output = Result<T, ApiError>>>(
+    request: impl Fn() -> F,
+) -> Result<T, ApiError> {
+    let mut tries = 0;
+    loop {
+        match request().await {
+            Err(e)
+                if tries < 2
+                    && matches!(e.code.as_str(), "rate_limited" | "busy" | "registration_limited")
+                    && e.retry_after.is_some_and(|s| s <= MAX_PATIENCE_S) =>
+            {
+                tries += 1;
+                gloo_timers::future::TimeoutFuture::new(e.retry_after.unwrap_or(1) * 1000).await;
+            }
+            done => return done,
         }
     }
 }
@@ -45,13 +75,15 @@ async fn check(resp: Response) -> Result<Response, ApiError> {
         return Ok(resp);
     }
     let status = resp.status();
-    match resp.json::<ErrorBody>().await {
-        Ok(b) => Err(ApiError { code: b.code, message: b.message }),
-        Err(_) => Err(ApiError {
-            code: format!("http_{status}"),
-            message: format!("The ledger node answered with HTTP status {status}."),
-        }),
-    }
+    let retry_after = resp.headers().get("retry-after").and_then(|v| v.trim().parse().ok());
+    let mut e = match resp.json::<ErrorBody>().await {
+        Ok(b) => ApiError::new(b.code, b.message),
+        Err(_) => {
+            ApiError::new(format!("http_{status}"), format!("The ledger node answered with HTTP status {status}."))
+        }
+    };
+    e.retry_after = retry_after;
+    Err(e)
 }
 
 thread_local! {
@@ -79,7 +111,7 @@ fn authorization(method: &str, path: &str, body: &[u8]) -> Result<Option<String>
         let Some((id, target)) = &*s.borrow() else { return Ok(None) };
         id.api_request(target, method, path, body, node_now_ms() as u64, &mut rand_core::OsRng)
             .map(|r| Some(r.to_header()))
-            .map_err(|e| ApiError { code: "wallet".into(), message: format!("The request could not be signed: {e}.") })
+            .map_err(|e| ApiError::new("wallet", format!("The request could not be signed: {e}.")))
     })
 }
 
@@ -94,10 +126,10 @@ pub fn node_now_ms() -> f64 {
 async fn signed<T, F: std::future::Future<Output = Result<T, ApiError>>>(
     request: impl Fn() -> F,
 ) -> Result<T, ApiError> {
-    match request().await {
+    match patiently(&request).await {
         Err(e) if e.code == "stale_request" => {
             info().await?;
-            request().await
+            patiently(&request).await
         }
         done => done,
     }
@@ -117,9 +149,12 @@ async fn get_once<T: DeserializeOwned>(path: &str) -> Result<T, ApiError> {
 }
 
 async fn post<B: Serialize, T: DeserializeOwned>(path: &str, body: &B) -> Result<T, ApiError> {
-    let req = Request::post(path).json(body).map_err(ApiError::unreadable)?;
-    let resp = req.send().await.map_err(ApiError::network)?;
-    check(resp).await?.json().await.map_err(ApiError::unreadable)
+    patiently(|| async {
+        let req = Request::post(path).json(body).map_err(ApiError::unreadable)?;
+        let resp = req.send().await.map_err(ApiError::network)?;
+        check(resp).await?.json().await.map_err(ApiError::unreadable)
+    })
+    .await
 }
 
 #[derive(Debug, Clone, PartialEq, Deserialize)]
