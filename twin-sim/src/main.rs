@@ -74,11 +74,13 @@ enum Command {
         #[arg(long)]
         out: Option<PathBuf>,
     },
-    /// Import a WFDB record (`.hea`), FHIR R4 resources (`.ndjson`, `.json`) or CSV tracks
-    /// (`.csv`) as one stage of a case file.
+    /// Import WFDB records (`.hea`), FHIR R4 resources (`.ndjson`, `.json`) and CSV tracks
+    /// (`.csv`) as one stage of a case file, as the portal's case page does.
     Import {
-        /// The input file.
-        input: PathBuf,
+        /// The input files; a WFDB header's signal files and segment headers are read from
+        /// beside it.
+        #[arg(required = true)]
+        inputs: Vec<PathBuf>,
         /// The stage the data belongs to: pre-hospital, diagnosis or surgery.
         #[arg(long, value_parser = parse_stage)]
         stage: twin_sim::case::Stage,
@@ -136,7 +138,7 @@ fn main() -> Result<()> {
         Command::Forecast { header, horizon_min } => forecast(&header, horizon_min),
         Command::Summary { header } => summary(&header),
         Command::Report { data, out } => report(&data, out.as_deref()),
-        Command::Import { input, stage, out, into } => import(&input, stage, &out, into.as_deref()),
+        Command::Import { inputs, stage, out, into } => import(&inputs, stage, &out, into.as_deref()),
         Command::Case { case } => case_summary(&case),
         Command::Replay { case, stage, from, seconds, speed, tick_ms, realtime } => {
             replay(&case, stage, from, seconds, speed, tick_ms, realtime)
@@ -453,64 +455,60 @@ fn parse_stage(s: &str) -> std::result::Result<twin_sim::case::Stage, String> {
     }
 }
 
+/// The files a WFDB header names (its signal files, its segments' headers and theirs), to be
+/// read from beside it.
+fn wfdb_companions(header_path: &Path) -> Result<Vec<String>> {
+    let dir = header_path.parent().unwrap_or(Path::new("."));
+    let header = twin_sim::parse_header(&header_path.display().to_string(), &read(header_path)?)?;
+    let mut names: Vec<String> = header.signals.iter().map(|s| s.file_name.clone()).collect();
+    for segment in header.segments.iter().filter(|s| !s.is_null()) {
+        let file = format!("{}.hea", segment.name);
+        let h = twin_sim::parse_header(&file, &read(&dir.join(&file))?)?;
+        names.extend(h.signals.iter().map(|s| s.file_name.clone()));
+        names.push(file);
+    }
+    names.retain(|n| n != "~");
+    names.dedup();
+    Ok(names)
+}
+
 fn read_case_file(path: &Path) -> Result<twin_sim::case::Case> {
     let text = std::fs::read_to_string(path).with_context(|| format!("cannot read {}", path.display()))?;
     Ok(twin_sim::casefile::read_case(&path.display().to_string(), &text)?)
 }
 
-fn import(input: &Path, stage: twin_sim::case::Stage, out: &Path, into: Option<&Path>) -> Result<()> {
-    use twin_sim::case::{Case, StageData};
-    use twin_sim::import::{import_fhir, merge_stage, parse_csv_tracks};
-    let name = input.display().to_string();
-    let stem = input.file_stem().map(|s| s.to_string_lossy().into_owned()).unwrap_or_default();
-    let ext = input.extension().map(|e| e.to_string_lossy().to_ascii_lowercase()).unwrap_or_default();
-    let text = || std::fs::read_to_string(input).with_context(|| format!("cannot read {name}"));
-    let (id, data) = match ext.as_str() {
-        "hea" => {
-            let record = load(input)?;
-            let data = StageData::from_record(stage, &record)?;
-            println!(
-                "imported record {}: {} waveforms, {} tracks",
-                record.header.record.name,
-                data.waveforms.len(),
-                data.tracks.len()
-            );
-            (record.header.record.name.clone(), data)
+fn import(inputs: &[PathBuf], stage: twin_sim::case::Stage, out: &Path, into: Option<&Path>) -> Result<()> {
+    use twin_sim::case::Case;
+    use twin_sim::import::files::{InputFile, stage_from_files};
+    use twin_sim::import::merge_stage;
+    let mut files: Vec<(String, Vec<u8>)> = Vec::new();
+    let mut add = |path: &Path| -> Result<()> {
+        let name = path.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default();
+        if !files.iter().any(|(n, _)| *n == name) {
+            files.push((name, read(path)?));
         }
-        "ndjson" | "json" => {
-            let got = import_fhir(&name, &text()?, stage)?;
-            println!(
-                "imported {} encounters, {} conditions, {} procedures, {} observations ({} tracks)",
-                got.encounters,
-                got.conditions,
-                got.procedures,
-                got.observations,
-                got.stage.tracks.len()
-            );
-            for (kind, n) in &got.ignored {
-                println!("left out {n} {kind} resources (not used by the twin)");
-            }
-            for (line, kind) in &got.untimed {
-                println!("left out the {kind} on line {line}: it has no time");
-            }
-            (got.patient_id.unwrap_or(stem), got.stage)
-        }
-        "csv" => {
-            let tracks = parse_csv_tracks(&name, &text()?)?;
-            println!("imported {} tracks of {} rows", tracks.len(), tracks.first().map_or(0, |t| t.times_ms.len()));
-            let mut data = StageData::new(stage);
-            data.tracks = tracks;
-            (stem, data)
-        }
-        other => {
-            bail!("{name}: cannot tell the format from the extension {other:?} (use .hea, .ndjson, .json or .csv)")
-        }
+        Ok(())
     };
+    for input in inputs {
+        add(input)?;
+        if input.extension().is_some_and(|e| e.eq_ignore_ascii_case("hea")) {
+            let dir = input.parent().unwrap_or(Path::new("."));
+            for name in wfdb_companions(input)? {
+                add(&dir.join(name))?;
+            }
+        }
+    }
+    let chosen: Vec<InputFile> = files.iter().map(|(name, bytes)| InputFile { name, bytes }).collect();
+    let got = stage_from_files(stage, &chosen)?;
+    for line in &got.said {
+        println!("{line}");
+    }
+    let stem = inputs[0].file_stem().map(|s| s.to_string_lossy().into_owned()).unwrap_or_default();
     let mut case = match into {
         Some(path) => read_case_file(path)?,
-        None => Case { id, stages: Vec::new() },
+        None => Case { id: stem, stages: Vec::new() },
     };
-    let mut data = data;
+    let mut data = got.stage;
     data.salt = cli::random_salt()?;
     merge_stage(&mut case, data)?;
     let progress = cli::progress::Progress::spinner("hashing segments and encoding the case");

@@ -131,6 +131,12 @@ pub fn stage_from_files(stage: Stage, files: &[InputFile<'_>]) -> Result<StageIm
                     "{name}: {} encounters, {} conditions, {} procedures, {} observations",
                     got.encounters, got.conditions, got.procedures, got.observations
                 ));
+                for (kind, n) in &got.ignored {
+                    said.push(format!("{name}: left out {n} {kind} resources (not used by the twin)"));
+                }
+                for (line, kind) in &got.untimed {
+                    said.push(format!("{name}: left out the {kind} on line {line}: it has no time"));
+                }
                 pieces.push(got.stage);
             }
             "atr" | "qrs" | "ecg" | "ann" if !used.iter().any(|u| u == name) => {

@@ -54,3 +54,38 @@ fn the_report_to_stdout_says_where_the_plots_would_go() {
     let printed = twin_sim(&["report", "--data", "/nonexistent/schnider.csv"]);
     assert!(printed.contains("--out <folder>") && printed.contains("data file is absent"), "{printed}");
 }
+
+/// `twin-sim import` builds a stage the way the portal's case page does (`import::files`):
+/// a WFDB header with the signal files read from beside it and a CSV together make one
+/// stage; a file it cannot use is refused by name and nothing is written.
+#[test]
+fn import_makes_one_stage_from_a_record_and_a_csv() {
+    let record = concat!(env!("CARGO_MANIFEST_DIR"), "/../../shared/data/physionet/mitdb-100/100.hea");
+    if !Path::new(record).exists() {
+        eprintln!("skipped: no data ({record} is missing)");
+        return;
+    }
+    let dir = std::env::temp_dir().join(format!("twin-sim-import-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let csv = dir.join("vitals.csv");
+    std::fs::write(&csv, "time_s,HR\n0,72\n60,75\n120,80\n").unwrap();
+    let out = dir.join("case.json");
+    let said =
+        twin_sim(&["import", record, csv.to_str().unwrap(), "--stage", "surgery", "--out", out.to_str().unwrap()]);
+    assert!(said.contains("100.hea: record 100, 2 waveforms") && said.contains("vitals.csv: 1 tracks"), "{said}");
+    let case = twin_sim::casefile::read_case("case.json", &std::fs::read_to_string(&out).unwrap()).unwrap();
+    assert_eq!(case.stages.len(), 1);
+    assert_eq!((case.stages[0].waveforms.len(), case.stages[0].tracks.len()), (2, 1));
+
+    let junk = dir.join("notes.txt");
+    std::fs::write(&junk, "not a record").unwrap();
+    let bad = dir.join("bad.json");
+    let run = Command::new(env!("CARGO_BIN_EXE_twin-sim"))
+        .args(["import", junk.to_str().unwrap(), "--stage", "surgery", "--out", bad.to_str().unwrap()])
+        .output()
+        .unwrap();
+    let err = String::from_utf8_lossy(&run.stderr);
+    assert!(!run.status.success() && err.contains("notes.txt: is a .txt file"), "{err}");
+    assert!(!bad.exists(), "nothing is written for a refused file");
+    let _ = std::fs::remove_dir_all(&dir);
+}
