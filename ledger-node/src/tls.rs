@@ -142,31 +142,60 @@ pub enum Caller {
     Admin(KeyPin),
 }
 
-/// The keys the Raft port accepts: the cluster's members (which grow as nodes are added) and
-/// its administrators.
+/// The keys the Raft port accepts: the cluster's members (following its membership) and its
+/// administrators.
 #[derive(Debug, Default)]
 pub struct Trust {
     peers: RwLock<BTreeSet<KeyPin>>,
     admins: BTreeSet<KeyPin>,
+    /// Nodes an administrator is adding, accepted before the membership names them.
+    expected: RwLock<BTreeSet<KeyPin>>,
 }
 
 impl Trust {
     pub fn new(peers: impl IntoIterator<Item = KeyPin>, admins: impl IntoIterator<Item = KeyPin>) -> Trust {
-        Trust { peers: RwLock::new(peers.into_iter().collect()), admins: admins.into_iter().collect() }
+        Trust {
+            peers: RwLock::new(peers.into_iter().collect()),
+            admins: admins.into_iter().collect(),
+            expected: RwLock::default(),
+        }
     }
 
-    /// Accepts more members (from the cluster's membership as it changes).
-    pub fn add_peers(&self, pins: impl IntoIterator<Item = KeyPin>) {
-        let pins: Vec<KeyPin> = pins.into_iter().collect();
-        if pins.iter().all(|p| self.peers.read().unwrap_or_else(|e| e.into_inner()).contains(p)) {
+    /// Accepts a node an administrator is adding, before the membership names it (it is then
+    /// a member like the others).
+    pub fn expect_peer(&self, pin: KeyPin) {
+        self.expected.write().unwrap_or_else(|e| e.into_inner()).insert(pin);
+        if self.peers.write().unwrap_or_else(|e| e.into_inner()).insert(pin) {
+            tracing::info!(pin = %pin, "the Raft port now accepts the key of the node being added");
+        }
+    }
+
+    /// Accepts exactly the cluster's members (`pins`, from its membership as it changes), the
+    /// nodes being added, and this node (`own`): a member added is accepted, one removed is
+    /// refused from then on.
+    /// Until the node knows a membership (`pins` empty: a fresh node about to join), the
+    /// members its file lists stay accepted.
+    pub fn follow_membership(&self, pins: impl IntoIterator<Item = KeyPin>, own: KeyPin) {
+        let members: BTreeSet<KeyPin> = pins.into_iter().collect();
+        if members.is_empty() {
+            return;
+        }
+        let now: BTreeSet<KeyPin> = {
+            let mut expected = self.expected.write().unwrap_or_else(|e| e.into_inner());
+            expected.retain(|p| !members.contains(p));
+            members.iter().chain(expected.iter()).copied().chain([own]).collect()
+        };
+        if *self.peers.read().unwrap_or_else(|e| e.into_inner()) == now {
             return;
         }
         let mut peers = self.peers.write().unwrap_or_else(|e| e.into_inner());
-        for p in pins {
-            if peers.insert(p) {
-                tracing::info!(pin = %p, "the Raft port now accepts this member's key");
-            }
+        for p in now.difference(&peers) {
+            tracing::info!(pin = %p, "the Raft port now accepts this member's key");
         }
+        for p in peers.difference(&now) {
+            tracing::info!(pin = %p, "the Raft port now refuses this key: it is no longer a member");
+        }
+        *peers = now;
     }
 
     /// What a key is to this node, if anything.
@@ -370,7 +399,19 @@ mod tests {
         assert_eq!(t.caller(p), Some(Caller::Peer(p)));
         assert_eq!(t.caller(a), Some(Caller::Admin(a)));
         assert_eq!(t.caller(s), None);
-        t.add_peers([s]);
+        t.expect_peer(s);
+        assert_eq!(t.caller(s), Some(Caller::Peer(s)), "a node being added");
+        t.follow_membership([p], p);
+        assert_eq!(t.caller(s), Some(Caller::Peer(s)), "still being added");
+        t.follow_membership([p, s], p);
+        assert_eq!(t.caller(s), Some(Caller::Peer(s)));
+        // A member removed is refused; the node itself and the administrators stay.
+        let own = KeyPin([4; 32]);
+        t.follow_membership([s], own);
+        assert_eq!((t.caller(p), t.caller(s), t.caller(own)), (None, Some(Caller::Peer(s)), Some(Caller::Peer(own))));
+        assert_eq!(t.caller(a), Some(Caller::Admin(a)));
+        // No membership known yet: what the file listed stays.
+        t.follow_membership([], own);
         assert_eq!(t.caller(s), Some(Caller::Peer(s)));
     }
 }

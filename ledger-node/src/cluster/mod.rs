@@ -264,7 +264,7 @@ pub async fn start(c: &ClusterConfig) -> anyhow::Result<ClusterNode> {
     }
     .validate()?;
     let raft = Raft::new(c.id, Arc::new(raft_cfg), network::Network::new(peers.clone()), log, sm).await?;
-    trust_the_membership(&raft, trust.clone());
+    trust_the_membership(&raft, trust.clone(), own_pin);
     if fresh && !c.join {
         let members: std::collections::BTreeMap<NodeId, Peer> = c
             .members
@@ -307,10 +307,10 @@ pub async fn start(c: &ClusterConfig) -> anyhow::Result<ClusterNode> {
     Ok(ClusterNode { node: Node { state, router }, raft_router, raft_listen, raft })
 }
 
-/// Keeps the Raft port accepting every member of the cluster as it changes: a node added by
-/// an administrator is trusted by each node once the membership naming it reaches that node.
-/// (A member removed keeps being accepted until the node restarts; it no longer votes.)
-fn trust_the_membership(raft: &Raft, trust: Arc<tls::Trust>) {
+/// Keeps the Raft port accepting the members of the cluster as it changes: a node added by an
+/// administrator is trusted by each node once the membership naming it reaches that node,
+/// and a member removed is refused once the membership without it does.
+fn trust_the_membership(raft: &Raft, trust: Arc<tls::Trust>, own: tls::KeyPin) {
     let mut metrics = raft.metrics();
     tokio::spawn(async move {
         loop {
@@ -318,7 +318,7 @@ fn trust_the_membership(raft: &Raft, trust: Arc<tls::Trust>) {
                 let m = metrics.borrow_and_update();
                 m.membership_config.membership().nodes().filter_map(|(_, p)| p.tls).collect()
             };
-            trust.add_peers(pins);
+            trust.follow_membership(pins, own);
             if metrics.changed().await.is_err() {
                 break;
             }

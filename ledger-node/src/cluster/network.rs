@@ -438,7 +438,7 @@ async fn add_learner(State(p): State<RaftPort>, headers: HeaderMap, Json(req): J
         );
     }
     // Accepted here before the leader first calls it; the others accept it with the membership.
-    p.trust.add_peers([req.tls]);
+    p.trust.expect_peer(req.tls);
     membership_answer(
         p.orderer.raft.add_learner(req.id, Peer { api: req.api, raft: req.raft, tls: Some(req.tls) }, true).await,
     )

@@ -411,6 +411,18 @@ fn a_wiped_node_readded_catches_up_from_a_snapshot() {
     c.admin(leader, &["remove", "--id", &wiped.to_string()]).unwrap();
     let err = c.admin(leader, &["remove", "--id", "9"]).unwrap_err();
     assert!(err.contains("Node 9 is not a member"), "{err}");
+    // From then on the members refuse the removed node's key (until it is added back below).
+    let wd = c.data_dir(wiped);
+    let (cert, key) = (wd.join("node-tls.crt"), wd.join("node-tls.key"));
+    let t0 = Instant::now();
+    loop {
+        let r = c.raft_call(leader, (&cert, &key), "/raft/read-index", None);
+        if r.is_err() {
+            break;
+        }
+        assert!(t0.elapsed() < Duration::from_secs(10), "the leader still answers the removed node's key: {r:?}");
+        std::thread::sleep(Duration::from_millis(100));
+    }
     for f in ["ledger.redb", "raft-log.redb"] {
         std::fs::remove_file(c.data_dir(wiped).join(f)).unwrap();
     }
