@@ -853,10 +853,12 @@ async fn fresh_hospital_journey(j: &Journey) -> Result<()> {
     admin.wait("#admin-result").await?;
     let account = j.ledger.account(&dr_address).await?;
     ensure!(account["key"] == new_sign.as_str() && account["rekeyed_at"].is_u64(), "the ledger holds {account}");
+    // The old wallet cannot even prepare a transaction: the node no longer answers its key.
     dr.fill("#bg-justification", "Chest pain on arrival, need the history urgently.").await?;
     dr.click("#bg-submit").await?;
-    let refused = dr.sign_refused("sign-with-replaced-key").await?;
-    ensure!(refused.contains("replaced by the hospital"), "the refusal says {refused:?}");
+    let refused = dr.text("#confirm-error").await?;
+    ensure!(refused.contains("replaced by the hospital"), "the old wallet's sheet says {refused:?}");
+    dr.shot("refused-replaced-key").await?;
     relock(&phone, "/provider").await?;
     expect_who(&phone, &format!("{DOCTOR} · doctor")).await?;
     let share = "li.consent-item button.share-again";
