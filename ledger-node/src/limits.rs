@@ -3,9 +3,9 @@
 //! crate, through `tower_governor`), new patient accounts per IP address by the hour (checked
 //! by the submission service, which sees what a request registers), a cap on requests being
 //! handled at once (more are shed), a cap on open connections, and time limits on reading a
-//! request's headers and on a whole request. Over a limit a client gets `429` or `503` with `Retry-After` and a sentence that
-//! says what to do. Limits act before a request is handled, so nothing already acknowledged is
-//! touched and nothing half-done is left.
+//! request's headers and on a whole request. Over a limit a client gets `429` or `503` with
+//! `Retry-After` and a sentence that says what to do. Limits act before a request is handled,
+//! so nothing already acknowledged is touched and nothing half-done is left.
 
 use crate::api::auth::Caller;
 use crate::api::error::ApiError;
