@@ -271,6 +271,19 @@ pub fn had_break_glass(state: &State, patient: &Address, clinician: &Address) ->
     })
 }
 
+/// The member of staff `provider`, whose registration `me` may manage: the genesis authority
+/// manages all staff, an administrator it appointed all but administrators.
+fn managed_staff<'a>(state: &'a State, me: &Account, provider: &Address) -> Result<&'a Account, Rejection> {
+    if !matches!(me.role, Role::Authority | Role::Admin) {
+        return Err(Rejection::NotAuthority);
+    }
+    match state.accounts.get(provider) {
+        Some(p) if p.role == Role::Admin && me.role != Role::Authority => Err(Rejection::NotAuthority),
+        Some(p) if p.role.is_provider() => Ok(p),
+        _ => Err(Rejection::UnknownParty { what: "provider" }),
+    }
+}
+
 /// Decides whether `vtx` is allowed at time `now` (Unix seconds, the block's time) against
 /// `state`, and what it changes. Pure: no IO, no clock, no randomness.
 pub fn apply(state: &State, vtx: &VerifiedTx, now: u64) -> Result<Effects, Rejection> {
@@ -354,33 +367,15 @@ pub fn apply(state: &State, vtx: &VerifiedTx, now: u64) -> Result<Effects, Rejec
             }))
         }
         TxBody::DeactivateProvider { provider } => {
-            if !matches!(me.role, Role::Authority | Role::Admin) {
-                return Err(Rejection::NotAuthority);
-            }
-            match state.accounts.get(provider) {
-                Some(p) if p.role == Role::Admin && me.role != Role::Authority => return Err(Rejection::NotAuthority),
-                Some(p) if p.role.is_provider() => {
-                    if !p.is_active() {
-                        return Err(Rejection::AlreadyDeactivated);
-                    }
-                }
-                _ => return Err(Rejection::UnknownParty { what: "provider" }),
+            if !managed_staff(state, me, provider)?.is_active() {
+                return Err(Rejection::AlreadyDeactivated);
             }
             effects(Change::Deactivate { provider: *provider, at: now })
         }
         TxBody::RotateKey { account, key, encryption_key } => {
             // Who may deactivate a member of staff may give them new keys.
-            if !matches!(me.role, Role::Authority | Role::Admin) {
-                return Err(Rejection::NotAuthority);
-            }
-            match state.accounts.get(account) {
-                Some(p) if p.role == Role::Admin && me.role != Role::Authority => return Err(Rejection::NotAuthority),
-                Some(p) if p.role.is_provider() => {
-                    if !p.is_active() {
-                        return Err(Rejection::PartyDeactivated { what: "provider" });
-                    }
-                }
-                _ => return Err(Rejection::UnknownParty { what: "provider" }),
+            if !managed_staff(state, me, account)?.is_active() {
+                return Err(Rejection::PartyDeactivated { what: "provider" });
             }
             if state.key_in_use(&key.address()) {
                 return Err(Rejection::KeyInUse);
