@@ -24,9 +24,17 @@ struct Found {
 async fn lookup(id: Hash, genesis: Option<ledger_protocol::Genesis>) -> Result<Found, String> {
     let rx = api::prescription(&id).await.map_err(|e| e.message)?;
     let proof = api::tx(&id).await.map_err(|e| e.message)?;
+    // The prescriber may have been given new keys since (or before) signing: the key's
+    // account, as the ledger knows it, is what must be the prescriber.
+    let key = proof.tx.tx.signer.address();
+    let signed_for = if key == rx.prescriber {
+        Some(key)
+    } else {
+        api::account(&key).await.ok().flatten().map(|a| a.address)
+    };
     let verified = proof.verify()
         && proof.tx.clone().verify(&K256Verifier).is_ok()
-        && proof.tx.tx.signer.address() == rx.prescriber
+        && signed_for == Some(rx.prescriber)
         && genesis.is_some_and(|g| g.is_authority(&proof.header.producer))
         && K256Verifier.verify(&proof.header.producer, &proof.block_hash, &proof.block_signature);
     // A pharmacy is not told who a patient is beyond their address (their name is sealed).
