@@ -90,7 +90,17 @@ impl From<OrderError> for ApiError {
 
 impl From<crate::store::StoreError> for ApiError {
     fn from(e: crate::store::StoreError) -> Self {
-        ApiError::internal(e)
+        match e {
+            // A full or failing disk is the operator's to fix, and says so; the client may
+            // try again later.
+            crate::store::StoreError::Disk(_) => ApiError::new(
+                ErrorKind::Unavailable,
+                "disk_unavailable",
+                format!("The node cannot store this now: {e}."),
+            )
+            .retry_after(30),
+            e => ApiError::internal(e),
+        }
     }
 }
 

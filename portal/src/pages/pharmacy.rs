@@ -27,11 +27,8 @@ async fn lookup(id: Hash, genesis: Option<ledger_protocol::Genesis>) -> Result<F
     // The prescriber may have been given new keys since (or before) signing: the key's
     // account, as the ledger knows it, is what must be the prescriber.
     let key = proof.tx.tx.signer.address();
-    let signed_for = if key == rx.prescriber {
-        Some(key)
-    } else {
-        api::account(&key).await.ok().flatten().map(|a| a.address)
-    };
+    let signed_for =
+        if key == rx.prescriber { Some(key) } else { api::account(&key).await.ok().flatten().map(|a| a.address) };
     let verified = proof.verify()
         && proof.tx.clone().verify(&K256Verifier).is_ok()
         && signed_for == Some(rx.prescriber)
