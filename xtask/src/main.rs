@@ -1,20 +1,25 @@
 //! Project automation, the README's two commands and the benchmarks:
 //! `cargo xtask run` (set up, then run the node with demo data), `cargo xtask test`
-//! (set up, then run everything CI runs), `cargo xtask bench <ledger|cluster|wallet|...>`, and
+//! (set up, then run everything CI runs), `cargo xtask fuzz` (see `fuzz.rs`),
+//! `cargo xtask bench <ledger|cluster|wallet|...>`, and
 //! `cargo xtask setup` (only install what is missing). Set-up is idempotent and silent
 //! when everything is already there.
 
 use anyhow::{Context, Result, bail};
 use std::path::{Path, PathBuf};
+
+mod fuzz;
 use std::process::{Command, Stdio};
 
 const USAGE: &str =
-    "usage: cargo xtask <run|test|e2e [filter]|bench <ledger|cluster|wallet|portal|twin|viewer|all>|setup>
+    "usage: cargo xtask <run|test|e2e [filter]|fuzz [target] [--seconds N] [--jobs J]|bench <ledger|cluster|wallet|portal|twin|viewer|all>|setup>
 
   run     build the portal and start it with the ledger node and demo data (http://127.0.0.1:7800)
   test    install what is missing, then run every check and test CI runs
   e2e     build the node, the portal and the web viewer, then run only the end-to-end tests
           (those whose name contains the filter, when given)
+  fuzz    run each fuzz target (or the one named) under AFL++ for N seconds (default 60),
+          J at a time (default 1); fails on any crash
   bench   ledger: node throughput against the verify ceiling, latency
           cluster: three replicated nodes' throughput against one node's, commit p99, failover time
           wallet: signing and keystore unlock in headless Chromium
@@ -32,6 +37,7 @@ fn main() -> Result<()> {
         Some("run") => run(&args[1..]),
         Some("test") => test(),
         Some("e2e") => e2e(args.get(1).map(String::as_str)),
+        Some("fuzz") => fuzz::fuzz(&args[1..]),
         Some("bench") => match args.get(1).map(String::as_str) {
             Some("ledger") => bench_ledger(),
             Some("cluster") => bench_cluster(),
@@ -390,6 +396,8 @@ fn test() -> Result<()> {
         "browser tests (headless Chromium)",
         &mut wasm_test(&["-p", "ledger-protocol", "-p", "wallet", "-p", "portal", "-p", "twin-sim"]),
     )?;
+    eprintln!("== fuzz smoke: every target under AFL++ for a few seconds");
+    fuzz::fuzz(&["--seconds", "5", "--jobs", "2"].map(String::from))?;
     eprintln!("xtask test: all passed");
     Ok(())
 }
