@@ -338,6 +338,18 @@ pub fn read_case(file: &str, text: &str) -> Result<Case, CaseFileError> {
         }
         if let Some(roots) = s.roots {
             let place = format!("stages[{si}].roots");
+            // Checked before hashing: a tiny segment over a long stage would make billions of
+            // segments to hash and hold (found by the fuzzer: an allocation of 200 GB).
+            let count = out.segment_count(roots.segment_ms);
+            if count > MAX_SEGMENTS {
+                return Err(invalid(
+                    place,
+                    format!(
+                        "segment_ms {} cuts the stage into {count} segments, more than the {MAX_SEGMENTS} a case file holds; the file was not written by this viewer or was changed",
+                        roots.segment_ms
+                    ),
+                ));
+            }
             let hashes = out
                 .stream_hashes(roots.segment_ms)
                 .map_err(|source| CaseFileError::Case { file: file.to_owned(), source })?;
@@ -372,6 +384,27 @@ mod tests {
             assert_eq!(usize::from(k.tag()), i + 1, "EVENT_KINDS is in tag order");
             assert_eq!(EVENT_KINDS.iter().filter(|o| kind_key(**o) == kind_key(k)).count(), 1);
         }
+    }
+
+    /// Fuzzer find (fuzz/regressions/case/): roots with 60 s segments over a stage whose
+    /// last track point is 7,900 years in aborted the process allocating 200 GB.
+    #[test]
+    fn roots_that_would_make_billions_of_segments_are_refused_before_hashing() {
+        let mut stage = StageData::new(crate::case::Stage::Surgery);
+        stage.tracks.push(crate::case::Track {
+            name: "HR".into(),
+            unit: "bpm".into(),
+            times_ms: vec![0, 250_000_000_000_000],
+            values: vec![Some(80.0), Some(81.0)],
+        });
+        let written = write_case(&Case { id: "long".into(), stages: vec![stage] }).expect("writes");
+        // What this code writes reads back (its segments grow with the stage)...
+        read_case("long.json", &written).expect("reads back");
+        // ...but the same stage with the base segment is refused, naming why.
+        let mut v: serde_json::Value = serde_json::from_str(&written).expect("json");
+        v["stages"][0]["roots"]["segment_ms"] = serde_json::json!(BASE_SEGMENT_MS);
+        let err = read_case("long.json", &v.to_string()).expect_err("refused").to_string();
+        assert!(err.contains("segments, more than the 4096"), "{err}");
     }
 
     #[test]

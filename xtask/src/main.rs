@@ -12,7 +12,7 @@ mod fuzz;
 use std::process::{Command, Stdio};
 
 const USAGE: &str =
-    "usage: cargo xtask <run|test|e2e [filter]|fuzz [target] [--seconds N] [--jobs J]|bench <ledger|cluster|wallet|portal|twin|viewer|all>|setup>
+    "usage: cargo xtask <run|test|e2e [filter]|fuzz [target] [--seconds N] [--jobs J]|bench <ledger|cluster|abuse|wallet|portal|twin|viewer|all>|setup>
 
   run     build the portal and start it with the ledger node and demo data (http://127.0.0.1:7800)
   test    install what is missing, then run every check and test CI runs
@@ -22,6 +22,7 @@ const USAGE: &str =
           J at a time (default 1); fails on any crash
   bench   ledger: node throughput against the verify ceiling, latency
           cluster: three replicated nodes' throughput against one node's, commit p99, failover time
+          abuse:  one address hammering the public port; other clients' p99 alone and under it
           wallet: signing and keystore unlock in headless Chromium
           portal: initial download (gzip) and first render in headless Chromium
           twin:   physiology speed against real time, replay seek + window
@@ -41,6 +42,7 @@ fn main() -> Result<()> {
         Some("bench") => match args.get(1).map(String::as_str) {
             Some("ledger") => bench_ledger(),
             Some("cluster") => bench_cluster(),
+            Some("abuse") => bench_abuse(),
             Some("wallet") => bench_wallet(),
             Some("portal") => bench_portal(),
             Some("twin") => bench_twin(),
@@ -48,6 +50,7 @@ fn main() -> Result<()> {
             Some("all") => {
                 bench_ledger()?;
                 bench_cluster()?;
+                bench_abuse()?;
                 bench_wallet()?;
                 bench_portal()?;
                 bench_twin()
@@ -478,6 +481,15 @@ fn bench_cluster() -> Result<()> {
     let target = target_dir();
     sh(Command::new(target.join("release/ledger-bench"))
         .arg("--cluster")
+        .arg("--node-bin")
+        .arg(target.join("release/ledger-node")))
+}
+
+fn bench_abuse() -> Result<()> {
+    quiet(cargo().args(["build", "--release", "--quiet", "-p", "ledger-node", "--bins"]))?;
+    let target = target_dir();
+    sh(Command::new(target.join("release/ledger-bench"))
+        .arg("--abuse")
         .arg("--node-bin")
         .arg(target.join("release/ledger-node")))
 }

@@ -3,7 +3,10 @@
 //! committed tx/s over HTTP, (3) submit→commit latency at half that load. Prints the
 //! figures and, last, one machine-readable line. With `--cluster`: the single node's
 //! throughput, then three cluster nodes' throughput and commit latency through the leader,
-//! and the failover time after SIGKILLing the leader (median of three).
+//! and the failover time after SIGKILLing the leader (median of three). With `--abuse`: one
+//! address hammering the public port while other clients go on (`abuse.rs`).
+
+mod abuse;
 
 use anyhow::{Context, bail};
 use ledger_node::verify::{Secp256k1Verifier, sign_fast};
@@ -20,6 +23,7 @@ use std::time::{Duration, Instant};
 struct Args {
     node_bin: PathBuf,
     cluster: bool,
+    abuse: bool,
     seconds: f64,
     batch: usize,
     connections: usize,
@@ -29,6 +33,7 @@ fn parse_args() -> anyhow::Result<Args> {
     let mut a = Args {
         node_bin: PathBuf::from("target/release/ledger-node"),
         cluster: false,
+        abuse: false,
         seconds: 8.0,
         batch: 1024,
         connections: 3,
@@ -42,8 +47,11 @@ fn parse_args() -> anyhow::Result<Args> {
             "--batch" => a.batch = val()?.parse()?,
             "--connections" => a.connections = val()?.parse()?,
             "--cluster" => a.cluster = true,
+            "--abuse" => a.abuse = true,
             "-h" | "--help" => {
-                println!("ledger-bench [--node-bin PATH] [--seconds S] [--batch N] [--connections C] [--cluster]");
+                println!(
+                    "ledger-bench [--node-bin PATH] [--seconds S] [--batch N] [--connections C] [--cluster | --abuse]"
+                );
                 std::process::exit(0);
             }
             other => bail!("unknown argument {other}"),
@@ -118,6 +126,9 @@ fn main() -> anyhow::Result<()> {
     let args = parse_args()?;
     if args.cluster {
         return cluster_main(&args);
+    }
+    if args.abuse {
+        return abuse::abuse_main(&args);
     }
     let dir = std::env::temp_dir().join(format!("ledger-bench-{}", std::process::id()));
     let _ = std::fs::remove_dir_all(&dir);
