@@ -43,6 +43,11 @@ pub const TARGETS: &[Target] = &[
     Target { name: "csv", about: "CSV numeric tracks", run: csv },
     Target { name: "case", about: "twin case files", run: case },
     Target { name: "scenario", about: "training scenarios and scripted actions", run: scenario },
+    Target {
+        name: "anchors",
+        about: "a case's segment anchors as the node lists them, checked against a case",
+        run: anchors,
+    },
 ];
 
 /// The target called `name`.
@@ -168,6 +173,21 @@ fn case(data: &[u8]) {
                 twin_sim::casefile::read_case("again", &written).expect("a case written back does not read back");
             assert!(again == c, "a case written back reads back different");
         }
+    }
+}
+
+/// The small case the `case` and `anchors` targets start from.
+fn seed_case() -> twin_sim::case::Case {
+    let tracks = twin_sim::import::csv::parse_csv_tracks("seed.csv", CSV_SEED).unwrap_or_default();
+    let mut stage = twin_sim::case::StageData::new(Stage::Surgery);
+    stage.tracks = tracks;
+    twin_sim::case::Case { id: "fuzz-seed".into(), stages: vec![stage] }
+}
+
+fn anchors(data: &[u8]) {
+    let Some(s) = text(data) else { return };
+    if let Ok(a) = twin_sim::verify::parse_anchors(s) {
+        let _ = twin_sim::verify::verify_case(&seed_case(), &a);
     }
 }
 
@@ -336,14 +356,26 @@ pub fn seeds(name: &str, repo: &Path) -> (Vec<Vec<u8>>, Vec<String>) {
             }
         }
         "csv" => out.push(CSV_SEED.as_bytes().to_vec()),
-        "case" => {
-            let tracks = twin_sim::import::csv::parse_csv_tracks("seed.csv", CSV_SEED).unwrap_or_default();
-            let mut stage = twin_sim::case::StageData::new(Stage::Surgery);
-            stage.tracks = tracks;
-            let c = twin_sim::case::Case { id: "fuzz-seed".into(), stages: vec![stage] };
-            match twin_sim::casefile::write_case(&c) {
-                Ok(s) => out.push(s.into_bytes()),
-                Err(e) => missing.push(format!("a case file ({e})")),
+        "case" => match twin_sim::casefile::write_case(&seed_case()) {
+            Ok(s) => out.push(s.into_bytes()),
+            Err(e) => missing.push(format!("a case file ({e})")),
+        },
+        "anchors" => {
+            // As the node lists them: its segment records carry more fields than are read.
+            match twin_sim::verify::anchors_for(&seed_case()) {
+                Ok(list) => {
+                    let json: Vec<serde_json::Value> = list
+                        .iter()
+                        .map(|a| {
+                            serde_json::json!({
+                                "stage": a.stage, "stream": a.stream, "start_ms": a.start_ms, "end_ms": a.end_ms,
+                                "segment_hash": a.hash, "record": "00".repeat(32),
+                            })
+                        })
+                        .collect();
+                    out.push(serde_json::to_vec(&json).unwrap_or_default());
+                }
+                Err(e) => missing.push(format!("anchors of the seed case ({e})")),
             }
         }
         "scenario" => match std::fs::read_dir(repo.join("twin-sim/scenarios")) {

@@ -79,6 +79,10 @@ fn the_seeds_of_the_byte_formats_are_accepted_by_their_decoders() {
     assert!(blocks.iter().all(|b| ledger_protocol::Block::from_canonical_bytes(b).is_ok()));
     let (cases, _) = fuzz_targets::seeds("case", repo());
     assert!(cases.iter().all(|b| twin_sim::casefile::read_case("seed", std::str::from_utf8(b).unwrap()).is_ok()));
+    let (anchors, _) = fuzz_targets::seeds("anchors", repo());
+    assert!(
+        anchors.iter().all(|b| !twin_sim::verify::parse_anchors(std::str::from_utf8(b).unwrap()).unwrap().is_empty())
+    );
     let (stores, _) = fuzz_targets::seeds("keystore", repo());
     assert!(stores.iter().all(|b| wallet::Keystore::from_json(std::str::from_utf8(b).unwrap()).is_ok()));
 }
