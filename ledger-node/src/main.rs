@@ -549,7 +549,7 @@ async fn admin(to: AdminTo<'_>, api: Option<&str>, key: Option<&std::path::Path>
         .context("cluster commands need --raft, a node's Raft port (e.g. https://127.0.0.1:7901)")?
         .trim_end_matches('/');
     let http = to.client()?;
-    let req = match cmd {
+    let request = |base: &str| match &cmd {
         AdminCmd::StaffAdd { .. }
         | AdminCmd::StaffDeactivate { .. }
         | AdminCmd::StaffRekey { .. }
@@ -564,11 +564,24 @@ async fn admin(to: AdminTo<'_>, api: Option<&str>, key: Option<&std::path::Path>
         AdminCmd::Remove { id } => http.post(format!("{base}/admin/remove")).json(&serde_json::json!({ "id": id })),
         AdminCmd::Snapshot => http.post(format!("{base}/admin/snapshot")),
     };
-    let resp = req.send().await.with_context(|| {
-        format!("cannot reach the node's Raft port at {base} (or it refused this certificate, or it is not a member's)")
-    })?;
-    let status = resp.status();
-    let body: serde_json::Value = resp.json().await.context("the node's answer is not JSON")?;
+    let ask = |base: String| {
+        let req = request(&base);
+        async move {
+            let resp = req.send().await.with_context(|| {
+                format!("cannot reach the node's Raft port at {base} (or it refused this certificate, or it is not a member's)")
+            })?;
+            let status = resp.status();
+            let body: serde_json::Value = resp.json().await.context("the node's answer is not JSON")?;
+            anyhow::Ok((status, body))
+        }
+    };
+    let (mut status, mut body) = ask(base.to_owned()).await?;
+    // A follower names the leader, which takes the command from this certificate directly.
+    if status == reqwest::StatusCode::MISDIRECTED_REQUEST
+        && let Some(leader) = body["leader_raft"].as_str().map(str::to_owned)
+    {
+        (status, body) = ask(leader.trim_end_matches('/').to_owned()).await?;
+    }
     if !status.is_success() {
         let msg = body.get("message").and_then(|m| m.as_str()).unwrap_or("no reason given");
         anyhow::bail!("the cluster refused: {msg}");

@@ -2,16 +2,16 @@
 //! nodes. The client half sends the engine's RPCs to a peer; the server half (`router`)
 //! answers them, takes writes forwarded by followers, serves read barriers and blobs for
 //! peers (a record's blob lives where it was uploaded), and the admin commands (add a
-//! learner, promote, remove, snapshot, status), which a follower hands on to the leader.
-//! A connection whose key the cluster does not list never reaches a handler; of those that
-//! do, only members reach the `/raft/` routes, and only administrators (or a member handing
-//! on an administrator's request) the `/admin/` ones.
+//! learner, promote, remove, snapshot, status), which a follower answers with the leader's
+//! address (`421 not_leader`) for the administrator to ask it directly. A connection whose
+//! key the cluster does not list never reaches a handler; of those that do, only members
+//! reach the `/raft/` routes, and only administrators the `/admin/` ones.
 
 use super::orderer::ClusterOrderer;
 use super::types::{NodeId, Peer, Raft, TypeConfig};
 use crate::api::{ApiError, AppState, BatchResults, batch_txs};
 use axum::extract::{DefaultBodyLimit, State};
-use axum::http::{HeaderMap, StatusCode};
+use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
 use axum::{Json, Router};
@@ -182,12 +182,10 @@ async fn members_only(req: axum::extract::Request, next: axum::middleware::Next)
     }
 }
 
-/// The admin routes: an administrator's key, or a member handing on what an administrator
-/// asked it (`on_leader`).
+/// The admin routes: an administrator's key only (a member's is refused, whatever it sends).
 async fn admins_only(req: axum::extract::Request, next: axum::middleware::Next) -> Response {
     match caller(&req) {
         Some(crate::tls::Caller::Admin(_)) => next.run(req).await,
-        Some(crate::tls::Caller::Peer(_)) if req.headers().contains_key(FORWARDED) => next.run(req).await,
         who => {
             tracing::warn!(?who, path = %req.uri().path(), "refused an admin request without an administrator's key");
             error(
@@ -371,22 +369,14 @@ struct IdReq {
     id: NodeId,
 }
 
-/// Marks an admin request handed on by a node, so it is never handed on twice.
-const FORWARDED: &str = "x-healthchain-forwarded";
-
-/// Runs an admin change on the leader: here if this node leads, else handed to the leader
-/// (once: a handed-on request that finds no leader here is refused).
-async fn on_leader<B: Serialize>(p: &RaftPort, headers: &HeaderMap, path: &str, body: &B) -> Option<Response> {
+/// Runs an admin change on the leader: `None` if this node leads (go on here); else the
+/// answer `421 not_leader` naming the leader's Raft port, where the administrator's client
+/// sends the request again with its own certificate. Nodes never hand admin requests on:
+/// a member's certificate is not an administrator's, so nothing a member sends can act as one.
+fn on_leader(p: &RaftPort) -> Option<Response> {
     let m = p.orderer.raft.metrics().borrow().clone();
     if m.current_leader == Some(m.id) {
         return None;
-    }
-    if headers.contains_key(FORWARDED) {
-        return Some(error(
-            ErrorKind::Unavailable,
-            "not_leader",
-            "The node this was handed to no longer leads; try again once the cluster has settled on a leader.",
-        ));
     }
     let Some((leader, peer)) = p.orderer.leader() else {
         return Some(error(
@@ -395,27 +385,18 @@ async fn on_leader<B: Serialize>(p: &RaftPort, headers: &HeaderMap, path: &str, 
             "The cluster has no leader right now; try again when a majority of its nodes are up.",
         ));
     };
-    let sent = p
-        .orderer
-        .http
-        .post(format!("{}{path}", peer.raft))
-        .header(FORWARDED, m.id.to_string())
-        .json(body)
-        .timeout(Duration::from_secs(60))
-        .send()
-        .await;
-    Some(match sent {
-        Ok(r) => {
-            let status = StatusCode::from_u16(r.status().as_u16()).unwrap_or(StatusCode::BAD_GATEWAY);
-            let bytes = r.bytes().await.unwrap_or_default();
-            (status, [(axum::http::header::CONTENT_TYPE, "application/json")], bytes).into_response()
-        }
-        Err(e) => error(
-            ErrorKind::Unavailable,
-            "leader_unreachable",
-            format!("The leader (node {leader}) could not be reached: {e}"),
-        ),
-    })
+    Some(
+        (
+            StatusCode::MISDIRECTED_REQUEST,
+            Json(serde_json::json!({
+                "code": "not_leader",
+                "kind": "unavailable",
+                "message": format!("This node does not lead; node {leader} does: send admin commands to its Raft port, {}.", peer.raft),
+                "leader_raft": peer.raft,
+            })),
+        )
+            .into_response(),
+    )
 }
 
 fn membership_answer<T: Serialize, E: std::fmt::Display>(r: Result<T, E>) -> Response {
@@ -426,8 +407,8 @@ fn membership_answer<T: Serialize, E: std::fmt::Display>(r: Result<T, E>) -> Res
 }
 
 /// Adds a node as a learner and waits until it has caught up (from the log or a snapshot).
-async fn add_learner(State(p): State<RaftPort>, headers: HeaderMap, Json(req): Json<LearnerReq>) -> Response {
-    if let Some(r) = on_leader(&p, &headers, "/admin/add-learner", &req).await {
+async fn add_learner(State(p): State<RaftPort>, Json(req): Json<LearnerReq>) -> Response {
+    if let Some(r) = on_leader(&p) {
         return r;
     }
     if !req.raft.starts_with("https://") {
@@ -445,8 +426,8 @@ async fn add_learner(State(p): State<RaftPort>, headers: HeaderMap, Json(req): J
 }
 
 /// Makes a learner a voter.
-async fn promote(State(p): State<RaftPort>, headers: HeaderMap, Json(req): Json<IdReq>) -> Response {
-    if let Some(r) = on_leader(&p, &headers, "/admin/promote", &req).await {
+async fn promote(State(p): State<RaftPort>, Json(req): Json<IdReq>) -> Response {
+    if let Some(r) = on_leader(&p) {
         return r;
     }
     membership_answer(
@@ -455,8 +436,8 @@ async fn promote(State(p): State<RaftPort>, headers: HeaderMap, Json(req): Json<
 }
 
 /// Removes a node from the cluster (as voter and as learner).
-async fn remove(State(p): State<RaftPort>, headers: HeaderMap, Json(req): Json<IdReq>) -> Response {
-    if let Some(r) = on_leader(&p, &headers, "/admin/remove", &req).await {
+async fn remove(State(p): State<RaftPort>, Json(req): Json<IdReq>) -> Response {
+    if let Some(r) = on_leader(&p) {
         return r;
     }
     let m = p.orderer.raft.metrics().borrow().clone();

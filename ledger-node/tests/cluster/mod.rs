@@ -198,9 +198,20 @@ impl Cluster {
     fn raft_call(
         &self,
         via: usize,
+        ident: (&Path, &Path),
+        path: &str,
+        body: Option<Value>,
+    ) -> Result<(u16, String), String> {
+        self.raft_call_with(via, ident, path, body, &[])
+    }
+    /// Like `raft_call`, with extra request `headers`.
+    fn raft_call_with(
+        &self,
+        via: usize,
         (cert, key): (&Path, &Path),
         path: &str,
         body: Option<Value>,
+        headers: &[(&str, &str)],
     ) -> Result<(u16, String), String> {
         use ledger_node::tls;
         let id = tls::Identity::read(cert, key).unwrap();
@@ -209,10 +220,13 @@ impl Cluster {
         let url = format!("{}{path}", self.raft(via));
         let rt = tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap();
         rt.block_on(async move {
-            let req = match body {
+            let mut req = match body {
                 Some(b) => http.post(url).json(&b),
                 None => http.get(url),
             };
+            for (k, v) in headers {
+                req = req.header(*k, *v);
+            }
             let r = req.timeout(Duration::from_secs(5)).send().await.map_err(|e| format!("{e:?}"))?;
             let status = r.status().as_u16();
             Ok((status, r.text().await.unwrap_or_default()))
@@ -737,8 +751,33 @@ fn the_raft_port_accepts_only_listed_keys_and_admin_commands_need_the_admin_cert
     }
     let err = c.admin_as(via, &peer_as_admin, &["status"]).unwrap_err();
     assert!(err.contains("administrator's TLS certificate"), "{err}");
-    // A member's requests are bounded per route: a vote is small.
+    // Nor does saying it hands on an administrator's request (on main a member's certificate
+    // with the forwarding header ran any admin command on the leader).
     let member = (c.data_dir(via).join("node-tls.crt"), c.data_dir(via).join("node-tls.key"));
+    let (status, body) = c
+        .raft_call_with(
+            leader,
+            (&member.0, &member.1),
+            "/admin/remove",
+            Some(json!({ "id": 9 })),
+            &[("x-healthchain-forwarded", "1")],
+        )
+        .unwrap();
+    assert_eq!(status, 403, "a member acted as an administrator: {body}");
+    assert!(body.contains("not_admin"), "{body}");
+    // An administrator asking a follower is sent to the leader, and the command runs there.
+    let admin_dir = c.dir.path().join("admin");
+    let (status, body) = c
+        .raft_call(
+            via,
+            (&admin_dir.join("admin-tls.crt"), &admin_dir.join("admin-tls.key")),
+            "/admin/remove",
+            Some(json!({ "id": 9 })),
+        )
+        .unwrap();
+    assert_eq!(status, 421, "{body}");
+    assert!(body.contains("not_leader") && body.contains(&c.raft(leader)), "{body}");
+    // A member's requests are bounded per route: a vote is small.
     let padded = json!({ "pad": "x".repeat(3 << 20) });
     // The node answers 413 at once; it may close the connection before the client has sent
     // the whole body, which the client sees as an error instead of the answer.
@@ -747,7 +786,6 @@ fn the_raft_port_accepts_only_listed_keys_and_admin_commands_need_the_admin_cert
         assert_eq!(status, 413, "a 3 MB vote was taken: {body}");
     }
     // The administrator's certificate runs admin commands, and may not vote.
-    let admin_dir = c.dir.path().join("admin");
     let (status, body) = c
         .raft_call(
             leader,
