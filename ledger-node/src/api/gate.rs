@@ -125,8 +125,9 @@ fn gate(s: &AppState, record: &Hash, reader: &Address, now_ms: u64) -> ApiResult
     })
 }
 
-/// A blob from this node's store or, in a cluster, from a peer that has it (blobs are
-/// stored where they were uploaded). A peer's copy is kept only if it hashes to its id.
+/// A blob from this node's store or, in a cluster, from a peer that has it (an upload is
+/// on a majority of the nodes, not always this one). A peer's copy is kept only if it hashes
+/// to its id.
 async fn blob_anywhere(s: &AppState, id: &Hash) -> ApiResult<Option<Vec<u8>>> {
     if let Some(b) = s.0.ledger.store.blob(id)? {
         return Ok(Some(b));

@@ -168,6 +168,7 @@ async fn store_upload(
     let size = bytes.len() as u64;
     let (ledger, now, quota) = (s.0.ledger.clone(), s.now_ms(), s.0.limits.uploads);
     sweep_uploads_now_and_then(s, now);
+    let copy = if s.0.cluster.get().is_some() { bytes.to_vec() } else { Vec::new() };
     let stored = tokio::task::spawn_blocking(move || {
         let head = ledger.head();
         let anchored = |b: &ledger_protocol::Hash| head.state.blob_records.contains_key(b);
@@ -177,7 +178,14 @@ async fn store_upload(
     .map_err(ApiError::internal)?
     .map_err(ApiError::from)?;
     match stored {
-        crate::store::Upload::Stored => Ok((StatusCode::CREATED, Json(BlobId { blob: id, size }))),
+        crate::store::Upload::Stored => {
+            // In a cluster an upload is acknowledged once a majority of the nodes hold it, so
+            // that losing this node loses no record.
+            if let Some(c) = s.0.cluster.get() {
+                c.replicate_blob(copy, who).await.map_err(ApiError::unavailable)?;
+            }
+            Ok((StatusCode::CREATED, Json(BlobId { blob: id, size })))
+        }
         crate::store::Upload::OverQuota(p) => Err(UploadRefusal::Quota(p)),
     }
 }

@@ -1,7 +1,7 @@
 //! The Raft port: JSON over HTTPS (mutual TLS, keys pinned: see `tls`) between the cluster's
 //! nodes. The client half sends the engine's RPCs to a peer; the server half (`router`)
-//! answers them, takes writes forwarded by followers, serves read barriers and blobs for
-//! peers (a record's blob lives where it was uploaded), and the admin commands (add a
+//! answers them, takes writes forwarded by followers, serves read barriers, takes the copy
+//! of a blob just uploaded to a peer and serves blobs to peers, and the admin commands (add a
 //! learner, promote, remove, snapshot, status), which a follower answers with the leader's
 //! address (`421 not_leader`) for the administrator to ask it directly. A connection whose
 //! key the cluster does not list never reaches a handler; of those that do, only members
@@ -13,7 +13,7 @@ use crate::api::{ApiError, AppState, BatchResults, batch_txs};
 use axum::extract::{DefaultBodyLimit, State};
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
-use axum::routing::{get, post};
+use axum::routing::{get, post, put};
 use axum::{Json, Router};
 use ledger_protocol::ErrorKind;
 use ledger_protocol::wire::SubmitBatch;
@@ -155,6 +155,7 @@ pub fn router(port: RaftPort) -> Router {
         .route("/raft/submit", post(submit).layer(DefaultBodyLimit::max(crate::api::MAX_JSON_BYTES + (1 << 16))))
         .route("/raft/read-index", get(read_index))
         .route("/raft/blob/{id}", get(blob))
+        .route("/raft/blob", put(store_blob).layer(DefaultBodyLimit::max(crate::api::MAX_BLOB_BYTES)))
         .route_layer(axum::middleware::from_fn(members_only));
     let admins = Router::new()
         .route("/admin/status", get(status))
@@ -295,6 +296,38 @@ async fn blob(State(p): State<RaftPort>, axum::extract::Path(id): axum::extract:
     match p.app.0.ledger.store.blob(&id) {
         Ok(Some(bytes)) => bytes.into_response(),
         Ok(None) => error(ErrorKind::NotFound, "blob_not_found", "This node does not hold that blob."),
+        Err(e) => error(ErrorKind::Internal, "internal", e.to_string()),
+    }
+}
+
+/// The header naming who uploaded a blob a peer copies here (for its quota and collection).
+pub const UPLOADER: &str = "x-healthchain-uploader";
+
+/// A copy of a blob just uploaded to a peer (before that peer acknowledges the upload): kept
+/// under its id if the bytes hash to it, as a pending upload of the same account, so that it
+/// is collected like the original if no record anchors it.
+async fn store_blob(State(p): State<RaftPort>, headers: axum::http::HeaderMap, bytes: axum::body::Bytes) -> Response {
+    let Some(uploader) =
+        headers.get(UPLOADER).and_then(|v| v.to_str().ok()).and_then(|v| ledger_protocol::Address::from_hex(v).ok())
+    else {
+        return error(ErrorKind::Malformed, "bad_request", "A blob copy names its uploader's address.");
+    };
+    if bytes.is_empty() {
+        return error(ErrorKind::Malformed, "empty_blob", "An empty blob.");
+    }
+    let id = ledger_protocol::wire::blob_id(&bytes);
+    let (ledger, now, kept_ms) = (p.app.0.ledger.clone(), p.app.now_ms(), p.app.0.limits.uploads.kept_ms);
+    let stored = tokio::task::spawn_blocking(move || {
+        let head = ledger.head();
+        let anchored = |b: &ledger_protocol::Hash| head.state.blob_records.contains_key(b);
+        // The uploading node applied the account's quota; a copy is not refused for it.
+        let quota = crate::store::UploadQuota { max_count: u64::MAX, max_bytes: u64::MAX, kept_ms };
+        ledger.store.put_upload(&id, &bytes, &uploader, now, quota, anchored)
+    })
+    .await;
+    match stored {
+        Ok(Ok(_)) => (StatusCode::CREATED, Json(serde_json::json!({ "blob": id }))).into_response(),
+        Ok(Err(e)) => error(ErrorKind::Unavailable, "unavailable", e.to_string()),
         Err(e) => error(ErrorKind::Internal, "internal", e.to_string()),
     }
 }

@@ -691,8 +691,37 @@ fn a_record_uploaded_to_one_node_is_read_through_another_under_consent_and_audit
     assert!(metrics.contains("ledger_txs_committed_total 5"), "{metrics}");
     // A stranger is refused on any node.
     assert_eq!(read(&c, leader, &key("c-stranger")).0, 403);
-    // With the uploading node down, the copies made stay readable.
+    // A second record, uploaded to one node that is then killed at once: a majority held the
+    // upload before it was acknowledged, so the record is still there (on main the blob lived
+    // only on the uploading node, and was gone with it).
+    let second = b"\x01 a second sealed record, its node lost right after the upload".to_vec();
+    let h = c.header_over(up, &patient, "PUT", "/v1/blobs", &second);
+    let r =
+        c.http.put(format!("{}/v1/blobs", c.api(up))).header("authorization", h).body(second.clone()).send().unwrap();
+    assert_eq!(r.status().as_u16(), 201);
     c.kill(up);
+    let blob2 = wire::blob_id(&second);
+    let anchor = tx(
+        &patient,
+        4,
+        TxBody::AnchorRecord {
+            patient: pa,
+            content_hash: sha256(&[b"plain 2"]),
+            size: second.len() as u64,
+            class: DataClass::Procedures,
+            blob: blob2,
+            keys: vec![WrappedKey { reader: pa, wrapped: vec![1; 80] }],
+        },
+    );
+    let (s, v) = c.submit(leader, &anchor).unwrap();
+    assert_eq!(s, 200, "{v}");
+    let path = format!("/v1/records/{}/read", anchor.id());
+    for i in [leader, down] {
+        let h = c.header(i, &patient, "POST", &path);
+        let r = c.http.post(format!("{}{path}", c.api(i))).header("authorization", h).send().unwrap();
+        assert_eq!((r.status().as_u16(), r.bytes().unwrap().to_vec()), (200, second.clone()), "through node {i}");
+    }
+    // With the uploading node down, the copies made stay readable.
     assert_eq!(read(&c, down, &patient), (200, envelope));
 }
 
