@@ -138,23 +138,41 @@ async fn blob_anywhere(s: &AppState, id: &Hash) -> ApiResult<Option<Vec<u8>>> {
     Ok(Some(bytes))
 }
 
+/// Whether the patient's kept refusals already hold one by `reader` for `record`.
+fn already_listed(kept: &[String], reader: &Address, record: &Hash) -> bool {
+    let (reader, record) = (reader.to_hex(), record.to_hex());
+    kept.iter()
+        .filter_map(|j| serde_json::from_str::<serde_json::Value>(j).ok())
+        .any(|v| v["reader"].as_str() == Some(reader.as_str()) && v["record"].as_str() == Some(record.as_str()))
+}
+
 /// Logs a refused read (store, metrics, tracing) and turns it into the 403 answer.
 async fn refuse(s: &AppState, patient: Address, record: Hash, reader: Address, e: ErrorBody) -> ApiError {
     s.0.metrics.blob_refused(&e.code);
     // The patient's list shows attempts by the hospital's accounts (a deactivated one
-    // included); a key that is no account cannot fill it.
-    if s.0.ledger.head().state.account(&reader).is_none() {
+    // included); a key that is no account cannot fill it. Another patient's attempts are
+    // listed once per record: a patient account is free to make and a record's id is public,
+    // so repeated attempts could otherwise push the victim's real entries out of the list
+    // (the newest `MAX_REFUSALS_KEPT` are kept).
+    let Some(by_patient) = s.0.ledger.head().state.account(&reader).map(|a| a.role == ledger_protocol::Role::Patient)
+    else {
         tracing::debug!(%record, code = %e.code, "blob read by an unregistered key refused");
         let mut api = ApiError::from(e);
         api.kind = ErrorKind::Forbidden;
         return api;
-    }
+    };
     tracing::warn!(%record, %reader, code = %e.code, "blob read refused");
     let entry =
         json!({ "at": s.now_ms() / 1000, "record": record, "reader": reader, "code": e.code, "message": e.message })
             .to_string();
     let ledger = s.0.ledger.clone();
-    match tokio::task::spawn_blocking(move || ledger.store.log_refusal(&patient, &entry)).await {
+    let logged = tokio::task::spawn_blocking(move || {
+        if by_patient && already_listed(&ledger.store.refusals(&patient)?, &reader, &record) {
+            return Ok(());
+        }
+        ledger.store.log_refusal(&patient, &entry)
+    });
+    match logged.await {
         Ok(Ok(())) => {}
         Ok(Err(err)) => tracing::error!(error = %err, "could not store a refused access attempt"),
         Err(err) => tracing::error!(error = %err, "could not store a refused access attempt"),
