@@ -477,19 +477,19 @@ fn bench_ledger() -> Result<()> {
 
 /// Three cluster nodes on loopback against one node, from the same load process.
 fn bench_cluster() -> Result<()> {
-    quiet(cargo().args(["build", "--release", "--quiet", "-p", "ledger-node", "--bins"]))?;
-    let target = target_dir();
-    sh(Command::new(target.join("release/ledger-bench"))
-        .arg("--cluster")
-        .arg("--node-bin")
-        .arg(target.join("release/ledger-node")))
+    bench_node("--cluster")
 }
 
 fn bench_abuse() -> Result<()> {
+    bench_node("--abuse")
+}
+
+/// `ledger-bench` in one of its modes against the release node.
+fn bench_node(mode: &str) -> Result<()> {
     quiet(cargo().args(["build", "--release", "--quiet", "-p", "ledger-node", "--bins"]))?;
     let target = target_dir();
     sh(Command::new(target.join("release/ledger-bench"))
-        .arg("--abuse")
+        .arg(mode)
         .arg("--node-bin")
         .arg(target.join("release/ledger-node")))
 }

@@ -20,6 +20,23 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::{Duration, Instant};
 
+/// `serve` on a free port with the public port's limits off (the load is one machine's),
+/// then the data directory.
+const SERVE_UNLIMITED: [&str; 12] = [
+    "serve",
+    "--listen",
+    "127.0.0.1:0",
+    "--rate-per-address",
+    "0",
+    "--rate-per-account",
+    "0",
+    "--max-in-flight",
+    "0",
+    "--registrations-per-hour",
+    "0",
+    "--data-dir",
+];
+
 struct Args {
     node_bin: PathBuf,
     cluster: bool,
@@ -145,24 +162,7 @@ fn main() -> anyhow::Result<()> {
     let ceil = ceiling(&load[..50_000], 3.0);
     println!("verify-only ceiling: {ceil:.0} signatures/s on {} threads (libsecp256k1)", rayon::current_num_threads());
 
-    let (mut node, base) = spawn_node(
-        &args.node_bin,
-        &[
-            "serve",
-            "--listen",
-            "127.0.0.1:0",
-            "--rate-per-address",
-            "0",
-            "--rate-per-account",
-            "0",
-            "--max-in-flight",
-            "0",
-            "--registrations-per-hour",
-            "0",
-            "--data-dir",
-        ],
-        &dir,
-    )?;
+    let (mut node, base) = spawn_node(&args.node_bin, &SERVE_UNLIMITED, &dir)?;
     let rt = tokio::runtime::Builder::new_multi_thread().worker_threads(2).enable_all().build()?;
     let result = rt.block_on(async {
         let http = reqwest::Client::builder().pool_max_idle_per_host(64).build()?;
@@ -185,24 +185,7 @@ fn main() -> anyhow::Result<()> {
     let _ = node.kill();
     let _ = node.wait();
     let restart = Instant::now();
-    let restarted = spawn_node(
-        &args.node_bin,
-        &[
-            "serve",
-            "--listen",
-            "127.0.0.1:0",
-            "--rate-per-address",
-            "0",
-            "--rate-per-account",
-            "0",
-            "--max-in-flight",
-            "0",
-            "--registrations-per-hour",
-            "0",
-            "--data-dir",
-        ],
-        &dir,
-    );
+    let restarted = spawn_node(&args.node_bin, &SERVE_UNLIMITED, &dir);
     let restarted = restarted.and_then(|(mut n, base)| {
         let took = restart.elapsed().as_secs_f64();
         let info =
@@ -424,24 +407,7 @@ fn cluster_main(args: &Args) -> anyhow::Result<()> {
     let rt = tokio::runtime::Builder::new_multi_thread().worker_threads(2).enable_all().build()?;
     let http = reqwest::Client::builder().pool_max_idle_per_host(64).build()?;
 
-    let (mut single, base) = spawn_node(
-        &args.node_bin,
-        &[
-            "serve",
-            "--listen",
-            "127.0.0.1:0",
-            "--rate-per-address",
-            "0",
-            "--rate-per-account",
-            "0",
-            "--max-in-flight",
-            "0",
-            "--registrations-per-hour",
-            "0",
-            "--data-dir",
-        ],
-        &single_dir,
-    )?;
+    let (mut single, base) = spawn_node(&args.node_bin, &SERVE_UNLIMITED, &single_dir)?;
     let single_tps = rt.block_on(throughput(&http, &base, &load, args));
     let _ = single.kill();
     let _ = single.wait();
