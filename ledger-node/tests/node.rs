@@ -70,9 +70,20 @@ impl NodeProc {
     /// Starts the node binary with `args` and waits for the line starting with `ready`;
     /// returns the child and the rest of that line.
     fn spawn(args: &[&std::ffi::OsStr], ready: &str) -> (Child, String) {
+        let (child, rest, _) = Self::spawn_watched(args, ready, &[]);
+        (child, rest)
+    }
+    /// Like `spawn`, with more environment variables; also returns the lines the node
+    /// writes after the ready line (its log at `warn`).
+    fn spawn_watched(
+        args: &[&std::ffi::OsStr],
+        ready: &str,
+        envs: &[(&str, &str)],
+    ) -> (Child, String, std::sync::mpsc::Receiver<String>) {
         let mut child = Command::new(env!("CARGO_BIN_EXE_ledger-node"))
             .args(args)
             .env("RUST_LOG", "warn")
+            .envs(envs.iter().copied())
             .stdout(Stdio::piped())
             .stderr(Stdio::inherit())
             .spawn()
@@ -86,8 +97,13 @@ impl NodeProc {
             }
         };
         // Keep draining stdout so the child never blocks on a full pipe.
-        std::thread::spawn(move || for _ in lines {});
-        (child, rest)
+        let (tx, rx) = std::sync::mpsc::channel();
+        std::thread::spawn(move || {
+            for line in lines.map_while(Result::ok) {
+                let _ = tx.send(line);
+            }
+        });
+        (child, rest, rx)
     }
     fn sigkill(&mut self) {
         self.child.kill().unwrap(); // SIGKILL on Unix

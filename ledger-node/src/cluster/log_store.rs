@@ -1,10 +1,12 @@
 //! The Raft log, durably in its own redb file (`raft-log.redb` in the data directory):
 //! entries by index, the vote, the committed and purged log ids. Each append is one
-//! durable commit, acknowledged to the engine only after it.
+//! durable commit, acknowledged to the engine only after it. A purge never runs ahead of
+//! what the state machine has applied (it waits on the shared `AppliedMark`), so on every
+//! restart the log begins at or before the end of the chain.
 
 #![allow(clippy::result_large_err, reason = "openraft's StorageError is the error type its storage traits require")]
 
-use super::types::{Entry, LogId, NodeId, StorageError, TypeConfig, io_err, read_err};
+use super::types::{AppliedMark, Entry, LogId, NodeId, StorageError, TypeConfig, io_err, read_err};
 use openraft::storage::{LogFlushed, LogState, RaftLogReader, RaftLogStorage};
 use openraft::{OptionalSend, Vote};
 use redb::{Database, ReadableTable, TableDefinition};
@@ -19,17 +21,19 @@ const META: TableDefinition<&str, &[u8]> = TableDefinition::new("raft_meta");
 #[derive(Clone)]
 pub struct LogStore {
     db: Arc<Database>,
+    applied: AppliedMark,
 }
 
 impl LogStore {
-    pub fn open(dir: &Path) -> Result<Self, StorageError> {
+    /// Opens (or creates) the log in `dir`; `applied` is the state machine's mark.
+    pub fn open(dir: &Path, applied: AppliedMark) -> Result<Self, StorageError> {
         std::fs::create_dir_all(dir).map_err(|e| io_err("creating the data directory", e))?;
         let db = Database::create(dir.join("raft-log.redb")).map_err(|e| io_err("opening raft-log.redb", e))?;
         let w = db.begin_write().map_err(|e| io_err("raft log", e))?;
         w.open_table(LOG).map_err(|e| io_err("raft log", e))?;
         w.open_table(META).map_err(|e| io_err("raft log", e))?;
         w.commit().map_err(|e| io_err("raft log", e))?;
-        Ok(LogStore { db: Arc::new(db) })
+        Ok(LogStore { db: Arc::new(db), applied })
     }
 
     /// Whether this node has ever been part of a cluster (a vote or any log entry).
@@ -166,8 +170,25 @@ impl RaftLogStorage<TypeConfig> for LogStore {
     }
 
     async fn purge(&mut self, log_id: LogId) -> Result<(), StorageError> {
-        self.put_meta("purged", &Some(log_id))?;
-        self.remove(..=log_id.index)
+        // The engine asks for this as soon as a snapshot arrives, before the state machine
+        // has installed it (openraft 0.9 queues the purge right behind the install). Purged
+        // past the chain, a crash in between left a log that no longer joined the chain and a
+        // node that could not start; so the purge waits for the install. Entries the engine
+        // would append meanwhile wait behind it.
+        self.applied.reached(log_id).await.map_err(|e| io_err("purging the raft log", e))?;
+        let bytes = serde_json::to_vec(&Some(log_id)).map_err(|e| io_err("raft log metadata", e))?;
+        let db = self.db.clone();
+        tokio::task::spawn_blocking(move || -> Result<(), redb::Error> {
+            let w = db.begin_write()?;
+            {
+                w.open_table(META)?.insert("purged", bytes.as_slice())?;
+                w.open_table(LOG)?.retain_in(..=log_id.index, |_, _| false)?;
+            }
+            Ok(w.commit()?)
+        })
+        .await
+        .map_err(|e| io_err("raft log task", e))?
+        .map_err(|e| io_err("purging the raft log", e))
     }
 }
 

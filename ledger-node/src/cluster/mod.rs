@@ -227,14 +227,16 @@ pub async fn start(c: &ClusterConfig) -> anyhow::Result<ClusterNode> {
         "chain re-verified from genesis"
     );
 
-    let log = log_store::LogStore::open(&c.data_dir).map_err(|e| anyhow::anyhow!("{e}"))?;
-    let fresh = log.is_fresh().map_err(|e| anyhow::anyhow!("{e}"))?;
     let metrics = Arc::new(metrics::Metrics::default());
     let local = Arc::new(state_machine::LocalProposals::default());
-    let sm = state_machine::StateMachine::new(ledger.clone(), local.clone(), metrics.clone());
+    let sm = state_machine::StateMachine::new(ledger.clone(), local.clone(), metrics.clone())
+        .map_err(|e| anyhow::anyhow!("{e}"))?;
+    let log = log_store::LogStore::open(&c.data_dir, sm.mark()).map_err(|e| anyhow::anyhow!("{e}"))?;
+    let fresh = log.is_fresh().map_err(|e| anyhow::anyhow!("{e}"))?;
     {
-        // The engine purges its log as soon as a snapshot arrives, before it is installed; a
-        // crash in between leaves the chain behind a log that can no longer fill the gap.
+        // Purges wait for the state machine (log_store), so a log never begins past the
+        // chain; a data directory where it does (written by a version before that) cannot
+        // fill the gap.
         use openraft::storage::{RaftLogStorage, RaftStateMachine};
         let purged = log.clone().get_log_state().await.map_err(|e| anyhow::anyhow!("{e}"))?.last_purged_log_id;
         let (applied, _) = sm.clone().applied_state().await.map_err(|e| anyhow::anyhow!("{e}"))?;

@@ -6,7 +6,9 @@
 
 #![allow(clippy::result_large_err, reason = "openraft's StorageError is the error type its storage traits require")]
 
-use super::types::{Applied, Entry, LogId, SnapshotMeta, StorageError, StoredMembership, TypeConfig, io_err, read_err};
+use super::types::{
+    Applied, AppliedMark, Entry, LogId, SnapshotMeta, StorageError, StoredMembership, TypeConfig, io_err, read_err,
+};
 use crate::ledger::Ledger;
 use crate::metrics::Metrics;
 use ledger_protocol::codec::{Decode, Encode};
@@ -49,11 +51,18 @@ pub struct StateMachine {
     ledger: Arc<Ledger>,
     local: Arc<LocalProposals>,
     metrics: Arc<Metrics>,
+    mark: AppliedMark,
 }
 
 impl StateMachine {
-    pub fn new(ledger: Arc<Ledger>, local: Arc<LocalProposals>, metrics: Arc<Metrics>) -> Self {
-        StateMachine { ledger, local, metrics }
+    pub fn new(ledger: Arc<Ledger>, local: Arc<LocalProposals>, metrics: Arc<Metrics>) -> Result<Self, StorageError> {
+        let mark = AppliedMark::new(Self::read_applied(&ledger)?.0);
+        Ok(StateMachine { ledger, local, metrics, mark })
+    }
+
+    /// How far this state machine has applied, for the log store's purges.
+    pub fn mark(&self) -> AppliedMark {
+        self.mark.clone()
     }
 
     /// Applies one entry on a blocking thread; returns what it did.
@@ -133,6 +142,20 @@ async fn blocking<T: Send + 'static>(
 ) -> Result<T, StorageError> {
     tokio::task::spawn_blocking(f).await.map_err(|e| io_err("state machine task", e))?
 }
+
+/// Fault injection for the crash tests, in debug builds only: holds a snapshot install open
+/// just before its commit for `FAULT_INSTALL_PAUSE_MS` milliseconds, saying so on the log,
+/// so that a test's SIGKILL lands inside the install.
+fn pause_for_fault_tests() {
+    #[cfg(debug_assertions)]
+    if let Some(ms) = std::env::var(FAULT_INSTALL_PAUSE_MS).ok().and_then(|v| v.parse::<u64>().ok()) {
+        tracing::warn!(ms, "fault injection: the snapshot install pauses before its commit");
+        std::thread::sleep(std::time::Duration::from_millis(ms));
+    }
+}
+
+/// The environment variable `pause_for_fault_tests` reads.
+pub const FAULT_INSTALL_PAUSE_MS: &str = "HEALTHCHAIN_FAULT_INSTALL_PAUSE_MS";
 
 /// Snapshot bytes: a magic tag, the block count, then each block's canonical bytes with
 /// its length (all big-endian).
@@ -227,11 +250,14 @@ impl RaftStateMachine<TypeConfig> for StateMachine {
         I::IntoIter: OptionalSend,
     {
         let entries: Vec<Entry> = entries.into_iter().collect();
-        let (ledger, local, metrics) = (self.ledger.clone(), self.local.clone(), self.metrics.clone());
+        let (ledger, local, metrics, mark) =
+            (self.ledger.clone(), self.local.clone(), self.metrics.clone(), self.mark.clone());
         blocking(move || {
             let mut out = Vec::with_capacity(entries.len());
             for e in entries {
+                let log_id = e.log_id;
                 out.push(Self::apply_one(&ledger, &local, &metrics, e)?);
+                mark.applied(Some(log_id));
             }
             metrics.set_height(ledger.head().tip.height);
             Ok(out)
@@ -254,8 +280,9 @@ impl RaftStateMachine<TypeConfig> for StateMachine {
     ) -> Result<(), StorageError> {
         let ledger = self.ledger.clone();
         let meta = meta.clone();
-        let metrics = self.metrics.clone();
-        blocking(move || {
+        let (metrics, mark) = (self.metrics.clone(), self.mark.clone());
+        let last = meta.last_log_id;
+        let installed = blocking(move || {
             let data = snapshot.into_inner();
             let blocks = decode_snapshot(&data).map_err(|e| read_err("installing a snapshot", e))?;
             let have = ledger.head().tip.height;
@@ -288,6 +315,7 @@ impl RaftStateMachine<TypeConfig> for StateMachine {
             let height = blocks.len() as u64;
             let stored = json(&StoredSnapshot { meta: meta.clone(), height })?;
             let (applied, membership) = (json(&meta.last_log_id)?, json(&meta.last_membership)?);
+            pause_for_fault_tests();
             // The new blocks, each re-verified, and what the snapshot stands for, in one
             // commit: a crash part-way leaves the node as it was before.
             ledger
@@ -298,7 +326,12 @@ impl RaftStateMachine<TypeConfig> for StateMachine {
             tracing::info!(height, added, log = ?meta.last_log_id, "snapshot installed; every added block re-verified");
             Ok(())
         })
-        .await
+        .await;
+        match &installed {
+            Ok(()) => mark.applied(last),
+            Err(_) => mark.install_failed(last),
+        }
+        installed
     }
 
     async fn get_current_snapshot(&mut self) -> Result<Option<Snapshot<TypeConfig>>, StorageError> {

@@ -1,10 +1,12 @@
 //! What the Raft engine carries for us: its type configuration, a member's two addresses and
 //! key pin, the one kind of log entry the application writes (a proposed block, as its
-//! canonical bytes) and what applying one answered.
+//! canonical bytes), what applying one answered, and the applied mark the state machine
+//! shares with the log store.
 
 use ledger_protocol::Hash;
 use serde::{Deserialize, Serialize};
 use std::fmt;
+use std::sync::Arc;
 
 pub type NodeId = u64;
 
@@ -58,6 +60,68 @@ openraft::declare_raft_types!(
         Node = Peer,
         SnapshotData = std::io::Cursor<Vec<u8>>,
 );
+
+/// How far the state machine has durably applied, shared with the log store: the engine
+/// asks a follower's log to be purged up to a snapshot as soon as the snapshot arrives,
+/// before the state machine has installed it, so the purge waits on this mark. A node
+/// killed at any point of an install then restarts with its log still joining its chain.
+#[derive(Clone)]
+pub struct AppliedMark(Arc<tokio::sync::watch::Sender<Mark>>);
+
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct Mark {
+    /// The last log id whose effect is committed to the ledger's store.
+    pub applied: Option<LogId>,
+    /// The last log id of the most recent snapshot that failed to install.
+    pub failed_install: Option<LogId>,
+}
+
+impl AppliedMark {
+    pub fn new(applied: Option<LogId>) -> Self {
+        AppliedMark(Arc::new(tokio::sync::watch::Sender::new(Mark { applied, failed_install: None })))
+    }
+    /// After a durable commit of everything up to `log_id`.
+    pub fn applied(&self, log_id: Option<LogId>) {
+        self.0.send_if_modified(|m| {
+            let newer = log_id > m.applied;
+            if newer {
+                m.applied = log_id;
+            }
+            newer
+        });
+    }
+    /// After a snapshot up to `log_id` could not be installed.
+    pub fn install_failed(&self, log_id: Option<LogId>) {
+        self.0.send_modify(|m| m.failed_install = log_id);
+    }
+    pub fn get(&self) -> Mark {
+        *self.0.borrow()
+    }
+    /// Waits until `log_id` is applied; an error when the snapshot that would apply it failed.
+    pub async fn reached(&self, log_id: LogId) -> Result<(), String> {
+        let mut rx = self.0.subscribe();
+        let mut warned = false;
+        loop {
+            let waited = tokio::time::timeout(
+                std::time::Duration::from_secs(10),
+                rx.wait_for(|m| m.applied >= Some(log_id) || m.failed_install >= Some(log_id)),
+            )
+            .await
+            .map(|r| r.map(|m| m.applied >= Some(log_id)));
+            match waited {
+                Ok(Ok(true)) => return Ok(()),
+                Ok(Ok(false)) => return Err(format!("the snapshot up to {log_id} was not installed; the log is kept")),
+                Ok(Err(_)) => return Err("the state machine is gone".into()),
+                Err(_) if !warned => {
+                    warned = true;
+                    let applied = self.get().applied;
+                    tracing::warn!(purge = %log_id, ?applied, "a Raft log purge waits for the snapshot install it follows");
+                }
+                Err(_) => {}
+            }
+        }
+    }
+}
 
 pub type Raft = openraft::Raft<TypeConfig>;
 pub type Entry = openraft::Entry<TypeConfig>;

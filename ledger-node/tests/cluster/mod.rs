@@ -2,7 +2,9 @@
 //! SIGKILLed under load (a new one takes writes, nothing acknowledged is lost, the chains
 //! agree once the old leader is back); two of three stopped (the last refuses writes in
 //! words, and takes them again once a second node returns); a node wiped and re-added
-//! (it catches up from a snapshot). A block forged or broken by a peer is refused.
+//! (it catches up from a snapshot). A block forged or broken by a peer is refused. Faults:
+//! a follower SIGKILLed at random points of a snapshot install, and nodes SIGKILLed at
+//! random points of blob uploads, start again and lose nothing acknowledged.
 
 use super::*;
 use std::path::{Path, PathBuf};
@@ -71,16 +73,32 @@ impl Cluster {
     }
 
     fn start(&mut self, i: usize) {
+        self.start_watched(i, &[]);
+    }
+    /// Starts node `i` with more environment variables; the lines it logs come back.
+    fn start_watched(&mut self, i: usize, envs: &[(&str, &str)]) -> std::sync::mpsc::Receiver<String> {
         let config = self.config_path(i);
-        let (child, _) =
-            NodeProc::spawn(&["serve".as_ref(), "--cluster".as_ref(), config.as_os_str()], "cluster node ");
+        let (child, _, lines) = NodeProc::spawn_watched(
+            &["serve".as_ref(), "--cluster".as_ref(), config.as_os_str()],
+            "cluster node ",
+            envs,
+        );
         self.procs[i - 1] = Some(NodeProc { child, base: self.api(i) });
+        lines
     }
 
     fn kill(&mut self, i: usize) {
         if let Some(mut p) = self.procs[i - 1].take() {
             p.sigkill();
         }
+    }
+
+    /// SIGKILLs node `i` from a shared borrow (another thread is using the cluster); `kill`
+    /// reaps it afterwards.
+    fn kill_shared(&self, i: usize) {
+        let pid = self.procs[i - 1].as_ref().expect("node is running").child.id();
+        let st = Command::new("kill").args(["-KILL", &pid.to_string()]).status().unwrap();
+        assert!(st.success());
     }
 
     fn status(&self, i: usize) -> Option<Value> {
@@ -884,16 +902,20 @@ fn blocks_from_a_snapshot_are_installed_all_or_nothing() {
     assert_eq!(ledger.store.meta("marker").unwrap().as_deref(), Some(&b"x"[..]));
 }
 
-/// A node whose Raft log was purged past its chain (a snapshot install cut short by a
-/// crash) refuses to start and says what to do, instead of serving a chain with a hole.
+/// A data directory whose Raft log was purged past its chain (as a snapshot install cut
+/// short by a crash left it before purges waited for the install) refuses to start and
+/// says what to do, instead of serving a chain with a hole.
 #[test]
 fn a_node_whose_chain_stops_before_its_log_begins_refuses_to_start() {
     use openraft::storage::RaftLogStorage;
     let c = Cluster::new(1, "");
     let rt = tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap();
     rt.block_on(async {
-        let mut log = ledger_node::cluster::log_store::LogStore::open(&c.data_dir(1)).unwrap();
-        log.purge(openraft::LogId::new(openraft::CommittedLeaderId::new(3, 1), 40)).await.unwrap();
+        let at = openraft::LogId::new(openraft::CommittedLeaderId::new(3, 1), 40);
+        // The mark of a state machine that had applied it, which this one has not.
+        let mark = ledger_node::cluster::types::AppliedMark::new(Some(at));
+        let mut log = ledger_node::cluster::log_store::LogStore::open(&c.data_dir(1), mark).unwrap();
+        log.purge(at).await.unwrap();
     });
     let out = Command::new(env!("CARGO_BIN_EXE_ledger-node"))
         .args(["serve", "--cluster"])
@@ -905,6 +927,195 @@ fn a_node_whose_chain_stops_before_its_log_begins_refuses_to_start() {
     assert!(!out.status.success());
     let err = String::from_utf8_lossy(&out.stderr);
     assert!(err.contains("snapshot install was interrupted") && err.contains("join = true"), "{err}");
+}
+
+/// The log store purges no further than the state machine has applied: the engine's purge
+/// behind an arriving snapshot waits for the install, and fails (keeping the log) when the
+/// install does.
+#[test]
+fn a_purge_waits_for_the_state_machine_to_apply_what_it_removes() {
+    use ledger_node::cluster::{log_store::LogStore, types::AppliedMark};
+    use openraft::storage::RaftLogStorage;
+    let dir = tempfile::tempdir().unwrap();
+    let rt = tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap();
+    rt.block_on(async {
+        let id = |i| openraft::LogId::new(openraft::CommittedLeaderId::new(2, 1), i);
+        let mark = AppliedMark::new(Some(id(10)));
+        let mut log = LogStore::open(dir.path(), mark.clone()).unwrap();
+        log.purge(id(10)).await.unwrap();
+        let mut ahead = log.clone();
+        let waiting = tokio::spawn(async move { ahead.purge(id(40)).await });
+        tokio::time::sleep(Duration::from_millis(200)).await;
+        assert!(!waiting.is_finished(), "a purge past the applied mark waits");
+        assert_eq!(log.get_log_state().await.unwrap().last_purged_log_id, Some(id(10)));
+        mark.applied(Some(id(40)));
+        waiting.await.unwrap().unwrap();
+        assert_eq!(log.get_log_state().await.unwrap().last_purged_log_id, Some(id(40)));
+        let mut ahead = log.clone();
+        let failing = tokio::spawn(async move { ahead.purge(id(60)).await });
+        tokio::time::sleep(Duration::from_millis(50)).await;
+        mark.install_failed(Some(id(60)));
+        let err = failing.await.unwrap().unwrap_err().to_string();
+        assert!(err.contains("was not installed"), "{err}");
+        assert_eq!(log.get_log_state().await.unwrap().last_purged_log_id, Some(id(40)), "nothing purged");
+    });
+}
+
+/// A follower behind its leader's purged log catches up from a snapshot; it is SIGKILLed at
+/// random points of the install (held open before its commit by the debug build's fault
+/// hook, so that the kills land inside it) and once just after it. Every time it starts
+/// again, and in the end every node holds every acknowledged transaction. Before the log
+/// store's purge waited for the install, the first kill left a node that refused to start.
+#[test]
+fn a_node_killed_at_random_points_of_a_snapshot_install_starts_again_and_converges() {
+    let _one = lock();
+    let tuning = "\n[raft]\nsnapshot_every = 20\nkeep_logs = 5\n";
+    let mut c = Cluster::new(3, tuning);
+    for i in 1..=3 {
+        c.start(i);
+    }
+    let leader = c.leader(Duration::from_secs(20));
+    let f = (1..=3).find(|&i| i != leader).unwrap();
+    let mut ids = Vec::new();
+    let mut write = |c: &Cluster, count: usize| {
+        for _ in 0..count {
+            let stx = registration("test-cluster", &format!("install-kill-{}", ids.len()));
+            let (s, v) = c.submit(leader, &stx).unwrap();
+            assert_eq!(s, 200, "{v}");
+            ids.push(stx.id());
+        }
+    };
+    write(&c, 5);
+    const PAUSE_MS: u64 = 1500;
+    // Three kills inside the install at random points, then one after its commit.
+    let offsets: Vec<u64> = (0..4)
+        .map(|round| {
+            let r = rand_core::RngCore::next_u64(&mut rand_core::OsRng);
+            if round < 3 { r % PAUSE_MS } else { PAUSE_MS + 200 + r % 500 }
+        })
+        .collect();
+    for at in offsets {
+        c.kill(f);
+        // Past the leader's snapshot and its kept logs: the follower needs the snapshot.
+        write(&c, 30);
+        let lines = c.start_watched(f, &[(ledger_node::cluster::state_machine::FAULT_INSTALL_PAUSE_MS, "1500")]);
+        let t0 = Instant::now();
+        loop {
+            let line = lines.recv_timeout(Duration::from_secs(30)).expect("the follower installs a snapshot");
+            if line.contains("the snapshot install pauses before its commit") {
+                break;
+            }
+            assert!(t0.elapsed() < Duration::from_secs(30), "no snapshot install began");
+        }
+        std::thread::sleep(Duration::from_millis(at));
+        eprintln!("killed {at} ms into the install's pause of {PAUSE_MS} ms");
+        c.kill(f);
+    }
+    c.start(f);
+    c.converged(Duration::from_secs(30));
+    for i in 1..=3 {
+        for id in &ids {
+            assert_eq!(c.get(i, &format!("/v1/transactions/{id}")).0, 200, "{id} is on node {i}");
+        }
+    }
+    assert!(c.verify_chain(f) >= ids.len());
+    // It votes again: with another node down, the cluster still commits.
+    let down = (1..=3).find(|&i| i != leader && i != f).unwrap();
+    c.kill(down);
+    let (s, v) = c.submit(leader, &registration("test-cluster", "install-kill-after")).unwrap();
+    assert_eq!(s, 200, "{v}");
+}
+
+/// Blob uploads to one node while a node (the uploading one or a peer, at random) is
+/// SIGKILLed at a random moment, three times: each node starts again, and every upload that
+/// was acknowledged is held by a majority of the nodes afterwards.
+#[test]
+fn nodes_killed_at_random_points_of_blob_uploads_restart_and_lose_no_acknowledged_upload() {
+    let _one = lock();
+    let mut c = Cluster::new(3, "");
+    for i in 1..=3 {
+        c.start(i);
+    }
+    let leader = c.leader(Duration::from_secs(20));
+    let patient = key("upload-kill-patient");
+    let reg = Transaction {
+        chain_id: "test-cluster".into(),
+        signer: pk(&patient),
+        nonce: 1,
+        body: super::register(&patient, 100),
+    }
+    .sign(&patient);
+    let (s, v) = c.submit(leader, &reg).unwrap();
+    assert_eq!(s, 200, "{v}");
+    for i in 1..=3 {
+        assert_eq!(c.get(i, "/v1/blocks/head?consistent=true").0, 200);
+    }
+    let rand = |n: u64| rand_core::RngCore::next_u64(&mut rand_core::OsRng) % n;
+    let mut acked: Vec<Hash> = Vec::new();
+    let mut seq = 0u64;
+    for round in 0..3usize {
+        let target = round % 3 + 1;
+        let victim = rand(3) as usize + 1;
+        let stop = AtomicBool::new(false);
+        let uploads = std::thread::scope(|scope| {
+            let (c, stop, patient) = (&c, &stop, &patient);
+            let first = seq;
+            let uploader = scope.spawn(move || {
+                let mut ok = Vec::new();
+                let mut n = first;
+                while !stop.load(Ordering::Relaxed) {
+                    n += 1;
+                    let size = 1 + (n as usize * 7919) % 200_000;
+                    let body: Vec<u8> = format!("upload-kill {n} ").bytes().cycle().take(size).collect();
+                    let h = c.header_over(target, patient, "PUT", "/v1/blobs", &body);
+                    let sent = c
+                        .http
+                        .put(format!("{}/v1/blobs", c.api(target)))
+                        .header("authorization", h)
+                        .body(body.clone())
+                        .timeout(Duration::from_secs(10))
+                        .send();
+                    match sent {
+                        Ok(r) if r.status().as_u16() == 201 => ok.push(wire::blob_id(&body)),
+                        // Refused (the cluster short of a majority) or no answer: not acknowledged.
+                        _ => std::thread::sleep(Duration::from_millis(20)),
+                    }
+                }
+                (ok, n)
+            });
+            std::thread::sleep(Duration::from_millis(100 + rand(900)));
+            eprintln!("round {round}: uploading to node {target}, killing node {victim}");
+            c.kill_shared(victim);
+            std::thread::sleep(Duration::from_millis(300));
+            stop.store(true, Ordering::Relaxed);
+            uploader.join().unwrap()
+        });
+        seq = uploads.1;
+        assert!(!uploads.0.is_empty() || victim == target, "uploads were acknowledged in round {round}");
+        acked.extend(uploads.0);
+        c.kill(victim);
+        c.start(victim);
+        c.leader(Duration::from_secs(20));
+    }
+    c.converged(Duration::from_secs(20));
+    assert!(!acked.is_empty());
+    let held_by = |blob: &Hash| {
+        (1..=3)
+            .filter(|&i| {
+                let d = c.data_dir(i % 3 + 1);
+                let got = c.raft_call(
+                    i,
+                    (&d.join("node-tls.crt"), &d.join("node-tls.key")),
+                    &format!("/raft/blob/{blob}"),
+                    None,
+                );
+                matches!(got, Ok((200, _)))
+            })
+            .count()
+    };
+    for blob in &acked {
+        assert!(held_by(blob) >= 2, "acknowledged upload {blob} is held by a majority");
+    }
 }
 
 /// A follower declines to replicate a block timed more than the allowed skew ahead of its
