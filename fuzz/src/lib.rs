@@ -101,7 +101,7 @@ fn raft(data: &[u8]) {
     }
     if let Ok(blocks) = ledger_node::cluster::state_machine::decode_snapshot(data) {
         for b in blocks {
-            block(b);
+            block(&b);
         }
     }
 }

@@ -131,9 +131,6 @@ impl Db {
     }
 }
 
-/// Meta values (in the order asked) and blocks' canonical bytes, from one read.
-pub type MetaAndBlocks = (Vec<Option<Vec<u8>>>, Vec<Vec<u8>>);
-
 pub struct Store {
     db: Db,
     /// Block commits still to fail on purpose (fault-injection tests).
@@ -264,9 +261,15 @@ impl Store {
         })
     }
 
-    /// From one consistent read: the values of `keys` in the meta table and the canonical
-    /// bytes of every block up to `upto` (all of them when `None`), in order.
-    pub fn blocks_with_meta(&self, keys: &[&str], upto: Option<u64>) -> Result<MetaAndBlocks, StoreError> {
+    /// From one consistent read: the values of `keys` in the meta table, then the canonical
+    /// bytes of every block up to `upto` (all of them when `None`), in order, each handed to
+    /// `each` as it is read (the chain is never held in memory at once). Returns the values.
+    pub fn each_block_with_meta(
+        &self,
+        keys: &[&str],
+        upto: Option<u64>,
+        mut each: impl FnMut(&[u8]) -> std::io::Result<()>,
+    ) -> Result<Vec<Option<Vec<u8>>>, StoreError> {
         self.db.run(|db| {
             let r = db.begin_read()?;
             let m = r.open_table(META)?;
@@ -275,11 +278,18 @@ impl Store {
                 meta.push(m.get(*k)?.map(|v| v.value().to_vec()));
             }
             let t = r.open_table(BLOCKS)?;
-            let mut out = Vec::new();
             for item in t.range(1..=upto.unwrap_or(u64::MAX))? {
-                out.push(item?.1.value().to_vec());
+                each(item?.1.value()).map_err(|e| StoreError::Disk(e.to_string()))?;
             }
-            Ok((meta, out))
+            Ok(meta)
+        })
+    }
+
+    /// The canonical bytes of the stored block at `height`.
+    pub fn block_bytes(&self, height: u64) -> Result<Option<Vec<u8>>, StoreError> {
+        self.db.run(|db| {
+            let r = db.begin_read()?;
+            Ok(r.open_table(BLOCKS)?.get(height)?.map(|v| v.value().to_vec()))
         })
     }
 

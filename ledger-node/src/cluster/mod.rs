@@ -229,7 +229,7 @@ pub async fn start(c: &ClusterConfig) -> anyhow::Result<ClusterNode> {
 
     let metrics = Arc::new(metrics::Metrics::default());
     let local = Arc::new(state_machine::LocalProposals::default());
-    let sm = state_machine::StateMachine::new(ledger.clone(), local.clone(), metrics.clone())
+    let sm = state_machine::StateMachine::new(ledger.clone(), local.clone(), metrics.clone(), &c.data_dir)
         .map_err(|e| anyhow::anyhow!("{e}"))?;
     let log = log_store::LogStore::open(&c.data_dir, sm.mark()).map_err(|e| anyhow::anyhow!("{e}"))?;
     let fresh = log.is_fresh().map_err(|e| anyhow::anyhow!("{e}"))?;

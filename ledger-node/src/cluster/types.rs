@@ -58,7 +58,7 @@ openraft::declare_raft_types!(
         R = Applied,
         NodeId = NodeId,
         Node = Peer,
-        SnapshotData = std::io::Cursor<Vec<u8>>,
+        SnapshotData = tokio::fs::File,
 );
 
 /// How far the state machine has durably applied, shared with the log store: the engine

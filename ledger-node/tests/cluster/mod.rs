@@ -874,7 +874,7 @@ fn a_snapshot_chunk_past_what_has_arrived_is_refused() {
     assert!(chunks.admit("s2", 15, 5, false).is_err(), "a finished snapshot takes no more chunks");
 }
 
-/// A snapshot's blocks go in all together or not at all.
+/// A range of a snapshot's blocks goes in all together or not at all.
 #[test]
 fn blocks_from_a_snapshot_are_installed_all_or_nothing() {
     let dir = tempfile::tempdir().unwrap();
