@@ -43,6 +43,9 @@ impl Rate {
 pub const UPLOAD_QUOTA: crate::store::UploadQuota =
     crate::store::UploadQuota { max_count: 5000, max_bytes: 512 * 1024 * 1024, kept_ms: 24 * 3600 * 1000 };
 
+/// Free disk space, by default, that uploads may not eat into (`Limits::upload_reserve_bytes`).
+pub const UPLOAD_RESERVE_MIB: u64 = 256;
+
 /// What the public port allows.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Limits {
@@ -63,6 +66,9 @@ pub struct Limits {
     /// New patient accounts one IP address may register in an hour (bursts of a tenth of
     /// that): each is on the ledger for good. 0: no limit.
     pub registrations_per_hour: u32,
+    /// Free disk space uploads may not eat into: below it they are refused, so that blocks
+    /// (and the records anchoring what was uploaded) can always be committed.
+    pub upload_reserve_bytes: u64,
 }
 
 impl Default for Limits {
@@ -76,6 +82,7 @@ impl Default for Limits {
             request_timeout: Duration::from_secs(60),
             uploads: UPLOAD_QUOTA,
             registrations_per_hour: 600,
+            upload_reserve_bytes: UPLOAD_RESERVE_MIB * 1024 * 1024,
         }
     }
 }
@@ -100,6 +107,10 @@ pub struct LimitSettings {
     /// that); 0: no limit.
     #[arg(long, default_value_t = LimitSettings::default().registrations_per_hour)]
     pub registrations_per_hour: u32,
+    /// Free disk space (MiB) kept for the ledger: uploads that would leave less are refused
+    /// (503 disk_low) while transactions and reads go on.
+    #[arg(long, default_value_t = LimitSettings::default().upload_reserve_mib)]
+    pub upload_reserve_mib: u64,
 }
 
 impl Default for LimitSettings {
@@ -111,6 +122,7 @@ impl Default for LimitSettings {
             max_in_flight: d.max_in_flight,
             max_connections: d.max_connections,
             registrations_per_hour: d.registrations_per_hour,
+            upload_reserve_mib: d.upload_reserve_bytes / (1024 * 1024),
         }
     }
 }
@@ -123,6 +135,7 @@ impl LimitSettings {
             max_in_flight: self.max_in_flight,
             max_connections: self.max_connections,
             registrations_per_hour: self.registrations_per_hour,
+            upload_reserve_bytes: self.upload_reserve_mib.saturating_mul(1024 * 1024),
             ..Limits::default()
         }
     }

@@ -499,6 +499,30 @@ impl Store {
         })
     }
 
+    /// Free space, in bytes, on the filesystem that holds the database file (what an
+    /// unprivileged writer may still use).
+    pub fn free_bytes(&self) -> Result<u64, StoreError> {
+        let dir = self.db.path.parent().unwrap_or(Path::new("."));
+        let st = rustix::fs::statvfs(dir)
+            .map_err(|e| StoreError::Disk(format!("cannot tell the free space of {}: {e}", dir.display())))?;
+        Ok(st.f_bavail.saturating_mul(st.f_frsize))
+    }
+
+    /// Those of `ids` whose blob this store does not hold, from one read.
+    pub fn missing_blobs(&self, ids: &[Hash]) -> Result<Vec<Hash>, StoreError> {
+        self.db.run(|db| {
+            let r = db.begin_read()?;
+            let t = r.open_table(BLOBS)?;
+            let mut out = Vec::new();
+            for id in ids {
+                if t.get(id.0.as_slice())?.is_none() {
+                    out.push(*id);
+                }
+            }
+            Ok(out)
+        })
+    }
+
     pub fn blob(&self, id: &Hash) -> Result<Option<Vec<u8>>, StoreError> {
         self.db.run(|db| {
             let r = db.begin_read()?;

@@ -19,10 +19,77 @@ pub struct SubmitTx {
     pub tx: String,
 }
 
-/// Body of `POST /v1/transactions/batch`.
+/// Most transactions one batch request may hold.
+pub const MAX_BATCH: usize = 2048;
+
+/// Body of `POST /v1/transactions/batch`. Reading one keeps at most `MAX_BATCH`
+/// transactions and only counts the rest (`beyond`), so a body of millions of empty strings
+/// costs no more memory than a full batch; the node refuses a batch with any `beyond`.
 #[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(from = "RawBatch")]
 pub struct SubmitBatch {
     pub txs: Vec<String>,
+    /// How many transactions past `MAX_BATCH` the body held (read and dropped).
+    #[serde(skip_serializing)]
+    pub beyond: usize,
+}
+
+impl SubmitBatch {
+    pub fn new(txs: Vec<String>) -> Self {
+        SubmitBatch { txs, beyond: 0 }
+    }
+
+    /// How many transactions the body held.
+    pub fn len(&self) -> usize {
+        self.txs.len() + self.beyond
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+}
+
+#[derive(Deserialize)]
+struct RawBatch {
+    txs: CappedTxs,
+}
+
+impl From<RawBatch> for SubmitBatch {
+    fn from(raw: RawBatch) -> Self {
+        SubmitBatch { txs: raw.txs.kept, beyond: raw.txs.beyond }
+    }
+}
+
+/// A JSON list of strings of which the first `MAX_BATCH` are kept and the rest only counted.
+struct CappedTxs {
+    kept: Vec<String>,
+    beyond: usize,
+}
+
+impl<'de> Deserialize<'de> for CappedTxs {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        struct Capped;
+        impl<'de> serde::de::Visitor<'de> for Capped {
+            type Value = CappedTxs;
+            fn expecting(&self, f: &mut std::fmt::Formatter) -> std::fmt::Result {
+                f.write_str("a list of transactions, each hex of its canonical bytes")
+            }
+            fn visit_seq<A: serde::de::SeqAccess<'de>>(self, mut seq: A) -> Result<CappedTxs, A::Error> {
+                let mut out = CappedTxs { kept: Vec::new(), beyond: 0 };
+                while out.kept.len() < MAX_BATCH {
+                    match seq.next_element::<String>()? {
+                        Some(t) => out.kept.push(t),
+                        None => return Ok(out),
+                    }
+                }
+                while seq.next_element::<serde::de::IgnoredAny>()?.is_some() {
+                    out.beyond += 1;
+                }
+                Ok(out)
+            }
+        }
+        d.deserialize_seq(Capped)
+    }
 }
 
 /// The node's answer once a transaction is durably committed in a block.

@@ -1137,3 +1137,24 @@ fn only_a_patients_emergency_summary_is_escrowed_to_the_hospital() {
     let twice = [p1(), a("authority"), a("authority")];
     assert_eq!(w.code("patient", anchor(DataClass::EmergencySummary, b"twice", &twice)), "invalid_field");
 }
+
+/// A batch body of a million empty strings (3 MB of JSON) is read keeping at most
+/// `MAX_BATCH` of them: before, every one became a `String` (about 33 MB for a 4 MiB body).
+#[test]
+fn a_batch_body_past_the_limit_is_counted_not_kept() {
+    use ledger_protocol::wire::{MAX_BATCH, SubmitBatch};
+    let n = 1_000_000;
+    let body = format!("{{\"txs\":[{}]}}", vec!["\"\""; n].join(","));
+    let b: SubmitBatch = serde_json::from_str(&body).unwrap();
+    assert_eq!((b.txs.len(), b.beyond, b.len()), (MAX_BATCH, n - MAX_BATCH, n));
+    assert!(b.txs.capacity() <= 2 * MAX_BATCH, "kept {} slots", b.txs.capacity());
+
+    let full = SubmitBatch::new(vec!["ab".to_owned(); MAX_BATCH]);
+    let sent = serde_json::to_string(&full).unwrap();
+    assert!(!sent.contains("beyond"), "the count is not sent");
+    let back: SubmitBatch = serde_json::from_str(&sent).unwrap();
+    assert_eq!((back.txs, back.beyond), (full.txs, 0));
+    for bad in [r#"{"txs":[1]}"#, r#"{"txs":"ab"}"#, r#"{"txs":["ab"}"#, r#"{}"#] {
+        assert!(serde_json::from_str::<SubmitBatch>(bad).is_err(), "{bad} is refused");
+    }
+}

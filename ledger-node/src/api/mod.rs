@@ -14,6 +14,7 @@ mod reads;
 mod submit;
 
 pub use error::{ApiError, ApiResult};
+pub(crate) use submit::short_of_reserve;
 pub use submit::{BatchResults, batch_txs};
 
 use crate::cluster::orderer::ClusterOrderer;
@@ -36,7 +37,7 @@ pub const MAX_JSON_BYTES: usize = 4 * 1024 * 1024;
 /// Largest blob upload.
 pub const MAX_BLOB_BYTES: usize = 17 * 1024 * 1024;
 /// Most transactions in one batch request.
-pub const MAX_BATCH: usize = 2048;
+pub use ledger_protocol::wire::MAX_BATCH;
 /// How often, at most, uploads are swept for ones never anchored (ms).
 pub const UPLOAD_SWEEP_EVERY_MS: u64 = 10 * 60 * 1000;
 

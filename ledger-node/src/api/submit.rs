@@ -72,11 +72,11 @@ pub(super) async fn submit_batch(
 
 /// A batch's transactions as canonical bytes, or why the batch is refused.
 pub fn batch_txs(req: &SubmitBatch) -> ApiResult<Vec<Vec<u8>>> {
-    if req.txs.len() > MAX_BATCH {
+    if req.len() > MAX_BATCH {
         return Err(ApiError::new(
             ErrorKind::TooLarge,
             "too_large",
-            format!("A batch holds at most {MAX_BATCH} transactions."),
+            format!("A batch holds at most {MAX_BATCH} transactions; this one holds {}. Send it in parts.", req.len()),
         ));
     }
     req.txs.iter().map(|t| parse_hex_tx(t)).collect()
@@ -112,6 +112,7 @@ pub(super) async fn put_blob(
     use axum::response::IntoResponse;
     store_upload(&s, caller, body).await.map_err(|e| match e {
         UploadRefusal::Api(e) => e.into_response(),
+        UploadRefusal::Reserve(why) => crate::limits::over_limit(ErrorKind::Unavailable, 600, "disk_low", why),
         UploadRefusal::Quota(p) => {
             // The oldest pending upload is collected at the latest when its day is up.
             let now = s.now_ms();
@@ -135,6 +136,8 @@ pub(super) async fn put_blob(
 enum UploadRefusal {
     Api(ApiError),
     Quota(crate::store::Pending),
+    /// The disk is down to the reserve kept for blocks; why.
+    Reserve(String),
 }
 
 impl From<ApiError> for UploadRefusal {
@@ -166,6 +169,9 @@ async fn store_upload(
     }
     let id = wire::blob_id(&bytes);
     let size = bytes.len() as u64;
+    if let Some(why) = short_of_reserve(s, size)? {
+        return Err(UploadRefusal::Reserve(why));
+    }
     let (ledger, now, quota) = (s.0.ledger.clone(), s.now_ms(), s.0.limits.uploads);
     sweep_uploads_now_and_then(s, now);
     let copy = if s.0.cluster.get().is_some() { bytes.to_vec() } else { Vec::new() };
@@ -188,6 +194,26 @@ async fn store_upload(
         }
         crate::store::Upload::OverQuota(p) => Err(UploadRefusal::Quota(p)),
     }
+}
+
+/// Why an upload of `size` bytes must be refused when it would leave less free disk than
+/// the reserve (`Limits::upload_reserve_bytes`), which is for blocks: they must always
+/// commit. `None` when it fits.
+pub(crate) fn short_of_reserve(s: &AppState, size: u64) -> ApiResult<Option<String>> {
+    let reserve = s.0.limits.upload_reserve_bytes;
+    if reserve == 0 {
+        return Ok(None);
+    }
+    let free = s.0.ledger.store.free_bytes()?;
+    if free >= reserve.saturating_add(size) {
+        return Ok(None);
+    }
+    let mib = |b: u64| b / (1024 * 1024);
+    Ok(Some(format!(
+        "The node's disk has {} MiB free and keeps {} MiB of it for the ledger itself, so it takes no uploads now; transactions and reads go on. The operator must free space or give the node a larger disk; try again later.",
+        mib(free),
+        mib(reserve)
+    )))
 }
 
 /// Removes, at most every `UPLOAD_SWEEP_EVERY_MS`, the uploads no record anchored in time

@@ -4,6 +4,7 @@
 //! re-verifies each block when it applies it. Raft tolerates crashed and partitioned
 //! nodes, not lying ones: a forged or broken block is refused by every honest node.
 
+pub mod blobs;
 pub mod log_store;
 pub mod network;
 pub mod orderer;
@@ -231,6 +232,7 @@ pub async fn start(c: &ClusterConfig) -> anyhow::Result<ClusterNode> {
     let local = Arc::new(state_machine::LocalProposals::default());
     let sm = state_machine::StateMachine::new(ledger.clone(), local.clone(), metrics.clone(), &c.data_dir)
         .map_err(|e| anyhow::anyhow!("{e}"))?;
+    let installed = sm.installed.clone();
     let log = log_store::LogStore::open(&c.data_dir, sm.mark()).map_err(|e| anyhow::anyhow!("{e}"))?;
     let fresh = log.is_fresh().map_err(|e| anyhow::anyhow!("{e}"))?;
     {
@@ -293,6 +295,7 @@ pub async fn start(c: &ClusterConfig) -> anyhow::Result<ClusterNode> {
         metrics.clone(),
         peers,
     );
+    blobs::restore_in_background(Arc::downgrade(&orderer), Arc::downgrade(&ledger), installed);
     let state = api::AppState::new(
         ledger,
         orderer.clone(),

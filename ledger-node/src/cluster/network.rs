@@ -315,6 +315,11 @@ async fn store_blob(State(p): State<RaftPort>, headers: axum::http::HeaderMap, b
     if bytes.is_empty() {
         return error(ErrorKind::Malformed, "empty_blob", "An empty blob.");
     }
+    match crate::api::short_of_reserve(&p.app, bytes.len() as u64) {
+        Ok(None) => {}
+        Ok(Some(why)) => return error(ErrorKind::Unavailable, "disk_low", why),
+        Err(e) => return e.into_response(),
+    }
     let id = ledger_protocol::wire::blob_id(&bytes);
     let (ledger, now, kept_ms) = (p.app.0.ledger.clone(), p.app.now_ms(), p.app.0.limits.uploads.kept_ms);
     let stored = tokio::task::spawn_blocking(move || {

@@ -15,7 +15,7 @@ use crate::ledger::{
 use crate::metrics::Metrics;
 use ledger_protocol::codec::Encode;
 use ledger_protocol::wire::{BatchItem, ErrorBody, SubmitBatch};
-use ledger_protocol::{ChainTip, Hash, VerifiedTx};
+use ledger_protocol::{ChainTip, VerifiedTx};
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Duration;
@@ -150,91 +150,6 @@ impl ClusterOrderer {
             .map_err(|e| format!("This node did not catch up with the leader in time ({e}). Try again."))
     }
 
-    /// Copies a blob just stored here to the other voters and waits until enough of them
-    /// hold it that a majority of the cluster (this node included) does; the others are
-    /// still sent it, in the background. Says why when a majority cannot be reached.
-    pub async fn replicate_blob(&self, bytes: Vec<u8>, uploader: ledger_protocol::Address) -> Result<(), String> {
-        let (peers, voters) = {
-            let m = self.raft.metrics();
-            let m = m.borrow();
-            let members = m.membership_config.membership();
-            let voters: Vec<NodeId> = members.voter_ids().collect();
-            let peers: Vec<String> = members
-                .nodes()
-                .filter(|(n, _)| **n != self.id && voters.contains(n))
-                .map(|(_, p)| p.raft.clone())
-                .collect();
-            (peers, voters.len())
-        };
-        let need = voters / 2; // others, with this node: a majority of the voters
-        if need == 0 {
-            return Ok(());
-        }
-        let bytes = axum::body::Bytes::from(bytes);
-        let (tx, mut rx) = tokio::sync::mpsc::channel(peers.len().max(1));
-        for peer in peers {
-            let (http, bytes, tx) = (self.http.clone(), bytes.clone(), tx.clone());
-            tokio::spawn(async move {
-                let sent = http
-                    .put(format!("{peer}/raft/blob"))
-                    .header(super::network::UPLOADER, uploader.to_hex())
-                    .body(bytes)
-                    .timeout(Duration::from_secs(30))
-                    .send()
-                    .await;
-                let ok = matches!(&sent, Ok(r) if r.status().is_success());
-                if !ok {
-                    tracing::warn!(%peer, answer = ?sent.as_ref().map(|r| r.status()), "a peer did not take a copy of a blob");
-                }
-                let _ = tx.send(ok).await;
-            });
-        }
-        drop(tx);
-        let (mut acked, mut failed) = (0, 0);
-        while let Some(ok) = rx.recv().await {
-            if ok {
-                acked += 1;
-                if acked >= need {
-                    return Ok(());
-                }
-            } else {
-                failed += 1;
-            }
-        }
-        Err(format!(
-            "the upload is stored on this node, but only {acked} of the {} other nodes it needs took a copy ({failed} did not answer or refused): a majority of the cluster must hold it before it is acknowledged. Upload it again once the cluster's nodes are up",
-            need
-        ))
-    }
-
-    /// A blob from the first peer that holds it and whose copy hashes to its id.
-    pub async fn blob_from_peers(&self, id: &Hash) -> Option<Vec<u8>> {
-        let peers: Vec<String> = {
-            let m = self.raft.metrics();
-            let m = m.borrow();
-            m.membership_config
-                .membership()
-                .nodes()
-                .filter(|(n, _)| **n != self.id)
-                .map(|(_, p)| p.raft.clone())
-                .collect()
-        };
-        for peer in peers {
-            let got = self.http.get(format!("{peer}/raft/blob/{id}")).timeout(Duration::from_secs(30)).send().await;
-            let Ok(resp) = got else { continue };
-            if !resp.status().is_success() {
-                continue;
-            }
-            let Ok(bytes) = resp.bytes().await else { continue };
-            if ledger_protocol::wire::blob_id(&bytes) != *id {
-                tracing::warn!(%id, %peer, "a peer's copy of a blob does not match its id; ignored");
-                continue;
-            }
-            return Some(bytes.to_vec());
-        }
-        None
-    }
-
     async fn forward(
         http: reqwest::Client,
         leader: NodeId,
@@ -242,7 +157,7 @@ impl ClusterOrderer {
         txs: Vec<VerifiedTx>,
     ) -> Result<Vec<Outcome>, OrderError> {
         let n = txs.len();
-        let body = SubmitBatch { txs: txs.iter().map(|t| hex::encode(t.signed().to_canonical_bytes())).collect() };
+        let body = SubmitBatch::new(txs.iter().map(|t| hex::encode(t.signed().to_canonical_bytes())).collect());
         let unavailable =
             |e: String| OrderError::Unavailable(format!("forwarding to the leader (node {leader}) failed: {e}"));
         let resp = http

@@ -59,6 +59,9 @@ pub struct StateMachine {
     mark: AppliedMark,
     /// Where snapshot files are made (the data directory: the chain's size fits there).
     dir: Arc<PathBuf>,
+    /// Told after each snapshot install (the records it brought may have blobs this node
+    /// lacks: `blobs::restore_in_background` listens).
+    pub installed: Arc<tokio::sync::Notify>,
 }
 
 impl StateMachine {
@@ -69,7 +72,14 @@ impl StateMachine {
         dir: &Path,
     ) -> Result<Self, StorageError> {
         let mark = AppliedMark::new(Self::read_applied(&ledger)?.0);
-        Ok(StateMachine { ledger, local, metrics, mark, dir: Arc::new(dir.to_path_buf()) })
+        Ok(StateMachine {
+            ledger,
+            local,
+            metrics,
+            mark,
+            dir: Arc::new(dir.to_path_buf()),
+            installed: Default::default(),
+        })
     }
 
     /// How far this state machine has applied, for the log store's purges.
@@ -452,7 +462,10 @@ impl RaftStateMachine<TypeConfig> for StateMachine {
         })
         .await;
         match &installed {
-            Ok(()) => mark.applied(last),
+            Ok(()) => {
+                mark.applied(last);
+                self.installed.notify_one();
+            }
             Err(_) => mark.install_failed(last),
         }
         installed

@@ -422,6 +422,8 @@ fn with_two_of_three_stopped_the_last_node_refuses_writes_and_takes_them_once_on
     }
 }
 
+/// A node whose disk was wiped, added again, catches up from a snapshot and gets back, from
+/// its peers and unasked, the blob of a record anchored before.
 #[test]
 fn a_wiped_node_readded_catches_up_from_a_snapshot() {
     let _one = lock();
@@ -439,6 +441,28 @@ fn a_wiped_node_readded_catches_up_from_a_snapshot() {
         assert_eq!(s, 200, "{v}");
         ids.push(stx.id());
     }
+    // A record whose blob the wiped node must get back from its peers, unasked.
+    let patient = key("snap-patient");
+    let ptx = |nonce: u64, body: TxBody| {
+        Transaction { chain_id: "test-cluster".into(), signer: pk(&patient), nonce, body }.sign(&patient)
+    };
+    let (s, v) = c.submit(leader, &ptx(1, super::register(&patient, 100))).unwrap();
+    assert_eq!(s, 200, "{v}");
+    let envelope = b"\x01 a record the wiped node must get back".to_vec();
+    let h = c.header_over(leader, &patient, "PUT", "/v1/blobs", &envelope);
+    let r = c.http.put(format!("{}/v1/blobs", c.api(leader))).header("authorization", h).body(envelope.clone());
+    assert_eq!(r.send().unwrap().status().as_u16(), 201);
+    let (blob, pa) = (wire::blob_id(&envelope), pk(&patient).address());
+    let anchor = TxBody::AnchorRecord {
+        patient: pa,
+        content_hash: sha256(&[b"plain"]),
+        size: envelope.len() as u64,
+        class: DataClass::Procedures,
+        blob,
+        keys: vec![WrappedKey { reader: pa, wrapped: vec![1; 80] }],
+    };
+    let (s, v) = c.submit(leader, &ptx(2, anchor)).unwrap();
+    assert_eq!(s, 200, "{v}");
     c.kill(wiped);
     c.admin(leader, &["remove", "--id", &wiped.to_string()]).unwrap();
     let err = c.admin(leader, &["remove", "--id", "9"]).unwrap_err();
@@ -492,6 +516,17 @@ fn a_wiped_node_readded_catches_up_from_a_snapshot() {
         assert_eq!(c.get(wiped, &format!("/v1/transactions/{id}")).0, 200, "{id} is on the re-added node");
     }
     assert!(c.verify_chain(wiped) >= ids.len());
+    let d = c.data_dir(leader);
+    let t0 = Instant::now();
+    loop {
+        let got =
+            c.raft_call(wiped, (&d.join("node-tls.crt"), &d.join("node-tls.key")), &format!("/raft/blob/{blob}"), None);
+        if matches!(&got, Ok((200, b)) if b.as_bytes() == envelope.as_slice()) {
+            break;
+        }
+        assert!(t0.elapsed() < Duration::from_secs(20), "the wiped node got the record's blob back: {got:?}");
+        std::thread::sleep(Duration::from_millis(100));
+    }
     let members = c.status(leader).unwrap()["members"].as_array().unwrap().clone();
     assert_eq!(members.iter().filter(|m| m["voter"] == true).count(), 3, "{members:?}");
     // It votes again: with another node down, the cluster still commits.

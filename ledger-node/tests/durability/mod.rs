@@ -364,7 +364,9 @@ fn a_full_disk_refuses_writes_clearly_and_recovers_once_space_is_back() {
     };
     let dir = fs.path().join("node");
     let (genesis, auth) = init_chain(&dir);
-    let mut node = NodeProc::start(&dir);
+    // The reserve uploads keep free (256 MiB by default) is more than this whole disk.
+    let small_reserve = ["--upload-reserve-mib", "1"];
+    let mut node = NodeProc::start_with(&dir, &small_reserve);
     let rt = tokio::runtime::Builder::new_multi_thread().worker_threads(2).enable_all().build().unwrap();
     let chain = genesis.chain_id.clone();
     let c = Client::new(node.base.clone(), chain.clone(), &auth);
@@ -425,7 +427,7 @@ fn a_full_disk_refuses_writes_clearly_and_recovers_once_space_is_back() {
         assert_eq!(s, 201, "an upload once space is back: {v}");
     });
     node.sigkill();
-    let node = NodeProc::start(&dir);
+    let node = NodeProc::start_with(&dir, &small_reserve);
     let c = Client::new(node.base.clone(), chain, &auth);
     rt.block_on(async {
         for id in &acknowledged {

@@ -19,6 +19,48 @@ fn from(ip: [u8; 4]) -> reqwest::Client {
     reqwest::Client::builder().local_address(IpAddr::V4(Ipv4Addr::from(ip))).build().unwrap()
 }
 
+/// A batch of a million empty strings is refused as too large, with its count, and the node
+/// goes on taking batches.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_batch_past_the_limit_is_refused_with_its_count() {
+    let (c, _, _dir) = limited(Limits::default()).await;
+    let body = format!("{{\"txs\":[{}]}}", vec!["\"\""; 1_000_000].join(","));
+    let r = c.http.post(format!("{}/v1/transactions/batch", c.base)).header("content-type", "application/json");
+    let r = r.body(body).send().await.unwrap();
+    assert_eq!(r.status().as_u16(), 413);
+    let v: Value = r.json().await.unwrap();
+    assert_eq!(v["code"], "too_large", "{v}");
+    assert!(v["message"].as_str().unwrap().contains("this one holds 1000000"), "{v}");
+    let (s, v) = c.post("/v1/transactions/batch", json!({ "txs": ["00"] })).await;
+    assert_eq!(s, 200, "{v}");
+}
+
+/// Uploads stop short of the free-space reserve kept for blocks: refused with 503 disk_low,
+/// Retry-After and why, while transactions still commit (before, an upload filled the disk
+/// the next block needed).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn uploads_keep_clear_of_the_disk_reserve_and_transactions_go_on() {
+    let free = rustix::fs::statvfs(std::env::temp_dir()).map(|s| s.f_bavail * s.f_frsize).unwrap();
+    // A reserve just above what is free now: a small upload fits under it no longer.
+    let limits = Limits { upload_reserve_bytes: free + 1024 * 1024 * 1024, ..Limits::default() };
+    let (c, _, _dir) = limited(limits).await;
+    let patient = key("reserve-patient");
+    c.ok(&c.tx(&patient, 1, register(&patient, 100))).await;
+    let r = c.put_blob_answer(&patient, b"\x01 an encrypted record").await;
+    assert_eq!(r.status().as_u16(), 503);
+    assert!(r.headers().get("retry-after").is_some(), "{:?}", r.headers());
+    let v: Value = r.json().await.unwrap();
+    assert_eq!(v["code"], "disk_low", "{v}");
+    assert!(v["message"].as_str().unwrap().contains("keeps"), "{v}");
+    let other = key("reserve-other");
+    c.ok(&c.tx(&other, 1, register(&other, 100))).await;
+
+    let (c, _, _dir) = limited(Limits::default()).await;
+    c.ok(&c.tx(&patient, 1, register(&patient, 100))).await;
+    let (s, v) = c.put_blob(&patient, b"\x01 an encrypted record").await;
+    assert_eq!(s, 201, "with the default reserve and {} MiB free: {v}", free >> 20);
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn an_address_over_its_rate_is_told_to_wait_and_others_are_still_served() {
     let limits = Limits { per_address: Rate { per_sec: 1, burst: 5 }, ..Limits::unmetered() };
