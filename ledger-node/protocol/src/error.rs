@@ -109,6 +109,10 @@ pub enum Rejection {
     BreakGlassStillLive,
     #[error("At most {max} break-glass accesses to one patient in 7 days; ask the hospital's administrator to review.")]
     BreakGlassLimit { max: usize },
+    #[error(
+        "At most {max} break-glass accesses in 24 hours, over all patients; ask the hospital's administrator to review."
+    )]
+    BreakGlassClinicianLimit { max: usize },
     #[error("Only the pharmacy the prescription names may dispense it.")]
     NotPrescriptionPharmacy,
     #[error("The sealed {field} is not readable by the right people: {why}")]
@@ -189,7 +193,7 @@ impl Rejection {
             Rejection::KeyInUse => "key_in_use",
             Rejection::BlobAlreadyAnchored => "blob_already_anchored",
             Rejection::BreakGlassStillLive => "break_glass_still_live",
-            Rejection::BreakGlassLimit { .. } => "break_glass_limit",
+            Rejection::BreakGlassLimit { .. } | Rejection::BreakGlassClinicianLimit { .. } => "break_glass_limit",
             Rejection::NotPrescriptionPharmacy => "not_prescription_pharmacy",
             Rejection::SealedReaders { .. } => "sealed_readers",
         }
@@ -218,6 +222,7 @@ impl Rejection {
             | Rejection::KeyReplaced { .. }
             | Rejection::PartyDeactivated { .. }
             | Rejection::BreakGlassLimit { .. }
+            | Rejection::BreakGlassClinicianLimit { .. }
             | Rejection::NotPrescriptionPharmacy => Forbidden,
             Rejection::ConsentNotFound
             | Rejection::RecordNotFound

@@ -19,6 +19,11 @@ pub const MIN_JUSTIFICATION_CHARS: usize = 20;
 pub const MAX_BREAK_GLASS_PER_WINDOW: usize = 3;
 /// The window of `MAX_BREAK_GLASS_PER_WINDOW` (7 days).
 pub const BREAK_GLASS_WINDOW_SECS: u64 = 7 * 24 * 60 * 60;
+/// Most break-glass accesses one clinician opens in `BREAK_GLASS_DAY_SECS`, over all
+/// patients: an emergency is not a way to go through a hospital's records.
+pub const MAX_BREAK_GLASS_PER_CLINICIAN: usize = 10;
+/// The window of `MAX_BREAK_GLASS_PER_CLINICIAN` (24 hours).
+pub const BREAK_GLASS_DAY_SECS: u64 = 24 * 60 * 60;
 /// Largest sealed field (profile, justification, prescription, claim, reason), in bytes.
 pub const MAX_SEALED_BYTES: usize = 16 * 1024;
 /// What a sealed field adds to its plaintext (version, nonce, tag: the wallet's format).
@@ -544,6 +549,20 @@ pub fn apply(state: &State, vtx: &VerifiedTx, now: u64) -> Result<Effects, Rejec
                 .unwrap_or(0);
             if recent >= MAX_BREAK_GLASS_PER_WINDOW {
                 return Err(Rejection::BreakGlassLimit { max: MAX_BREAK_GLASS_PER_WINDOW });
+            }
+            let today = state
+                .break_glass_by
+                .get(&signer)
+                .map(|ids| {
+                    ids.iter()
+                        .rev()
+                        .filter_map(|id| state.break_glass.get(id))
+                        .take_while(|b| b.from + BREAK_GLASS_DAY_SECS > now)
+                        .count()
+                })
+                .unwrap_or(0);
+            if today >= MAX_BREAK_GLASS_PER_CLINICIAN {
+                return Err(Rejection::BreakGlassClinicianLimit { max: MAX_BREAK_GLASS_PER_CLINICIAN });
             }
             effects(Change::NewBreakGlass(BreakGlassGrant {
                 id,

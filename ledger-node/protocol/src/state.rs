@@ -215,6 +215,8 @@ pub struct State {
     /// Which record each blob belongs to: the first that anchored it.
     pub blob_records: BTreeMap<Hash, Hash>,
     pub break_glass: BTreeMap<Hash, BreakGlassGrant>,
+    /// Each clinician's break-glass grants, oldest first.
+    pub break_glass_by: BTreeMap<Address, Vec<Hash>>,
     pub prescriptions: BTreeMap<Hash, Prescription>,
     pub claims: BTreeMap<Hash, Claim>,
     pub segments: BTreeMap<Hash, TwinSegment>,
@@ -350,6 +352,7 @@ impl State {
                     justification: b.justification.clone(),
                     until: b.until,
                 });
+                self.break_glass_by.entry(b.clinician).or_default().push(b.id);
                 self.break_glass.insert(b.id, b);
             }
             Change::NewPrescription(p) => {

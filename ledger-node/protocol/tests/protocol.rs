@@ -1158,3 +1158,35 @@ fn a_batch_body_past_the_limit_is_counted_not_kept() {
         assert!(serde_json::from_str::<SubmitBatch>(bad).is_err(), "{bad} is refused");
     }
 }
+
+/// A clinician may open at most `MAX_BREAK_GLASS_PER_CLINICIAN` break-glass accesses in a
+/// day over all patients (before, only per patient: one doctor could go through every
+/// patient of the hospital, three times a week each).
+#[test]
+fn break_glass_is_limited_per_clinician_over_all_patients() {
+    use ledger_protocol::rules::{BREAK_GLASS_DAY_SECS, MAX_BREAK_GLASS_PER_CLINICIAN};
+    let mut w = World::new();
+    let bg = |who: &str, patient: &str| TxBody::BreakGlass {
+        patient: a(patient),
+        justification: sealed_len(40, &[a(patient), a(who), a("authority")]),
+        duration_secs: 60,
+    };
+    let patients: Vec<String> = (0..=MAX_BREAK_GLASS_PER_CLINICIAN).map(|i| format!("bg-patient-{i}")).collect();
+    for p in &patients {
+        w.ok(p, register_patient(p));
+    }
+    for (i, p) in patients.iter().take(MAX_BREAK_GLASS_PER_CLINICIAN).enumerate() {
+        let stx = w.tx("doctor", bg("doctor", p));
+        w.submit_at(stx, NOW + i as u64).unwrap();
+    }
+    let last = &patients[MAX_BREAK_GLASS_PER_CLINICIAN];
+    let stx = w.tx("doctor", bg("doctor", last));
+    let refused = w.submit_at(stx, NOW + 100).unwrap_err();
+    assert_eq!(refused.code(), "break_glass_limit");
+    assert!(refused.to_string().contains("over all patients"), "{refused}");
+    // Another clinician is not held back by it, and the doctor may again a day later.
+    let stx = w.tx("surgeon", bg("surgeon", last));
+    w.submit_at(stx, NOW + 100).unwrap();
+    let stx = w.tx("doctor", bg("doctor", last));
+    w.submit_at(stx, NOW + BREAK_GLASS_DAY_SECS).unwrap();
+}
