@@ -543,6 +543,13 @@ async fn blobs_are_released_only_under_live_consent_and_every_release_is_audited
     let proof: TxWithProof = serde_json::from_value(proof).unwrap();
     assert!(proof.verify());
     assert!(K256Verifier.verify(&proof.header.producer, &proof.block_hash, &proof.block_signature));
+    // The audit line is backed by the doctor's own signature on the read request.
+    let TxBody::AccessEvent { request: Some(asked), .. } = &proof.tx.tx.body else {
+        panic!("the access event carries the reader's request: {:?}", proof.tx.tx.body)
+    };
+    assert_eq!(asked.request.signer, pk(&cast.doctor));
+    assert_eq!(asked.request.path, format!("/v1/records/{record}/read"));
+    assert!(asked.verify(&K256Verifier));
 
     // A doctor without consent is refused with a reason, and the attempt is logged.
     let (s, body) = c.read(&cast.stranger_doctor, record).await;

@@ -13,6 +13,7 @@
 //! the wallet cannot show them.
 
 use crate::sealed::{ClaimDetails, PatientProfile, PrescriptionDetails, Text};
+use ledger_protocol::codec::Encode;
 use ledger_protocol::tx::WrappedKey;
 use ledger_protocol::{AccessBasis, Address, DataClass, Hash, Sealed, Transaction, TxBody};
 use serde::{Deserialize, Serialize};
@@ -376,7 +377,7 @@ impl Describer<'_> {
                     format!("You let {} decrypt {}.", self.account(&key.reader), self.id(IdKind::Record, record));
                 ("Share a record", sentence)
             }
-            TxBody::AccessEvent { record, reader, basis } => {
+            TxBody::AccessEvent { record, reader, basis, request } => {
                 self.detail("Record", self.id_detail(IdKind::Record, record));
                 self.detail("Reader", self.account_detail(reader));
                 let (basis_detail, basis_words) = match basis {
@@ -389,6 +390,18 @@ impl Describer<'_> {
                     ),
                 };
                 self.detail("Allowed by", basis_detail);
+                let asked = match request {
+                    Some(q) => format!(
+                        "{} {} signed with key {} at {} (signed request {})",
+                        escape(&q.request.method, false),
+                        escape(&q.request.path, false),
+                        hex::encode(q.request.signer.0),
+                        datetime(q.request.timestamp_ms / 1000),
+                        hex::encode(q.to_canonical_bytes())
+                    ),
+                    None => "none: the reader logs their own read".into(),
+                };
+                self.detail("Reader's request", asked);
                 let sentence = format!(
                     "You log that {} opened {} under {}.",
                     self.account(reader),

@@ -532,7 +532,25 @@ fn sample_bodies() -> Vec<TxBody> {
             keys: vec![wk(me, 1), wk(doctor(), 2), wk(stranger(), 3)],
         },
         TxBody::ShareRecordKey { record: h("record"), key: wk(doctor(), 4) },
-        TxBody::AccessEvent { record: h("record"), reader: doctor(), basis: AccessBasis::Consent(h("consent")) },
+        TxBody::AccessEvent {
+            record: h("record"),
+            reader: doctor(),
+            basis: AccessBasis::Consent(h("consent")),
+            request: Some(Box::new({
+                let k = k256::ecdsa::SigningKey::from_slice(&[31; 32]).unwrap();
+                wire::ApiRequest {
+                    chain_id: "healthchain-test".into(),
+                    audience: stranger(),
+                    method: "POST".into(),
+                    path: format!("/v1/records/{}/read", h("record")),
+                    body_hash: wire::body_hash(b""),
+                    timestamp_ms: 1_800_000_000_123,
+                    nonce: vec![5; 16],
+                    signer: PublicKey::from(k.verifying_key()),
+                }
+                .sign(&k)
+            })),
+        },
         TxBody::BreakGlass { patient: stranger(), justification: fake_sealed("justification"), duration_secs: 5400 },
         TxBody::Prescribe {
             patient: stranger(),

@@ -113,6 +113,8 @@ pub enum Rejection {
         "At most {max} break-glass accesses in 24 hours, over all patients; ask the hospital's administrator to review."
     )]
     BreakGlassClinicianLimit { max: usize },
+    #[error("An access event logged for someone else must carry the reader's own signed request for that read: {0}")]
+    AccessNotRequested(&'static str),
     #[error("Only the pharmacy the prescription names may dispense it.")]
     NotPrescriptionPharmacy,
     #[error("The sealed {field} is not readable by the right people: {why}")]
@@ -196,6 +198,7 @@ impl Rejection {
             Rejection::BreakGlassLimit { .. } | Rejection::BreakGlassClinicianLimit { .. } => "break_glass_limit",
             Rejection::NotPrescriptionPharmacy => "not_prescription_pharmacy",
             Rejection::SealedReaders { .. } => "sealed_readers",
+            Rejection::AccessNotRequested(_) => "access_not_requested",
         }
     }
 
@@ -223,6 +226,7 @@ impl Rejection {
             | Rejection::PartyDeactivated { .. }
             | Rejection::BreakGlassLimit { .. }
             | Rejection::BreakGlassClinicianLimit { .. }
+            | Rejection::AccessNotRequested(_)
             | Rejection::NotPrescriptionPharmacy => Forbidden,
             Rejection::ConsentNotFound
             | Rejection::RecordNotFound

@@ -8,6 +8,7 @@ use crate::error::Rejection;
 use crate::state::*;
 use crate::tx::{AccessBasis, Sealed, TxBody, VerifiedTx, WrappedKey};
 use crate::types::{Action, DataClass, Purpose, Role};
+use crate::wire::{API_REQUEST_WINDOW_MS, SignedApiRequest};
 use std::collections::{BTreeMap, BTreeSet};
 
 /// Longest break-glass access, in seconds (24 hours).
@@ -291,6 +292,40 @@ fn managed_staff<'a>(state: &'a State, me: &Account, provider: &Address) -> Resu
 
 /// Decides whether `vtx` is allowed at time `now` (Unix seconds, the block's time) against
 /// `state`, and what it changes. Pure: no IO, no clock, no randomness.
+/// Whether `q` (its signature already verified with the transaction's) is `reader`'s own
+/// request to read `record`, addressed to the node `logger` that logs it, on this chain,
+/// signed around block time `now` (seconds).
+fn requested_by_reader(
+    state: &State,
+    q: &SignedApiRequest,
+    reader: &Address,
+    record: &Hash,
+    logger: &Address,
+    now: u64,
+) -> Result<(), Rejection> {
+    let r = &q.request;
+    let current_key = state.accounts.get(reader).is_some_and(|a| a.key == r.signer);
+    if state.account_address_of(&r.signer) != *reader || !current_key {
+        return Err(Rejection::AccessNotRequested("the request is not signed with the reader's key."));
+    }
+    if r.chain_id != state.chain_id || r.audience != *logger {
+        return Err(Rejection::AccessNotRequested("the request was made to another chain or another node."));
+    }
+    let asked =
+        r.path.split('?').next().and_then(|p| p.strip_prefix("/v1/records/")).and_then(|p| p.strip_suffix("/read"));
+    if r.method != "POST" || asked.and_then(|id| id.parse::<Hash>().ok()) != Some(*record) {
+        return Err(Rejection::AccessNotRequested("the request is not a read of this record."));
+    }
+    // The node takes a request within its window of its clock and logs the read at once;
+    // block time may lag a little behind.
+    if r.timestamp_ms.abs_diff(now.saturating_mul(1000)) > 2 * API_REQUEST_WINDOW_MS {
+        return Err(Rejection::AccessNotRequested(
+            "the request was signed too long before or after the read was logged.",
+        ));
+    }
+    Ok(())
+}
+
 pub fn apply(state: &State, vtx: &VerifiedTx, now: u64) -> Result<Effects, Rejection> {
     let tx = vtx.tx();
     let id = vtx.id();
@@ -496,9 +531,16 @@ pub fn apply(state: &State, vtx: &VerifiedTx, now: u64) -> Result<Effects, Rejec
             live_consent(state, &r.patient, &key.reader, Some(r.class), Some(Action::Read), None, now)?;
             effects(Change::ShareKey { record: *record, key: key.clone() })
         }
-        TxBody::AccessEvent { record, reader, basis } => {
-            if me.role != Role::Authority && signer != *reader {
-                return Err(Rejection::WrongRole { actual: me.role, needed: "the reader, hospital authority".into() });
+        TxBody::AccessEvent { record, reader, basis, request } => {
+            if signer != *reader {
+                if me.role != Role::Authority {
+                    return Err(Rejection::WrongRole {
+                        actual: me.role,
+                        needed: "the reader, hospital authority".into(),
+                    });
+                }
+                let q = request.as_ref().ok_or(Rejection::AccessNotRequested("it carries none."))?;
+                requested_by_reader(state, q, reader, record, &signer, now)?;
             }
             let r = state.records.get(record).ok_or(Rejection::RecordNotFound)?;
             check_access(state, r, reader, basis, now)?;

@@ -7,6 +7,7 @@ use crate::codec::{Decode, DecodeError, Encode, MAX_TX_BYTES, Reader, Writer};
 use crate::crypto::{Address, Hash, PublicKey, Signature, SignatureVerifier, sha256, sign_digest};
 use crate::error::Rejection;
 use crate::types::{Actions, DataClass, Purpose, Role, Stage};
+use crate::wire::SignedApiRequest;
 use serde::{Deserialize, Serialize};
 
 /// Version of the transaction encoding and signing rules. Version 2 sealed every free-text
@@ -134,8 +135,11 @@ pub enum TxBody {
     },
     /// A patient gives a newly consented reader the key of an existing record.
     ShareRecordKey { record: Hash, key: WrappedKey },
-    /// Someone read a record, under a consent or a break-glass.
-    AccessEvent { record: Hash, reader: Address, basis: AccessBasis },
+    /// Someone read a record, under a consent or a break-glass. Logged by the node that
+    /// released it, it carries the reader's own signed read request, so the reader's
+    /// signature backs the audit line (no authority can log a read nobody asked for); a
+    /// reader logging their own read needs none.
+    AccessEvent { record: Hash, reader: Address, basis: AccessBasis, request: Option<Box<SignedApiRequest>> },
     /// A clinician's emergency access for at most 24 hours; the written justification is
     /// sealed for the patient, the clinician and the hospital's authorities.
     BreakGlass { patient: Address, justification: Sealed, duration_secs: u64 },
@@ -235,7 +239,14 @@ impl TxKind {
 impl TxBody {
     /// Stateless check that every public key the body carries is a curve point, so that
     /// `apply` (single-threaded in a node) need not; done with the signature check.
-    fn check_keys(&self, verifier: &dyn SignatureVerifier) -> Result<(), Rejection> {
+    /// Checks what the body carries that cryptography vouches for: its public keys are
+    /// points, and a request it carries is signed by its signer.
+    fn check_crypto(&self, verifier: &dyn SignatureVerifier) -> Result<(), Rejection> {
+        if let TxBody::AccessEvent { request: Some(q), .. } = self
+            && (!verifier.valid_key(&q.request.signer) || !q.verify(verifier))
+        {
+            return Err(Rejection::AccessNotRequested("the signature on the reader's request does not verify."));
+        }
         let keys: &[&PublicKey] = match self {
             TxBody::RegisterPatient { encryption_key, .. } => &[encryption_key],
             TxBody::RegisterProvider { key, encryption_key, .. } | TxBody::RotateKey { key, encryption_key, .. } => {
@@ -301,9 +312,10 @@ impl TxBody {
                 w.raw(&record.0);
                 key.encode(w);
             }
-            TxBody::AccessEvent { record, reader, basis } => {
+            TxBody::AccessEvent { record, reader, basis, request } => {
                 w.raw(&record.0).raw(&reader.0);
                 basis.encode(w);
+                w.option(request);
             }
             TxBody::BreakGlass { patient, justification, duration_secs } => {
                 w.raw(&patient.0);
@@ -373,6 +385,7 @@ impl TxBody {
                 record: Hash::decode(r)?,
                 reader: Address::decode(r)?,
                 basis: AccessBasis::decode(r)?,
+                request: r.option()?,
             },
             8 => TxBody::BreakGlass {
                 patient: Address::decode(r)?,
@@ -511,7 +524,7 @@ impl SignedTransaction {
         if self.signature.is_high_s() {
             return Err(Rejection::HighS);
         }
-        self.tx.body.check_keys(verifier)?;
+        self.tx.body.check_crypto(verifier)?;
         let digest = self.tx.signing_hash();
         if !verifier.verify(&self.tx.signer, &digest, &self.signature) {
             return Err(Rejection::BadSignature);

@@ -135,6 +135,22 @@ fn sealed_for(readers: &[Address]) -> Sealed {
     sealed_len(40, readers)
 }
 
+/// `reader`'s signed request to read `record`, made to the test chain's authority at `at_s`.
+fn read_request(reader: &str, record: Hash, at_s: u64) -> Option<Box<wire::SignedApiRequest>> {
+    let k = key(reader);
+    let r = wire::ApiRequest {
+        chain_id: CHAIN.into(),
+        audience: a("authority"),
+        method: "POST".into(),
+        path: format!("/v1/records/{record}/read"),
+        body_hash: wire::body_hash(b""),
+        timestamp_ms: at_s * 1000,
+        nonce: vec![7; 16],
+        signer: pk(&k),
+    };
+    Some(Box::new(r.sign(&k)))
+}
+
 fn register_patient(who: &str) -> TxBody {
     TxBody::RegisterPatient { encryption_key: pk(&key(&format!("{who}-enc"))), profile: sealed_for(&[a(who)]) }
 }
@@ -245,14 +261,25 @@ fn happy_path_of_every_kind() {
             ],
         },
     );
-    w.ok("authority", TxBody::AccessEvent { record, reader: doctor, basis: AccessBasis::Consent(consent) });
+    w.ok(
+        "authority",
+        TxBody::AccessEvent {
+            record,
+            reader: doctor,
+            basis: AccessBasis::Consent(consent),
+            request: read_request("doctor", record, NOW),
+        },
+    );
     let own = w.record(DataClass::Observations);
     w.ok("patient", TxBody::ShareRecordKey { record: own, key: WrappedKey { reader: doctor, wrapped: vec![4; 80] } });
     let bg = w.ok(
         "surgeon",
         TxBody::BreakGlass { patient: p1(), justification: justification("surgeon"), duration_secs: 3600 },
     );
-    w.ok("surgeon", TxBody::AccessEvent { record: own, reader: a("surgeon"), basis: AccessBasis::BreakGlass(bg) });
+    w.ok(
+        "surgeon",
+        TxBody::AccessEvent { record: own, reader: a("surgeon"), basis: AccessBasis::BreakGlass(bg), request: None },
+    );
     let rx = w.ok("doctor", prescribe("doctor", NOW + 86400));
     w.ok("pharmacy", TxBody::Dispense { prescription: rx });
     let claim = w.ok("doctor", claim("doctor", vec![record]));
@@ -352,10 +379,19 @@ fn every_rejection_has_its_code() {
 
     // Records.
     let rec = w.record(DataClass::Notes);
-    let access = |basis| TxBody::AccessEvent { record: rec, reader: doctor, basis };
+    let access =
+        |basis| TxBody::AccessEvent { record: rec, reader: doctor, basis, request: read_request("doctor", rec, NOW) };
     assert_eq!(w.code("authority", access(AccessBasis::Consent(c))), "consent_revoked");
     assert_eq!(
-        w.code("authority", TxBody::AccessEvent { record: Hash::ZERO, reader: doctor, basis: AccessBasis::Consent(c) }),
+        w.code(
+            "authority",
+            TxBody::AccessEvent {
+                record: Hash::ZERO,
+                reader: doctor,
+                basis: AccessBasis::Consent(c),
+                request: read_request("doctor", Hash::ZERO, NOW)
+            }
+        ),
         "record_not_found"
     );
     assert_eq!(w.code("authority", access(AccessBasis::Consent(Hash::ZERO))), "consent_not_found");
@@ -385,7 +421,15 @@ fn every_rejection_has_its_code() {
         },
     );
     assert_eq!(
-        w.code("authority", TxBody::AccessEvent { record: img, reader: doctor, basis: AccessBasis::Consent(later) }),
+        w.code(
+            "authority",
+            TxBody::AccessEvent {
+                record: img,
+                reader: doctor,
+                basis: AccessBasis::Consent(later),
+                request: read_request("doctor", img, NOW)
+            }
+        ),
         "consent_not_yet_valid"
     );
     assert_eq!(w.code("pharmacy", access(AccessBasis::Consent(short))), "wrong_role");
@@ -452,7 +496,12 @@ fn every_rejection_has_its_code() {
     assert_eq!(
         w.code(
             "surgeon",
-            TxBody::AccessEvent { record: rec, reader: a("surgeon"), basis: AccessBasis::BreakGlass(glass) }
+            TxBody::AccessEvent {
+                record: rec,
+                reader: a("surgeon"),
+                basis: AccessBasis::BreakGlass(glass),
+                request: None
+            }
         ),
         "break_glass_not_found"
     );
@@ -557,7 +606,12 @@ fn every_rejection_has_its_code() {
     assert_eq!(
         w.code(
             "authority",
-            TxBody::AccessEvent { record: rec, reader: a("surgeon"), basis: AccessBasis::Consent(live) }
+            TxBody::AccessEvent {
+                record: rec,
+                reader: a("surgeon"),
+                basis: AccessBasis::Consent(live),
+                request: read_request("surgeon", rec, NOW)
+            }
         ),
         "party_deactivated",
         "a consent to a deactivated provider no longer lets them read"
@@ -615,8 +669,11 @@ fn an_authority_rotates_a_member_of_staffs_keys() {
         w.submit_at(stx, NOW)
     };
     by_new(&mut w, prescribe("doctor", NOW + 100)).expect("the new key prescribes under the same account");
-    by_new(&mut w, TxBody::AccessEvent { record: rec, reader: doctor, basis: AccessBasis::Consent(consent) })
-        .expect("the consent to the account still holds");
+    by_new(
+        &mut w,
+        TxBody::AccessEvent { record: rec, reader: doctor, basis: AccessBasis::Consent(consent), request: None },
+    )
+    .expect("the consent to the account still holds");
     let stale = Transaction { chain_id: CHAIN.into(), signer: pk(&new), nonce: 1, body: prescribe("doctor", NOW + 1) };
     assert_eq!(w.submit_at(stale.sign(&new), NOW).unwrap_err().code(), "stale_nonce", "the account's nonce goes on");
     // The patient shares the record again, for the new encryption key.
@@ -858,6 +915,7 @@ impl Fixture {
                 record: self.record,
                 reader: a("doctor"),
                 basis: AccessBasis::Consent(self.treatment),
+                request: read_request("doctor", self.record, NOW),
             },
             TxKind::BreakGlass => {
                 TxBody::BreakGlass { patient: p1(), justification: justification(who), duration_secs: 3600 }
@@ -986,7 +1044,24 @@ fn sample_bodies() -> Vec<TxBody> {
             keys: vec![WrappedKey { reader: a, wrapped: vec![1, 2, 3] }],
         },
         TxBody::ShareRecordKey { record: h, key: WrappedKey { reader: a, wrapped: vec![4] } },
-        TxBody::AccessEvent { record: h, reader: a, basis: AccessBasis::BreakGlass(h) },
+        TxBody::AccessEvent {
+            record: h,
+            reader: a,
+            basis: AccessBasis::BreakGlass(h),
+            request: Some(Box::new(
+                wire::ApiRequest {
+                    chain_id: CHAIN.into(),
+                    audience: a,
+                    method: "POST".into(),
+                    path: format!("/v1/records/{h}/read"),
+                    body_hash: wire::body_hash(b""),
+                    timestamp_ms: 1_700_000_000_000,
+                    nonce: vec![9; 16],
+                    signer: pk(&key("golden-reader")),
+                }
+                .sign(&key("golden-reader")),
+            )),
+        },
         TxBody::BreakGlass { patient: a, justification: sealed.clone(), duration_secs: 3600 },
         TxBody::Prescribe { patient: a, pharmacy: a, details: sealed.clone(), valid_until: 9 },
         TxBody::Dispense { prescription: h },
@@ -1189,4 +1264,42 @@ fn break_glass_is_limited_per_clinician_over_all_patients() {
     w.submit_at(stx, NOW + 100).unwrap();
     let stx = w.tx("doctor", bg("doctor", last));
     w.submit_at(stx, NOW + BREAK_GLASS_DAY_SECS).unwrap();
+}
+
+/// An authority logs a read only with the reader's own signed request for it (before, the
+/// node's word was enough: an authority could log reads nobody asked for, or pin a read on
+/// a doctor). A reader logging their own read needs none.
+#[test]
+fn an_authority_logs_a_read_only_with_the_readers_own_request() {
+    let mut w = World::new();
+    let doctor = a("doctor");
+    let consent = w.grant("doctor", vec![DataClass::Notes], Actions::READ, Purpose::Treatment, NOW + 1000);
+    let rec = w.record(DataClass::Notes);
+    let other = sha256(&[b"another record"]);
+    let logged =
+        |request| TxBody::AccessEvent { record: rec, reader: doctor, basis: AccessBasis::Consent(consent), request };
+    let code = |w: &mut World, request| w.code("authority", logged(request));
+    assert_eq!(code(&mut w, None), "access_not_requested", "no request");
+    assert_eq!(code(&mut w, read_request("doctor", other, NOW)), "access_not_requested", "another record's");
+    assert_eq!(code(&mut w, read_request("patient2", rec, NOW)), "access_not_requested", "someone else's key");
+    assert_eq!(code(&mut w, read_request("doctor", rec, NOW - 600)), "access_not_requested", "ten minutes old");
+    let mut forged = read_request("doctor", rec, NOW).unwrap();
+    forged.request.nonce = vec![8; 16];
+    assert_eq!(code(&mut w, Some(forged)), "access_not_requested", "altered after signing");
+    let mut elsewhere = read_request("doctor", rec, NOW).unwrap().request;
+    elsewhere.audience = a("insurer");
+    assert_eq!(
+        code(&mut w, Some(Box::new(elsewhere.sign(&key("doctor"))))),
+        "access_not_requested",
+        "made to another node"
+    );
+    let mut write = read_request("doctor", rec, NOW).unwrap().request;
+    write.method = "GET".into();
+    assert_eq!(code(&mut w, Some(Box::new(write.sign(&key("doctor"))))), "access_not_requested", "not a read");
+    let refused = w.try_("authority", logged(None)).unwrap_err();
+    assert!(refused.to_string().contains("reader's own signed request"), "{refused}");
+    w.ok("authority", logged(read_request("doctor", rec, NOW)));
+    // The reader may log their own read without one; nobody else but an authority may.
+    w.ok("doctor", logged(None));
+    assert_eq!(w.code("surgeon", logged(read_request("doctor", rec, NOW))), "wrong_role");
 }

@@ -11,7 +11,7 @@ use axum::http::{Method, Uri, header};
 use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
 use ledger_protocol::wire::{self, API_NONCE_LEN, API_REQUEST_WINDOW_MS, SignedApiRequest};
-use ledger_protocol::{Address, ErrorKind, Hash};
+use ledger_protocol::{Address, ErrorKind};
 use std::cmp::Reverse;
 use std::collections::{BinaryHeap, HashMap, HashSet};
 use std::sync::Mutex;
@@ -43,13 +43,21 @@ struct Remembered {
     unregistered: usize,
 }
 
-/// The nonces of accepted signed requests, until their window ends.
+/// The nonces of accepted signed requests, until their window ends. They are kept in memory
+/// only: a request signed before `started_ms` is refused, so none remembered before a
+/// restart can be replayed after it.
 #[derive(Default)]
 pub struct ReplayCache {
     inner: Mutex<Remembered>,
+    pub started_ms: u64,
 }
 
 impl ReplayCache {
+    /// A cache for a node that started at `started_ms`.
+    pub fn new(started_ms: u64) -> Self {
+        ReplayCache { inner: Mutex::default(), started_ms }
+    }
+
     /// Accepts `nonce` of `who`, signed at `signed_ms`, once: it is remembered while the
     /// request is `within_window`. `registered` says whether `who` is an account.
     fn accept_once(
@@ -112,15 +120,16 @@ impl ReplayCache {
     }
 }
 
-/// The person behind a signed request.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+/// The person behind a signed request, and the request (an access event carries it, so the
+/// reader's own signature backs the audit line).
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub struct SignedBy {
     pub address: Address,
-    body_hash: Hash,
+    pub request: std::sync::Arc<SignedApiRequest>,
 }
 
 /// Who asks: `None` for an anonymous request.
-#[derive(Debug, Clone, Copy, Default)]
+#[derive(Debug, Clone, Default)]
 pub struct Caller(pub Option<SignedBy>);
 
 fn unauthenticated(code: &str, message: impl Into<String>) -> ApiError {
@@ -130,7 +139,7 @@ fn unauthenticated(code: &str, message: impl Into<String>) -> ApiError {
 impl Caller {
     /// The signed-in caller, or the 401 an anonymous request about a person gets.
     pub fn required(&self) -> ApiResult<Address> {
-        self.0.map(|c| c.address).ok_or_else(|| {
+        self.address().ok_or_else(|| {
             unauthenticated(
                 "unauthenticated",
                 "This answer is about a person: sign the request with your wallet (an Authorization: HealthChain header, as the portal sends).",
@@ -138,13 +147,17 @@ impl Caller {
         })
     }
     pub fn address(&self) -> Option<Address> {
-        self.0.map(|c| c.address)
+        self.0.as_ref().map(|c| c.address)
+    }
+    /// The signed request, for a signed-in caller.
+    pub fn request(&self) -> Option<&SignedApiRequest> {
+        self.0.as_ref().map(|c| &*c.request)
     }
     /// For a request with a body: the body must be the one that was signed.
     pub fn check_body(&self, body: &[u8]) -> ApiResult<Address> {
         let who = self.required()?;
-        match self.0 {
-            Some(c) if c.body_hash == wire::body_hash(body) => Ok(who),
+        match &self.0 {
+            Some(c) if c.request.request.body_hash == wire::body_hash(body) => Ok(who),
             _ => Err(unauthenticated(
                 "wrong_request",
                 "The request's body is not the one that was signed. Sign the request again.",
@@ -223,6 +236,14 @@ fn check(s: &AppState, value: &str, method: &Method, uri: &Uri, now: u64) -> Api
             ),
         ));
     }
+    if r.timestamp_ms < s.0.replay.started_ms {
+        // The nonces this node remembered before it started are gone: a request signed
+        // before then may have been used already.
+        return Err(unauthenticated(
+            "stale_request",
+            "The request was signed before this node last started, so it may have been used already. Sign it again; if this repeats, your device's clock is behind.",
+        ));
+    }
     if !signed.verify(&Secp256k1Verifier) {
         return Err(unauthenticated(
             "bad_signature",
@@ -244,7 +265,7 @@ fn check(s: &AppState, value: &str, method: &Method, uri: &Uri, now: u64) -> Api
         }
     };
     s.0.replay.accept_once(address, nonce, registered, r.timestamp_ms, now)?;
-    Ok(SignedBy { address, body_hash: r.body_hash })
+    Ok(SignedBy { address, request: std::sync::Arc::new(signed) })
 }
 
 #[cfg(test)]

@@ -55,7 +55,8 @@ pub(super) async fn read_record(
             if blob_anywhere(&s, &blob).await?.is_none() {
                 return Err(ApiError::not_found("blob_not_found", "encrypted blob for this record"));
             }
-            match s.node_signer().submit(TxBody::AccessEvent { record: record_id, reader, basis }).await? {
+            let request = caller.request().cloned().map(Box::new);
+            match s.node_signer().submit(TxBody::AccessEvent { record: record_id, reader, basis, request }).await? {
                 Ok(receipt) => (blob, Some(receipt.id)),
                 // The access event was not committed. Only the consent gate refuses a
                 // reader: asked again now, it either says why, or the fault is the node's.

@@ -90,7 +90,7 @@ impl AppState {
             node_key,
             signer: std::sync::OnceLock::new(),
             cluster: std::sync::OnceLock::new(),
-            replay: auth::ReplayCache::default(),
+            replay: auth::ReplayCache::new(clock.now_ms()),
             node_address,
             escrow: std::sync::OnceLock::new(),
             clock,

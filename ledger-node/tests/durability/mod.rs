@@ -436,3 +436,36 @@ fn a_full_disk_refuses_writes_clearly_and_recovers_once_space_is_back() {
         }
     });
 }
+
+/// A signed request used once before a restart is refused after it (the nonces a node
+/// remembers are in memory: before, the same request was accepted again within its window),
+/// and a request signed afresh is served.
+#[test]
+fn a_signed_request_used_before_a_restart_is_refused_after_it() {
+    let dir = tempfile::tempdir().unwrap();
+    let (genesis, auth) = init_chain(dir.path());
+    let mut node = NodeProc::start(dir.path());
+    let rt = tokio::runtime::Builder::new_multi_thread().worker_threads(2).enable_all().build().unwrap();
+    let patient = key("restart-replay-patient");
+    let path = format!("/v1/patients/{}/audit", pk(&patient).address());
+    let c = Client::new(node.base.clone(), genesis.chain_id.clone(), &auth);
+    let used = rt.block_on(async {
+        c.ok(&c.tx(&patient, 1, register(&patient, 100))).await;
+        let used = c.header(&patient, "GET", &path, b"");
+        let r = c.http.get(format!("{}{path}", c.base)).header("authorization", used.clone()).send().await.unwrap();
+        assert_eq!(r.status().as_u16(), 200);
+        used
+    });
+    node.sigkill();
+    let node = NodeProc::start(dir.path());
+    let c = Client::new(node.base.clone(), genesis.chain_id.clone(), &auth);
+    rt.block_on(async {
+        let r = c.http.get(format!("{}{path}", c.base)).header("authorization", used).send().await.unwrap();
+        assert_eq!(r.status().as_u16(), 401, "the request used before the restart is refused");
+        let v: Value = r.json().await.unwrap();
+        assert_eq!(v["code"], "stale_request", "{v}");
+        assert!(v["message"].as_str().unwrap().contains("before this node last started"), "{v}");
+        let (s, v) = c.get_as(&patient, &path).await;
+        assert_eq!(s, 200, "a request signed afresh: {v}");
+    });
+}
