@@ -1,7 +1,8 @@
 //! Limits on the public port, so that one client cannot take the node from everyone else: a
 //! request rate per IP address and per signed-in account (token buckets of the `governor`
-//! crate, through `tower_governor`), new patient accounts per IP address by the hour (checked
-//! by the submission service, which sees what a request registers), a cap on requests being
+//! crate, through `tower_governor`), transactions per IP address and new patient accounts
+//! per IP address by the hour (`SiteAllowance`, checked by the submission service, which
+//! sees what a request holds), a cap on requests being
 //! handled at once (more are shed), a cap on open connections, and time limits on reading a
 //! request's headers and on a whole request. Over a limit a client gets `429` or `503` with
 //! `Retry-After` and a sentence that says what to do. Limits act before a request is handled,
@@ -66,6 +67,8 @@ pub struct Limits {
     /// New patient accounts one IP address may register in an hour (bursts of a tenth of
     /// that): each is on the ledger for good. 0: no limit.
     pub registrations_per_hour: u32,
+    /// Transactions from one IP address (each is verified: a batch counts for what it holds).
+    pub txs_per_address: Rate,
     /// Free disk space uploads may not eat into: below it they are refused, so that blocks
     /// (and the records anchoring what was uploaded) can always be committed.
     pub upload_reserve_bytes: u64,
@@ -82,6 +85,7 @@ impl Default for Limits {
             request_timeout: Duration::from_secs(60),
             uploads: UPLOAD_QUOTA,
             registrations_per_hour: 600,
+            txs_per_address: Rate { per_sec: 2000, burst: 20_000 },
             upload_reserve_bytes: UPLOAD_RESERVE_MIB * 1024 * 1024,
         }
     }
@@ -107,6 +111,10 @@ pub struct LimitSettings {
     /// that); 0: no limit.
     #[arg(long, default_value_t = LimitSettings::default().registrations_per_hour)]
     pub registrations_per_hour: u32,
+    /// Transactions a second from one IP address, sustained (bursts of ten seconds' worth;
+    /// a batch counts for what it holds); 0: no limit.
+    #[arg(long, default_value_t = LimitSettings::default().txs_per_address)]
+    pub txs_per_address: u32,
     /// Free disk space (MiB) kept for the ledger: uploads that would leave less are refused
     /// (503 disk_low) while transactions and reads go on.
     #[arg(long, default_value_t = LimitSettings::default().upload_reserve_mib)]
@@ -122,6 +130,7 @@ impl Default for LimitSettings {
             max_in_flight: d.max_in_flight,
             max_connections: d.max_connections,
             registrations_per_hour: d.registrations_per_hour,
+            txs_per_address: d.txs_per_address.per_sec,
             upload_reserve_mib: d.upload_reserve_bytes / (1024 * 1024),
         }
     }
@@ -135,6 +144,7 @@ impl LimitSettings {
             max_in_flight: self.max_in_flight,
             max_connections: self.max_connections,
             registrations_per_hour: self.registrations_per_hour,
+            txs_per_address: Rate { per_sec: self.txs_per_address, burst: self.txs_per_address.saturating_mul(10) },
             upload_reserve_bytes: self.upload_reserve_mib.saturating_mul(1024 * 1024),
             ..Limits::default()
         }
@@ -150,6 +160,7 @@ impl Limits {
             per_account: Rate::UNLIMITED,
             max_in_flight: 0,
             registrations_per_hour: 0,
+            txs_per_address: Rate::UNLIMITED,
             ..Limits::default()
         }
     }
@@ -183,28 +194,62 @@ pub fn site_of(ip: IpAddr) -> IpAddr {
     }
 }
 
-/// Registrations counted per IP address (`Limits::registrations_per_hour`).
-pub struct RegistrationLimit(Option<Arc<governor::DefaultKeyedRateLimiter<IpAddr>>>);
+/// Something counted per site (an IP address; an IPv6 /64) and taken `n` at a time: new
+/// patient accounts (`Limits::registrations_per_hour`) and transactions
+/// (`Limits::txs_per_address`). Taken before anything is verified; over it, the whole
+/// request is refused (429) and nothing of it is ordered.
+pub struct SiteAllowance {
+    limiter: Option<Arc<governor::DefaultKeyedRateLimiter<IpAddr>>>,
+    /// The refusal's code, and its sentence given the seconds to wait.
+    code: &'static str,
+    says: fn(u64) -> String,
+}
 
-impl RegistrationLimit {
-    pub fn new(per_hour: u32) -> Self {
-        RegistrationLimit(std::num::NonZeroU32::new(per_hour).map(|n| {
+impl SiteAllowance {
+    /// New patient accounts: `per_hour` an hour, in bursts of a tenth of that.
+    pub fn registrations(per_hour: u32) -> Self {
+        let quota = std::num::NonZeroU32::new(per_hour).map(|n| {
             let burst = std::num::NonZeroU32::new(per_hour / 10).unwrap_or(std::num::NonZeroU32::MIN);
-            let limiter = Arc::new(governor::RateLimiter::keyed(governor::Quota::per_hour(n).allow_burst(burst)));
+            governor::Quota::per_hour(n).allow_burst(burst)
+        });
+        Self::new(quota, "registration_limited", |wait| {
+            format!(
+                "Too many new accounts were registered from this network address. Wait {wait} s (Retry-After) and try again, or ask the hospital."
+            )
+        })
+    }
+
+    /// Transactions (each is verified, a batch holds up to 2048): `rate`.
+    pub fn transactions(rate: Rate) -> Self {
+        let quota = std::num::NonZeroU32::new(rate.per_sec).map(|n| {
+            let burst = std::num::NonZeroU32::new(rate.burst).unwrap_or(n);
+            governor::Quota::per_second(n).allow_burst(burst)
+        });
+        Self::new(quota, "rate_limited", |wait| {
+            format!(
+                "Too many transactions were sent from this network address. Wait {wait} s (Retry-After) and try again, in smaller batches."
+            )
+        })
+    }
+
+    fn new(quota: Option<governor::Quota>, code: &'static str, says: fn(u64) -> String) -> Self {
+        let limiter = quota.map(|q| {
+            let limiter = Arc::new(governor::RateLimiter::keyed(q));
             forget_idle(limiter.clone());
             limiter
-        }))
+        });
+        SiteAllowance { limiter, code, says }
     }
 
     pub fn is_on(&self) -> bool {
-        self.0.is_some()
+        self.limiter.is_some()
     }
 
-    /// Takes `n` registrations from the allowance of `peer` (its site), or says when to try
-    /// again. A request the node cannot place (no peer address) is not limited here.
+    /// Takes `n` from the allowance of `peer` (its site), or says when to try again. A
+    /// request the node cannot place (no peer address) is not limited here.
     pub fn take(&self, peer: Option<IpAddr>, n: usize) -> Result<(), ApiError> {
         let (Some(limiter), Some(peer), Some(n)) =
-            (&self.0, peer, u32::try_from(n).ok().and_then(std::num::NonZeroU32::new))
+            (&self.limiter, peer, u32::try_from(n).ok().and_then(std::num::NonZeroU32::new))
         else {
             return Ok(());
         };
@@ -213,20 +258,12 @@ impl RegistrationLimit {
             Ok(Ok(())) => Ok(()),
             Ok(Err(not_until)) => {
                 let wait = not_until.wait_time_from(limiter.clock().now()).as_secs_f64().ceil() as u64;
-                Err(ApiError::new(
-                    ErrorKind::RateLimited,
-                    "registration_limited",
-                    format!(
-                        "Too many new accounts were registered from this network address. Wait {} s (Retry-After) and try again, or ask the hospital.",
-                        wait.max(1)
-                    ),
-                )
-                .retry_after(wait))
+                Err(ApiError::new(ErrorKind::RateLimited, self.code, (self.says)(wait.max(1))).retry_after(wait))
             }
             Err(_) => Err(ApiError::new(
                 ErrorKind::RateLimited,
-                "registration_limited",
-                "More registrations in one request than this node allows from one address at once; send fewer.",
+                self.code,
+                "More in one request than this node allows from one address at once; send fewer.",
             )
             .retry_after(1)),
         }

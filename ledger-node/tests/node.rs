@@ -52,8 +52,8 @@ impl NodeProc {
     }
     /// Like `start`, with more `serve` options.
     fn start_with(dir: &std::path::Path, more: &[&str]) -> NodeProc {
-        // The tests' loads are registrations from this one machine (their limit is tested in
-        // limits/).
+        // The tests' loads are registrations and batches from this one machine (their limits
+        // are tested in limits/).
         let mut args: Vec<&std::ffi::OsStr> = vec![
             "serve".as_ref(),
             "--data-dir".as_ref(),
@@ -61,6 +61,8 @@ impl NodeProc {
             "--listen".as_ref(),
             "127.0.0.1:0".as_ref(),
             "--registrations-per-hour".as_ref(),
+            "0".as_ref(),
+            "--txs-per-address".as_ref(),
             "0".as_ref(),
         ];
         args.extend(more.iter().map(std::ffi::OsStr::new));

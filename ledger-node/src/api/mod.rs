@@ -61,7 +61,8 @@ pub struct Inner {
     /// What the public port allows one client.
     pub limits: crate::limits::Limits,
     /// Registrations counted per IP address.
-    pub(crate) registrations: crate::limits::RegistrationLimit,
+    pub(crate) registrations: crate::limits::SiteAllowance,
+    pub(crate) transactions: crate::limits::SiteAllowance,
     /// When uploads were last swept for ones never anchored (node time, ms).
     pub(crate) last_upload_sweep: std::sync::atomic::AtomicU64,
 }
@@ -94,7 +95,8 @@ impl AppState {
             node_address,
             escrow: std::sync::OnceLock::new(),
             clock,
-            registrations: crate::limits::RegistrationLimit::new(limits.registrations_per_hour),
+            registrations: crate::limits::SiteAllowance::registrations(limits.registrations_per_hour),
+            transactions: crate::limits::SiteAllowance::transactions(limits.txs_per_address),
             limits,
             last_upload_sweep: std::sync::atomic::AtomicU64::new(0),
         }))

@@ -32,23 +32,25 @@ pub(super) async fn submit_tx(
 ) -> ApiResult<Json<Receipt>> {
     let req: SubmitTx = parse_json(body)?;
     let raw = parse_hex_tx(&req.tx)?;
-    count_registrations(&s, peer, std::slice::from_ref(&raw))?;
+    count_against_allowances(&s, peer, std::slice::from_ref(&raw))?;
     one_outcome(s.submit_one(raw).await?)
 }
 
-/// Registrations (new accounts, free to make) count against their sender's address
-/// allowance before anything is verified; over it, the whole request is refused (429) and
-/// nothing of it is ordered.
-fn count_registrations(
+/// A request's transactions, and the registrations (new accounts, free to make) among them,
+/// count against their sender's address allowances before anything is verified; over one,
+/// the whole request is refused (429) and nothing of it is ordered.
+fn count_against_allowances(
     s: &AppState,
     peer: Option<Extension<ConnectInfo<SocketAddr>>>,
     raw: &[Vec<u8>],
 ) -> ApiResult<()> {
+    let peer = peer.map(|Extension(ConnectInfo(a))| a.ip());
+    s.0.transactions.take(peer, raw.len())?;
     if !s.0.registrations.is_on() {
         return Ok(());
     }
     let n = raw.iter().filter(|t| wire_kind(t) == Some(TxKind::RegisterPatient)).count();
-    s.0.registrations.take(peer.map(|Extension(ConnectInfo(a))| a.ip()), n)
+    s.0.registrations.take(peer, n)
 }
 
 /// A transaction's kind, read from its canonical bytes without verifying it (None: it does
@@ -66,7 +68,7 @@ pub(super) async fn submit_batch(
 ) -> ApiResult<Json<BatchResults>> {
     let req: SubmitBatch = parse_json(body)?;
     let raw = batch_txs(&req)?;
-    count_registrations(&s, peer, &raw)?;
+    count_against_allowances(&s, peer, &raw)?;
     Ok(Json(BatchResults::from(s.submit_raw(raw).await?)))
 }
 

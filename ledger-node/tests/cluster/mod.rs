@@ -67,7 +67,7 @@ impl Cluster {
     fn write_config(&self, i: usize, join: bool, extra: &str) {
         // The tests' load is registrations from this one machine.
         let t = ledger_node::config::loopback_node_toml(self.dir.path(), i as u64, &self.ports, join).unwrap()
-            + "\n[limits]\nregistrations_per_hour = 0\n"
+            + "\n[limits]\nregistrations_per_hour = 0\ntxs_per_address = 0\n"
             + extra;
         std::fs::write(self.config_path(i), t).unwrap();
     }

@@ -248,3 +248,42 @@ async fn registrations_from_one_address_are_limited_and_others_still_register() 
     assert_eq!(r.status(), 429);
     assert_eq!(r.json::<Value>().await.unwrap()["code"], "registration_limited");
 }
+
+/// Transactions count against their address's allowance by what a request holds, not one a
+/// request: before, a batch of 2048 cost the same as one transaction, so one address within
+/// its request rate could ask for ten times the signatures the node can verify. Over it: 429
+/// with Retry-After, nothing of the batch ordered, and another address is still served.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn transactions_are_counted_by_what_a_batch_holds() {
+    let limits = Limits { txs_per_address: Rate { per_sec: 10, burst: 100 }, ..Limits::unmetered() };
+    let (c, _, _dir) = limited(limits).await;
+    let chain = c.chain.clone();
+    let regs = |prefix: &str, n: usize| -> Vec<String> {
+        (0..n)
+            .map(|i| {
+                let k = key(&format!("{prefix}-{i}"));
+                let t = Transaction { chain_id: chain.clone(), signer: pk(&k), nonce: 1, body: register(&k, 100) };
+                hex::encode(t.sign(&k).to_canonical_bytes())
+            })
+            .collect()
+    };
+    let send = async |http: &reqwest::Client, txs: Vec<String>| {
+        let r = http.post(format!("{}/v1/transactions/batch", c.base)).json(&json!({ "txs": txs })).send().await;
+        let r = r.unwrap();
+        let wait = r.headers().get("retry-after").map(|v| v.to_str().unwrap().parse::<u64>().unwrap());
+        (r.status().as_u16(), wait, r.json::<Value>().await.unwrap())
+    };
+    let busy = from([127, 0, 0, 6]);
+    let (s, _, v) = send(&busy, regs("batch-a", 90)).await;
+    assert_eq!(s, 200, "{v}");
+    let refused = regs("batch-b", 20);
+    let (s, wait, v) = send(&busy, refused.clone()).await;
+    assert_eq!((s, v["code"].as_str().unwrap()), (429, "rate_limited"), "{v}");
+    assert!(wait.is_some_and(|w| w >= 1), "Retry-After {wait:?}");
+    assert!(v["message"].as_str().unwrap().contains("transactions"), "{v}");
+    let first = SignedTransaction::from_canonical_bytes(&hex::decode(&refused[0]).unwrap()).unwrap();
+    let unknown = c.get_as(&key("batch-b-0"), &format!("/v1/accounts/{}", first.tx.signer.address())).await;
+    assert_eq!(unknown.0, 404, "nothing of the refused batch was ordered: {}", unknown.1);
+    let (s, _, v) = send(&from([127, 0, 0, 7]), regs("batch-c", 20)).await;
+    assert_eq!(s, 200, "another address is served: {v}");
+}

@@ -22,7 +22,7 @@ use std::time::{Duration, Instant};
 
 /// `serve` on a free port with the public port's limits off (the load is one machine's),
 /// then the data directory.
-const SERVE_UNLIMITED: [&str; 12] = [
+const SERVE_UNLIMITED: [&str; 14] = [
     "serve",
     "--listen",
     "127.0.0.1:0",
@@ -33,6 +33,8 @@ const SERVE_UNLIMITED: [&str; 12] = [
     "--max-in-flight",
     "0",
     "--registrations-per-hour",
+    "0",
+    "--txs-per-address",
     "0",
     "--data-dir",
 ];
@@ -426,7 +428,7 @@ fn cluster_main(args: &Args) -> anyhow::Result<()> {
     for i in 1..=3 {
         // One load process stands in for many clients: no rate limits.
         let toml = ledger_node::config::loopback_node_toml(&cdir, i, &ports, false)?
-            + "\n[limits]\nrate_per_address = 0\nrate_per_account = 0\nmax_in_flight = 0\nregistrations_per_hour = 0\n";
+            + "\n[limits]\nrate_per_address = 0\nrate_per_account = 0\nmax_in_flight = 0\nregistrations_per_hour = 0\ntxs_per_address = 0\n";
         std::fs::write(cdir.join(format!("node{i}.toml")), toml)?;
     }
     let apis: Vec<String> = ports.iter().map(|(a, _)| format!("http://127.0.0.1:{a}")).collect();
