@@ -666,7 +666,8 @@ async fn unlock_journey(j: &Journey) -> Result<()> {
 
 /// The portal runs under the node's Content-Security-Policy (the unlocked dashboard above is
 /// the proof that the page works under it), and script injected into the page does not run:
-/// neither an inline `<script>` nor an event-handler attribute.
+/// neither an inline `<script>` nor an event-handler attribute; and the bootstrap does not
+/// hand the start module's exports to every script on the page (`window.wasmBindings`).
 async fn browser_defences(j: &Journey, b: &Browser) -> Result<()> {
     for path in ["/", "/patient", "/v1/info"] {
         let headers = j.ledger.headers_of(path).await?;
@@ -702,6 +703,9 @@ async fn browser_defences(j: &Journey, b: &Browser) -> Result<()> {
     let after = b.script("return [window.__injected, window.__violations];").await?;
     ensure!(after[0] == 0, "an injected event handler ran ({after})");
     ensure!(after[1].as_u64().unwrap_or(0) >= 2, "the browser should report both refusals ({after})");
+    // The page's bootstrap leaves nothing of the start module on `window` for another script.
+    let exposed = b.script("return typeof window.wasmBindings;").await?;
+    ensure!(exposed == serde_json::json!("undefined"), "the start module's exports are on window ({exposed})");
     b.shot("injection-refused").await?;
     Ok(())
 }
