@@ -105,7 +105,8 @@ impl From<Vec<Outcome>> for BatchResults {
 
 #[utoipa::path(put, path = "/v1/blobs", request_body(content = Vec<u8>, content_type = "application/octet-stream", description = "Encrypted record envelope"),
     responses((status = 201, description = "Stored under its content address"), (status = 413, description = "Larger than the blob limit"),
-              (status = 429, description = "The account's uploads not yet anchored by a record are at their quota")))]
+              (status = 429, description = "The account's uploads not yet anchored by a record are at their quota"),
+              (status = 503, description = "disk_low: the node's free disk is down to what it keeps for blocks")))]
 pub(super) async fn put_blob(
     State(s): State<AppState>,
     Extension(caller): Extension<Caller>,
