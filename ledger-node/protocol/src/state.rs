@@ -217,6 +217,11 @@ pub struct State {
     pub break_glass: BTreeMap<Hash, BreakGlassGrant>,
     /// Each clinician's break-glass grants, oldest first.
     pub break_glass_by: BTreeMap<Address, Vec<Hash>>,
+    /// The consents granted to each grantee, oldest first (a provider's list is read
+    /// without going through every consent).
+    pub consents_by_grantee: BTreeMap<Address, Vec<Hash>>,
+    /// The claims addressed to each insurer, oldest first.
+    pub claims_by_insurer: BTreeMap<Address, Vec<Hash>>,
     pub prescriptions: BTreeMap<Hash, Prescription>,
     pub claims: BTreeMap<Hash, Claim>,
     pub segments: BTreeMap<Hash, TwinSegment>,
@@ -301,6 +306,7 @@ impl State {
             }
             Change::NewConsent(c) => {
                 self.patients.entry(c.patient).or_default().consents.push(c.id);
+                self.consents_by_grantee.entry(c.grantee).or_default().push(c.id);
                 self.consents.insert(c.id, c);
             }
             Change::Deactivate { provider, at } => {
@@ -366,6 +372,7 @@ impl State {
             }
             Change::NewClaim(c) => {
                 self.patients.entry(c.patient).or_default().claims.push(c.id);
+                self.claims_by_insurer.entry(c.insurer).or_default().push(c.id);
                 self.claims.insert(c.id, c);
             }
             Change::DecideClaim { claim, decision } => {

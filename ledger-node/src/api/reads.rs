@@ -321,11 +321,10 @@ pub(super) async fn grantee_consents(
     let a = only_themselves(&s, &caller, &a, "another provider's consents")?;
     let now = s.now_ms() / 1000;
     let h = s.0.ledger.head();
-    let mut v: Vec<_> = h
-        .state
-        .consents
-        .values()
-        .filter(|c| c.grantee == a)
+    let ids = h.state.consents_by_grantee.get(&a).map_or(&[][..], Vec::as_slice);
+    let mut v: Vec<_> = ids
+        .iter()
+        .filter_map(|id| h.state.consents.get(id))
         .map(|c| ConsentView { status: c.status(now), consent: c.clone() })
         .collect();
     v.sort_by_key(|c| std::cmp::Reverse(c.consent.granted_at));
@@ -341,7 +340,8 @@ pub(super) async fn insurer_claims(
 ) -> ApiResult<Json<Vec<Claim>>> {
     let a = only_themselves(&s, &caller, &a, "another insurer's claims")?;
     let h = s.0.ledger.head();
-    let mut v: Vec<_> = h.state.claims.values().filter(|c| c.insurer == a).cloned().collect();
+    let ids = h.state.claims_by_insurer.get(&a).map_or(&[][..], Vec::as_slice);
+    let mut v: Vec<_> = ids.iter().filter_map(|id| h.state.claims.get(id)).cloned().collect();
     v.sort_by_key(|c| std::cmp::Reverse(c.submitted_at));
     Ok(Json(v))
 }
