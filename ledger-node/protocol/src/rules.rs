@@ -290,8 +290,6 @@ fn managed_staff<'a>(state: &'a State, me: &Account, provider: &Address) -> Resu
     }
 }
 
-/// Decides whether `vtx` is allowed at time `now` (Unix seconds, the block's time) against
-/// `state`, and what it changes. Pure: no IO, no clock, no randomness.
 /// Whether `q` (its signature already verified with the transaction's) is `reader`'s own
 /// request to read `record`, addressed to the node `logger` that logs it, on this chain,
 /// signed around block time `now` (seconds).
@@ -326,6 +324,8 @@ fn requested_by_reader(
     Ok(())
 }
 
+/// Decides whether `vtx` is allowed at time `now` (Unix seconds, the block's time) against
+/// `state`, and what it changes. Pure: no IO, no clock, no randomness.
 pub fn apply(state: &State, vtx: &VerifiedTx, now: u64) -> Result<Effects, Rejection> {
     let tx = vtx.tx();
     let id = vtx.id();
