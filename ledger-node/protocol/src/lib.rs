@@ -8,6 +8,7 @@ pub mod codec;
 pub mod crypto;
 pub mod error;
 pub mod merkle;
+pub mod request;
 pub mod rules;
 pub mod state;
 pub mod tx;

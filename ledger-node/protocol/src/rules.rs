@@ -5,10 +5,10 @@
 
 use crate::crypto::{Address, Hash, PublicKey};
 use crate::error::Rejection;
+use crate::request::{API_REQUEST_WINDOW_MS, SignedApiRequest};
 use crate::state::*;
 use crate::tx::{AccessBasis, Sealed, TxBody, VerifiedTx, WrappedKey};
 use crate::types::{Action, DataClass, Purpose, Role};
-use crate::wire::{API_REQUEST_WINDOW_MS, SignedApiRequest};
 use std::collections::{BTreeMap, BTreeSet};
 
 /// Longest break-glass access, in seconds (24 hours).

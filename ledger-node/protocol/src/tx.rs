@@ -6,8 +6,8 @@
 use crate::codec::{Decode, DecodeError, Encode, MAX_TX_BYTES, Reader, Writer};
 use crate::crypto::{Address, Hash, PublicKey, Signature, SignatureVerifier, sha256, sign_digest};
 use crate::error::Rejection;
+use crate::request::SignedApiRequest;
 use crate::types::{Actions, DataClass, Purpose, Role, Stage};
-use crate::wire::SignedApiRequest;
 use serde::{Deserialize, Serialize};
 
 /// Version of the transaction encoding and signing rules. Version 2 sealed every free-text
