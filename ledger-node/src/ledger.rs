@@ -230,6 +230,9 @@ pub enum OrderError {
     /// One request holds more than a block can (a whole sentence).
     #[error("{0}")]
     TooLarge(String),
+    /// The node's free disk is down to its ledger reserve (a whole sentence).
+    #[error("{0}")]
+    DiskLow(String),
 }
 
 /// What happened to one submitted transaction: its receipt, or why it was refused (a
@@ -300,12 +303,43 @@ pub struct BlockConfig {
     pub max_txs: usize,
     /// Submissions that may wait for the producer at once; more are refused at once.
     pub max_queued: usize,
+    /// Free disk space below which no block is cut (`Limits::ledger_reserve_bytes`; 0: none).
+    pub disk_reserve_bytes: u64,
 }
 
 impl Default for BlockConfig {
     fn default() -> Self {
-        BlockConfig { max_wait: Duration::from_millis(2), max_txs: MAX_BLOCK_TXS, max_queued: MAX_QUEUED_SUBMISSIONS }
+        BlockConfig {
+            max_wait: Duration::from_millis(2),
+            max_txs: MAX_BLOCK_TXS,
+            max_queued: MAX_QUEUED_SUBMISSIONS,
+            disk_reserve_bytes: 0,
+        }
     }
+}
+
+/// Why no block may be written now: the disk holding `store` has less free space than
+/// `reserve` bytes. `None` when it has enough, or when its free space cannot be told (the
+/// write then meets the disk itself).
+pub fn short_of_disk(store: &Store, reserve: u64) -> Option<OrderError> {
+    if reserve == 0 {
+        return None;
+    }
+    let free = match store.free_bytes() {
+        Ok(free) => free,
+        Err(e) => {
+            tracing::warn!(error = %e, "cannot check the free disk before a block");
+            return None;
+        }
+    };
+    (free < reserve).then(|| {
+        let mib = |b: u64| b / (1024 * 1024);
+        OrderError::DiskLow(format!(
+            "The node's disk is nearly full ({} MiB free; it keeps {} MiB so that what it has acknowledged stays safe), so it takes no transactions now; reads go on. The operator must free space or give the node a larger disk; send it again then.",
+            mib(free),
+            mib(reserve)
+        ))
+    })
 }
 
 /// Submissions gathered for one block, never more than it may hold (in transactions and
@@ -570,6 +604,10 @@ fn produce(
                 }
                 Err(_) => break,
             }
+        }
+        if let Some(e) = short_of_disk(&ledger.store, cfg.disk_reserve_bytes) {
+            gather.fail(e);
+            continue;
         }
         let started = Instant::now();
         let mut w = ledger.writer();
@@ -931,7 +969,8 @@ mod tests {
         let (genesis, _) = genesis_head(&producer);
         let dir = tempfile::tempdir().unwrap();
         let ledger = Arc::new(Ledger::open(dir.path(), genesis).unwrap());
-        let cfg = BlockConfig { max_wait: Duration::from_millis(1), max_txs: 1, max_queued: 2 };
+        let cfg =
+            BlockConfig { max_wait: Duration::from_millis(1), max_txs: 1, max_queued: 2, ..BlockConfig::default() };
         let clock = BlockClock::new(system_clock(), NodeClock::default());
         let orderer = LocalOrderer::start(ledger.clone(), producer, cfg, Arc::new(Metrics::default()), clock);
         let held = ledger.writer();

@@ -47,6 +47,11 @@ pub const UPLOAD_QUOTA: crate::store::UploadQuota =
 /// Free disk space, by default, that uploads may not eat into (`Limits::upload_reserve_bytes`).
 pub const UPLOAD_RESERVE_MIB: u64 = 256;
 
+/// Free disk space, by default, below which no block is cut (`Limits::ledger_reserve_bytes`):
+/// room for the largest append a leader sends (two blocks, in the Raft log and in the chain)
+/// several times over.
+pub const LEDGER_RESERVE_MIB: u64 = 64;
+
 /// What the public port allows.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Limits {
@@ -72,6 +77,10 @@ pub struct Limits {
     /// Free disk space uploads may not eat into: below it they are refused, so that blocks
     /// (and the records anchoring what was uploaded) can always be committed.
     pub upload_reserve_bytes: u64,
+    /// Free disk space below which the node cuts no block and, in a cluster, takes none from
+    /// its leader: transactions are refused (503 disk_low) before the disk is full, since a
+    /// Raft engine whose log write fails stops for good. 0: no reserve.
+    pub ledger_reserve_bytes: u64,
 }
 
 impl Default for Limits {
@@ -87,6 +96,7 @@ impl Default for Limits {
             registrations_per_hour: 600,
             txs_per_address: Rate { per_sec: 2000, burst: 20_000 },
             upload_reserve_bytes: UPLOAD_RESERVE_MIB * 1024 * 1024,
+            ledger_reserve_bytes: LEDGER_RESERVE_MIB * 1024 * 1024,
         }
     }
 }
@@ -119,6 +129,11 @@ pub struct LimitSettings {
     /// (503 disk_low) while transactions and reads go on.
     #[arg(long, default_value_t = LimitSettings::default().upload_reserve_mib)]
     pub upload_reserve_mib: u64,
+    /// Free disk space (MiB) below which no block is cut: transactions are refused (503
+    /// disk_low) before the disk is full, and in a cluster the node takes no blocks from its
+    /// leader until space is back. Keep it below the upload reserve; 0: none.
+    #[arg(long, default_value_t = LimitSettings::default().ledger_reserve_mib)]
+    pub ledger_reserve_mib: u64,
 }
 
 impl Default for LimitSettings {
@@ -132,6 +147,7 @@ impl Default for LimitSettings {
             registrations_per_hour: d.registrations_per_hour,
             txs_per_address: d.txs_per_address.per_sec,
             upload_reserve_mib: d.upload_reserve_bytes / (1024 * 1024),
+            ledger_reserve_mib: d.ledger_reserve_bytes / (1024 * 1024),
         }
     }
 }
@@ -146,6 +162,7 @@ impl LimitSettings {
             registrations_per_hour: self.registrations_per_hour,
             txs_per_address: Rate { per_sec: self.txs_per_address, burst: self.txs_per_address.saturating_mul(10) },
             upload_reserve_bytes: self.upload_reserve_mib.saturating_mul(1024 * 1024),
+            ledger_reserve_bytes: self.ledger_reserve_mib.saturating_mul(1024 * 1024),
             ..Limits::default()
         }
     }

@@ -268,6 +268,7 @@ fn main() -> anyhow::Result<()> {
             let blocks = BlockConfig {
                 max_wait: std::time::Duration::from_millis(block_ms),
                 max_txs: usize::from(block_txs),
+                disk_reserve_bytes: limits.limits().ledger_reserve_bytes,
                 ..BlockConfig::default()
             };
             let listen_tls = match (tls_cert, tls_key) {

@@ -21,6 +21,8 @@ mod cluster;
 mod durability;
 #[path = "limits/mod.rs"]
 mod limits;
+#[path = "support/small_fs.rs"]
+mod small_fs;
 
 fn key(seed: &str) -> k256::ecdsa::SigningKey {
     k256::ecdsa::SigningKey::from_slice(&sha256(&[seed.as_bytes()]).0).unwrap()

@@ -83,6 +83,7 @@ impl From<OrderError> for ApiError {
     fn from(e: OrderError) -> Self {
         match e {
             OrderError::TooLarge(why) => ApiError::new(ErrorKind::TooLarge, "too_large", why),
+            OrderError::DiskLow(why) => ApiError::new(ErrorKind::Unavailable, "disk_low", why).retry_after(60),
             e => ApiError::unavailable(e.to_string()),
         }
     }

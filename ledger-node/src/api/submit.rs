@@ -24,7 +24,8 @@ fn one_outcome(outcome: Outcome) -> ApiResult<Json<Receipt>> {
     responses((status = 200, description = "Durably committed; the receipt names the block"),
               (status = 400, description = "Malformed JSON or transaction", body = crate::openapi::ErrorDoc),
               (status = 401, description = "Bad signature"), (status = 403, description = "Not allowed by the consent rules"),
-              (status = 409, description = "Stale nonce or already done"), (status = 413, description = "Too large")))]
+              (status = 409, description = "Stale nonce or already done"), (status = 413, description = "Too large"),
+              (status = 503, description = "unavailable, or disk_low: the node's free disk is down to its ledger reserve")))]
 pub(super) async fn submit_tx(
     State(s): State<AppState>,
     peer: Option<Extension<ConnectInfo<SocketAddr>>>,
@@ -60,7 +61,8 @@ fn wire_kind(bytes: &[u8]) -> Option<TxKind> {
 }
 
 #[utoipa::path(post, path = "/v1/transactions/batch", request_body(content = crate::openapi::SubmitBatchDoc),
-    responses((status = 200, description = "One result per transaction, in order: a receipt or an error")))]
+    responses((status = 200, description = "One result per transaction, in order: a receipt or an error"),
+              (status = 503, description = "unavailable, or disk_low: the node's free disk is down to its ledger reserve")))]
 pub(super) async fn submit_batch(
     State(s): State<AppState>,
     peer: Option<Extension<ConnectInfo<SocketAddr>>>,

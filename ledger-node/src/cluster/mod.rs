@@ -284,6 +284,7 @@ pub async fn start(c: &ClusterConfig) -> anyhow::Result<ClusterNode> {
     let blocks = BlockConfig {
         max_wait: Duration::from_millis(c.blocks.max_wait_ms),
         max_txs: c.blocks.max_txs.max(1),
+        disk_reserve_bytes: c.limits.limits().ledger_reserve_bytes,
         ..BlockConfig::default()
     };
     let orderer = orderer::ClusterOrderer::start(

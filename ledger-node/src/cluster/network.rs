@@ -207,6 +207,16 @@ async fn append(State(p): State<RaftPort>, Json(req): Json<AppendEntriesRequest<
         tracing::warn!(leader = ?req.vote.leader_id(), %why, "refused to replicate a block timed ahead of this node's clock");
         return error(ErrorKind::Conflict, "block_time_ahead", why);
     }
+    // Blocks are taken only with the ledger's reserve free: a log write that fails for
+    // want of space would stop this node's Raft engine for good. The leader keeps sending
+    // them (its heartbeats, with no entries, still reach the engine, so no election starts)
+    // and this node catches up once space is back, without a restart.
+    if !req.entries.is_empty()
+        && let Some(e) = crate::ledger::short_of_disk(&p.app.0.ledger.store, p.app.0.limits.ledger_reserve_bytes)
+    {
+        tracing::warn!(entries = req.entries.len(), "took no blocks from the leader: the disk is down to its reserve");
+        return ApiError::from(e).into_response();
+    }
     Json(p.orderer.raft.append_entries(req).await).into_response()
 }
 
@@ -234,6 +244,10 @@ async fn snapshot(State(p): State<RaftPort>, Json(req): Json<InstallSnapshotRequ
     if let Err(why) = p.chunks.admit(&req.meta.snapshot_id, req.offset, req.data.len(), req.done) {
         tracing::warn!(leader = ?req.vote.leader_id(), %why, "refused a snapshot chunk");
         return error(ErrorKind::Malformed, "snapshot_chunk_out_of_order", why);
+    }
+    if let Some(e) = crate::ledger::short_of_disk(&p.app.0.ledger.store, p.app.0.limits.ledger_reserve_bytes) {
+        tracing::warn!("took no snapshot from the leader: the disk is down to its reserve");
+        return ApiError::from(e).into_response();
     }
     Json(p.orderer.raft.install_snapshot(req).await).into_response()
 }

@@ -295,6 +295,10 @@ impl Producer {
                     }
                 }
             }
+            if let Some(e) = crate::ledger::short_of_disk(&self.ledger.store, self.cfg.disk_reserve_bytes) {
+                batch.fail(e);
+                continue;
+            }
             let Some(sh) = shadow.as_mut() else { continue };
             let permit = match in_flight.clone().acquire_owned().await {
                 Ok(p) => p,

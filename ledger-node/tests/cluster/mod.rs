@@ -1169,3 +1169,86 @@ fn a_follower_refuses_to_replicate_a_block_timed_ahead_of_its_clock() {
     let why = refuse_blocks_from_the_future([fine.as_slice(), ahead.as_slice()].into_iter(), now).unwrap_err();
     assert!(why.contains("ahead of this node's clock"), "{why}");
 }
+
+/// Each node on a 40 MiB filesystem with 8 MiB kept for the ledger. A follower whose disk
+/// is down to under that takes no blocks (a failed Raft log write would stop its engine for
+/// good) while the other two go on; once space is back it catches up, without a restart. A
+/// leader down to its reserve refuses writes with `disk_low`, in words (also through a
+/// follower), and takes them once space is back.
+#[test]
+fn a_node_short_of_disk_takes_no_blocks_and_carries_on_once_space_is_back() {
+    use super::small_fs::{SmallFs, fill_leaving};
+    let _one = lock();
+    let mut c = Cluster::new(3, "ledger_reserve_mib = 8\nupload_reserve_mib = 8\n");
+    let mut disks = Vec::new();
+    for i in 1..=3 {
+        match SmallFs::mount_keeping(&c.data_dir(i), 40) {
+            Ok(fs) => disks.push(fs),
+            Err(e) => {
+                eprintln!(
+                    "SKIPPED a_node_short_of_disk_takes_no_blocks_and_carries_on_once_space_is_back: cannot mount a small filesystem here ({e})"
+                );
+                return;
+            }
+        }
+    }
+    for i in 1..=3 {
+        c.start(i);
+    }
+    let leader = c.leader(Duration::from_secs(20));
+    let follower = (1..=3).find(|&i| i != leader).unwrap();
+    let tx_path = |t: &SignedTransaction| format!("/v1/transactions/{}", t.id());
+    let still_running = |c: &mut Cluster| {
+        for i in 1..=3 {
+            let p = c.procs[i - 1].as_mut().unwrap();
+            assert!(p.child.try_wait().unwrap().is_none(), "node {i} stopped");
+        }
+    };
+    let (s, v) = c.submit(leader, &registration("test-cluster", "disk-before")).unwrap();
+    assert_eq!(s, 200, "{v}");
+
+    // A follower short of disk: the other two commit without it.
+    let ballast = fill_leaving(&c.data_dir(follower), 2 << 20);
+    let while_low = registration("test-cluster", "disk-follower-low");
+    let (s, v) = c.submit(leader, &while_low).unwrap();
+    assert_eq!(s, 200, "a majority commits while one follower is short of disk: {v}");
+    std::thread::sleep(Duration::from_secs(2));
+    assert_eq!(c.get(follower, &tx_path(&while_low)).0, 404, "the follower took a block below its reserve");
+    still_running(&mut c);
+    std::fs::remove_file(&ballast).unwrap();
+    let t0 = Instant::now();
+    while c.get(follower, &tx_path(&while_low)).0 != 200 {
+        assert!(t0.elapsed() < Duration::from_secs(20), "the follower did not catch up once space was back");
+        std::thread::sleep(Duration::from_millis(100));
+    }
+
+    // The leader short of disk: writes are refused in words, here and through a follower.
+    let ballast = fill_leaving(&c.data_dir(leader), 2 << 20);
+    let refused = registration("test-cluster", "disk-leader-low");
+    let (s, v) = c.submit(leader, &refused).unwrap();
+    assert_eq!(s, 503, "{v}");
+    assert_eq!(v["code"], "disk_low", "{v}");
+    assert!(v["message"].as_str().unwrap().contains("disk is nearly full"), "{v}");
+    let (s, v) = c.submit(follower, &refused).unwrap();
+    assert_eq!(s, 503, "{v}");
+    assert!(v["message"].as_str().unwrap().contains("disk is nearly full"), "through a follower: {v}");
+    for i in 1..=3 {
+        assert_eq!(c.get(i, &tx_path(&refused)).0, 404, "a refused write was committed");
+    }
+    still_running(&mut c);
+    std::fs::remove_file(&ballast).unwrap();
+    let (s, v) = c.submit(leader, &refused).unwrap();
+    assert_eq!(s, 200, "once space is back: {v}");
+    c.converged(Duration::from_secs(20));
+    for i in 1..=3 {
+        for t in [&while_low, &refused] {
+            assert_eq!(c.get(i, &tx_path(t)).0, 200, "node {i} lacks {}", t.id());
+        }
+    }
+    still_running(&mut c);
+    c.verify_chain(follower);
+    for i in 1..=3 {
+        c.kill(i);
+    }
+    drop(disks);
+}

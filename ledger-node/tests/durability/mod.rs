@@ -6,6 +6,7 @@
 //! Issue 14: a real full disk (a small filesystem) refuses writes clearly and the node
 //! carries on once space is back.
 
+use super::small_fs::{SmallFs, fill};
 use super::*;
 use ledger_node::ledger::WallClock;
 use redb::ReadableTable;
@@ -297,55 +298,6 @@ fn a_chain_that_cannot_be_replayed_names_the_block_and_how_to_recover() {
     });
 }
 
-/// A filesystem of `mib` MiB mounted over a fresh directory for one test (a tmpfs; the
-/// test process must be allowed to mount), unmounted when dropped.
-struct SmallFs {
-    dir: tempfile::TempDir,
-}
-
-impl SmallFs {
-    fn mount(mib: u32) -> Result<SmallFs, String> {
-        let dir = tempfile::tempdir().map_err(|e| e.to_string())?;
-        let out = std::process::Command::new("mount")
-            .args(["-t", "tmpfs", "-o", &format!("size={mib}m"), "tmpfs"])
-            .arg(dir.path())
-            .output()
-            .map_err(|e| format!("cannot run mount: {e}"))?;
-        if !out.status.success() {
-            return Err(String::from_utf8_lossy(&out.stderr).trim().to_owned());
-        }
-        Ok(SmallFs { dir })
-    }
-    fn path(&self) -> &std::path::Path {
-        self.dir.path()
-    }
-}
-
-impl Drop for SmallFs {
-    fn drop(&mut self) {
-        let _ = std::process::Command::new("umount").arg("-l").arg(self.dir.path()).status();
-    }
-}
-
-/// Fills the filesystem under `dir` with one file until a write fails for want of space;
-/// returns its path.
-fn fill(dir: &std::path::Path) -> std::path::PathBuf {
-    use std::io::Write;
-    let path = dir.join("ballast");
-    let mut f = std::fs::File::create(&path).unwrap();
-    let chunk = vec![0x5a_u8; 64 * 1024];
-    loop {
-        match f.write(&chunk) {
-            Ok(0) => break,
-            Ok(_) => {}
-            Err(e) if e.raw_os_error() == Some(28) => break, // ENOSPC
-            Err(e) => panic!("filling {}: {e}", path.display()),
-        }
-    }
-    let _ = f.sync_all();
-    path
-}
-
 /// A real full disk (a 24 MiB filesystem filled up while the node runs): writes are refused
 /// with a sentence that says the disk is full, nothing acknowledged is lost, and once space is
 /// back the same transactions commit without restarting the node; a restart then replays
@@ -364,8 +316,9 @@ fn a_full_disk_refuses_writes_clearly_and_recovers_once_space_is_back() {
     };
     let dir = fs.path().join("node");
     let (genesis, auth) = init_chain(&dir);
-    // The reserve uploads keep free (256 MiB by default) is more than this whole disk.
-    let small_reserve = ["--upload-reserve-mib", "1"];
+    // The reserves (256 MiB free for uploads, 64 MiB for blocks, by default) are more than
+    // this whole disk; without the blocks' one, the node meets the full disk itself.
+    let small_reserve = ["--upload-reserve-mib", "1", "--ledger-reserve-mib", "0"];
     let mut node = NodeProc::start_with(&dir, &small_reserve);
     let rt = tokio::runtime::Builder::new_multi_thread().worker_threads(2).enable_all().build().unwrap();
     let chain = genesis.chain_id.clone();
@@ -435,6 +388,47 @@ fn a_full_disk_refuses_writes_clearly_and_recovers_once_space_is_back() {
             assert_eq!(s, 200, "acknowledged transaction {id} is gone after a restart");
         }
     });
+}
+
+/// Below the ledger's reserve (8 MiB here, on a 40 MiB filesystem) a node refuses
+/// transactions with `disk_low`, in words, before the disk is full; reads go on, nothing
+/// acknowledged is lost, and it takes them again once space is back, without a restart.
+#[test]
+fn below_the_ledger_reserve_transactions_are_refused_before_the_disk_is_full() {
+    let fs = match SmallFs::mount(40) {
+        Ok(fs) => fs,
+        Err(e) => {
+            eprintln!(
+                "SKIPPED below_the_ledger_reserve_transactions_are_refused_before_the_disk_is_full: cannot mount a small filesystem here ({e})"
+            );
+            return;
+        }
+    };
+    let dir = fs.path().join("node");
+    let (genesis, auth) = init_chain(&dir);
+    let mut node = NodeProc::start_with(&dir, &["--upload-reserve-mib", "8", "--ledger-reserve-mib", "8"]);
+    let rt = tokio::runtime::Builder::new_multi_thread().worker_threads(2).enable_all().build().unwrap();
+    let c = Client::new(node.base.clone(), genesis.chain_id.clone(), &auth);
+    rt.block_on(async {
+        let before = registrations(&genesis.chain_id, "reserve-before", 20, 2000);
+        let (s, v) = submit_batch(&c, &before).await;
+        assert_eq!(s, 200, "{v}");
+        let ballast = super::small_fs::fill_leaving(fs.path(), 2 << 20);
+        let low = registrations(&genesis.chain_id, "reserve-low", 20, 2000);
+        let (s, v) = submit_batch(&c, &low).await;
+        assert_eq!(s, 503, "{v}");
+        assert_eq!(v["code"], "disk_low", "{v}");
+        assert!(v["message"].as_str().unwrap().contains("disk is nearly full"), "{v}");
+        for t in &before {
+            assert_eq!(c.get(&format!("/v1/transactions/{}", t.id())).await.0, 200);
+        }
+        std::fs::remove_file(&ballast).unwrap();
+        let (s, v) = submit_batch(&c, &low).await;
+        assert_eq!(s, 200, "once space is back: {v}");
+        assert!(v["results"].as_array().unwrap().iter().all(|r| r["ok"].is_object()), "{v}");
+    });
+    assert!(node.child.try_wait().unwrap().is_none(), "the node stopped");
+    node.sigkill();
 }
 
 /// A signed request used once before a restart is refused after it (the nonces a node
