@@ -115,6 +115,8 @@ pub enum Rejection {
     BreakGlassClinicianLimit { max: usize },
     #[error("An access event logged for someone else must carry the reader's own signed request for that read: {0}")]
     AccessNotRequested(&'static str),
+    #[error("That read request is already in the access log; each signed request is logged once.")]
+    AccessAlreadyLogged,
     #[error("Only the pharmacy the prescription names may dispense it.")]
     NotPrescriptionPharmacy,
     #[error("The sealed {field} is not readable by the right people: {why}")]
@@ -199,6 +201,7 @@ impl Rejection {
             Rejection::NotPrescriptionPharmacy => "not_prescription_pharmacy",
             Rejection::SealedReaders { .. } => "sealed_readers",
             Rejection::AccessNotRequested(_) => "access_not_requested",
+            Rejection::AccessAlreadyLogged => "access_already_logged",
         }
     }
 
@@ -242,7 +245,8 @@ impl Rejection {
             | Rejection::AlreadyDeactivated
             | Rejection::KeyInUse
             | Rejection::BlobAlreadyAnchored
-            | Rejection::BreakGlassStillLive => Conflict,
+            | Rejection::BreakGlassStillLive
+            | Rejection::AccessAlreadyLogged => Conflict,
             Rejection::TooLarge { .. } => TooLarge,
             Rejection::WrongChain { .. }
             | Rejection::InvalidField(_)

@@ -53,18 +53,44 @@ pub struct Effects {
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Change {
     NewAccount(Account),
-    Deactivate { provider: Address, at: u64 },
-    RotateKey { account: Address, key: PublicKey, encryption_key: PublicKey, at: u64 },
+    Deactivate {
+        provider: Address,
+        at: u64,
+    },
+    RotateKey {
+        account: Address,
+        key: PublicKey,
+        encryption_key: PublicKey,
+        at: u64,
+    },
     NewConsent(Consent),
-    RevokeConsent { id: Hash, at: u64 },
+    RevokeConsent {
+        id: Hash,
+        at: u64,
+    },
     NewRecord(Record),
-    ShareKey { record: Hash, key: WrappedKey },
-    Audit { patient: Address, entry: AuditEntry },
+    ShareKey {
+        record: Hash,
+        key: WrappedKey,
+    },
+    /// An access logged; with the reader's request it carries (its signing hash and time,
+    /// ms), which is logged only once.
+    Audit {
+        patient: Address,
+        entry: AuditEntry,
+        request: Option<(Hash, u64)>,
+    },
     NewBreakGlass(BreakGlassGrant),
     NewPrescription(Prescription),
-    Dispense { prescription: Hash, dispensation: Dispensation },
+    Dispense {
+        prescription: Hash,
+        dispensation: Dispensation,
+    },
     NewClaim(Claim),
-    DecideClaim { claim: Hash, decision: ClaimDecision },
+    DecideClaim {
+        claim: Hash,
+        decision: ClaimDecision,
+    },
     NewSegment(TwinSegment),
     NewTrainingRun(TrainingRun),
 }
@@ -309,9 +335,9 @@ fn requested_by_reader(
     if r.chain_id != state.chain_id || r.audience != *logger {
         return Err(Rejection::AccessNotRequested("the request was made to another chain or another node."));
     }
-    let asked =
-        r.path.split('?').next().and_then(|p| p.strip_prefix("/v1/records/")).and_then(|p| p.strip_suffix("/read"));
-    if r.method != "POST" || asked.and_then(|id| id.parse::<Hash>().ok()) != Some(*record) {
+    // Exactly the read's path: nothing else the reader signed (a query string) goes on the
+    // ledger.
+    if r.method != "POST" || r.path != format!("/v1/records/{record}/read") {
         return Err(Rejection::AccessNotRequested("the request is not a read of this record."));
     }
     // The node takes a request within its window of its clock and logs the read at once;
@@ -542,6 +568,14 @@ pub fn apply(state: &State, vtx: &VerifiedTx, now: u64) -> Result<Effects, Rejec
                 let q = request.as_ref().ok_or(Rejection::AccessNotRequested("it carries none."))?;
                 requested_by_reader(state, q, reader, record, &signer, now)?;
             }
+            // One signed request is one read: it is logged once (a node's in-memory cache
+            // refuses it again, but an authority key could log it twice).
+            let request = request.as_ref().map(|q| (q.request.signing_hash(), q.request.timestamp_ms));
+            if let Some((h, _)) = &request
+                && state.logged_requests.contains_key(h)
+            {
+                return Err(Rejection::AccessAlreadyLogged);
+            }
             let r = state.records.get(record).ok_or(Rejection::RecordNotFound)?;
             check_access(state, r, reader, basis, now)?;
             effects(Change::Audit {
@@ -554,6 +588,7 @@ pub fn apply(state: &State, vtx: &VerifiedTx, now: u64) -> Result<Effects, Rejec
                     basis: *basis,
                     logged_by: signer,
                 },
+                request,
             })
         }
         TxBody::BreakGlass { patient: p, justification, duration_secs } => {

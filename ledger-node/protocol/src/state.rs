@@ -9,7 +9,7 @@ use crate::rules::Effects;
 use crate::tx::{AccessBasis, Sealed};
 use crate::types::{Action, Actions, DataClass, Purpose, Role, Stage};
 use serde::{Deserialize, Serialize};
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, BTreeSet};
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Account {
@@ -233,9 +233,29 @@ pub struct State {
     /// sign for (or signed for, if replaced again). An account's own address is its first
     /// key's, so a key serves one account, ever.
     pub key_accounts: BTreeMap<Address, Address>,
+    /// The readers' requests access events carried (by signing hash: the time signed, ms),
+    /// while the rules could still accept them; each is logged once.
+    pub logged_requests: BTreeMap<Hash, u64>,
+    /// The same, by time, to forget them once the rules no longer would.
+    pub logged_requests_by_time: BTreeSet<(u64, Hash)>,
 }
 
 impl State {
+    /// Keeps a logged request's signing hash while the rules could still take it (its time
+    /// within `2 * API_REQUEST_WINDOW_MS` of block time, which only moves on), and forgets
+    /// those they no longer would at block time `now` (seconds).
+    fn remember_logged_request(&mut self, h: Hash, signed_ms: u64, now: u64) {
+        let horizon = now.saturating_mul(1000).saturating_sub(2 * crate::request::API_REQUEST_WINDOW_MS);
+        while let Some(&(t, old)) = self.logged_requests_by_time.first()
+            && t < horizon
+        {
+            self.logged_requests_by_time.pop_first();
+            self.logged_requests.remove(&old);
+        }
+        self.logged_requests.insert(h, signed_ms);
+        self.logged_requests_by_time.insert((signed_ms, h));
+    }
+
     /// The state at genesis: the chain id and the authorities.
     pub fn from_genesis(genesis: &crate::block::Genesis) -> Self {
         let mut s = State { chain_id: genesis.chain_id.clone(), ..Default::default() };
@@ -345,7 +365,10 @@ impl State {
                     r.keys.insert(key.reader, key);
                 }
             }
-            Change::Audit { patient, entry } => {
+            Change::Audit { patient, entry, request } => {
+                if let (Some((h, signed_ms)), AuditEntry::Access { at, .. }) = (request, &entry) {
+                    self.remember_logged_request(h, signed_ms, *at);
+                }
                 self.patients.entry(patient).or_default().audit.push(entry);
             }
             Change::NewBreakGlass(b) => {

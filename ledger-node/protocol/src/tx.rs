@@ -245,7 +245,7 @@ impl TxBody {
         if let TxBody::AccessEvent { request: Some(q), .. } = self
             && (!verifier.valid_key(&q.request.signer) || !q.verify(verifier))
         {
-            return Err(Rejection::AccessNotRequested("the signature on the reader's request does not verify."));
+            return Err(Rejection::BadSignature);
         }
         let keys: &[&PublicKey] = match self {
             TxBody::RegisterPatient { encryption_key, .. } => &[encryption_key],

@@ -1266,9 +1266,10 @@ fn break_glass_is_limited_per_clinician_over_all_patients() {
     w.submit_at(stx, NOW + BREAK_GLASS_DAY_SECS).unwrap();
 }
 
-/// An authority logs a read only with the reader's own signed request for it (before, the
-/// node's word was enough: an authority could log reads nobody asked for, or pin a read on
-/// a doctor). A reader logging their own read needs none.
+/// An authority logs a read only with the reader's own signed request for it, exactly for
+/// that read, and only once (before, the node's word was enough: an authority could log
+/// reads nobody asked for, or pin a read on a doctor). A reader logging their own read needs
+/// none.
 #[test]
 fn an_authority_logs_a_read_only_with_the_readers_own_request() {
     let mut w = World::new();
@@ -1285,7 +1286,14 @@ fn an_authority_logs_a_read_only_with_the_readers_own_request() {
     assert_eq!(code(&mut w, read_request("doctor", rec, NOW - 600)), "access_not_requested", "ten minutes old");
     let mut forged = read_request("doctor", rec, NOW).unwrap();
     forged.request.nonce = vec![8; 16];
-    assert_eq!(code(&mut w, Some(forged)), "access_not_requested", "altered after signing");
+    assert_eq!(code(&mut w, Some(forged)), "bad_signature", "altered after signing");
+    let mut query = read_request("doctor", rec, NOW).unwrap().request;
+    query.path.push_str("?note=free+text+for+the+ledger");
+    assert_eq!(
+        code(&mut w, Some(Box::new(query.sign(&key("doctor"))))),
+        "access_not_requested",
+        "a path with more than the read"
+    );
     let mut elsewhere = read_request("doctor", rec, NOW).unwrap().request;
     elsewhere.audience = a("insurer");
     assert_eq!(
@@ -1299,6 +1307,9 @@ fn an_authority_logs_a_read_only_with_the_readers_own_request() {
     let refused = w.try_("authority", logged(None)).unwrap_err();
     assert!(refused.to_string().contains("reader's own signed request"), "{refused}");
     w.ok("authority", logged(read_request("doctor", rec, NOW)));
+    // One request is one read: the same request cannot be logged again (the node's replay
+    // cache is in its memory; the rules hold for any authority key).
+    assert_eq!(code(&mut w, read_request("doctor", rec, NOW)), "access_already_logged", "logged twice");
     // The reader may log their own read without one; nobody else but an authority may.
     w.ok("doctor", logged(None));
     assert_eq!(w.code("surgeon", logged(read_request("doctor", rec, NOW))), "wrong_role");
