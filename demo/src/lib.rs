@@ -51,6 +51,7 @@ pub const PEOPLE: &[(&str, &str, Role)] = &[
     ("pharmacy", "Riverside Pharmacy", Role::Pharmacy),
     ("insurer", "Northwind Health Insurance", Role::Insurer),
     ("student", "S. Lindqvist (medical student)", Role::Student),
+    ("admin", "A. Ward (administrator)", Role::Admin),
     ("patient", DEMO_PATIENT, Role::Patient),
 ];
 

@@ -310,8 +310,10 @@ async fn consent_journey(j: &Journey) -> Result<()> {
 
 /// Emergency access, continuing the consent journey: the patient makes an emergency summary
 /// (its key escrowed to the hospital); the doctor, whose consent is revoked, finds the patient
-/// by ID, breaks the glass for 24 hours and reads the summary decrypted; the patient sees a
-/// highlighted notice until they acknowledge it; a day later (test clock) the access is over.
+/// by ID, breaks the glass for 4 hours (24 is refused on their word alone) and reads the
+/// summary decrypted; the hospital's administrator reads why and lets it last a day; the
+/// patient sees a highlighted notice until they acknowledge it; a day later (test clock) the
+/// access is over.
 async fn emergency_access(
     j: &Journey,
     patient: &Browser,
@@ -351,6 +353,15 @@ async fn emergency_access(
     dr.fill("#bg-justification", WHY).await?;
     dr.fill("#bg-hours", "24").await?;
     dr.click("#bg-submit").await?;
+    dr.wait("#provider-error").await?;
+    let said = dr.text("#provider-error").await?;
+    ensure!(said.contains("from 1 to 4"), "24 hours on the doctor's word alone: the page said {said:?}");
+    ensure!(
+        dr.count("#confirm-sheet").await? == 0,
+        "24 hours on the doctor's word alone must not reach the signing sheet"
+    );
+    dr.fill("#bg-hours", "4").await?;
+    dr.click("#bg-submit").await?;
     let said = dr.sign("sign-break-glass", WAIT).await?;
     ensure!(said.iter().any(|s| s.contains(WHY)), "the break-glass sheet should show the reason: {said:?}");
     let item = format!("ul#patient-records li.record-item[data-record-id='{summary}']");
@@ -367,6 +378,37 @@ async fn emergency_access(
     ensure!(dr.count("#record-content .fhir-entry[data-resource-type='Patient']").await? == 1, "no patient entry");
     dr.wait("#record-proof[data-verified='true']").await.context("the summary's anchor should verify")?;
     dr.shot("emergency-summary-read").await?;
+
+    // The hospital's administrator reads why, on the review list, and lets the access last
+    // a day from its start; the patient's log shows the review.
+    let admin = j.browser("admin").await?;
+    e2e::restore(&admin, &j.demo("admin")?.recovery_phrase, "/admin").await?;
+    let item = "#break-glass-list li.break-glass-item[data-live='true']";
+    admin.wait_within(item, LONG).await?;
+    let listed = admin.text(item).await?;
+    ensure!(listed.contains(WHY) && listed.contains(&doctor.name), "the review list shows {listed:?}");
+    admin.shot("break-glass-review").await?;
+    admin.click(&format!("{item} button.extend")).await?;
+    let said = admin.sign("sign-review-break-glass", WAIT).await?;
+    ensure!(said.iter().any(|s| s.contains("set the end of emergency access")), "the review sheet said {said:?}");
+    admin.wait_within(&format!("{item} .badge:not(.emergency)"), LONG).await?;
+    let reviewed = j
+        .ledger
+        .eventually("the review in the patient's audit", WAIT, async |l| {
+            let audit = l.audit(me).await?;
+            Ok(audit["entries"].as_array().and_then(|es| {
+                es.iter()
+                    .find(|e| e["event"] == "break_glass_reviewed" && e["clinician"] == doctor.address.as_str())
+                    .cloned()
+            }))
+        })
+        .await?;
+    let started = j.ledger.audit(me).await?["entries"]
+        .as_array()
+        .and_then(|es| es.iter().find(|e| e["event"] == "break_glass").and_then(|e| e["at"].as_u64()))
+        .context("the break-glass on the ledger")?;
+    ensure!(reviewed["until"].as_u64() == Some(started + 24 * 3600), "the review set {reviewed}");
+    admin.shot("break-glass-reviewed").await?;
     j.ledger
         .eventually("the break-glass read in the audit", WAIT, async |l| {
             let audit = l.audit(me).await?;
@@ -413,14 +455,16 @@ async fn emergency_access(
     ensure!(patient.count(&notice).await? == 0, "an acknowledged notice should stay acknowledged");
     patient.shot("emergency-acknowledged").await?;
 
-    // A day later (the node's test clock moved past the 24 hours asked for) the access is
+    // A day later (the node's test clock moved past the day the review allowed) the access is
     // over: the patient's records are closed to the doctor again, and the page says why.
     let audit = j.ledger.audit(me).await?;
     let until = audit["entries"]
         .as_array()
-        .and_then(|es| es.iter().find(|e| e["event"] == "break_glass" && e["clinician"] == doctor.address.as_str()))
+        .and_then(|es| {
+            es.iter().find(|e| e["event"] == "break_glass_reviewed" && e["clinician"] == doctor.address.as_str())
+        })
         .and_then(|e| e["until"].as_u64())
-        .context("the break-glass with its end on the ledger")?;
+        .context("the reviewed break-glass with its end on the ledger")?;
     let now_ms = j.ledger.advance_clock(24 * 3600 + 60).await?;
     ensure!(now_ms / 1000 > until, "the clock should now be past the break-glass's end ({until})");
     dr.click("header nav a[href='/provider']").await?;

@@ -1183,9 +1183,10 @@ async fn uploads_no_record_anchors_are_bounded_per_account_and_removed_after_a_d
     assert_eq!(c.read(&cast.patient, record).await.0, 200, "the anchored record still reads");
 }
 
-/// A break-glass ends when its time is up: a day later (the node's test clock moved 24 hours)
-/// the same clinician's next read is refused with `break_glass_expired`, and the refusal is
-/// kept for the patient.
+/// A break-glass lasts 4 hours on the clinician's word; the hospital reviews it from its list
+/// (to its authorities and administrators only) and may let it last a day from its start.
+/// When its time is up the same clinician's next read is refused with
+/// `break_glass_expired`, and the refusal is kept for the patient, who also sees the review.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_read_after_the_break_glass_ends_is_refused() {
     let (c, auth, _dir, _) = in_process_with(ledger_node::ledger::system_clock(), true).await;
@@ -1193,11 +1194,29 @@ async fn a_read_after_the_break_glass_ends_is_refused() {
     let (patient, doctor) = (pk(&cast.patient).address(), pk(&cast.doctor).address());
     let record = own_record(&c, &cast.patient, 2, DataClass::Conditions, &[]).await;
     let justification = sealed_for(&[patient, doctor, pk(&cast.auth).address()]);
-    c.ok(&c.tx(&cast.doctor, 1, TxBody::BreakGlass { patient, justification, duration_secs: 24 * 3600 })).await;
+    let glass = TxBody::BreakGlass { patient, justification, duration_secs: 24 * 3600 };
+    let (s, v) = c.submit(&c.tx(&cast.doctor, 1, glass)).await;
+    assert_eq!((s, v["code"].as_str()), (422, Some("break_glass_too_long")), "a day on one word: {v}");
+    let justification = sealed_for(&[patient, doctor, pk(&cast.auth).address()]);
+    let grant =
+        c.ok(&c.tx(&cast.doctor, 2, TxBody::BreakGlass { patient, justification, duration_secs: 4 * 3600 })).await;
     assert_eq!(c.read(&cast.doctor, record).await.0, 200, "under a live break-glass");
+    // The hospital's list of break-glass accesses: not to the clinician, not to the patient.
+    for k in [&cast.doctor, &cast.patient] {
+        let (s, v) = c.get_as(k, "/v1/break-glass").await;
+        assert_eq!((s, v["code"].as_str()), (403, Some("not_entitled")), "{v}");
+    }
+    let (s, list) = c.get_as(&cast.auth, "/v1/break-glass").await;
+    assert_eq!(s, 200, "{list}");
+    assert_eq!(list[0]["id"], json!(grant), "{list}");
+    assert!(list[0]["reviewed_by"].is_null(), "{list}");
+    let from = list[0]["from"].as_u64().unwrap();
+    c.ok(&c.tx(&cast.auth, 100, TxBody::ReviewBreakGlass { grant, until: from + 24 * 3600 })).await;
+    let (_, list) = c.get_as(&cast.auth, "/v1/break-glass").await;
+    assert_eq!(list[0]["reviewed_by"], json!(pk(&cast.auth).address()), "{list}");
     let (s, moved) = c.advance_clock_as(&cast.auth, 23 * 3600).await;
     assert_eq!(s, 200, "{moved}");
-    assert_eq!(c.read(&cast.doctor, record).await.0, 200, "23 hours on, the break-glass still holds");
+    assert_eq!(c.read(&cast.doctor, record).await.0, 200, "23 hours on, the reviewed break-glass still holds");
     let (s, moved) = c.advance_clock_as(&cast.auth, 3600 + 1).await;
     assert_eq!(s, 200, "{moved}");
     let (s, body) = c.read(&cast.doctor, record).await;
@@ -1205,6 +1224,8 @@ async fn a_read_after_the_break_glass_ends_is_refused() {
     assert_eq!((s, v["code"].as_str()), (403, Some("break_glass_expired")), "{v}");
     let (_, audit) = c.get_as(&cast.patient, &format!("/v1/patients/{patient}/audit")).await;
     assert_eq!(audit["refused"][0]["code"], "break_glass_expired", "{audit}");
+    let reviewed = audit["entries"].as_array().unwrap().iter().find(|e| e["event"] == "break_glass_reviewed");
+    assert_eq!(reviewed.map(|e| e["grant"].clone()), Some(json!(grant)), "the patient sees the review: {audit}");
     // The anchor and the patient's list say the same to that clinician; to anyone else the
     // refusal stays the plain one.
     for path in [format!("/v1/records/{record}"), format!("/v1/patients/{patient}/records")] {

@@ -286,6 +286,10 @@ pub async fn prescription(id: &Hash) -> Result<Prescription, ApiError> {
 pub async fn insurer_claims(insurer: &Address) -> Result<Vec<Claim>, ApiError> {
     get(&format!("/v1/insurers/{insurer}/claims")).await
 }
+/// The break-glass accesses of the last 7 days, for the hospital's review.
+pub async fn break_glass_review() -> Result<Vec<ledger_protocol::state::BreakGlassGrant>, ApiError> {
+    get("/v1/break-glass").await
+}
 pub async fn tx(id: &Hash) -> Result<TxWithProof, ApiError> {
     let r: RawProof = get(&format!("/v1/transactions/{id}")).await?;
     Ok(TxWithProof {

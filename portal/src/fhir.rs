@@ -375,6 +375,14 @@ pub fn audit_event_resource(
             m.insert("agent".into(), json!([{ "who": { "identifier": { "system": "urn:healthchain:address", "value": clinician.to_hex() }, "display": name_of(clinician) }, "requestor": true }]));
             m.insert("entity".into(), json!([{ "what": { "identifier": { "system": "urn:healthchain:address", "value": patient } }, "role": { "code": "1", "display": "Patient" } }]));
         }
+        AuditEntry::BreakGlassReviewed { tx, at, grant, clinician, reviewer, until } => {
+            m.insert("id".into(), json!(tx.to_hex()));
+            m.insert("recorded".into(), json!(iso(*at)));
+            m.insert("purposeOfEvent".into(), json!([{ "coding": [{ "system": "http://terminology.hl7.org/CodeSystem/v3-ActReason", "code": "ETREAT", "display": "Emergency Treatment" }], "text": format!("review of break-glass {} by {}", grant.to_hex(), name_of(clinician)) }]));
+            m.insert("period".into(), json!({ "start": iso(*at), "end": iso(*until) }));
+            m.insert("agent".into(), json!([{ "who": { "identifier": { "system": "urn:healthchain:address", "value": reviewer.to_hex() }, "display": name_of(reviewer) }, "requestor": true }]));
+            m.insert("entity".into(), json!([{ "what": { "identifier": { "system": "urn:healthchain:address", "value": patient } }, "role": { "code": "1", "display": "Patient" } }]));
+        }
     }
     Value::Object(m)
 }

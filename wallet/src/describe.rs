@@ -430,6 +430,16 @@ impl Describer<'_> {
                 );
                 ("Emergency access (break the glass)", sentence)
             }
+            TxBody::ReviewBreakGlass { grant, until } => {
+                self.detail("Emergency access", self.id_detail(IdKind::BreakGlass, grant));
+                self.detail("Lasts until", datetime(*until));
+                let sentence = format!(
+                    "As the hospital's reviewer, you set the end of {} to {}: it lets the clinician in until then and no longer. The clinician and the patient will see your review.",
+                    self.id(IdKind::BreakGlass, grant),
+                    until_words(*until)
+                );
+                ("Review an emergency access", sentence)
+            }
             TxBody::Prescribe { patient, pharmacy, details, valid_until } => {
                 self.detail("Patient", self.account_detail(patient));
                 self.detail("Pharmacy", self.account_detail(pharmacy));

@@ -589,6 +589,7 @@ fn sample_bodies() -> Vec<TxBody> {
             encryption_key: PublicKey::from_hex("02f9308a019258c31049344f85f89d5229b531c845836f99b08601f113bce036f9")
                 .unwrap(),
         },
+        TxBody::ReviewBreakGlass { grant: h("break-glass"), until: 1_790_086_400 },
     ]
 }
 
@@ -646,6 +647,12 @@ fn every_kind_reads_in_plain_words() {
     assert!(sentence(TxKind::BreakGlass).contains("\"Unresponsive, no relatives reachable\""));
     assert!(sentence(TxKind::DeactivateProvider).starts_with("You deactivate Dr A. Rao"));
     assert!(sentence(TxKind::RotateKey).starts_with("You give Dr A. Rao new keys"));
+    assert!(
+        sentence(TxKind::ReviewBreakGlass).contains("set the end of emergency access")
+            && sentence(TxKind::ReviewBreakGlass).contains("to 2026-09-22 14:13 UTC"),
+        "{}",
+        sentence(TxKind::ReviewBreakGlass)
+    );
 
     // Sealed content the wallet does not hold is never guessed at: the sentence says so.
     for (kind, words) in [

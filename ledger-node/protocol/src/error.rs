@@ -71,7 +71,9 @@ pub enum Rejection {
     BreakGlassExpired,
     #[error("A break-glass justification must explain the emergency in at least 20 characters.")]
     JustificationTooShort,
-    #[error("A break-glass access lasts at most 24 hours (86400 seconds) and at least one second.")]
+    #[error(
+        "A break-glass access lasts at least one second and, on the clinician's word alone, at most 4 hours; the hospital's review may let it last up to 24 hours from its start."
+    )]
     BreakGlassTooLong,
     #[error("No prescription with that id exists on this ledger.")]
     PrescriptionNotFound,

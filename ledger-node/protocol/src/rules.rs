@@ -11,8 +11,11 @@ use crate::tx::{AccessBasis, Sealed, TxBody, VerifiedTx, WrappedKey};
 use crate::types::{Action, DataClass, Purpose, Role};
 use std::collections::{BTreeMap, BTreeSet};
 
-/// Longest break-glass access, in seconds (24 hours).
-pub const MAX_BREAK_GLASS_SECS: u64 = 24 * 60 * 60;
+/// Longest break-glass access on a clinician's word alone, in seconds (4 hours).
+pub const MAX_BREAK_GLASS_SECS: u64 = 4 * 60 * 60;
+/// The longest a break-glass lasts after the hospital's review (`ReviewBreakGlass`), from
+/// its start.
+pub const MAX_REVIEWED_BREAK_GLASS_SECS: u64 = 24 * 60 * 60;
 /// Shortest accepted break-glass justification, in characters (the wallet checks the text;
 /// the ledger, which sees only ciphertext, checks that it can hold this many bytes).
 pub const MIN_JUSTIFICATION_CHARS: usize = 20;
@@ -81,6 +84,14 @@ pub enum Change {
         request: Option<(Hash, u64)>,
     },
     NewBreakGlass(BreakGlassGrant),
+    /// The hospital's review of a break-glass: it now lasts until `until`.
+    ReviewBreakGlass {
+        grant: Hash,
+        tx: Hash,
+        at: u64,
+        reviewer: Address,
+        until: u64,
+    },
     NewPrescription(Prescription),
     Dispense {
         prescription: Hash,
@@ -597,9 +608,10 @@ pub fn apply(state: &State, vtx: &VerifiedTx, now: u64) -> Result<Effects, Rejec
             if justification.ciphertext.len() < SEAL_OVERHEAD + MIN_JUSTIFICATION_CHARS {
                 return Err(Rejection::JustificationTooShort);
             }
-            // The patient, the clinician and the hospital's authorities (who review it).
+            // The patient, the clinician and the hospital's authorities and, if the clinician
+            // chooses, administrators (who review it).
             sealed("justification", justification, MIN_JUSTIFICATION_CHARS, &[*p, signer], &|r| {
-                is_authority(state, r)
+                state.accounts.get(r).is_some_and(|a| matches!(a.role, Role::Authority | Role::Admin))
             })?;
             if !justification.keys.iter().any(|k| is_authority(state, &k.reader)) {
                 return Err(Rejection::SealedReaders {
@@ -648,7 +660,24 @@ pub fn apply(state: &State, vtx: &VerifiedTx, now: u64) -> Result<Effects, Rejec
                 justification: justification.clone(),
                 from: now,
                 until: now + duration_secs,
+                reviewed_by: None,
             }))
+        }
+        TxBody::ReviewBreakGlass { grant, until } => {
+            // The second look a break-glass gets: on the clinician's word alone it lasts at
+            // most `MAX_BREAK_GLASS_SECS`; longer needs the hospital.
+            require_role(me, &[Role::Authority, Role::Admin])?;
+            let b = state.break_glass.get(grant).ok_or(Rejection::BreakGlassNotFound)?;
+            if now >= b.until {
+                return Err(Rejection::BreakGlassExpired);
+            }
+            if *until > b.from + MAX_REVIEWED_BREAK_GLASS_SECS {
+                return Err(Rejection::BreakGlassTooLong);
+            }
+            // An end already past when the block is made (the reviewer signed "end it now"
+            // a moment before) ends it now.
+            let until = (*until).max(now);
+            effects(Change::ReviewBreakGlass { grant: *grant, tx: id, at: now, reviewer: signer, until })
         }
         TxBody::Prescribe { patient: p, pharmacy, details, valid_until } => {
             require_role(me, &[Role::Doctor, Role::Surgeon])?;

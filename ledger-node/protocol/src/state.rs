@@ -110,6 +110,9 @@ pub struct BreakGlassGrant {
     pub justification: Sealed,
     pub from: u64,
     pub until: u64,
+    /// Who of the hospital last reviewed it (and so set `until`), if anyone has.
+    #[serde(default)]
+    pub reviewed_by: Option<Address>,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -184,8 +187,30 @@ pub struct TrainingRun {
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(tag = "event", rename_all = "snake_case")]
 pub enum AuditEntry {
-    Access { tx: Hash, at: u64, record: Hash, reader: Address, basis: AccessBasis, logged_by: Address },
-    BreakGlass { tx: Hash, at: u64, clinician: Address, justification: Sealed, until: u64 },
+    Access {
+        tx: Hash,
+        at: u64,
+        record: Hash,
+        reader: Address,
+        basis: AccessBasis,
+        logged_by: Address,
+    },
+    BreakGlass {
+        tx: Hash,
+        at: u64,
+        clinician: Address,
+        justification: Sealed,
+        until: u64,
+    },
+    /// The hospital reviewed break-glass `grant`: it lasts until `until` (now: ended).
+    BreakGlassReviewed {
+        tx: Hash,
+        at: u64,
+        grant: Hash,
+        clinician: Address,
+        reviewer: Address,
+        until: u64,
+    },
 }
 
 /// Everything the ledger knows about one patient.
@@ -217,6 +242,9 @@ pub struct State {
     pub break_glass: BTreeMap<Hash, BreakGlassGrant>,
     /// Each clinician's break-glass grants, oldest first.
     pub break_glass_by: BTreeMap<Address, Vec<Hash>>,
+    /// Every break-glass grant, oldest first (the hospital's review list reads the newest
+    /// without going through all of them).
+    pub break_glass_in_order: Vec<Hash>,
     /// The consents granted to each grantee, oldest first (a provider's list is read
     /// without going through every consent).
     pub consents_by_grantee: BTreeMap<Address, Vec<Hash>>,
@@ -382,7 +410,17 @@ impl State {
                     until: b.until,
                 });
                 self.break_glass_by.entry(b.clinician).or_default().push(b.id);
+                self.break_glass_in_order.push(b.id);
                 self.break_glass.insert(b.id, b);
+            }
+            Change::ReviewBreakGlass { grant, tx, at, reviewer, until } => {
+                if let Some(b) = self.break_glass.get_mut(&grant) {
+                    b.until = until;
+                    b.reviewed_by = Some(reviewer);
+                    let entry =
+                        AuditEntry::BreakGlassReviewed { tx, at, grant, clinician: b.clinician, reviewer, until };
+                    self.patients.entry(b.patient).or_default().audit.push(entry);
+                }
             }
             Change::NewPrescription(p) => {
                 self.patients.entry(p.patient).or_default().prescriptions.push(p.id);

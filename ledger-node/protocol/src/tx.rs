@@ -140,9 +140,14 @@ pub enum TxBody {
     /// signature backs the audit line (no authority can log a read nobody asked for); a
     /// reader logging their own read needs none.
     AccessEvent { record: Hash, reader: Address, basis: AccessBasis, request: Option<Box<SignedApiRequest>> },
-    /// A clinician's emergency access for at most 24 hours; the written justification is
-    /// sealed for the patient, the clinician and the hospital's authorities.
+    /// A clinician's emergency access, on their word alone for at most 4 hours; the written
+    /// justification is sealed for the patient, the clinician and the hospital's authorities
+    /// (and, if the clinician chooses, its administrators).
     BreakGlass { patient: Address, justification: Sealed, duration_secs: u64 },
+    /// The hospital's second look at a break-glass (an authority or an administrator): it
+    /// lets it last until `until`, up to 24 hours from its start, or ends it now (`until`
+    /// at or before the block's time).
+    ReviewBreakGlass { grant: Hash, until: u64 },
     /// A doctor prescribes for a patient, to be dispensed by one pharmacy; what (medication,
     /// dosage, quantity) is sealed for the patient, the prescriber and that pharmacy.
     Prescribe { patient: Address, pharmacy: Address, details: Sealed, valid_until: u64 },
@@ -190,10 +195,11 @@ pub enum TxKind {
     RecordTrainingRun = 14,
     DeactivateProvider = 15,
     RotateKey = 16,
+    ReviewBreakGlass = 17,
 }
 
 impl TxKind {
-    pub const ALL: [TxKind; 16] = [
+    pub const ALL: [TxKind; 17] = [
         TxKind::RegisterPatient,
         TxKind::RegisterProvider,
         TxKind::GrantConsent,
@@ -210,6 +216,7 @@ impl TxKind {
         TxKind::RecordTrainingRun,
         TxKind::DeactivateProvider,
         TxKind::RotateKey,
+        TxKind::ReviewBreakGlass,
     ];
     pub fn tag(self) -> u8 {
         self as u8
@@ -232,6 +239,7 @@ impl TxKind {
             TxKind::RecordTrainingRun => "record_training_run",
             TxKind::DeactivateProvider => "deactivate_provider",
             TxKind::RotateKey => "rotate_key",
+            TxKind::ReviewBreakGlass => "review_break_glass",
         }
     }
 }
@@ -279,6 +287,7 @@ impl TxBody {
             TxBody::RecordTrainingRun { .. } => TxKind::RecordTrainingRun,
             TxBody::DeactivateProvider { .. } => TxKind::DeactivateProvider,
             TxBody::RotateKey { .. } => TxKind::RotateKey,
+            TxBody::ReviewBreakGlass { .. } => TxKind::ReviewBreakGlass,
         }
     }
 
@@ -321,6 +330,9 @@ impl TxBody {
                 w.raw(&patient.0);
                 justification.encode(w);
                 w.u64(*duration_secs);
+            }
+            TxBody::ReviewBreakGlass { grant, until } => {
+                w.raw(&grant.0).u64(*until);
             }
             TxBody::Prescribe { patient, pharmacy, details, valid_until } => {
                 w.raw(&patient.0).raw(&pharmacy.0);
@@ -428,6 +440,7 @@ impl TxBody {
                 key: PublicKey::decode(r)?,
                 encryption_key: PublicKey::decode(r)?,
             },
+            17 => TxBody::ReviewBreakGlass { grant: Hash::decode(r)?, until: r.u64()? },
             tag => return Err(DecodeError::UnknownTag { what: "transaction kind", tag, offset }),
         })
     }

@@ -719,7 +719,7 @@ fn who_may_submit_what() {
         "olddoc",
         "stranger",
     ];
-    let table: [(TxKind, &[&str]); 16] = [
+    let table: [(TxKind, &[&str]); 17] = [
         (TxKind::RegisterPatient, &["stranger"]),
         (TxKind::RegisterProvider, &["authority", "admin"]),
         (TxKind::GrantConsent, &["patient", "patient2"]),
@@ -736,6 +736,7 @@ fn who_may_submit_what() {
         (TxKind::RecordTrainingRun, &["doctor", "surgeon", "student"]),
         (TxKind::DeactivateProvider, &["authority", "admin"]),
         (TxKind::RotateKey, &["authority", "admin"]),
+        (TxKind::ReviewBreakGlass, &["authority", "admin"]),
     ];
     assert_eq!(table.iter().map(|(k, _)| *k).collect::<Vec<_>>(), TxKind::ALL.to_vec());
     for (kind, allowed) in table {
@@ -806,6 +807,7 @@ struct Fixture {
     case: Hash,
     prescription: Hash,
     claim: Hash,
+    break_glass: Hash,
 }
 
 impl Fixture {
@@ -816,6 +818,7 @@ impl Fixture {
             ("insurer2", Role::Insurer),
             ("olddoc", Role::Doctor),
             ("admin", Role::Admin),
+            ("erdoc", Role::Doctor),
         ] {
             w.ok(
                 "authority",
@@ -865,7 +868,11 @@ impl Fixture {
         );
         let prescription = w.ok("doctor", prescribe("doctor", NOW + 86400));
         let claim = w.ok("doctor", claim("doctor", vec![record]));
-        (w, Fixture { treatment, record, own_record, case, prescription, claim })
+        let break_glass = w.ok(
+            "erdoc",
+            TxBody::BreakGlass { patient: p1(), justification: justification("erdoc"), duration_secs: 3600 },
+        );
+        (w, Fixture { treatment, record, own_record, case, prescription, claim, break_glass })
     }
 
     fn body(&self, kind: TxKind, who: &str) -> TxBody {
@@ -920,6 +927,7 @@ impl Fixture {
             TxKind::BreakGlass => {
                 TxBody::BreakGlass { patient: p1(), justification: justification(who), duration_secs: 3600 }
             }
+            TxKind::ReviewBreakGlass => TxBody::ReviewBreakGlass { grant: self.break_glass, until: NOW + 7200 },
             TxKind::Prescribe => prescribe(who, NOW + 86400),
             TxKind::Dispense => TxBody::Dispense { prescription: self.prescription },
             TxKind::Claim => claim(who, vec![self.record]),
@@ -1085,6 +1093,7 @@ fn sample_bodies() -> Vec<TxBody> {
         },
         TxBody::DeactivateProvider { provider: a },
         TxBody::RotateKey { account: a, key: pk(&key("d2")), encryption_key: pk(&key("de2")) },
+        TxBody::ReviewBreakGlass { grant: h, until: 1_801_440_000 },
     ]
 }
 
@@ -1313,4 +1322,51 @@ fn an_authority_logs_a_read_only_with_the_readers_own_request() {
     // The reader may log their own read without one; nobody else but an authority may.
     w.ok("doctor", logged(None));
     assert_eq!(w.code("surgeon", logged(read_request("doctor", rec, NOW))), "wrong_role");
+}
+
+/// On a clinician's word alone a break-glass lasts at most 4 hours; the hospital's second
+/// look (an authority or an administrator) lets it last up to 24 hours from its start, or
+/// ends it at once. The patient's access log shows the review.
+#[test]
+fn a_break_glass_past_four_hours_needs_the_hospitals_review_which_can_also_end_it() {
+    use ledger_protocol::rules::{MAX_BREAK_GLASS_SECS, MAX_REVIEWED_BREAK_GLASS_SECS, live_break_glass};
+    let mut w = World::new();
+    w.ok(
+        "authority",
+        TxBody::RegisterProvider {
+            key: pk(&key("admin")),
+            encryption_key: pk(&key("admin-enc")),
+            role: Role::Admin,
+            name: "admin".into(),
+            licence: "L".into(),
+        },
+    );
+    let bg = |secs| TxBody::BreakGlass { patient: p1(), justification: justification("doctor"), duration_secs: secs };
+    assert_eq!(w.code("doctor", bg(MAX_BREAK_GLASS_SECS + 1)), "break_glass_too_long");
+    // The justification may be sealed for the hospital's administrators too (who review
+    // it), not for anyone else.
+    let for_admin = sealed_for(&[p1(), a("doctor"), a("authority"), a("admin")]);
+    let grant = w.ok("doctor", TxBody::BreakGlass { patient: p1(), justification: for_admin, duration_secs: 3600 });
+    let review = |until| TxBody::ReviewBreakGlass { grant, until };
+    assert_eq!(w.code("admin", review(NOW + MAX_REVIEWED_BREAK_GLASS_SECS + 1)), "break_glass_too_long");
+    w.ok("admin", review(NOW + 20 * 3600));
+    let b = &w.state.break_glass[&grant];
+    assert_eq!((b.until, b.reviewed_by), (NOW + 20 * 3600, Some(a("admin"))));
+    assert!(live_break_glass(&w.state, &p1(), &a("doctor"), NOW + 10 * 3600).is_some(), "lasts past 4 hours");
+    let audit = &w.state.patients[&p1()].audit;
+    assert!(
+        matches!(audit.last(), Some(ledger_protocol::state::AuditEntry::BreakGlassReviewed { grant: g, reviewer, .. }) if *g == grant && *reviewer == a("admin")),
+        "{audit:?}"
+    );
+    // The authority ends it ("now", signed a moment before the block): it lets nothing in
+    // any more, and cannot be reviewed again.
+    w.ok("authority", review(NOW - 5));
+    assert_eq!(w.state.break_glass[&grant].until, NOW);
+    assert!(live_break_glass(&w.state, &p1(), &a("doctor"), NOW).is_none());
+    assert_eq!(w.code("admin", review(NOW + 3600)), "break_glass_expired");
+    let to_someone_else = sealed_for(&[p1(), a("surgeon"), a("authority"), a("doctor")]);
+    assert_eq!(
+        w.code("surgeon", TxBody::BreakGlass { patient: p1(), justification: to_someone_else, duration_secs: 60 }),
+        "sealed_readers"
+    );
 }

@@ -49,6 +49,11 @@ pub fn is_authority(state: &State, a: &Address) -> bool {
     role(state, a) == Some(Role::Authority)
 }
 
+/// Who reviews break-glass accesses: the hospital's authorities and active administrators.
+pub fn reviews_break_glass(state: &State, a: &Address) -> bool {
+    matches!(role(state, a), Some(Role::Authority | Role::Admin))
+}
+
 /// An active doctor or surgeon of this hospital.
 pub fn is_clinician(state: &State, a: &Address) -> bool {
     matches!(role(state, a), Some(Role::Doctor | Role::Surgeon))
@@ -132,6 +137,9 @@ pub fn parties(state: &State, tx: &Transaction) -> Vec<Address> {
         TxBody::BreakGlass { patient, justification, .. } => {
             out.push(*patient);
             out.extend(sealed_readers(justification));
+        }
+        TxBody::ReviewBreakGlass { grant, .. } => {
+            out.extend(state.break_glass.get(grant).iter().flat_map(|b| [b.patient, b.clinician]))
         }
         TxBody::Prescribe { patient, pharmacy, .. } => out.extend([*patient, *pharmacy]),
         TxBody::Dispense { prescription } => {

@@ -207,6 +207,7 @@ pub fn app(state: AppState) -> Router {
         .route("/v1/patients/{address}/prescriptions", get(reads::patient_prescriptions))
         .route("/v1/patients/{address}/claims", get(reads::patient_claims))
         .route("/v1/prescriptions/{id}", get(reads::get_prescription))
+        .route("/v1/break-glass", get(reads::break_glass_review))
         .route("/v1/grantees/{address}/consents", get(reads::grantee_consents))
         .route("/v1/insurers/{address}/claims", get(reads::insurer_claims))
         .route("/v1/records/{id}", get(reads::get_record))
@@ -372,6 +373,9 @@ async fn info(State(s): State<AppState>) -> ApiResult<Json<serde_json::Value>> {
         reads::patient_prescriptions,
         reads::patient_claims,
         reads::get_prescription,
+        reads::grantee_consents,
+        reads::insurer_claims,
+        reads::break_glass_review,
         reads::get_record,
         reads::record_segments,
         reads::training_runs,

@@ -346,6 +346,38 @@ pub(super) async fn insurer_claims(
     Ok(Json(v))
 }
 
+/// How far back the hospital's review list of break-glass accesses goes.
+const BREAK_GLASS_REVIEW_DAYS: u64 = 7;
+
+#[utoipa::path(get, path = "/v1/break-glass",
+    responses((status = 200, description = "The break-glass accesses of the last 7 days, newest first, for the hospital's review: to its authorities and administrators only"),
+              (status = 403, description = "Not an authority or an administrator")))]
+pub(super) async fn break_glass_review(
+    State(s): State<AppState>,
+    Extension(caller): Who,
+) -> ApiResult<Json<Vec<ledger_protocol::state::BreakGlassGrant>>> {
+    let who = caller.required()?;
+    let h = s.0.ledger.head();
+    if !entitled::reviews_break_glass(&h.state, &who) {
+        return Err(ApiError::new(
+            ErrorKind::Forbidden,
+            "not_entitled",
+            "Only the hospital's authorities and administrators review break-glass accesses.",
+        ));
+    }
+    let since = (s.now_ms() / 1000).saturating_sub(BREAK_GLASS_REVIEW_DAYS * 24 * 3600);
+    let v = h
+        .state
+        .break_glass_in_order
+        .iter()
+        .rev()
+        .filter_map(|id| h.state.break_glass.get(id))
+        .take_while(|b| b.from >= since)
+        .cloned()
+        .collect();
+    Ok(Json(v))
+}
+
 #[utoipa::path(get, path = "/v1/prescriptions/{id}", params(("id" = String, Path)),
     responses((status = 200, description = "A prescription and whether it was dispensed, to its patient, prescriber and pharmacy"), (status = 404, description = "Unknown")))]
 pub(super) async fn get_prescription(

@@ -1,11 +1,13 @@
 //! The hospital's administrator (appointed by a genesis authority, or the authority itself):
 //! the staff directory, registering a member of staff from the public keys their wallet
-//! shows them, deactivating one, and giving one new keys (a lost or compromised device).
+//! shows them, deactivating one, and giving one new keys (a lost or compromised device);
+//! and the review of break-glass accesses (`break_glass_review`).
 
 use crate::api;
 use crate::app::Route;
 use crate::components::confirm::{SignRequest, use_signer};
 use crate::components::ui::{ErrorBox, Notice, datetime, input_value, text_value};
+use crate::pages::break_glass_review::BreakGlassReview;
 use crate::session::use_session;
 use ledger_protocol::state::Account;
 use ledger_protocol::{Address, PublicKey, Role, TxBody};
@@ -178,6 +180,10 @@ pub fn admin() -> Html {
             form.set(v);
         })
     };
+    let directory = Rc::new(match &*staff {
+        Some(Ok(list)) => list.clone(),
+        _ => Vec::new(),
+    });
     html! {
         <main>
             <h1>{ "Staff" }</h1>
@@ -211,6 +217,7 @@ pub fn admin() -> Html {
                     <button type="button" class="secondary" onclick={ let rk = rekey.clone(); Callback::from(move |_| rk.set(None)) }>{ "Cancel" }</button>
                 </form>
             }
+            <BreakGlassReview staff={directory} />
             <section class="card">
                 <h2>{ "Directory" }</h2>
                 { match &*staff {

@@ -1,6 +1,7 @@
 //! The portal's pages, one module per area.
 
 pub mod admin;
+pub mod break_glass_review;
 pub mod emergency;
 pub mod explorer;
 pub mod home;

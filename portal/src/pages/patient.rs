@@ -309,6 +309,19 @@ pub fn dashboard() -> Html {
                     </li>
                 },
             ),
+            AuditEntry::BreakGlassReviewed { tx, at, grant, clinician, reviewer, until } => (
+                *at,
+                html! {
+                    <li class="access-item break-glass reviewed" data-reader={clinician.to_hex()} data-tx={tx.to_hex()}>
+                        <strong>{ format!("Emergency access reviewed: {}", name_of(&d.providers, reviewer)) }</strong>
+                        { if until <= at {
+                            format!(" ended {}'s emergency access {} on {}", name_of(&d.providers, clinician), short(grant), datetime(*at))
+                        } else {
+                            format!(" let {}'s emergency access {} last until {} (reviewed on {})", name_of(&d.providers, clinician), short(grant), datetime(*until), datetime(*at))
+                        } }
+                    </li>
+                },
+            ),
         }
     };
     let refused_item = |r: &api::Refusal| -> (u64, Html) {

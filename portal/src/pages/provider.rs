@@ -18,6 +18,9 @@ use wallet::MapDirectory;
 use yew::prelude::*;
 use yew_router::prelude::*;
 
+/// The longest break-glass a clinician opens on their own word, in hours.
+const MAX_BREAK_GLASS_HOURS: u64 = ledger_protocol::rules::MAX_BREAK_GLASS_SECS / 3600;
+
 #[function_component(ProviderHome)]
 pub fn provider_home() -> Html {
     let session = use_session();
@@ -296,12 +299,21 @@ pub fn patient_view(props: &PatientProps) -> Html {
             done("Emergency access opened. The patient will see it, with your justification."),
         );
         let notice = notice.clone();
-        let authorities = sealing::authorities(session.info.as_ref());
+        // The hospital's authorities and administrators, who review every break-glass.
+        let mut reviewers = sealing::authorities(session.info.as_ref());
+        reviewers.extend(d.providers.values().filter(|a| a.role == Role::Admin && a.is_active()).map(sealing::reader));
         Callback::from(move |e: SubmitEvent| {
             e.prevent_default();
             let (why, hours) = (*bg).clone();
-            let Ok(hours) = hours.trim().parse::<u64>() else {
-                return notice.set(Some((false, "Hours must be a whole number from 1 to 24.".into(), None)));
+            let Some(hours) = hours.trim().parse::<u64>().ok().filter(|h| (1..=MAX_BREAK_GLASS_HOURS).contains(h))
+            else {
+                return notice.set(Some((
+                    false,
+                    format!(
+                        "Hours must be a whole number from 1 to {MAX_BREAK_GLASS_HOURS}; the hospital may extend it."
+                    ),
+                    None,
+                )));
             };
             let text = wallet::sealed::Text { text: why.trim().into() };
             if let Err(e) = text.check_justification() {
@@ -314,10 +326,9 @@ pub fn patient_view(props: &PatientProps) -> Html {
                     None,
                 )));
             };
-            // The justification is for the patient, this clinician and the hospital's
-            // authorities, who review every break-glass.
+            // The justification is for the patient, this clinician and the reviewers.
             let mut readers = vec![pt, me];
-            readers.extend(authorities.iter().copied());
+            readers.extend(reviewers.iter().copied());
             let mut names = names.clone();
             let justification = match sealing::seal(&text, &readers, &mut names) {
                 Ok(s) => s,
@@ -325,7 +336,7 @@ pub fn patient_view(props: &PatientProps) -> Html {
             };
             signer.set(Some(SignRequest {
                 title: "Break the glass (emergency access)".into(),
-                bodies: vec![TxBody::BreakGlass { patient, justification, duration_secs: hours.clamp(1, 24) * 3600 }],
+                bodies: vec![TxBody::BreakGlass { patient, justification, duration_secs: hours * 3600 }],
                 names: Rc::new(names),
                 on_done: done.clone(),
             }));
@@ -504,10 +515,10 @@ pub fn patient_view(props: &PatientProps) -> Html {
                     </form>
                     <form class="card" onsubmit={break_glass}>
                         <h2>{ "Emergency access (break the glass)" }</h2>
-                        <p>{ "Only in an emergency. It lasts at most 24 hours, and the patient is told, with your words." }</p>
+                        <p>{ format!("Only in an emergency. It lasts at most {MAX_BREAK_GLASS_HOURS} hours on your word; the hospital reviews it and may let it last a day. The patient is told, with your words.") }</p>
                         <label for="bg-justification">{ "Why (at least 20 characters)" }</label>
                         <textarea id="bg-justification" rows="3" value={bg.0.clone()} oninput={ let s = bg.clone(); Callback::from(move |e: InputEvent| { let mut v = (*s).clone(); v.0 = e.target_unchecked_into::<web_sys::HtmlTextAreaElement>().value(); s.set(v); }) } />
-                        <label for="bg-hours">{ "For how many hours (1–24)" }</label>
+                        <label for="bg-hours">{ format!("For how many hours (1–{MAX_BREAK_GLASS_HOURS})") }</label>
                         <input id="bg-hours" inputmode="numeric" value={bg.1.clone()} oninput={ let s = bg.clone(); Callback::from(move |e: InputEvent| { let mut v = (*s).clone(); v.1 = text_value(&e); s.set(v); }) } />
                         <button id="bg-submit" type="submit" class="danger">{ "Break the glass" }</button>
                     </form>
