@@ -188,6 +188,7 @@ pub fn admin() -> Html {
         <main>
             <h1>{ "Staff" }</h1>
             { match &*notice { Some(Ok(m)) => html! { <Notice id="admin-result" text={m.clone()} /> }, Some(Err(m)) => html! { <ErrorBox id="admin-error" text={m.clone()} /> }, None => html! {} } }
+            <BreakGlassReview staff={directory} />
             <form class="card" onsubmit={register} id="staff-form">
                 <h2>{ "Register a member of staff" }</h2>
                 <p>{ "They create a wallet in this portal; its Register page shows their two public keys. Their name, role and licence go in the hospital's public directory." }</p>
@@ -217,7 +218,6 @@ pub fn admin() -> Html {
                     <button type="button" class="secondary" onclick={ let rk = rekey.clone(); Callback::from(move |_| rk.set(None)) }>{ "Cancel" }</button>
                 </form>
             }
-            <BreakGlassReview staff={directory} />
             <section class="card">
                 <h2>{ "Directory" }</h2>
                 { match &*staff {
