@@ -87,13 +87,21 @@ impl Readings {
                 label: "HR",
                 value: hr,
                 unit: "/min",
-                alarming: alarming(&[K::Asystole, K::Bradycardia, K::Tachycardia]),
+                alarming: alarming(&[
+                    K::Asystole,
+                    K::VentricularFibrillation,
+                    K::VentricularTachycardia,
+                    K::ExtremeBradycardia,
+                    K::ExtremeTachycardia,
+                    K::Bradycardia,
+                    K::Tachycardia,
+                ]),
             },
             Numeric { label: "SpO2", value: spo2, unit: "%", alarming: alarming(&[K::Desaturation]) },
             Numeric { label: "ABP sys", value: systolic, unit: "mmHg", alarming: alarming(&[K::Hypotension]) },
             Numeric { label: "ABP dia", value: diastolic, unit: "mmHg", alarming: false },
-            Numeric { label: "MAP", value: mean, unit: "mmHg", alarming: alarming(&[K::Hypotension]) },
-            Numeric { label: "RR", value: resp_rate, unit: "/min", alarming: false },
+            Numeric { label: "MAP", value: mean, unit: "mmHg", alarming: alarming(&[K::Hypotension, K::NoPulse]) },
+            Numeric { label: "RR", value: resp_rate, unit: "/min", alarming: alarming(&[K::Apnoea]) },
         ];
         let score = (hr.is_some() || spo2.is_some() || systolic.is_some() || resp_rate.is_some())
             .then(|| news2(&News2Input { resp_rate, spo2, systolic, pulse: hr, ..News2Input::default() }));

@@ -75,6 +75,9 @@ pub struct Training {
     pub feedback: Vec<Feedback>,
     /// The model's vital signs about once a second, for the alarm rules.
     frames: Vec<Frame>,
+    /// When the trainee last acknowledged the alarms (ms from the start): a latched alarm
+    /// sounds until then.
+    acknowledged_ms: Option<u64>,
     events_marked: usize,
     actions_marked: usize,
 }
@@ -110,7 +113,14 @@ impl TrainingResult {
 
 impl Training {
     fn new(session: Session) -> Training {
-        let mut t = Training { session, feedback: Vec::new(), frames: Vec::new(), events_marked: 0, actions_marked: 0 };
+        let mut t = Training {
+            session,
+            feedback: Vec::new(),
+            frames: Vec::new(),
+            acknowledged_ms: None,
+            events_marked: 0,
+            actions_marked: 0,
+        };
         t.record_frame();
         t
     }
@@ -137,17 +147,22 @@ impl Training {
         result
     }
 
-    /// The alarms sounding now: kind and when it fired (ms from the start).
+    /// The alarms sounding now, highest priority first: kind and when it fired (ms from the
+    /// start). A lethal alarm latches: it sounds until acknowledged.
     pub fn alarms(&self) -> Vec<(AlarmKind, u64)> {
         let now = ms(self.session.time_s());
-        // The model's pulse is its heart rate and its line is never damped: every alarm is
-        // confirmed, as the same rules confirm a recorded one.
+        // The model's pulse is its heart rate and its line is never damped: the same rules
+        // judge it as a recorded case.
         alarms_from_frames(&self.frames, true)
-            .alarms
+            .sounding(now, self.acknowledged_ms)
             .into_iter()
-            .filter(|a| a.fired_ms <= now && now < a.end_ms)
             .map(|a| (a.kind, a.fired_ms))
             .collect()
+    }
+
+    /// Acknowledges the alarms sounding now: latched ones whose condition has ended stop.
+    pub fn acknowledge(&mut self) {
+        self.acknowledged_ms = Some(ms(self.session.time_s()));
     }
 
     /// What the monitor shows now: the model's outputs as numerics with units, the
@@ -191,8 +206,12 @@ impl Training {
             diastolic: r.diastolic,
             mean_pressure: r.mean,
             resp_rate: r.resp_rate,
+            etco2: Some(o.etco2_mmhg),
             since_beat_ms: Some(0),
             pulse_present: Some(true),
+            arterial_pulse: Some(true),
+            since_breath_ms: Some(0),
+            ..Frame::default()
         });
     }
 
