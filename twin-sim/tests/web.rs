@@ -8,7 +8,7 @@ use wasm_bindgen_test::*;
 
 wasm_bindgen_test_configure!(run_in_browser);
 
-const GOLDEN: &str = "c3af391cdf9f7b14a0af24310120c16e5b8859ca0eb775f375646e6b0f8032eb";
+const GOLDEN: &str = "bdf29a4d2e8a9a8c9509c1c53d5e8cf951fa8c6c4e83b7793d007cfcc2ced9a9";
 
 #[wasm_bindgen_test]
 fn the_hemorrhage_trajectory_is_bit_identical_to_native() {

@@ -136,7 +136,7 @@ fn the_golden_hemorrhage_trajectory_comes_out_of_the_viewer_too() {
     let app = play(&parse_scenario(text).unwrap(), &parse_actions(actions).unwrap());
     let hash = app.world().resource::<TrainingResult>().report.trajectory_hash.to_hex();
     // twin-sim's tests/twin_sim/scenarios.rs HEMORRHAGE_GOOD_TRAJECTORY.
-    assert_eq!(hash, "c3af391cdf9f7b14a0af24310120c16e5b8859ca0eb775f375646e6b0f8032eb");
+    assert_eq!(hash, "bdf29a4d2e8a9a8c9509c1c53d5e8cf951fa8c6c4e83b7793d007cfcc2ced9a9");
 }
 
 #[test]
@@ -186,8 +186,9 @@ fn the_monitor_shows_the_model_live_and_the_clock_drives_it() {
     send(&mut app, TimelineCommand::SetSpeed(SPEED));
     send(&mut app, TimelineCommand::Play);
     let mut seen = Vec::new();
+    let mut under_65_since: Option<f64> = None;
     // Play's own frame ran the first 6 s; 109 more make 11 minutes.
-    for frame in 1..110 {
+    for _ in 1..110 {
         app.update();
         let out = training(&app).session.outputs();
         let m = app.world().resource::<Monitor>();
@@ -199,13 +200,18 @@ fn the_monitor_shows_the_model_live_and_the_clock_drives_it() {
         let hr = m.numerics.iter().find(|n| n.label == "HR").unwrap();
         assert_eq!(hr.unit, "/min");
         seen.push(out.hr_per_min);
-        if frame == 99 {
-            // 10 min in, 1.05 L lost: MAP has been under 65 mmHg for less than the minute
-            // the hypotension alarm waits for.
-            assert_eq!(training(&app).session.time_s(), 600.0);
-            assert!(out.map_mmhg < 65.0 && m.alarms.is_empty(), "{m:?}");
+        // The hypotension alarm waits a minute under 65 mmHg, as for a recorded case.
+        let now = training(&app).session.time_s();
+        under_65_since = if out.map_mmhg < 65.0 { under_65_since.or(Some(now)) } else { None };
+        let sounding = m.alarms.iter().any(|(k, _)| *k == "hypotension");
+        match under_65_since {
+            Some(since) if now - since >= 66.0 => assert!(sounding, "a minute under 65 at {now} s: {m:?}"),
+            Some(since) if now - since < 54.0 => assert!(!sounding, "under a minute under 65 at {now} s: {m:?}"),
+            None => assert!(!sounding, "MAP {} at {now} s: {m:?}", out.map_mmhg),
+            _ => {}
         }
     }
+    assert!(under_65_since.is_some(), "the bleed brings MAP under 65 mmHg within 11 minutes");
     let t = training(&app);
     assert_eq!(t.session.time_s(), 660.0);
     assert!(seen.last().unwrap() > &(start_hr + 10.0), "HR {start_hr} → {seen:?}");
