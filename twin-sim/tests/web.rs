@@ -8,7 +8,7 @@ use wasm_bindgen_test::*;
 
 wasm_bindgen_test_configure!(run_in_browser);
 
-const GOLDEN: &str = "bdf29a4d2e8a9a8c9509c1c53d5e8cf951fa8c6c4e83b7793d007cfcc2ced9a9";
+const GOLDEN: &str = "b0fe4bd4d1a8fff2ddcc456910a5068f630e36cc6b9a7ff3e6ebeb88fdbf7493";
 
 #[wasm_bindgen_test]
 fn the_hemorrhage_trajectory_is_bit_identical_to_native() {

@@ -136,7 +136,7 @@ fn the_golden_hemorrhage_trajectory_comes_out_of_the_viewer_too() {
     let app = play(&parse_scenario(text).unwrap(), &parse_actions(actions).unwrap());
     let hash = app.world().resource::<TrainingResult>().report.trajectory_hash.to_hex();
     // twin-sim's tests/twin_sim/scenarios.rs HEMORRHAGE_GOOD_TRAJECTORY.
-    assert_eq!(hash, "bdf29a4d2e8a9a8c9509c1c53d5e8cf951fa8c6c4e83b7793d007cfcc2ced9a9");
+    assert_eq!(hash, "b0fe4bd4d1a8fff2ddcc456910a5068f630e36cc6b9a7ff3e6ebeb88fdbf7493");
 }
 
 #[test]
