@@ -8,7 +8,7 @@ use wasm_bindgen_test::*;
 
 wasm_bindgen_test_configure!(run_in_browser);
 
-const GOLDEN: &str = "b0fe4bd4d1a8fff2ddcc456910a5068f630e36cc6b9a7ff3e6ebeb88fdbf7493";
+const GOLDEN: &str = "f7c564946a462d80e0c8c7c4629b86fbcdae21343bc8f9b21fbd95af88a17388";
 
 #[wasm_bindgen_test]
 fn the_hemorrhage_trajectory_is_bit_identical_to_native() {

@@ -124,7 +124,7 @@ fn the_untreated_hemorrhage_is_tachycardia_first_then_hypotension_not_collapse()
 
 /// The trajectory of the hemorrhage scenario under its good script, as computed natively.
 /// `tests/web.rs` checks that WebAssembly in a browser computes the very same hash.
-pub const HEMORRHAGE_GOOD_TRAJECTORY: &str = "b0fe4bd4d1a8fff2ddcc456910a5068f630e36cc6b9a7ff3e6ebeb88fdbf7493";
+pub const HEMORRHAGE_GOOD_TRAJECTORY: &str = "f7c564946a462d80e0c8c7c4629b86fbcdae21343bc8f9b21fbd95af88a17388";
 
 #[test]
 fn the_hemorrhage_trajectory_matches_the_golden_hash() {

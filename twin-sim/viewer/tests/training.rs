@@ -136,7 +136,7 @@ fn the_golden_hemorrhage_trajectory_comes_out_of_the_viewer_too() {
     let app = play(&parse_scenario(text).unwrap(), &parse_actions(actions).unwrap());
     let hash = app.world().resource::<TrainingResult>().report.trajectory_hash.to_hex();
     // twin-sim's tests/twin_sim/scenarios.rs HEMORRHAGE_GOOD_TRAJECTORY.
-    assert_eq!(hash, "b0fe4bd4d1a8fff2ddcc456910a5068f630e36cc6b9a7ff3e6ebeb88fdbf7493");
+    assert_eq!(hash, "f7c564946a462d80e0c8c7c4629b86fbcdae21343bc8f9b21fbd95af88a17388");
 }
 
 #[test]
