@@ -45,6 +45,10 @@
 //!   physiological shunt 2 %, FRC 2.4 L (West JB, Respiratory Physiology: The Essentials,
 //!   10th ed., 2016).
 //! - Ventilation: RR 12 /min, VT 0.5 L, dead space 0.15 L; PaCO2 = 0.863 VCO2 / VA (West).
+//!   Breathing on its own answers CO2 (+2 L/min per mmHg above rest, the awake response) and
+//!   hypoxaemia (ΔVE = 100/(PAO2 − 32), the hyperbola of Weil JV et al., J Clin Invest
+//!   1970;49:1061), both blunted by propofol; in shock it is fast and shallow (the ATLS
+//!   rates; the gains are this model's, see below).
 //!   CO2 is held in two stores, the lungs and blood (PaCO2) and the tissues, which the blood
 //!   flow joins; in apnoea PaCO2 first closes the venous-arterial gap, then rises about
 //!   4 mmHg/min (Eger EI, Severinghaus JW, Anesthesiology 1961;22:419-25).
@@ -82,6 +86,9 @@
 //! and 30 % maximal loss of contractility, and a baroreflex blunted by up to 80 %; propofol
 //! respiratory Ce50 3 µg/mL; phenylephrine one-compartment kinetics (Vd 70 L, t½ 5 min) with
 //! EC50 5 ng/mL, +100 % maximal resistance and 10 % venoconstriction (unstressed volume);
+//! the shock breathing gains (rate +220 % and alveolar ventilation +40 % at full
+//! sympathetic drive, set so the ATLS rates come out with PaCO2 near 30 mmHg in class III);
+//! the CO2 stores (9.6 L lungs and blood, 34 L tissues, a 6 mmHg venous-arterial gap);
 //! and crystalloid leaving the vessels with a 20 min time constant (of the order
 //! volume-kinetic studies report: Hahn RG, Volume kinetics for infusion fluids,
 //! Anesthesiology 2010;113:470–81).
@@ -263,6 +270,12 @@ pub struct PhysioParams {
     /// Tissue-to-blood CO2 exchange at the resting cardiac output, L/min (scaled by the
     /// output): the venous-arterial CO2 gap is 0.863 VCO2 / this.
     pub co2_exchange_l_per_min: f64,
+    /// Rise of minute ventilation per mmHg of PaCO2 above rest, L/min (awake: about 2).
+    pub co2_ventilatory_response: f64,
+    /// In shock, the rate rises by this times the sympathetic drive (0..1)...
+    pub shock_rr_gain: f64,
+    /// ...and alveolar ventilation by this times it (breathing fast and shallow).
+    pub shock_alveolar_gain: f64,
     pub propofol_hemo_ce50: f64,
     pub propofol_max_vasodilation: f64,
     pub propofol_max_negative_inotropy: f64,
@@ -320,6 +333,11 @@ impl Default for PhysioParams {
             co2_fast_store_l: 9.6,
             co2_tissue_store_l: 34.0,
             co2_exchange_l_per_min: 0.863 * 200.0 / 6.0,
+            co2_ventilatory_response: 2.0,
+            // The ATLS rates (14-20, 20-30, 30-40, > 35 /min at 10, 20, 35, 45 % lost) with
+            // PaCO2 about 30 mmHg in class III.
+            shock_rr_gain: 2.2,
+            shock_alveolar_gain: 0.4,
             propofol_hemo_ce50: 3.0,
             propofol_max_vasodilation: 0.35,
             propofol_max_negative_inotropy: 0.3,
@@ -355,6 +373,9 @@ struct Derived {
     /// Share of the arterial-to-venous pressure drop that lies beyond the capillaries.
     postcapillary_share: f64,
     phe_k: f64,
+    /// Resting PaCO2 and alveolar PO2, the chemoreflex's set points, mmHg.
+    paco2_rest: f64,
+    pao2_rest: f64,
 }
 
 /// Everything the derivative and the outputs need, for one state and input.
@@ -457,7 +478,10 @@ impl Model {
             pulse_rest: sv_rest / p.arterial_compliance,
             postcapillary_share: (p.capillary_pressure_rest - pvs_rest) / (p.map_set - pvs_rest),
             phe_k: std::f64::consts::LN_2 / p.phenylephrine_half_life_min,
+            paco2_rest: 0.0,
+            pao2_rest: 0.0,
         };
+        let mut derived = derived;
         let alveolar = p.rr_rest * (p.vt_rest_l - p.dead_space_l);
         let mut state = State::zeros();
         state[VA] = p.arterial_volume_rest;
@@ -473,6 +497,8 @@ impl Model {
         let co2_out = alveolar * state[PACO2] / PB_DRY;
         let fao2 = ((alveolar + uptake - co2_out) * fio2 - uptake) / alveolar;
         state[LO2] = fao2 * p.frc_l;
+        derived.paco2_rest = state[PACO2];
+        derived.pao2_rest = fao2 * PB_DRY;
         let capacity = O2_PER_HB * p.hct_rest * 100.0 / 3.0;
         let cc = o2_content(capacity, fao2 * PB_DRY);
         let extraction = p.vo2_ml_per_min / p.co_rest;
@@ -589,7 +615,26 @@ impl Model {
             Ventilation::Spontaneous => {
                 let c2 = ce * ce;
                 let depression = c2 / (c2 + p.propofol_resp_ce50 * p.propofol_resp_ce50);
-                (p.rr_rest * (1.0 - 0.5 * depression), p.vt_rest_l * (1.0 - 0.6 * depression))
+                // The chemoreflex, blunted by propofol as much as breathing itself: minute
+                // ventilation rises 2 L/min per mmHg of PaCO2 above rest and hyperbolically as
+                // alveolar PO2 falls (ΔVE = 100/(PO2 − 32)); shock (the sympathetic tone) makes
+                // breathing fast and shallow, alveolar ventilation rising less than the rate.
+                let awake = 1.0 - depression;
+                let pao2 = (s[LO2] / p.frc_l).max(0.0) * PB_DRY;
+                let hypoxic = |po2: f64| 100.0 / (po2.max(35.0) - 32.0);
+                let ve_rest = p.rr_rest * p.vt_rest_l;
+                let chem = awake
+                    * (p.co2_ventilatory_response * (s[PACO2] - d.paco2_rest).max(0.0)
+                        + (hypoxic(pao2) - hypoxic(d.pao2_rest)).max(0.0))
+                    / ve_rest;
+                let shock = awake * (2.0 * (s[TONE] - 0.5)).clamp(0.0, 1.0);
+                let fast = 1.0 + p.shock_rr_gain * shock;
+                let alveolar = (1.0 + p.shock_alveolar_gain * shock) / fast;
+                let deep = (1.0 + chem).sqrt();
+                let rr = p.rr_rest * (1.0 - 0.5 * depression) * fast * deep;
+                let vt_rest = p.vt_rest_l * (1.0 - 0.6 * depression);
+                let vt = p.dead_space_l + (vt_rest - p.dead_space_l).max(0.0) * alveolar * deep;
+                (rr, vt)
             }
             Ventilation::Controlled { rate_per_min, tidal_volume_l } => (rate_per_min, tidal_volume_l),
         };
@@ -1071,6 +1116,13 @@ mod tests {
         // higher: the bleed slows with the pressure, leaving refill more time).
         assert!((50.0..=68.0).contains(&iii.map_mmhg) && (70.0..=90.0).contains(&iii.sbp_mmhg), "class III {iii:?}");
         assert!(iv.map_mmhg < 50.0 && iv.hr_per_min > iii.hr_per_min, "class IV {iv:?}");
+        // H1: breathing quickens through the classes (14-20, 20-30, 30-40, > 35 /min), and
+        // faster than it deepens: PaCO2 falls a little, never to nothing.
+        let rr = [i, ii, iii, iv].map(|o| o.rr_per_min);
+        eprintln!("H1 RR at 10/20/35/45 % lost: {rr:.1?}");
+        assert!((14.0..=20.0).contains(&rr[0]) && (20.0..=30.0).contains(&rr[1]), "{rr:?}");
+        assert!((30.0..=40.0).contains(&rr[2]) && rr[3] > 35.0, "{rr:?}");
+        assert!((25.0..=40.0).contains(&iii.paco2_mmhg), "class III {iii:?}");
         for c in &checks {
             assert!(c.outputs.cardiac_output_l_per_min < rest.cardiac_output_l_per_min, "{c:?}");
         }
@@ -1127,6 +1179,23 @@ mod tests {
         eprintln!("C1: PaCO2 +{first:.1} mmHg in minute 1, then {slope:.2} mmHg/min");
         assert!((9.8 * 0.7..=9.8 * 1.3).contains(&first), "first minute +{first:.1} mmHg");
         assert!((3.4 * 0.7..=4.4 * 1.3).contains(&slope), "minutes 1-5: {slope:.2} mmHg/min");
+    }
+
+    /// Breathing responds (before, RR stayed 12 whatever the PaCO2): propofol's respiratory
+    /// depression raises PaCO2 only until the chemoreflex holds it, and a hypoxic mixture
+    /// quickens breathing.
+    #[test]
+    fn the_chemoreflex_answers_co2_and_hypoxaemia() {
+        let mut m = Model::standard_adult().unwrap();
+        let rest = m.outputs(&Inputs::default());
+        // About 3 µg/mL at the effect site: half the respiratory depression.
+        let sedated = run_for(&mut m, &Inputs { propofol_mg_per_min: 10.0, ..Inputs::default() }, 30.0, DT).unwrap();
+        assert!((2.0..=4.5).contains(&sedated.propofol_effect_ug_per_ml), "{sedated:?}");
+        assert!((43.0..=60.0).contains(&sedated.paco2_mmhg), "the chemoreflex holds PaCO2: {sedated:?}");
+        let mut m = Model::standard_adult().unwrap();
+        let thin_air = run_for(&mut m, &Inputs { fio2: 0.12, ..Inputs::default() }, 10.0, DT).unwrap();
+        assert!(thin_air.minute_ventilation_l > rest.minute_ventilation_l * 1.3, "{thin_air:?}");
+        assert!(thin_air.rr_per_min > rest.rr_per_min, "{thin_air:?}");
     }
 
     /// H5 (direction): end-tidal CO2 falls with cardiac output as a bleed empties the heart.
