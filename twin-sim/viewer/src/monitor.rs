@@ -4,7 +4,7 @@
 //! are computed once when a case opens (`MonitorData`); each frame only looks them up.
 
 use bevy::prelude::*;
-use twin_sim::alarms::{AlarmKind, AlarmReport, Frame, News2, News2Input, evaluate, frames, news2};
+use twin_sim::alarms::{AlarmKind, AlarmReport, Consciousness, Frame, News2, News2Input, evaluate, frames, news2};
 use twin_sim::case::Stage;
 use twin_sim::replay::{MinMax, decimate};
 use twin_sim::verify::CaseVerification;
@@ -73,6 +73,10 @@ pub struct Readings {
     pub diastolic: Option<f64>,
     pub mean: Option<f64>,
     pub resp_rate: Option<f64>,
+    /// Whether the patient breathes added oxygen (known in training: the FiO2).
+    pub on_oxygen: Option<bool>,
+    /// ACVPU (known in training: from the BIS).
+    pub consciousness: Option<Consciousness>,
 }
 
 impl Readings {
@@ -81,7 +85,7 @@ impl Readings {
     pub fn numerics(&self, active: &[AlarmKind]) -> (Vec<Numeric>, Option<News2>) {
         use AlarmKind as K;
         let alarming = |k: &[AlarmKind]| active.iter().any(|a| k.contains(a));
-        let Readings { hr, spo2, systolic, diastolic, mean, resp_rate } = *self;
+        let Readings { hr, spo2, systolic, diastolic, mean, resp_rate, on_oxygen, consciousness } = *self;
         let numerics = vec![
             Numeric {
                 label: "HR",
@@ -103,8 +107,17 @@ impl Readings {
             Numeric { label: "MAP", value: mean, unit: "mmHg", alarming: alarming(&[K::Hypotension, K::NoPulse]) },
             Numeric { label: "RR", value: resp_rate, unit: "/min", alarming: alarming(&[K::Apnoea]) },
         ];
-        let score = (hr.is_some() || spo2.is_some() || systolic.is_some() || resp_rate.is_some())
-            .then(|| news2(&News2Input { resp_rate, spo2, systolic, pulse: hr, ..News2Input::default() }));
+        let score = (hr.is_some() || spo2.is_some() || systolic.is_some() || resp_rate.is_some()).then(|| {
+            news2(&News2Input {
+                resp_rate,
+                spo2,
+                systolic,
+                pulse: hr,
+                on_oxygen,
+                consciousness,
+                ..News2Input::default()
+            })
+        });
         (numerics, score)
     }
 }
@@ -176,6 +189,8 @@ fn update_monitor(
         diastolic: track(&["ABPDias", "NBPDias"]).or(frame.diastolic),
         mean: track(&["ABPMean", "NBPMean"]).or(frame.mean_pressure),
         resp_rate: track(&["RESP", "RR"]).or(frame.resp_rate),
+        on_oxygen: None,
+        consciousness: None,
     };
     let (numerics, score) = readings.numerics(&kinds);
 

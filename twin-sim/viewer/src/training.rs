@@ -13,9 +13,9 @@
 //! `twin_sim::scenario::run` with the same actions at the same times.
 
 use bevy::prelude::*;
-use twin_sim::alarms::{AlarmKind, Frame, alarms_from_frames};
+use twin_sim::alarms::{AlarmKind, Consciousness, Frame, alarms_from_frames};
 use twin_sim::case::{EventKind, Stage};
-use twin_sim::physiology::Outputs;
+use twin_sim::physiology::{Inputs, Outputs};
 use twin_sim::replay::Clock;
 use twin_sim::scenario::{Change, Kind, RunReport, Scenario, ScenarioError, Session, clock};
 
@@ -171,7 +171,7 @@ impl Training {
         let o = self.session.outputs();
         let alarms = self.alarms();
         let kinds: Vec<AlarmKind> = alarms.iter().map(|(k, _)| *k).collect();
-        let (mut numerics, news2) = readings(&o).numerics(&kinds);
+        let (mut numerics, news2) = readings(&o, self.session.inputs()).numerics(&kinds);
         numerics.push(Numeric { label: "EtCO2", value: Some(o.etco2_mmhg), unit: "mmHg", alarming: false });
         numerics.push(Numeric { label: "BIS", value: Some(o.bis), unit: "", alarming: false });
         Monitor {
@@ -195,7 +195,7 @@ impl Training {
             last.span_ms = t_ms - last.t_ms;
         }
         let o = self.session.outputs();
-        let r = readings(&o);
+        let r = readings(&o, self.session.inputs());
         self.frames.push(Frame {
             t_ms,
             span_ms: ALARM_FRAME_MS.max(ms(self.session.scenario().step_s)),
@@ -244,8 +244,12 @@ fn ms(seconds: f64) -> u64 {
     (seconds * 1000.0).round() as u64
 }
 
-fn readings(o: &Outputs) -> Readings {
+/// The monitor's readings from the model, with what NEWS2 needs that a ward measures by
+/// hand: oxygen from the FiO2, consciousness from the BIS (under 80 is not alert).
+fn readings(o: &Outputs, inputs: &Inputs) -> Readings {
     Readings {
+        on_oxygen: Some(inputs.fio2 > 0.21 + 1e-9),
+        consciousness: Some(if o.bis >= 80.0 { Consciousness::Alert } else { Consciousness::NotAlert }),
         hr: Some(o.hr_per_min),
         spo2: Some(o.spo2_percent),
         systolic: Some(o.sbp_mmhg),

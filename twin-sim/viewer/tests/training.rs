@@ -220,7 +220,14 @@ fn the_monitor_shows_the_model_live_and_the_clock_drives_it() {
     assert!(numeric(&app, "MAP").unwrap() < 65.0);
     assert!(m.alarms.iter().any(|(k, _)| *k == "hypotension"), "{m:?}");
     assert!(m.numerics.iter().find(|n| n.label == "MAP").unwrap().alarming);
-    assert!(m.news2.is_some());
+    // NEWS2 in theatre takes oxygen from the FiO2 and consciousness from the BIS; only the
+    // temperature, which the model does not have, is missing, and the summary says so.
+    let n = m.news2.clone().expect("NEWS2");
+    assert_eq!(n.not_scored, vec![twin_sim::alarms::News2Parameter::Temperature], "{n:?}");
+    let part = |p| n.parts.iter().find(|(q, _)| *q == p).map(|(_, s)| *s);
+    assert_eq!(part(twin_sim::alarms::News2Parameter::AirOrOxygen), Some(2), "FiO2 0.5 is oxygen: {n:?}");
+    assert_eq!(part(twin_sim::alarms::News2Parameter::Consciousness), Some(3), "anaesthetised: {n:?}");
+    assert!(n.summary().contains("not measured: temperature"), "{}", n.summary());
     // The bleeding is on the timeline once it has happened.
     let markers = app.world().resource::<Timeline>().markers().to_vec();
     assert!(markers.iter().any(|m| m.kind == EventKind::BloodLoss), "{markers:?}");

@@ -136,10 +136,8 @@ fn write_panel(
         alarms => (format!("ALARM: {}", alarms.iter().map(|(k, _)| *k).collect::<Vec<_>>().join(", ")), bad),
     });
     content.push(match &monitor.news2 {
-        Some(s) => (
-            format!("NEWS2 {} ({:?}){}", s.total, s.risk, if s.not_scored.is_empty() { "" } else { ", partial" }),
-            if s.risk >= News2Risk::Medium { bad } else { ok },
-        ),
+        // Never a bare band from a partial score: the summary names what is missing.
+        Some(s) => (s.summary(), if s.risk >= News2Risk::Medium { bad } else { ok }),
         None => ("NEWS2 not scored".into(), ok),
     });
     if let Some(training) = &training {
