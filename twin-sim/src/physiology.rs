@@ -42,8 +42,11 @@
 //!   STPD→BTPS by 310/273 × 760/713); saturation from Severinghaus JW, Simple, accurate
 //!   equations for human blood O2 dissociation computations, J Appl Physiol 1979;46:599–602;
 //!   O2 content 1.34 mL/g Hb plus 0.003 mL/dL/mmHg dissolved; VO2 250 mL/min, VCO2 200 mL/min,
-//!   physiological shunt 2 %, FRC 2.4 L (West JB, Respiratory Physiology: The Essentials,
-//!   10th ed., 2016).
+//!   physiological shunt 2 % (West JB, Respiratory Physiology: The Essentials, 10th ed.,
+//!   2016); FRC 30 mL/kg, supine (BioGears PatientMethodology).
+//! - Scaling ([`PhysioParams::for_patient`]): blood volume 65.6 mL × W^1.02 (BioGears), lung
+//!   volumes by weight, VO2, VCO2 and cardiac output by the Harris-Benedict basal metabolic
+//!   rate; the scenarios' patients are scaled, the reference 70 kg man is the defaults.
 //! - Ventilation: RR 12 /min, VT 0.5 L, dead space 0.15 L; PaCO2 = 0.863 VCO2 / VA (West).
 //!   Breathing on its own answers CO2 (+2 L/min per mmHg above rest, the awake response) and
 //!   hypoxaemia (ΔVE = 100/(PAO2 − 32), the hyperbola of Weil JV et al., J Clin Invest
@@ -289,6 +292,61 @@ pub struct PhysioParams {
     pub bis: BisModel,
 }
 
+/// The patient [`PhysioParams::default`] describes: a 40-year-old man, 70 kg, 175 cm.
+pub const REFERENCE_PATIENT: Patient = Patient { age_years: 40.0, weight_kg: 70.0, height_cm: 175.0, sex: Sex::Male };
+
+/// Basal metabolic rate by the Harris-Benedict equations (kcal/day).
+pub fn harris_benedict_kcal_per_day(p: &Patient) -> f64 {
+    match p.sex {
+        Sex::Male => 66.5 + 13.75 * p.weight_kg + 5.003 * p.height_cm - 6.755 * p.age_years,
+        Sex::Female => 655.1 + 9.563 * p.weight_kg + 1.850 * p.height_cm - 4.676 * p.age_years,
+    }
+}
+
+/// Blood volume (L) for a weight: 65.6 mL × W^1.02 (BioGears PatientMethodology).
+pub fn blood_volume_l_for(weight_kg: f64) -> f64 {
+    0.0656 * crate::detmath::powf(weight_kg, 1.02)
+}
+
+impl PhysioParams {
+    /// The defaults scaled to `patient`: blood volume by weight (65.6 mL × W^1.02) with the
+    /// vessels' volumes, compliances and the capillary exchange in proportion; lung volumes,
+    /// the CO2 stores and drug volumes by weight (FRC 30 mL/kg, tidal volume about 7 mL/kg);
+    /// oxygen consumption, CO2 production, cardiac output and the tissue CO2 exchange by the
+    /// basal metabolic rate (Harris-Benedict), against the reference patient; the breathing
+    /// rate so that PaCO2 stays at the reference's. Heart rate and pressures stay the
+    /// reference's. The reference patient gets the defaults.
+    pub fn for_patient(patient: &Patient) -> PhysioParams {
+        let d = PhysioParams::default();
+        let r = &REFERENCE_PATIENT;
+        let v = blood_volume_l_for(patient.weight_kg) / blood_volume_l_for(r.weight_kg);
+        let w = patient.weight_kg / r.weight_kg;
+        let m = harris_benedict_kcal_per_day(patient) / harris_benedict_kcal_per_day(r);
+        PhysioParams {
+            blood_volume_l: d.blood_volume_l * v,
+            arterial_volume_rest: d.arterial_volume_rest * v,
+            arterial_compliance: d.arterial_compliance * v,
+            venous_compliance: d.venous_compliance * v,
+            capillary_filtration: d.capillary_filtration * v,
+            interstitial_compliance: d.interstitial_compliance * v,
+            co_rest: d.co_rest * m,
+            venous_return_resistance: d.venous_return_resistance / m,
+            vo2_ml_per_min: d.vo2_ml_per_min * m,
+            vco2_ml_per_min: d.vco2_ml_per_min * m,
+            co2_exchange_l_per_min: d.co2_exchange_l_per_min * m,
+            co2_ventilatory_response: d.co2_ventilatory_response * m,
+            frc_l: d.frc_l * w,
+            dead_space_l: d.dead_space_l * w,
+            vt_rest_l: d.vt_rest_l * w,
+            rr_rest: d.rr_rest * m / w,
+            co2_fast_store_l: d.co2_fast_store_l * w,
+            co2_tissue_store_l: d.co2_tissue_store_l * w,
+            phenylephrine_vd_l: d.phenylephrine_vd_l * w,
+            ..d
+        }
+    }
+}
+
 impl Default for PhysioParams {
     fn default() -> Self {
         Self {
@@ -321,7 +379,8 @@ impl Default for PhysioParams {
             vo2_ml_per_min: 250.0,
             vco2_ml_per_min: 200.0,
             shunt_fraction: 0.02,
-            frc_l: 2.4,
+            // 30 mL/kg (BioGears PatientMethodology; supine, as on the table).
+            frc_l: 2.1,
             critical_venous_o2_ml_per_l: 20.0,
             dead_space_l: 0.15,
             rr_rest: 12.0,
@@ -506,10 +565,9 @@ impl Model {
         Ok(Self { params, pk, state, derived, elapsed_s: 0.0 })
     }
 
-    /// A 40-year-old, 70 kg, 175 cm man with default parameters.
+    /// The reference patient (a 40-year-old, 70 kg, 175 cm man) with default parameters.
     pub fn standard_adult() -> Result<Self, PhysioError> {
-        let patient = Patient { age_years: 40.0, weight_kg: 70.0, height_cm: 175.0, sex: Sex::Male };
-        Self::new(&patient, PhysioParams::default())
+        Self::new(&REFERENCE_PATIENT, PhysioParams::default())
     }
 
     /// Simulated time so far, seconds.
@@ -1155,6 +1213,37 @@ mod tests {
             }
             assert!(last < first, "{rate} L/min: the bleed ends slower ({last}) than it began ({first})");
         }
+    }
+
+    /// R2: blood volume, FRC, tidal volume and VO2 follow the patient (before, every patient
+    /// had the 70 kg values): 50 kg woman, 70, 100 and 127 kg men, each at rest.
+    #[test]
+    fn the_patient_sets_blood_volume_lungs_and_metabolism() {
+        use crate::pk::Sex;
+        let patients = [
+            (50.0, 162.0, Sex::Female),
+            (70.0, 175.0, Sex::Male),
+            (100.0, 180.0, Sex::Male),
+            (127.0, 185.0, Sex::Male),
+        ];
+        for (weight_kg, height_cm, sex) in patients {
+            let patient = Patient { age_years: 40.0, weight_kg, height_cm, sex };
+            let params = PhysioParams::for_patient(&patient);
+            let mut m = Model::new(&patient, params).unwrap();
+            let o = run_for(&mut m, &Inputs::default(), 20.0, DT).unwrap();
+            let near = |got: f64, want: f64, what: &str| {
+                assert!((got - want).abs() <= 0.1 * want, "{weight_kg} kg {what}: {got:.3} against {want:.3}");
+            };
+            near(o.blood_volume_l * 1000.0, 65.6 * weight_kg.powf(1.02), "blood volume mL");
+            near(params.frc_l * 1000.0, 30.0 * weight_kg, "FRC mL");
+            near(o.minute_ventilation_l / o.rr_per_min * 1000.0, 7.0 * weight_kg, "tidal volume mL");
+            let vo2_per_kg = params.vo2_ml_per_min / weight_kg;
+            assert!((2.8..=3.9).contains(&vo2_per_kg), "{weight_kg} kg VO2 {vo2_per_kg:.2} mL/kg/min");
+            // Resting normals hold for every size: the same pressures, PaCO2 and saturation.
+            assert!((85.0..=100.0).contains(&o.map_mmhg) && (38.0..=44.0).contains(&o.paco2_mmhg), "{o:?}");
+            assert!(o.spo2_percent > 95.0 && (60.0..=80.0).contains(&o.hr_per_min), "{o:?}");
+        }
+        assert_eq!(PhysioParams::for_patient(&REFERENCE_PATIENT), PhysioParams::default());
     }
 
     /// C1: apnoea under general anaesthesia (ventilated on oxygen, then the ventilator

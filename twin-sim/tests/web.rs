@@ -8,7 +8,7 @@ use wasm_bindgen_test::*;
 
 wasm_bindgen_test_configure!(run_in_browser);
 
-const GOLDEN: &str = "f7c564946a462d80e0c8c7c4629b86fbcdae21343bc8f9b21fbd95af88a17388";
+const GOLDEN: &str = "609d4ec2d7e84d7af8ee2acf5ac63871e53a6c4cfe06f26eba37610a4db4e456";
 
 #[wasm_bindgen_test]
 fn the_hemorrhage_trajectory_is_bit_identical_to_native() {

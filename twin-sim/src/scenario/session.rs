@@ -138,7 +138,8 @@ impl Session {
     /// the clock at 0 with nothing done yet.
     pub fn new(scenario: &Scenario) -> Result<Session, ScenarioError> {
         let dt = scenario.step_s;
-        let params = PhysioParams { shunt_fraction: scenario.initial_shunt, ..PhysioParams::default() };
+        let params =
+            PhysioParams { shunt_fraction: scenario.initial_shunt, ..PhysioParams::for_patient(&scenario.patient) };
         let mut model = Model::new(&scenario.patient, params)?;
         let inputs = scenario.initial;
         if scenario.volume_deficit_l > 0.0 {

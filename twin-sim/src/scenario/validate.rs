@@ -190,7 +190,7 @@ pub fn parse_scenario(text: &str) -> Result<Scenario, ScenarioError> {
         },
     };
     // Covariates the PK model cannot use are reported here, with the patient's line.
-    Model::new(&patient, PhysioParams::default()).map_err(|e| ck.err(p_at, "patient", e.to_string()))?;
+    Model::new(&patient, PhysioParams::for_patient(&patient)).map_err(|e| ck.err(p_at, "patient", e.to_string()))?;
 
     let (i_at, fi) = match file.initial {
         Some(s) => (s.span().start, s.into_inner()),
