@@ -83,11 +83,13 @@
 //! compliance −50 % for the pulse pressure); the whole-body capillary filtration coefficient
 //! (5 mL/min/mmHg, of the order of Guyton's) and the interstitial compliance (0.06 L/mmHg:
 //! refill comes to rest within about half an hour); the venous O2 content (20 mL/L) below
-//! which tissue uptake becomes supply-limited; propofol haemodynamic Ce50 3 µg/mL with 35 %
-//! maximal vasodilation, 15 % maximal venodilation (unstressed volume: falling venous return
+//! which tissue uptake becomes supply-limited; propofol haemodynamic Ce50 3 µg/mL (lower
+//! with age, 0.7 % a year from 40) with 25 % maximal vasodilation, 15 % maximal venodilation (unstressed volume: falling venous return
 //! is the main cause of propofol hypotension, de Wit F et al., Br J Anaesth 2016;116:784–9)
-//! and 30 % maximal loss of contractility, and a baroreflex blunted by up to 80 %; propofol
-//! respiratory Ce50 3 µg/mL; phenylephrine one-compartment kinetics (Vd 70 L, t½ 5 min) with
+//! and 30 % maximal loss of contractility, and a baroreflex halved at 2 µg/mL (Hill 2; set
+//! so 2 mg/kg lowers MAP about a third with the heart rate unchanged, BioGears Table 6);
+//! propofol respiratory Ce50 3 µg/mL (Hill 3, the rate to zero: an induction dose stops
+//! breathing); phenylephrine one-compartment kinetics (Vd 70 L, t½ 5 min) with
 //! EC50 5 ng/mL, +100 % maximal resistance and 10 % venoconstriction (unstressed volume);
 //! the shock breathing gains (rate +220 % and alveolar ventilation +40 % at full
 //! sympathetic drive, set so the ATLS rates come out with PaCO2 near 30 mmHg in class III);
@@ -285,6 +287,8 @@ pub struct PhysioParams {
     /// Maximal fractional rise of the unstressed venous volume (venodilation).
     pub propofol_max_venodilation: f64,
     pub propofol_resp_ce50: f64,
+    /// Effect-site concentration (µg/mL) that halves the baroreflex.
+    pub propofol_baro_ce50: f64,
     pub phenylephrine_vd_l: f64,
     pub phenylephrine_half_life_min: f64,
     pub phenylephrine_ec50: f64,
@@ -314,8 +318,9 @@ impl PhysioParams {
     /// the CO2 stores and drug volumes by weight (FRC 30 mL/kg, tidal volume about 7 mL/kg);
     /// oxygen consumption, CO2 production, cardiac output and the tissue CO2 exchange by the
     /// basal metabolic rate (Harris-Benedict), against the reference patient; the breathing
-    /// rate so that PaCO2 stays at the reference's. Heart rate and pressures stay the
-    /// reference's. The reference patient gets the defaults.
+    /// rate so that PaCO2 stays at the reference's; propofol's circulatory potency by age.
+    /// Heart rate and pressures stay the reference's. The reference patient gets the
+    /// defaults.
     pub fn for_patient(patient: &Patient) -> PhysioParams {
         let d = PhysioParams::default();
         let r = &REFERENCE_PATIENT;
@@ -342,6 +347,11 @@ impl PhysioParams {
             co2_fast_store_l: d.co2_fast_store_l * w,
             co2_tissue_store_l: d.co2_tissue_store_l * w,
             phenylephrine_vd_l: d.phenylephrine_vd_l * w,
+            // The old are more sensitive to propofol's circulatory effects (Kazama T et al.,
+            // Anesthesiology 1999;90:1517: about half the concentration at 80 as at 20): the
+            // concentration for half the effect falls 0.7 % a year from 40.
+            propofol_hemo_ce50: d.propofol_hemo_ce50
+                * (1.0 - 0.007 * (patient.age_years - r.age_years)).clamp(0.5, 1.2),
             ..d
         }
     }
@@ -398,10 +408,11 @@ impl Default for PhysioParams {
             shock_rr_gain: 2.2,
             shock_alveolar_gain: 0.4,
             propofol_hemo_ce50: 3.0,
-            propofol_max_vasodilation: 0.35,
+            propofol_max_vasodilation: 0.25,
             propofol_max_negative_inotropy: 0.3,
             propofol_max_venodilation: 0.15,
             propofol_resp_ce50: 3.0,
+            propofol_baro_ce50: 2.0,
             phenylephrine_vd_l: 70.0,
             phenylephrine_half_life_min: 5.0,
             phenylephrine_ec50: 5.0,
@@ -642,7 +653,11 @@ impl Model {
         let phe = s[PHE].max(0.0);
         let fp = phe / (phe + p.phenylephrine_ec50);
         // Propofol blunts the baroreflex as well as dilating and depressing the heart.
-        let swing = 2.0 * (s[TONE] - 0.5) * (1.0 - 0.8 * fe);
+        // ...and resets the baroreflex: at anaesthetic concentrations the heart rate does not
+        // rise as the pressure falls (BioGears Table 6: HR unchanged after 2 mg/kg).
+        let c2 = ce * ce;
+        let blunting = c2 / (c2 + p.propofol_baro_ce50 * p.propofol_baro_ce50);
+        let swing = 2.0 * (s[TONE] - 0.5) * (1.0 - blunting);
         let hr_range = if swing >= 0.0 { p.baro_hr_range } else { p.baro_bradycardia_range };
         let hr = p.hr_rest * (1.0 + hr_range * swing);
         let resistance = d.resistance_rest
@@ -671,8 +686,10 @@ impl Model {
         let capillary_pressure = pvs + share * (pa - pvs);
         let (rr, vt) = match u.ventilation {
             Ventilation::Spontaneous => {
-                let c2 = ce * ce;
-                let depression = c2 / (c2 + p.propofol_resp_ce50 * p.propofol_resp_ce50);
+                // Steep (Hill 3): sedation slows breathing, an induction dose stops it.
+                let c3 = ce * ce * ce;
+                let r3 = p.propofol_resp_ce50 * p.propofol_resp_ce50 * p.propofol_resp_ce50;
+                let depression = c3 / (c3 + r3);
                 // The chemoreflex, blunted by propofol as much as breathing itself: minute
                 // ventilation rises 2 L/min per mmHg of PaCO2 above rest and hyperbolically as
                 // alveolar PO2 falls (ΔVE = 100/(PO2 − 32)); shock (the sympathetic tone) makes
@@ -689,7 +706,7 @@ impl Model {
                 let fast = 1.0 + p.shock_rr_gain * shock;
                 let alveolar = (1.0 + p.shock_alveolar_gain * shock) / fast;
                 let deep = (1.0 + chem).sqrt();
-                let rr = p.rr_rest * (1.0 - 0.5 * depression) * fast * deep;
+                let rr = p.rr_rest * (1.0 - depression) * fast * deep;
                 let vt_rest = p.vt_rest_l * (1.0 - 0.6 * depression);
                 let vt = p.dead_space_l + (vt_rest - p.dead_space_l).max(0.0) * alveolar * deep;
                 (rr, vt)
@@ -1244,6 +1261,46 @@ mod tests {
             assert!(o.spo2_percent > 95.0 && (60.0..=80.0).contains(&o.hr_per_min), "{o:?}");
         }
         assert_eq!(PhysioParams::for_patient(&REFERENCE_PATIENT), PhysioParams::default());
+    }
+
+    /// P1, P2, P4 of the validation file: a 2 mg/kg propofol bolus.
+    fn induction(age_years: f64) -> (Outputs, f64, f64, f64) {
+        let patient = Patient { age_years, ..REFERENCE_PATIENT };
+        let mut m = Model::new(&patient, PhysioParams::for_patient(&patient)).unwrap();
+        let rest = run_for(&mut m, &Inputs::default(), 10.0, DT).unwrap();
+        m.propofol_bolus(2.0 * patient.weight_kg).unwrap();
+        let (mut map_nadir, mut hr_at_nadir, mut ve_low_s) = (f64::INFINITY, rest.hr_per_min, 0.0);
+        for i in 1..=(5 * 60 * 2) {
+            let o = step(&mut m, &Inputs::default(), DT).unwrap();
+            let t = i as f64 * DT;
+            if (120.0..=300.0).contains(&t) && o.map_mmhg < map_nadir {
+                (map_nadir, hr_at_nadir) = (o.map_mmhg, o.hr_per_min);
+            }
+            if t <= 120.0 && o.minute_ventilation_l < 0.2 * rest.minute_ventilation_l {
+                ve_low_s += DT;
+            }
+        }
+        (rest, map_nadir, hr_at_nadir, ve_low_s)
+    }
+
+    /// P1: 2 mg/kg lowers the pressure 25-40 % at 2-5 min with the heart rate within 10 %
+    /// (before: -16 % and +30 %); P2: the breathing nearly stops (minute ventilation under a
+    /// fifth of rest for at least 30 s in the first 2 min; before: never); P4: the fall is
+    /// larger at 78 than at 40.
+    #[test]
+    fn a_propofol_induction_dose_lowers_the_pressure_stops_breathing_and_spares_the_heart_rate() {
+        let mut falls = Vec::new();
+        for age in [40.0, 78.0] {
+            let (rest, nadir, hr, apnoea_s) = induction(age);
+            let fall = (1.0 - nadir / rest.map_mmhg) * 100.0;
+            let hr_change = (hr / rest.hr_per_min - 1.0) * 100.0;
+            eprintln!("P1/P2 {age} y: MAP -{fall:.0} %, HR {hr_change:+.0} %, VE under 20 % for {apnoea_s:.0} s");
+            assert!(hr_change.abs() <= 10.0, "{age} y: HR {hr_change:+.1} %");
+            assert!(apnoea_s >= 30.0, "{age} y: {apnoea_s} s of apnoea");
+            falls.push(fall);
+        }
+        assert!((25.0..=40.0).contains(&falls[0]), "40 y: MAP -{:.1} %", falls[0]);
+        assert!(falls[1] > falls[0], "older, larger fall: {falls:?}");
     }
 
     /// C1: apnoea under general anaesthesia (ventilated on oxygen, then the ventilator

@@ -8,7 +8,7 @@ use wasm_bindgen_test::*;
 
 wasm_bindgen_test_configure!(run_in_browser);
 
-const GOLDEN: &str = "609d4ec2d7e84d7af8ee2acf5ac63871e53a6c4cfe06f26eba37610a4db4e456";
+const GOLDEN: &str = "350cd75714c9e4a0336df934c859577d574a87398adb2debf4a9c96d0b8a7248";
 
 #[wasm_bindgen_test]
 fn the_hemorrhage_trajectory_is_bit_identical_to_native() {

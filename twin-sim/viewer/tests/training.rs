@@ -136,7 +136,7 @@ fn the_golden_hemorrhage_trajectory_comes_out_of_the_viewer_too() {
     let app = play(&parse_scenario(text).unwrap(), &parse_actions(actions).unwrap());
     let hash = app.world().resource::<TrainingResult>().report.trajectory_hash.to_hex();
     // twin-sim's tests/twin_sim/scenarios.rs HEMORRHAGE_GOOD_TRAJECTORY.
-    assert_eq!(hash, "609d4ec2d7e84d7af8ee2acf5ac63871e53a6c4cfe06f26eba37610a4db4e456");
+    assert_eq!(hash, "350cd75714c9e4a0336df934c859577d574a87398adb2debf4a9c96d0b8a7248");
 }
 
 #[test]
