@@ -84,8 +84,9 @@
 //! (5 mL/min/mmHg, of the order of Guyton's) and the interstitial compliance (0.06 L/mmHg:
 //! refill comes to rest within about half an hour); the venous O2 content (20 mL/L) below
 //! which tissue uptake becomes supply-limited; propofol haemodynamic Ce50 3 µg/mL (lower
-//! with age, 0.7 % a year from 40) with 25 % maximal vasodilation, 15 % maximal venodilation (unstressed volume: falling venous return
-//! is the main cause of propofol hypotension, de Wit F et al., Br J Anaesth 2016;116:784–9)
+//! with age, 0.7 % a year from 40) with 25 % maximal vasodilation, 15 % maximal
+//! venodilation (unstressed volume: falling venous return is the main cause of propofol
+//! hypotension, de Wit F et al., Br J Anaesth 2016;116:784–9)
 //! and 30 % maximal loss of contractility, and a baroreflex halved at 2 µg/mL (Hill 2; set
 //! so 2 mg/kg lowers MAP about a third with the heart rate unchanged, BioGears Table 6);
 //! propofol respiratory Ce50 3 µg/mL (Hill 3, the rate to zero: an induction dose stops
@@ -540,7 +541,7 @@ impl Model {
         let p = &params;
         let sv_rest = p.co_rest / p.hr_rest;
         let pvs_rest = p.cvp_rest + p.co_rest * p.venous_return_resistance;
-        let derived = Derived {
+        let mut derived = Derived {
             resistance_rest: (p.map_set - pvs_rest) / p.co_rest,
             sv_max: sv_rest * (p.cvp_rest + p.starling_half_pressure) / p.cvp_rest,
             va_unstressed: p.arterial_volume_rest - p.arterial_compliance * p.map_set,
@@ -548,10 +549,10 @@ impl Model {
             pulse_rest: sv_rest / p.arterial_compliance,
             postcapillary_share: (p.capillary_pressure_rest - pvs_rest) / (p.map_set - pvs_rest),
             phe_k: std::f64::consts::LN_2 / p.phenylephrine_half_life_min,
+            // Set below, once the resting gas is known.
             paco2_rest: 0.0,
             pao2_rest: 0.0,
         };
-        let mut derived = derived;
         let alveolar = p.rr_rest * (p.vt_rest_l - p.dead_space_l);
         let mut state = State::zeros();
         state[VA] = p.arterial_volume_rest;
@@ -652,9 +653,9 @@ impl Model {
         let fe = ce / (ce + p.propofol_hemo_ce50);
         let phe = s[PHE].max(0.0);
         let fp = phe / (phe + p.phenylephrine_ec50);
-        // Propofol blunts the baroreflex as well as dilating and depressing the heart.
-        // ...and resets the baroreflex: at anaesthetic concentrations the heart rate does not
-        // rise as the pressure falls (BioGears Table 6: HR unchanged after 2 mg/kg).
+        // Propofol dilates, depresses the heart and resets the baroreflex: at anaesthetic
+        // concentrations the heart rate does not rise as the pressure falls (BioGears Table 6:
+        // HR unchanged after 2 mg/kg).
         let c2 = ce * ce;
         let blunting = c2 / (c2 + p.propofol_baro_ce50 * p.propofol_baro_ce50);
         let swing = 2.0 * (s[TONE] - 0.5) * (1.0 - blunting);
