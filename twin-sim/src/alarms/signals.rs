@@ -199,10 +199,13 @@ struct Lead {
 }
 
 impl Lead {
-    fn read(w: &Waveform) -> Lead {
+    /// The lead read, or `None` when its sampling rate is too low for QRS detection (such a
+    /// lead says nothing about beats, so it can neither show nor rule out an asystole).
+    fn read(w: &Waveform) -> Option<Lead> {
+        let detector = QrsDetector::new(w.rate_hz, QrsConfig::default()).ok()?;
         let values = w.physical_or_nan();
         let centred = remove_baseline(&values, (0.6 * w.rate_hz).round() as usize);
-        let found = QrsDetector::new(w.rate_hz, QrsConfig::default()).map(|d| d.detect(&values)).unwrap_or_default();
+        let found = detector.detect(&values);
         let half = |ms: f64| (ms / 1000.0 * w.rate_hz).round() as usize;
         let energy = slope_energy(&centred, w.rate_hz);
         let beats = found
@@ -221,7 +224,7 @@ impl Lead {
                     .then(|| Beat { t_ms: to_ms(i, w.rate_hz), wide: width_ms(&centred, i, w.rate_hz) >= WIDE_QRS_MS })
             })
             .collect();
-        Lead { rate_hz: w.rate_hz, values, centred, beats }
+        Some(Lead { rate_hz: w.rate_hz, values, centred, beats })
     }
 
     /// Whether the lead can be read over `[from, to)`: most samples present, and not flat
@@ -339,7 +342,7 @@ fn read_pulse(values: &[f64], rate_hz: f64, end_ms: u64, pressure: bool) -> Opti
 /// last beat from every ECG lead, pressures and pulse from an arterial line, and the pulse
 /// on a pleth. Each frame measures the window that ends at its end.
 pub fn frames_from_waveforms(stage: &StageData) -> Vec<Frame> {
-    let leads: Vec<Lead> = stage.waveforms.iter().filter(|w| is_ecg_name(&w.name)).map(Lead::read).collect();
+    let leads: Vec<Lead> = stage.waveforms.iter().filter(|w| is_ecg_name(&w.name)).filter_map(Lead::read).collect();
     let arterial = stage.waveforms.iter().find(|w| is_arterial_name(&w.name) && w.unit.eq_ignore_ascii_case("mmHg"));
     let pleth = stage.waveforms.iter().find(|w| is_pleth_name(&w.name));
     let arterial_values = arterial.map(Waveform::physical_or_nan);
