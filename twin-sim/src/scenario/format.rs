@@ -106,6 +106,17 @@ pub(super) struct FileScoring {
     pub(super) harm: Vec<Spanned<FileHarm>>,
     #[serde(default)]
     pub(super) limit: Vec<Spanned<FileLimit>>,
+    #[serde(default)]
+    pub(super) excess: Vec<Spanned<FileExcess>>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(super) struct FileExcess {
+    pub(super) kinds: Vec<Kind>,
+    pub(super) above_ml_per_kg: f64,
+    pub(super) penalty: f64,
+    pub(super) reason: String,
 }
 
 #[derive(Debug, Deserialize)]
@@ -137,6 +148,8 @@ pub(super) struct FileHarm {
     pub(super) kind: Kind,
     pub(super) above: Option<f64>,
     pub(super) below: Option<f64>,
+    #[serde(default)]
+    pub(super) unless_after: Vec<Kind>,
     pub(super) penalty: f64,
     pub(super) reason: String,
 }

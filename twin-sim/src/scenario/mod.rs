@@ -33,8 +33,8 @@ mod validate;
 pub use score::{DebriefEntry, DebriefSource, RunReport, Sample, Score, ScoreItem, output_values, trajectory_hash};
 pub use session::{Session, check_actions, run};
 pub use validate::{
-    Allowed, Change, DebriefNote, FirstActionRule, HarmRule, LimitRule, Scenario, TargetRule, parse_actions,
-    parse_scenario, write_actions,
+    Allowed, Change, DebriefNote, ExcessRule, FirstActionRule, HarmRule, LimitRule, Scenario, TargetRule,
+    parse_actions, parse_scenario, write_actions,
 };
 
 /// Domain separator at the start of the hashed trajectory bytes.

@@ -125,6 +125,10 @@ pub struct Session {
     last: Outputs,
     pub(super) debrief: Vec<DebriefEntry>,
     pub(super) harm_items: Vec<ScoreItem>,
+    /// Crystalloid and blood given so far, L.
+    infused_l: [f64; 2],
+    /// Which excess rules have fired.
+    excess_fired: Vec<bool>,
     pub(super) first_done: Vec<Option<u64>>,
     pub(super) in_target: Vec<u64>,
     pub(super) target_steps: Vec<u64>,
@@ -188,6 +192,8 @@ impl Session {
             last,
             debrief,
             harm_items: Vec::new(),
+            infused_l: [0.0; 2],
+            excess_fired: vec![false; scenario.excess.len()],
             first_done: vec![None; scenario.first_actions.len()],
             in_target: vec![0; scenario.targets.len()],
             target_steps: vec![0; scenario.targets.len()],
@@ -383,6 +389,9 @@ impl Session {
                 }
             }
             for rule in self.scenario.harms.iter().filter(|h| h.kind == c.kind) {
+                if self.taken.iter().any(|t| rule.unless_after.contains(&t.kind)) {
+                    continue;
+                }
                 let high = rule.above.is_some_and(|a| c.value > a);
                 let low = rule.below.is_some_and(|b| c.value < b);
                 let any = rule.above.is_none() && rule.below.is_none();
@@ -405,6 +414,34 @@ impl Session {
     }
 
     /// Runs the current step: due events, then due student actions, then the model.
+    /// Adds this step's fluids, and charges an excess rule the first time its fluids pass its
+    /// share of the patient's weight.
+    fn count_fluids(&mut self, done: u64) {
+        self.infused_l[0] += self.inputs.crystalloid_l_per_min * self.dt / 60.0;
+        self.infused_l[1] += self.inputs.blood_l_per_min * self.dt / 60.0;
+        let weight = self.scenario.patient.weight_kg;
+        for (i, rule) in self.scenario.excess.iter().enumerate() {
+            let given: f64 =
+                rule.kinds.iter().map(|k| if *k == Kind::Blood { self.infused_l[1] } else { self.infused_l[0] }).sum();
+            if self.excess_fired[i] || given * 1000.0 / weight <= rule.above_ml_per_kg {
+                continue;
+            }
+            self.excess_fired[i] = true;
+            let at_s = done as f64 * self.dt;
+            self.harm_items.push(ScoreItem {
+                label: format!("harm: {}", rule.reason),
+                points: -rule.penalty,
+                max: 0.0,
+                detail: format!("{given:.2} L given by {} (over {} mL/kg)", clock(at_s), rule.above_ml_per_kg),
+            });
+            self.debrief.push(DebriefEntry {
+                at_s,
+                source: DebriefSource::Scoring,
+                text: format!("harmful: {} (−{} points)", rule.reason, rule.penalty),
+            });
+        }
+    }
+
     fn run_step(&mut self) -> Result<(), ScenarioError> {
         let step = self.step;
         let dt = self.dt;
@@ -429,6 +466,7 @@ impl Session {
         inputs.hemorrhage_l_per_min = self.rates.hemorrhage.0;
         let out = physiology::step(&mut self.model, &self.inputs, dt)?;
         let done = step + 1;
+        self.count_fluids(done);
         for (i, rule) in self.scenario.targets.iter().enumerate() {
             if step >= to_steps(rule.from_min, dt) {
                 self.target_steps[i] += 1;

@@ -52,12 +52,24 @@ pub struct FirstActionRule {
     pub points: f64,
 }
 
-/// A penalty for each action of `kind` with a value above `above` or below `below`.
+/// A penalty for each action of `kind` with a value above `above` or below `below`, unless
+/// one of `unless_after` was given before it (a vasopressor before any volume, say).
 #[derive(Debug, Clone, PartialEq)]
 pub struct HarmRule {
     pub kind: Kind,
     pub above: Option<f64>,
     pub below: Option<f64>,
+    pub unless_after: Vec<Kind>,
+    pub penalty: f64,
+    pub reason: String,
+}
+
+/// A penalty, once, when the fluids of `kinds` given over the run (scenario events and
+/// actions) pass `above_ml_per_kg` of the patient's weight: over-treatment.
+#[derive(Debug, Clone, PartialEq)]
+pub struct ExcessRule {
+    pub kinds: Vec<Kind>,
+    pub above_ml_per_kg: f64,
     pub penalty: f64,
     pub reason: String,
 }
@@ -99,6 +111,7 @@ pub struct Scenario {
     pub targets: Vec<TargetRule>,
     pub first_actions: Vec<FirstActionRule>,
     pub harms: Vec<HarmRule>,
+    pub excess: Vec<ExcessRule>,
     pub limits: Vec<LimitRule>,
     pub debrief: Vec<DebriefNote>,
 }
@@ -312,6 +325,7 @@ pub fn parse_scenario(text: &str) -> Result<Scenario, ScenarioError> {
             kind: f.kind,
             above: f.above,
             below: f.below,
+            unless_after: f.unless_after.clone(),
             penalty: ck.range(at, &format!("{field}.penalty"), f.penalty, 0.0, 1000.0)?,
             reason: f.reason.clone(),
         });
@@ -335,6 +349,21 @@ pub fn parse_scenario(text: &str) -> Result<Scenario, ScenarioError> {
             above: f.above,
             penalty_per_min: ck.range(at, &format!("{field}.penalty_per_min"), f.penalty_per_min, 0.0, 1000.0)?,
             label: f.label.clone(),
+        });
+    }
+    let mut excess = Vec::new();
+    for (i, e) in scoring.excess.iter().enumerate() {
+        let at = e.span().start;
+        let f = e.get_ref();
+        let field = format!("scoring.excess[{i}]");
+        if f.kinds.is_empty() || f.kinds.iter().any(|k| !matches!(k, Kind::Crystalloid | Kind::Blood)) {
+            return Err(ck.err(at, &format!("{field}.kinds"), "counts fluids only: crystalloid, blood"));
+        }
+        excess.push(ExcessRule {
+            kinds: f.kinds.clone(),
+            above_ml_per_kg: ck.range(at, &format!("{field}.above_ml_per_kg"), f.above_ml_per_kg, 1.0, 500.0)?,
+            penalty: ck.range(at, &format!("{field}.penalty"), f.penalty, 0.0, 1000.0)?,
+            reason: f.reason.clone(),
         });
     }
     let mut debrief = Vec::new();
@@ -362,6 +391,7 @@ pub fn parse_scenario(text: &str) -> Result<Scenario, ScenarioError> {
         targets,
         first_actions,
         harms,
+        excess,
         limits,
         debrief,
     })

@@ -89,6 +89,11 @@ fn malformed_files_are_rejected_with_their_line() {
     let ScenarioError::Invalid { line, field, .. } = &err else { panic!("{err:?}") };
     assert_eq!(field, "events[0].value");
     assert_eq!(bad.lines().nth(*line as usize - 1).unwrap(), "[[events]]", "{err}");
+    // An excess rule counts fluids only.
+    let bad =
+        HEMORRHAGE.replacen("kinds = [\"crystalloid\"]\nabove_ml_per_kg", "kinds = [\"fio2\"]\nabove_ml_per_kg", 1);
+    let err = parse_scenario(&bad).unwrap_err();
+    assert!(matches!(&err, ScenarioError::Invalid { field, .. } if field == "scoring.excess[0].kinds"), "{err:?}");
     // Not TOML at all.
     assert!(matches!(parse_scenario("[scenario\nid = 1"), Err(ScenarioError::Syntax { line: 1, .. })));
     assert!(matches!(parse_actions("[[action]]\nat_min = 1\nkind = \"fio2\"\n"), Err(ScenarioError::Syntax { .. })));
@@ -131,4 +136,62 @@ fn the_hemorrhage_trajectory_matches_the_golden_hash() {
     let s = parse_scenario(HEMORRHAGE).unwrap();
     let r = run(&s, &parse_actions(good("hemorrhage")).unwrap()).unwrap();
     assert_eq!(r.trajectory_hash.to_hex(), HEMORRHAGE_GOOD_TRAJECTORY);
+}
+
+/// S1 of the validation file on every built-in scenario: doing nothing scores at most 30 %,
+/// every harmful strategy at most 50 % and below doing nothing, the good script at least
+/// 85 %, a partial response between. (Before: nothing 47 %, phenylephrine alone 65 % and 4 L
+/// of blood for a 1 L loss 100 % in the hemorrhage; 5 L of crystalloid 98 % in the
+/// induction.)
+#[test]
+fn s1_scores_reward_outcomes_not_any_action() {
+    let pct = |scenario: &str, actions: &str| {
+        let s = parse_scenario(scenario).unwrap();
+        let r = run(&s, &parse_actions(actions).unwrap()).unwrap();
+        100.0 * r.score.total / r.score.max
+    };
+    let action = |at: f64, kind: &str, value: f64, minutes: Option<f64>| {
+        let d = minutes.map_or(String::new(), |m| format!("duration_min = {m}\n"));
+        format!("[[action]]\nat_min = {at}\nkind = \"{kind}\"\nvalue = {value}\n{d}")
+    };
+    // Per scenario: its id, its text, a partial response, and harmful strategies by name.
+    type Case<'a> = (&'a str, &'a str, String, Vec<(&'a str, String)>);
+    let cases: [Case; 3] = [
+        (
+            "hemorrhage",
+            HEMORRHAGE,
+            action(4.5, "crystalloid", 0.1, Some(6.0)),
+            vec![
+                ("phenylephrine alone", action(3.5, "phenylephrine_infusion", 100.0, None)),
+                ("5 L of crystalloid", action(3.5, "crystalloid", 0.5, Some(10.0))),
+                ("3.2 L of blood for a 1 L loss", action(3.5, "blood", 0.2, Some(16.0))),
+                ("more propofol", OVERDOSE.to_owned()),
+            ],
+        ),
+        (
+            "hypotension",
+            HYPOTENSION,
+            action(4.0, "phenylephrine_bolus", 100.0, None),
+            vec![
+                ("5 L of crystalloid", action(3.5, "crystalloid", 0.5, Some(10.0))),
+                ("more propofol", OVERDOSE.to_owned()),
+            ],
+        ),
+        (
+            "hypoxia",
+            HYPOXIA,
+            action(4.0, "fio2", 0.6, None),
+            vec![("oxygen turned down", action(2.5, "fio2", 0.21, None))],
+        ),
+    ];
+    for (id, scenario, partial, harmful) in cases {
+        let (g, p, n) = (pct(scenario, good(id)), pct(scenario, &partial), pct(scenario, ""));
+        eprintln!("S1 {id}: good {g:.1} %, partial {p:.1} %, nothing {n:.1} %");
+        assert!(g >= 85.0 && g > p && p > n && n <= 30.0, "{id}: good {g:.1}, partial {p:.1}, nothing {n:.1}");
+        for (what, script) in harmful {
+            let h = pct(scenario, &script);
+            eprintln!("S1 {id}: {what} {h:.1} %");
+            assert!(h <= 50.0 && h < n, "{id}: {what} scores {h:.1} % (nothing {n:.1} %)");
+        }
+    }
 }
