@@ -75,9 +75,8 @@ pub struct Training {
     pub feedback: Vec<Feedback>,
     /// The model's vital signs about once a second, for the alarm rules.
     frames: Vec<Frame>,
-    /// When the trainee last acknowledged the alarms (ms from the start): a latched alarm
-    /// sounds until then.
-    acknowledged_ms: Option<u64>,
+    /// Since when the model has not breathed (ms from the start), if it has not.
+    apnoea_since_ms: Option<u64>,
     events_marked: usize,
     actions_marked: usize,
 }
@@ -117,7 +116,7 @@ impl Training {
             session,
             feedback: Vec::new(),
             frames: Vec::new(),
-            acknowledged_ms: None,
+            apnoea_since_ms: None,
             events_marked: 0,
             actions_marked: 0,
         };
@@ -148,21 +147,17 @@ impl Training {
     }
 
     /// The alarms sounding now, highest priority first: kind and when it fired (ms from the
-    /// start). A lethal alarm latches: it sounds until acknowledged.
+    /// start).
     pub fn alarms(&self) -> Vec<(AlarmKind, u64)> {
         let now = ms(self.session.time_s());
         // The model's pulse is its heart rate and its line is never damped: the same rules
-        // judge it as a recorded case.
+        // judge it as a recorded case. The training monitor has no acknowledge control yet,
+        // so a latched alarm shows while its condition lasts (as if acknowledged now).
         alarms_from_frames(&self.frames, true)
-            .sounding(now, self.acknowledged_ms)
+            .sounding(now, Some(now))
             .into_iter()
             .map(|a| (a.kind, a.fired_ms))
             .collect()
-    }
-
-    /// Acknowledges the alarms sounding now: latched ones whose condition has ended stop.
-    pub fn acknowledge(&mut self) {
-        self.acknowledged_ms = Some(ms(self.session.time_s()));
     }
 
     /// What the monitor shows now: the model's outputs as numerics with units, the
@@ -196,6 +191,14 @@ impl Training {
         }
         let o = self.session.outputs();
         let r = readings(&o, self.session.inputs());
+        // Under 1 breath a minute, or almost no air moved, is no breathing.
+        let breathing = o.rr_per_min >= 1.0 && o.minute_ventilation_l >= 0.5;
+        let since_breath_ms = if breathing {
+            self.apnoea_since_ms = None;
+            0
+        } else {
+            t_ms - *self.apnoea_since_ms.get_or_insert(t_ms)
+        };
         self.frames.push(Frame {
             t_ms,
             span_ms: ALARM_FRAME_MS.max(ms(self.session.scenario().step_s)),
@@ -210,7 +213,7 @@ impl Training {
             since_beat_ms: Some(0),
             pulse_present: Some(true),
             arterial_pulse: Some(true),
-            since_breath_ms: Some(0),
+            since_breath_ms: Some(since_breath_ms),
             ..Frame::default()
         });
     }

@@ -243,3 +243,28 @@ fn the_monitor_shows_the_model_live_and_the_clock_drives_it() {
     assert_eq!(training(&app).session.time_s(), 900.0);
     assert!(app.world().get_resource::<TrainingResult>().is_none(), "not over yet");
 }
+
+/// The induction dose stops the model's breathing until the ventilator starts at 2:00: the
+/// monitor sounds the apnoea alarm meanwhile (the same rule as for a recorded case), and it
+/// stops once the ventilator breathes.
+#[test]
+fn induction_apnoea_sounds_the_apnoea_alarm_until_the_ventilator_breathes() {
+    let (text, _) = SCENARIOS[0];
+    let mut app = app(&parse_scenario(text).unwrap());
+    send(&mut app, TimelineCommand::SetSpeed(SPEED));
+    send(&mut app, TimelineCommand::Play);
+    let (mut heard, mut after) = (false, false);
+    for _ in 0..200 {
+        app.update();
+        let t = training(&app).session.time_s();
+        let apnoea = app.world().resource::<Monitor>().alarms.iter().any(|(k, _)| *k == "apnoea");
+        if t < 120.0 {
+            heard |= apnoea;
+        } else if t > 150.0 {
+            after |= apnoea;
+            break;
+        }
+    }
+    assert!(heard, "no apnoea alarm between the induction and the ventilator");
+    assert!(!after, "the apnoea alarm still sounds once the ventilator breathes");
+}
