@@ -559,7 +559,7 @@ impl Percentiles {
 }
 
 /// 60 / the median interval between beats, given beat times in ms; `None` under 3 beats.
-pub(crate) fn median_rate(beats_ms: &[u64]) -> Option<f64> {
+fn median_rate(beats_ms: &[u64]) -> Option<f64> {
     let mut intervals: Vec<u64> = beats_ms.windows(2).map(|w| w[1] - w[0]).filter(|&d| d > 0).collect();
     if intervals.len() < 2 {
         return None;

@@ -1,7 +1,7 @@
-//! The score of a run (time in target, time to the first right action, harms, limits), its
-//! debrief timeline, and the SHA-256 trajectory hash over its samples.
+//! What a run reports: the score (time in target, time to the first right action, harms,
+//! limits), the debrief timeline, and the SHA-256 trajectory hash over its samples. The
+//! session adds them up (`Session::report`).
 
-use super::session::{Session, to_steps};
 use super::validate::Scenario;
 use super::{TRAJECTORY_DOMAIN, clock};
 use crate::physiology::Outputs;
@@ -98,77 +98,6 @@ pub fn trajectory_hash(samples: &[Sample]) -> ledger_protocol::crypto::Hash {
         }
     }
     ledger_protocol::crypto::sha256(&[&bytes])
-}
-
-impl Session {
-    /// The score, the debrief and the trajectory so far; at the end, the run's report.
-    /// (Shares of time in target count the steps done; a first right action not yet taken
-    /// scores nothing.)
-    pub fn report(&self) -> RunReport {
-        let dt = self.dt;
-        let scenario = &self.scenario;
-        let mut debrief = self.debrief.clone();
-        let mut items = Vec::new();
-        for (i, rule) in scenario.targets.iter().enumerate() {
-            let (inside, steps) = (self.in_target[i], self.target_steps[i]);
-            let share = if steps == 0 { 0.0 } else { inside as f64 / steps as f64 };
-            items.push(ScoreItem {
-                label: format!("time in target: {}", rule.label),
-                points: rule.points * share,
-                max: rule.points,
-                detail: format!("{:.1} % of {:.1} min", share * 100.0, steps as f64 * dt / 60.0),
-            });
-        }
-        for (i, rule) in scenario.first_actions.iter().enumerate() {
-            let start = to_steps(rule.after_min, dt);
-            let (points, detail) = match self.first_done[i] {
-                Some(s) => {
-                    let delay = (s - start) as f64 * dt / 60.0;
-                    let share = if delay <= rule.full_within_min {
-                        1.0
-                    } else if delay >= rule.zero_after_min {
-                        0.0
-                    } else {
-                        (rule.zero_after_min - delay) / (rule.zero_after_min - rule.full_within_min)
-                    };
-                    debrief.push(DebriefEntry {
-                        at_s: self.at_s(s),
-                        source: DebriefSource::Scoring,
-                        text: format!("first right action for “{}” after {delay:.2} min", rule.label),
-                    });
-                    (
-                        rule.points * share,
-                        format!("after {delay:.2} min (full marks within {} min)", rule.full_within_min),
-                    )
-                }
-                None => (0.0, "never taken".to_owned()),
-            };
-            items.push(ScoreItem {
-                label: format!("time to first right action: {}", rule.label),
-                points,
-                max: rule.points,
-                detail,
-            });
-        }
-        items.extend(self.harm_items.iter().cloned());
-        for (i, rule) in scenario.limits.iter().enumerate() {
-            if self.limit_steps[i] > 0 {
-                let minutes = self.limit_steps[i] as f64 * dt / 60.0;
-                items.push(ScoreItem {
-                    label: format!("harm: {}", rule.label),
-                    points: -rule.penalty_per_min * minutes,
-                    max: 0.0,
-                    detail: format!("{minutes:.2} min"),
-                });
-            }
-        }
-        let total = items.iter().map(|i| i.points).sum();
-        let max = items.iter().map(|i| i.max).sum();
-        // Stable sort by time keeps notes, events, actions and scoring in that order at one time.
-        debrief.sort_by(|a, b| a.at_s.total_cmp(&b.at_s));
-        let trajectory_hash = trajectory_hash(&self.samples);
-        RunReport { score: Score { items, total, max }, debrief, samples: self.samples.clone(), trajectory_hash }
-    }
 }
 
 impl RunReport {

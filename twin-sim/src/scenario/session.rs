@@ -1,8 +1,9 @@
 //! A scenario played step by step ([`Session`]): the physiology model at a fixed step, the
 //! scenario's events at their times, a trainee's actions when taken (or at their scripted
-//! time), and the counts the score is made from; [`run`] plays a script to the end.
+//! time), and the counts the score is made from, totalled by [`Session::report`]; [`run`] plays
+//! a script to the end.
 
-use super::score::{DebriefEntry, DebriefSource, RunReport, Sample, ScoreItem};
+use super::score::{DebriefEntry, DebriefSource, RunReport, Sample, Score, ScoreItem, trajectory_hash};
 use super::validate::{Change, Scenario};
 use super::{Kind, MAX_DURATION_MIN, ScenarioError, clock};
 use crate::physiology::{self, Inputs, Model, Outputs, PhysioParams, Ventilation};
@@ -103,11 +104,11 @@ impl Change {
 /// and a scripted one with the same actions at the same times score and hash the same.
 #[derive(Debug, Clone)]
 pub struct Session {
-    pub(super) scenario: Scenario,
+    scenario: Scenario,
     model: Model,
     inputs: Inputs,
     rates: Rates,
-    pub(super) dt: f64,
+    dt: f64,
     total_steps: u64,
     sample_every: u64,
     /// Steps done.
@@ -123,18 +124,18 @@ pub struct Session {
     /// Student actions applied so far.
     taken: Vec<Change>,
     last: Outputs,
-    pub(super) debrief: Vec<DebriefEntry>,
-    pub(super) harm_items: Vec<ScoreItem>,
+    debrief: Vec<DebriefEntry>,
+    harm_items: Vec<ScoreItem>,
     /// Crystalloid and blood given so far, L.
     infused_l: [f64; 2],
     /// Which excess rules have fired.
     excess_fired: Vec<bool>,
-    pub(super) first_done: Vec<Option<u64>>,
-    pub(super) in_target: Vec<u64>,
-    pub(super) target_steps: Vec<u64>,
-    pub(super) limit_steps: Vec<u64>,
+    first_done: Vec<Option<u64>>,
+    in_target: Vec<u64>,
+    target_steps: Vec<u64>,
+    limit_steps: Vec<u64>,
     limit_first: Vec<Option<u64>>,
-    pub(super) samples: Vec<Sample>,
+    samples: Vec<Sample>,
 }
 
 impl Session {
@@ -342,7 +343,7 @@ impl Session {
         Ok(end - start)
     }
 
-    pub(super) fn at_s(&self, step: u64) -> f64 {
+    fn at_s(&self, step: u64) -> f64 {
         step as f64 * self.dt
     }
 
@@ -496,6 +497,75 @@ impl Session {
         self.last = out;
         self.step = done;
         Ok(())
+    }
+
+    /// The score, the debrief and the trajectory so far; at the end, the run's report.
+    /// (Shares of time in target count the steps done; a first right action not yet taken
+    /// scores nothing.)
+    pub fn report(&self) -> RunReport {
+        let dt = self.dt;
+        let scenario = &self.scenario;
+        let mut debrief = self.debrief.clone();
+        let mut items = Vec::new();
+        for (i, rule) in scenario.targets.iter().enumerate() {
+            let (inside, steps) = (self.in_target[i], self.target_steps[i]);
+            let share = if steps == 0 { 0.0 } else { inside as f64 / steps as f64 };
+            items.push(ScoreItem {
+                label: format!("time in target: {}", rule.label),
+                points: rule.points * share,
+                max: rule.points,
+                detail: format!("{:.1} % of {:.1} min", share * 100.0, steps as f64 * dt / 60.0),
+            });
+        }
+        for (i, rule) in scenario.first_actions.iter().enumerate() {
+            let start = to_steps(rule.after_min, dt);
+            let (points, detail) = match self.first_done[i] {
+                Some(s) => {
+                    let delay = (s - start) as f64 * dt / 60.0;
+                    let share = if delay <= rule.full_within_min {
+                        1.0
+                    } else if delay >= rule.zero_after_min {
+                        0.0
+                    } else {
+                        (rule.zero_after_min - delay) / (rule.zero_after_min - rule.full_within_min)
+                    };
+                    debrief.push(DebriefEntry {
+                        at_s: self.at_s(s),
+                        source: DebriefSource::Scoring,
+                        text: format!("first right action for “{}” after {delay:.2} min", rule.label),
+                    });
+                    (
+                        rule.points * share,
+                        format!("after {delay:.2} min (full marks within {} min)", rule.full_within_min),
+                    )
+                }
+                None => (0.0, "never taken".to_owned()),
+            };
+            items.push(ScoreItem {
+                label: format!("time to first right action: {}", rule.label),
+                points,
+                max: rule.points,
+                detail,
+            });
+        }
+        items.extend(self.harm_items.iter().cloned());
+        for (i, rule) in scenario.limits.iter().enumerate() {
+            if self.limit_steps[i] > 0 {
+                let minutes = self.limit_steps[i] as f64 * dt / 60.0;
+                items.push(ScoreItem {
+                    label: format!("harm: {}", rule.label),
+                    points: -rule.penalty_per_min * minutes,
+                    max: 0.0,
+                    detail: format!("{minutes:.2} min"),
+                });
+            }
+        }
+        let total = items.iter().map(|i| i.points).sum();
+        let max = items.iter().map(|i| i.max).sum();
+        // Stable sort by time keeps notes, events, actions and scoring in that order at one time.
+        debrief.sort_by(|a, b| a.at_s.total_cmp(&b.at_s));
+        let trajectory_hash = trajectory_hash(&self.samples);
+        RunReport { score: Score { items, total, max }, debrief, samples: self.samples.clone(), trajectory_hash }
     }
 }
 
