@@ -572,7 +572,9 @@ async fn blobs_are_released_only_under_live_consent_and_every_release_is_audited
     assert_eq!(refused[0]["code"], "consent_revoked");
     assert_eq!(refused[1]["code"], "no_consent");
 
-    // An expired consent gives its own code.
+    // An expired consent gives its own code. It lasts a few seconds, so a busy machine still
+    // submits it before it ends (ending at a whole second one second ahead raced the clock).
+    let short_until = now_ms() / 1000 + 3;
     let short = c
         .ok(&c.tx(
             &cast.patient,
@@ -583,12 +585,13 @@ async fn blobs_are_released_only_under_live_consent_and_every_release_is_audited
                 actions: Actions::READ,
                 purpose: Purpose::Treatment,
                 valid_from: now - 5,
-                valid_until: now_ms() / 1000 + 1,
+                valid_until: short_until,
             },
         ))
         .await;
     assert_ne!(short, Hash::ZERO);
-    tokio::time::sleep(Duration::from_millis(2100)).await;
+    // Wait until the consent has lapsed on any clock (it ends at a whole second).
+    tokio::time::sleep(Duration::from_millis((short_until * 1000 + 1100).saturating_sub(now_ms()))).await;
     let (s, body) = c.read(&cast.doctor, record).await;
     assert_eq!(
         (s, serde_json::from_slice::<Value>(&body).unwrap()["code"].as_str().unwrap().to_owned()),
