@@ -17,6 +17,7 @@ pub mod pk_validation;
 pub mod qrs;
 pub mod replay;
 pub mod scenario;
+pub mod validation;
 pub mod verify;
 pub mod wfdb;
 

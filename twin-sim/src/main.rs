@@ -64,15 +64,21 @@ enum Command {
         /// The record's header file (`.hea`).
         header: PathBuf,
     },
-    /// Validation report: the physiology model's resting values against published normals,
-    /// and the Schnider propofol model against the measured concentrations of its study.
-    Report {
+    /// Runs every check of the clinical validation file the model can express: one line per
+    /// check (id, pass or FAIL, the model's values against their ranges, the reference, the
+    /// source), then `validation passed=<n> total=<m>`. With `--out`, also writes
+    /// `validation.md` (the table, then the resting values, the responses and the Schnider
+    /// comparison in detail) and one PNG plot per family.
+    Validate {
         /// The Schnider 1998 study table (ID,TIME,DV,AMT,RATE,EVID,AGE,WT,HT,M1F2,...).
         #[arg(long, default_value = "../shared/data/schnider-1998-propofol/data.csv")]
         data: PathBuf,
-        /// Folder to write `validation.md` into (printed to stdout when absent).
+        /// Folder to write `validation.md` and the plots into.
         #[arg(long)]
         out: Option<PathBuf>,
+        /// Run only this check (for example `H1`).
+        #[arg(long)]
+        only: Option<String>,
     },
     /// Import WFDB records (`.hea`), FHIR R4 resources (`.ndjson`, `.json`) and CSV tracks
     /// (`.csv`) as one stage of a case file, as the portal's case page does.
@@ -137,7 +143,7 @@ fn main() -> Result<()> {
         Command::Alarms { header } => alarms(&header),
         Command::Forecast { header, horizon_min } => forecast(&header, horizon_min),
         Command::Summary { header } => summary(&header),
-        Command::Report { data, out } => report(&data, out.as_deref()),
+        Command::Validate { data, out, only } => validate(&data, out.as_deref(), only.as_deref()),
         Command::Import { inputs, stage, out, into } => import(&inputs, stage, &out, into.as_deref()),
         Command::Case { case } => case_summary(&case),
         Command::Replay { case, stage, from, seconds, speed, tick_ms, realtime } => {
@@ -354,38 +360,108 @@ fn alarms(header_path: &Path) -> Result<()> {
     Ok(())
 }
 
-fn report(data: &Path, out: Option<&Path>) -> Result<()> {
+fn validate(data: &Path, out: Option<&Path>, only: Option<&str>) -> Result<()> {
+    use twin_sim::validation;
+    let table = std::fs::read_to_string(data);
+    if let Err(e) = &table {
+        eprintln!("note: the Schnider study table {} is absent ({e}): check P5 fails without it", data.display());
+    }
+    let inputs = validation::Data { schnider_table: table.as_deref().ok() };
+    let checks = match only {
+        Some(id) => vec![validation::find(id).with_context(|| format!("there is no check {id:?}"))?],
+        None => validation::catalogue(),
+    };
+    let results: Vec<validation::CheckResult> = {
+        let progress = cli::progress::Progress::bar(checks.len() as u64, "validation checks");
+        checks
+            .iter()
+            .enumerate()
+            .map(|(i, c)| {
+                let r = c.run(&inputs);
+                progress.set(i as u64 + 1);
+                r
+            })
+            .collect()
+    };
+    for r in &results {
+        println!("{}", r.line());
+    }
     if let Some(dir) = out {
         std::fs::create_dir_all(dir).with_context(|| format!("cannot create {}", dir.display()))?;
-    }
-    // Plots go beside validation.md; text in them needs a font.
-    let font = out.and_then(|_| cli::plots::register_font());
-    let mut md = String::from("# twin-sim validation report\n\n");
-    match (out, &font) {
-        (None, _) => md.push_str("(Run with `--out <folder>` for the PNG plots.)\n\n"),
-        (Some(_), Some(f)) => md.push_str(&format!("Plots drawn with the font `{}`.\n\n", f.display())),
-        (Some(_), None) => md
-            .push_str("No TrueType font was found (set `TWIN_SIM_FONT` to one): the plots are drawn without text.\n\n"),
-    }
-    let mut plots = Vec::new();
-    md.push_str("## Physiology model\n\n");
-    {
-        let _p = cli::progress::Progress::spinner("physiology: 30 min at rest");
-        md.push_str(&twin_sim::physiology::report_markdown()?);
-        if let Some(dir) = out {
-            let files = cli::plots::resting(dir, &twin_sim::physiology::resting_checks()?, font.is_some())?;
-            md.push_str(&images(&files, "Resting values against normals"));
-            plots.extend(files);
+        let (md, plots) = validation_report(dir, &results, table.as_deref().ok(), data)?;
+        let path = dir.join("validation.md");
+        std::fs::write(&path, md).with_context(|| format!("cannot write {}", path.display()))?;
+        println!("wrote {}", path.display());
+        for p in plots {
+            println!("wrote {}", p.display());
         }
+    } else {
+        println!("(`--out <folder>` writes validation.md and the plots)");
     }
+    println!("{}", validation::summary_line(&results));
+    Ok(())
+}
+
+/// validation.md and its plots: the checks' table, then the resting values, the responses
+/// and the Schnider comparison in detail.
+fn validation_report(
+    dir: &Path,
+    results: &[twin_sim::validation::CheckResult],
+    table: Option<&str>,
+    data: &Path,
+) -> Result<(String, Vec<PathBuf>)> {
+    use twin_sim::validation::Family;
+    // Plots go beside validation.md; text in them needs a font.
+    let font = cli::plots::register_font();
+    let mut md = String::from(
+        "# twin-sim clinical validation
+
+",
+    );
+    match &font {
+        Some(f) => md.push_str(&format!(
+            "Plots drawn with the font `{}`.
+
+",
+            f.display()
+        )),
+        None => md.push_str(
+            "No TrueType font was found (set `TWIN_SIM_FONT` to one): the plots are drawn without text.
+
+",
+        ),
+    }
+    md.push_str(
+        "Each check of `CLINICAL-VALIDATION.md` the model can express, run as the file describes. \
+         A value out of its range is marked ✗; a quantity the model does not have yet fails.\n\n",
+    );
+    md.push_str(&twin_sim::validation::markdown(results));
+    let mut plots = Vec::new();
+    for family in Family::ALL {
+        let traces: Vec<_> = results
+            .iter()
+            .filter(|r| r.check.family == family)
+            .filter_map(|r| r.outcome.as_ref().ok().map(|o| (r.check.id, &o.traces)))
+            .flat_map(|(id, traces)| traces.iter().map(move |t| (id, t)))
+            .collect();
+        if traces.is_empty() {
+            continue;
+        }
+        let file = cli::plots::family(dir, family, &traces, font.is_some())?;
+        md.push_str(&format!("\n## {}\n\n", family.name()));
+        md.push_str(&images(std::slice::from_ref(&file), family.name()));
+        plots.push(file);
+    }
+    md.push_str("\n## Physiology model in detail\n\n");
+    md.push_str(&twin_sim::physiology::report_markdown()?);
+    let files = cli::plots::resting(dir, &twin_sim::physiology::resting_checks()?, font.is_some())?;
+    md.push_str(&images(&files, "Resting values against normals"));
+    plots.extend(files);
     md.push_str("\n## Schnider propofol model against measured plasma concentrations\n\n");
-    match std::fs::read_to_string(data) {
-        Ok(text) => {
-            let subjects =
-                twin_sim::pk_validation::parse_table(&text).with_context(|| format!("{}", data.display()))?;
-            let progress = cli::progress::Progress::bar(subjects.len() as u64, "Schnider: subjects");
-            let r = twin_sim::pk_validation::validate_with_progress(&subjects, |n| progress.set(n as u64))?;
-            drop(progress);
+    match table {
+        Some(text) => {
+            let subjects = twin_sim::pk_validation::parse_table(text).with_context(|| format!("{}", data.display()))?;
+            let r = twin_sim::pk_validation::validate(&subjects)?;
             md.push_str(&format!(
                 "Data: `{}` ({} subjects, {} measured concentrations). PE = (measured − predicted) / predicted; \
                  MDPE = median PE, MDAPE = median |PE| (Varvel et al. 1992). Predictions: Schnider 1998 \
@@ -395,34 +471,18 @@ fn report(data: &Path, out: Option<&Path>) -> Result<()> {
                 r.samples
             ));
             md.push_str(&r.to_markdown());
-            if let Some(dir) = out {
-                let files = cli::plots::schnider(dir, &r, font.is_some())?;
-                md.push('\n');
-                md.push_str(&images(&files, "Schnider model against the measured concentrations"));
-                plots.extend(files);
-            }
+            let files = cli::plots::schnider(dir, &r, font.is_some())?;
+            md.push('\n');
+            md.push_str(&images(&files, "Schnider model against the measured concentrations"));
+            plots.extend(files);
         }
-        Err(e) => {
-            md.push_str(&format!(
-                "**The Schnider 1998 data file is absent** (`{}`: {e}); this part of the report was not computed. \
-                 Pass its path with `--data`. (It has no stated licence and is never copied into the project.)\n",
-                data.display()
-            ));
-            eprintln!("note: {} is absent; the report has no Schnider comparison", data.display());
-        }
+        None => md.push_str(&format!(
+            "**The Schnider 1998 data file is absent** (`{}`); this part was not computed and check P5 fails. \
+             Pass its path with `--data`. (It has no stated licence and is never copied into the project.)\n",
+            data.display()
+        )),
     }
-    match out {
-        Some(dir) => {
-            let path = dir.join("validation.md");
-            std::fs::write(&path, &md).with_context(|| format!("cannot write {}", path.display()))?;
-            println!("wrote {}", path.display());
-            for p in plots {
-                println!("wrote {}", p.display());
-            }
-        }
-        None => print!("{md}"),
-    }
-    Ok(())
+    Ok((md, plots))
 }
 
 /// Markdown image lines for plots written beside the report.

@@ -54,7 +54,7 @@
 //!   rates; the gains are this model's, see below).
 //!   CO2 is held in two stores, the lungs and blood (PaCO2) and the tissues, which the blood
 //!   flow joins; in apnoea PaCO2 first closes the venous-arterial gap, then rises about
-//!   4 mmHg/min (Eger EI, Severinghaus JW, Anesthesiology 1961;22:419-25).
+//!   3.6 mmHg/min (Eger EI, Severinghaus JW, Anesthesiology 1961;22:419-25).
 //! - End-tidal CO2 = PaCO2 − 4 mmHg (normal arterial–end-tidal gradient 2–5 mmHg), lower as
 //!   cardiac output falls (alveolar dead space: Weil MH et al., Crit Care Med 1985;13:907).
 //! - A bleed flows through a fixed resistance to the outside (BioGears and Pulse do the
@@ -94,7 +94,7 @@
 //! EC50 5 ng/mL, +100 % maximal resistance and 10 % venoconstriction (unstressed volume);
 //! the shock breathing gains (rate +220 % and alveolar ventilation +40 % at full
 //! sympathetic drive, set so the ATLS rates come out with PaCO2 near 30 mmHg in class III);
-//! the CO2 stores (9.6 L lungs and blood, 34 L tissues, a 6 mmHg venous-arterial gap);
+//! the CO2 stores (9.6 L lungs and blood, 38 L tissues, a 6 mmHg venous-arterial gap);
 //! and crystalloid leaving the vessels with a 20 min time constant (of the order
 //! volume-kinetic studies report: Hahn RG, Volume kinetics for infusion fluids,
 //! Anesthesiology 2010;113:470–81).
@@ -205,6 +205,8 @@ pub struct Outputs {
     pub hb_g_per_dl: f64,
     /// Blood leaving through the bleed now, L/min.
     pub bleed_l_per_min: f64,
+    /// O2 fraction of the dry alveolar gas (end-tidal, as a gas analyser reads it).
+    pub alveolar_o2_fraction: f64,
 }
 
 /// Fixed parameters: the resting calibration plus the response assumptions.
@@ -396,12 +398,13 @@ impl Default for PhysioParams {
             dead_space_l: 0.15,
             rr_rest: 12.0,
             vt_rest_l: 0.5,
-            // 0.863 × 200 / (9.6 + 34) = 4 mmHg/min in a long apnoea (published 3.4-4.4
-            // after the first minute: Eger EI, Severinghaus JW, Anesthesiology 1961;22:419);
+            // 0.863 × 200 / (9.6 + 38) = 3.6 mmHg/min in a long apnoea (published 3.4-4.4
+            // after the first minute: Eger EI, Severinghaus JW, Anesthesiology 1961;22:419;
+            // about 3 over 15 minutes and more: Frumin MJ et al., Anesthesiology 1959;20:789);
             // a venous-arterial gap of 6 mmHg that closes within the first minute (+9.8
             // mmHg in minute 1: Kobayashi S, Yokoyama K, Masui 1994;43:1130).
             co2_fast_store_l: 9.6,
-            co2_tissue_store_l: 34.0,
+            co2_tissue_store_l: 38.0,
             co2_exchange_l_per_min: 0.863 * 200.0 / 6.0,
             co2_ventilatory_response: 2.0,
             // The ATLS rates (14-20, 20-30, 30-40, > 35 /min at 10, 20, 35, 45 % lost) with
@@ -643,6 +646,7 @@ impl Model {
             blood_volume_l: blood,
             hb_g_per_dl: o.hb,
             bleed_l_per_min: self.bleed(&a, inputs),
+            alveolar_o2_fraction: (s[LO2] / p.frc_l).max(0.0),
         }
     }
 
@@ -955,23 +959,39 @@ const ATLS: &str = "American College of Surgeons, Advanced Trauma Life Support, 
 
 /// Bleeds the standard adult at rest (at [`CHECK_BLEED_L_PER_MIN`] at its resting pressure,
 /// slower as the pressure falls) until `fraction` of the blood volume has been lost; returns
-/// the model then and the monitor. Gives up after ten times the time a steady bleed takes.
+/// the model then and the monitor.
 fn bleed_from_rest(fraction: f64, dt_s: f64) -> Result<(Model, Outputs), PhysioError> {
     let mut m = Model::standard_adult()?;
+    let out = bleed_until_lost(&mut m, CHECK_BLEED_L_PER_MIN, fraction, dt_s)?;
+    Ok((m, out))
+}
+
+/// Bleeds `model` at `rate_l_per_min` (at the resting pressure, slower as the pressure falls)
+/// until `fraction` of its resting blood volume has been lost; returns the monitor then.
+/// Gives up after ten times the time a steady bleed takes.
+pub fn bleed_until_lost(
+    model: &mut Model,
+    rate_l_per_min: f64,
+    fraction: f64,
+    dt_s: f64,
+) -> Result<Outputs, PhysioError> {
+    check("bleed L/min", rate_l_per_min, 1e-3, 2.0)?;
+    check("fraction lost", fraction, 0.0, 1.0)?;
+    let m = model;
     let target = fraction * m.params.blood_volume_l;
-    let bleed = Inputs { hemorrhage_l_per_min: CHECK_BLEED_L_PER_MIN, ..Inputs::default() };
-    let limit = (10.0 * target / CHECK_BLEED_L_PER_MIN * 60.0 / dt_s).ceil() as u64;
+    let bleed = Inputs { hemorrhage_l_per_min: rate_l_per_min, ..Inputs::default() };
+    let limit = (10.0 * target / rate_l_per_min * 60.0 / dt_s).ceil() as u64;
     let mut out = m.outputs(&bleed);
     let mut lost = 0.0;
     for _ in 0..limit {
         let before = out.bleed_l_per_min;
-        out = step(&mut m, &bleed, dt_s)?;
+        out = step(m, &bleed, dt_s)?;
         lost += (before + out.bleed_l_per_min) / 2.0 * dt_s / 60.0;
         if lost >= target {
             break;
         }
     }
-    Ok((m, out))
+    Ok(out)
 }
 
 /// The standard adult through the four ATLS classes of hemorrhage (10, 20, 35 and 45 % of

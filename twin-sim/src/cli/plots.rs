@@ -1,6 +1,7 @@
-//! The validation report's PNG plots, drawn with plotters: the Schnider model's predicted
-//! against measured concentrations, its performance errors over time, and the resting
-//! model's deviations from published normals.
+//! The validation report's PNG plots, drawn with plotters: one per family of checks (each
+//! check's curves in a panel of their own), the Schnider model's predicted against measured
+//! concentrations, its performance errors over time, and the resting model's deviations from
+//! published normals.
 //!
 //! Text needs a TrueType font, looked for at `TWIN_SIM_FONT` and then at common system
 //! paths. Without one the plots are still drawn, without any text, and the report says so.
@@ -12,6 +13,7 @@ use anyhow::Result;
 use anyhow::anyhow;
 use twin_sim::physiology::NormalCheck;
 use twin_sim::pk_validation::ValidationReport;
+use twin_sim::validation::{Family, Trace};
 
 /// Where fonts usually are (Debian's DejaVu and Liberation, Arch, macOS, Windows).
 #[cfg(not(target_arch = "wasm32"))]
@@ -69,6 +71,59 @@ pub fn resting(dir: &Path, checks: &[NormalCheck], text: bool) -> Result<Vec<Pat
 #[cfg(target_arch = "wasm32")]
 pub fn resting(_: &Path, _: &[NormalCheck], _: bool) -> Result<Vec<PathBuf>> {
     Ok(Vec::new())
+}
+
+/// Writes one family's plot into `dir` (`validation-<family>.png`): a panel per curve, each
+/// titled with its check's id; returns the file written.
+#[cfg(not(target_arch = "wasm32"))]
+pub fn family(dir: &Path, family: Family, traces: &[(&str, &Trace)], text: bool) -> Result<PathBuf> {
+    use plotters::prelude::*;
+    let path = dir.join(format!("validation-{}.png", family.slug()));
+    let err = drawing(&path);
+    let columns = traces.len().clamp(1, 2);
+    let rows = traces.len().div_ceil(columns);
+    let root = BitMapBackend::new(&path, (1200, 60 + 300 * rows as u32)).into_drawing_area();
+    root.fill(&WHITE).map_err(&err)?;
+    let body = if text {
+        root.titled(&format!("Validation: {}", family.name()), ("sans-serif", 24)).map_err(&err)?
+    } else {
+        root.clone()
+    };
+    for ((id, trace), panel) in traces.iter().zip(body.split_evenly((rows, columns))) {
+        let (t_max, lo, hi) = trace
+            .points
+            .iter()
+            .fold((0.0f64, f64::INFINITY, f64::NEG_INFINITY), |(t, lo, hi), p| (t.max(p.0), lo.min(p.1), hi.max(p.1)));
+        if trace.points.is_empty() || !lo.is_finite() || !hi.is_finite() {
+            continue;
+        }
+        let pad = ((hi - lo) * 0.1).max(hi.abs() * 0.02).max(1e-3);
+        let mut builder = ChartBuilder::on(&panel);
+        builder.margin(14);
+        if text {
+            let unit = if trace.unit.is_empty() { String::new() } else { format!(" ({})", trace.unit) };
+            builder
+                .caption(format!("{id}: {}{unit}", trace.label), ("sans-serif", 16))
+                .x_label_area_size(36)
+                .y_label_area_size(52);
+        }
+        let mut chart = builder.build_cartesian_2d(0.0..t_max.max(1e-3), (lo - pad)..(hi + pad)).map_err(&err)?;
+        let mut mesh = chart.configure_mesh();
+        if text {
+            mesh.x_desc("min");
+        } else {
+            mesh.x_labels(0).y_labels(0);
+        }
+        mesh.draw().map_err(&err)?;
+        chart.draw_series(LineSeries::new(trace.points.iter().copied(), BLUE.stroke_width(2))).map_err(&err)?;
+    }
+    root.present().map_err(&err)?;
+    Ok(path.clone())
+}
+
+#[cfg(target_arch = "wasm32")]
+pub fn family(dir: &Path, family: Family, _: &[(&str, &Trace)], _: bool) -> Result<PathBuf> {
+    Ok(dir.join(format!("validation-{}.png", family.slug())))
 }
 
 #[cfg(not(target_arch = "wasm32"))]

@@ -24,24 +24,40 @@ fn png_size(path: &Path, with_text: bool) -> (u32, u32) {
     (be(16), be(20))
 }
 
+/// `twin-sim validate`: a line per check of the validation file, the Markdown table with the
+/// details, one plot per family, and the count on the last line.
 #[test]
-fn the_validation_report_writes_markdown_and_plots() {
-    let dir = std::env::temp_dir().join(format!("twin-sim-report-{}", std::process::id()));
+fn validate_prints_every_check_and_writes_the_table_and_plots() {
+    let dir = std::env::temp_dir().join(format!("twin-sim-validate-{}", std::process::id()));
     let _ = std::fs::remove_dir_all(&dir);
     let dir_s = dir.to_string_lossy().into_owned();
-    let printed = twin_sim(&["report", "--data", SCHNIDER, "--out", &dir_s]);
+    let printed = twin_sim(&["validate", "--data", SCHNIDER, "--out", &dir_s]);
+    let checks = twin_sim::validation::catalogue();
+    for c in &checks {
+        let line = printed.lines().find(|l| l.starts_with(&format!("{:<3} ", c.id)));
+        let line = line.unwrap_or_else(|| panic!("no line for {}: {printed}", c.id));
+        assert!(line.contains(" pass ") || line.contains(" FAIL "), "{line}");
+    }
+    let last = printed.lines().last().unwrap_or_default();
+    assert!(last.starts_with("validation passed=") && last.ends_with(&format!("total={}", checks.len())), "{last}");
     let md = std::fs::read_to_string(dir.join("validation.md")).expect("validation.md written");
-    let mut expected: Vec<PathBuf> = vec![dir.join("physiology-resting-deviation.png")];
+    assert!(md.contains("| R2 | pass |") && md.contains("| P6 | **fail** |") && md.contains(last), "{md}");
+    let mut expected: Vec<PathBuf> = ["hemorrhage", "oxygen", "co2", "drugs"]
+        .iter()
+        .map(|f| dir.join(format!("validation-{f}.png")))
+        .chain([dir.join("physiology-resting-deviation.png")])
+        .collect();
     if Path::new(SCHNIDER).exists() {
         assert!(md.contains("MDAPE") && md.contains("**All (pooled)**"), "{md}");
         expected.push(dir.join("schnider-predicted-vs-measured.png"));
         expected.push(dir.join("schnider-performance-error.png"));
     } else {
+        eprintln!("the Schnider study table is absent: P5 fails and the report says so");
         assert!(md.contains("data file is absent"), "{md}");
     }
     for p in &expected {
         let (w, h) = png_size(p, md.contains("Plots drawn with the font"));
-        assert!(w >= 800 && h >= 400, "{}: {w}×{h}", p.display());
+        assert!(w >= 800 && h >= 300, "{}: {w}×{h}", p.display());
         let name = p.file_name().unwrap().to_string_lossy();
         assert!(md.contains(&format!("]({name})")), "validation.md does not show {name}");
         assert!(printed.contains(&*name), "{printed}");
@@ -50,9 +66,13 @@ fn the_validation_report_writes_markdown_and_plots() {
 }
 
 #[test]
-fn the_report_to_stdout_says_where_the_plots_would_go() {
-    let printed = twin_sim(&["report", "--data", "/nonexistent/schnider.csv"]);
-    assert!(printed.contains("--out <folder>") && printed.contains("data file is absent"), "{printed}");
+fn validate_without_the_study_table_fails_p5_and_says_why() {
+    let printed = twin_sim(&["validate", "--data", "/nonexistent/schnider.csv"]);
+    let p5 = printed.lines().find(|l| l.starts_with("P5 ")).unwrap_or_default();
+    assert!(p5.contains("FAIL") && p5.contains("absent"), "{printed}");
+    assert!(printed.contains("`--out <folder>`"), "{printed}");
+    let one = twin_sim(&["validate", "--only", "n1"]);
+    assert!(one.contains("N1  pass") && one.trim_end().ends_with("validation passed=1 total=1"), "{one}");
 }
 
 /// `twin-sim import` builds a stage the way the portal's case page does (`import::files`):

@@ -8,6 +8,7 @@ mod cli;
 mod import;
 mod multi_segment;
 mod scenarios;
+mod validation;
 
 use twin_sim::wfdb::{BaseDate, BaseTime};
 use twin_sim::{

@@ -1,0 +1,148 @@
+//! NEWS2 against the RCP 2017 chart (N1, N2, N4) and the respiratory rate from a RESP
+//! waveform (N3). The chart's points are written here from the chart, apart from the
+//! scoring code they check.
+
+use super::{Check, CheckError, Data, Family, Metric, Outcome};
+use crate::alarms::{Consciousness, News2Input, Spo2Scale, news2};
+
+pub(super) fn checks() -> Vec<Check> {
+    vec![
+        Check {
+            id: "N1",
+            family: Family::News2,
+            scenario: "every band edge of RR, SpO2 (scale 1), air/O2, SBP, pulse, ACVPU, temperature",
+            reference: "the RCP 2017 chart, exactly",
+            source: "Royal College of Physicians, NEWS2, 2017",
+            run: n1,
+        },
+        Check {
+            id: "N2",
+            family: Family::News2,
+            scenario: "SpO2 scale 2 (target 88-92 %), on air and on oxygen",
+            reference: "≤ 83: 3; 84-85: 2; 86-87: 1; 88-92 or ≥ 93 on air: 0; 93-94 on O2: 1; 95-96 on O2: 2; ≥ 97 on O2: 3",
+            source: "Royal College of Physicians, NEWS2, 2017",
+            run: n2,
+        },
+        Check {
+            id: "N3",
+            family: Family::News2,
+            scenario: "respiratory rate from a RESP waveform (MIMIC 03700181)",
+            reference: "within ±2 /min of a manual breath count",
+            source: "CLINICAL-VALIDATION N3",
+            run: |_| {
+                Ok(Outcome::new(vec![Metric::missing(
+                    "RR from the RESP waveform",
+                    "breaths are not yet counted from a RESP waveform",
+                )]))
+            },
+        },
+        Check {
+            id: "N4",
+            family: Family::News2,
+            scenario: "a score with parameters missing",
+            reference: "never shown as a risk band without saying which parameters are missing",
+            source: "CLINICAL-VALIDATION N4",
+            run: n4,
+        },
+    ]
+}
+
+/// One point of the chart: what is measured, and the points the chart gives it.
+type Point = (&'static str, News2Input, u8);
+
+fn only(f: impl FnOnce(&mut News2Input)) -> News2Input {
+    let mut input = News2Input::default();
+    f(&mut input);
+    input
+}
+
+/// How many points score as the chart says, and the first that does not.
+fn agreement(points: &[Point]) -> Outcome {
+    let wrong: Vec<String> = points
+        .iter()
+        .filter_map(|(what, input, want)| {
+            let got = news2(input).total;
+            (got != *want).then(|| format!("{what}: {got} (chart {want})"))
+        })
+        .collect();
+    let n = points.len() as f64;
+    let mut metric = Metric::new("points as the chart", n - wrong.len() as f64, n, n, "");
+    if let Some(first) = wrong.first() {
+        metric.name = format!("points as the chart (first wrong: {first})");
+    }
+    Outcome::new(vec![metric])
+}
+
+fn n1(_: &Data) -> Result<Outcome, CheckError> {
+    let mut points: Vec<Point> = Vec::new();
+    let rr = [(8.0, 3), (9.0, 1), (11.0, 1), (12.0, 0), (20.0, 0), (21.0, 2), (24.0, 2), (25.0, 3)];
+    points.extend(rr.map(|(v, p)| ("RR", only(|i| i.resp_rate = Some(v)), p)));
+    let spo2 = [(91.0, 3), (92.0, 2), (93.0, 2), (94.0, 1), (95.0, 1), (96.0, 0)];
+    points.extend(spo2.map(|(v, p)| ("SpO2 scale 1", only(|i| i.spo2 = Some(v)), p)));
+    points.push(("on air", only(|i| i.on_oxygen = Some(false)), 0));
+    points.push(("on oxygen", only(|i| i.on_oxygen = Some(true)), 2));
+    let sbp = [(90.0, 3), (91.0, 2), (100.0, 2), (101.0, 1), (110.0, 1), (111.0, 0), (219.0, 0), (220.0, 3)];
+    points.extend(sbp.map(|(v, p)| ("SBP", only(|i| i.systolic = Some(v)), p)));
+    let pulse = [
+        (40.0, 3),
+        (41.0, 1),
+        (50.0, 1),
+        (51.0, 0),
+        (90.0, 0),
+        (91.0, 1),
+        (110.0, 1),
+        (111.0, 2),
+        (130.0, 2),
+        (131.0, 3),
+    ];
+    points.extend(pulse.map(|(v, p)| ("pulse", only(|i| i.pulse = Some(v)), p)));
+    points.push(("alert", only(|i| i.consciousness = Some(Consciousness::Alert)), 0));
+    points.push(("not alert (CVPU)", only(|i| i.consciousness = Some(Consciousness::NotAlert)), 3));
+    let temp = [(35.0, 3), (35.1, 1), (36.0, 1), (36.1, 0), (38.0, 0), (38.1, 1), (39.0, 1), (39.1, 2)];
+    points.extend(temp.map(|(v, p)| ("temperature", only(|i| i.temperature_c = Some(v)), p)));
+    Ok(agreement(&points))
+}
+
+fn n2(_: &Data) -> Result<Outcome, CheckError> {
+    let scale2 = |spo2: f64, oxygen: bool| News2Input {
+        spo2: Some(spo2),
+        spo2_scale: Spo2Scale::Scale2,
+        on_oxygen: Some(oxygen),
+        ..News2Input::default()
+    };
+    // The air/oxygen parameter adds 2 on oxygen; the chart's SpO2 points are the rest.
+    let chart = [
+        (83.0, false, 3),
+        (84.0, false, 2),
+        (85.0, false, 2),
+        (86.0, false, 1),
+        (87.0, false, 1),
+        (88.0, false, 0),
+        (92.0, false, 0),
+        (93.0, false, 0),
+        (97.0, false, 0),
+        (88.0, true, 2),
+        (92.0, true, 2),
+        (93.0, true, 3),
+        (94.0, true, 3),
+        (95.0, true, 4),
+        (96.0, true, 4),
+        (97.0, true, 5),
+    ];
+    let points: Vec<Point> = chart.iter().map(|&(s, o2, p)| ("SpO2 scale 2 (+ O2)", scale2(s, o2), p)).collect();
+    Ok(agreement(&points))
+}
+
+fn n4(_: &Data) -> Result<Outcome, CheckError> {
+    let partial = News2Input { resp_rate: Some(26.0), spo2: Some(90.0), pulse: Some(120.0), ..News2Input::default() };
+    let summary = news2(&partial).summary();
+    let says_missing = summary.contains("not measured") && summary.contains("consciousness");
+    let no_band = !summary.contains("risk");
+    Ok(Outcome::new(vec![Metric::new(
+        format!("partial score names what is missing and no band: {summary:?}"),
+        f64::from(u8::from(says_missing && no_band)),
+        1.0,
+        1.0,
+        "",
+    )]))
+}
