@@ -8,7 +8,7 @@ use wasm_bindgen_test::*;
 
 wasm_bindgen_test_configure!(run_in_browser);
 
-const GOLDEN: &str = "350cd75714c9e4a0336df934c859577d574a87398adb2debf4a9c96d0b8a7248";
+const GOLDEN: &str = "ae32ad2431ecfecb2fc6120e0e58acd4da3f2ae20a8df225e8214f15e3119626";
 
 #[wasm_bindgen_test]
 fn the_hemorrhage_trajectory_is_bit_identical_to_native() {

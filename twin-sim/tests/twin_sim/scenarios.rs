@@ -129,7 +129,7 @@ fn the_untreated_hemorrhage_is_tachycardia_first_then_hypotension_not_collapse()
 
 /// The trajectory of the hemorrhage scenario under its good script, as computed natively.
 /// `tests/web.rs` checks that WebAssembly in a browser computes the very same hash.
-pub const HEMORRHAGE_GOOD_TRAJECTORY: &str = "350cd75714c9e4a0336df934c859577d574a87398adb2debf4a9c96d0b8a7248";
+pub const HEMORRHAGE_GOOD_TRAJECTORY: &str = "ae32ad2431ecfecb2fc6120e0e58acd4da3f2ae20a8df225e8214f15e3119626";
 
 #[test]
 fn the_hemorrhage_trajectory_matches_the_golden_hash() {

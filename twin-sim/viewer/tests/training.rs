@@ -136,7 +136,7 @@ fn the_golden_hemorrhage_trajectory_comes_out_of_the_viewer_too() {
     let app = play(&parse_scenario(text).unwrap(), &parse_actions(actions).unwrap());
     let hash = app.world().resource::<TrainingResult>().report.trajectory_hash.to_hex();
     // twin-sim's tests/twin_sim/scenarios.rs HEMORRHAGE_GOOD_TRAJECTORY.
-    assert_eq!(hash, "350cd75714c9e4a0336df934c859577d574a87398adb2debf4a9c96d0b8a7248");
+    assert_eq!(hash, "ae32ad2431ecfecb2fc6120e0e58acd4da3f2ae20a8df225e8214f15e3119626");
 }
 
 #[test]
