@@ -697,12 +697,28 @@ fn bench_figure(bin: &str, env: &[(&str, &std::ffi::OsStr)], key: &str) -> Resul
         .with_context(|| format!("{bin} printed no {key}= figure"))
 }
 
-/// The twin's physiology speed (× real time, one core) and replay seek + window time.
+/// The twin's physiology speed (× real time, one core), replay seek + window time, and how
+/// many checks of the clinical validation file the model meets (`twin-sim validate`).
 fn bench_twin() -> Result<()> {
     quiet(cargo().args(["build", "--release", "--quiet", "-p", "twin-sim", "--bins"]))?;
     let factor = bench_figure("physio-bench", &[], "realtime_factor")?;
     let window = bench_figure("twin-bench", &[], "replay_window_ms")?;
-    println!("twin realtime_factor={factor} replay_window_ms={window}");
+    let out = Command::new(abs(target_dir())?.join("release").join("twin-sim"))
+        .args(["validate", "--data", "../shared/data/schnider-1998-propofol/data.csv"])
+        .stderr(Stdio::inherit())
+        .output()
+        .context("running twin-sim validate")?;
+    let text = String::from_utf8_lossy(&out.stdout);
+    print!("{text}");
+    if !out.status.success() {
+        bail!("twin-sim validate failed");
+    }
+    let field = |key: &str| {
+        let last = text.lines().rev().find(|l| l.starts_with("validation "));
+        last.and_then(|l| l.split_whitespace().find_map(|w| w.strip_prefix(key)).map(str::to_owned))
+    };
+    let (passed, total) = field("passed=").zip(field("total=")).context("twin-sim validate printed no count")?;
+    println!("twin realtime_factor={factor} replay_window_ms={window} validation_passed={passed}/{total}");
     Ok(())
 }
 
