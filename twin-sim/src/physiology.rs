@@ -4,9 +4,10 @@
 //! venous capacitance, transcapillary refill, a lung O2 store (the functional residual
 //! capacity) exchanging with a mixed-venous blood O2 store, CO2 from ventilation, propofol
 //! (Schnider PK with effect site, see [`crate::pk`]) with its BIS and haemodynamic and
-//! respiratory effects, hemorrhage, crystalloid and blood infusion, and phenylephrine.
+//! respiratory effects, remifentanil (Minto PK with effect site) deepening both, hemorrhage,
+//! crystalloid and blood infusion, and phenylephrine.
 //!
-//! Integration: classical RK4 at the caller's fixed step on a 14-element `nalgebra` state
+//! Integration: classical RK4 at the caller's fixed step on a 19-element `nalgebra` state
 //! vector; only `+ − × ÷ sqrt` and [`crate::detmath`] are used, so the same inputs give
 //! bit-identical trajectories on every IEEE-754 target (native and wasm32).
 //!
@@ -90,7 +91,9 @@
 //! and 30 % maximal loss of contractility, and a baroreflex halved at 2 µg/mL (Hill 2; set
 //! so 2 mg/kg lowers MAP about a third with the heart rate unchanged, BioGears Table 6);
 //! propofol respiratory Ce50 3 µg/mL (Hill 3, the rate to zero: an induction dose stops
-//! breathing); phenylephrine one-compartment kinetics (Vd 70 L, t½ 5 min) with
+//! breathing); remifentanil respiratory Ce50 2 ng/mL, combined with propofol's potency by a
+//! Greco term of weight 1 (synergy: a sedative dose of each together stops breathing; no
+//! circulatory effect of remifentanil is modelled); phenylephrine one-compartment kinetics (Vd 70 L, t½ 5 min) with
 //! EC50 5 ng/mL, +100 % maximal resistance and 10 % venoconstriction (unstressed volume);
 //! the shock breathing gains (rate +220 % and alveolar ventilation +40 % at full
 //! sympathetic drive, set so the ATLS rates come out with PaCO2 near 30 mmHg in class III);
@@ -104,7 +107,7 @@ use nalgebra::SVector;
 use crate::pk::{BisModel, Patient, PkError, PkParams, Sex};
 
 /// State vector length.
-pub const STATE_LEN: usize = 15;
+pub const STATE_LEN: usize = 19;
 type State = SVector<f64, STATE_LEN>;
 
 // State indices.
@@ -123,6 +126,10 @@ const LO2: usize = 11; // O2 in the alveolar gas (FRC), L BTPS
 const CVO2: usize = 12; // mixed-venous O2 content, mL O2 per L blood
 const REFILL: usize = 13; // interstitial fluid moved into the vessels (net), L
 const TCO2: usize = 14; // tissue CO2 tension, mmHg
+const R1: usize = 15; // remifentanil central amount, µg
+const R2: usize = 16; // remifentanil fast peripheral amount, µg
+const R3: usize = 17; // remifentanil slow peripheral amount, µg
+const RCE: usize = 18; // remifentanil effect-site concentration, ng/mL
 
 /// Dry barometric pressure in the alveoli, mmHg (760 − 47 water vapour).
 const PB_DRY: f64 = 760.0 - 47.0;
@@ -156,6 +163,7 @@ pub enum Ventilation {
 #[derive(Debug, Clone, Copy, PartialEq)]
 pub struct Inputs {
     pub propofol_mg_per_min: f64,
+    pub remifentanil_ug_per_min: f64,
     pub phenylephrine_ug_per_min: f64,
     /// The bleed's rate at the resting mean arterial pressure. Blood leaves through a fixed
     /// resistance to the outside (as in BioGears and Pulse), so the bleed slows as the
@@ -172,6 +180,7 @@ impl Default for Inputs {
     fn default() -> Self {
         Self {
             propofol_mg_per_min: 0.0,
+            remifentanil_ug_per_min: 0.0,
             phenylephrine_ug_per_min: 0.0,
             hemorrhage_l_per_min: 0.0,
             crystalloid_l_per_min: 0.0,
@@ -201,6 +210,7 @@ pub struct Outputs {
     pub bis: f64,
     pub propofol_plasma_ug_per_ml: f64,
     pub propofol_effect_ug_per_ml: f64,
+    pub remifentanil_effect_ng_per_ml: f64,
     pub blood_volume_l: f64,
     pub hb_g_per_dl: f64,
     /// Blood leaving through the bleed now, L/min.
@@ -292,6 +302,11 @@ pub struct PhysioParams {
     pub propofol_resp_ce50: f64,
     /// Effect-site concentration (µg/mL) that halves the baroreflex.
     pub propofol_baro_ce50: f64,
+    /// Remifentanil effect-site concentration (ng/mL) that alone halves breathing.
+    pub remifentanil_resp_ce50: f64,
+    /// Synergy of propofol and remifentanil on breathing: the interaction term's weight in
+    /// the combined potency (0 is additive).
+    pub respiratory_synergy: f64,
     pub phenylephrine_vd_l: f64,
     pub phenylephrine_half_life_min: f64,
     pub phenylephrine_ec50: f64,
@@ -417,6 +432,8 @@ impl Default for PhysioParams {
             propofol_max_venodilation: 0.15,
             propofol_resp_ce50: 3.0,
             propofol_baro_ce50: 2.0,
+            remifentanil_resp_ce50: 2.0,
+            respiratory_synergy: 1.0,
             phenylephrine_vd_l: 70.0,
             phenylephrine_half_life_min: 5.0,
             phenylephrine_ec50: 5.0,
@@ -431,6 +448,8 @@ impl Default for PhysioParams {
 pub struct Model {
     pub params: PhysioParams,
     pub pk: PkParams,
+    /// Remifentanil kinetics (Minto 1997).
+    pub remifentanil: PkParams,
     state: State,
     derived: Derived,
     elapsed_s: f64,
@@ -541,6 +560,7 @@ impl Model {
     /// `patient`.
     pub fn new(patient: &Patient, params: PhysioParams) -> Result<Self, PhysioError> {
         let pk = PkParams::schnider(patient)?;
+        let remifentanil = PkParams::minto(patient)?;
         let p = &params;
         let sv_rest = p.co_rest / p.hr_rest;
         let pvs_rest = p.cvp_rest + p.co_rest * p.venous_return_resistance;
@@ -577,7 +597,7 @@ impl Model {
         let cc = o2_content(capacity, fao2 * PB_DRY);
         let extraction = p.vo2_ml_per_min / p.co_rest;
         state[CVO2] = cc - extraction / (1.0 - p.shunt_fraction);
-        Ok(Self { params, pk, state, derived, elapsed_s: 0.0 })
+        Ok(Self { params, pk, remifentanil, state, derived, elapsed_s: 0.0 })
     }
 
     /// The reference patient (a 40-year-old, 70 kg, 175 cm man) with default parameters.
@@ -599,6 +619,13 @@ impl Model {
     pub fn propofol_bolus(&mut self, mg: f64) -> Result<(), PhysioError> {
         check("propofol bolus mg", mg, 0.0, 2000.0)?;
         self.state[A1] += mg;
+        Ok(())
+    }
+
+    /// Gives a remifentanil bolus (µg) now.
+    pub fn remifentanil_bolus(&mut self, ug: f64) -> Result<(), PhysioError> {
+        check("remifentanil bolus µg", ug, 0.0, 1000.0)?;
+        self.state[R1] += ug;
         Ok(())
     }
 
@@ -640,9 +667,10 @@ impl Model {
             },
             rr_per_min: a.rr,
             minute_ventilation_l: a.minute_ventilation,
-            bis: p.bis.bis(s[CE]),
+            bis: p.bis.bis_with_opioid(s[CE], s[RCE]),
             propofol_plasma_ug_per_ml: s[A1] / self.pk.v1,
             propofol_effect_ug_per_ml: s[CE],
+            remifentanil_effect_ng_per_ml: s[RCE],
             blood_volume_l: blood,
             hb_g_per_dl: o.hb,
             bleed_l_per_min: self.bleed(&a, inputs),
@@ -691,10 +719,14 @@ impl Model {
         let capillary_pressure = pvs + share * (pa - pvs);
         let (rr, vt) = match u.ventilation {
             Ventilation::Spontaneous => {
-                // Steep (Hill 3): sedation slows breathing, an induction dose stops it.
-                let c3 = ce * ce * ce;
-                let r3 = p.propofol_resp_ce50 * p.propofol_resp_ce50 * p.propofol_resp_ce50;
-                let depression = c3 / (c3 + r3);
+                // Steep (Hill 3): sedation slows breathing, an induction dose stops it. With
+                // remifentanil the potencies add, and more (a Greco interaction term: the two
+                // are synergistic on breathing, Bouillon 2004, Nieuwenhuijs 2003).
+                let up = ce / p.propofol_resp_ce50;
+                let ur = s[RCE].max(0.0) / p.remifentanil_resp_ce50;
+                let u = up + ur + p.respiratory_synergy * up * ur;
+                let u3 = u * u * u;
+                let depression = u3 / (1.0 + u3);
                 // The chemoreflex, blunted by propofol as much as breathing itself: minute
                 // ventilation rises 2 L/min per mmHg of PaCO2 above rest and hyperbolically as
                 // alveolar PO2 falls (ΔVE = 100/(PO2 − 32)); shock (the sympathetic tone) makes
@@ -785,6 +817,11 @@ impl Model {
         ds[A2] = k.k12 * s[A1] - k.k21 * s[A2];
         ds[A3] = k.k13 * s[A1] - k.k31 * s[A3];
         ds[CE] = k.ke0 * (s[A1] / k.v1 - s[CE]);
+        let r = &self.remifentanil;
+        ds[R1] = u.remifentanil_ug_per_min - (r.k10 + r.k12 + r.k13) * s[R1] + r.k21 * s[R2] + r.k31 * s[R3];
+        ds[R2] = r.k12 * s[R1] - r.k21 * s[R2];
+        ds[R3] = r.k13 * s[R1] - r.k31 * s[R3];
+        ds[RCE] = r.ke0 * (s[R1] / r.v1 - s[RCE]);
         ds[PHE] = u.phenylephrine_ug_per_min / p.phenylephrine_vd_l - self.derived.phe_k * s[PHE];
         ds[XTAL] = u.crystalloid_l_per_min - redistribution;
         // CO2 made in the tissues reaches the blood with the blood flow, and leaves through
@@ -829,6 +866,7 @@ fn check(name: &'static str, value: f64, min: f64, max: f64) -> Result<(), Physi
 
 fn check_inputs(u: &Inputs) -> Result<(), PhysioError> {
     check("propofol mg/min", u.propofol_mg_per_min, 0.0, 100.0)?;
+    check("remifentanil µg/min", u.remifentanil_ug_per_min, 0.0, 100.0)?;
     check("phenylephrine µg/min", u.phenylephrine_ug_per_min, 0.0, 1000.0)?;
     check("hemorrhage L/min", u.hemorrhage_l_per_min, 0.0, 2.0)?;
     check("crystalloid L/min", u.crystalloid_l_per_min, 0.0, 2.0)?;

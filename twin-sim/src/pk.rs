@@ -18,6 +18,15 @@
 //!   tolerance of laryngoscopy, bispectral index, and electroencephalographic approximate
 //!   entropy. Anesthesiology 2004;100:1353–72 (propofol alone: E0 = Emax = 97.4,
 //!   C50 = 4.47 µg/mL, γ = 1.43).
+//! - Remifentanil: Minto CF, Schnider TW, Egan TD, et al. Influence of age and gender on the
+//!   pharmacokinetics and pharmacodynamics of remifentanil. Anesthesiology 1997;86:10–23.
+//!   V1 = 5.1 − 0.0201 (age − 40) + 0.072 (LBM − 55) L; V2 = 9.82 − 0.0811 (age − 40) +
+//!   0.108 (LBM − 55) L; V3 = 5.42 L; Cl1 = 2.6 − 0.0162 (age − 40) + 0.0191 (LBM − 55)
+//!   L/min; Cl2 = 2.05 − 0.0301 (age − 40) L/min; Cl3 = 0.076 − 0.00113 (age − 40) L/min;
+//!   ke0 = 0.595 − 0.007 (age − 40) /min. Amounts in µg, so concentrations in ng/mL.
+//! - With remifentanil, BIS follows Bouillon 2004's hierarchical surface: the opioid lowers
+//!   the propofol concentration for half the effect, C50P × (1 − CeR / (CeR + C50R)), with
+//!   C50R = 19.3 ng/mL (BIS is far less sensitive to the opioid than to propofol).
 //! - Lean body mass: James WPT. Research on obesity. London: HMSO, 1976 (the formula the
 //!   Schnider model was built with): male 1.1 W − 128 (W/H)², female 1.07 W − 148 (W/H)².
 
@@ -93,6 +102,27 @@ impl PkParams {
         positive("Cl1", cl1)?;
         positive("Cl2", cl2)?;
         Ok(Self { v1, v2, v3, k10: cl1 / v1, k12: cl2 / v1, k21: cl2 / v2, k13: cl3 / v1, k31: cl3 / v3, ke0: 0.456 })
+    }
+
+    /// The Minto 1997 remifentanil model for this patient (amounts in µg, so ng/mL).
+    pub fn minto(p: &Patient) -> Result<Self, PkError> {
+        check_range("age_years", p.age_years, 1.0, 120.0)?;
+        check_range("weight_kg", p.weight_kg, 10.0, 300.0)?;
+        check_range("height_cm", p.height_cm, 50.0, 250.0)?;
+        let lbm = lean_body_mass(p);
+        positive("lean body mass", lbm)?;
+        let age = p.age_years - 40.0;
+        let v1 = 5.1 - 0.0201 * age + 0.072 * (lbm - 55.0);
+        let v2 = 9.82 - 0.0811 * age + 0.108 * (lbm - 55.0);
+        let v3 = 5.42;
+        let cl1 = 2.6 - 0.0162 * age + 0.0191 * (lbm - 55.0);
+        let cl2 = 2.05 - 0.0301 * age;
+        let cl3 = 0.076 - 0.00113 * age;
+        let ke0 = 0.595 - 0.007 * age;
+        for (name, v) in [("V1", v1), ("V2", v2), ("Cl1", cl1), ("Cl2", cl2), ("Cl3", cl3), ("ke0", ke0)] {
+            positive(name, v)?;
+        }
+        Ok(Self { v1, v2, v3, k10: cl1 / v1, k12: cl2 / v1, k21: cl2 / v2, k13: cl3 / v1, k31: cl3 / v3, ke0 })
     }
 
     /// Elimination clearance Cl1 = k10 · V1 (L/min).
@@ -232,20 +262,30 @@ pub struct BisModel {
     pub emax: f64,
     pub ce50: f64,
     pub gamma: f64,
+    /// Remifentanil effect-site concentration (ng/mL) that halves the propofol Ce50.
+    pub opioid_c50: f64,
 }
 
 impl Default for BisModel {
-    /// Propofol alone, Bouillon et al. 2004: E0 = Emax = 97.4, Ce50 = 4.47 µg/mL, γ = 1.43.
+    /// Bouillon et al. 2004: E0 = Emax = 97.4, Ce50 = 4.47 µg/mL, γ = 1.43; remifentanil
+    /// C50 19.3 ng/mL.
     fn default() -> Self {
-        Self { e0: 97.4, emax: 97.4, ce50: 4.47, gamma: 1.43 }
+        Self { e0: 97.4, emax: 97.4, ce50: 4.47, gamma: 1.43, opioid_c50: 19.3 }
     }
 }
 
 impl BisModel {
     /// BIS = E0 − Emax · Ce^γ / (Ce^γ + Ce50^γ); a negative or NaN Ce counts as 0.
     pub fn bis(&self, ce: f64) -> f64 {
+        self.bis_with_opioid(ce, 0.0)
+    }
+
+    /// BIS with remifentanil at `ce_opioid` ng/mL: Ce50 × (1 − CeR / (CeR + C50R)).
+    pub fn bis_with_opioid(&self, ce: f64, ce_opioid: f64) -> f64 {
         let ce = if ce > 0.0 { ce } else { 0.0 };
-        let x = detmath::powf(ce / self.ce50, self.gamma);
+        let cr = if ce_opioid > 0.0 { ce_opioid } else { 0.0 };
+        let c50 = self.ce50 * (1.0 - cr / (cr + self.opioid_c50));
+        let x = detmath::powf(ce / c50, self.gamma);
         self.e0 - self.emax * x / (1.0 + x)
     }
 }
@@ -266,6 +306,32 @@ mod tests {
         let woman = Patient { age_years: 34.0, weight_kg: 46.3, height_cm: 157.5, sex: Sex::Female };
         // 1.07·46.3 − 148·(46.3/157.5)² = 49.541 − 12.7897… = 36.7513
         assert!((lean_body_mass(&woman) - 36.751_3).abs() < 1e-3);
+    }
+
+    /// Minto 1997 by hand: 40 y, 70 kg, 175 cm man, LBM 77 − 128 (70/175)² = 56.52 kg; and
+    /// 70 y, where ke0 and Cl3 fall with age.
+    #[test]
+    fn minto_remifentanil_parameters_by_hand() {
+        let man = Patient { age_years: 40.0, weight_kg: 70.0, height_cm: 175.0, sex: Sex::Male };
+        let p = PkParams::minto(&man).unwrap();
+        let near = |a: f64, b: f64| (a - b).abs() < 1e-9;
+        assert!(near(p.v1, 5.1 + 0.072 * 1.52), "{p:?}");
+        assert!(near(p.v2, 9.82 + 0.108 * 1.52) && near(p.v3, 5.42), "{p:?}");
+        assert!(near(p.clearance(), 2.6 + 0.0191 * 1.52) && near(p.ke0, 0.595), "{p:?}");
+        let old = PkParams::minto(&Patient { age_years: 70.0, ..man }).unwrap();
+        assert!(near(old.ke0, 0.385) && near(old.k31 * old.v3, 0.076 - 0.00113 * 30.0), "{old:?}");
+        assert!(PkParams::minto(&Patient { age_years: 130.0, ..man }).is_err());
+    }
+
+    /// Bouillon 2004's hierarchical surface: remifentanil at its C50 halves propofol's, and
+    /// none leaves the propofol-alone curve as it was.
+    #[test]
+    fn remifentanil_lowers_the_propofol_concentration_for_a_bis() {
+        let m = BisModel::default();
+        assert!((m.bis_with_opioid(4.47 / 2.0, 19.3) - m.bis(4.47)).abs() < 1e-9);
+        assert_eq!(m.bis_with_opioid(3.0, 0.0), m.bis(3.0));
+        assert!(m.bis_with_opioid(3.0, 4.0) < m.bis(3.0) - 2.0);
+        assert!(m.bis_with_opioid(0.0, 10.0) > 97.0, "the opioid alone leaves BIS awake");
     }
 
     #[test]

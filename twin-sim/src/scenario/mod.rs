@@ -74,6 +74,10 @@ pub enum Kind {
     PropofolBolus,
     /// Propofol infusion rate, mg/min (0 stops it).
     PropofolInfusion,
+    /// Remifentanil bolus, µg.
+    RemifentanilBolus,
+    /// Remifentanil infusion rate, µg/min (0 stops it).
+    RemifentanilInfusion,
     /// Phenylephrine bolus, µg.
     PhenylephrineBolus,
     /// Phenylephrine infusion rate, µg/min.
@@ -96,9 +100,11 @@ pub enum Kind {
 
 impl Kind {
     /// Every kind, in a fixed order.
-    pub const ALL: [Kind; 11] = [
+    pub const ALL: [Kind; 13] = [
         Kind::PropofolBolus,
         Kind::PropofolInfusion,
+        Kind::RemifentanilBolus,
+        Kind::RemifentanilInfusion,
         Kind::PhenylephrineBolus,
         Kind::PhenylephrineInfusion,
         Kind::Crystalloid,
@@ -120,6 +126,8 @@ impl Kind {
         match self {
             Kind::PropofolBolus => "propofol_bolus",
             Kind::PropofolInfusion => "propofol_infusion",
+            Kind::RemifentanilBolus => "remifentanil_bolus",
+            Kind::RemifentanilInfusion => "remifentanil_infusion",
             Kind::PhenylephrineBolus => "phenylephrine_bolus",
             Kind::PhenylephrineInfusion => "phenylephrine_infusion",
             Kind::Crystalloid => "crystalloid",
@@ -137,8 +145,8 @@ impl Kind {
         match self {
             Kind::PropofolBolus => "mg",
             Kind::PropofolInfusion => "mg/min",
-            Kind::PhenylephrineBolus => "µg",
-            Kind::PhenylephrineInfusion => "µg/min",
+            Kind::PhenylephrineBolus | Kind::RemifentanilBolus => "µg",
+            Kind::PhenylephrineInfusion | Kind::RemifentanilInfusion => "µg/min",
             Kind::Crystalloid | Kind::Blood | Kind::Hemorrhage => "L/min",
             Kind::Fio2 | Kind::Shunt => "fraction",
             Kind::VentilatorRate => "/min",
@@ -151,6 +159,8 @@ impl Kind {
         match self {
             Kind::PropofolBolus => (0.0, 2000.0),
             Kind::PropofolInfusion => (0.0, 100.0),
+            Kind::RemifentanilBolus => (0.0, 1000.0),
+            Kind::RemifentanilInfusion => (0.0, 100.0),
             Kind::PhenylephrineBolus => (0.0, 10_000.0),
             Kind::PhenylephrineInfusion => (0.0, 1000.0),
             Kind::Crystalloid | Kind::Blood | Kind::Hemorrhage => (0.0, 2.0),
@@ -165,7 +175,12 @@ impl Kind {
     pub fn is_rate(self) -> bool {
         matches!(
             self,
-            Kind::PropofolInfusion | Kind::PhenylephrineInfusion | Kind::Crystalloid | Kind::Blood | Kind::Hemorrhage
+            Kind::PropofolInfusion
+                | Kind::RemifentanilInfusion
+                | Kind::PhenylephrineInfusion
+                | Kind::Crystalloid
+                | Kind::Blood
+                | Kind::Hemorrhage
         )
     }
 

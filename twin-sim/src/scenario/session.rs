@@ -60,6 +60,7 @@ pub fn check_actions(scenario: &Scenario, actions: &[Change]) -> Result<(), Scen
 #[derive(Debug, Clone, Default)]
 struct Rates {
     propofol: (f64, Option<u64>),
+    remifentanil: (f64, Option<u64>),
     phenylephrine: (f64, Option<u64>),
     crystalloid: (f64, Option<u64>),
     blood: (f64, Option<u64>),
@@ -68,9 +69,14 @@ struct Rates {
 
 impl Rates {
     fn expire(&mut self, step: u64) {
-        for r in
-            [&mut self.propofol, &mut self.phenylephrine, &mut self.crystalloid, &mut self.blood, &mut self.hemorrhage]
-        {
+        for r in [
+            &mut self.propofol,
+            &mut self.remifentanil,
+            &mut self.phenylephrine,
+            &mut self.crystalloid,
+            &mut self.blood,
+            &mut self.hemorrhage,
+        ] {
             if r.1.is_some_and(|end| end <= step) {
                 *r = (0.0, None);
             }
@@ -355,6 +361,8 @@ impl Session {
         match c.kind {
             Kind::PropofolBolus => self.model.propofol_bolus(c.value)?,
             Kind::PhenylephrineBolus => self.model.phenylephrine_bolus(c.value)?,
+            Kind::RemifentanilBolus => self.model.remifentanil_bolus(c.value)?,
+            Kind::RemifentanilInfusion => self.rates.remifentanil = (c.value, end),
             Kind::PropofolInfusion => self.rates.propofol = (c.value, end),
             Kind::PhenylephrineInfusion => self.rates.phenylephrine = (c.value, end),
             Kind::Crystalloid => self.rates.crystalloid = (c.value, end),
@@ -461,6 +469,7 @@ impl Session {
         }
         let inputs = &mut self.inputs;
         inputs.propofol_mg_per_min = self.rates.propofol.0;
+        inputs.remifentanil_ug_per_min = self.rates.remifentanil.0;
         inputs.phenylephrine_ug_per_min = self.rates.phenylephrine.0;
         inputs.crystalloid_l_per_min = self.rates.crystalloid.0;
         inputs.blood_l_per_min = self.rates.blood.0;

@@ -51,15 +51,11 @@ pub(super) fn checks() -> Vec<Check> {
         Check {
             id: "P6",
             family: Family::Drugs,
-            scenario: "an opioid (remifentanil, Minto 1997) with propofol",
-            reference: "synergy on hypnosis and on respiratory depression (a response surface)",
+            scenario: "30 min of propofol 5 mg/min, remifentanil 7 µg/min (0.1 µg/kg/min, Minto kinetics), or both",
+            reference: "synergy on hypnosis (BIS lower with both; remifentanil alone leaves BIS near awake) and on \
+                        breathing (PaCO2 rise with both > the sum of each alone)",
             source: "Bouillon et al., Anesthesiology 2004;100:1353; Minto et al., Anesthesiology 1997;86:10",
-            run: |_| {
-                Ok(Outcome::new(vec![
-                    Metric::missing("BIS with remifentanil", "no opioid in the model"),
-                    Metric::missing("ventilation with remifentanil", "no opioid in the model"),
-                ]))
-            },
+            run: p6,
         },
     ]
 }
@@ -151,4 +147,37 @@ fn p5(data: &Data) -> Result<Outcome, CheckError> {
         Metric::new("MDPE (median over subjects)", r.median_subject_mdpe_percent, -20.0, 20.0, "%"),
         Metric::at_most("MDAPE (median over subjects)", r.median_subject_mdape_percent, 29.99, "%"),
     ]))
+}
+
+fn p6(_: &Data) -> Result<Outcome, CheckError> {
+    let run = |propofol: f64, remifentanil: f64| -> Result<(crate::physiology::Outputs, Trace), CheckError> {
+        let mut m = Model::standard_adult()?;
+        let inputs =
+            Inputs { propofol_mg_per_min: propofol, remifentanil_ug_per_min: remifentanil, ..Inputs::default() };
+        let label = match (propofol > 0.0, remifentanil > 0.0) {
+            (true, true) => "PaCO2, propofol and remifentanil",
+            (true, false) => "PaCO2, propofol alone",
+            (false, true) => "PaCO2, remifentanil alone",
+            (false, false) => "PaCO2, neither",
+        };
+        let mut rec = Recorder::new(label, "mmHg", |o| o.paco2_mmhg);
+        let o = run_watching(&mut m, &inputs, 30.0, 0.0, |t, o| rec.see(t, o))?;
+        Ok((o, rec.trace()))
+    };
+    let (none, _) = run(0.0, 0.0)?;
+    let (p, tp) = run(5.0, 0.0)?;
+    let (r, tr) = run(0.0, 7.0)?;
+    let (both, tb) = run(5.0, 7.0)?;
+    let rise = |o: &crate::physiology::Outputs| o.paco2_mmhg - none.paco2_mmhg;
+    Ok(Outcome::new(vec![
+        Metric::at_most("BIS with both minus propofol alone", both.bis - p.bis, -0.5, ""),
+        Metric::at_least("BIS with remifentanil alone", r.bis, 90.0, ""),
+        Metric::at_least(
+            "PaCO2 rise with both over the sum of each alone",
+            rise(&both) / (rise(&p) + rise(&r)).max(1e-6),
+            1.01,
+            "",
+        ),
+    ])
+    .with_traces(vec![tp, tr, tb]))
 }

@@ -273,7 +273,6 @@ pub const NOT_YET_MET: &[(&str, &str)] = &[
     ("O5", "the lungs hold no nitrogen from the tissues and the mask never leaks: end-tidal O2 0.94 at FiO2 1.0"),
     ("X1", "no airway obstruction event and no hypoxic tachycardia, bradycardia or arrest in the model yet"),
     ("P3", "Schnider's kinetics with Bouillon 2004's BIS, both as published, bring BIS back over 80 at 7.7 min (8-15)"),
-    ("P6", "no opioid in the model yet"),
     ("N3", "breaths are not yet counted from a RESP waveform"),
 ];
 

@@ -264,9 +264,12 @@ fn readings(o: &Outputs, inputs: &Inputs) -> Readings {
 
 fn marker(c: &Change, label: String) -> Marker {
     let kind = match c.kind {
-        Kind::PropofolBolus | Kind::PropofolInfusion | Kind::PhenylephrineBolus | Kind::PhenylephrineInfusion => {
-            EventKind::DrugDose
-        }
+        Kind::PropofolBolus
+        | Kind::PropofolInfusion
+        | Kind::RemifentanilBolus
+        | Kind::RemifentanilInfusion
+        | Kind::PhenylephrineBolus
+        | Kind::PhenylephrineInfusion => EventKind::DrugDose,
         Kind::Hemorrhage => EventKind::BloodLoss,
         Kind::Crystalloid | Kind::Blood | Kind::Fio2 | Kind::VentilatorRate | Kind::TidalVolume | Kind::Shunt => {
             EventKind::Procedure
