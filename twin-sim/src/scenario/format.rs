@@ -68,6 +68,7 @@ pub(super) struct FileInitial {
     pub(super) ventilator_rate_per_min: Option<f64>,
     pub(super) tidal_volume_l: Option<f64>,
     pub(super) propofol_mg_per_min: Option<f64>,
+    pub(super) remifentanil_ug_per_min: Option<f64>,
     pub(super) phenylephrine_ug_per_min: Option<f64>,
     pub(super) shunt_fraction: Option<f64>,
     /// Minutes run under the initial inputs before the scenario clock starts.

@@ -248,7 +248,7 @@ impl Signal {
 
 /// The scenarios that ship with the twin (files in `twin-sim/scenarios/`), by id, with the
 /// scripted actions of a good response to each.
-pub const BUILT_IN: [(&str, &str, &str); 3] = [
+pub const BUILT_IN: [(&str, &str, &str); 4] = [
     (
         "propofol-induction-hypotension",
         include_str!("../../scenarios/propofol-induction-hypotension.toml"),
@@ -263,6 +263,11 @@ pub const BUILT_IN: [(&str, &str, &str); 3] = [
         "hypoxia-during-anesthesia",
         include_str!("../../scenarios/hypoxia-during-anesthesia.toml"),
         include_str!("../../scenarios/hypoxia-during-anesthesia.good.actions.toml"),
+    ),
+    (
+        "opioid-induced-apnoea",
+        include_str!("../../scenarios/opioid-induced-apnoea.toml"),
+        include_str!("../../scenarios/opioid-induced-apnoea.good.actions.toml"),
     ),
 ];
 

@@ -177,6 +177,7 @@ impl Session {
             .collect();
         let rates = Rates {
             propofol: (inputs.propofol_mg_per_min, None),
+            remifentanil: (inputs.remifentanil_ug_per_min, None),
             phenylephrine: (inputs.phenylephrine_ug_per_min, None),
             ..Rates::default()
         };

@@ -225,6 +225,9 @@ pub fn parse_scenario(text: &str) -> Result<Scenario, ScenarioError> {
     if let Some(v) = fi.propofol_mg_per_min {
         initial.propofol_mg_per_min = ck.range(i_at, "initial.propofol_mg_per_min", v, 0.0, 100.0)?;
     }
+    if let Some(v) = fi.remifentanil_ug_per_min {
+        initial.remifentanil_ug_per_min = ck.range(i_at, "initial.remifentanil_ug_per_min", v, 0.0, 100.0)?;
+    }
     if let Some(v) = fi.phenylephrine_ug_per_min {
         initial.phenylephrine_ug_per_min = ck.range(i_at, "initial.phenylephrine_ug_per_min", v, 0.0, 1000.0)?;
     }

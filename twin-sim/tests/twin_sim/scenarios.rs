@@ -1,11 +1,12 @@
 //! Scenario files and the headless runner: every shipped scenario parses, scripted responses
 //! are scored in the right order, runs are reproducible, bad files are rejected with lines.
 
-use twin_sim::scenario::{ScenarioError, parse_actions, parse_scenario, run};
+use twin_sim::scenario::{BUILT_IN, ScenarioError, parse_actions, parse_scenario, run};
 
 const HYPOTENSION: &str = include_str!("../../scenarios/propofol-induction-hypotension.toml");
 const HEMORRHAGE: &str = include_str!("../../scenarios/surgical-hemorrhage.toml");
 const HYPOXIA: &str = include_str!("../../scenarios/hypoxia-during-anesthesia.toml");
+const APNOEA: &str = include_str!("../../scenarios/opioid-induced-apnoea.toml");
 
 fn score(scenario: &str, actions: &str) -> f64 {
     let s = parse_scenario(scenario).unwrap();
@@ -16,17 +17,14 @@ fn good(id: &str) -> &'static str {
     match id {
         "hypotension" => include_str!("../../scenarios/propofol-induction-hypotension.good.actions.toml"),
         "hemorrhage" => include_str!("../../scenarios/surgical-hemorrhage.good.actions.toml"),
+        "apnoea" => include_str!("../../scenarios/opioid-induced-apnoea.good.actions.toml"),
         _ => include_str!("../../scenarios/hypoxia-during-anesthesia.good.actions.toml"),
     }
 }
 
 #[test]
 fn every_shipped_scenario_parses_with_its_rules() {
-    for (text, id) in [
-        (HYPOTENSION, "propofol-induction-hypotension"),
-        (HEMORRHAGE, "surgical-hemorrhage"),
-        (HYPOXIA, "hypoxia-during-anesthesia"),
-    ] {
+    for (id, text, _) in BUILT_IN {
         let s = parse_scenario(text).unwrap();
         assert_eq!(s.id, id);
         assert!(!s.events.is_empty() && !s.allowed.is_empty() && !s.targets.is_empty(), "{id}");
@@ -156,7 +154,7 @@ fn s1_scores_reward_outcomes_not_any_action() {
     };
     // Per scenario: its id, its text, a partial response, and harmful strategies by name.
     type Case<'a> = (&'a str, &'a str, String, Vec<(&'a str, String)>);
-    let cases: [Case; 3] = [
+    let cases: [Case; 4] = [
         (
             "hemorrhage",
             HEMORRHAGE,
@@ -182,6 +180,15 @@ fn s1_scores_reward_outcomes_not_any_action() {
             HYPOXIA,
             action(4.0, "fio2", 0.6, None),
             vec![("oxygen turned down", action(2.5, "fio2", 0.21, None))],
+        ),
+        (
+            "apnoea",
+            APNOEA,
+            action(1.5, "fio2", 1.0, None),
+            vec![
+                ("more propofol", action(2.0, "propofol_infusion", 8.0, None)),
+                ("more opioid", action(2.0, "remifentanil_bolus", 50.0, None)),
+            ],
         ),
     ];
     for (id, scenario, partial, harmful) in cases {

@@ -19,20 +19,12 @@ const FRAME: Duration = Duration::from_millis(100);
 /// time (whole half minutes) falls on a frame boundary.
 const SPEED: f64 = 60.0;
 
-const SCENARIOS: [(&str, &str); 3] = [
-    (
-        include_str!("../../scenarios/propofol-induction-hypotension.toml"),
-        include_str!("../../scenarios/propofol-induction-hypotension.good.actions.toml"),
-    ),
-    (
-        include_str!("../../scenarios/surgical-hemorrhage.toml"),
-        include_str!("../../scenarios/surgical-hemorrhage.good.actions.toml"),
-    ),
-    (
-        include_str!("../../scenarios/hypoxia-during-anesthesia.toml"),
-        include_str!("../../scenarios/hypoxia-during-anesthesia.good.actions.toml"),
-    ),
-];
+/// The shipped scenarios' texts and good scripts, in `BUILT_IN`'s order (induction,
+/// hemorrhage, hypoxia, apnoea).
+const SCENARIOS: [(&str, &str); twin_sim::scenario::BUILT_IN.len()] = {
+    let b = twin_sim::scenario::BUILT_IN;
+    [(b[0].1, b[0].2), (b[1].1, b[1].2), (b[2].1, b[2].2), (b[3].1, b[3].2)]
+};
 
 fn app(scenario: &Scenario) -> App {
     let mut app = App::new();
