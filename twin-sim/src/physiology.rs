@@ -34,6 +34,24 @@
 //! blood; mixed-venous content is a blood store (the blood volume) that the tissues draw
 //! VO2 from. SpO2 is the saturation of the arterial blood, found from its content.
 //!
+//! The heart's own O2. Coronary delivery is the arterial O2 content times the flow the
+//! coronary perfusion pressure (diastolic minus right atrial, above a zero-flow pressure of
+//! 10 mmHg) drives through a fully dilated bed (flow reserve 5, the upper end of the 3-5
+//! measured in healthy hearts); demand is 30 % basal plus 70 % by rate × contractility. The
+//! share of demand unmet builds an O2 debt (a heart without flow reaches 1 in 4 min, the time
+//! after which a shock rarely ends VF without CPR first), a surplus repays it in about 3 min.
+//! From a debt of 0.4 the heart slows (vagally: atropine blocks it) and weakens; at 1 it stops
+//! pumping (PEA), at 1.6 it goes still (asystole). So severe hypoxaemia and exsanguination
+//! end in bradycardia, PEA and asystole on their own (Weingart & Levitan 2012). VF and
+//! pulseless VT come from a scenario's events; a shock (≥ 120 J) ends them while the debt is
+//! under 1. Compressions pump 10 % of the resting strength at 110 /min: a coronary perfusion
+//! pressure near 15 mmHg and EtCO2 10-20 mmHg, holding the debt about where it is (Paradis
+//! CA et al., JAMA 1990;263:1106: no return of circulation below 15 mmHg); epinephrine (t½
+//! 2.5 min; α: resistance up to +150 %, β: rate and contractility up to +50 %) raises it
+//! to about 40 and repays the debt; from PEA or asystole the heart restarts once the debt is
+//! back to 0.6 with epinephrine on board. Atropine (t½ 150 min) lifts the rate up to 40 % and
+//! blocks vagal slowing. Hypoxaemia quickens the heart by up to 25 % before it starves.
+//!
 //! Calibration and sources (resting adult, 70 kg):
 //! - HR 70 /min, MAP 93 mmHg, CO 5.0 L/min, SV ≈ 71 mL, CVP 5 mmHg, blood volume 5.0 L
 //!   (≈ 70 mL/kg), functional capillary pressure 17 mmHg: Hall JE, Guyton and Hall Textbook of
@@ -107,7 +125,7 @@ use nalgebra::SVector;
 use crate::pk::{BisModel, Patient, PkError, PkParams, Sex};
 
 /// State vector length.
-pub const STATE_LEN: usize = 19;
+pub const STATE_LEN: usize = 22;
 type State = SVector<f64, STATE_LEN>;
 
 // State indices.
@@ -130,6 +148,9 @@ const R1: usize = 15; // remifentanil central amount, µg
 const R2: usize = 16; // remifentanil fast peripheral amount, µg
 const R3: usize = 17; // remifentanil slow peripheral amount, µg
 const RCE: usize = 18; // remifentanil effect-site concentration, ng/mL
+const MYO: usize = 19; // myocardial O2 debt: 0 none, 1 the heart stops pumping
+const EPI: usize = 20; // epinephrine in the body, µg
+const ATR: usize = 21; // atropine in the body, mg
 
 /// Dry barometric pressure in the alveoli, mmHg (760 − 47 water vapour).
 const PB_DRY: f64 = 760.0 - 47.0;
@@ -147,6 +168,42 @@ pub enum PhysioError {
     InputOutOfRange { name: &'static str, value: f64, min: f64, max: f64 },
     #[error(transparent)]
     Pk(#[from] PkError),
+}
+
+/// The heart's rhythm: sinus (the rate may be slow or fast), or one of the arrest rhythms,
+/// in which the heart pumps nothing and only chest compressions move blood.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum HeartRhythm {
+    #[default]
+    Sinus,
+    /// Pulseless ventricular tachycardia (about 180 /min, wide complexes).
+    VentricularTachycardia,
+    VentricularFibrillation,
+    Asystole,
+    /// Pulseless electrical activity: complexes on the ECG, no output.
+    Pea,
+}
+
+impl HeartRhythm {
+    pub fn name(self) -> &'static str {
+        match self {
+            HeartRhythm::Sinus => "sinus",
+            HeartRhythm::VentricularTachycardia => "pulseless VT",
+            HeartRhythm::VentricularFibrillation => "VF",
+            HeartRhythm::Asystole => "asystole",
+            HeartRhythm::Pea => "PEA",
+        }
+    }
+
+    /// Whether the heart pumps blood in this rhythm.
+    pub fn pumps(self) -> bool {
+        self == HeartRhythm::Sinus
+    }
+
+    /// Whether a shock can end it (VF, pulseless VT).
+    pub fn shockable(self) -> bool {
+        matches!(self, HeartRhythm::VentricularFibrillation | HeartRhythm::VentricularTachycardia)
+    }
 }
 
 /// How the patient breathes.
@@ -174,6 +231,11 @@ pub struct Inputs {
     pub blood_l_per_min: f64,
     pub fio2: f64,
     pub ventilation: Ventilation,
+    /// Chest compressions (CPR) going on.
+    pub chest_compressions: bool,
+    /// The airway is completely obstructed: no gas moves in or out, whatever the breathing
+    /// or the ventilator does.
+    pub airway_obstructed: bool,
 }
 
 impl Default for Inputs {
@@ -187,6 +249,8 @@ impl Default for Inputs {
             blood_l_per_min: 0.0,
             fio2: 0.21,
             ventilation: Ventilation::Spontaneous,
+            chest_compressions: false,
+            airway_obstructed: false,
         }
     }
 }
@@ -217,6 +281,19 @@ pub struct Outputs {
     pub bleed_l_per_min: f64,
     /// O2 fraction of the dry alveolar gas (end-tidal, as a gas analyser reads it).
     pub alveolar_o2_fraction: f64,
+    pub rhythm: HeartRhythm,
+    /// The heart muscle's O2 debt: rising while coronary O2 delivery falls short of demand;
+    /// from 0.4 the heart slows and weakens, at 1 it stops pumping.
+    pub myocardial_o2_debt: f64,
+}
+
+impl Outputs {
+    /// Whether a pulse oximeter still finds a pulse: a pumping heart with a systolic pressure
+    /// of at least 50 mmHg and a pulse pressure of at least 10 (oximeters lose the signal in
+    /// low-flow states below about that).
+    pub fn oximeter_reads(&self) -> bool {
+        self.rhythm.pumps() && self.sbp_mmhg >= 50.0 && self.sbp_mmhg - self.dbp_mmhg >= 10.0
+    }
 }
 
 /// Fixed parameters: the resting calibration plus the response assumptions.
@@ -307,6 +384,22 @@ pub struct PhysioParams {
     /// Synergy of propofol and remifentanil on breathing: the interaction term's weight in
     /// the combined potency (0 is additive).
     pub respiratory_synergy: f64,
+    /// Coronary flow reserve: how many times its resting flow the coronary bed can carry at
+    /// the resting perfusion pressure when fully dilated.
+    pub coronary_reserve: f64,
+    /// Coronary perfusion pressure below which no blood flows through the heart muscle, mmHg.
+    pub coronary_zero_flow_mmhg: f64,
+    /// Time constants (min) of the myocardial O2 debt: growing by the share of the demand
+    /// unmet (a heart with no flow at all reaches 1 in one), and repaid by the surplus.
+    pub myocardial_debt_min: f64,
+    pub myocardial_repay_min: f64,
+    /// Output of chest compressions, as a share of the resting pump strength.
+    pub cpr_output_fraction: f64,
+    pub epinephrine_half_life_min: f64,
+    /// Amount in the body (µg) giving half the maximal effect.
+    pub epinephrine_ec50_ug: f64,
+    pub atropine_half_life_min: f64,
+    pub atropine_ec50_mg: f64,
     pub phenylephrine_vd_l: f64,
     pub phenylephrine_half_life_min: f64,
     pub phenylephrine_ec50: f64,
@@ -434,6 +527,15 @@ impl Default for PhysioParams {
             propofol_baro_ce50: 2.0,
             remifentanil_resp_ce50: 2.0,
             respiratory_synergy: 1.0,
+            coronary_reserve: 5.0,
+            coronary_zero_flow_mmhg: 10.0,
+            myocardial_debt_min: 4.0,
+            myocardial_repay_min: 3.0,
+            cpr_output_fraction: 0.1,
+            epinephrine_half_life_min: 2.5,
+            epinephrine_ec50_ug: 200.0,
+            atropine_half_life_min: 150.0,
+            atropine_ec50_mg: 0.5,
             phenylephrine_vd_l: 70.0,
             phenylephrine_half_life_min: 5.0,
             phenylephrine_ec50: 5.0,
@@ -452,6 +554,7 @@ pub struct Model {
     pub remifentanil: PkParams,
     state: State,
     derived: Derived,
+    rhythm: HeartRhythm,
     elapsed_s: f64,
 }
 
@@ -469,11 +572,16 @@ struct Derived {
     /// Resting PaCO2 and alveolar PO2, the chemoreflex's set points, mmHg.
     paco2_rest: f64,
     pao2_rest: f64,
+    /// Resting arterial O2 content (mL/L) and coronary perfusion pressure (DBP − RAP, mmHg).
+    ca_rest: f64,
+    cpp_rest: f64,
 }
 
 /// Everything the derivative and the outputs need, for one state and input.
 struct Algebra {
     hr: f64,
+    /// The heart muscle's O2 demand, 1 at rest.
+    demand: f64,
     sv: f64,
     co: f64,
     pa: f64,
@@ -575,6 +683,8 @@ impl Model {
             // Set below, once the resting gas is known.
             paco2_rest: 0.0,
             pao2_rest: 0.0,
+            ca_rest: 0.0,
+            cpp_rest: p.map_set - sv_rest / p.arterial_compliance / 3.0 - p.cvp_rest,
         };
         let alveolar = p.rr_rest * (p.vt_rest_l - p.dead_space_l);
         let mut state = State::zeros();
@@ -597,7 +707,8 @@ impl Model {
         let cc = o2_content(capacity, fao2 * PB_DRY);
         let extraction = p.vo2_ml_per_min / p.co_rest;
         state[CVO2] = cc - extraction / (1.0 - p.shunt_fraction);
-        Ok(Self { params, pk, remifentanil, state, derived, elapsed_s: 0.0 })
+        derived.ca_rest = (1.0 - p.shunt_fraction) * cc + p.shunt_fraction * state[CVO2];
+        Ok(Self { params, pk, remifentanil, state, derived, rhythm: HeartRhythm::Sinus, elapsed_s: 0.0 })
     }
 
     /// The reference patient (a 40-year-old, 70 kg, 175 cm man) with default parameters.
@@ -627,6 +738,43 @@ impl Model {
         check("remifentanil bolus µg", ug, 0.0, 1000.0)?;
         self.state[R1] += ug;
         Ok(())
+    }
+
+    /// Gives an epinephrine (adrenaline) bolus (µg) now: 1000 µg is the arrest dose.
+    pub fn epinephrine_bolus(&mut self, ug: f64) -> Result<(), PhysioError> {
+        check("epinephrine bolus µg", ug, 0.0, 5000.0)?;
+        self.state[EPI] += ug;
+        Ok(())
+    }
+
+    /// Gives an atropine bolus (mg) now.
+    pub fn atropine_bolus(&mut self, mg: f64) -> Result<(), PhysioError> {
+        check("atropine bolus mg", mg, 0.0, 5.0)?;
+        self.state[ATR] += mg;
+        Ok(())
+    }
+
+    /// The rhythm now.
+    pub fn rhythm(&self) -> HeartRhythm {
+        self.rhythm
+    }
+
+    /// Sets the rhythm (a scenario's event: VF, pulseless VT).
+    pub fn set_rhythm(&mut self, rhythm: HeartRhythm) {
+        self.rhythm = rhythm;
+    }
+
+    /// A shock of `joules`: ends VF or pulseless VT when it is strong enough (≥ 120 J) and
+    /// the heart muscle is not yet too starved of O2 (its debt under 1, which untreated VF
+    /// reaches in about 4 minutes; CPR and epinephrine repay it). Returns whether the rhythm
+    /// changed; a shock on any other rhythm changes nothing.
+    pub fn defibrillate(&mut self, joules: f64) -> Result<bool, PhysioError> {
+        check("shock J", joules, 0.0, 400.0)?;
+        let converts = self.rhythm.shockable() && joules >= 120.0 && self.state[MYO] < 1.0;
+        if converts {
+            self.rhythm = HeartRhythm::Sinus;
+        }
+        Ok(converts)
     }
 
     /// Gives a phenylephrine bolus (µg) now.
@@ -675,6 +823,8 @@ impl Model {
             hb_g_per_dl: o.hb,
             bleed_l_per_min: self.bleed(&a, inputs),
             alveolar_o2_fraction: (s[LO2] / p.frc_l).max(0.0),
+            rhythm: self.rhythm,
+            myocardial_o2_debt: s[MYO],
         }
     }
 
@@ -692,23 +842,63 @@ impl Model {
         let blunting = c2 / (c2 + p.propofol_baro_ce50 * p.propofol_baro_ce50);
         let swing = 2.0 * (s[TONE] - 0.5) * (1.0 - blunting);
         let hr_range = if swing >= 0.0 { p.baro_hr_range } else { p.baro_bradycardia_range };
-        let hr = p.hr_rest * (1.0 + hr_range * swing);
+        // Atropine blocks the vagus: the resting rate rises (up to 40 %) and vagal slowing (the
+        // baroreflex's, the starved heart's) is blocked in proportion.
+        let atr = s[ATR].max(0.0);
+        let fa = atr / (atr + p.atropine_ec50_mg);
+        let vagal_swing = if swing >= 0.0 { swing } else { swing * (1.0 - fa) };
+        // Epinephrine: α (arteriolar and venous constriction) and β (rate, contractility).
+        let epi = s[EPI].max(0.0);
+        let fepi = epi / (epi + p.epinephrine_ec50_ug);
+        // Hypoxaemia quickens the heart through the chemoreflex (up to +25 %, blunted by
+        // propofol like the baroreflex) until the heart muscle itself runs short of O2: then
+        // it slows (vagal, so atropine blocks it) and weakens, and at a debt of 1 it stops.
+        let sat = severinghaus((s[LO2] / p.frc_l).max(0.0) * PB_DRY);
+        let hypoxic = ((0.9 - sat) / 0.4).clamp(0.0, 1.0) * (1.0 - blunting);
+        let starved = ((s[MYO] - 0.4) / 0.6).clamp(0.0, 1.0);
+        let hr = p.hr_rest
+            * (1.0 + hr_range * vagal_swing)
+            * (1.0 + 0.4 * fa + 0.5 * fepi + 0.25 * hypoxic)
+            * (1.0 - 0.7 * starved * (1.0 - fa));
         let resistance = d.resistance_rest
             * (1.0 + p.baro_resistance_range * swing)
             * (1.0 - p.propofol_max_vasodilation * fe)
-            * (1.0 + p.phenylephrine_max_resistance * fp);
-        let contractility = (1.0 + p.baro_contractility_range * swing) * (1.0 - p.propofol_max_negative_inotropy * fe);
+            * (1.0 + p.phenylephrine_max_resistance * fp)
+            * (1.0 + 1.5 * fepi);
+        let contractility = (1.0 + p.baro_contractility_range * swing)
+            * (1.0 - p.propofol_max_negative_inotropy * fe)
+            * (1.0 + 0.5 * fepi)
+            * (1.0 - 0.7 * starved);
         let vv0 = d.vv_unstressed_rest
             * (1.0 - p.baro_venous_range * swing)
             * (1.0 + p.propofol_max_venodilation * fe)
-            * (1.0 - 0.1 * fp);
+            * (1.0 - 0.1 * fp)
+            * (1.0 - 0.1 * fepi);
         // A compartment filled below its unstressed volume is collapsed: no pressure, never a
         // negative one.
         let pa = ((s[VA] - d.va_unstressed) / p.arterial_compliance).max(0.0);
         let pvs = ((s[VV] - vv0) / p.venous_compliance).max(0.0);
-        let k = hr * contractility * d.sv_max;
+        // In an arrest rhythm the heart pumps nothing; chest compressions pump a share of its
+        // resting strength, at 110 a minute.
+        let (k, beats) = if self.rhythm.pumps() {
+            (hr * contractility * d.sv_max, hr)
+        } else if u.chest_compressions {
+            (p.cpr_output_fraction * p.hr_rest * d.sv_max, 110.0)
+        } else {
+            (0.0, 0.0)
+        };
         let (pra, co) = venous_return(pvs, k, p.starling_half_pressure, p.venous_return_resistance);
-        let sv = co / hr;
+        let sv = if beats > 0.0 { co / beats } else { 0.0 };
+        // The rate on the ECG, and the heart muscle's O2 demand (1 at rest; a fibrillating
+        // heart still needs half, an arrested one a fifth).
+        let (hr, demand) = match self.rhythm {
+            // A basal 30 % of the resting demand does not depend on the work.
+            HeartRhythm::Sinus => (hr, 0.3 + 0.7 * hr / p.hr_rest * contractility),
+            HeartRhythm::Pea => (hr, 0.2),
+            HeartRhythm::VentricularTachycardia => (180.0, 0.5),
+            HeartRhythm::VentricularFibrillation => (0.0, 0.5),
+            HeartRhythm::Asystole => (0.0, 0.2),
+        };
         let pulse = sv / (p.arterial_compliance * (1.0 - p.baro_arterial_stiffening * swing));
         let sensed = pa + p.baro_pulse_weight * (pulse - d.pulse_rest);
         let u_baro = (sensed - p.map_set) / p.baro_half_mmhg;
@@ -750,8 +940,10 @@ impl Model {
             }
             Ventilation::Controlled { rate_per_min, tidal_volume_l } => (rate_per_min, tidal_volume_l),
         };
+        let (rr, vt) = if u.airway_obstructed { (0.0, 0.0) } else { (rr, vt) };
         Algebra {
             hr,
+            demand,
             sv,
             co,
             pa,
@@ -786,7 +978,7 @@ impl Model {
         // Net gas leaving the alveoli for the blood is replaced by inspired gas (mass flow);
         // net gas entering them is breathed out with the rest.
         let va = a.alveolar_ventilation;
-        let net = uptake * STPD_ML_TO_BTPS_L - va * s[PACO2].max(0.0) / PB_DRY;
+        let net = if u.airway_obstructed { 0.0 } else { uptake * STPD_ML_TO_BTPS_L - va * s[PACO2].max(0.0) / PB_DRY };
         let (inspired, expired) = if net >= 0.0 { (va + net, va) } else { (va, va - net) };
         let d_lung = inspired * u.fio2 - expired * fao2 - uptake * STPD_ML_TO_BTPS_L;
         Oxygen { ca, d_lung, hb }
@@ -836,6 +1028,26 @@ impl Model {
         let consumption = p.vo2_ml_per_min * supply_limit;
         ds[CVO2] = (a.co * (o.ca - cv) - consumption) / blood.max(0.5);
         ds[REFILL] = refill - s[REFILL] / p.interstitial_restore_min;
+        // The heart muscle's O2: delivery is the arterial content times the coronary flow the
+        // perfusion pressure (diastolic minus right atrial) can drive, above the coronary
+        // zero-flow pressure, through a fully dilated bed; a shortfall against demand builds
+        // a debt, a surplus repays it.
+        let cpp = a.pa - a.pulse / 3.0 - a.pra;
+        let d = &self.derived;
+        let flow = ((cpp - p.coronary_zero_flow_mmhg) / (d.cpp_rest - p.coronary_zero_flow_mmhg)).max(0.0);
+        let supply = (o.ca / d.ca_rest).max(0.0) * flow * p.coronary_reserve;
+        let gap = a.demand - supply;
+        ds[MYO] = if gap > 0.0 {
+            // The share of the demand unmet: a heart without any flow reaches a debt of 1 in
+            // one time constant, a partly perfused one far later.
+            gap / a.demand / p.myocardial_debt_min
+        } else if s[MYO] > 0.0 {
+            gap.max(-1.0) / p.myocardial_repay_min
+        } else {
+            0.0
+        };
+        ds[EPI] = -std::f64::consts::LN_2 / p.epinephrine_half_life_min * s[EPI];
+        ds[ATR] = -std::f64::consts::LN_2 / p.atropine_half_life_min * s[ATR];
         ds
     }
 }
@@ -852,8 +1064,28 @@ pub fn step(model: &mut Model, inputs: &Inputs, dt_s: f64) -> Result<Outputs, Ph
     let k3 = model.derivative(&(s + k2 * (h / 2.0)), inputs);
     let k4 = model.derivative(&(s + k3 * h), inputs);
     model.state = s + (k1 + k2 * 2.0 + k3 * 2.0 + k4) * (h / 6.0);
+    model.state[MYO] = model.state[MYO].max(0.0);
     model.elapsed_s += dt_s;
+    model.rhythm = next_rhythm(model.rhythm, model.state[MYO], model.state[EPI], &model.params);
     Ok(model.outputs(inputs))
+}
+
+/// The rhythm after a step: a heart whose O2 debt reaches 1 stops pumping (PEA), at 1.6 it
+/// goes still (asystole), as untreated VF or VT does at 2.5; a heart in PEA or asystole
+/// whose debt has been repaid to 0.6 (compressions, oxygen) starts again when epinephrine
+/// is there to drive it (at least a third of its maximal effect).
+fn next_rhythm(rhythm: HeartRhythm, debt: f64, epinephrine_ug: f64, p: &PhysioParams) -> HeartRhythm {
+    let epi = epinephrine_ug.max(0.0);
+    let driven = epi / (epi + p.epinephrine_ec50_ug) >= 1.0 / 3.0;
+    match rhythm {
+        HeartRhythm::Sinus if debt >= 1.0 => HeartRhythm::Pea,
+        HeartRhythm::Pea if debt >= 1.6 => HeartRhythm::Asystole,
+        HeartRhythm::VentricularFibrillation | HeartRhythm::VentricularTachycardia if debt >= 2.5 => {
+            HeartRhythm::Asystole
+        }
+        HeartRhythm::Pea | HeartRhythm::Asystole if debt <= 0.6 && driven => HeartRhythm::Sinus,
+        r => r,
+    }
 }
 
 fn check(name: &'static str, value: f64, min: f64, max: f64) -> Result<(), PhysioError> {
@@ -1588,6 +1820,90 @@ mod tests {
         }
         let md = report_markdown().unwrap();
         assert!(md.contains("| Heart rate (/min) | 70.0 | 70.0 |") && md.contains("Phenylephrine"), "{md}");
+    }
+
+    /// VF: a shock in the first minutes converts it; after about 4 untreated minutes the
+    /// starved heart no longer converts, compressions alone hold it there, and compressions
+    /// with epinephrine repay the debt until a shock works again. Compressions move blood
+    /// (EtCO2 10-20 mmHg, coronary perfusion about 15 mmHg); nothing else does.
+    #[test]
+    fn vf_needs_an_early_shock_or_cpr_and_epinephrine() {
+        let rest = Inputs::default();
+        let mut early = Model::standard_adult().unwrap();
+        early.set_rhythm(HeartRhythm::VentricularFibrillation);
+        let o = run_for(&mut early, &rest, 2.0, DT).unwrap();
+        assert!(o.cardiac_output_l_per_min == 0.0 && o.hr_per_min == 0.0 && !o.oximeter_reads(), "{o:?}");
+        assert!(early.defibrillate(200.0).unwrap(), "a shock after 2 min converts");
+        let o = run_for(&mut early, &rest, 2.0, DT).unwrap();
+        assert!(o.rhythm == HeartRhythm::Sinus && o.map_mmhg > 70.0, "{o:?}");
+
+        let mut late = Model::standard_adult().unwrap();
+        late.set_rhythm(HeartRhythm::VentricularFibrillation);
+        run_for(&mut late, &rest, 5.0, DT).unwrap();
+        assert!(!late.defibrillate(200.0).unwrap(), "after 5 untreated minutes the shock fails");
+        assert!(!late.defibrillate(100.0).unwrap() && late.rhythm() == HeartRhythm::VentricularFibrillation);
+        let cpr = Inputs {
+            chest_compressions: true,
+            fio2: 1.0,
+            ventilation: Ventilation::Controlled { rate_per_min: 10.0, tidal_volume_l: 0.5 },
+            ..rest
+        };
+        let before = late.outputs(&cpr).myocardial_o2_debt;
+        let o = run_for(&mut late, &cpr, 2.0, DT).unwrap();
+        assert!((0.5..=1.2).contains(&o.cardiac_output_l_per_min), "{o:?}");
+        assert!((8.0..=22.0).contains(&o.etco2_mmhg), "{o:?}");
+        assert!(o.myocardial_o2_debt > before - 0.1, "compressions alone hardly repay: {o:?}");
+        assert!(!late.defibrillate(200.0).unwrap());
+        late.epinephrine_bolus(1000.0).unwrap();
+        let o = run_for(&mut late, &cpr, 4.0, DT).unwrap();
+        assert!(o.myocardial_o2_debt < 1.0 && o.map_mmhg > 40.0, "{o:?}");
+        assert!(late.defibrillate(200.0).unwrap(), "with epinephrine and CPR the shock works");
+        let o = run_for(&mut late, &Inputs { chest_compressions: false, ..cpr }, 2.0, DT).unwrap();
+        assert!(o.rhythm == HeartRhythm::Sinus && o.cardiac_output_l_per_min > 3.0, "{o:?}");
+        // A shock on a beating heart changes nothing.
+        assert!(!late.defibrillate(200.0).unwrap() && late.rhythm() == HeartRhythm::Sinus);
+    }
+
+    /// Asphyxia: the heart first quickens, then slows and stops (PEA, then asystole);
+    /// oxygen, compressions and epinephrine restart it from PEA.
+    #[test]
+    fn an_obstructed_airway_leads_to_pea_that_oxygen_cpr_and_epinephrine_reverse() {
+        let mut m = Model::standard_adult().unwrap();
+        let obstructed = Inputs { airway_obstructed: true, ..Inputs::default() };
+        let o = run_for(&mut m, &obstructed, 2.0, DT).unwrap();
+        assert!(o.hr_per_min > 75.0 && o.etco2_mmhg == 0.0 && o.rr_per_min == 0.0, "{o:?}");
+        let o = run_for(&mut m, &obstructed, 8.0, DT).unwrap();
+        assert_eq!(o.rhythm, HeartRhythm::Pea, "{o:?}");
+        let rescue = Inputs {
+            chest_compressions: true,
+            fio2: 1.0,
+            ventilation: Ventilation::Controlled { rate_per_min: 10.0, tidal_volume_l: 0.5 },
+            ..Inputs::default()
+        };
+        m.epinephrine_bolus(1000.0).unwrap();
+        let mut rosc = None;
+        for i in 0..(6 * 120) {
+            if step(&mut m, &rescue, DT).unwrap().rhythm == HeartRhythm::Sinus {
+                rosc = Some(i as f64 * DT / 60.0);
+                break;
+            }
+        }
+        assert!(rosc.is_some_and(|t| t < 6.0), "no return of circulation: {:?}", m.outputs(&rescue));
+    }
+
+    /// Atropine lifts the rate and blocks the vagal slowing of the baroreflex.
+    #[test]
+    fn atropine_raises_the_rate_and_blocks_vagal_slowing() {
+        let mut m = Model::standard_adult().unwrap();
+        m.atropine_bolus(1.0).unwrap();
+        let o = run_for(&mut m, &Inputs::default(), 3.0, DT).unwrap();
+        assert!(o.hr_per_min > 80.0, "{o:?}");
+        let phe = Inputs { phenylephrine_ug_per_min: 100.0, ..Inputs::default() };
+        let mut plain = Model::standard_adult().unwrap();
+        let slowed = run_for(&mut plain, &phe, 10.0, DT).unwrap();
+        let blocked = run_for(&mut m, &phe, 10.0, DT).unwrap();
+        assert!(blocked.hr_per_min > slowed.hr_per_min + 10.0, "{slowed:?} {blocked:?}");
+        assert!(m.atropine_bolus(-1.0).is_err() && m.epinephrine_bolus(f64::NAN).is_err());
     }
 
     #[test]

@@ -2,7 +2,7 @@
 
 use super::{Check, CheckError, Data, Family, Metric, Outcome, Recorder, run_watching};
 use crate::physiology::{
-    Inputs, Model, Outputs, PhysioParams, bleed_until_lost, harris_benedict_kcal_per_day, run_for,
+    HeartRhythm, Inputs, Model, Outputs, PhysioParams, bleed_until_lost, harris_benedict_kcal_per_day, run_for,
 };
 use crate::pk::{Patient, Sex};
 
@@ -238,23 +238,35 @@ fn h5(_: &Data) -> Result<Outcome, CheckError> {
     let mut m = Model::standard_adult()?;
     let rest = m.outputs(&Inputs::default());
     let bleed = Inputs { hemorrhage_l_per_min: 0.5, ..Inputs::default() };
-    let mut low = None;
+    let (mut low, mut lost_signal) = (None, false);
+    let (mut pea, mut asystole) = (None::<f64>, None::<f64>);
     let mut co = Recorder::new("CO, bleed 0.5 L/min", "L/min", |o| o.cardiac_output_l_per_min);
     let mut et = Recorder::new("EtCO2, bleed 0.5 L/min", "mmHg", |o| o.etco2_mmhg);
     run_watching(&mut m, &bleed, 30.0, 0.0, |t, o| {
         co.see(t, o);
         et.see(t, o);
-        if low.is_none() && o.cardiac_output_l_per_min < 1.0 {
-            low = Some(*o);
+        if o.cardiac_output_l_per_min < 1.0 {
+            low.get_or_insert(*o);
+            lost_signal |= !o.oximeter_reads();
+        }
+        if o.rhythm == HeartRhythm::Pea {
+            pea.get_or_insert(t);
+        }
+        if o.rhythm == HeartRhythm::Asystole {
+            asystole.get_or_insert(t);
         }
     })?;
     let etco2 = low.map_or(Metric::missing("EtCO2 at CO < 1 L/min", "CO never fell below 1 L/min"), |o| {
         Metric::at_most("EtCO2 at CO < 1 L/min, share of rest", o.etco2_mmhg / rest.etco2_mmhg, 0.6, "")
     });
+    let order = match (pea, asystole) {
+        (Some(p), Some(a)) => Metric::at_least("minutes from PEA to asystole", a - p, 0.01, "min"),
+        _ => Metric::missing("PEA then asystole", "the rhythm did not go through PEA to asystole in 30 min"),
+    };
     Ok(Outcome::new(vec![
         etco2,
-        Metric::missing("oximeter signal", "the model has no pleth amplitude or signal quality"),
-        Metric::missing("rhythm PEA then asystole", "the model has no rhythm states"),
+        Metric::new("oximeter loses the pulse below CO 1 L/min", f64::from(u8::from(lost_signal)), 1.0, 1.0, ""),
+        order,
     ])
     .with_traces(vec![co.trace(), et.trace()]))
 }

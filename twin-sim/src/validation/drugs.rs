@@ -51,7 +51,7 @@ pub(super) fn checks() -> Vec<Check> {
         Check {
             id: "P6",
             family: Family::Drugs,
-            scenario: "30 min of propofol 5 mg/min, remifentanil 7 µg/min (0.1 µg/kg/min, Minto kinetics), or both",
+            scenario: "30 min of propofol 5 mg/min, remifentanil 7 µg/min (0.1 µg/kg/min, Minto kinetics), or both, on 50 % O2",
             reference: "synergy on hypnosis (BIS lower with both; remifentanil alone leaves BIS near awake) and on \
                         breathing (PaCO2 rise with both > the sum of each alone)",
             source: "Bouillon et al., Anesthesiology 2004;100:1353; Minto et al., Anesthesiology 1997;86:10",
@@ -152,8 +152,12 @@ fn p5(data: &Data) -> Result<Outcome, CheckError> {
 fn p6(_: &Data) -> Result<Outcome, CheckError> {
     let run = |propofol: f64, remifentanil: f64| -> Result<(crate::physiology::Outputs, Trace), CheckError> {
         let mut m = Model::standard_adult()?;
-        let inputs =
-            Inputs { propofol_mg_per_min: propofol, remifentanil_ug_per_min: remifentanil, ..Inputs::default() };
+        let inputs = Inputs {
+            propofol_mg_per_min: propofol,
+            remifentanil_ug_per_min: remifentanil,
+            fio2: 0.5,
+            ..Inputs::default()
+        };
         let label = match (propofol > 0.0, remifentanil > 0.0) {
             (true, true) => "PaCO2, propofol and remifentanil",
             (true, false) => "PaCO2, propofol alone",

@@ -67,8 +67,8 @@ pub(super) fn checks() -> Vec<Check> {
         Check {
             id: "X1",
             family: Family::Oxygen,
-            scenario: "complete airway obstruction until SpO2 < 60 %",
-            reference: "HR and MAP rise early, then bradycardia and arrest",
+            scenario: "complete airway obstruction from room air, 15 min",
+            reference: "SpO2 < 60 %; HR and MAP rise early, then bradycardia (< 60) and arrest",
             source: "BioGears RespiratoryMethodology Table 11; Weingart & Levitan 2012",
             run: x1,
         },
@@ -244,19 +244,39 @@ fn c2(_: &Data) -> Result<Outcome, CheckError> {
 }
 
 fn x1(_: &Data) -> Result<Outcome, CheckError> {
-    // The nearest the model comes: apnoea on room air (an open airway, not an obstructed one).
     let mut m = Model::standard_adult()?;
     let rest = m.outputs(&Inputs::default());
-    let mut hr = Recorder::new("HR, apnoea on air", "/min", |o| o.hr_per_min);
-    let mut early = f64::NEG_INFINITY;
-    run_watching(&mut m, &apnoea(0.21), 3.0, 0.0, |t, o| {
+    let obstructed = Inputs { airway_obstructed: true, ..Inputs::default() };
+    let mut hr = Recorder::new("HR, complete airway obstruction", "/min", |o| o.hr_per_min);
+    let mut map = Recorder::new("MAP, complete airway obstruction", "mmHg", |o| o.map_mmhg);
+    let (mut peak_hr, mut peak_map) = (rest.hr_per_min, rest.map_mmhg);
+    let (mut below60, mut slowest, mut arrest) = (None::<f64>, f64::INFINITY, None::<f64>);
+    run_watching(&mut m, &obstructed, 15.0, 0.0, |t, o| {
         hr.see(t, o);
-        early = early.max(o.hr_per_min - rest.hr_per_min);
+        map.see(t, o);
+        if o.spo2_percent < 60.0 {
+            below60.get_or_insert(t);
+        }
+        if arrest.is_none() {
+            peak_hr = peak_hr.max(o.hr_per_min);
+            peak_map = peak_map.max(o.map_mmhg);
+            if o.rhythm.pumps() {
+                slowest = slowest.min(o.hr_per_min);
+            } else {
+                arrest = Some(t);
+            }
+        }
     })?;
     Ok(Outcome::new(vec![
-        Metric::at_least("early HR rise", early, 5.0, "/min"),
-        Metric::missing("bradycardia, then arrest", "no hypoxic bradycardia or rhythm states in the model"),
-        Metric::missing("obstruction", "no airway obstruction event in the model"),
+        below60.map_or(Metric::missing("SpO2 < 60 %", "not within 15 min"), |t| {
+            Metric::at_most("SpO2 < 60 % at", t, 5.0, "min")
+        }),
+        Metric::at_least("early HR rise", peak_hr - rest.hr_per_min, 5.0, "/min"),
+        Metric::at_least("early MAP rise", peak_map - rest.map_mmhg, 1.0, "mmHg"),
+        Metric::at_most("slowest sinus rate before the arrest", slowest, 59.9, "/min"),
+        arrest.map_or(Metric::missing("arrest", "the heart still pumps after 15 min"), |t| {
+            Metric::at_most("arrest (PEA or asystole) at", t, 15.0, "min")
+        }),
     ])
-    .with_traces(vec![hr.trace()]))
+    .with_traces(vec![hr.trace(), map.trace()]))
 }

@@ -256,7 +256,6 @@ pub const NOT_YET_MET: &[(&str, &str)] = &[
          is Levitzky's 4.2 L/min (12 × 350 mL): the file's 6.16 L/min with VCO2 200 mL/min would put PaCO2 at 28",
     ),
     ("H2", "a bleed three times faster leaves refill less time: SBP 60 mmHg at 35 % lost (ATLS 70-90)"),
-    ("H5", "no rhythm states (PEA, asystole) and no pleth signal quality in the model yet"),
     (
         "F1",
         "infused crystalloid leaves the vessels for good (20 min time constant) instead of sharing itself with the \
@@ -271,7 +270,6 @@ pub const NOT_YET_MET: &[(&str, &str)] = &[
         "an apnoea with the airway open draws room air in by mass flow: 5 min from 90 % to 0 % (no obstruction event yet)",
     ),
     ("O5", "the lungs hold no nitrogen from the tissues and the mask never leaks: end-tidal O2 0.94 at FiO2 1.0"),
-    ("X1", "no airway obstruction event and no hypoxic tachycardia, bradycardia or arrest in the model yet"),
     ("P3", "Schnider's kinetics with Bouillon 2004's BIS, both as published, bring BIS back over 80 at 7.7 min (8-15)"),
     ("N3", "breaths are not yet counted from a RESP waveform"),
 ];
