@@ -10,9 +10,11 @@
 //! alarms may be refuted by a second signal that disagrees (a pleth pulse at another rate
 //! than the ECG, a damped arterial line). Lead off and probe off are technical alarms.
 
+mod model;
 mod news2;
 mod signals;
 
+pub use model::{MODEL_FRAME_MS, ModelFrames};
 pub use news2::{Consciousness, News2, News2Input, News2Parameter, News2Risk, Spo2Scale, news2, news2_series};
 pub use signals::{
     ASYSTOLE_MS, DAMPED_PULSE_PRESSURE, FLAT_PULSE_PRESSURE, Frame, Rhythm, WAVEFORM_STEP_MS, WIDE_QRS_MS, frames,

@@ -96,11 +96,27 @@ pub enum Kind {
     Hemorrhage,
     /// Intrapulmonary shunt fraction, for atelectasis or endobronchial intubation (events only).
     Shunt,
+    /// Chest compressions: 1 starts them, 0 stops them.
+    Cpr,
+    /// A shock, J (ends VF or pulseless VT while the heart is not too starved of O2).
+    Defibrillation,
+    /// Epinephrine (adrenaline) bolus, µg (1000 µg is the arrest dose).
+    EpinephrineBolus,
+    /// Atropine bolus, mg.
+    AtropineBolus,
+    /// The heart fibrillates (events only; value 1).
+    VentricularFibrillation,
+    /// Pulseless ventricular tachycardia (events only; value 1).
+    VentricularTachycardia,
+    /// The airway obstructs (1) or clears (0) (events only).
+    AirwayObstruction,
+    /// The student opens the airway (jaw thrust, an adjunct, a tube; value 1).
+    ClearAirway,
 }
 
 impl Kind {
     /// Every kind, in a fixed order.
-    pub const ALL: [Kind; 13] = [
+    pub const ALL: [Kind; 21] = [
         Kind::PropofolBolus,
         Kind::PropofolInfusion,
         Kind::RemifentanilBolus,
@@ -114,6 +130,14 @@ impl Kind {
         Kind::TidalVolume,
         Kind::Hemorrhage,
         Kind::Shunt,
+        Kind::Cpr,
+        Kind::Defibrillation,
+        Kind::EpinephrineBolus,
+        Kind::AtropineBolus,
+        Kind::VentricularFibrillation,
+        Kind::VentricularTachycardia,
+        Kind::AirwayObstruction,
+        Kind::ClearAirway,
     ];
 
     /// The kind a file (or a page's button) names, if any.
@@ -137,6 +161,14 @@ impl Kind {
             Kind::TidalVolume => "tidal_volume",
             Kind::Hemorrhage => "hemorrhage",
             Kind::Shunt => "shunt",
+            Kind::Cpr => "cpr",
+            Kind::Defibrillation => "defibrillation",
+            Kind::EpinephrineBolus => "epinephrine_bolus",
+            Kind::AtropineBolus => "atropine_bolus",
+            Kind::VentricularFibrillation => "ventricular_fibrillation",
+            Kind::VentricularTachycardia => "ventricular_tachycardia",
+            Kind::AirwayObstruction => "airway_obstruction",
+            Kind::ClearAirway => "clear_airway",
         }
     }
 
@@ -151,6 +183,21 @@ impl Kind {
             Kind::Fio2 | Kind::Shunt => "fraction",
             Kind::VentilatorRate => "/min",
             Kind::TidalVolume => "L",
+            Kind::Defibrillation => "J",
+            Kind::EpinephrineBolus => "µg",
+            Kind::AtropineBolus => "mg",
+            Kind::Cpr | Kind::AirwayObstruction => "on (1) or off (0)",
+            Kind::VentricularFibrillation | Kind::VentricularTachycardia | Kind::ClearAirway => "(1)",
+        }
+    }
+
+    /// The kind with a value, in words (`blood 0.1 L/min`, `cpr on`, `clear airway`).
+    pub fn describe(self, value: f64) -> String {
+        let name = self.name().replace('_', " ");
+        match self {
+            Kind::Cpr | Kind::AirwayObstruction => format!("{name} {}", if value >= 0.5 { "on" } else { "off" }),
+            Kind::VentricularFibrillation | Kind::VentricularTachycardia | Kind::ClearAirway => name,
+            _ => format!("{name} {value} {}", self.unit()),
         }
     }
 
@@ -168,6 +215,11 @@ impl Kind {
             Kind::VentilatorRate => (0.0, 60.0),
             Kind::TidalVolume => (0.0, 2.0),
             Kind::Shunt => (0.0, 0.6),
+            Kind::Cpr | Kind::AirwayObstruction => (0.0, 1.0),
+            Kind::Defibrillation => (1.0, 400.0),
+            Kind::EpinephrineBolus => (1.0, 5000.0),
+            Kind::AtropineBolus => (0.1, 5.0),
+            Kind::VentricularFibrillation | Kind::VentricularTachycardia | Kind::ClearAirway => (1.0, 1.0),
         }
     }
 
@@ -184,9 +236,17 @@ impl Kind {
         )
     }
 
-    /// Whether a student may ever take this action (bleeding and shunt happen to them).
+    /// Whether a student may ever take this action (bleeding, shunt, an arrest rhythm and an
+    /// obstructed airway happen to them).
     pub fn is_student_action(self) -> bool {
-        !matches!(self, Kind::Hemorrhage | Kind::Shunt)
+        !matches!(
+            self,
+            Kind::Hemorrhage
+                | Kind::Shunt
+                | Kind::VentricularFibrillation
+                | Kind::VentricularTachycardia
+                | Kind::AirwayObstruction
+        )
     }
 }
 
@@ -248,7 +308,7 @@ impl Signal {
 
 /// The scenarios that ship with the twin (files in `twin-sim/scenarios/`), by id, with the
 /// scripted actions of a good response to each.
-pub const BUILT_IN: [(&str, &str, &str); 4] = [
+pub const BUILT_IN: [(&str, &str, &str); 5] = [
     (
         "propofol-induction-hypotension",
         include_str!("../../scenarios/propofol-induction-hypotension.toml"),
@@ -268,6 +328,11 @@ pub const BUILT_IN: [(&str, &str, &str); 4] = [
         "opioid-induced-apnoea",
         include_str!("../../scenarios/opioid-induced-apnoea.toml"),
         include_str!("../../scenarios/opioid-induced-apnoea.good.actions.toml"),
+    ),
+    (
+        "cardiac-arrest-in-hemorrhage",
+        include_str!("../../scenarios/cardiac-arrest-in-hemorrhage.toml"),
+        include_str!("../../scenarios/cardiac-arrest-in-hemorrhage.good.actions.toml"),
     ),
 ];
 

@@ -6,7 +6,7 @@
 use super::score::{DebriefEntry, DebriefSource, RunReport, Sample, Score, ScoreItem, trajectory_hash};
 use super::validate::{Change, Scenario};
 use super::{Kind, MAX_DURATION_MIN, ScenarioError, clock};
-use crate::physiology::{self, Inputs, Model, Outputs, PhysioParams, Ventilation};
+use crate::physiology::{self, HeartRhythm, Inputs, Model, Outputs, PhysioParams, Ventilation};
 
 pub(super) fn to_steps(minutes: f64, step_s: f64) -> u64 {
     // Inputs are validated finite, ≥ 0 and ≤ MAX_DURATION_MIN, so this fits.
@@ -87,7 +87,7 @@ impl Rates {
 impl Change {
     /// The change in words, as the debrief prints it (`blood 0.1 L/min for 8 min`).
     pub fn describe(&self) -> String {
-        let mut s = format!("{} {} {}", self.kind.name().replace('_', " "), self.value, self.kind.unit());
+        let mut s = self.kind.describe(self.value);
         if let Some(d) = self.duration_min {
             s.push_str(&format!(" for {d} min"));
         }
@@ -359,6 +359,7 @@ impl Session {
         let step = self.step;
         let end = c.duration_min.map(|d| step + to_steps(d, self.dt));
         let inputs = &mut self.inputs;
+        let mut shock = None;
         match c.kind {
             Kind::PropofolBolus => self.model.propofol_bolus(c.value)?,
             Kind::PhenylephrineBolus => self.model.phenylephrine_bolus(c.value)?,
@@ -370,6 +371,22 @@ impl Session {
             Kind::Blood => self.rates.blood = (c.value, end),
             Kind::Hemorrhage => self.rates.hemorrhage = (c.value, end),
             Kind::Fio2 => inputs.fio2 = c.value,
+            Kind::Cpr => inputs.chest_compressions = c.value >= 0.5,
+            Kind::EpinephrineBolus => self.model.epinephrine_bolus(c.value)?,
+            Kind::AtropineBolus => self.model.atropine_bolus(c.value)?,
+            Kind::VentricularFibrillation => self.model.set_rhythm(HeartRhythm::VentricularFibrillation),
+            Kind::VentricularTachycardia => self.model.set_rhythm(HeartRhythm::VentricularTachycardia),
+            Kind::AirwayObstruction => inputs.airway_obstructed = c.value >= 0.5,
+            Kind::ClearAirway => inputs.airway_obstructed = false,
+            Kind::Defibrillation => {
+                let before = self.model.rhythm();
+                let converted = self.model.defibrillate(c.value)?;
+                shock = Some(if converted {
+                    format!("the shock ended {}: sinus rhythm", before.name())
+                } else {
+                    format!("the shock did not change the rhythm ({})", before.name())
+                });
+            }
             Kind::Shunt => self.model.params.shunt_fraction = c.value,
             Kind::VentilatorRate => {
                 let vt = match inputs.ventilation {
@@ -389,6 +406,9 @@ impl Session {
         let at_s = self.at_s(step);
         let (source, who) = if student { (DebriefSource::Action, "action") } else { (DebriefSource::Event, "event") };
         self.debrief.push(DebriefEntry { at_s, source, text: format!("{who}: {}", c.describe()) });
+        if let Some(text) = shock {
+            self.debrief.push(DebriefEntry { at_s, source: DebriefSource::Event, text });
+        }
         if student {
             for (i, rule) in self.scenario.first_actions.iter().enumerate() {
                 if self.first_done[i].is_none()

@@ -331,3 +331,48 @@ fn a_lethal_alarm_latches_until_acknowledged_and_the_others_do_not() {
     assert!(sounding(60_000, Some(55_000)).is_empty(), "acknowledged after it ended");
     assert_eq!(sounding(60_000, Some(no_pulse.fired_ms - 1)), vec![AlarmKind::NoPulse], "acknowledged before it fired");
 }
+
+/// The live model read as a monitor reads it: its arrest rhythms sound the same lethal
+/// alarms as a recording, within 10 s, and a beating heart raises none of them.
+#[test]
+fn the_models_arrest_rhythms_sound_their_alarms() {
+    use twin_sim::alarms::{ModelFrames, alarms_from_frames};
+    use twin_sim::physiology::{HeartRhythm, Inputs, Model, step};
+    let run = |set: Option<HeartRhythm>, inputs: Inputs, minutes: f64| {
+        let mut m = Model::standard_adult().unwrap();
+        let mut frames = ModelFrames::new();
+        frames.record(0, 500, &m.outputs(&inputs));
+        let onset_ms = 60_000;
+        for i in 1..=(minutes * 120.0) as u64 {
+            if let Some(r) = set.filter(|_| i * 500 == onset_ms) {
+                m.set_rhythm(r);
+            }
+            let o = step(&mut m, &inputs, 0.5).unwrap();
+            frames.record(i * 500, 500, &o);
+        }
+        alarms_from_frames(frames.frames(), true)
+    };
+    let lethal = [
+        AlarmKind::Asystole,
+        AlarmKind::VentricularFibrillation,
+        AlarmKind::VentricularTachycardia,
+        AlarmKind::NoPulse,
+    ];
+    let calm = run(None, Inputs::default(), 3.0);
+    assert!(calm.alarms.iter().all(|a| !lethal.contains(&a.kind)), "{:?}", calm.alarms);
+    for (rhythm, kind) in [
+        (HeartRhythm::VentricularFibrillation, AlarmKind::VentricularFibrillation),
+        (HeartRhythm::VentricularTachycardia, AlarmKind::VentricularTachycardia),
+        (HeartRhythm::Asystole, AlarmKind::Asystole),
+        (HeartRhythm::Pea, AlarmKind::NoPulse),
+    ] {
+        let report = run(Some(rhythm), Inputs::default(), 2.0);
+        let a = first(&report, kind);
+        assert_eq!(a.priority, Priority::High, "{rhythm:?}: {a:?}");
+        assert!(a.onset_ms >= 60_000 && a.fired_ms <= 70_000, "{rhythm:?}: {a:?}");
+    }
+    // Suffocation: apnoea first, then the heart stops and the monitor says so.
+    let obstructed = run(None, Inputs { airway_obstructed: true, ..Inputs::default() }, 10.0);
+    assert!(first(&obstructed, AlarmKind::Apnoea).onset_ms <= 30_000, "{:?}", obstructed.alarms);
+    assert!(obstructed.alarms.iter().any(|a| a.kind == AlarmKind::NoPulse), "{:?}", obstructed.alarms);
+}

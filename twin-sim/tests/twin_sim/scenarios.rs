@@ -7,6 +7,7 @@ const HYPOTENSION: &str = include_str!("../../scenarios/propofol-induction-hypot
 const HEMORRHAGE: &str = include_str!("../../scenarios/surgical-hemorrhage.toml");
 const HYPOXIA: &str = include_str!("../../scenarios/hypoxia-during-anesthesia.toml");
 const APNOEA: &str = include_str!("../../scenarios/opioid-induced-apnoea.toml");
+const ARREST: &str = include_str!("../../scenarios/cardiac-arrest-in-hemorrhage.toml");
 
 fn score(scenario: &str, actions: &str) -> f64 {
     let s = parse_scenario(scenario).unwrap();
@@ -18,6 +19,7 @@ fn good(id: &str) -> &'static str {
         "hypotension" => include_str!("../../scenarios/propofol-induction-hypotension.good.actions.toml"),
         "hemorrhage" => include_str!("../../scenarios/surgical-hemorrhage.good.actions.toml"),
         "apnoea" => include_str!("../../scenarios/opioid-induced-apnoea.good.actions.toml"),
+        "arrest" => include_str!("../../scenarios/cardiac-arrest-in-hemorrhage.good.actions.toml"),
         _ => include_str!("../../scenarios/hypoxia-during-anesthesia.good.actions.toml"),
     }
 }
@@ -154,7 +156,7 @@ fn s1_scores_reward_outcomes_not_any_action() {
     };
     // Per scenario: its id, its text, a partial response, and harmful strategies by name.
     type Case<'a> = (&'a str, &'a str, String, Vec<(&'a str, String)>);
-    let cases: [Case; 4] = [
+    let cases: [Case; 5] = [
         (
             "hemorrhage",
             HEMORRHAGE,
@@ -188,6 +190,15 @@ fn s1_scores_reward_outcomes_not_any_action() {
             vec![
                 ("more propofol", action(2.0, "propofol_infusion", 8.0, None)),
                 ("more opioid", action(2.0, "remifentanil_bolus", 50.0, None)),
+            ],
+        ),
+        (
+            "arrest",
+            ARREST,
+            action(3.1, "cpr", 1.0, None),
+            vec![
+                ("atropine instead of a shock", action(3.5, "atropine_bolus", 1.0, None)),
+                ("more propofol", action(3.5, "propofol_infusion", 10.0, None)),
             ],
         ),
     ];

@@ -13,7 +13,7 @@
 //! `twin_sim::scenario::run` with the same actions at the same times.
 
 use bevy::prelude::*;
-use twin_sim::alarms::{AlarmKind, Consciousness, Frame, alarms_from_frames};
+use twin_sim::alarms::{AlarmKind, Consciousness, ModelFrames, alarms_from_frames};
 use twin_sim::case::{EventKind, Stage};
 use twin_sim::physiology::{Inputs, Outputs};
 use twin_sim::replay::Clock;
@@ -22,9 +22,6 @@ use twin_sim::scenario::{Change, Kind, RunReport, Scenario, ScenarioError, Sessi
 use crate::monitor::{Monitor, MonitorData, MonitorPlugin, Numeric, Readings, Verification};
 use crate::sync::{LoadedCase, Playback, SimSyncPlugin, SyncSystems, Vitals};
 use crate::timeline::{Marker, Timeline, TimelinePlugin};
-
-/// The spacing of the frames the alarm rules read, ms of scenario time.
-const ALARM_FRAME_MS: u64 = 1000;
 
 /// What a student does: the kind of action, its value (in the kind's unit) and, for a
 /// rate, how long it runs (`None`: until changed).
@@ -74,9 +71,7 @@ pub struct Training {
     /// One entry per action sent (and one if the model stops on an error), oldest first.
     pub feedback: Vec<Feedback>,
     /// The model's vital signs about once a second, for the alarm rules.
-    frames: Vec<Frame>,
-    /// Since when the model has not breathed (ms from the start), if it has not.
-    apnoea_since_ms: Option<u64>,
+    frames: ModelFrames,
     events_marked: usize,
     actions_marked: usize,
 }
@@ -112,14 +107,8 @@ impl TrainingResult {
 
 impl Training {
     fn new(session: Session) -> Training {
-        let mut t = Training {
-            session,
-            feedback: Vec::new(),
-            frames: Vec::new(),
-            apnoea_since_ms: None,
-            events_marked: 0,
-            actions_marked: 0,
-        };
+        let mut t =
+            Training { session, feedback: Vec::new(), frames: ModelFrames::new(), events_marked: 0, actions_marked: 0 };
         t.record_frame();
         t
     }
@@ -153,7 +142,7 @@ impl Training {
         // The model's pulse is its heart rate and its line is never damped: the same rules
         // judge it as a recorded case. The training monitor has no acknowledge control yet,
         // so a latched alarm shows while its condition lasts (as if acknowledged now).
-        alarms_from_frames(&self.frames, true)
+        alarms_from_frames(self.frames.frames(), true)
             .sounding(now, Some(now))
             .into_iter()
             .map(|a| (a.kind, a.fired_ms))
@@ -181,41 +170,8 @@ impl Training {
 
     /// Adds a frame for the alarm rules when a frame's time has passed since the last.
     fn record_frame(&mut self) {
-        let t_ms = ms(self.session.time_s());
-        if let Some(last) = self.frames.last_mut() {
-            if t_ms < last.t_ms + ALARM_FRAME_MS {
-                return;
-            }
-            // Contiguous frames: the last one lasts until this one.
-            last.span_ms = t_ms - last.t_ms;
-        }
-        let o = self.session.outputs();
-        let r = readings(&o, self.session.inputs());
-        // Under 1 breath a minute, or almost no air moved, is no breathing.
-        let breathing = o.rr_per_min >= 1.0 && o.minute_ventilation_l >= 0.5;
-        let since_breath_ms = if breathing {
-            self.apnoea_since_ms = None;
-            0
-        } else {
-            t_ms - *self.apnoea_since_ms.get_or_insert(t_ms)
-        };
-        self.frames.push(Frame {
-            t_ms,
-            span_ms: ALARM_FRAME_MS.max(ms(self.session.scenario().step_s)),
-            hr: r.hr,
-            pulse_rate: r.hr,
-            spo2: r.spo2,
-            systolic: r.systolic,
-            diastolic: r.diastolic,
-            mean_pressure: r.mean,
-            resp_rate: r.resp_rate,
-            etco2: Some(o.etco2_mmhg),
-            since_beat_ms: Some(0),
-            pulse_present: Some(true),
-            arterial_pulse: Some(true),
-            since_breath_ms: Some(since_breath_ms),
-            ..Frame::default()
-        });
+        let step_ms = ms(self.session.scenario().step_s);
+        self.frames.record(ms(self.session.time_s()), step_ms, &self.session.outputs());
     }
 
     /// Runs the model up to `t_s`, a step at a time so that the alarm frames see every second.
@@ -269,11 +225,20 @@ fn marker(c: &Change, label: String) -> Marker {
         | Kind::RemifentanilBolus
         | Kind::RemifentanilInfusion
         | Kind::PhenylephrineBolus
-        | Kind::PhenylephrineInfusion => EventKind::DrugDose,
+        | Kind::PhenylephrineInfusion
+        | Kind::EpinephrineBolus
+        | Kind::AtropineBolus => EventKind::DrugDose,
+        Kind::VentricularFibrillation | Kind::VentricularTachycardia | Kind::AirwayObstruction => EventKind::Alarm,
         Kind::Hemorrhage => EventKind::BloodLoss,
-        Kind::Crystalloid | Kind::Blood | Kind::Fio2 | Kind::VentilatorRate | Kind::TidalVolume | Kind::Shunt => {
-            EventKind::Procedure
-        }
+        Kind::Crystalloid
+        | Kind::Blood
+        | Kind::Fio2
+        | Kind::VentilatorRate
+        | Kind::TidalVolume
+        | Kind::Shunt
+        | Kind::Cpr
+        | Kind::Defibrillation
+        | Kind::ClearAirway => EventKind::Procedure,
     };
     Marker { at_us: (c.at_min * 60e6).round() as u64, stage: Stage::Surgery, kind, label }
 }

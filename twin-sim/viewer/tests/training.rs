@@ -20,10 +20,10 @@ const FRAME: Duration = Duration::from_millis(100);
 const SPEED: f64 = 60.0;
 
 /// The shipped scenarios' texts and good scripts, in `BUILT_IN`'s order (induction,
-/// hemorrhage, hypoxia, apnoea).
+/// hemorrhage, hypoxia, apnoea, arrest).
 const SCENARIOS: [(&str, &str); twin_sim::scenario::BUILT_IN.len()] = {
     let b = twin_sim::scenario::BUILT_IN;
-    [(b[0].1, b[0].2), (b[1].1, b[1].2), (b[2].1, b[2].2), (b[3].1, b[3].2)]
+    [(b[0].1, b[0].2), (b[1].1, b[1].2), (b[2].1, b[2].2), (b[3].1, b[3].2), (b[4].1, b[4].2)]
 };
 
 fn app(scenario: &Scenario) -> App {
