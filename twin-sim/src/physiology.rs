@@ -236,6 +236,9 @@ pub struct Inputs {
     /// The airway is completely obstructed: no gas moves in or out, whatever the breathing
     /// or the ventilator does.
     pub airway_obstructed: bool,
+    /// The breathing circuit is apart: a ventilator's breaths go nowhere (the airway stays
+    /// open to the room; breathing of one's own is not affected).
+    pub circuit_disconnected: bool,
 }
 
 impl Default for Inputs {
@@ -251,6 +254,7 @@ impl Default for Inputs {
             ventilation: Ventilation::Spontaneous,
             chest_compressions: false,
             airway_obstructed: false,
+            circuit_disconnected: false,
         }
     }
 }
@@ -938,6 +942,7 @@ impl Model {
                 let vt = p.dead_space_l + (vt_rest - p.dead_space_l).max(0.0) * alveolar * deep;
                 (rr, vt)
             }
+            Ventilation::Controlled { .. } if u.circuit_disconnected => (0.0, 0.0),
             Ventilation::Controlled { rate_per_min, tidal_volume_l } => (rate_per_min, tidal_volume_l),
         };
         let (rr, vt) = if u.airway_obstructed { (0.0, 0.0) } else { (rr, vt) };
@@ -980,7 +985,10 @@ impl Model {
         let va = a.alveolar_ventilation;
         let net = if u.airway_obstructed { 0.0 } else { uptake * STPD_ML_TO_BTPS_L - va * s[PACO2].max(0.0) / PB_DRY };
         let (inspired, expired) = if net >= 0.0 { (va + net, va) } else { (va, va - net) };
-        let d_lung = inspired * u.fio2 - expired * fao2 - uptake * STPD_ML_TO_BTPS_L;
+        // A ventilated patient whose circuit is apart draws in room air, not the set gas.
+        let disconnected = u.circuit_disconnected && matches!(u.ventilation, Ventilation::Controlled { .. });
+        let fio2 = if disconnected { 0.21 } else { u.fio2 };
+        let d_lung = inspired * fio2 - expired * fao2 - uptake * STPD_ML_TO_BTPS_L;
         Oxygen { ca, d_lung, hb }
     }
 

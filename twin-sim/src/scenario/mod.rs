@@ -112,11 +112,19 @@ pub enum Kind {
     AirwayObstruction,
     /// The student opens the airway (jaw thrust, an adjunct, a tube; value 1).
     ClearAirway,
+    /// The breathing circuit comes apart (1) or is joined again (0) (events only): the
+    /// ventilator's breaths go nowhere.
+    CircuitDisconnection,
+    /// The student joins the breathing circuit again (value 1).
+    ReconnectCircuit,
+    /// The student pulls an endobronchial tube back into the trachea: the shunt returns to
+    /// the patient's own (value 1).
+    WithdrawTube,
 }
 
 impl Kind {
     /// Every kind, in a fixed order.
-    pub const ALL: [Kind; 21] = [
+    pub const ALL: [Kind; 24] = [
         Kind::PropofolBolus,
         Kind::PropofolInfusion,
         Kind::RemifentanilBolus,
@@ -138,6 +146,9 @@ impl Kind {
         Kind::VentricularTachycardia,
         Kind::AirwayObstruction,
         Kind::ClearAirway,
+        Kind::CircuitDisconnection,
+        Kind::ReconnectCircuit,
+        Kind::WithdrawTube,
     ];
 
     /// The kind a file (or a page's button) names, if any.
@@ -169,6 +180,9 @@ impl Kind {
             Kind::VentricularTachycardia => "ventricular_tachycardia",
             Kind::AirwayObstruction => "airway_obstruction",
             Kind::ClearAirway => "clear_airway",
+            Kind::CircuitDisconnection => "circuit_disconnection",
+            Kind::ReconnectCircuit => "reconnect_circuit",
+            Kind::WithdrawTube => "withdraw_tube",
         }
     }
 
@@ -186,8 +200,12 @@ impl Kind {
             Kind::Defibrillation => "J",
             Kind::EpinephrineBolus => "µg",
             Kind::AtropineBolus => "mg",
-            Kind::Cpr | Kind::AirwayObstruction => "on (1) or off (0)",
-            Kind::VentricularFibrillation | Kind::VentricularTachycardia | Kind::ClearAirway => "(1)",
+            Kind::Cpr | Kind::AirwayObstruction | Kind::CircuitDisconnection => "on (1) or off (0)",
+            Kind::VentricularFibrillation
+            | Kind::VentricularTachycardia
+            | Kind::ClearAirway
+            | Kind::ReconnectCircuit
+            | Kind::WithdrawTube => "(1)",
         }
     }
 
@@ -195,8 +213,14 @@ impl Kind {
     pub fn describe(self, value: f64) -> String {
         let name = self.name().replace('_', " ");
         match self {
-            Kind::Cpr | Kind::AirwayObstruction => format!("{name} {}", if value >= 0.5 { "on" } else { "off" }),
-            Kind::VentricularFibrillation | Kind::VentricularTachycardia | Kind::ClearAirway => name,
+            Kind::Cpr | Kind::AirwayObstruction | Kind::CircuitDisconnection => {
+                format!("{name} {}", if value >= 0.5 { "on" } else { "off" })
+            }
+            Kind::VentricularFibrillation
+            | Kind::VentricularTachycardia
+            | Kind::ClearAirway
+            | Kind::ReconnectCircuit
+            | Kind::WithdrawTube => name,
             _ => format!("{name} {value} {}", self.unit()),
         }
     }
@@ -215,7 +239,8 @@ impl Kind {
             Kind::VentilatorRate => (0.0, 60.0),
             Kind::TidalVolume => (0.0, 2.0),
             Kind::Shunt => (0.0, 0.6),
-            Kind::Cpr | Kind::AirwayObstruction => (0.0, 1.0),
+            Kind::Cpr | Kind::AirwayObstruction | Kind::CircuitDisconnection => (0.0, 1.0),
+            Kind::ReconnectCircuit | Kind::WithdrawTube => (1.0, 1.0),
             Kind::Defibrillation => (1.0, 400.0),
             Kind::EpinephrineBolus => (1.0, 5000.0),
             Kind::AtropineBolus => (0.1, 5.0),
@@ -246,6 +271,7 @@ impl Kind {
                 | Kind::VentricularFibrillation
                 | Kind::VentricularTachycardia
                 | Kind::AirwayObstruction
+                | Kind::CircuitDisconnection
         )
     }
 }

@@ -378,6 +378,9 @@ impl Session {
             Kind::VentricularTachycardia => self.model.set_rhythm(HeartRhythm::VentricularTachycardia),
             Kind::AirwayObstruction => inputs.airway_obstructed = c.value >= 0.5,
             Kind::ClearAirway => inputs.airway_obstructed = false,
+            Kind::CircuitDisconnection => inputs.circuit_disconnected = c.value >= 0.5,
+            Kind::ReconnectCircuit => inputs.circuit_disconnected = false,
+            Kind::WithdrawTube => self.model.params.shunt_fraction = self.scenario.initial_shunt,
             Kind::Defibrillation => {
                 let before = self.model.rhythm();
                 let converted = self.model.defibrillate(c.value)?;

@@ -228,7 +228,10 @@ fn marker(c: &Change, label: String) -> Marker {
         | Kind::PhenylephrineInfusion
         | Kind::EpinephrineBolus
         | Kind::AtropineBolus => EventKind::DrugDose,
-        Kind::VentricularFibrillation | Kind::VentricularTachycardia | Kind::AirwayObstruction => EventKind::Alarm,
+        Kind::VentricularFibrillation
+        | Kind::VentricularTachycardia
+        | Kind::AirwayObstruction
+        | Kind::CircuitDisconnection => EventKind::Alarm,
         Kind::Hemorrhage => EventKind::BloodLoss,
         Kind::Crystalloid
         | Kind::Blood
@@ -238,7 +241,9 @@ fn marker(c: &Change, label: String) -> Marker {
         | Kind::Shunt
         | Kind::Cpr
         | Kind::Defibrillation
-        | Kind::ClearAirway => EventKind::Procedure,
+        | Kind::ClearAirway
+        | Kind::ReconnectCircuit
+        | Kind::WithdrawTube => EventKind::Procedure,
     };
     Marker { at_us: (c.at_min * 60e6).round() as u64, stage: Stage::Surgery, kind, label }
 }
