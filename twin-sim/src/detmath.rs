@@ -1,4 +1,4 @@
-//! Elementary functions with the same bits on every target. The platform `exp`/`ln`/`powf`
+//! Elementary functions with the same bits on every target. The platform `exp`/`ln`/`powf`/`sin`
 //! come from different C libraries on native and on wasm32 and may differ in the last bit,
 //! which would break bit-identical trajectories; `libm` is one pure-Rust implementation
 //! compiled the same everywhere, so the models call these instead.
@@ -16,6 +16,11 @@ pub fn ln(x: f64) -> f64 {
 /// x^y.
 pub fn powf(x: f64, y: f64) -> f64 {
     libm::pow(x, y)
+}
+
+/// sin x (x in radians).
+pub fn sin(x: f64) -> f64 {
+    libm::sin(x)
 }
 
 #[cfg(test)]
@@ -42,6 +47,11 @@ mod tests {
             for y in [0.5, 1.0, 1.43, 2.0, 3.0] {
                 assert!((powf(x, y) - x.powf(y)).abs() <= 1e-13 * x.powf(y), "{x}^{y}");
             }
+        }
+        let mut x = -50.0;
+        while x < 50.0 {
+            assert!((sin(x) - x.sin()).abs() <= 1e-15, "sin({x})");
+            x += 0.377;
         }
         assert!(ln(-1.0).is_nan() && exp(f64::NAN).is_nan());
     }

@@ -19,6 +19,7 @@ pub mod replay;
 pub mod scenario;
 pub mod validation;
 pub mod verify;
+pub mod waveforms;
 pub mod wfdb;
 
 pub use qrs::{BeatMatch, QrsConfig, QrsDetector, QrsError, evaluate_beats, heart_rate_bpm};

@@ -76,6 +76,9 @@ enum Command {
         /// Folder to write `validation.md` and the plots into.
         #[arg(long)]
         out: Option<PathBuf>,
+        /// MIMIC record 03700181's header (its RESP waveform is counted for check N3).
+        #[arg(long, default_value = "twin-sim/data/physionet/mimicdb-037/03700181.hea")]
+        resp_record: PathBuf,
         /// Run only this check (for example `H1`).
         #[arg(long)]
         only: Option<String>,
@@ -143,7 +146,9 @@ fn main() -> Result<()> {
         Command::Alarms { header } => alarms(&header),
         Command::Forecast { header, horizon_min } => forecast(&header, horizon_min),
         Command::Summary { header } => summary(&header),
-        Command::Validate { data, out, only } => validate(&data, out.as_deref(), only.as_deref()),
+        Command::Validate { data, out, resp_record, only } => {
+            validate(&data, &resp_record, out.as_deref(), only.as_deref())
+        }
         Command::Import { inputs, stage, out, into } => import(&inputs, stage, &out, into.as_deref()),
         Command::Case { case } => case_summary(&case),
         Command::Replay { case, stage, from, seconds, speed, tick_ms, realtime } => {
@@ -360,13 +365,18 @@ fn alarms(header_path: &Path) -> Result<()> {
     Ok(())
 }
 
-fn validate(data: &Path, out: Option<&Path>, only: Option<&str>) -> Result<()> {
+fn validate(data: &Path, resp_record: &Path, out: Option<&Path>, only: Option<&str>) -> Result<()> {
+    use twin_sim::case::{Stage, StageData};
     use twin_sim::validation;
     let table = std::fs::read_to_string(data);
     if let Err(e) = &table {
         eprintln!("note: the Schnider study table {} is absent ({e}): check P5 fails without it", data.display());
     }
-    let inputs = validation::Data { schnider_table: table.as_deref().ok() };
+    let mimic = load(resp_record).and_then(|r| Ok(StageData::from_record(Stage::Surgery, &r)?));
+    if let Err(e) = &mimic {
+        eprintln!("note: the record {} could not be read ({e:#}): check N3 fails without it", resp_record.display());
+    }
+    let inputs = validation::Data { schnider_table: table.as_deref().ok(), mimic_03700181: mimic.as_ref().ok() };
     let checks = match only {
         Some(id) => vec![validation::find(id).with_context(|| format!("there is no check {id:?}"))?],
         None => validation::catalogue(),

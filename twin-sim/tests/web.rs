@@ -8,7 +8,7 @@ use wasm_bindgen_test::*;
 
 wasm_bindgen_test_configure!(run_in_browser);
 
-const GOLDEN: &str = "ae32ad2431ecfecb2fc6120e0e58acd4da3f2ae20a8df225e8214f15e3119626";
+const GOLDEN: &str = "ca6d9e253352e823d7a3c22e71d748526732451ef061c6a4b08f76359df0e95e";
 
 #[wasm_bindgen_test]
 fn the_hemorrhage_trajectory_is_bit_identical_to_native() {

@@ -109,6 +109,71 @@ fn is_pleth_name(name: &str) -> bool {
     ["PLETH", "PPG"].iter().any(|k| d.starts_with(k))
 }
 
+/// Whether a signal name is a respiration waveform (impedance pneumography: RESP, IMP).
+fn is_resp_name(name: &str) -> bool {
+    let d = name.trim().to_ascii_uppercase();
+    d == "RESP" || d == "RESPIRATION" || d == "IMP" || d == "IMPEDANCE"
+}
+
+/// Longest gap between breaths on a respiration waveform before it reads as no breathing.
+const NO_BREATH_MS: u64 = 20_000;
+/// Breaths counted over this window for the rate.
+const BREATH_WINDOW_MS: u64 = 30_000;
+
+/// The times (ms) of breaths on a respiration waveform: smoothed over 0.4 s, its baseline
+/// (a 12 s moving mean) removed, a breath is a rise through a quarter of the signal's spread
+/// (5th to 95th percentile, per 30 s) after a fall through minus a quarter, at least 1.5 s
+/// after the last (no more than 40 a minute).
+fn breath_times(values: &[f64], rate_hz: f64) -> Vec<u64> {
+    let smooth = moving_mean(values, (0.4 * rate_hz).round().max(1.0) as usize);
+    let centred = remove_baseline(&smooth, (12.0 * rate_hz).round().max(1.0) as usize);
+    let block = (30.0 * rate_hz).round().max(1.0) as usize;
+    let mut out: Vec<u64> = Vec::new();
+    let mut armed = false;
+    for (b, chunk) in centred.chunks(block).enumerate() {
+        let (lo, hi) = percentile_range(chunk);
+        let half = (hi - lo) / 4.0;
+        if half <= 0.0 {
+            continue;
+        }
+        for (j, &v) in chunk.iter().enumerate() {
+            if !v.is_finite() {
+                continue;
+            }
+            if v < -half {
+                armed = true;
+            } else if armed && v > half {
+                let t = to_ms(b * block + j, rate_hz);
+                if out.last().is_none_or(|&last| t >= last + 1500) {
+                    out.push(t);
+                }
+                armed = false;
+            }
+        }
+    }
+    out
+}
+
+/// The breathing rate at `end` from breath times: the breaths of the last 30 s (at least
+/// two), or 0 when none came for 20 s; `None` before 20 s of signal. With the time since
+/// the last breath.
+fn breathing_at(breaths: &[u64], end: u64) -> (Option<f64>, Option<u64>) {
+    if end < NO_BREATH_MS {
+        return (None, None);
+    }
+    let before = &breaths[..breaths.partition_point(|&t| t <= end)];
+    let since = end - before.last().copied().unwrap_or(0);
+    if since >= NO_BREATH_MS {
+        return (Some(0.0), Some(since));
+    }
+    let recent = &before[before.partition_point(|&t| t + BREATH_WINDOW_MS < end)..];
+    let rate = match recent {
+        [first, .., last] if last > first => Some(60_000.0 * (recent.len() - 1) as f64 / (last - first) as f64),
+        _ => None,
+    };
+    (rate, Some(since))
+}
+
 /// Whether a stage has a signal to look for a pulse on.
 pub fn has_pulse_signal(stage: &StageData) -> bool {
     if stage.waveforms.is_empty() {
@@ -340,13 +405,16 @@ fn read_pulse(values: &[f64], rate_hz: f64, end_ms: u64, pressure: bool) -> Opti
 
 /// One frame a second from the stage's waveforms: heart rate, rhythm and time since the
 /// last beat from every ECG lead, pressures and pulse from an arterial line, and the pulse
-/// on a pleth. Each frame measures the window that ends at its end.
+/// on a pleth, the breathing rate from a respiration waveform. Each frame measures the window
+/// that ends at its end.
 pub fn frames_from_waveforms(stage: &StageData) -> Vec<Frame> {
     let leads: Vec<Lead> = stage.waveforms.iter().filter(|w| is_ecg_name(&w.name)).filter_map(Lead::read).collect();
     let arterial = stage.waveforms.iter().find(|w| is_arterial_name(&w.name) && w.unit.eq_ignore_ascii_case("mmHg"));
     let pleth = stage.waveforms.iter().find(|w| is_pleth_name(&w.name));
     let arterial_values = arterial.map(Waveform::physical_or_nan);
     let pleth_values = pleth.map(Waveform::physical_or_nan);
+    let breaths =
+        stage.waveforms.iter().find(|w| is_resp_name(&w.name)).map(|w| breath_times(&w.physical_or_nan(), w.rate_hz));
     let duration = stage.duration_ms();
     let mut out = Vec::new();
     let mut end = WAVEFORM_STEP_MS;
@@ -411,6 +479,9 @@ pub fn frames_from_waveforms(stage: &StageData) -> Vec<Frame> {
             (None, None) => None,
             (a, p) => Some(a == Some(true) || p == Some(true)),
         };
+        if let Some(b) = &breaths {
+            (f.resp_rate, f.since_breath_ms) = breathing_at(b, end);
+        }
         out.push(f);
         end += WAVEFORM_STEP_MS;
     }

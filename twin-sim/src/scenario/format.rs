@@ -162,6 +162,8 @@ pub(super) struct FileLimit {
     pub(super) below: Option<f64>,
     pub(super) above: Option<f64>,
     pub(super) penalty_per_min: f64,
+    #[serde(default)]
+    pub(super) from_min: f64,
     pub(super) label: String,
 }
 

@@ -512,7 +512,8 @@ impl Session {
         }
         for (i, rule) in self.scenario.limits.iter().enumerate() {
             let v = rule.signal.read(&out);
-            if rule.below.is_some_and(|b| v < b) || rule.above.is_some_and(|a| v > a) {
+            let counts = step >= to_steps(rule.from_min, dt);
+            if counts && (rule.below.is_some_and(|b| v < b) || rule.above.is_some_and(|a| v > a)) {
                 self.limit_steps[i] += 1;
                 if self.limit_first[i].is_none() {
                     self.limit_first[i] = Some(done);

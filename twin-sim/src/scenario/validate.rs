@@ -81,6 +81,8 @@ pub struct LimitRule {
     pub below: Option<f64>,
     pub above: Option<f64>,
     pub penalty_per_min: f64,
+    /// Minutes from the start before the limit counts (after an induction, say).
+    pub from_min: f64,
     pub label: String,
 }
 
@@ -351,6 +353,7 @@ pub fn parse_scenario(text: &str) -> Result<Scenario, ScenarioError> {
             below: f.below,
             above: f.above,
             penalty_per_min: ck.range(at, &format!("{field}.penalty_per_min"), f.penalty_per_min, 0.0, 1000.0)?,
+            from_min: ck.range(at, &format!("{field}.from_min"), f.from_min, 0.0, duration)?,
             label: f.label.clone(),
         });
     }

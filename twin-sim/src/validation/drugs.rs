@@ -140,7 +140,7 @@ fn p4(_: &Data) -> Result<Outcome, CheckError> {
 }
 
 fn p5(data: &Data) -> Result<Outcome, CheckError> {
-    let text = data.schnider_table.ok_or(CheckError::NoData)?;
+    let text = data.schnider_table.ok_or(CheckError::NoData("the Schnider 1998 study table"))?;
     let subjects = crate::pk_validation::parse_table(text).map_err(|e| CheckError::BadData(e.to_string()))?;
     let r = crate::pk_validation::validate(&subjects).map_err(|e| CheckError::BadData(e.to_string()))?;
     Ok(Outcome::new(vec![

@@ -31,7 +31,8 @@ fn validate_prints_every_check_and_writes_the_table_and_plots() {
     let dir = std::env::temp_dir().join(format!("twin-sim-validate-{}", std::process::id()));
     let _ = std::fs::remove_dir_all(&dir);
     let dir_s = dir.to_string_lossy().into_owned();
-    let printed = twin_sim(&["validate", "--data", SCHNIDER, "--out", &dir_s]);
+    let record = concat!(env!("CARGO_MANIFEST_DIR"), "/data/physionet/mimicdb-037/03700181.hea");
+    let printed = twin_sim(&["validate", "--data", SCHNIDER, "--resp-record", record, "--out", &dir_s]);
     let checks = twin_sim::validation::catalogue();
     for c in &checks {
         let line = printed.lines().find(|l| l.starts_with(&format!("{:<3} ", c.id)));
@@ -41,7 +42,7 @@ fn validate_prints_every_check_and_writes_the_table_and_plots() {
     let last = printed.lines().last().unwrap_or_default();
     assert!(last.starts_with("validation passed=") && last.ends_with(&format!("total={}", checks.len())), "{last}");
     let md = std::fs::read_to_string(dir.join("validation.md")).expect("validation.md written");
-    assert!(md.contains("| R2 | pass |") && md.contains("| N3 | **fail** |") && md.contains(last), "{md}");
+    assert!(md.contains("| R2 | pass |") && md.contains("| F1 | **fail** |") && md.contains(last), "{md}");
     let mut expected: Vec<PathBuf> = ["hemorrhage", "oxygen", "co2", "drugs"]
         .iter()
         .map(|f| dir.join(format!("validation-{f}.png")))

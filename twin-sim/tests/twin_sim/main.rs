@@ -9,6 +9,7 @@ mod import;
 mod multi_segment;
 mod scenarios;
 mod validation;
+mod waveforms;
 
 use twin_sim::wfdb::{BaseDate, BaseTime};
 use twin_sim::{

@@ -120,16 +120,17 @@ fn the_untreated_hemorrhage_is_tachycardia_first_then_hypotension_not_collapse()
     let r = run(&s, &[]).unwrap();
     let at = |min: u64| r.samples.iter().find(|x| x.t_ms == min * 60_000).unwrap().outputs;
     let (start, early, end) = (at(3), at(6), at(10));
-    // 0.45 L lost: the heart rate has risen while the pressure has barely moved.
-    assert!(early.hr_per_min > start.hr_per_min + 10.0 && early.map_mmhg > start.map_mmhg - 10.0, "{early:?}");
+    // 0.45 L lost: the heart rate has risen while the pressure has fallen less. Propofol
+    // blunts the baroreflex (at BIS about 63 here), so both move less than awake.
+    assert!(early.hr_per_min > start.hr_per_min + 8.0 && early.map_mmhg > start.map_mmhg - 15.0, "{early:?}");
     // 1.05 L lost (class II, under anaesthesia): tachycardia and hypotension, not a collapse.
-    assert!(end.hr_per_min > 100.0 && (50.0..65.0).contains(&end.map_mmhg), "{end:?}");
+    assert!(end.hr_per_min > 90.0 && (50.0..65.0).contains(&end.map_mmhg), "{end:?}");
     assert!(r.samples.iter().all(|x| x.outputs.map_mmhg > 50.0), "the pressure never falls below 50 mmHg");
 }
 
 /// The trajectory of the hemorrhage scenario under its good script, as computed natively.
 /// `tests/web.rs` checks that WebAssembly in a browser computes the very same hash.
-pub const HEMORRHAGE_GOOD_TRAJECTORY: &str = "ae32ad2431ecfecb2fc6120e0e58acd4da3f2ae20a8df225e8214f15e3119626";
+pub const HEMORRHAGE_GOOD_TRAJECTORY: &str = "ca6d9e253352e823d7a3c22e71d748526732451ef061c6a4b08f76359df0e95e";
 
 #[test]
 fn the_hemorrhage_trajectory_matches_the_golden_hash() {
@@ -166,6 +167,7 @@ fn s1_scores_reward_outcomes_not_any_action() {
                 ("5 L of crystalloid", action(3.5, "crystalloid", 0.5, Some(10.0))),
                 ("3.2 L of blood for a 1 L loss", action(3.5, "blood", 0.2, Some(16.0))),
                 ("more propofol", OVERDOSE.to_owned()),
+                ("the hypnotic stopped during surgery", action(4.0, "propofol_infusion", 0.0, None)),
             ],
         ),
         (
@@ -175,13 +177,17 @@ fn s1_scores_reward_outcomes_not_any_action() {
             vec![
                 ("5 L of crystalloid", action(3.5, "crystalloid", 0.5, Some(10.0))),
                 ("more propofol", OVERDOSE.to_owned()),
+                ("the hypnotic stopped during surgery", action(4.0, "propofol_infusion", 0.0, None)),
             ],
         ),
         (
             "hypoxia",
             HYPOXIA,
             action(4.0, "fio2", 0.6, None),
-            vec![("oxygen turned down", action(2.5, "fio2", 0.21, None))],
+            vec![
+                ("oxygen turned down", action(2.5, "fio2", 0.21, None)),
+                ("the hypnotic stopped during surgery", action(2.5, "propofol_infusion", 0.0, None)),
+            ],
         ),
         (
             "apnoea",

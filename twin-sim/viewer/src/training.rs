@@ -16,10 +16,13 @@ use bevy::prelude::*;
 use twin_sim::alarms::{AlarmKind, Consciousness, ModelFrames, alarms_from_frames};
 use twin_sim::case::{EventKind, Stage};
 use twin_sim::physiology::{Inputs, Outputs};
-use twin_sim::replay::Clock;
+use twin_sim::replay::{Clock, decimate};
 use twin_sim::scenario::{Change, Kind, RunReport, Scenario, ScenarioError, Session, clock};
+use twin_sim::waveforms::ModelWaves;
 
-use crate::monitor::{Monitor, MonitorData, MonitorPlugin, Numeric, Readings, Verification};
+use crate::monitor::{
+    Monitor, MonitorData, MonitorPlugin, Numeric, Readings, Trace, Verification, WAVE_COLUMNS, WAVE_WINDOW_US,
+};
 use crate::sync::{LoadedCase, Playback, SimSyncPlugin, SyncSystems, Vitals};
 use crate::timeline::{Marker, Timeline, TimelinePlugin};
 
@@ -72,6 +75,8 @@ pub struct Training {
     pub feedback: Vec<Feedback>,
     /// The model's vital signs about once a second, for the alarm rules.
     frames: ModelFrames,
+    /// The waves the monitor draws, made from the model as it runs.
+    waves: ModelWaves,
     events_marked: usize,
     actions_marked: usize,
 }
@@ -107,8 +112,14 @@ impl TrainingResult {
 
 impl Training {
     fn new(session: Session) -> Training {
-        let mut t =
-            Training { session, feedback: Vec::new(), frames: ModelFrames::new(), events_marked: 0, actions_marked: 0 };
+        let mut t = Training {
+            session,
+            feedback: Vec::new(),
+            frames: ModelFrames::new(),
+            waves: ModelWaves::new(),
+            events_marked: 0,
+            actions_marked: 0,
+        };
         t.record_frame();
         t
     }
@@ -161,11 +172,26 @@ impl Training {
         Monitor {
             stage: Some(Stage::Surgery),
             numerics,
-            traces: Vec::new(),
+            traces: self.traces(),
             alarms: alarms.into_iter().map(|(k, at)| (k.name(), at)).collect(),
             news2,
             integrity: Vec::new(),
         }
+    }
+
+    /// The last seconds of each of the model's waves, as the monitor draws a recording's.
+    fn traces(&self) -> Vec<Trace> {
+        let start_us = ((self.waves.duration_s() * 1e6) as u64).saturating_sub(WAVE_WINDOW_US);
+        self.waves
+            .waves()
+            .iter()
+            .map(|w| Trace {
+                name: w.name.clone(),
+                unit: w.unit.clone(),
+                columns: decimate(w, start_us, WAVE_WINDOW_US, WAVE_COLUMNS),
+                verified: None,
+            })
+            .collect()
     }
 
     /// Adds a frame for the alarm rules when a frame's time has passed since the last.
@@ -180,6 +206,8 @@ impl Training {
         while self.session.steps_done() < target {
             self.session.advance_steps(1)?;
             self.record_frame();
+            let compressions = self.session.inputs().chest_compressions;
+            self.waves.extend_to(self.session.time_s(), &self.session.outputs(), compressions);
         }
         Ok(())
     }

@@ -128,7 +128,7 @@ fn the_golden_hemorrhage_trajectory_comes_out_of_the_viewer_too() {
     let app = play(&parse_scenario(text).unwrap(), &parse_actions(actions).unwrap());
     let hash = app.world().resource::<TrainingResult>().report.trajectory_hash.to_hex();
     // twin-sim's tests/twin_sim/scenarios.rs HEMORRHAGE_GOOD_TRAJECTORY.
-    assert_eq!(hash, "ae32ad2431ecfecb2fc6120e0e58acd4da3f2ae20a8df225e8214f15e3119626");
+    assert_eq!(hash, "ca6d9e253352e823d7a3c22e71d748526732451ef061c6a4b08f76359df0e95e");
 }
 
 #[test]
