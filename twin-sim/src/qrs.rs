@@ -1,6 +1,10 @@
 //! QRS detection in one ECG lead, after Pan and Tompkins (1985): a 5–15 Hz band-pass,
 //! a derivative, squaring, a 150 ms moving-window integration, then adaptive signal and
-//! noise thresholds with a refractory period, T-wave discrimination and search-back.
+//! noise thresholds with a refractory period, T-wave discrimination and search-back. A
+//! candidate within 360 ms of a beat is a T wave when its slope is under half the QRS's (Pan
+//! and Tompkins) or it swings slower (steepest slope over deflection under 0.7 of the QRS's:
+//! a peaked T wave can be as steep, never as fast); a T wave moves no threshold and is never
+//! searched back for, so one taller than its QRS is not counted as a second beat.
 //! Filters run forward and backward (zero phase) over the whole signal, so beats are placed
 //! without filter delay; the same input always gives the same beats. Also: beat-by-beat evaluation
 //! against reference annotations (sensitivity, positive predictivity) and heart rate.
@@ -105,7 +109,7 @@ impl QrsDetector {
         let energy: Vec<f64> = slope.iter().map(|d| d * d).collect();
         let window = self.samples(self.config.integration_s).max(1);
         let integrated = moving_average_centered(&energy, window);
-        let beats = self.decide(&integrated, &slope);
+        let beats = self.decide(&integrated, &slope, &band);
         // Place each beat at the largest band-passed deflection near the integrator's peak.
         let half = window / 2 + 1;
         let mut located: Vec<usize> = beats
@@ -137,7 +141,7 @@ impl QrsDetector {
     }
 
     /// The Pan–Tompkins decision rules on the integrated signal; returns integrator peak indices.
-    fn decide(&self, integrated: &[f64], slope: &[f64]) -> Vec<usize> {
+    fn decide(&self, integrated: &[f64], slope: &[f64], band: &[f64]) -> Vec<usize> {
         let refractory = self.samples(self.config.refractory_s).max(1);
         let t_wave = self.samples(self.config.t_wave_s);
         let candidates = local_maxima(integrated, (refractory / 2).max(1));
@@ -148,7 +152,8 @@ impl QrsDetector {
         let mut rr_mean = self.fs; // One second until there are beats.
         let mut recent_rr: Vec<f64> = Vec::new();
         let mut beats: Vec<usize> = Vec::new();
-        let mut beat_slopes: Vec<f64> = Vec::new();
+        // Each beat's steepest slope and sharpness.
+        let mut beat_slopes: Vec<(f64, f64)> = Vec::new();
         let mut rejected: Vec<Candidate> = Vec::new();
         let max_slope = |index: usize| -> f64 {
             let half = refractory / 4;
@@ -156,7 +161,17 @@ impl QrsDetector {
             let hi = (index + half).min(slope.len() - 1);
             slope[lo..=hi].iter().fold(0.0, |m: f64, s| m.max(s.abs()))
         };
-        let mut accept = |c: Candidate, beats: &mut Vec<usize>, slopes: &mut Vec<f64>, rr_mean: &mut f64| {
+        // How fast the wave swings: its steepest slope over its largest deflection (radians a
+        // sample for a sine). A QRS is fast; a T wave, even a tall peaked one, is slow.
+        let sharpness = |index: usize| -> f64 {
+            let half = refractory / 4;
+            let lo = index.saturating_sub(half);
+            let hi = (index + half).min(band.len() - 1);
+            let size = band[lo..=hi].iter().fold(0.0, |m: f64, s| m.max(s.abs()));
+            if size > 0.0 { max_slope(index) / size } else { 0.0 }
+        };
+
+        let mut accept = |c: Candidate, beats: &mut Vec<usize>, slopes: &mut Vec<(f64, f64)>, rr_mean: &mut f64| {
             if let Some(&last) = beats.last() {
                 recent_rr.push((c.index - last) as f64);
                 if recent_rr.len() > 8 {
@@ -165,8 +180,9 @@ impl QrsDetector {
                 *rr_mean = recent_rr.iter().sum::<f64>() / recent_rr.len() as f64;
             }
             beats.push(c.index);
-            slopes.push(max_slope(c.index));
+            slopes.push((max_slope(c.index), sharpness(c.index)));
         };
+
         for c in candidates {
             let threshold = npki + 0.25 * (spki - npki);
             // Search back for a missed beat when the gap has grown too long.
@@ -189,20 +205,20 @@ impl QrsDetector {
             }
             let threshold = npki + 0.25 * (spki - npki);
             let since_last = beats.last().map(|&last| c.index - last);
-            let is_beat = c.height > threshold
-                && match since_last {
-                    Some(gap) if gap < refractory => false,
-                    Some(gap) if gap < t_wave => {
-                        let previous = beat_slopes.last().copied().unwrap_or(0.0);
-                        max_slope(c.index) >= 0.5 * previous
-                    }
-                    _ => true,
-                };
+            // Pan and Tompkins' slope test, and a T wave is slower than the QRS before it (a
+            // peaked T can be as steep, never as fast). A T wave is neither noise nor a missed
+            // beat: it moves no threshold and is never searched back for, so a T wave taller
+            // than its QRS cannot raise the noise level over the QRS and be taken for it.
+            let t_wave_like = since_last.is_some_and(|gap| gap >= refractory && gap < t_wave) && {
+                let (previous, previous_sharpness) = beat_slopes.last().copied().unwrap_or((0.0, 0.0));
+                max_slope(c.index) < 0.5 * previous || sharpness(c.index) < 0.7 * previous_sharpness
+            };
+            let is_beat = c.height > threshold && !t_wave_like && since_last.is_none_or(|gap| gap >= refractory);
             if is_beat {
                 spki = 0.125 * c.height + 0.875 * spki;
                 accept(c, &mut beats, &mut beat_slopes, &mut rr_mean);
                 rejected.clear();
-            } else {
+            } else if !t_wave_like {
                 npki = 0.125 * c.height + 0.875 * npki;
                 rejected.push(c);
             }

@@ -7,6 +7,7 @@ mod alarm_cases;
 mod cli;
 mod import;
 mod multi_segment;
+mod qrs_robustness;
 mod scenarios;
 mod validation;
 mod waveforms;
