@@ -116,16 +116,18 @@
 //! the shock breathing gains (rate +220 % and alveolar ventilation +40 % at full
 //! sympathetic drive, set so the ATLS rates come out with PaCO2 near 30 mmHg in class III);
 //! the CO2 stores (9.6 L lungs and blood, 38 L tissues, a 6 mmHg venous-arterial gap);
-//! and crystalloid leaving the vessels with a 20 min time constant (of the order
-//! volume-kinetic studies report: Hahn RG, Volume kinetics for infusion fluids,
-//! Anesthesiology 2010;113:470–81).
+//! and infused crystalloid spreading between plasma and interstitium (60 min, to a plasma
+//! share of 0.43 of the interstitium's) and excreted from the plasma (80 min), both four
+//! times slower at full sympathetic drive, set so 1 L over 30 min leaves 50 % in the plasma
+//! at its end and 18 % half an hour later (Hahn RG, Volume kinetics for infusion fluids,
+//! Anesthesiology 2010;113:470–81: 50-60 % and 15-20 %).
 
 use nalgebra::SVector;
 
 use crate::pk::{BisModel, Patient, PkError, PkParams, Sex};
 
 /// State vector length.
-pub const STATE_LEN: usize = 22;
+pub const STATE_LEN: usize = 23;
 type State = SVector<f64, STATE_LEN>;
 
 // State indices.
@@ -151,6 +153,7 @@ const RCE: usize = 18; // remifentanil effect-site concentration, ng/mL
 const MYO: usize = 19; // myocardial O2 debt: 0 none, 1 the heart stops pumping
 const EPI: usize = 20; // epinephrine in the body, µg
 const ATR: usize = 21; // atropine in the body, mg
+const XI: usize = 22; // infused crystalloid in the interstitium, L
 
 /// Dry barometric pressure in the alveoli, mmHg (760 − 47 water vapour).
 const PB_DRY: f64 = 760.0 - 47.0;
@@ -348,8 +351,13 @@ pub struct PhysioParams {
     /// body water: lymph, renal retention), so refill goes on over hours.
     pub interstitial_restore_min: f64,
     pub transfused_hct: f64,
-    /// Time constant (min) of crystalloid leaving the vessels for the interstitium.
+    /// Time constant (min) of infused crystalloid spreading between plasma and interstitium.
     pub crystalloid_distribution_min: f64,
+    /// Plasma's share against the interstitium's when the spreading is done (their volumes'
+    /// ratio, about 3 L to 7 L).
+    pub crystalloid_plasma_share: f64,
+    /// Time constant (min) of the kidneys excreting infused crystalloid from the plasma.
+    pub crystalloid_elimination_min: f64,
     pub vo2_ml_per_min: f64,
     pub vco2_ml_per_min: f64,
     pub shunt_fraction: f64,
@@ -500,7 +508,9 @@ impl Default for PhysioParams {
             interstitial_compliance: 0.06,
             interstitial_restore_min: 240.0,
             transfused_hct: 0.45,
-            crystalloid_distribution_min: 20.0,
+            crystalloid_distribution_min: 60.0,
+            crystalloid_plasma_share: 0.43,
+            crystalloid_elimination_min: 80.0,
             vo2_ml_per_min: 250.0,
             vco2_ml_per_min: 200.0,
             shunt_fraction: 0.02,
@@ -1007,10 +1017,18 @@ impl Model {
         let refill = p.capillary_filtration
             * (p.capillary_pressure_rest - a.capillary_pressure - s[REFILL] / p.interstitial_compliance);
         let bleed = self.bleed(&a, u);
-        let redistribution = s[XTAL].max(0.0) / p.crystalloid_distribution_min;
+        // Infused crystalloid spreads between plasma and interstitium (two volumes, Hahn's
+        // volume kinetics) and the kidneys excrete it from the plasma; both four times slower
+        // at full sympathetic drive, so after a bleed it stays in the vessels (Drobin D, Hahn
+        // RG, Anesthesiology 1999;90:81).
+        let drive = (2.0 * (s[TONE] - 0.5)).clamp(0.0, 1.0);
+        let slowed = 1.0 + 3.0 * drive;
+        let redistribution = (s[XTAL].max(0.0) - p.crystalloid_plasma_share * s[XI].max(0.0))
+            / (p.crystalloid_distribution_min * slowed);
+        let excretion = s[XTAL].max(0.0) / (p.crystalloid_elimination_min * slowed);
         let mut ds = State::zeros();
         ds[VA] = a.co - flow - bleed;
-        ds[VV] = flow - a.co + u.crystalloid_l_per_min + u.blood_l_per_min + refill - redistribution;
+        ds[VV] = flow - a.co + u.crystalloid_l_per_min + u.blood_l_per_min + refill - redistribution - excretion;
         ds[TONE] = (a.tone_target - s[TONE]) / p.baro_tau_min;
         ds[RBC] = -bleed * hct + u.blood_l_per_min * p.transfused_hct;
         ds[A1] = u.propofol_mg_per_min - (k.k10 + k.k12 + k.k13) * s[A1] + k.k21 * s[A2] + k.k31 * s[A3];
@@ -1023,7 +1041,8 @@ impl Model {
         ds[R3] = r.k13 * s[R1] - r.k31 * s[R3];
         ds[RCE] = r.ke0 * (s[R1] / r.v1 - s[RCE]);
         ds[PHE] = u.phenylephrine_ug_per_min / p.phenylephrine_vd_l - self.derived.phe_k * s[PHE];
-        ds[XTAL] = u.crystalloid_l_per_min - redistribution;
+        ds[XTAL] = u.crystalloid_l_per_min - redistribution - excretion;
+        ds[XI] = redistribution;
         // CO2 made in the tissues reaches the blood with the blood flow, and leaves through
         // the alveolar ventilation.
         let co2_exchange = p.co2_exchange_l_per_min * (a.co / p.co_rest) * (s[TCO2] - s[PACO2]);

@@ -8,7 +8,7 @@ use wasm_bindgen_test::*;
 
 wasm_bindgen_test_configure!(run_in_browser);
 
-const GOLDEN: &str = "ca6d9e253352e823d7a3c22e71d748526732451ef061c6a4b08f76359df0e95e";
+const GOLDEN: &str = "49d54baea6abc44673ab40510f1eeb408c53d57d564275dcd553eb908a032d86";
 
 #[wasm_bindgen_test]
 fn the_hemorrhage_trajectory_is_bit_identical_to_native() {

@@ -257,15 +257,15 @@ pub const NOT_YET_MET: &[(&str, &str)] = &[
         "cardiac output is calibrated to Guyton's 5.0 L/min (11 % under BioGears' 5.6), and alveolar ventilation \
          is Levitzky's 4.2 L/min (12 × 350 mL): the file's 6.16 L/min with VCO2 200 mL/min would put PaCO2 at 28",
     ),
-    ("H2", "a bleed three times faster leaves refill less time: SBP 60 mmHg at 35 % lost (ATLS 70-90)"),
     (
-        "F1",
-        "infused crystalloid leaves the vessels for good (20 min time constant) instead of sharing itself with the \
-         interstitium and being excreted: 4 % is left 30 min later (Hahn: 15-20 %)",
+        "H2",
+        "a bleed three times faster leaves refill less time: SBP 60 mmHg at 35 % lost (ATLS 70-90), and at 45 % \
+         the starved heart is already slowing (84 /min, ATLS > 140)",
     ),
     (
         "F2",
-        "crystalloid leaves the vessels as fast after a bleed as without one (no slower elimination in hypovolaemia)",
+        "after a bleed the infused crystalloid's spread and excretion slow with the sympathetic drive, but the drive \
+         falls back as the infusion fills the vessels: 1.34 times the normovolaemic retention (Drobin & Hahn: >= 1.5)",
     ),
     (
         "O2",

@@ -42,7 +42,7 @@ fn validate_prints_every_check_and_writes_the_table_and_plots() {
     let last = printed.lines().last().unwrap_or_default();
     assert!(last.starts_with("validation passed=") && last.ends_with(&format!("total={}", checks.len())), "{last}");
     let md = std::fs::read_to_string(dir.join("validation.md")).expect("validation.md written");
-    assert!(md.contains("| R2 | pass |") && md.contains("| F1 | **fail** |") && md.contains(last), "{md}");
+    assert!(md.contains("| R2 | pass |") && md.contains("| F2 | **fail** |") && md.contains(last), "{md}");
     let mut expected: Vec<PathBuf> = ["hemorrhage", "oxygen", "co2", "drugs"]
         .iter()
         .map(|f| dir.join(format!("validation-{f}.png")))

@@ -130,7 +130,7 @@ fn the_untreated_hemorrhage_is_tachycardia_first_then_hypotension_not_collapse()
 
 /// The trajectory of the hemorrhage scenario under its good script, as computed natively.
 /// `tests/web.rs` checks that WebAssembly in a browser computes the very same hash.
-pub const HEMORRHAGE_GOOD_TRAJECTORY: &str = "ca6d9e253352e823d7a3c22e71d748526732451ef061c6a4b08f76359df0e95e";
+pub const HEMORRHAGE_GOOD_TRAJECTORY: &str = "49d54baea6abc44673ab40510f1eeb408c53d57d564275dcd553eb908a032d86";
 
 #[test]
 fn the_hemorrhage_trajectory_matches_the_golden_hash() {
