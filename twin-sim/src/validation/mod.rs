@@ -7,7 +7,7 @@
 //!
 //! Families: [`circulation`] (resting values, scaling, hemorrhage, fluids), [`gas`] (oxygen,
 //! CO2, the airway), [`drugs`] (propofol, the opioid, the Schnider data), [`monitor`]
-//! (NEWS2).
+//! (the lethal alarms on the waves the model makes, NEWS2).
 
 pub mod circulation;
 pub mod drugs;
@@ -24,12 +24,20 @@ pub enum Family {
     Oxygen,
     Co2,
     Drugs,
+    Alarms,
     News2,
 }
 
 impl Family {
-    pub const ALL: [Family; 6] =
-        [Family::Resting, Family::Hemorrhage, Family::Oxygen, Family::Co2, Family::Drugs, Family::News2];
+    pub const ALL: [Family; 7] = [
+        Family::Resting,
+        Family::Hemorrhage,
+        Family::Oxygen,
+        Family::Co2,
+        Family::Drugs,
+        Family::Alarms,
+        Family::News2,
+    ];
 
     pub fn name(self) -> &'static str {
         match self {
@@ -38,6 +46,7 @@ impl Family {
             Family::Oxygen => "oxygen",
             Family::Co2 => "carbon dioxide",
             Family::Drugs => "drugs",
+            Family::Alarms => "alarms on the model's waves",
             Family::News2 => "NEWS2",
         }
     }
@@ -50,6 +59,7 @@ impl Family {
             Family::Oxygen => "oxygen",
             Family::Co2 => "co2",
             Family::Drugs => "drugs",
+            Family::Alarms => "alarms",
             Family::News2 => "news2",
         }
     }

@@ -1,12 +1,56 @@
-//! NEWS2 against the RCP 2017 chart (N1, N2, N4) and the respiratory rate from a RESP
-//! waveform (N3). The chart's points are written here from the chart, apart from the
-//! scoring code they check.
+//! The lethal alarms on the waves the model makes in its arrest rhythms (A1-A4: the same
+//! rules that read a recording, reading the training monitor's waves), NEWS2 against the RCP
+//! 2017 chart (N1, N2, N4) and the respiratory rate from a RESP waveform (N3). The chart's
+//! points are written here from the chart, apart from the scoring code they check.
 
-use super::{Check, CheckError, Data, Family, Metric, Outcome};
-use crate::alarms::{Consciousness, News2Input, Spo2Scale, frames_from_waveforms, news2};
+use super::{Check, CheckError, Data, Family, Metric, Outcome, Trace};
+use crate::alarms::{
+    AlarmKind, Consciousness, News2Input, Priority, Spo2Scale, evaluate, frames_from_waveforms, news2,
+};
+use crate::case::{Stage, StageData};
+use crate::physiology::{HeartRhythm, Inputs, Model, step};
+use crate::waveforms::{ModelWaves, RATE_HZ};
 
 pub(super) fn checks() -> Vec<Check> {
     vec![
+        Check {
+            id: "A1",
+            family: Family::Alarms,
+            scenario: "the model in pulseless VT (180 /min, wide complexes), its waves read by the alarm rules",
+            reference: "VT / extreme tachycardia, high priority, within 10 s",
+            source: "IEC 60601-2-27; PhysioNet/CinC Challenge 2015",
+            run: |_| {
+                arrest_alarm(
+                    HeartRhythm::VentricularTachycardia,
+                    &[AlarmKind::VentricularTachycardia, AlarmKind::ExtremeTachycardia],
+                    10_000,
+                )
+            },
+        },
+        Check {
+            id: "A2",
+            family: Family::Alarms,
+            scenario: "the model in VF",
+            reference: "VF within 10 s, high priority",
+            source: "IEC 60601-2-27; PhysioNet/CinC Challenge 2015",
+            run: |_| arrest_alarm(HeartRhythm::VentricularFibrillation, &[AlarmKind::VentricularFibrillation], 10_000),
+        },
+        Check {
+            id: "A3",
+            family: Family::Alarms,
+            scenario: "the model in PEA (complexes, no output)",
+            reference: "a no-pulse or hypotension alarm fires (here within 15 s)",
+            source: "CLINICAL-VALIDATION A3",
+            run: |_| arrest_alarm(HeartRhythm::Pea, &[AlarmKind::NoPulse, AlarmKind::Hypotension], 15_000),
+        },
+        Check {
+            id: "A4",
+            family: Family::Alarms,
+            scenario: "the model in asystole",
+            reference: "asystole within 10 s, high priority",
+            source: "IEC 60601-2-27; PhysioNet/CinC Challenge 2015",
+            run: |_| arrest_alarm(HeartRhythm::Asystole, &[AlarmKind::Asystole], 10_000),
+        },
         Check {
             id: "N1",
             family: Family::News2,
@@ -165,4 +209,48 @@ fn n3(data: &Data) -> Result<Outcome, CheckError> {
         })
         .collect();
     Ok(Outcome::new(metrics))
+}
+
+/// The standard adult for 30 s, then in `rhythm` for 30 s, its waves read by the alarm
+/// rules: the first of `kinds` to sound, its priority, and how long after the onset.
+fn arrest_alarm(rhythm: HeartRhythm, kinds: &[AlarmKind], within_ms: u64) -> Result<Outcome, CheckError> {
+    const ONSET_MS: u64 = 30_000;
+    let mut m = Model::standard_adult()?;
+    let mut waves = ModelWaves::new();
+    let inputs = Inputs::default();
+    for i in 1..=120u64 {
+        if i * 500 == ONSET_MS {
+            m.set_rhythm(rhythm);
+        }
+        let o = step(&mut m, &inputs, 0.5)?;
+        waves.extend_to(i as f64 * 0.5, &o, false);
+    }
+    let mut stage = StageData::new(Stage::Surgery);
+    stage.waveforms = waves.waves().to_vec();
+    let report = evaluate(&stage);
+    let ecg = &waves.waves()[0];
+    let points = (0..ecg.samples.len())
+        .step_by(2)
+        .filter_map(|i| ecg.physical(i).map(|v| (i as f64 / RATE_HZ / 60.0, v)))
+        .collect();
+    let trace = Trace { label: format!("ECG II, {} from 0.5 min", rhythm.name()), unit: "mV", points };
+    let first = report.alarms.iter().filter(|a| kinds.contains(&a.kind)).min_by_key(|a| a.fired_ms);
+    let names: Vec<&str> = kinds.iter().map(|k| k.name()).collect();
+    let metrics = match first {
+        Some(a) => vec![
+            Metric::new(
+                format!("{} sounds after", a.kind.name()),
+                (a.fired_ms.saturating_sub(ONSET_MS)) as f64 / 1000.0,
+                0.0,
+                within_ms as f64 / 1000.0,
+                "s",
+            ),
+            Metric::new("high priority", f64::from(u8::from(a.priority == Priority::High)), 1.0, 1.0, ""),
+        ],
+        None => vec![Metric::missing(format!("{} alarm", names.join(" or ")), "no such alarm sounded")],
+    };
+    let before = report.alarms.iter().filter(|a| a.fired_ms < ONSET_MS && a.priority == Priority::High).count();
+    let mut metrics = metrics;
+    metrics.push(Metric::at_most("high-priority alarms before the onset", before as f64, 0.0, ""));
+    Ok(Outcome::new(metrics).with_traces(vec![trace]))
 }
