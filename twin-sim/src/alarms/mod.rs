@@ -14,7 +14,7 @@ mod model;
 mod news2;
 mod signals;
 
-pub use model::{MODEL_FRAME_MS, ModelFrames};
+pub use model::{MODEL_FRAME_MS, ModelFrames, Vitals};
 pub use news2::{Consciousness, News2, News2Input, News2Parameter, News2Risk, Spo2Scale, news2, news2_series};
 pub use signals::{
     ASYSTOLE_MS, DAMPED_PULSE_PRESSURE, FLAT_PULSE_PRESSURE, Frame, Rhythm, WAVEFORM_STEP_MS, WIDE_QRS_MS, frames,

@@ -4,8 +4,59 @@
 //! pulse show: VF has no complexes and no pulse, pulseless VT fast wide complexes, PEA
 //! complexes without a pulse, asystole nothing; a pulse oximeter loses the pulse in low flow.
 
+use super::news2::{Consciousness, News2, News2Input, news2};
 use super::signals::{Frame, Rhythm};
-use crate::physiology::{HeartRhythm, Outputs};
+use crate::physiology::{HeartRhythm, Inputs, Outputs};
+
+/// The vital signs a monitor's numerics show, wherever they come from (a recording's frame
+/// or the live model), and what NEWS2 needs besides.
+#[derive(Debug, Clone, Copy, PartialEq, Default)]
+pub struct Vitals {
+    pub hr: Option<f64>,
+    pub spo2: Option<f64>,
+    pub systolic: Option<f64>,
+    pub diastolic: Option<f64>,
+    pub mean: Option<f64>,
+    pub resp_rate: Option<f64>,
+    /// Whether the patient breathes added oxygen (known for the model: its FiO2).
+    pub on_oxygen: Option<bool>,
+    /// ACVPU (known for the model: from its BIS, under 80 not alert).
+    pub consciousness: Option<Consciousness>,
+}
+
+impl Vitals {
+    /// The model as its monitor reads it: no heart rate without complexes on the ECG, no
+    /// SpO2 when the oximeter finds no pulse; oxygen from the FiO2, consciousness from BIS.
+    pub fn from_model(o: &Outputs, inputs: &Inputs) -> Vitals {
+        let complexes = !matches!(o.rhythm, HeartRhythm::VentricularFibrillation | HeartRhythm::Asystole);
+        Vitals {
+            hr: complexes.then_some(o.hr_per_min),
+            spo2: o.oximeter_reads().then_some(o.spo2_percent),
+            systolic: Some(o.sbp_mmhg),
+            diastolic: Some(o.dbp_mmhg),
+            mean: Some(o.map_mmhg),
+            resp_rate: Some(o.rr_per_min),
+            on_oxygen: Some(inputs.fio2 > 0.21 + 1e-9),
+            consciousness: Some(if o.bis >= 80.0 { Consciousness::Alert } else { Consciousness::NotAlert }),
+        }
+    }
+
+    /// NEWS2 from these vitals, when anything it scores is measured.
+    pub fn news2(&self) -> Option<News2> {
+        let v = self;
+        (v.hr.is_some() || v.spo2.is_some() || v.systolic.is_some() || v.resp_rate.is_some()).then(|| {
+            news2(&News2Input {
+                resp_rate: v.resp_rate,
+                spo2: v.spo2,
+                systolic: v.systolic,
+                pulse: v.hr,
+                on_oxygen: v.on_oxygen,
+                consciousness: v.consciousness,
+                ..News2Input::default()
+            })
+        })
+    }
+}
 
 /// The spacing of the frames the alarm rules read, ms of scenario time.
 pub const MODEL_FRAME_MS: u64 = 1000;

@@ -22,7 +22,7 @@ pub mod web;
 #[cfg(all(feature = "web", target_arch = "wasm32"))]
 pub mod web_training;
 
-pub use monitor::{Monitor, MonitorPlugin, Numeric, Readings, Trace, Verification};
-pub use sync::{LoadedCase, Playback, SimSyncPlugin, SyncSystems, Vitals, check_case, open_case};
+pub use monitor::{Monitor, MonitorPlugin, Numeric, Trace, Verification, numerics};
+pub use sync::{LoadedCase, Playback, SimSyncPlugin, StreamsNow, SyncSystems, check_case, open_case};
 pub use timeline::{Marker, StageSpan, Timeline, TimelineCommand, TimelinePlugin};
 pub use training::{Feedback, Training, TrainingAction, TrainingPlugin, TrainingResult, open_scenario};

@@ -4,12 +4,12 @@
 //! are computed once when a case opens (`MonitorData`); each frame only looks them up.
 
 use bevy::prelude::*;
-use twin_sim::alarms::{AlarmKind, AlarmReport, Consciousness, Frame, News2, News2Input, evaluate, frames, news2};
+use twin_sim::alarms::{AlarmKind, AlarmReport, Frame, News2, Vitals, evaluate, frames};
 use twin_sim::case::Stage;
 use twin_sim::replay::{MinMax, decimate};
 use twin_sim::verify::CaseVerification;
 
-use crate::sync::{LoadedCase, Playback, SyncSystems, Vitals};
+use crate::sync::{LoadedCase, Playback, StreamsNow, SyncSystems};
 use crate::timeline::Timeline;
 
 /// Seconds of waveform the monitor shows.
@@ -63,63 +63,34 @@ pub struct Trace {
     pub verified: Option<bool>,
 }
 
-/// The vital signs the monitor's numerics show, wherever they come from (a recorded case
-/// or the physiology model of a training scenario).
-#[derive(Debug, Clone, Copy, PartialEq, Default)]
-pub struct Readings {
-    pub hr: Option<f64>,
-    pub spo2: Option<f64>,
-    pub systolic: Option<f64>,
-    pub diastolic: Option<f64>,
-    pub mean: Option<f64>,
-    pub resp_rate: Option<f64>,
-    /// Whether the patient breathes added oxygen (known in training: the FiO2).
-    pub on_oxygen: Option<bool>,
-    /// ACVPU (known in training: from the BIS).
-    pub consciousness: Option<Consciousness>,
-}
-
-impl Readings {
-    /// The monitor's numerics in their fixed order (each marked when one of the `active`
-    /// alarms concerns it), and NEWS2 when anything it scores is measured.
-    pub fn numerics(&self, active: &[AlarmKind]) -> (Vec<Numeric>, Option<News2>) {
-        use AlarmKind as K;
-        let alarming = |k: &[AlarmKind]| active.iter().any(|a| k.contains(a));
-        let Readings { hr, spo2, systolic, diastolic, mean, resp_rate, on_oxygen, consciousness } = *self;
-        let numerics = vec![
-            Numeric {
-                label: "HR",
-                value: hr,
-                unit: "/min",
-                alarming: alarming(&[
-                    K::Asystole,
-                    K::VentricularFibrillation,
-                    K::VentricularTachycardia,
-                    K::ExtremeBradycardia,
-                    K::ExtremeTachycardia,
-                    K::Bradycardia,
-                    K::Tachycardia,
-                ]),
-            },
-            Numeric { label: "SpO2", value: spo2, unit: "%", alarming: alarming(&[K::Desaturation]) },
-            Numeric { label: "ABP sys", value: systolic, unit: "mmHg", alarming: alarming(&[K::Hypotension]) },
-            Numeric { label: "ABP dia", value: diastolic, unit: "mmHg", alarming: false },
-            Numeric { label: "MAP", value: mean, unit: "mmHg", alarming: alarming(&[K::Hypotension, K::NoPulse]) },
-            Numeric { label: "RR", value: resp_rate, unit: "/min", alarming: alarming(&[K::Apnoea]) },
-        ];
-        let score = (hr.is_some() || spo2.is_some() || systolic.is_some() || resp_rate.is_some()).then(|| {
-            news2(&News2Input {
-                resp_rate,
-                spo2,
-                systolic,
-                pulse: hr,
-                on_oxygen,
-                consciousness,
-                ..News2Input::default()
-            })
-        });
-        (numerics, score)
-    }
+/// The monitor's numerics for `vitals` in their fixed order (each marked when one of the
+/// `active` alarms concerns it), and NEWS2 when anything it scores is measured.
+pub fn numerics(vitals: &Vitals, active: &[AlarmKind]) -> (Vec<Numeric>, Option<News2>) {
+    use AlarmKind as K;
+    let alarming = |k: &[AlarmKind]| active.iter().any(|a| k.contains(a));
+    let Vitals { hr, spo2, systolic, diastolic, mean, resp_rate, .. } = *vitals;
+    let numerics = vec![
+        Numeric {
+            label: "HR",
+            value: hr,
+            unit: "/min",
+            alarming: alarming(&[
+                K::Asystole,
+                K::VentricularFibrillation,
+                K::VentricularTachycardia,
+                K::ExtremeBradycardia,
+                K::ExtremeTachycardia,
+                K::Bradycardia,
+                K::Tachycardia,
+            ]),
+        },
+        Numeric { label: "SpO2", value: spo2, unit: "%", alarming: alarming(&[K::Desaturation]) },
+        Numeric { label: "ABP sys", value: systolic, unit: "mmHg", alarming: alarming(&[K::Hypotension]) },
+        Numeric { label: "ABP dia", value: diastolic, unit: "mmHg", alarming: false },
+        Numeric { label: "MAP", value: mean, unit: "mmHg", alarming: alarming(&[K::Hypotension, K::NoPulse]) },
+        Numeric { label: "RR", value: resp_rate, unit: "/min", alarming: alarming(&[K::Apnoea]) },
+    ];
+    (numerics, vitals.news2())
 }
 
 /// What the monitor shows at the playhead.
@@ -170,7 +141,7 @@ fn update_monitor(
     playback: Option<Res<Playback>>,
     data: Res<MonitorData>,
     verification: Res<Verification>,
-    vitals: Res<Vitals>,
+    vitals: Res<StreamsNow>,
     mut monitor: ResMut<Monitor>,
 ) {
     let (Some(case), Some(timeline), Some(playback)) = (case, timeline, playback) else { return };
@@ -182,7 +153,7 @@ fn update_monitor(
     let kinds: Vec<AlarmKind> = active.iter().map(|a| a.kind).collect();
     // A track recorded by the monitor itself wins over a value derived from waveforms.
     let track = |names: &[&str]| names.iter().find_map(|n| vitals.track(n)).map(f64::from);
-    let readings = Readings {
+    let readings = Vitals {
         hr: track(&["HR"]).or(frame.hr).or(frame.pulse_rate),
         spo2: track(&["SpO2", "SPO2"]).or(frame.spo2),
         systolic: track(&["ABPSys", "NBPSys"]).or(frame.systolic),
@@ -192,7 +163,7 @@ fn update_monitor(
         on_oxygen: None,
         consciousness: None,
     };
-    let (numerics, score) = readings.numerics(&kinds);
+    let (numerics, score) = numerics(&readings, &kinds);
 
     let checks = verification.0.as_ref();
     let start_us = local_us.saturating_sub(WAVE_WINDOW_US);

@@ -22,12 +22,12 @@ pub struct Playback {
 
 /// Every stream at the clock's time: the stage it falls in and that stage's snapshot.
 #[derive(Resource, Debug, Clone, PartialEq, Default)]
-pub struct Vitals {
+pub struct StreamsNow {
     pub stage: Option<Stage>,
     pub snapshot: Option<Snapshot>,
 }
 
-impl Vitals {
+impl StreamsNow {
     /// The latest value of a numeric track (for example `HR`), if the stage has one.
     pub fn track(&self, name: &str) -> Option<f32> {
         let s = self.snapshot.as_ref()?;
@@ -63,7 +63,7 @@ pub fn open_case(world: &mut World, case: Case) {
     world.insert_resource(MonitorData::for_case(&case));
     world.insert_resource(Verification(None));
     world.insert_resource(LoadedCase(case));
-    world.insert_resource(Vitals::default());
+    world.insert_resource(StreamsNow::default());
 }
 
 /// Checks the open case's segments against the hashes anchored on the ledger.
@@ -79,7 +79,7 @@ pub struct SimSyncPlugin;
 
 impl Plugin for SimSyncPlugin {
     fn build(&self, app: &mut App) {
-        app.init_resource::<Vitals>()
+        app.init_resource::<StreamsNow>()
             .configure_sets(
                 Update,
                 (SyncSystems::Commands, SyncSystems::Advance, SyncSystems::Sample, SyncSystems::Follow).chain(),
@@ -101,12 +101,12 @@ pub fn sample_streams(
     case: Option<Res<LoadedCase>>,
     timeline: Option<Res<Timeline>>,
     playback: Option<Res<Playback>>,
-    mut vitals: ResMut<Vitals>,
+    mut vitals: ResMut<StreamsNow>,
 ) {
     let (Some(case), Some(timeline), Some(playback)) = (case, timeline, playback) else { return };
     let Some((stage, local_us)) = timeline.locate(playback.clock.position_us()) else { return };
     let fresh = case.0.stage(stage).map(|data| snapshot(data, local_us));
     if vitals.stage != Some(stage) || vitals.snapshot != fresh {
-        *vitals = Vitals { stage: Some(stage), snapshot: fresh };
+        *vitals = StreamsNow { stage: Some(stage), snapshot: fresh };
     }
 }

@@ -13,17 +13,17 @@
 //! `twin_sim::scenario::run` with the same actions at the same times.
 
 use bevy::prelude::*;
-use twin_sim::alarms::{AlarmKind, Consciousness, ModelFrames, alarms_from_frames};
+use twin_sim::alarms::{AlarmKind, ModelFrames, Vitals, alarms_from_frames};
 use twin_sim::case::{EventKind, Stage};
-use twin_sim::physiology::{Inputs, Outputs};
+
 use twin_sim::replay::{Clock, decimate};
 use twin_sim::scenario::{Change, Kind, RunReport, Scenario, ScenarioError, Session, clock};
 use twin_sim::waveforms::ModelWaves;
 
 use crate::monitor::{
-    Monitor, MonitorData, MonitorPlugin, Numeric, Readings, Trace, Verification, WAVE_COLUMNS, WAVE_WINDOW_US,
+    Monitor, MonitorData, MonitorPlugin, Numeric, Trace, Verification, WAVE_COLUMNS, WAVE_WINDOW_US, numerics,
 };
-use crate::sync::{LoadedCase, Playback, SimSyncPlugin, SyncSystems, Vitals};
+use crate::sync::{LoadedCase, Playback, SimSyncPlugin, StreamsNow, SyncSystems};
 use crate::timeline::{Marker, Timeline, TimelinePlugin};
 
 /// What a student does: the kind of action, its value (in the kind's unit) and, for a
@@ -166,7 +166,7 @@ impl Training {
         let o = self.session.outputs();
         let alarms = self.alarms();
         let kinds: Vec<AlarmKind> = alarms.iter().map(|(k, _)| *k).collect();
-        let (mut numerics, news2) = readings(&o, self.session.inputs()).numerics(&kinds);
+        let (mut numerics, news2) = numerics(&Vitals::from_model(&o, self.session.inputs()), &kinds);
         numerics.push(Numeric { label: "EtCO2", value: Some(o.etco2_mmhg), unit: "mmHg", alarming: false });
         numerics.push(Numeric { label: "BIS", value: Some(o.bis), unit: "", alarming: false });
         Monitor {
@@ -231,21 +231,6 @@ fn ms(seconds: f64) -> u64 {
     (seconds * 1000.0).round() as u64
 }
 
-/// The monitor's readings from the model, with what NEWS2 needs that a ward measures by
-/// hand: oxygen from the FiO2, consciousness from the BIS (under 80 is not alert).
-fn readings(o: &Outputs, inputs: &Inputs) -> Readings {
-    Readings {
-        on_oxygen: Some(inputs.fio2 > 0.21 + 1e-9),
-        consciousness: Some(if o.bis >= 80.0 { Consciousness::Alert } else { Consciousness::NotAlert }),
-        hr: Some(o.hr_per_min),
-        spo2: Some(o.spo2_percent),
-        systolic: Some(o.sbp_mmhg),
-        diastolic: Some(o.dbp_mmhg),
-        mean: Some(o.map_mmhg),
-        resp_rate: Some(o.rr_per_min),
-    }
-}
-
 fn marker(c: &Change, label: String) -> Marker {
     let kind = match c.kind {
         Kind::PropofolBolus
@@ -288,7 +273,7 @@ pub fn open_scenario(world: &mut World, scenario: &Scenario) -> Result<(), Scena
     world.insert_resource(Timeline::for_scenario(duration_us));
     world.insert_resource(MonitorData::default());
     world.insert_resource(Verification(None));
-    world.insert_resource(Vitals { stage: Some(Stage::Surgery), snapshot: None });
+    world.insert_resource(StreamsNow { stage: Some(Stage::Surgery), snapshot: None });
     world.insert_resource(training.monitor());
     world.insert_resource(training);
     Ok(())

@@ -8,8 +8,8 @@ use bevy::time::TimeUpdateStrategy;
 use twin_sim::case::{Case, Event, EventKind, Stage, StageData, Track};
 use twin_sim::replay::snapshot;
 use twin_viewer::{
-    Monitor, MonitorPlugin, Playback, SimSyncPlugin, Timeline, TimelineCommand, TimelinePlugin, Verification, Vitals,
-    check_case, open_case,
+    Monitor, MonitorPlugin, Playback, SimSyncPlugin, StreamsNow, Timeline, TimelineCommand, TimelinePlugin,
+    Verification, check_case, open_case,
 };
 
 const FRAME: Duration = Duration::from_millis(100);
@@ -113,11 +113,11 @@ fn playing_advances_the_clock_by_frame_time_times_speed() {
 fn values_follow_the_clock_across_stages() {
     let mut app = app();
     send(&mut app, TimelineCommand::Seek(20_500_000));
-    let v = app.world().resource::<Vitals>();
+    let v = app.world().resource::<StreamsNow>();
     assert_eq!((v.stage, v.track("HR")), (Some(Stage::PreHospital), Some(100.0)));
     // Into surgery: 59 s on the axis is surgery's 0 s.
     send(&mut app, TimelineCommand::Seek(59_000_000 + 42_000_000));
-    let v = app.world().resource::<Vitals>().clone();
+    let v = app.world().resource::<StreamsNow>().clone();
     assert_eq!((v.stage, v.track("HR")), (Some(Stage::Surgery), Some(142.0)));
     let c = case();
     let surgery = c.stage(Stage::Surgery).unwrap();
@@ -130,7 +130,7 @@ fn markers_drags_and_zoom_move_the_playhead_and_the_view() {
     let mut app = app();
     send(&mut app, TimelineCommand::JumpToMarker(2));
     assert_eq!(position(&app), 69_000_000);
-    assert_eq!(app.world().resource::<Vitals>().stage, Some(Stage::Surgery));
+    assert_eq!(app.world().resource::<StreamsNow>().stage, Some(Stage::Surgery));
     send(&mut app, TimelineCommand::NextMarker);
     assert_eq!(position(&app), 149_000_000);
     send(&mut app, TimelineCommand::NextMarker);
@@ -167,7 +167,7 @@ fn a_stage_is_shown_whole_with_the_playhead_at_its_start() {
     send(&mut app, TimelineCommand::ShowStage(Stage::Surgery));
     assert_eq!(position(&app), 59_000_000);
     assert_eq!(app.world().resource::<Timeline>().view(), (59_000_000, 178_000_000));
-    assert_eq!(app.world().resource::<Vitals>().stage, Some(Stage::Surgery));
+    assert_eq!(app.world().resource::<StreamsNow>().stage, Some(Stage::Surgery));
     send(&mut app, TimelineCommand::ShowStage(Stage::PreHospital));
     assert_eq!((position(&app), app.world().resource::<Timeline>().view()), (0, (0, 59_000_000)));
     send(&mut app, TimelineCommand::ShowStage(Stage::Diagnosis));

@@ -9,7 +9,7 @@ use bevy::prelude::*;
 use twin_sim::case::{EventKind, Stage};
 
 use crate::monitor::Monitor;
-use crate::sync::{LoadedCase, Playback, Vitals};
+use crate::sync::{LoadedCase, Playback, StreamsNow};
 use crate::timeline::Timeline;
 
 #[derive(Component)]
@@ -151,7 +151,7 @@ fn setup(mut commands: Commands, mut meshes: ResMut<Assets<Mesh>>, mut materials
 fn beat_and_breathe(
     playback: Option<Res<Playback>>,
     monitor: Res<Monitor>,
-    vitals: Res<Vitals>,
+    vitals: Res<StreamsNow>,
     mut heart: Query<&mut Transform, (With<Heart>, Without<Chest>)>,
     mut chest: Query<&mut Transform, (With<Chest>, Without<Heart>)>,
 ) {
@@ -217,7 +217,7 @@ fn bleed(
     }
 }
 
-fn stage_props(vitals: Res<Vitals>, mut props: Query<(&StageProp, &mut Visibility)>) {
+fn stage_props(vitals: Res<StreamsNow>, mut props: Query<(&StageProp, &mut Visibility)>) {
     if !vitals.is_changed() {
         return;
     }
