@@ -315,21 +315,23 @@ impl Lead {
         if x.len() < 150 {
             return false;
         }
-        let (lo, hi) = percentile_range(&x);
-        if hi - lo < 0.1 {
-            return false;
-        }
-        let mean = x.iter().sum::<f64>() / x.len() as f64;
-        let x: Vec<f64> = x.iter().map(|v| v - mean).collect();
-        let rms = (x.iter().map(|v| v * v).sum::<f64>() / x.len() as f64).sqrt();
-        let mean_abs = x.iter().map(|v| v.abs()).sum::<f64>() / x.len() as f64;
-        // A sine's mean excursion is 0.9 of its RMS; spiky complexes are far below that.
-        if rms <= 0.0 || mean_abs / rms < 0.6 {
-            return false;
-        }
-        let (lag, peak) = autocorrelation_peak(&x, 50.0, 0.08, 0.35);
-        let interior = lag > 0.1 && lag < 0.33;
-        interior && lag <= 0.25 && peak >= 0.4
+        // The whole window fibrillates, and each quarter of it on its own, so a burst shorter
+        // than the window with complexes beside it does not count: a swing of at least
+        // 0.1 mV, sine-like (a sine's mean excursion is 0.9 of its RMS; spiky complexes are
+        // far below that), repeating every 1/9 to 1/4 s (240-540 a minute, not at the edge).
+        let fibrillatory = |part: &[f64]| {
+            let (lo, hi) = percentile_range(part);
+            let mean = part.iter().sum::<f64>() / part.len() as f64;
+            let centred: Vec<f64> = part.iter().map(|v| v - mean).collect();
+            let rms = (centred.iter().map(|v| v * v).sum::<f64>() / centred.len() as f64).sqrt();
+            let mean_abs = centred.iter().map(|v| v.abs()).sum::<f64>() / centred.len() as f64;
+            if hi - lo < 0.1 || rms <= 0.0 || mean_abs / rms < 0.6 {
+                return false;
+            }
+            let (lag, peak) = autocorrelation_peak(&centred, 50.0, 0.08, 0.35);
+            lag > 0.1 && lag <= 0.25 && peak >= 0.4
+        };
+        fibrillatory(&x) && x.chunks(x.len().div_ceil(4)).all(fibrillatory)
     }
 }
 

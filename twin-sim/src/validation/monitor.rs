@@ -1,14 +1,16 @@
-//! The lethal alarms on the waves the model makes in its arrest rhythms (A1-A4: the same
-//! rules that read a recording, reading the training monitor's waves), NEWS2 against the RCP
+//! The alarms on the waves the model makes (A1-A4 in its arrest rhythms; A5, A7 and A8 on
+//! waves drawn with a chosen rhythm and rate: the same rules that read a recording, reading
+//! the training monitor's waves), NEWS2 against the RCP
 //! 2017 chart (N1, N2, N4) and the respiratory rate from a RESP waveform (N3). The chart's
 //! points are written here from the chart, apart from the scoring code they check.
 
 use super::{Check, CheckError, Data, Family, Metric, Outcome, Trace};
 use crate::alarms::{
-    AlarmKind, Consciousness, News2Input, Priority, Spo2Scale, evaluate, frames_from_waveforms, news2,
+    AlarmKind, AlarmLimits, AlarmReport, Consciousness, News2Input, Priority, Spo2Scale, evaluate, evaluate_with,
+    frames_from_waveforms, news2,
 };
 use crate::case::{Stage, StageData};
-use crate::physiology::{HeartRhythm, Inputs, Model, step};
+use crate::physiology::{HeartRhythm, Inputs, Model, Outputs, step};
 use crate::waveforms::{ModelWaves, RATE_HZ};
 
 pub(super) fn checks() -> Vec<Check> {
@@ -50,6 +52,31 @@ pub(super) fn checks() -> Vec<Check> {
             reference: "asystole within 10 s, high priority",
             source: "IEC 60601-2-27; PhysioNet/CinC Challenge 2015",
             run: |_| arrest_alarm(HeartRhythm::Asystole, &[AlarmKind::Asystole], 10_000),
+        },
+        Check {
+            id: "A5",
+            family: Family::Alarms,
+            scenario: "the model's waves with the rate changed from 80 to 120 and from 80 to 40 /min (limits 50-100)",
+            reference: "the new rate shown within 11 s; the alarm within 10 s",
+            source: "IEC 60601-2-27 201.7.9.2.9.101",
+            run: a5,
+        },
+        Check {
+            id: "A7",
+            family: Family::Alarms,
+            scenario: "the ECG lead comes off and the SpO2 probe off",
+            reference: "technical alarms, shown as such (low priority, not latched), and no asystole",
+            source: "IEC 60601-1-8; CLINICAL-VALIDATION A7",
+            run: a7,
+        },
+        Check {
+            id: "A8",
+            family: Family::Alarms,
+            scenario: "the Challenge 2015 definitions at their edges, on the model's waves",
+            reference: "asystole: no QRS >= 4 s; extreme brady < 40 for 5 beats; extreme tachy > 140 for 17 beats; \
+                        VT >= 5 ventricular beats > 100; VF >= 4 s",
+            source: "PhysioNet/CinC Challenge 2015",
+            run: a8,
         },
         Check {
             id: "N1",
@@ -253,4 +280,131 @@ fn arrest_alarm(rhythm: HeartRhythm, kinds: &[AlarmKind], within_ms: u64) -> Res
     let mut metrics = metrics;
     metrics.push(Metric::at_most("high-priority alarms before the onset", before as f64, 0.0, ""));
     Ok(Outcome::new(metrics).with_traces(vec![trace]))
+}
+
+/// A stage whose waves the model's wave maker draws from the resting adult's outputs with
+/// the rhythm and rate of each stretch (`until_s`, rhythm, rate /min).
+fn drawn(stretches: &[(f64, HeartRhythm, f64)]) -> Result<StageData, CheckError> {
+    let rest = Model::standard_adult()?.outputs(&Inputs::default());
+    let mut waves = ModelWaves::new();
+    for &(until_s, rhythm, rate) in stretches {
+        let pumps = rhythm.pumps();
+        let o = Outputs {
+            rhythm,
+            hr_per_min: rate,
+            sbp_mmhg: if pumps { rest.sbp_mmhg } else { 15.0 },
+            dbp_mmhg: if pumps { rest.dbp_mmhg } else { 15.0 },
+            map_mmhg: if pumps { rest.map_mmhg } else { 15.0 },
+            ..rest
+        };
+        waves.extend_to(until_s, &o, false);
+    }
+    let mut stage = StageData::new(Stage::Surgery);
+    stage.waveforms = waves.waves().to_vec();
+    Ok(stage)
+}
+
+fn fired(report: &AlarmReport, kind: AlarmKind) -> bool {
+    report.alarms.iter().any(|a| a.kind == kind)
+}
+
+fn a5(_: &Data) -> Result<Outcome, CheckError> {
+    let limits = AlarmLimits { hr_low: 50.0, hr_high: 100.0, ..AlarmLimits::default() };
+    let mut metrics = Vec::new();
+    for (to, kind) in [(120.0, AlarmKind::Tachycardia), (40.0, AlarmKind::Bradycardia)] {
+        let s = drawn(&[(30.0, HeartRhythm::Sinus, 80.0), (70.0, HeartRhythm::Sinus, to)])?;
+        let report = evaluate_with(&s, &limits);
+        metrics.push(match report.alarms.iter().find(|a| a.kind == kind) {
+            Some(a) => Metric::new(
+                format!("{} alarm after the change to {to:.0}", kind.name()),
+                a.fired_ms.saturating_sub(30_000) as f64 / 1000.0,
+                0.0,
+                10.0,
+                "s",
+            ),
+            None => Metric::missing(format!("{} alarm at {to:.0}", kind.name()), "it did not sound"),
+        });
+        let shown = frames_from_waveforms(&s)
+            .iter()
+            .find(|f| f.t_ms >= 30_000 && f.hr.is_some_and(|hr| (hr - to).abs() <= 0.05 * to))
+            .map(|f| (f.t_ms + f.span_ms) as f64 / 1000.0 - 30.0);
+        metrics.push(shown.map_or(Metric::missing(format!("{to:.0} /min shown"), "never shown"), |t| {
+            Metric::new(format!("{to:.0} /min shown after"), t, 0.0, 11.0, "s")
+        }));
+    }
+    Ok(Outcome::new(metrics))
+}
+
+fn a7(_: &Data) -> Result<Outcome, CheckError> {
+    let mut s = drawn(&[(50.0, HeartRhythm::Sinus, 75.0)])?;
+    let off = (20.0 * RATE_HZ) as usize;
+    for w in &mut s.waveforms {
+        match w.name.as_str() {
+            "II" => w.samples[off..].iter_mut().for_each(|v| *v = 0),
+            "PLETH" => w.samples[off..].iter_mut().for_each(|v| *v = crate::case::GAP),
+            _ => {}
+        }
+    }
+    let report = evaluate(&s);
+    let technical = |kind: AlarmKind| {
+        report
+            .alarms
+            .iter()
+            .find(|a| a.kind == kind)
+            .map_or(0.0, |a| f64::from(u8::from(a.kind.technical() && a.priority == Priority::Low && !a.latched)))
+    };
+    Ok(Outcome::new(vec![
+        Metric::new("lead off: a technical alarm", technical(AlarmKind::EcgLeadOff), 1.0, 1.0, ""),
+        Metric::new("probe off: a technical alarm", technical(AlarmKind::Spo2ProbeOff), 1.0, 1.0, ""),
+        Metric::new(
+            "asystole raised for a lead off",
+            f64::from(u8::from(fired(&report, AlarmKind::Asystole))),
+            0.0,
+            0.0,
+            "",
+        ),
+    ]))
+}
+
+fn a8(_: &Data) -> Result<Outcome, CheckError> {
+    use HeartRhythm::{Asystole, Sinus, VentricularFibrillation as Vf, VentricularTachycardia as Vt};
+    let yes = |stretches: &[(f64, HeartRhythm, f64)], kind: AlarmKind| -> Result<f64, CheckError> {
+        Ok(f64::from(u8::from(fired(&evaluate(&drawn(stretches)?), kind))))
+    };
+    let around = |rhythm: HeartRhythm, rate: f64, seconds: f64| {
+        [(20.0, Sinus, 75.0), (20.0 + seconds, rhythm, rate), (40.0, Sinus, 75.0)]
+    };
+    let edge = |name: &str, fires: f64, quiet: f64| {
+        vec![
+            Metric::new(format!("{name}: fires"), fires, 1.0, 1.0, ""),
+            Metric::new(format!("{name}: short of it, quiet"), quiet, 0.0, 0.0, ""),
+        ]
+    };
+    let mut metrics = Vec::new();
+    metrics.extend(edge(
+        "asystole 4.6 s / 3.2 s",
+        yes(&around(Asystole, 0.0, 4.6), AlarmKind::Asystole)?,
+        yes(&around(Asystole, 0.0, 3.2), AlarmKind::Asystole)?,
+    ));
+    metrics.extend(edge(
+        "36 / 44 /min",
+        yes(&[(20.0, Sinus, 75.0), (50.0, Sinus, 36.0)], AlarmKind::ExtremeBradycardia)?,
+        yes(&[(20.0, Sinus, 75.0), (50.0, Sinus, 44.0)], AlarmKind::ExtremeBradycardia)?,
+    ));
+    metrics.extend(edge(
+        "150 /min for 25 / 12 beats",
+        yes(&around(Sinus, 150.0, 10.0), AlarmKind::ExtremeTachycardia)?,
+        yes(&around(Sinus, 150.0, 5.0), AlarmKind::ExtremeTachycardia)?,
+    ));
+    metrics.extend(edge(
+        "VT for 9 / 3 beats",
+        yes(&around(Vt, 180.0, 3.0), AlarmKind::VentricularTachycardia)?,
+        yes(&around(Vt, 180.0, 1.0), AlarmKind::VentricularTachycardia)?,
+    ));
+    metrics.extend(edge(
+        "VF for 6 / 2 s",
+        yes(&around(Vf, 0.0, 6.0), AlarmKind::VentricularFibrillation)?,
+        yes(&around(Vf, 0.0, 2.0), AlarmKind::VentricularFibrillation)?,
+    ));
+    Ok(Outcome::new(metrics))
 }
