@@ -80,6 +80,17 @@ fn ecg(beats: &[(f64, Shape)], mut extra: impl FnMut(f64) -> f64) -> Vec<f64> {
     x
 }
 
+/// Adds a wave of `amplitude` mV and width `sigma` s `after` s after each beat.
+fn add_after(x: &mut [f64], beats: &[(f64, Shape)], after: f64, amplitude: f64, sigma: f64) {
+    for &(t, _) in beats {
+        let centre = t + after;
+        let from = ((centre - 4.0 * sigma) * FS).max(0.0) as usize;
+        for (i, v) in x.iter_mut().enumerate().skip(from).take((8.0 * sigma * FS) as usize + 1) {
+            *v += amplitude * gauss(i as f64 / FS, centre, sigma);
+        }
+    }
+}
+
 fn check(name: &str, beats: &[(f64, Shape)], signal: &[f64]) {
     let reference: Vec<u64> = beats.iter().map(|(t, _)| (t * FS).round() as u64).collect();
     let detected: Vec<u64> =
@@ -97,15 +108,9 @@ fn tall_t_waves() {
     // Peaked T waves taller than the R (hyperkalaemia), at 100 /min: the T wave is narrow
     // enough to pass the QRS band.
     let b = beats(100.0, Shape { r: 0.8, t: 1.4, ..NORMAL }, None, &mut n);
-    let peaked: Vec<(f64, Shape)> = b.clone();
-    let mut x = ecg(&peaked, |_| 0.01 * n.next());
-    for &(t, _) in &peaked {
-        let centre = t + 0.25;
-        for (i, v) in x.iter_mut().enumerate().skip(((centre - 0.1) * FS) as usize).take((0.2 * FS) as usize) {
-            *v += 0.8 * gauss(i as f64 / FS, centre, 0.03);
-        }
-    }
-    check("peaked T waves at 100 /min", &peaked, &x);
+    let mut x = ecg(&b, |_| 0.01 * n.next());
+    add_after(&mut x, &b, 0.25, 0.8, 0.03);
+    check("peaked T waves at 100 /min", &b, &x);
 }
 
 #[test]
@@ -116,12 +121,7 @@ fn wide_complexes() {
     // A notched QRS (RSR', bundle branch block): two peaks 80 ms apart count as one beat.
     let b = beats(80.0, Shape { qrs_sigma: 0.012, ..NORMAL }, None, &mut n);
     let mut x = ecg(&b, |_| 0.01 * n.next());
-    for &(t, _) in &b {
-        let centre = t + 0.08;
-        for (i, v) in x.iter_mut().enumerate().skip(((centre - 0.05) * FS) as usize).take((0.1 * FS) as usize) {
-            *v += 0.9 * gauss(i as f64 / FS, centre, 0.012);
-        }
-    }
+    add_after(&mut x, &b, 0.08, 0.9, 0.012);
     check("notched complexes (RSR')", &b, &x);
 }
 
