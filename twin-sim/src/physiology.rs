@@ -7,7 +7,7 @@
 //! respiratory effects, remifentanil (Minto PK with effect site) deepening both, hemorrhage,
 //! crystalloid and blood infusion, and phenylephrine.
 //!
-//! Integration: classical RK4 at the caller's fixed step on a 19-element `nalgebra` state
+//! Integration: classical RK4 at the caller's fixed step on a 23-element `nalgebra` state
 //! vector; only `+ − × ÷ sqrt` and [`crate::detmath`] are used, so the same inputs give
 //! bit-identical trajectories on every IEEE-754 target (native and wasm32).
 //!
@@ -111,8 +111,9 @@
 //! propofol respiratory Ce50 3 µg/mL (Hill 3, the rate to zero: an induction dose stops
 //! breathing); remifentanil respiratory Ce50 2 ng/mL, combined with propofol's potency by a
 //! Greco term of weight 1 (synergy: a sedative dose of each together stops breathing; no
-//! circulatory effect of remifentanil is modelled); phenylephrine one-compartment kinetics (Vd 70 L, t½ 5 min) with
-//! EC50 5 ng/mL, +100 % maximal resistance and 10 % venoconstriction (unstressed volume);
+//! circulatory effect of remifentanil is modelled); phenylephrine one-compartment kinetics
+//! (Vd 70 L, t½ 5 min) with EC50 5 ng/mL, +100 % maximal resistance and 10 %
+//! venoconstriction (unstressed volume);
 //! the shock breathing gains (rate +220 % and alveolar ventilation +40 % at full
 //! sympathetic drive, set so the ATLS rates come out with PaCO2 near 30 mmHg in class III);
 //! the CO2 stores (9.6 L lungs and blood, 38 L tissues, a 6 mmHg venous-arterial gap);
@@ -120,7 +121,10 @@
 //! share of 0.43 of the interstitium's) and excreted from the plasma (80 min), both four
 //! times slower at full sympathetic drive, set so 1 L over 30 min leaves 50 % in the plasma
 //! at its end and 18 % half an hour later (Hahn RG, Volume kinetics for infusion fluids,
-//! Anesthesiology 2010;113:470–81: 50-60 % and 15-20 %).
+//! Anesthesiology 2010;113:470–81: 50-60 % and 15-20 %); and the heart's O2 debt above (its
+//! thresholds 0.4, 1, 1.6 and 0.6, the 30 % basal demand, the compressions' 10 % and the
+//! effect sizes of epinephrine, atropine and hypoxaemia), set so the behaviours described
+//! there come out.
 
 use nalgebra::SVector;
 
