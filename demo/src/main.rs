@@ -24,11 +24,6 @@ struct Args {
 
 fn main() -> anyhow::Result<()> {
     let args = Args::parse();
-    let key_path = args.data_dir.join("authority.key");
-    let text = std::fs::read_to_string(&key_path).with_context(|| format!("cannot read {}", key_path.display()))?;
-    let bytes = hex::decode(text.trim()).with_context(|| format!("{} does not hold a hex key", key_path.display()))?;
-    let key = k256::ecdsa::SigningKey::from_slice(&bytes)
-        .map_err(|_| anyhow::anyhow!("{} does not hold a valid secret key", key_path.display()))?;
     let rt = tokio::runtime::Builder::new_multi_thread().enable_all().build()?;
     rt.block_on(async {
         let started = Instant::now();
@@ -41,6 +36,14 @@ fn main() -> anyhow::Result<()> {
                 Err(e) => return Err(e),
             }
         };
+        // Read once the node answers: a node starting on a fresh folder writes the key first
+        // (`cargo xtask run` starts both at once).
+        let key_path = args.data_dir.join("authority.key");
+        let text = std::fs::read_to_string(&key_path).with_context(|| format!("cannot read {}", key_path.display()))?;
+        let bytes =
+            hex::decode(text.trim()).with_context(|| format!("{} does not hold a hex key", key_path.display()))?;
+        let key = k256::ecdsa::SigningKey::from_slice(&bytes)
+            .map_err(|_| anyhow::anyhow!("{} does not hold a valid secret key", key_path.display()))?;
         let n = demo::seed(&client, &key).await?;
         let ids = serde_json::to_string_pretty(&demo::identities())?;
         let out = args.data_dir.join("demo-identities.json");
