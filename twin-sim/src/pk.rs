@@ -84,14 +84,21 @@ pub struct PkParams {
     pub ke0: f64,
 }
 
+/// The covariates both models accept (age, weight, height in range) and the lean body mass
+/// they use, which must come out positive.
+fn checked_lean_body_mass(p: &Patient) -> Result<f64, PkError> {
+    check_range("age_years", p.age_years, 1.0, 120.0)?;
+    check_range("weight_kg", p.weight_kg, 10.0, 300.0)?;
+    check_range("height_cm", p.height_cm, 50.0, 250.0)?;
+    let lbm = lean_body_mass(p);
+    positive("lean body mass", lbm)?;
+    Ok(lbm)
+}
+
 impl PkParams {
     /// The Schnider 1998 model for this patient, with ke0 = 0.456 /min (Schnider 1999).
     pub fn schnider(p: &Patient) -> Result<Self, PkError> {
-        check_range("age_years", p.age_years, 1.0, 120.0)?;
-        check_range("weight_kg", p.weight_kg, 10.0, 300.0)?;
-        check_range("height_cm", p.height_cm, 50.0, 250.0)?;
-        let lbm = lean_body_mass(p);
-        positive("lean body mass", lbm)?;
+        let lbm = checked_lean_body_mass(p)?;
         let v1 = 4.27;
         let v2 = 18.9 - 0.391 * (p.age_years - 53.0);
         let v3 = 238.0;
@@ -106,11 +113,7 @@ impl PkParams {
 
     /// The Minto 1997 remifentanil model for this patient (amounts in µg, so ng/mL).
     pub fn minto(p: &Patient) -> Result<Self, PkError> {
-        check_range("age_years", p.age_years, 1.0, 120.0)?;
-        check_range("weight_kg", p.weight_kg, 10.0, 300.0)?;
-        check_range("height_cm", p.height_cm, 50.0, 250.0)?;
-        let lbm = lean_body_mass(p);
-        positive("lean body mass", lbm)?;
+        let lbm = checked_lean_body_mass(p)?;
         let age = p.age_years - 40.0;
         let v1 = 5.1 - 0.0201 * age + 0.072 * (lbm - 55.0);
         let v2 = 9.82 - 0.0811 * age + 0.108 * (lbm - 55.0);
