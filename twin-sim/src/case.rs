@@ -31,9 +31,6 @@ pub const ZERO_MEANS_MISSING: [&str; 7] = ["HR", "ABPSys", "ABPDias", "ABPMean",
 /// Failures to build a case or its hashes.
 #[derive(Debug, Clone, PartialEq, Error)]
 pub enum CaseError {
-    /// A waveform sample does not fit the 16-bit sample type of the case model.
-    #[error("signal {signal}: sample {index} ({value} adu) does not fit in 16 bits")]
-    SampleOutOfRange { signal: String, index: u64, value: i32 },
     /// A sampling rate that is not a positive finite number.
     #[error("signal {signal}: sampling rate {rate} Hz is not usable")]
     BadRate { signal: String, rate: f64 },
@@ -226,7 +223,7 @@ impl StageData {
                 return Err(CaseError::BadRate { signal: name, rate: signal.frequency });
             }
             if signal.frequency >= TRACK_MAX_HZ {
-                out.waveforms.push(waveform_from(signal)?);
+                out.waveforms.push(waveform_from(signal));
             } else {
                 out.tracks.push(track_from(signal));
             }
@@ -438,31 +435,51 @@ fn put_str(w: &mut Vec<u8>, s: &str) {
     w.extend_from_slice(s.as_bytes());
 }
 
-fn waveform_from(signal: &DecodedSignal) -> Result<Waveform, CaseError> {
-    let samples = signal
-        .samples
-        .iter()
-        .enumerate()
-        .map(|(i, &s)| {
-            if signal.is_invalid(s) {
-                Ok(GAP)
-            } else {
-                i16::try_from(s).ok().filter(|&v| v != GAP).ok_or_else(|| CaseError::SampleOutOfRange {
-                    signal: signal.spec.description.clone(),
-                    index: i as u64,
-                    value: s,
-                })
-            }
-        })
-        .collect::<Result<Vec<i16>, CaseError>>()?;
-    Ok(Waveform {
+/// A decoded signal as a case waveform. The case stores 16-bit samples: a signal whose samples
+/// do not fit (formats 24 and 32, format 8's integrated differences) is requantized around
+/// its baseline by the smallest power of two that makes it fit, its gain divided alike, so
+/// physical values keep their scale and lose only resolution below 1/32767 of the largest.
+fn waveform_from(signal: &DecodedSignal) -> Waveform {
+    let fits = |s: i32| signal.is_invalid(s) || i16::try_from(s).is_ok_and(|v| v != GAP);
+    let (samples, gain, baseline) = if signal.samples.iter().all(|&s| fits(s)) {
+        let samples = signal.samples.iter().map(|&s| if signal.is_invalid(s) { GAP } else { s as i16 }).collect();
+        (samples, signal.spec.gain(), signal.spec.baseline)
+    } else {
+        let base = i64::from(signal.spec.baseline);
+        let largest = signal
+            .samples
+            .iter()
+            .filter(|&&s| !signal.is_invalid(s))
+            .map(|&s| (i64::from(s) - base).unsigned_abs())
+            .max()
+            .unwrap_or(0);
+        let mut shift = 0u32;
+        while largest >> shift > i16::MAX as u64 - 1 {
+            shift += 1;
+        }
+        let scale = (1u64 << shift) as f64;
+        let samples = signal
+            .samples
+            .iter()
+            .map(|&s| {
+                if signal.is_invalid(s) {
+                    GAP
+                } else {
+                    // |s - base| / 2^shift <= 32766, so the rounded value fits and is never GAP.
+                    ((i64::from(s) - base) as f64 / scale).round() as i16
+                }
+            })
+            .collect();
+        (samples, signal.spec.gain() / scale, 0)
+    };
+    Waveform {
         name: signal.spec.description.clone(),
         unit: signal.spec.units.clone(),
         rate_hz: signal.frequency,
-        gain: signal.spec.gain(),
-        baseline: signal.spec.baseline,
+        gain,
+        baseline,
         samples,
-    })
+    }
 }
 
 fn track_from(signal: &DecodedSignal) -> Track {

@@ -214,6 +214,29 @@ mod tests {
     }
 
     #[test]
+    fn records_in_every_signal_format_become_stages() {
+        let dir = concat!(env!("CARGO_MANIFEST_DIR"), "/data/wfdb-formats");
+        for (record, data) in [("fmt80", "fmt80.dat"), ("fmt310", "fmt310.dat"), ("fmt524", "fmt524.flac")] {
+            let read = |n: &str| std::fs::read(format!("{dir}/{n}")).unwrap_or_else(|e| panic!("{n}: {e}"));
+            let (header, bytes) = (read(&format!("{record}.hea")), read(data));
+            let name = format!("{record}.hea");
+            let input = [InputFile { name: &name, bytes: &header }, InputFile { name: data, bytes: &bytes }];
+            let got = stage_from_files(Stage::Surgery, &input).unwrap_or_else(|e| panic!("{record}: {e}"));
+            assert_eq!(got.stage.waveforms.len(), 2, "{record}: {:?}", got.said);
+            // 24-bit samples are requantized to the case's 16 bits and keep their physical scale:
+            // the fixture's second sample is the largest, 2^23 - 1 adu at 200 adu/mV.
+            if record == "fmt524" {
+                let (top, want) = (got.stage.waveforms[0].physical(1).expect("a sample"), 8_388_607.0 / 200.0);
+                assert!((top - want).abs() <= want / 30_000.0, "{top} mV against {want}");
+            }
+            // A damaged signal file is refused by its name and a byte offset.
+            let cut = [input[0], InputFile { name: data, bytes: &bytes[..bytes.len() / 3] }];
+            let err = stage_from_files(Stage::Surgery, &cut).unwrap_err().to_string();
+            assert!(err.starts_with(&format!("{data}: byte ")), "{err}");
+        }
+    }
+
+    #[test]
     fn csv_and_fhir_files_become_tracks_and_events() {
         let csv = b"time_s,HR[bpm]\n0,80\n60,82\n";
         let fhir = br#"{"resourceType":"Observation","effectiveDateTime":"2020-01-01T10:00:00Z","code":{"text":"Heart rate"},"valueQuantity":{"value":80,"unit":"/min"}}"#;

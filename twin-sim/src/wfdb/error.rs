@@ -67,7 +67,7 @@ pub enum HeaderProblem {
 /// What is wrong with a signal file, or with the header's description of it.
 #[derive(Debug, Clone, PartialEq, Error)]
 pub enum SignalProblem {
-    #[error("signal format {0} is not supported (supported: 16, 212)")]
+    #[error("signal format {0} is not supported (supported: 8, 16, 24, 32, 61, 80, 160, 212, 310, 311, 508, 516, 524)")]
     UnsupportedFormat(u16),
     #[error("signals stored in the same file disagree on format or byte offset")]
     InconsistentFile,
@@ -79,6 +79,16 @@ pub enum SignalProblem {
     TooLarge { samples: u64, limit: u64 },
     #[error("the header is a multi-segment header; decode it with decode_multi_segment")]
     MultiSegment,
+    #[error("the FLAC stream is invalid: {0}")]
+    Flac(String),
+    #[error("the FLAC stream has {channels} channels but the header stores {signals} signals in it")]
+    FlacChannels { channels: u32, signals: usize },
+    #[error("the FLAC stream has {found}-bit samples; format {format} needs {expected}-bit")]
+    FlacBits { found: u32, expected: u32, format: u16 },
+    #[error("signals stored in one FLAC file must have the same samples per frame")]
+    FlacSamplesPerFrame,
+    #[error("the FLAC stream ends early: {needed} samples per signal needed, {found} present")]
+    FlacTooShort { needed: u64, found: u64 },
 }
 
 /// What is wrong with an annotation file.

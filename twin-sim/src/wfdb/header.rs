@@ -3,6 +3,7 @@
 //! with `#` comment lines anywhere and blank lines ignored.
 
 use super::error::{HeaderProblem, WfdbError};
+use super::format::SignalFormat;
 
 /// The sampling frequency WFDB assumes when the record line gives none.
 pub const DEFAULT_FREQUENCY: f64 = 250.0;
@@ -78,56 +79,6 @@ impl Segment {
     /// Whether this segment is a gap with no signal data.
     pub fn is_null(&self) -> bool {
         self.name == "~"
-    }
-}
-
-/// A WFDB storage format. Only 16 and 212 can be decoded; others still parse.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum SignalFormat {
-    /// 16-bit two's complement, little-endian.
-    F16,
-    /// Two 12-bit two's complement samples packed in three bytes.
-    F212,
-    /// Any other format number (parsed, not decodable here).
-    Other(u16),
-}
-
-impl SignalFormat {
-    fn from_number(n: u16) -> Self {
-        match n {
-            16 => Self::F16,
-            212 => Self::F212,
-            other => Self::Other(other),
-        }
-    }
-
-    /// The format number as written in headers.
-    pub fn number(self) -> u16 {
-        match self {
-            Self::F16 => 16,
-            Self::F212 => 212,
-            Self::Other(n) => n,
-        }
-    }
-
-    /// The stored value that marks a missing sample, for decodable formats.
-    pub fn invalid_value(self) -> Option<i32> {
-        match self {
-            Self::F16 => Some(-32768),
-            Self::F212 => Some(-2048),
-            Self::Other(_) => None,
-        }
-    }
-
-    fn default_resolution(self) -> u32 {
-        match self.number() {
-            212 => 12,
-            310 | 311 => 10,
-            8 | 80 => 8,
-            24 => 24,
-            32 => 32,
-            _ => 16,
-        }
     }
 }
 

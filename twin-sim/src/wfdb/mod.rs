@@ -5,12 +5,15 @@
 
 mod annotation;
 mod error;
+mod flac;
+mod format;
 mod header;
 mod multi;
 mod signal;
 
 pub use annotation::{Annotation, AnnotationCode, parse_annotations};
 pub use error::{AnnotationProblem, HeaderProblem, SegmentProblem, SignalProblem, WfdbError};
-pub use header::{BaseDate, BaseTime, Header, RecordLine, Segment, SignalFormat, SignalSpec, parse_header};
+pub use format::SignalFormat;
+pub use header::{BaseDate, BaseTime, Header, RecordLine, Segment, SignalSpec, parse_header};
 pub use multi::decode_multi_segment;
 pub use signal::{DecodedSignal, Record, decode_file, decode_record};

@@ -10,7 +10,8 @@
 //! segments in order of first appearance.
 
 use super::error::{SegmentProblem, WfdbError};
-use super::header::{Header, SignalFormat, SignalSpec};
+use super::format::SignalFormat;
+use super::header::{Header, SignalSpec};
 use super::signal::{DecodedSignal, MAX_SAMPLES, Record, decode_record};
 
 /// Decodes a multi-segment record into one continuous [`Record`].
@@ -22,7 +23,8 @@ use super::signal::{DecodedSignal, MAX_SAMPLES, Record, decode_record};
 /// The result's `header` is the master header with `signals` set to the record's signals and
 /// `sample_count` to the total frames. Each signal's spec is the layout's (or, without a layout,
 /// the first segment's that carries it) with skew, byte offset, initial value and checksum
-/// cleared; its format is the one every carrying segment shares, or 16 when they differ. Frames
+/// cleared; its format is the one every carrying segment shares, or 16 (32 when a segment's
+/// samples are wider than 16 bits) when they differ or the shared one is format 8. Frames
 /// of a null segment, or of a segment without the signal, hold the format's invalid value (a
 /// `None` in [`DecodedSignal::physical`]). A segment whose gain or baseline differ from the
 /// record's has its samples rescaled to the record's calibration, rounded to the nearest adu; a
@@ -101,6 +103,7 @@ pub fn decode_multi_segment<'a>(
     let mut maps: Vec<Vec<Option<usize>>> = Vec::with_capacity(headers.len());
     let mut formats: Vec<Option<SignalFormat>> = vec![None; specs.len()];
     let mut mixed = vec![false; specs.len()];
+    let mut widest: Vec<u32> = specs.iter().map(|s| s.format.sample_bits()).collect();
     for (index, header) in headers.iter().enumerate() {
         let Some(header) = header else {
             maps.push(Vec::new());
@@ -119,6 +122,7 @@ pub fn decode_multi_segment<'a>(
                 };
                 return Err(seg_err(index, &master.segments[index].name, problem));
             }
+            widest[i] = widest[i].max(found.format.sample_bits());
             match formats[i] {
                 None => formats[i] = Some(found.format),
                 Some(f) if f != found.format => mixed[i] = true,
@@ -136,10 +140,14 @@ pub fn decode_multi_segment<'a>(
         .iter()
         .enumerate()
         .map(|(i, spec)| {
-            let decodable = |f: SignalFormat| f.invalid_value().is_some();
+            // The joined samples are integrated (format 8's differences) and rescaled, so
+            // the record keeps a format only where it has an invalid value to mark gaps with;
+            // otherwise 16-bit, or 32-bit where a segment's samples are wider.
+            let usable = |f: SignalFormat| f.invalid_value().is_some();
             let format = match formats[i] {
-                Some(f) if !mixed[i] && decodable(f) => f,
-                None if decodable(spec.format) => spec.format,
+                Some(f) if !mixed[i] && usable(f) => f,
+                None if usable(spec.format) => spec.format,
+                _ if widest[i] > 16 => SignalFormat::F32,
                 _ => SignalFormat::F16,
             };
             SignalSpec { format, skew: 0, byte_offset: 0, initial_value: None, checksum: None, ..spec.clone() }

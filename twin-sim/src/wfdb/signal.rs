@@ -1,8 +1,10 @@
-//! Decoding WFDB signal files (formats 16 and 212, multi-sample frames, skews, byte
+//! Decoding WFDB signal files (every format of `format.rs`, multi-sample frames, skews, byte
 //! offsets) into per-signal sample vectors, and conversion to physical units.
 
 use super::error::{SignalProblem, WfdbError};
-use super::header::{Header, SignalFormat, SignalSpec};
+use super::flac;
+use super::format::SignalFormat;
+use super::header::{Header, SignalSpec};
 
 /// The most samples one signal file may decode to (about 2 GiB of `i32`), a guard on input size.
 pub(super) const MAX_SAMPLES: u64 = 1 << 29;
@@ -132,7 +134,7 @@ pub fn decode_file(
     if members.iter().any(|(_, s)| s.format != format || s.byte_offset != offset) {
         return Err(err(0, SignalProblem::InconsistentFile));
     }
-    if !matches!(format, SignalFormat::F16 | SignalFormat::F212) {
+    if !format.is_decodable() {
         return Err(err(0, SignalProblem::UnsupportedFormat(format.number())));
     }
     let total = bytes.len() as u64;
@@ -141,33 +143,34 @@ pub fn decode_file(
         .and_then(|o| bytes.get(o..))
         .ok_or_else(|| err(total, SignalProblem::Truncated { needed: offset, available: total }))?;
     let per_frame: u64 = members.iter().map(|(_, s)| u64::from(s.samples_per_frame)).sum();
-    let available_samples = match format {
-        SignalFormat::F16 => data.len() as u64 / 2,
-        _ => (data.len() as u64 / 3) * 2 + u64::from(data.len() % 3 == 2),
+    let wanted = match header.record.sample_count {
+        Some(n) => Some(n.checked_mul(per_frame).filter(|&s| s <= MAX_SAMPLES).ok_or_else(|| {
+            err(0, SignalProblem::TooLarge { samples: n.saturating_mul(per_frame), limit: MAX_SAMPLES })
+        })?),
+        None => None,
     };
-    let frames = match header.record.sample_count {
-        Some(n) => {
-            let needed = n.checked_mul(per_frame).filter(|&s| s <= MAX_SAMPLES).ok_or_else(|| {
-                err(0, SignalProblem::TooLarge { samples: n.saturating_mul(per_frame), limit: MAX_SAMPLES })
-            })?;
-            if needed > available_samples {
-                let needed_bytes = offset + bytes_for(format, needed);
-                return Err(err(total, SignalProblem::Truncated { needed: needed_bytes, available: total }));
+    let (frames, stream) = if format.is_flac() {
+        let spf: Vec<u32> = members.iter().map(|(_, s)| s.samples_per_frame).collect();
+        flac::decode(data, format, &spf, wanted).map_err(|(at, problem)| err(offset + at, problem))?
+    } else {
+        let available = format.samples_in(data.len() as u64);
+        let frames = match (header.record.sample_count, wanted) {
+            (Some(n), Some(needed)) => {
+                if needed > available {
+                    let needed_bytes = offset + format.bytes_for(needed);
+                    return Err(err(total, SignalProblem::Truncated { needed: needed_bytes, available: total }));
+                }
+                n
             }
-            n
-        }
-        None => {
-            let n = available_samples / per_frame;
-            if n == 0 {
-                return Err(err(offset, SignalProblem::NoFrames));
+            _ => {
+                let n = available / per_frame;
+                if n == 0 {
+                    return Err(err(offset, SignalProblem::NoFrames));
+                }
+                n.min(MAX_SAMPLES / per_frame)
             }
-            n
-        }
-    };
-    let count = (frames * per_frame) as usize;
-    let stream = match format {
-        SignalFormat::F16 => decode_16(data, count),
-        _ => decode_212(data, count),
+        };
+        (frames, format.unpack(data, (frames * per_frame) as usize))
     };
     let mut out = Vec::with_capacity(members.len());
     let mut position = 0usize;
@@ -179,6 +182,14 @@ pub fn decode_file(
             stored.extend_from_slice(&frame[position..position + spf]);
         }
         position += spf;
+        if format == SignalFormat::F8 {
+            // First differences from the header's initial value (0 when it gives none).
+            let mut value = spec.initial_value.unwrap_or(0);
+            for s in &mut stored {
+                value = value.wrapping_add(*s);
+                *s = value;
+            }
+        }
         let computed_checksum = stored.iter().fold(0i16, |acc, &s| acc.wrapping_add(s as i16));
         let stored_first = stored.first().copied();
         let shift = (spec.skew as usize).saturating_mul(spf).min(stored.len());
@@ -194,48 +205,10 @@ pub fn decode_file(
     Ok((frames, out))
 }
 
-fn bytes_for(format: SignalFormat, samples: u64) -> u64 {
-    match format {
-        SignalFormat::F16 => samples * 2,
-        _ => samples / 2 * 3 + if samples % 2 == 1 { 2 } else { 0 },
-    }
-}
-
-fn decode_16(data: &[u8], count: usize) -> Vec<i32> {
-    data.chunks_exact(2).take(count).map(|b| i32::from(i16::from_le_bytes([b[0], b[1]]))).collect()
-}
-
-/// Format 212: each pair of 12-bit samples takes three bytes; the first sample is byte 0 plus
-/// the low nibble of byte 1, the second is byte 2 plus the high nibble of byte 1.
-fn decode_212(data: &[u8], count: usize) -> Vec<i32> {
-    let sign = |v: u16| -> i32 { i32::from(((v << 4) as i16) >> 4) };
-    let mut out = Vec::with_capacity(count);
-    for chunk in data.chunks(3) {
-        if out.len() >= count {
-            break;
-        }
-        if chunk.len() >= 2 {
-            out.push(sign(u16::from(chunk[0]) | (u16::from(chunk[1] & 0x0F) << 8)));
-        }
-        if chunk.len() == 3 && out.len() < count {
-            out.push(sign(u16::from(chunk[2]) | (u16::from(chunk[1] & 0xF0) << 4)));
-        }
-    }
-    out
-}
-
 #[cfg(test)]
 mod tests {
     use super::super::header::parse_header;
     use super::*;
-
-    #[test]
-    fn format_212_unpacks_and_sign_extends() {
-        // Samples 0x123 and -1 (0xFFF): bytes 0x23, 0xF1, 0xFF.
-        assert_eq!(decode_212(&[0x23, 0xF1, 0xFF], 2), vec![0x123, -1]);
-        // An odd final sample takes two bytes.
-        assert_eq!(decode_212(&[0x00, 0x08], 1), vec![-2048]);
-    }
 
     #[test]
     fn interleaved_frames_skew_and_offset() {

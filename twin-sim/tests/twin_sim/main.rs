@@ -11,6 +11,7 @@ mod qrs_robustness;
 mod scenarios;
 mod validation;
 mod waveforms;
+mod wfdb_formats;
 
 use twin_sim::wfdb::{BaseDate, BaseTime};
 use twin_sim::{
@@ -229,7 +230,7 @@ mod properties {
 
         #[test]
         fn header_fields_from_the_grammar_never_panic(
-            format in "(16|212|80|0)(x[0-9]{1,3})?(:[0-9]{1,3})?(\\+[0-9]{1,4})?",
+            format in "(8|16|24|32|61|80|160|212|310|311|508|516|524|0)(x[0-9]{1,3})?(:[0-9]{1,3})?(\\+[0-9]{1,4})?",
             gain in "-?[0-9]{0,3}(\\.[0-9])?(\\(-?[0-9]{1,4}\\))?(/[a-z%]{1,4})?",
             nsamp in 0u64..5000,
             signal in proptest::collection::vec(any::<u8>(), 0..3000),
