@@ -1,6 +1,6 @@
 //! twin-sim: the pure core of the patient digital twin. This first slice imports real
-//! clinical recordings (PhysioNet WFDB headers, signal files in formats 212 and 16, MIT
-//! annotation files) and detects QRS complexes in an ECG. No IO, no clock, no randomness:
+//! clinical recordings (PhysioNet WFDB headers, signal files in every WFDB format, MIT
+//! annotation files, VitalDB `.vital` files) and detects QRS complexes in an ECG. No IO, no clock, no randomness:
 //! the library takes bytes and returns values; only the `twin-sim` binary touches files.
 //! Builds for native and wasm32.
 
@@ -19,6 +19,7 @@ pub mod replay;
 pub mod scenario;
 pub mod validation;
 pub mod verify;
+pub mod vital;
 pub mod waveforms;
 pub mod wfdb;
 

@@ -1,6 +1,6 @@
 //! A new digital twin case, made in this browser: a surgeon or doctor with the patient's
 //! consent to add digital twin data chooses files for each stage (WFDB `.hea` with its signal
-//! files, CSV tracks, FHIR), the case is built here with the twin core (compiled to
+//! files, VitalDB `.vital`, CSV tracks, FHIR), the case is built here with the twin core (compiled to
 //! WebAssembly), encrypted for the patient and the clinician, uploaded, anchored as a
 //! record, and every segment's hash anchored under it, so it opens and verifies like any
 //! case. A file that cannot be read is named, with what is wrong.
@@ -239,7 +239,7 @@ pub fn new_case() -> Html {
                 <p>{ "No patient has given you consent to add digital twin data." }</p>
             } else {
                 <form class="card" onsubmit={submit}>
-                    <p>{ "Choose the files for each stage: a WFDB record (its .hea header with the signal files it names), CSV tracks (time_s,<name>[unit],…), or FHIR (.json, .ndjson). The case is built and encrypted in this browser; only its ciphertext and hashes leave it." }</p>
+                    <p>{ "Choose the files for each stage: a WFDB record (its .hea header with the signal files it names, any PhysioNet format), a VitalDB .vital file, CSV tracks (time_s,<name>[unit],…), or FHIR (.json, .ndjson). The case is built and encrypted in this browser; only its ciphertext and hashes leave it." }</p>
                     <label for="case-patient">{ "Patient" }</label>
                     <select id="case-patient" onchange={ let s = patient.clone(); Callback::from(move |e: Event| s.set(Address::from_hex(&input_value(&e)).ok())) }>
                         { for list.iter().map(|(a, name)| html! { <option value={a.to_hex()} selected={Some(*a) == chosen}>{ name.clone() }</option> }) }

@@ -1,12 +1,14 @@
 //! A case stage from files already read (a browser's file picker, or the command line):
-//! WFDB records (a `.hea` header with the signal files and segment headers it names), CSV
-//! tracks (`.csv`) and FHIR R4 (`.json`, `.ndjson`). A file's kind comes from its extension;
+//! WFDB records (a `.hea` header with the signal files and segment headers it names), VitalDB
+//! files (`.vital`), CSV tracks (`.csv`) and FHIR R4 (`.json`, `.ndjson`). A file's kind comes from its extension;
 //! every error names the file and what is wrong with it.
 
 use thiserror::Error;
 
 use crate::case::{Case, CaseError, Stage, StageData};
+use crate::import::vital::stage_from_vital;
 use crate::import::{ImportError, import_fhir, merge_stage, parse_csv_tracks};
+use crate::vital::{VitalError, parse_vital};
 use crate::wfdb::{Header, WfdbError, decode_multi_segment, parse_header};
 
 /// One chosen file: its name (a path's last part is used) and its bytes.
@@ -27,8 +29,10 @@ pub enum FilesError {
     Import(#[from] ImportError),
     #[error(transparent)]
     Case(#[from] CaseError),
+    #[error(transparent)]
+    Vital(#[from] VitalError),
     #[error(
-        "none of the files for the {stage} stage can be part of a case: choose a .hea header with its signal files, a .csv, or FHIR .json/.ndjson"
+        "none of the files for the {stage} stage can be part of a case: choose a .hea header with its signal files, a VitalDB .vital, a .csv, or FHIR .json/.ndjson"
     )]
     Empty { stage: String },
 }
@@ -125,6 +129,18 @@ pub fn stage_from_files(stage: Stage, files: &[InputFile<'_>]) -> Result<StageIm
                 data.tracks = tracks;
                 pieces.push(data);
             }
+            "vital" => {
+                let vital = parse_vital(name, f.bytes)?;
+                let data = stage_from_vital(stage, name, &vital)?;
+                said.push(format!(
+                    "{name}: VitalDB file, {} waveforms, {} tracks and {} events, {:.0} s",
+                    data.waveforms.len(),
+                    data.tracks.len(),
+                    data.events.len(),
+                    data.duration_ms() as f64 / 1000.0
+                ));
+                pieces.push(data);
+            }
             "json" | "ndjson" => {
                 let got = import_fhir(name, text(f)?, stage)?;
                 said.push(format!(
@@ -147,11 +163,11 @@ pub fn stage_from_files(stage: Stage, files: &[InputFile<'_>]) -> Result<StageIm
                 return Err(FilesError::File {
                     file: name.to_owned(),
                     problem: if other.is_empty() {
-                        "has no extension; a case is made from .hea (with its signal files), .csv, .json or .ndjson"
+                        "has no extension; a case is made from .hea (with its signal files), .vital, .csv, .json or .ndjson"
                             .to_owned()
                     } else {
                         format!(
-                            "is a .{other} file no chosen header names; a case is made from .hea (with its signal files), .csv, .json or .ndjson"
+                            "is a .{other} file no chosen header names; a case is made from .hea (with its signal files), .vital, .csv, .json or .ndjson"
                         )
                     },
                 });

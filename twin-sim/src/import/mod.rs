@@ -6,6 +6,7 @@
 pub mod csv;
 pub mod fhir;
 pub mod files;
+pub mod vital;
 
 use thiserror::Error;
 

@@ -110,3 +110,41 @@ fn import_makes_one_stage_from_a_record_and_a_csv() {
     assert!(!bad.exists(), "nothing is written for a refused file");
     let _ = std::fs::remove_dir_all(&dir);
 }
+
+#[test]
+fn import_reads_vitaldb_and_flac_wfdb_files() {
+    let data = concat!(env!("CARGO_MANIFEST_DIR"), "/data");
+    let dir = std::env::temp_dir().join(format!("twin-sim-import-vital-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let out = dir.join("case.json");
+    let vital = format!("{data}/vitaldb/case.vital");
+    let said = twin_sim(&["import", &vital, "--stage", "surgery", "--out", out.to_str().unwrap()]);
+    assert!(said.contains("case.vital: VitalDB file, 2 waveforms, 3 tracks and 2 events"), "{said}");
+    // A FLAC-format WFDB record, its signal file found beside its header.
+    let flac = format!("{data}/wfdb-formats/fmt516.hea");
+    let said = twin_sim(&[
+        "import",
+        &flac,
+        "--stage",
+        "diagnosis",
+        "--into",
+        out.to_str().unwrap(),
+        "--out",
+        out.to_str().unwrap(),
+    ]);
+    assert!(said.contains("fmt516.hea: record fmt516, 2 waveforms"), "{said}");
+    let case = twin_sim::casefile::read_case("case.json", &std::fs::read_to_string(&out).unwrap()).unwrap();
+    assert_eq!(case.stages.len(), 2);
+    // A damaged .vital is refused by name, and nothing is written.
+    let bad = dir.join("bad.vital");
+    std::fs::write(&bad, b"\x1f\x8b\x08\x00garbage").unwrap();
+    let none = dir.join("none.json");
+    let run = Command::new(env!("CARGO_BIN_EXE_twin-sim"))
+        .args(["import", bad.to_str().unwrap(), "--stage", "surgery", "--out", none.to_str().unwrap()])
+        .output()
+        .unwrap();
+    let err = String::from_utf8_lossy(&run.stderr);
+    assert!(!run.status.success() && err.contains("bad.vital: not a gzip stream or damaged"), "{err}");
+    assert!(!none.exists());
+    let _ = std::fs::remove_dir_all(&dir);
+}

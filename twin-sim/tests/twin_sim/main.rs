@@ -10,6 +10,7 @@ mod multi_segment;
 mod qrs_robustness;
 mod scenarios;
 mod validation;
+mod vitaldb;
 mod waveforms;
 mod wfdb_formats;
 
