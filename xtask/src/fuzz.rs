@@ -5,7 +5,7 @@
 //! N seconds (default 60; J targets at a time, default 1), and reports its executions; any crash fails the run with the
 //! file that reproduces it, to be fixed and kept in `fuzz/regressions/<target>/`.
 
-use super::{cargo, locked_version, output, quiet, target_dir};
+use crate::cmd::{abs, cargo, locked_version, output, quiet, sh, target_dir};
 use anyhow::{Context, Result, bail};
 use std::path::{Path, PathBuf};
 use std::process::Command;
@@ -64,12 +64,10 @@ pub fn fuzz(args: &[String]) -> Result<()> {
     setup()?;
     let build = target_dir().join("fuzz");
     eprintln!("== fuzz: building the AFL++ harness (instrumented, release)");
-    super::sh(
-        cargo()
-            .args(["afl", "build", "--quiet", "--release", "-p", "fuzz-targets", "--features", "afl", "--bin", "fuzz"])
-            .env("CARGO_TARGET_DIR", &build),
-    )?;
-    let bin = super::abs(build.join("release/fuzz"))?;
+    sh(cargo()
+        .args(["afl", "build", "--quiet", "--release", "-p", "fuzz-targets", "--features", "afl", "--bin", "fuzz"])
+        .env("CARGO_TARGET_DIR", &build))?;
+    let bin = abs(build.join("release/fuzz"))?;
     let listed = output(Command::new(&bin).arg("--list")).context("the harness does not list its targets")?;
     let names: Vec<String> = listed.lines().filter_map(|l| l.split('\t').next()).map(str::to_owned).collect();
     let chosen: Vec<String> = match &only {

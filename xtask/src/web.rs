@@ -1,0 +1,185 @@
+//! Building what the browser loads: the portal (app module, start page) and the twin viewer
+//! for the web, installed side by side in `dist/` with precompressed copies the node serves.
+
+use anyhow::{Context, Result, bail};
+use std::path::{Path, PathBuf};
+use std::process::Command;
+
+use crate::cmd::{
+    abs, cargo, copy_tree, file_hash, files_under, locked_version, quiet, target_dir, tools_dir, tree_hash,
+};
+
+/// Builds the portal in release into `dist/`: the app module first (cargo, wasm-bindgen,
+/// wasm-opt) into a folder named after its content, then the start page with Trunk (told
+/// that folder's name), then the app module beside it, and gzip copies of every file.
+/// With a built web viewer, the app module is told the folder it will be installed in
+/// (named after the viewer's content, so a browser never pairs a portal with a stale
+/// viewer); [`install_viewer`] puts it there afterwards.
+pub(crate) fn build_portal(viewer: Option<&Path>) -> Result<PathBuf> {
+    let tools_bin = tools_dir()?.join("node_modules/.bin");
+    let viewer_dir = viewer.map(viewer_dir_name).transpose()?.unwrap_or_else(|| "viewer".to_owned());
+    quiet(cargo().env("TWIN_VIEWER_DIR", &viewer_dir).args([
+        "build",
+        "--quiet",
+        "-p",
+        "portal",
+        "--lib",
+        "--target",
+        "wasm32-unknown-unknown",
+        "--profile",
+        "wasm-release",
+    ]))
+    .context("building the portal's app module failed")?;
+    let staged = abs(target_dir().join("portal-app"))?;
+    if staged.exists() {
+        std::fs::remove_dir_all(&staged)?;
+    }
+    quiet(
+        Command::new("wasm-bindgen")
+            .args(["--target", "web", "--no-typescript", "--out-name", "portal", "--out-dir"])
+            .arg(&staged)
+            .arg(target_dir().join("wasm32-unknown-unknown/wasm-release/portal.wasm")),
+    )?;
+    let module = staged.join("portal_bg.wasm");
+    quiet(Command::new(tools_bin.join("wasm-opt")).arg("-Oz").arg(&module).arg("-o").arg(&module))?;
+    let app_dir = format!("app-{:016x}", tree_hash(&staged)?);
+
+    let path = std::env::var_os("PATH").unwrap_or_default();
+    let mut dirs = vec![tools_bin];
+    dirs.extend(std::env::split_paths(&path));
+    quiet(
+        Command::new("trunk")
+            .args(["build", "--release"])
+            .env("PATH", std::env::join_paths(dirs)?)
+            .env("PORTAL_APP_DIR", &app_dir),
+    )
+    .context("building the portal's start page with trunk failed")?;
+    let dist = std::env::current_dir()?.join("dist");
+    copy_tree(&staged, &dist.join(&app_dir))?;
+    gzip_copies(&dist)?;
+    Ok(dist)
+}
+
+/// Pre-compressed copies of a folder's web files, served as they are by the node.
+pub(crate) fn gzip_copies(dir: &Path) -> Result<()> {
+    for p in files_under(dir)? {
+        if matches!(p.extension().and_then(|e| e.to_str()), Some("wasm" | "js" | "css" | "html")) {
+            let mut name = p.clone().into_os_string();
+            name.push(".gz");
+            let st = Command::new("gzip").args(["-9", "-c"]).arg(&p).stdout(std::fs::File::create(&name)?).status()?;
+            if !st.success() {
+                bail!("gzip failed on {}", p.display());
+            }
+        }
+    }
+    Ok(())
+}
+
+/// The page the viewer benchmark and browser test serve: starts the viewer (playing unless
+/// `?play=0`), waits for it to warm up, then times animation frames (120, or `?frames=`) and reports the
+/// median in `data-frame-ms` (or what failed in `data-error`).
+pub(crate) const VIEWER_BENCH_PAGE: &str = r#"<!doctype html>
+<html lang="en"><head><meta charset="utf-8"><title>twin viewer benchmark</title></head>
+<body style="margin:0;background:#111"><canvas id="twin" style="width:1024px;height:640px"></canvas>
+<script type="module">
+import init, { start } from './twin_viewer.js';
+pub(crate) const fail = (e) => { document.body.dataset.error = String(e); };
+try {
+  await init();
+  const text = await (await fetch('case.json')).text();
+  const query = new URLSearchParams(location.search);
+  const play = query.get('play') !== '0';
+  const frames = Number(query.get('frames') || 120);
+  try { start('twin', text, null, play); } catch (e) {
+    // winit hands the event loop to the browser by throwing this on purpose.
+    if (!String(e).includes('Using exceptions for control flow')) throw e;
+  }
+  await new Promise((r) => setTimeout(r, 5000));
+  const gaps = [];
+  let last = performance.now();
+  await new Promise((done) => {
+    const tick = (t) => { gaps.push(t - last); last = t; if (gaps.length < frames) requestAnimationFrame(tick); else done(); };
+    requestAnimationFrame(tick);
+  });
+  gaps.sort((a, b) => a - b);
+  document.body.dataset.frameMs = gaps[gaps.length >> 1].toFixed(1);
+} catch (e) { fail(e); }
+</script></body></html>
+"#;
+
+/// Builds the web viewer with `profile` into `<target>/<folder>/` beside the bench page and
+/// MIMIC record 03700181's surgery as `case.json`; `optimise` runs wasm-opt -Oz (minutes).
+pub(crate) fn build_viewer_web(profile: &str, folder: &str, optimise: bool) -> Result<PathBuf> {
+    quiet(cargo().args([
+        "build",
+        "--quiet",
+        "-p",
+        "twin-viewer",
+        "--lib",
+        "--features",
+        "web",
+        "--target",
+        "wasm32-unknown-unknown",
+        "--profile",
+        profile,
+    ]))
+    .context("building the twin viewer for the web failed")?;
+    let out = abs(target_dir().join(folder))?;
+    let built = target_dir().join(format!("wasm32-unknown-unknown/{profile}/twin_viewer.wasm"));
+    // wasm-bindgen and wasm-opt take minutes: skip them when the module, and how it is
+    // processed, have not changed and their outputs are all there.
+    let stamp = format!("{:016x} optimise={optimise} bindgen={}", file_hash(&built)?, locked_version("wasm-bindgen")?);
+    let outputs = ["twin_viewer_bg.wasm", "twin_viewer.js", "case.json"];
+    if std::fs::read_to_string(out.join("stamp")).ok().as_deref() == Some(stamp.as_str())
+        && outputs.iter().all(|f| out.join(f).is_file())
+    {
+        std::fs::write(out.join("index.html"), VIEWER_BENCH_PAGE)?;
+        return Ok(out);
+    }
+    if out.exists() {
+        std::fs::remove_dir_all(&out)?;
+    }
+    quiet(
+        Command::new("wasm-bindgen").args(["--target", "web", "--no-typescript", "--out-dir"]).arg(&out).arg(&built),
+    )?;
+    if optimise {
+        eprintln!("optimising the viewer with wasm-opt -Oz (several minutes)");
+        let module = out.join("twin_viewer_bg.wasm");
+        quiet(
+            Command::new(tools_dir()?.join("node_modules/.bin/wasm-opt"))
+                .arg("-Oz")
+                .arg(&module)
+                .arg("-o")
+                .arg(&module),
+        )?;
+    }
+    quiet(cargo().args(["build", "--quiet", "-p", "twin-sim", "--bin", "twin-sim"]))?;
+    quiet(
+        Command::new(target_dir().join("debug/twin-sim"))
+            .args(["import", "twin-sim/data/physionet/mimicdb-037/03700181.hea", "--stage", "surgery", "--out"])
+            .arg(out.join("case.json")),
+    )?;
+    std::fs::write(out.join("index.html"), VIEWER_BENCH_PAGE)?;
+    std::fs::write(out.join("stamp"), stamp)?;
+    Ok(out)
+}
+
+/// The folder a built web viewer goes in under `dist/`: named after its content.
+pub(crate) fn viewer_dir_name(viewer: &Path) -> Result<String> {
+    let (wasm, js) = (file_hash(&viewer.join("twin_viewer_bg.wasm"))?, file_hash(&viewer.join("twin_viewer.js"))?);
+    Ok(format!("viewer-{:016x}", wasm ^ js.rotate_left(17)))
+}
+
+/// Puts the web viewer's module into the portal's `dist/viewer-<hash>/` (with gzip
+/// copies), where the portal's twin pages load it on demand.
+pub(crate) fn install_viewer(viewer: &Path, dist: &Path) -> Result<()> {
+    let dest = dist.join(viewer_dir_name(viewer)?);
+    if dest.exists() {
+        std::fs::remove_dir_all(&dest)?;
+    }
+    std::fs::create_dir_all(&dest)?;
+    for name in ["twin_viewer.js", "twin_viewer_bg.wasm"] {
+        std::fs::copy(viewer.join(name), dest.join(name)).with_context(|| format!("copying the viewer's {name}"))?;
+    }
+    gzip_copies(&dest)
+}
