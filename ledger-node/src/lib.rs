@@ -13,6 +13,7 @@ pub mod limits;
 pub mod metrics;
 pub mod node_signer;
 pub mod openapi;
+pub mod portal_files;
 pub mod staff;
 pub mod store;
 pub mod tls;

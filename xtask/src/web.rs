@@ -1,7 +1,7 @@
 //! Building what the browser loads: the portal (app module, start page) and the twin viewer
 //! for the web, installed side by side in `dist/` with precompressed copies the node serves.
 
-use anyhow::{Context, Result, bail};
+use anyhow::{Context, Result};
 use std::path::{Path, PathBuf};
 use std::process::Command;
 
@@ -11,7 +11,7 @@ use crate::cmd::{
 
 /// Builds the portal in release into `dist/`: the app module first (cargo, wasm-bindgen,
 /// wasm-opt) into a folder named after its content, then the start page with Trunk (told
-/// that folder's name), then the app module beside it, and gzip copies of every file.
+/// that folder's name), then the app module beside it, and brotli and gzip copies of every file.
 /// With a built web viewer, the app module is told the folder it will be installed in
 /// (named after the viewer's content, so a browser never pairs a portal with a stale
 /// viewer); [`install_viewer`] puts it there afterwards.
@@ -56,25 +56,56 @@ pub(crate) fn build_portal(viewer: Option<&Path>) -> Result<PathBuf> {
     .context("building the portal's start page with trunk failed")?;
     let dist = std::env::current_dir()?.join("dist");
     copy_tree(&staged, &dist.join(&app_dir))?;
-    gzip_copies(&dist)?;
+    precompress(&dist, Effort::Best)?;
     Ok(dist)
 }
 
-/// Pre-compressed copies of a folder's web files, served as they are by the node.
-pub(crate) fn gzip_copies(dir: &Path) -> Result<()> {
+/// How hard [`precompress`] works: `Best` for what people download (brotli quality 11, the
+/// largest window browsers accept: about 45 s for the 20 MB release viewer on this 2-core
+/// machine), `Quick` for the test builds (their 80 MB unoptimised viewer would take minutes at
+/// quality 11; the tests check which copy is served, not its size).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Effort {
+    Best,
+    Quick,
+}
+
+/// Precompressed copies of a folder's web files, `.br` (brotli) and `.gz` (gzip level 9)
+/// beside each `.wasm`, `.js`, `.css` and `.html`; the node serves the one the browser accepts.
+fn precompress(dir: &Path, effort: Effort) -> Result<()> {
     for p in files_under(dir)? {
         if matches!(p.extension().and_then(|e| e.to_str()), Some("wasm" | "js" | "css" | "html")) {
-            let mut name = p.clone().into_os_string();
-            name.push(".gz");
-            let st = Command::new("gzip").args(["-9", "-c"]).arg(&p).stdout(std::fs::File::create(&name)?).status()?;
-            if !st.success() {
-                bail!("gzip failed on {}", p.display());
+            let bytes = std::fs::read(&p).with_context(|| format!("reading {}", p.display()))?;
+            for (suffix, packed) in [(".gz", gzip(&bytes)?), (".br", brotli(&bytes, effort)?)] {
+                let mut name = p.clone().into_os_string();
+                name.push(suffix);
+                std::fs::write(&name, packed).with_context(|| format!("writing {}", Path::new(&name).display()))?;
             }
         }
     }
     Ok(())
 }
 
+/// `bytes` as gzip at level 9.
+fn gzip(bytes: &[u8]) -> Result<Vec<u8>> {
+    use std::io::Write;
+    let mut out = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::best());
+    out.write_all(bytes)?;
+    Ok(out.finish()?)
+}
+
+/// `bytes` as brotli: quality 11 with a 16 MiB window (`Best`), or quality 4 (`Quick`).
+fn brotli(bytes: &[u8], effort: Effort) -> Result<Vec<u8>> {
+    let params = brotli::enc::BrotliEncoderParams {
+        quality: if effort == Effort::Best { 11 } else { 4 },
+        lgwin: 24,
+        size_hint: bytes.len(),
+        ..Default::default()
+    };
+    let mut out = Vec::new();
+    brotli::BrotliCompress(&mut &bytes[..], &mut out, &params).context("brotli compression failed")?;
+    Ok(out)
+}
 /// The page the viewer benchmark and browser test serve: starts the viewer (playing unless
 /// `?play=0`), waits for it to warm up, then times animation frames (120, or `?frames=`) and reports the
 /// median in `data-frame-ms` (or what failed in `data-error`).
@@ -129,9 +160,9 @@ pub(crate) fn build_viewer_web(profile: &str, folder: &str, optimise: bool) -> R
     // wasm-bindgen and wasm-opt take minutes: skip them when the module, and how it is
     // processed, have not changed and their outputs are all there.
     let stamp = format!("{:016x} optimise={optimise} bindgen={}", file_hash(&built)?, locked_version("wasm-bindgen")?);
-    let outputs = ["twin_viewer_bg.wasm", "twin_viewer.js", "case.json"];
+    let outputs = VIEWER_FILES.iter().copied().chain(["case.json"]);
     if std::fs::read_to_string(out.join("stamp")).ok().as_deref() == Some(stamp.as_str())
-        && outputs.iter().all(|f| out.join(f).is_file())
+        && outputs.into_iter().all(|f| out.join(f).is_file())
     {
         std::fs::write(out.join("index.html"), VIEWER_BENCH_PAGE)?;
         return Ok(out);
@@ -153,6 +184,10 @@ pub(crate) fn build_viewer_web(profile: &str, folder: &str, optimise: bool) -> R
                 .arg(&module),
         )?;
     }
+    if optimise {
+        eprintln!("compressing the viewer with brotli at quality 11 (a minute)");
+    }
+    precompress(&out, if optimise { Effort::Best } else { Effort::Quick })?;
     quiet(cargo().args(["build", "--quiet", "-p", "twin-sim", "--bin", "twin-sim"]))?;
     quiet(
         Command::new(target_dir().join("debug/twin-sim"))
@@ -170,16 +205,27 @@ pub(crate) fn viewer_dir_name(viewer: &Path) -> Result<String> {
     Ok(format!("viewer-{:016x}", wasm ^ js.rotate_left(17)))
 }
 
-/// Puts the web viewer's module into the portal's `dist/viewer-<hash>/` (with gzip
-/// copies), where the portal's twin pages load it on demand.
+/// The files of a built web viewer that the portal serves: its module and glue, each with
+/// its brotli and gzip copies (made once per build, in [`build_viewer_web`]).
+const VIEWER_FILES: [&str; 6] = [
+    "twin_viewer.js",
+    "twin_viewer.js.br",
+    "twin_viewer.js.gz",
+    "twin_viewer_bg.wasm",
+    "twin_viewer_bg.wasm.br",
+    "twin_viewer_bg.wasm.gz",
+];
+
+/// Puts the web viewer's files into the portal's `dist/viewer-<hash>/`, where the portal's
+/// twin pages load them on demand.
 pub(crate) fn install_viewer(viewer: &Path, dist: &Path) -> Result<()> {
     let dest = dist.join(viewer_dir_name(viewer)?);
     if dest.exists() {
         std::fs::remove_dir_all(&dest)?;
     }
     std::fs::create_dir_all(&dest)?;
-    for name in ["twin_viewer.js", "twin_viewer_bg.wasm"] {
+    for name in VIEWER_FILES {
         std::fs::copy(viewer.join(name), dest.join(name)).with_context(|| format!("copying the viewer's {name}"))?;
     }
-    gzip_copies(&dest)
+    Ok(())
 }

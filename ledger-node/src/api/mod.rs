@@ -164,9 +164,7 @@ pub fn app_with_portal(state: AppState, portal_dir: Option<&std::path::Path>) ->
     let (router, page) = match portal_dir {
         None => (api, None),
         Some(dir) => {
-            let files = tower_http::services::ServeDir::new(dir)
-                .precompressed_gzip()
-                .fallback(tower_http::services::ServeFile::new(dir.join("index.html")).precompressed_gzip());
+            let files = crate::portal_files::router(dir);
             let page = std::fs::read_to_string(dir.join("index.html"))
                 .map_err(|e| tracing::warn!(error = %e, dir = %dir.display(), "the portal's page cannot be read"))
                 .ok();
