@@ -280,6 +280,26 @@ fn tamper(data: &Path, blob: &str, wrapped: &str, phrase: &str) -> Result<()> {
     Ok(())
 }
 
+/// Takes `viewer.json` out of the portal's folder until dropped (journeys run one at a time,
+/// so no other page is waiting on it meanwhile).
+struct HeldViewer(std::path::PathBuf);
+
+impl HeldViewer {
+    fn hold(dist: &Path) -> Result<Self> {
+        let path = dist.join("viewer.json");
+        std::fs::rename(&path, dist.join("viewer.json.held")).with_context(|| {
+            format!("{} is missing: run `cargo xtask test`, which installs the viewer", path.display())
+        })?;
+        Ok(Self(dist.to_owned()))
+    }
+}
+
+impl Drop for HeldViewer {
+    fn drop(&mut self) {
+        let _ = std::fs::rename(self.0.join("viewer.json.held"), self.0.join("viewer.json"));
+    }
+}
+
 #[tokio::test]
 async fn a_student_runs_a_scenario_with_scripted_actions_and_sees_a_score() {
     e2e::run("training", training_journey).await;
@@ -305,7 +325,14 @@ async fn training_journey(j: &e2e::Journey) -> Result<()> {
     let b = j.browser("student").await?;
     restore(&b, &student.recovery_phrase, "/provider").await?;
     b.click("a[href='/twin']").await?;
+    // As on a first `cargo xtask run`, whose viewer is still building: no `viewer.json` yet.
+    // The page says so, and loads the viewer by itself once the server names it.
+    let held = HeldViewer::hold(&e2e::portal_dist()?)?;
     b.click("a[href='/twin/train']").await?;
+    let waiting = b.wait_within("#viewer-building", OPEN).await?.text().await?;
+    ensure!(waiting.contains("still being built"), "the training page should say the viewer is building: {waiting:?}");
+    b.shot("viewer-building").await?;
+    drop(held);
     b.wait_within("#scenario", OPEN).await?;
     ensure!(
         fetched(&b).await?.iter().any(|n| n.contains("/viewer-") && n.ends_with("/twin_viewer_bg.wasm")),

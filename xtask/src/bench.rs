@@ -39,7 +39,7 @@ pub(crate) fn bench_portal() -> Result<()> {
     setup_wasm()?;
     setup_portal()?;
     setup_browser()?;
-    let dist = build_portal(None)?;
+    let dist = build_portal()?;
     // What the start page downloads (its wasm and js, Trunk's output) against what only
     // loads when the person moves on (the app module, in `app-<hash>/`).
     let (mut initial, mut app) = (0u64, 0u64);

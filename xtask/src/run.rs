@@ -1,5 +1,7 @@
-//! `cargo xtask run`: build the portal, the viewer and the node, then run the node with the
-//! demo hospital seeded over its API.
+//! `cargo xtask run`: build the portal and the node, run the node with the demo hospital
+//! seeded over its API, then build the twin viewer in the background and install it beside
+//! the portal (the twin pages wait for it), so that a first start answers before the
+//! longest build is done.
 
 use anyhow::{Context, Result, bail};
 use std::path::Path;
@@ -7,7 +9,7 @@ use std::process::Command;
 
 use crate::cmd::{cargo, quiet, target_dir};
 use crate::setup::{setup_portal, setup_wasm};
-use crate::web::{build_portal, build_viewer_web, install_viewer};
+use crate::web::{build_portal, build_viewer_web, install_viewer, viewer_failed};
 
 pub(crate) fn run(args: &[String]) -> Result<()> {
     let listen = args
@@ -16,12 +18,12 @@ pub(crate) fn run(args: &[String]) -> Result<()> {
         .and_then(|i| args.get(i + 1))
         .cloned()
         .unwrap_or_else(|| "127.0.0.1:7800".into());
+    let started = std::time::Instant::now();
+    let minutes = move || started.elapsed().as_secs_f64() / 60.0;
     setup_wasm()?;
     setup_portal()?;
-    eprintln!("building the portal, the twin viewer and the node (release; the first time takes a while)...");
-    let viewer = build_viewer_web("wasm-release", "viewer-release", true)?;
-    let dist = build_portal(Some(&viewer))?;
-    install_viewer(&viewer, &dist)?;
+    eprintln!("building the portal and the node (release; the first time takes a while)...");
+    let dist = build_portal()?;
     quiet(cargo().args(["build", "--release", "--quiet", "-p", "ledger-node", "-p", "demo"]))?;
     let data = Path::new("target/demo-data");
     eprintln!("starting the ledger node and the portal with demo data in {} (Ctrl-C stops it)", data.display());
@@ -41,6 +43,22 @@ pub(crate) fn run(args: &[String]) -> Result<()> {
         let _ = node.kill();
         bail!("seeding the demo failed ({seeded:?})");
     }
+    eprintln!("the portal answers at http://{listen} with the demo hospital ({:.1} min after start)", minutes());
+    // The twin viewer (release, fat LTO, wasm-opt: the longest build) comes after: until it
+    // is installed the twin pages say so, and load it once `dist/viewer.json` names it.
+    eprintln!("building the twin viewer for the web in the background; the twin pages load it when it is ready");
+    std::thread::spawn(move || {
+        let built = build_viewer_web("wasm-release", "viewer-release", true).and_then(|v| install_viewer(&v, &dist));
+        match built {
+            Ok(()) => eprintln!("the twin viewer is ready ({:.1} min after start)", minutes()),
+            Err(e) => {
+                eprintln!("the twin viewer could not be built: {e:#}");
+                if let Err(e) = viewer_failed(&dist, &e) {
+                    eprintln!("and the twin pages could not be told: {e:#}");
+                }
+            }
+        }
+    });
     let status = node.wait().context("waiting for the ledger node")?;
     if !status.success() {
         bail!("the ledger node stopped ({status})");

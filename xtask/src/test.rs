@@ -55,7 +55,7 @@ pub(crate) fn test() -> Result<()> {
     eprintln!("== twin viewer for the web (WebGL2)");
     let viewer = build_viewer_web("wasm-test", "viewer-web", false)?;
     eprintln!("== portal (trunk, release)");
-    let dist = build_portal(Some(&viewer))?;
+    let dist = build_portal()?;
     install_viewer(&viewer, &dist)?;
     step(
         "native tests (and the end-to-end journeys in headless Chromium)",
@@ -86,7 +86,7 @@ pub(crate) fn e2e(filter: Option<&str>) -> Result<()> {
     setup_portal()?;
     setup_browser()?;
     let viewer = build_viewer_web("wasm-test", "viewer-web", false)?;
-    let dist = build_portal(Some(&viewer))?;
+    let dist = build_portal()?;
     install_viewer(&viewer, &dist)?;
     quiet(cargo().args(["build", "--quiet", "-p", "ledger-node", "-p", "demo"]))?;
     let mut cmd = cargo();

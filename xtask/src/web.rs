@@ -12,13 +12,11 @@ use crate::cmd::{
 /// Builds the portal in release into `dist/`: the app module first (cargo, wasm-bindgen,
 /// wasm-opt) into a folder named after its content, then the start page with Trunk (told
 /// that folder's name), then the app module beside it, and brotli and gzip copies of every file.
-/// With a built web viewer, the app module is told the folder it will be installed in
-/// (named after the viewer's content, so a browser never pairs a portal with a stale
-/// viewer); [`install_viewer`] puts it there afterwards.
-pub(crate) fn build_portal(viewer: Option<&Path>) -> Result<PathBuf> {
+/// No viewer yet: [`install_viewer`] adds one and says where in `dist/viewer.json`, which the
+/// twin pages read (and wait for).
+pub(crate) fn build_portal() -> Result<PathBuf> {
     let tools_bin = tools_dir()?.join("node_modules/.bin");
-    let viewer_dir = viewer.map(viewer_dir_name).transpose()?.unwrap_or_else(|| "viewer".to_owned());
-    quiet(cargo().env("TWIN_VIEWER_DIR", &viewer_dir).args([
+    quiet(cargo().args([
         "build",
         "--quiet",
         "-p",
@@ -55,6 +53,9 @@ pub(crate) fn build_portal(viewer: Option<&Path>) -> Result<PathBuf> {
     )
     .context("building the portal's start page with trunk failed")?;
     let dist = std::env::current_dir()?.join("dist");
+    // A viewer installed by an earlier build may not fit this portal: the twin pages wait
+    // until `install_viewer` names one again.
+    remove_viewers(&dist)?;
     copy_tree(&staged, &dist.join(&app_dir))?;
     precompress(&dist, Effort::Best)?;
     Ok(dist)
@@ -216,16 +217,43 @@ const VIEWER_FILES: [&str; 6] = [
     "twin_viewer_bg.wasm.gz",
 ];
 
-/// Puts the web viewer's files into the portal's `dist/viewer-<hash>/`, where the portal's
-/// twin pages load them on demand.
+/// Puts the web viewer's files into the portal's `dist/viewer-<hash>/`, then names that
+/// folder in `dist/viewer.json` (written last, by a rename, so a page never reads a name
+/// whose files are not all there); the portal's twin pages load the viewer from it on demand.
 pub(crate) fn install_viewer(viewer: &Path, dist: &Path) -> Result<()> {
-    let dest = dist.join(viewer_dir_name(viewer)?);
-    if dest.exists() {
-        std::fs::remove_dir_all(&dest)?;
-    }
+    remove_viewers(dist)?;
+    let name = viewer_dir_name(viewer)?;
+    let dest = dist.join(&name);
     std::fs::create_dir_all(&dest)?;
-    for name in VIEWER_FILES {
-        std::fs::copy(viewer.join(name), dest.join(name)).with_context(|| format!("copying the viewer's {name}"))?;
+    for file in VIEWER_FILES {
+        std::fs::copy(viewer.join(file), dest.join(file)).with_context(|| format!("copying the viewer's {file}"))?;
+    }
+    describe_viewer(dist, &format!("{{\"module\":\"/{name}/twin_viewer.js\"}}\n"))
+}
+
+/// Tells the twin pages that the viewer could not be built, and why (they stop waiting).
+pub(crate) fn viewer_failed(dist: &Path, error: &anyhow::Error) -> Result<()> {
+    let words: String = format!("{error:#}").chars().filter(|c| !c.is_control()).collect();
+    describe_viewer(dist, &format!("{{\"error\":{:?}}}\n", words))
+}
+
+fn describe_viewer(dist: &Path, json: &str) -> Result<()> {
+    let staged = dist.join("viewer.json.new");
+    std::fs::write(&staged, json)?;
+    std::fs::rename(&staged, dist.join("viewer.json")).context("naming the installed viewer")
+}
+
+/// Removes `dist/viewer.json` and every installed `dist/viewer-*/` folder.
+fn remove_viewers(dist: &Path) -> Result<()> {
+    match std::fs::remove_file(dist.join("viewer.json")) {
+        Err(e) if e.kind() != std::io::ErrorKind::NotFound => return Err(e.into()),
+        _ => {}
+    }
+    for entry in std::fs::read_dir(dist).with_context(|| format!("reading {}", dist.display()))? {
+        let entry = entry?;
+        if entry.file_name().to_string_lossy().starts_with("viewer-") && entry.path().is_dir() {
+            std::fs::remove_dir_all(entry.path())?;
+        }
     }
     Ok(())
 }

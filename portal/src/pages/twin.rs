@@ -22,12 +22,56 @@ use wasm_bindgen::prelude::*;
 use yew::prelude::*;
 use yew_router::prelude::*;
 
-/// Where the node serves the viewer's module: `cargo xtask` installs it in a folder named
-/// after its content and tells this build the name, so a portal is never paired with a
-/// viewer from another build.
-fn viewer_url() -> String {
-    format!("/{}/twin_viewer.js", option_env!("TWIN_VIEWER_DIR").unwrap_or("viewer"))
+/// What `/viewer.json` says once `cargo xtask` has installed a viewer beside the portal (in a
+/// folder named after its content, so a browser never runs a cached module of another
+/// build), or why it could not build one. Until then the node answers that path with the
+/// portal's page: a first `cargo xtask run` serves the portal while the viewer still builds.
+#[derive(Debug, Deserialize)]
+struct ViewerInstalled {
+    #[serde(default)]
+    module: Option<String>,
+    #[serde(default)]
+    error: Option<String>,
 }
+
+/// How often a page waiting for the viewer asks again.
+const VIEWER_POLL_MS: u32 = 5_000;
+
+/// The viewer module's path on this server. While the server is still building the viewer,
+/// `waiting(true)` is called and the server asked again every few seconds.
+async fn viewer_url(waiting: impl Fn(bool)) -> Result<String, String> {
+    loop {
+        // A fresh URL each time: the answer changes when the viewer is installed.
+        let url = format!("/viewer.json?at={}", js_sys::Date::now() as u64);
+        let answer = gloo_net::http::Request::get(&url)
+            .send()
+            .await
+            .map_err(|e| format!("The server could not be reached for the twin viewer: {e}"))?;
+        let is_json = answer.headers().get("content-type").is_some_and(|t| t.contains("json"));
+        if answer.ok() && is_json {
+            let installed: ViewerInstalled = answer
+                .json()
+                .await
+                .map_err(|e| format!("The server's description of the twin viewer is unreadable: {e}"))?;
+            waiting(false);
+            return match (installed.module, installed.error) {
+                (_, Some(e)) => Err(format!("The server could not build the twin viewer: {e}")),
+                (Some(m), None) if m.starts_with('/') && !m.starts_with("//") && m.ends_with(".js") => Ok(m),
+                (m, None) => Err(format!("The server names no usable twin viewer module ({m:?}).")),
+            };
+        }
+        if answer.ok() || answer.status() == 404 {
+            waiting(true);
+            gloo_timers::future::TimeoutFuture::new(VIEWER_POLL_MS).await;
+        } else {
+            return Err(format!("The server answered {} when asked for the twin viewer.", answer.status()));
+        }
+    }
+}
+
+/// Shown while the server is still building the viewer.
+const VIEWER_BUILDING: &str = "The twin viewer is still being built on this server (a first start takes a while). \
+This page loads it as soon as it is ready.";
 
 /// Data sources of the demo case, shown under the viewer.
 const ATTRIBUTION: &str = "Demo data: pre-hospital trends from MIMIC II numerics s00001 and the surgery from \
@@ -220,8 +264,17 @@ pub struct CaseProps {
 #[derive(Debug, Clone, PartialEq)]
 enum Progress {
     Fetching,
-    Viewer { altered: bool },
-    Shown { altered: bool, report: Report },
+    Viewer {
+        altered: bool,
+    },
+    /// The server is still building the viewer.
+    Building {
+        altered: bool,
+    },
+    Shown {
+        altered: bool,
+        report: Report,
+    },
     Failed(String),
 }
 
@@ -250,7 +303,14 @@ async fn open_case(
         .collect();
     let anchors_json = serde_json::to_string(&segments).map_err(|e| e.to_string())?;
     progress.set(Progress::Viewer { altered });
-    let report = open_twin_viewer(&viewer_url(), "twin", &case_json, &anchors_json)
+    let waiting = {
+        let progress = progress.clone();
+        move |building: bool| {
+            progress.set(if building { Progress::Building { altered } } else { Progress::Viewer { altered } })
+        }
+    };
+    let url = viewer_url(waiting).await?;
+    let report = open_twin_viewer(&url, "twin", &case_json, &anchors_json)
         .await
         .map_err(|e| format!("The twin viewer could not open this record: {}", js_words(&e)))?;
     let report: Report = serde_json::from_str(&report.as_string().unwrap_or_default())
@@ -298,6 +358,7 @@ pub fn twin_case(p: &CaseProps) -> Html {
         Progress::Viewer { .. } => {
             html! { <p role="status">{ "Loading the twin viewer and checking every segment…" }</p> }
         }
+        Progress::Building { .. } => html! { <p role="status" id="viewer-building">{ VIEWER_BUILDING }</p> },
         Progress::Failed(e) => html! { <ErrorBox id="twin-error" text={e.clone()} /> },
         Progress::Shown { altered, report } => html! {
             <>
@@ -506,14 +567,22 @@ pub fn training() -> Html {
             }
         });
     }
+    let building = use_state(|| false);
     {
-        let scenarios = scenarios.clone();
+        let (scenarios, building) = (scenarios.clone(), building.clone());
         use_effect_with((), move |_| {
             wasm_bindgen_futures::spawn_local(async move {
-                let got = match training_scenarios(&viewer_url()).await {
-                    Ok(json) => serde_json::from_str::<Vec<ScenarioInfo>>(&json.as_string().unwrap_or_default())
-                        .map_err(|e| format!("The twin viewer's scenario list is unreadable: {e}")),
-                    Err(e) => Err(format!("The twin viewer could not be loaded: {}", js_words(&e))),
+                let waiting = {
+                    let building = building.clone();
+                    move |b: bool| building.set(b)
+                };
+                let got = match viewer_url(waiting).await {
+                    Err(e) => Err(e),
+                    Ok(url) => match training_scenarios(&url).await {
+                        Ok(json) => serde_json::from_str::<Vec<ScenarioInfo>>(&json.as_string().unwrap_or_default())
+                            .map_err(|e| format!("The twin viewer's scenario list is unreadable: {e}")),
+                        Err(e) => Err(format!("The twin viewer could not be loaded: {}", js_words(&e))),
+                    },
                 };
                 scenarios.set(Some(got));
             });
@@ -532,6 +601,9 @@ pub fn training() -> Html {
         });
     }
     let list = match &*scenarios {
+        None if *building => {
+            return html! { <main><h1>{ "Training scenarios" }</h1><p role="status" id="viewer-building">{ VIEWER_BUILDING }</p><TwinCanvas /></main> };
+        }
         None => {
             return html! { <main><h1>{ "Training scenarios" }</h1><p role="status">{ "Loading the twin…" }</p><TwinCanvas /></main> };
         }
