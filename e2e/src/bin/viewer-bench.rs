@@ -14,7 +14,9 @@ const RUNS: usize = 3;
 async fn main() -> Result<()> {
     let median = e2e::bench_median(RUNS, "viewer", async |b| {
         b.goto("/").await?;
-        for _ in 0..600 {
+        // 120 frames at about half a second each in software WebGL2, after the page's 5 s
+        // warm-up: allow three minutes.
+        for _ in 0..1800 {
             let v = b.script("return [document.body.dataset.frameMs || null, document.body.dataset.error || null, (document.getElementById('twin') || {}).dataset?.monitor || null];").await?;
             if let Some(e) = v[1].as_str() {
                 bail!("the viewer failed: {e}");

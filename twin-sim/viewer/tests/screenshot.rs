@@ -64,3 +64,51 @@ fn the_viewer_draws_a_surgical_case_under_a_virtual_display() {
     assert!(magenta < 100, "{magenta} px of the missing-material colour: a material failed");
     println!("screenshot {} ({w}×{h}, {} colours)", shot.display(), colours.len());
 }
+
+/// Runs `twin-viewer` under a virtual display with `args`; its exit success and its output.
+fn viewer_under_xvfb(dir: &Path, args: &[&str]) -> (bool, String) {
+    let out = Command::new("xvfb-run")
+        .args(["-a", "-s", "-screen 0 1280x800x24"])
+        .arg(env!("CARGO_BIN_EXE_twin-viewer"))
+        .args(args)
+        .env("XDG_RUNTIME_DIR", dir)
+        .output()
+        .expect("xvfb-run is installed (cargo xtask setup)");
+    (out.status.success(), format!("{}{}", String::from_utf8_lossy(&out.stdout), String::from_utf8_lossy(&out.stderr)))
+}
+
+#[test]
+fn the_native_viewer_runs_a_training_scenario() {
+    let dir = std::env::temp_dir().join(format!("twin-viewer-train-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let shot = dir.join("training.png");
+    let actions = dir.join("actions.toml");
+    std::fs::write(&actions, "[[action]]\nat_min = 0.5\nkind = \"fio2\"\nvalue = 1.0\n").unwrap();
+    let (ok, log) = viewer_under_xvfb(
+        &dir,
+        &[
+            "--train",
+            "opioid-induced-apnoea",
+            "--actions",
+            actions.to_str().unwrap(),
+            "--speed",
+            "16",
+            "--play",
+            "--screenshot",
+            shot.to_str().unwrap(),
+        ],
+    );
+    assert!(ok, "the viewer failed: {log}");
+    // The keys for the scenario's actions are printed, and the scripted action was taken.
+    assert!(log.contains("keys: space play/pause") && log.contains("  1: "), "{log}");
+    assert!(log.contains("FiO2") || log.contains("fio2"), "the scripted FiO2 should be reported: {log}");
+    let (w, h, px) = read_png(&shot);
+    assert!(w >= 800 && h >= 500, "{w}×{h}");
+    // The model's ECG is drawn (the training monitor's green trace and numbers).
+    let ecg_green = px.iter().filter(|p| p[1] > 180 && p[0] < 140 && p[2] < 160).count();
+    assert!(ecg_green > 500, "no green ECG trace from the model: {ecg_green} px");
+    // An unknown scenario is refused in words, listing the ones there are.
+    let (ok, log) = viewer_under_xvfb(&dir, &["--train", "no-such-scenario"]);
+    assert!(!ok && log.contains("not a built-in scenario") && log.contains("surgical-hemorrhage"), "{log}");
+    let _ = std::fs::remove_dir_all(&dir);
+}

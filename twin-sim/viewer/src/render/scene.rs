@@ -1,4 +1,5 @@
-//! The 3D patient and the room: procedural meshes on a bed; the heart beats at the heart
+//! The 3D patient and the room: a proportioned human figure of procedural meshes (head,
+//! neck, torso, pelvis, arms, legs) lying on a bed; the heart beats at the heart
 //! rate, the chest rises with respiration, skin and lips tint with oxygen saturation, blood
 //! pools as blood loss is recorded, and the room changes with the stage (ambulance bay,
 //! ward, operating table).
@@ -14,8 +15,9 @@ use crate::timeline::Timeline;
 
 #[derive(Component)]
 struct Heart;
+/// The chest, with its resting scale (breathing widens it from there).
 #[derive(Component)]
-struct Chest;
+struct Chest(Vec3);
 #[derive(Component)]
 struct BloodPool;
 /// Scenery shown only during one stage.
@@ -57,6 +59,7 @@ fn setup(mut commands: Commands, mut meshes: ResMut<Assets<Mesh>>, mut materials
     let blood = mat(Color::srgb(0.45, 0.02, 0.04));
     let steel = mat(Color::srgb(0.6, 0.62, 0.65));
     let sheet = mat(Color::srgb(0.92, 0.93, 0.95));
+    let pillow = mat(Color::srgb(0.97, 0.97, 0.98));
     let drape = mat(Color::srgb(0.15, 0.45, 0.40));
     let orange = mat(Color::srgb(0.95, 0.55, 0.10));
     let wall = mat(Color::srgb(0.75, 0.78, 0.74));
@@ -73,32 +76,75 @@ fn setup(mut commands: Commands, mut meshes: ResMut<Assets<Mesh>>, mut materials
         MeshMaterial3d(steel.clone()),
         Transform::from_xyz(0.0, 0.17, 0.0),
     ));
+    // A supine adult of about 1.8 m, head on a pillow at -x, face up: gown over torso and
+    // pelvis, skin on head, neck, arms and legs (all of it tints with saturation).
+    let capsule = |meshes: &mut Assets<Mesh>, r: f32, len: f32| meshes.add(Capsule3d::new(r, len));
+    let along_x = Quat::from_rotation_z(FRAC_PI_2);
+    let top = 0.46; // the mattress
     commands.spawn((
-        Chest,
-        Mesh3d(meshes.add(Capsule3d::new(0.2, 0.55))),
-        MeshMaterial3d(gown.clone()),
-        Transform::from_xyz(-0.25, 0.62, 0.0).with_rotation(Quat::from_rotation_z(FRAC_PI_2)),
+        Mesh3d(meshes.add(Cuboid::new(0.34, 0.08, 0.5))),
+        MeshMaterial3d(pillow),
+        Transform::from_xyz(-0.84, top + 0.04, 0.0),
     ));
     commands.spawn((
-        Mesh3d(meshes.add(Capsule3d::new(0.13, 0.75))),
-        MeshMaterial3d(gown),
-        Transform::from_xyz(0.55, 0.57, 0.0).with_rotation(Quat::from_rotation_z(FRAC_PI_2)),
+        Mesh3d(meshes.add(Sphere::new(0.11))),
+        MeshMaterial3d(skin.clone()),
+        Transform::from_xyz(-0.84, top + 0.19, 0.0).with_scale(Vec3::new(1.15, 1.0, 0.9)),
     ));
     commands.spawn((
-        Mesh3d(meshes.add(Sphere::new(0.15))),
-        MeshMaterial3d(skin),
-        Transform::from_xyz(-0.85, 0.64, 0.0),
+        Mesh3d(meshes.add(Sphere::new(0.022))),
+        MeshMaterial3d(skin.clone()),
+        Transform::from_xyz(-0.82, top + 0.30, 0.0),
     ));
     commands.spawn((
-        Mesh3d(meshes.add(Cuboid::new(0.03, 0.025, 0.08))),
+        Mesh3d(meshes.add(Cuboid::new(0.022, 0.012, 0.055))),
         MeshMaterial3d(lips),
-        Transform::from_xyz(-0.99, 0.67, 0.0),
+        Transform::from_xyz(-0.76, top + 0.28, 0.0),
     ));
+    commands.spawn((
+        Mesh3d(meshes.add(Cylinder::new(0.05, 0.12))),
+        MeshMaterial3d(skin.clone()),
+        Transform::from_xyz(-0.69, top + 0.14, 0.0).with_rotation(along_x),
+    ));
+    let chest = Vec3::new(1.0, 1.0, 1.25);
+    commands.spawn((
+        Chest(chest),
+        Mesh3d(capsule(&mut meshes, 0.16, 0.24)),
+        MeshMaterial3d(gown.clone()),
+        Transform::from_xyz(-0.42, top + 0.16, 0.0).with_rotation(along_x).with_scale(chest),
+    ));
+    commands.spawn((
+        Mesh3d(capsule(&mut meshes, 0.14, 0.12)),
+        MeshMaterial3d(gown),
+        Transform::from_xyz(-0.05, top + 0.14, 0.0).with_rotation(along_x).with_scale(Vec3::new(1.0, 1.0, 1.3)),
+    ));
+    for side in [-1.0f32, 1.0] {
+        // Upper arm, forearm and hand at the side; thigh, shin and foot (toes up).
+        for (x, r, len, z) in
+            [(-0.45, 0.045, 0.22, 0.27), (-0.16, 0.04, 0.22, 0.28), (0.34, 0.075, 0.32, 0.1), (0.72, 0.055, 0.3, 0.1)]
+        {
+            commands.spawn((
+                Mesh3d(capsule(&mut meshes, r, len)),
+                MeshMaterial3d(skin.clone()),
+                Transform::from_xyz(x, top + r, side * z).with_rotation(along_x),
+            ));
+        }
+        commands.spawn((
+            Mesh3d(meshes.add(Sphere::new(0.05))),
+            MeshMaterial3d(skin.clone()),
+            Transform::from_xyz(0.04, top + 0.04, side * 0.28).with_scale(Vec3::new(1.4, 0.6, 1.0)),
+        ));
+        commands.spawn((
+            Mesh3d(meshes.add(Cuboid::new(0.06, 0.16, 0.08))),
+            MeshMaterial3d(skin.clone()),
+            Transform::from_xyz(0.92, top + 0.08, side * 0.1),
+        ));
+    }
     commands.spawn((
         Heart,
-        Mesh3d(meshes.add(Sphere::new(0.07))),
+        Mesh3d(meshes.add(Sphere::new(0.06))),
         MeshMaterial3d(heart),
-        Transform::from_xyz(-0.30, 0.84, 0.06),
+        Transform::from_xyz(-0.45, top + 0.33, 0.05),
     ));
     commands.spawn((
         BloodPool,
@@ -135,9 +181,9 @@ fn setup(mut commands: Commands, mut meshes: ResMut<Assets<Mesh>>, mut materials
     ));
     commands.spawn((
         prop(Stage::Surgery),
-        Mesh3d(meshes.add(Cuboid::new(1.1, 0.05, 0.95))),
+        Mesh3d(meshes.add(Cuboid::new(0.9, 0.04, 0.85))),
         MeshMaterial3d(drape),
-        Transform::from_xyz(0.55, 0.74, 0.0),
+        Transform::from_xyz(0.55, 0.66, 0.0),
     ));
     commands.spawn((
         prop(Stage::Surgery),
@@ -153,7 +199,7 @@ fn beat_and_breathe(
     monitor: Res<Monitor>,
     vitals: Res<StreamsNow>,
     mut heart: Query<&mut Transform, (With<Heart>, Without<Chest>)>,
-    mut chest: Query<&mut Transform, (With<Chest>, Without<Heart>)>,
+    mut chest: Query<(&Chest, &mut Transform), Without<Heart>>,
 ) {
     let Some(playback) = playback else { return };
     let t = playback.clock.position_us() as f32 / 1e6;
@@ -172,8 +218,9 @@ fn beat_and_breathe(
             (TAU * t * rr / 60.0).sin()
         }
     };
-    for mut tf in &mut chest {
-        tf.scale = Vec3::new(1.0 + 0.05 * breath, 1.0, 1.0 + 0.05 * breath);
+    for (Chest(rest), mut tf) in &mut chest {
+        // The capsule lies along x: its local x is up, its local z across the bed.
+        tf.scale = *rest * Vec3::new(1.0 + 0.05 * breath, 1.0, 1.0 + 0.05 * breath);
     }
 }
 

@@ -1,7 +1,8 @@
 //! The timeline drawn at the bottom: the stages as coloured spans, event markers to click,
 //! the playhead, a bar to drag, buttons (previous/next event, play/pause, slower/faster,
 //! zoom, a stage shown whole) and keys (space, arrows, + and -, [ and ], 1 2 3). Everything becomes a
-//! `TimelineCommand`, the same messages the headless tests send.
+//! `TimelineCommand`, the same messages the headless tests send. A training scenario has no
+//! stages: their buttons and keys are gone while one plays.
 
 use bevy::prelude::*;
 use bevy::ui::RelativeCursorPosition;
@@ -40,7 +41,7 @@ impl Plugin for TimelineUiPlugin {
             Update,
             (
                 (buttons, keys, drag).in_set(crate::SyncSystems::Commands).before(crate::timeline::apply_commands),
-                (redraw_bar, move_playhead, status).after(crate::SyncSystems::Follow),
+                (redraw_bar, move_playhead, status, stage_buttons).after(crate::SyncSystems::Follow),
             ),
         );
     }
@@ -151,8 +152,15 @@ fn buttons(
     }
 }
 
-fn keys(input: Res<ButtonInput<KeyCode>>, playback: Option<Res<Playback>>, mut out: MessageWriter<TimelineCommand>) {
+fn keys(
+    input: Res<ButtonInput<KeyCode>>,
+    playback: Option<Res<Playback>>,
+    training: Option<Res<crate::Training>>,
+    mut out: MessageWriter<TimelineCommand>,
+) {
     let speed = playback.map_or(1.0, |p| p.clock.speed());
+    // A scenario has no case stages: there, 1-9 are the student's actions (`main.rs`).
+    let stages = training.is_none();
     let map = [
         (KeyCode::Space, TimelineCommand::TogglePlay),
         (KeyCode::ArrowLeft, TimelineCommand::PreviousMarker),
@@ -166,8 +174,18 @@ fn keys(input: Res<ButtonInput<KeyCode>>, playback: Option<Res<Playback>>, mut o
         (KeyCode::Digit3, TimelineCommand::ShowStage(Stage::Surgery)),
     ];
     for (key, command) in map {
-        if input.just_pressed(key) {
+        if input.just_pressed(key) && (stages || !matches!(command, TimelineCommand::ShowStage(_))) {
             out.write(command);
+        }
+    }
+}
+
+/// The case's stage buttons, hidden while a training scenario plays (it has no stages).
+fn stage_buttons(training: Option<Res<crate::Training>>, mut buttons: Query<(&Control, &mut Node)>) {
+    let display = if training.is_some() { Display::None } else { Display::Flex };
+    for (control, mut node) in &mut buttons {
+        if matches!(control, Control::Stage(_)) && node.display != display {
+            node.display = display;
         }
     }
 }
