@@ -12,7 +12,7 @@
 //! so they are checked without a window or a GPU.
 
 pub mod monitor;
-#[cfg(feature = "render")]
+#[cfg(feature = "drawn")]
 pub mod render;
 pub mod sync;
 pub mod timeline;
