@@ -7,8 +7,7 @@
 use std::io::Cursor;
 
 use super::error::SignalProblem;
-use super::format::SignalFormat;
-use super::signal::MAX_SAMPLES;
+use super::format::{MAX_SAMPLES, SignalFormat};
 
 /// Decodes a FLAC signal file holding signals with the given samples per frame. `wanted` is
 /// the number of samples the header asks for over all signals (`None`: as many whole frames

@@ -6,6 +6,9 @@
 //! FLAC streams, one channel per signal, decoded in `signal.rs`. Format 8 stores first
 //! differences: the values unpacked here are the differences, integrated per signal later.
 
+/// The most samples one signal file may decode to (about 2 GiB of `i32`), a guard on input size.
+pub(super) const MAX_SAMPLES: u64 = 1 << 29;
+
 /// A WFDB storage format, as numbered in headers.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum SignalFormat {
@@ -184,6 +187,8 @@ impl SignalFormat {
     /// Unpacks the first `count` stored values of a byte format (format 8: the differences).
     /// The caller has checked that `data` holds them; a short slice yields fewer.
     pub(super) fn unpack(self, data: &[u8], count: usize) -> Vec<i32> {
+        // Only the bytes that hold those samples (a file may hold more than its header asks).
+        let data = &data[..data.len().min(usize::try_from(self.bytes_for(count as u64)).unwrap_or(usize::MAX))];
         let mut out = Vec::with_capacity(count);
         match self {
             Self::F8 => out.extend(data.iter().map(|&b| i32::from(b as i8))),

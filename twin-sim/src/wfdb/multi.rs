@@ -10,9 +10,9 @@
 //! segments in order of first appearance.
 
 use super::error::{SegmentProblem, WfdbError};
-use super::format::SignalFormat;
+use super::format::{MAX_SAMPLES, SignalFormat};
 use super::header::{Header, SignalSpec};
-use super::signal::{DecodedSignal, MAX_SAMPLES, Record, decode_record};
+use super::signal::{DecodedSignal, Record, decode_record};
 
 /// Decodes a multi-segment record into one continuous [`Record`].
 ///

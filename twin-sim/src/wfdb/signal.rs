@@ -3,11 +3,8 @@
 
 use super::error::{SignalProblem, WfdbError};
 use super::flac;
-use super::format::SignalFormat;
+use super::format::{MAX_SAMPLES, SignalFormat};
 use super::header::{Header, SignalSpec};
-
-/// The most samples one signal file may decode to (about 2 GiB of `i32`), a guard on input size.
-pub(super) const MAX_SAMPLES: u64 = 1 << 29;
 
 /// One decoded signal: its header line and its samples in adu, aligned to the record's frames.
 #[derive(Debug, Clone, PartialEq)]
