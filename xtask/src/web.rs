@@ -115,7 +115,7 @@ pub(crate) const VIEWER_BENCH_PAGE: &str = r#"<!doctype html>
 <body style="margin:0;background:#111"><canvas id="twin" style="width:1024px;height:640px"></canvas>
 <script type="module">
 import init, { start } from './twin_viewer.js';
-pub(crate) const fail = (e) => { document.body.dataset.error = String(e); };
+const fail = (e) => { document.body.dataset.error = String(e); };
 try {
   await init();
   const text = await (await fetch('case.json')).text();
