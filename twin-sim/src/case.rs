@@ -81,6 +81,30 @@ pub struct Waveform {
 }
 
 impl Waveform {
+    /// A waveform from values in physical units (NaN: a gap), quantized to the case's 16-bit
+    /// samples over the values' own range: adu = value x gain + baseline within +-32767,
+    /// so a value comes back within half a step of 1/32766 of half the range.
+    pub fn from_physical(name: String, unit: String, rate_hz: f64, values: &[f64]) -> Waveform {
+        let (lo, hi) = values
+            .iter()
+            .filter(|v| v.is_finite())
+            .fold((f64::INFINITY, f64::NEG_INFINITY), |(lo, hi), &v| (lo.min(v), hi.max(v)));
+        let (centre, half) = if lo.is_finite() { ((lo + hi) / 2.0, ((hi - lo) / 2.0).max(1e-9)) } else { (0.0, 1.0) };
+        let gain = 32766.0 / half;
+        let baseline = (-centre * gain).round().clamp(f64::from(i32::MIN), f64::from(i32::MAX)) as i32;
+        let samples = values
+            .iter()
+            .map(|&v| {
+                if v.is_finite() {
+                    (v * gain + f64::from(baseline)).round().clamp(-32767.0, 32767.0) as i16
+                } else {
+                    GAP
+                }
+            })
+            .collect();
+        Waveform { name, unit, rate_hz, gain, baseline, samples }
+    }
+
     /// One sample in physical units, `None` for a gap or an index past the end.
     pub fn physical(&self, index: usize) -> Option<f64> {
         match self.samples.get(index) {

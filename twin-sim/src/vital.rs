@@ -177,6 +177,18 @@ pub enum VitalError {
     Gzip { file: String, decompressed: u64, problem: String },
     #[error("{file}: byte {offset} of the decompressed content: {problem}")]
     Content { file: String, offset: u64, problem: VitalProblem },
+    /// A track that reads but cannot become part of a case.
+    #[error("{file}: track {track}: {problem}")]
+    Track { file: String, track: String, problem: TrackProblem },
+}
+
+/// Why a track that reads cannot become part of a case.
+#[derive(Debug, Clone, PartialEq, Error)]
+pub enum TrackProblem {
+    #[error("a wave track without a usable sampling rate")]
+    NoRate,
+    #[error("it reaches {seconds:.0} s from the file's first record, beyond the limit of a case")]
+    TooLong { seconds: f64 },
 }
 
 /// What is wrong inside the decompressed content.
@@ -196,10 +208,6 @@ pub enum VitalProblem {
     UndeclaredTrack(u16),
     #[error("a {what} is not UTF-8 text")]
     NotText { what: &'static str },
-    #[error("wave track {track} has no usable sampling rate")]
-    NoRate { track: String },
-    #[error("wave track {track} reaches {seconds:.0} s from the file's first record, beyond the limit of a case")]
-    TooLong { track: String, seconds: f64 },
 }
 
 /// Parses a `.vital` file. `file` names it in errors.

@@ -9,9 +9,9 @@
 //! its own name (`ECG_II`, `ART`, `PLETH`, `CO2`), which the alarm rules recognise. A name
 //! already taken in the stage is written in full, `device/name`.
 
-use crate::case::{Event, EventKind, GAP, Stage, StageData, Track, Waveform};
+use crate::case::{Event, EventKind, Stage, StageData, Track, Waveform};
 use crate::import::origin_from_epoch_ms;
-use crate::vital::{RecordValue, TrackKind, VitalError, VitalFile, VitalProblem, VitalTrack};
+use crate::vital::{RecordValue, TrackKind, TrackProblem, VitalError, VitalFile, VitalTrack};
 
 /// VitalDB's Solar8000 numeric names and the names the twin reads.
 pub const MONITOR_NAMES: [(&str, &str); 12] = [
@@ -115,20 +115,13 @@ fn numeric(name: String, track: &VitalTrack, start: f64) -> Track {
 }
 
 /// A wave track's records laid on one sample grid from the stage's start (gaps where no
-/// record covers), quantized to the case's 16-bit samples over the track's range.
+/// record covers), as the case's 16-bit samples ([`Waveform::from_physical`]).
 fn waveform(file: &str, name: String, track: &VitalTrack, start: f64) -> Result<Waveform, VitalError> {
     let rate = f64::from(track.rate_hz);
-    let too_long = |seconds: f64| VitalError::Content {
-        file: file.to_owned(),
-        offset: 0,
-        problem: VitalProblem::TooLong { track: track.full_name(), seconds },
-    };
+    let unusable = |problem| VitalError::Track { file: file.to_owned(), track: track.full_name(), problem };
+    let too_long = |seconds: f64| unusable(TrackProblem::TooLong { seconds });
     if !(rate.is_finite() && rate > 0.0) {
-        return Err(VitalError::Content {
-            file: file.to_owned(),
-            offset: 0,
-            problem: VitalProblem::NoRate { track: track.full_name() },
-        });
+        return Err(unusable(TrackProblem::NoRate));
     }
     let mut end = 0u64;
     for r in &track.records {
@@ -149,24 +142,5 @@ fn waveform(file: &str, name: String, track: &VitalTrack, start: f64) -> Result<
             }
         }
     }
-    let (lo, hi) = values
-        .iter()
-        .filter(|v| v.is_finite())
-        .fold((f64::INFINITY, f64::NEG_INFINITY), |(lo, hi), &v| (lo.min(v), hi.max(v)));
-    let (centre, half) = if lo.is_finite() { ((lo + hi) / 2.0, ((hi - lo) / 2.0).max(1e-9)) } else { (0.0, 1.0) };
-    // adu = value x gain + baseline, within +-32767 (GAP is -32768); physical = (adu - baseline) / gain.
-    let gain = 32766.0 / half;
-    let baseline = (-centre * gain).round().clamp(f64::from(i32::MIN), f64::from(i32::MAX)) as i32;
-    let samples =
-        values
-            .iter()
-            .map(|&v| {
-                if v.is_finite() {
-                    (v * gain + f64::from(baseline)).round().clamp(-32767.0, 32767.0) as i16
-                } else {
-                    GAP
-                }
-            })
-            .collect::<Vec<i16>>();
-    Ok(Waveform { name, unit: track.unit.clone(), rate_hz: rate, gain, baseline, samples })
+    Ok(Waveform::from_physical(name, track.unit.clone(), rate, &values))
 }
