@@ -6,6 +6,8 @@
 //! lays the stages end to end with their events as markers and applies play, pause,
 //! seek, speed, jump and zoom commands; `MonitorPlugin` fills the bedside monitor (numerics,
 //! waveform traces, active alarms, NEWS2, and which segments failed their ledger check);
+//! `TrendPlugin` keeps the case at a glance (every stream over the timeline's view, events,
+//! annotations, failed segments; `screen` lays out the monitor's rows for drawing);
 //! `TrainingPlugin` plays a training scenario live on the physiology model instead, with
 //! the student's actions sent as messages, the same clock, timeline and monitor, and the
 //! score and debrief at the end. All run under `MinimalPlugins` (see the tests),
@@ -14,15 +16,18 @@
 pub mod monitor;
 #[cfg(feature = "drawn")]
 pub mod render;
+pub mod screen;
 pub mod sync;
 pub mod timeline;
 pub mod training;
+pub mod trend;
 #[cfg(all(feature = "web", target_arch = "wasm32"))]
 pub mod web;
 #[cfg(all(feature = "web", target_arch = "wasm32"))]
 pub mod web_training;
 
-pub use monitor::{Monitor, MonitorPlugin, Numeric, Trace, Verification, numerics};
+pub use monitor::{Monitor, MonitorPlugin, Numeric, Sounding, Sweep, Trace, Verification, numerics};
 pub use sync::{LoadedCase, Playback, SimSyncPlugin, StreamsNow, SyncSystems, check_case, open_case};
 pub use timeline::{Marker, StageSpan, Timeline, TimelineCommand, TimelinePlugin};
 pub use training::{Feedback, Training, TrainingAction, TrainingPlugin, TrainingResult, open_scenario};
+pub use trend::{Note, Notes, Trend, TrendPlugin};

@@ -1,21 +1,76 @@
-//! The bedside monitor's content at the playhead: numerics with units, the last seconds of
-//! each waveform decimated for drawing, the alarms active then, and NEWS2, plus each
+//! The bedside monitor's content at the playhead: numerics with units, each waveform as it
+//! sweeps across the screen at 25 mm/s (decimated to one column per pixel), the alarms active then, and NEWS2, plus each
 //! stream's verification status. The vital-sign frames and alarm episodes of every stage
 //! are computed once when a case opens (`MonitorData`); each frame only looks them up.
 
 use bevy::prelude::*;
-use twin_sim::alarms::{AlarmKind, AlarmReport, Frame, News2, Vitals, evaluate, frames};
-use twin_sim::case::Stage;
+use twin_sim::alarms::{AlarmKind, AlarmReport, Frame, News2, Priority, Vitals, evaluate, frames};
+use twin_sim::case::{Stage, Waveform};
 use twin_sim::replay::{MinMax, decimate};
 use twin_sim::verify::CaseVerification;
 
 use crate::sync::{LoadedCase, Playback, StreamsNow, SyncSystems};
 use crate::timeline::Timeline;
 
-/// Seconds of waveform the monitor shows.
-pub const WAVE_WINDOW_US: u64 = 6_000_000;
-/// Columns a trace is decimated to.
-pub const WAVE_COLUMNS: usize = 600;
+/// The paper speed of a bedside monitor's sweep, mm/s.
+pub const SWEEP_MM_PER_S: f64 = 25.0;
+/// CSS pixels per millimetre (96 per inch).
+const PX_PER_MM: f64 = 96.0 / 25.4;
+
+/// How the traces sweep: one column per pixel, as many pixels as the screen is wide,
+/// crossed at 25 mm/s; new samples overwrite the last sweep from left to right, with a
+/// blank erase bar just ahead of the write point.
+#[derive(Resource, Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Sweep {
+    /// Columns across the screen.
+    pub columns: usize,
+    /// Time one column covers, µs.
+    pub column_us: u64,
+}
+
+impl Sweep {
+    /// The sweep of a screen `width_px` CSS pixels wide (100 to 2,400 columns).
+    pub fn for_width(width_px: f64) -> Sweep {
+        let columns = if width_px.is_finite() { width_px.round().clamp(100.0, 2400.0) as usize } else { 600 };
+        Sweep { columns, column_us: (1e6 / (SWEEP_MM_PER_S * PX_PER_MM)).round() as u64 }
+    }
+
+    /// Seconds across the screen.
+    pub fn window_s(self) -> f64 {
+        (self.columns as u64 * self.column_us) as f64 / 1e6
+    }
+
+    /// Columns the erase bar blanks ahead of the write point.
+    pub fn erase_columns(self) -> usize {
+        (self.columns / 40).max(4)
+    }
+
+    /// `wave` as the screen shows it at `now_us` (µs into the wave): each column's min and
+    /// max at its place on the screen, and the write point (the column being written).
+    pub fn trace(self, wave: &Waveform, now_us: u64) -> (Vec<Option<MinMax>>, usize) {
+        let n = self.columns.max(1);
+        let now_col = now_us / self.column_us.max(1);
+        let first = (now_col + 1).saturating_sub(n as u64);
+        let count = (now_col + 1 - first) as usize;
+        let drawn = decimate(wave, first * self.column_us, count as u64 * self.column_us, count);
+        let mut screen = vec![None; n];
+        for (i, c) in drawn.into_iter().enumerate() {
+            screen[((first + i as u64) % n as u64) as usize] = c;
+        }
+        let cursor = (now_col % n as u64) as usize;
+        for k in 1..=self.erase_columns().min(n - 1) {
+            screen[(cursor + k) % n] = None;
+        }
+        (screen, cursor)
+    }
+}
+
+impl Default for Sweep {
+    /// A screen 600 pixels wide (6.35 s).
+    fn default() -> Self {
+        Sweep::for_width(600.0)
+    }
+}
 
 /// Per stage: its vital-sign frames and alarm episodes.
 #[derive(Resource, Debug, Clone, Default)]
@@ -53,12 +108,15 @@ impl Numeric {
     }
 }
 
-/// One waveform trace.
+/// One waveform trace, as it sweeps across the screen.
 #[derive(Debug, Clone, PartialEq)]
 pub struct Trace {
     pub name: String,
     pub unit: String,
+    /// Each column's min and max at its place on the screen (see [`Sweep::trace`]).
     pub columns: Vec<Option<MinMax>>,
+    /// The column being written.
+    pub cursor: usize,
     /// Whether every segment under the trace verified against the ledger (None: not checked).
     pub verified: Option<bool>,
 }
@@ -93,14 +151,30 @@ pub fn numerics(vitals: &Vitals, active: &[AlarmKind]) -> (Vec<Numeric>, Option<
     (numerics, vitals.news2())
 }
 
+/// An alarm sounding on the monitor.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Sounding {
+    pub kind: AlarmKind,
+    /// Its priority (a recorded case's no-pulse seen on the pleth alone is medium).
+    pub priority: Priority,
+    /// When it fired, ms into the stage (the scenario, in training).
+    pub fired_ms: u64,
+}
+
+impl Sounding {
+    pub fn name(&self) -> &'static str {
+        self.kind.name()
+    }
+}
+
 /// What the monitor shows at the playhead.
 #[derive(Resource, Debug, Clone, PartialEq, Default)]
 pub struct Monitor {
     pub stage: Option<Stage>,
     pub numerics: Vec<Numeric>,
     pub traces: Vec<Trace>,
-    /// Alarms sounding now: kind name and when it fired (ms into the stage).
-    pub alarms: Vec<(&'static str, u64)>,
+    /// Alarms sounding now, highest priority first.
+    pub alarms: Vec<Sounding>,
     pub news2: Option<News2>,
     /// Problems with the segments under the playhead, in words.
     pub integrity: Vec<String>,
@@ -112,7 +186,7 @@ impl Monitor {
     pub fn readout(&self) -> Vec<String> {
         let mut text: Vec<String> =
             self.numerics.iter().map(|n| format!("{} {} {}", n.label, n.text(), n.unit)).collect();
-        text.extend(self.alarms.iter().map(|(k, _)| format!("alarm {k}")));
+        text.extend(self.alarms.iter().map(|a| format!("alarm {}", a.name())));
         text
     }
 }
@@ -125,6 +199,7 @@ impl Plugin for MonitorPlugin {
         app.init_resource::<Monitor>()
             .init_resource::<MonitorData>()
             .init_resource::<Verification>()
+            .init_resource::<Sweep>()
             .add_systems(Update, update_monitor.in_set(SyncSystems::Sample).after(crate::sync::sample_streams));
     }
 }
@@ -142,6 +217,7 @@ fn update_monitor(
     data: Res<MonitorData>,
     verification: Res<Verification>,
     vitals: Res<StreamsNow>,
+    sweep: Res<Sweep>,
     mut monitor: ResMut<Monitor>,
 ) {
     let (Some(case), Some(timeline), Some(playback)) = (case, timeline, playback) else { return };
@@ -149,7 +225,8 @@ fn update_monitor(
     let t_ms = local_us / 1000;
     let Some((_, frames, report)) = data.stages.iter().find(|(s, _, _)| *s == stage) else { return };
     let frame = frame_at(frames, t_ms).copied().unwrap_or_default();
-    let active: Vec<_> = report.alarms.iter().filter(|a| a.fired_ms <= t_ms && t_ms < a.end_ms).collect();
+    let mut active: Vec<_> = report.alarms.iter().filter(|a| a.fired_ms <= t_ms && t_ms < a.end_ms).collect();
+    active.sort_by_key(|a| (std::cmp::Reverse(a.priority), a.fired_ms));
     let kinds: Vec<AlarmKind> = active.iter().map(|a| a.kind).collect();
     // A track recorded by the monitor itself wins over a value derived from waveforms.
     let track = |names: &[&str]| names.iter().find_map(|n| vitals.track(n)).map(f64::from);
@@ -166,23 +243,27 @@ fn update_monitor(
     let (numerics, score) = numerics(&readings, &kinds);
 
     let checks = verification.0.as_ref();
-    let start_us = local_us.saturating_sub(WAVE_WINDOW_US);
+    let start_us = local_us.saturating_sub(sweep.columns as u64 * sweep.column_us);
     let traces = case
         .0
         .stage(stage)
         .map(|data| {
             data.waveforms
                 .iter()
-                .map(|w| Trace {
-                    name: w.name.clone(),
-                    unit: w.unit.clone(),
-                    columns: decimate(w, start_us, WAVE_WINDOW_US, WAVE_COLUMNS),
-                    verified: checks.map(|c| {
-                        c.segments
-                            .iter()
-                            .filter(|s| s.stage == stage && s.stream == w.name)
-                            .all(|s| s.is_ok() || s.end_ms <= start_us / 1000 || s.start_ms > t_ms)
-                    }),
+                .map(|w| {
+                    let (columns, cursor) = sweep.trace(w, local_us);
+                    Trace {
+                        name: w.name.clone(),
+                        unit: w.unit.clone(),
+                        columns,
+                        cursor,
+                        verified: checks.map(|c| {
+                            c.segments
+                                .iter()
+                                .filter(|s| s.stage == stage && s.stream == w.name)
+                                .all(|s| s.is_ok() || s.end_ms <= start_us / 1000 || s.start_ms > t_ms)
+                        }),
+                    }
                 })
                 .collect()
         })
@@ -192,7 +273,7 @@ fn update_monitor(
         stage: Some(stage),
         numerics,
         traces,
-        alarms: active.iter().map(|a| (a.kind.name(), a.fired_ms)).collect(),
+        alarms: active.iter().map(|a| Sounding { kind: a.kind, priority: a.priority, fired_ms: a.fired_ms }).collect(),
         news2: score,
         integrity: integrity.unwrap_or_default(),
     };

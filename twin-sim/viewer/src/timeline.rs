@@ -149,6 +149,16 @@ impl Timeline {
         self.view_start_us = (start.max(0.0) as u64).min(total - new_len);
     }
 
+    /// Moves the view by `fraction` of its length (positive: later), within the case.
+    pub fn pan(&mut self, fraction: f64) {
+        if !fraction.is_finite() {
+            return;
+        }
+        let total = self.total_us().max(MIN_VIEW_US);
+        let start = self.view_start_us as f64 + fraction * self.view_len_us as f64;
+        self.view_start_us = (start.max(0.0) as u64).min(total - self.view_len_us);
+    }
+
     /// Scrolls the view, if needed, so that `t_us` is on screen (pages forward or back).
     pub fn follow(&mut self, t_us: u64) {
         let total = self.total_us().max(MIN_VIEW_US);
@@ -186,6 +196,14 @@ pub enum TimelineCommand {
     PreviousMarker,
     /// Zoom the view around the playhead.
     Zoom(f64),
+    /// Zoom the view around a point at a fraction of it (under the mouse), the playhead
+    /// staying where it is.
+    ZoomAt {
+        factor: f64,
+        fraction: f64,
+    },
+    /// Move the view by a fraction of its length (a drag on the trend view).
+    Pan(f64),
     /// Show one stage whole and move the playhead to its start.
     ShowStage(Stage),
 }
@@ -238,17 +256,37 @@ pub(crate) fn apply_commands(
                 }
             }
             TimelineCommand::Zoom(f) => timeline.zoom(f, clock.position_us()),
+            TimelineCommand::ZoomAt { factor, fraction } => {
+                let at = timeline.time_at_fraction(fraction);
+                timeline.zoom(factor, at);
+            }
+            TimelineCommand::Pan(f) => timeline.pan(f),
             TimelineCommand::ShowStage(stage) => {
                 if let Some(start) = timeline.show_stage(stage) {
                     clock.seek(start);
                 }
             }
         }
+        // A jump or seek brings the playhead into view; zooming and panning move the view
+        // away from it while paused.
+        if matches!(
+            command,
+            TimelineCommand::Seek(_)
+                | TimelineCommand::DragTo(_)
+                | TimelineCommand::JumpToMarker(_)
+                | TimelineCommand::NextMarker
+                | TimelineCommand::PreviousMarker
+        ) {
+            timeline.follow(playback.clock.position_us());
+        }
     }
 }
 
+/// While playing, the view pages along with the playhead.
 fn follow_playhead(timeline: Option<ResMut<Timeline>>, playback: Option<Res<Playback>>) {
-    if let (Some(mut timeline), Some(playback)) = (timeline, playback) {
+    if let (Some(mut timeline), Some(playback)) = (timeline, playback)
+        && playback.clock.is_playing()
+    {
         let t = playback.clock.position_us();
         let (start, end) = timeline.view();
         if t < start || t >= end {

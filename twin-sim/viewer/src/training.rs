@@ -16,13 +16,11 @@ use bevy::prelude::*;
 use twin_sim::alarms::{AlarmKind, ModelFrames, Vitals, alarms_from_frames};
 use twin_sim::case::{EventKind, Stage};
 
-use twin_sim::replay::{Clock, decimate};
+use twin_sim::replay::Clock;
 use twin_sim::scenario::{Change, Kind, RunReport, Scenario, ScenarioError, Session, clock};
 use twin_sim::waveforms::ModelWaves;
 
-use crate::monitor::{
-    Monitor, MonitorData, MonitorPlugin, Numeric, Trace, Verification, WAVE_COLUMNS, WAVE_WINDOW_US, numerics,
-};
+use crate::monitor::{Monitor, MonitorData, MonitorPlugin, Numeric, Sounding, Sweep, Trace, Verification, numerics};
 use crate::sync::{LoadedCase, Playback, SimSyncPlugin, StreamsNow, SyncSystems};
 use crate::timeline::{Marker, Timeline, TimelinePlugin};
 
@@ -124,6 +122,11 @@ impl Training {
         t
     }
 
+    /// The model's vital signs so far, about one frame a second (the debrief's plot).
+    pub fn frames(&self) -> &[twin_sim::alarms::Frame] {
+        self.frames.frames()
+    }
+
     /// Takes `action` now, or says why not.
     pub fn act(&mut self, action: &TrainingAction) -> Result<(), ScenarioError> {
         let at_s = self.session.time_s();
@@ -148,7 +151,7 @@ impl Training {
 
     /// The alarms sounding now, highest priority first: kind and when it fired (ms from the
     /// start).
-    pub fn alarms(&self) -> Vec<(AlarmKind, u64)> {
+    pub fn alarms(&self) -> Vec<Sounding> {
         let now = ms(self.session.time_s());
         // The model's pulse is its heart rate and its line is never damped: the same rules
         // judge it as a recorded case. The training monitor has no acknowledge control yet,
@@ -156,40 +159,38 @@ impl Training {
         alarms_from_frames(self.frames.frames(), true)
             .sounding(now, Some(now))
             .into_iter()
-            .map(|a| (a.kind, a.fired_ms))
+            .map(|a| Sounding { kind: a.kind, priority: a.priority, fired_ms: a.fired_ms })
             .collect()
     }
 
-    /// What the monitor shows now: the model's outputs as numerics with units, the
-    /// sounding alarms and NEWS2.
-    pub fn monitor(&self) -> Monitor {
+    /// What the monitor shows now: the model's outputs as numerics with units, its waves
+    /// sweeping as `sweep` says, the sounding alarms and NEWS2.
+    pub fn monitor(&self, sweep: Sweep) -> Monitor {
         let o = self.session.outputs();
         let alarms = self.alarms();
-        let kinds: Vec<AlarmKind> = alarms.iter().map(|(k, _)| *k).collect();
+        let kinds: Vec<AlarmKind> = alarms.iter().map(|a| a.kind).collect();
         let (mut numerics, news2) = numerics(&Vitals::from_model(&o, self.session.inputs()), &kinds);
         numerics.push(Numeric { label: "EtCO2", value: Some(o.etco2_mmhg), unit: "mmHg", alarming: false });
         numerics.push(Numeric { label: "BIS", value: Some(o.bis), unit: "", alarming: false });
         Monitor {
             stage: Some(Stage::Surgery),
             numerics,
-            traces: self.traces(),
-            alarms: alarms.into_iter().map(|(k, at)| (k.name(), at)).collect(),
+            traces: self.traces(sweep),
+            alarms,
             news2,
             integrity: Vec::new(),
         }
     }
 
-    /// The last seconds of each of the model's waves, as the monitor draws a recording's.
-    fn traces(&self) -> Vec<Trace> {
-        let start_us = ((self.waves.duration_s() * 1e6) as u64).saturating_sub(WAVE_WINDOW_US);
+    /// The model's waves sweeping up to now, as the monitor draws a recording's.
+    fn traces(&self, sweep: Sweep) -> Vec<Trace> {
+        let now_us = ((self.waves.duration_s() * 1e6) as u64).saturating_sub(1);
         self.waves
             .waves()
             .iter()
-            .map(|w| Trace {
-                name: w.name.clone(),
-                unit: w.unit.clone(),
-                columns: decimate(w, start_us, WAVE_WINDOW_US, WAVE_COLUMNS),
-                verified: None,
+            .map(|w| {
+                let (columns, cursor) = sweep.trace(w, now_us);
+                Trace { name: w.name.clone(), unit: w.unit.clone(), columns, cursor, verified: None }
             })
             .collect()
     }
@@ -274,7 +275,8 @@ pub fn open_scenario(world: &mut World, scenario: &Scenario) -> Result<(), Scena
     world.insert_resource(MonitorData::default());
     world.insert_resource(Verification(None));
     world.insert_resource(StreamsNow { stage: Some(Stage::Surgery), snapshot: None });
-    world.insert_resource(training.monitor());
+    let sweep = world.get_resource::<Sweep>().copied().unwrap_or_default();
+    world.insert_resource(training.monitor(sweep));
     world.insert_resource(training);
     Ok(())
 }
@@ -305,6 +307,7 @@ fn step_training(
     training: Option<ResMut<Training>>,
     playback: Option<ResMut<Playback>>,
     timeline: Option<ResMut<Timeline>>,
+    sweep: Res<Sweep>,
     mut monitor: ResMut<Monitor>,
 ) {
     let (Some(mut training), Some(mut playback)) = (training, playback) else {
@@ -340,8 +343,8 @@ fn step_training(
             timeline.push_marker(m);
         }
     }
-    if stepped {
-        let fresh = training.monitor();
+    if stepped || sweep.is_changed() {
+        let fresh = training.monitor(*sweep);
         if *monitor != fresh {
             *monitor = fresh;
         }

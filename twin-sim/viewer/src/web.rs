@@ -142,7 +142,7 @@ fn mirror_monitor(
     }
     let mut text: Vec<String> =
         monitor.numerics.iter().map(|n| format!("{} {} {}", n.label, n.text(), n.unit)).collect();
-    text.extend(monitor.alarms.iter().map(|(k, _)| format!("alarm {k}")));
+    text.extend(monitor.alarms.iter().map(|a| format!("alarm {}", a.name())));
     if let Some(v) = &verification.0 {
         text.push(v.summary());
         text.extend(v.problems().take(5).map(|p| p.reason()));

@@ -239,7 +239,7 @@ fn the_monitor_shows_the_record_at_the_playhead() {
     let expected: Vec<&str> = case.stages[0].waveforms.iter().map(|w| w.name.as_str()).collect();
     assert_eq!(names, expected);
     for t in &m.traces {
-        assert_eq!(t.columns.len(), twin_viewer::monitor::WAVE_COLUMNS);
+        assert_eq!(t.columns.len(), twin_viewer::monitor::Sweep::default().columns);
         assert!(t.columns.iter().filter(|c| c.is_some()).count() > 500, "{} is mostly empty", t.name);
         assert_eq!(t.verified, None, "not checked yet");
     }
@@ -254,7 +254,7 @@ fn the_monitor_shows_the_record_at_the_playhead() {
     let map = m.numerics.iter().find(|n| n.label == "MAP").unwrap();
     assert_eq!(map.value, frame.mean_pressure);
     assert!(map.alarming && hr.alarming, "{m:?}");
-    let mut sounding: Vec<&str> = m.alarms.iter().map(|(k, _)| *k).collect();
+    let mut sounding: Vec<&str> = m.alarms.iter().map(|a| a.name()).collect();
     sounding.sort();
     assert_eq!(sounding, ["hypotension", "tachycardia"]);
     assert!(m.news2.is_some(), "NEWS2 from what is measured");
@@ -298,4 +298,180 @@ fn segments_verify_against_the_anchors_and_a_changed_sample_is_flagged_where_it_
     send(&mut app, TimelineCommand::Seek(30_000_000));
     let m = app.world().resource::<Monitor>().clone();
     assert!(m.traces.iter().all(|t| t.verified == Some(true)) && m.integrity.is_empty(), "{m:?}");
+}
+
+#[test]
+fn a_wave_sweeps_left_to_right_overwriting_the_last_sweep_behind_an_erase_bar() {
+    use twin_sim::case::Waveform;
+    use twin_viewer::Sweep;
+    // A ramp: each sample's value is its own time in ms, so a column tells what time it shows.
+    let rate = 250.0;
+    let values: Vec<f64> = (0..250 * 60).map(|i| i as f64 * 1000.0 / rate).collect();
+    let wave = Waveform::from_physical("II".into(), "ms".into(), rate, &values);
+    let sweep = Sweep::for_width(400.0);
+    // 25 mm/s at 96 px per inch: 94.5 px a second, so 400 px hold 4.2 s.
+    assert_eq!(sweep.column_us, 10_583);
+    assert!((sweep.window_s() - 4.233).abs() < 0.01, "{}", sweep.window_s());
+    let now_us = 30_000_000;
+    let (columns, cursor) = sweep.trace(&wave, now_us);
+    assert_eq!(columns.len(), 400);
+    let now_col = now_us / sweep.column_us;
+    assert_eq!(cursor as u64, now_col % 400);
+    // The write point shows now; left of it, the current sweep, a column earlier each step.
+    let at = |i: usize| columns[i].map(|c| (c.min + c.max) / 2.0);
+    let col_ms = sweep.column_us as f64 / 1000.0;
+    assert!((at(cursor).unwrap() - 30_000.0).abs() <= col_ms, "{:?}", at(cursor));
+    let behind = (cursor + 400 - 10) % 400;
+    assert!((at(behind).unwrap() - (30_000.0 - 10.0 * col_ms)).abs() <= 1.5 * col_ms);
+    // Just ahead of it, the erase bar is blank; past the bar, the last sweep (a window older).
+    for k in 1..=sweep.erase_columns() {
+        assert_eq!(columns[(cursor + k) % 400], None, "erase bar at +{k}");
+    }
+    let ahead = (cursor + sweep.erase_columns() + 1) % 400;
+    let expected = 30_000.0 - (400.0 - (sweep.erase_columns() + 1) as f64) * col_ms;
+    assert!((at(ahead).unwrap() - expected).abs() <= 1.5 * col_ms, "{:?} vs {expected}", at(ahead));
+    // Before a full sweep has been written, the rest of the screen is empty.
+    let (early, cursor) = sweep.trace(&wave, 1_000_000);
+    assert!(early[cursor + 50..].iter().all(Option::is_none) && early[..cursor].iter().all(Option::is_some));
+}
+
+#[test]
+fn the_screen_lays_out_one_row_per_wave_with_its_numeric_scale_and_the_alarm_banner() {
+    use twin_sim::alarms::{AlarmLimits, Priority};
+    use twin_viewer::screen::{Screen, WaveKind};
+    let case = surgical_case();
+    let mut app = monitor_app(case);
+    send(&mut app, TimelineCommand::Seek(120_000_000));
+    let m = app.world().resource::<Monitor>().clone();
+    let screen = Screen::of(&m, &AlarmLimits::default());
+    // MIMIC 03700181 records MCL1, ABP, RESP: ECG first, then the arterial line, then respiration.
+    let rows: Vec<(&str, WaveKind)> = screen.channels.iter().map(|c| (c.label.as_str(), c.kind)).collect();
+    assert_eq!(rows, [("MCL1", WaveKind::Ecg), ("ART", WaveKind::Arterial), ("RESP", WaveKind::Respiration)]);
+    let ecg = &screen.channels[0];
+    assert_eq!((ecg.scale, ecg.fixed_scale), ((-1.0, 2.0), true), "ECG at the monitor's fixed gain");
+    let hr = ecg.tile.as_ref().expect("HR beside the ECG");
+    assert_eq!((hr.label.as_str(), hr.unit.as_str(), hr.limits), ("HR", "/min", (Some(50.0), Some(120.0))));
+    assert_eq!(hr.value, m.numerics.iter().find(|n| n.label == "HR").unwrap().text());
+    let art = screen.channels[1].tile.as_ref().expect("ABP beside the arterial wave");
+    assert!(art.label == "ABP" && art.value.contains('/') && art.value.contains('('), "{art:?}");
+    assert!(art.alarming, "MAP about 30 mmHg is alarming: {art:?}");
+    assert_eq!(screen.channels[2].tile.as_ref().map(|t| t.label.as_str()), Some("RR"));
+    // Numerics without a wave (SpO2 here has none) stand in tiles of their own.
+    assert!(screen.tiles.iter().all(|t| !["HR", "ABP", "RR"].contains(&t.label.as_str())), "{:?}", screen.tiles);
+    // Tachycardia and hypotension are medium priority: yellow, flashing slowly, two asterisks.
+    let names: Vec<&str> = screen.banners.iter().map(|b| b.text.as_str()).collect();
+    assert_eq!(names, ["** TACHYCARDIA", "** HYPOTENSION"]);
+    for b in &screen.banners {
+        assert!(b.priority == Priority::Medium && (0.4..=0.8).contains(&b.flash_hz), "{b:?}");
+        assert_eq!(b.background.css(), "#ffd400");
+    }
+    // IEC 60601-1-8: high priority red at 1.4-2.8 Hz, low priority cyan and steady.
+    let (red, hz, stars) = twin_viewer::screen::priority_style(Priority::High);
+    assert!(red.css() == "#e01010" && (1.4..=2.8).contains(&hz) && stars == "***");
+    let (cyan, hz, _) = twin_viewer::screen::priority_style(Priority::Low);
+    assert!(cyan.css() == "#00c8d8" && hz == 0.0);
+    assert!(screen.banners.windows(2).all(|w| w[0].priority >= w[1].priority), "highest priority first");
+    assert!(screen.news2.is_some());
+}
+
+#[test]
+fn wave_kinds_are_read_from_the_names_wfdb_vitaldb_and_the_model_use() {
+    use twin_viewer::screen::WaveKind as K;
+    for (name, kind) in [
+        ("II", K::Ecg),
+        ("MLII", K::Ecg),
+        ("V5", K::Ecg),
+        ("ECG_II", K::Ecg),
+        ("ABP", K::Arterial),
+        ("ART", K::Arterial),
+        ("PAP", K::Pulmonary),
+        ("CVP", K::CentralVenous),
+        ("PLETH", K::Pleth),
+        ("CO2", K::Co2),
+        ("RESP", K::Respiration),
+        ("EEG", K::Other),
+    ] {
+        assert_eq!(K::of(name), kind, "{name}");
+    }
+}
+
+fn trend_app(case: Case) -> App {
+    let mut app = monitor_app(case);
+    app.add_plugins(twin_viewer::TrendPlugin);
+    app.update();
+    app
+}
+
+#[test]
+fn the_trend_view_stacks_every_stream_with_events_notes_and_failed_segments_and_follows_zoom_and_pan() {
+    use twin_viewer::{Note, Notes, Trend};
+    let mut app = trend_app(case());
+    let trend = app.world().resource::<Trend>().clone();
+    // The whole case: both stages, one lane for HR across them, all four events.
+    assert_eq!(trend.view_us, (0, 178_000_000));
+    assert_eq!(trend.stages.len(), 2);
+    assert_eq!(trend.lanes.iter().map(|l| l.name.as_str()).collect::<Vec<_>>(), ["HR"]);
+    let hr = &trend.lanes[0];
+    assert_eq!(hr.columns.len(), 800);
+    let first = hr.columns[0].unwrap();
+    let last = hr.columns.iter().rev().flatten().next().unwrap();
+    // (The surgery's last reading, 219 at 119 s, lies on the stage's end.)
+    assert_eq!((first.min, last.max), (80.0, 218.0), "pre-hospital from 80, then surgery up to 218");
+    let labels: Vec<&str> = trend.markers.iter().map(|m| m.label.as_str()).collect();
+    assert_eq!(labels, ["arrival", "triage", "induction", "incision"]);
+    assert!((trend.markers[2].fraction - 69.0 / 178.0).abs() < 1e-9);
+    // A signed note appears at its stage time, with its author.
+    app.world_mut().resource_mut::<Notes>().0.push(Note {
+        stage: Stage::Surgery,
+        at_ms: 30_000,
+        author: "Dr Ada Surgeon".into(),
+        text: "damped trace".into(),
+        signed: "2026-12-07 10:00".into(),
+    });
+    app.update();
+    let trend = app.world().resource::<Trend>().clone();
+    assert_eq!(trend.notes.len(), 1);
+    assert!((trend.notes[0].fraction - 89.0 / 178.0).abs() < 1e-9 && trend.notes[0].note.author == "Dr Ada Surgeon");
+    // Zoom 4× around the middle, then pan a quarter view back: the lanes follow the view.
+    send(&mut app, TimelineCommand::ZoomAt { factor: 4.0, fraction: 0.5 });
+    assert_eq!(app.world().resource::<Timeline>().view(), (66_750_000, 111_250_000));
+    send(&mut app, TimelineCommand::Pan(-0.25));
+    let view = app.world().resource::<Timeline>().view();
+    assert_eq!(view, (55_625_000, 100_125_000), "paused: the view stays where it was panned");
+    let trend = app.world().resource::<Trend>().clone();
+    assert_eq!(trend.view_us, view);
+    assert_eq!(trend.markers.iter().map(|m| m.label.as_str()).collect::<Vec<_>>(), ["induction"]);
+    // A click seeks to the time under it.
+    send(&mut app, TimelineCommand::DragTo(0.5));
+    assert_eq!(position(&app), 77_875_000);
+    send(&mut app, TimelineCommand::Pan(-10.0));
+    assert_eq!(app.world().resource::<Timeline>().view().0, 0, "panned no further than the start");
+}
+
+#[test]
+fn a_tampered_segment_is_marked_on_its_lane_where_it_is() {
+    let case = surgical_case();
+    let anchors = twin_sim::verify::anchors_for(&case).unwrap();
+    let mut tampered = case;
+    let abp = tampered.stages[0].waveforms.iter_mut().find(|w| w.name.starts_with("ABP")).expect("ABP");
+    let i = (330.0 * abp.rate_hz) as usize;
+    abp.samples[i] = abp.samples[i].wrapping_add(40);
+    let abp_name = abp.name.clone();
+    let total_ms = tampered.stages[0].duration_ms() as f64;
+    let mut app = trend_app(tampered);
+    check_case(app.world_mut(), &anchors).unwrap();
+    app.update();
+    let trend = app.world().resource::<twin_viewer::Trend>().clone();
+    let names: Vec<&str> = trend.lanes.iter().map(|l| l.name.as_str()).collect();
+    assert_eq!(names.len(), 3, "every wave of the record has a lane: {names:?}");
+    for lane in &trend.lanes {
+        if lane.name == abp_name {
+            assert_eq!(lane.failed.len(), 1, "{:?}", lane.failed);
+            let (a, b) = lane.failed[0];
+            assert!((a - 300_000.0 / total_ms).abs() < 1e-6 && (b - 360_000.0 / total_ms).abs() < 1e-6, "{a}..{b}");
+        } else {
+            assert!(lane.failed.is_empty(), "{}", lane.name);
+        }
+        assert!(lane.columns.iter().filter(|c| c.is_some()).count() > 700, "{} is drawn across the stay", lane.name);
+    }
 }

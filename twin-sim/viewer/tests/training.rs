@@ -195,7 +195,7 @@ fn the_monitor_shows_the_model_live_and_the_clock_drives_it() {
         // The hypotension alarm waits a minute under 65 mmHg, as for a recorded case.
         let now = training(&app).session.time_s();
         under_65_since = if out.map_mmhg < 65.0 { under_65_since.or(Some(now)) } else { None };
-        let sounding = m.alarms.iter().any(|(k, _)| *k == "hypotension");
+        let sounding = m.alarms.iter().any(|a| a.name() == "hypotension");
         match under_65_since {
             Some(since) if now - since >= 66.0 => assert!(sounding, "a minute under 65 at {now} s: {m:?}"),
             Some(since) if now - since < 54.0 => assert!(!sounding, "under a minute under 65 at {now} s: {m:?}"),
@@ -210,7 +210,7 @@ fn the_monitor_shows_the_model_live_and_the_clock_drives_it() {
     // A minute and more under 65 mmHg: the same alarm rule as a recorded case's sounds.
     let m = app.world().resource::<Monitor>().clone();
     assert!(numeric(&app, "MAP").unwrap() < 65.0);
-    assert!(m.alarms.iter().any(|(k, _)| *k == "hypotension"), "{m:?}");
+    assert!(m.alarms.iter().any(|a| a.name() == "hypotension"), "{m:?}");
     assert!(m.numerics.iter().find(|n| n.label == "MAP").unwrap().alarming);
     // NEWS2 in theatre takes oxygen from the FiO2 and consciousness from the BIS; only the
     // temperature, which the model does not have, is missing, and the summary says so.
@@ -249,7 +249,7 @@ fn induction_apnoea_sounds_the_apnoea_alarm_until_the_ventilator_breathes() {
     for _ in 0..200 {
         app.update();
         let t = training(&app).session.time_s();
-        let apnoea = app.world().resource::<Monitor>().alarms.iter().any(|(k, _)| *k == "apnoea");
+        let apnoea = app.world().resource::<Monitor>().alarms.iter().any(|a| a.name() == "apnoea");
         if t < 120.0 {
             heard |= apnoea;
         } else if t > 150.0 {
@@ -259,4 +259,28 @@ fn induction_apnoea_sounds_the_apnoea_alarm_until_the_ventilator_breathes() {
     }
     assert!(heard, "no apnoea alarm between the induction and the ventilator");
     assert!(!after, "the apnoea alarm still sounds once the ventilator breathes");
+}
+
+#[test]
+fn the_training_monitor_sweeps_the_models_waves_and_the_debrief_plot_has_the_vitals_and_actions() {
+    use twin_viewer::screen::{Screen, WaveKind};
+    let (text, good) = SCENARIOS[1];
+    let scenario = parse_scenario(text).unwrap();
+    let mut app = play(&scenario, &parse_actions(good).unwrap());
+    app.add_plugins(twin_viewer::TrendPlugin);
+    app.update();
+    let m = app.world().resource::<Monitor>().clone();
+    let screen = Screen::of(&m, &twin_sim::alarms::AlarmLimits::default());
+    let kinds: Vec<WaveKind> = screen.channels.iter().map(|c| c.kind).collect();
+    assert_eq!(kinds, [WaveKind::Ecg, WaveKind::Arterial, WaveKind::Pleth, WaveKind::Co2]);
+    for c in &screen.channels {
+        assert!(c.columns.iter().filter(|c| c.is_some()).count() > 500, "{} is blank", c.label);
+        assert!(c.tile.is_some(), "{} has its numeric", c.label);
+    }
+    let trend = app.world().resource::<twin_viewer::Trend>().clone();
+    let lanes: Vec<&str> = trend.lanes.iter().map(|l| l.name.as_str()).collect();
+    assert_eq!(lanes, ["HR", "ABP sys", "MAP", "SpO2", "EtCO2", "RR"]);
+    assert!(trend.lanes.iter().all(|l| l.columns.iter().filter(|c| c.is_some()).count() > 700), "plotted over the run");
+    let yours = trend.markers.iter().filter(|m| m.label.starts_with("you: ")).count();
+    assert_eq!(yours, parse_actions(good).unwrap().len(), "each action marked: {:?}", trend.markers);
 }

@@ -133,7 +133,7 @@ fn write_panel(
         .collect();
     content.push(match monitor.alarms.as_slice() {
         [] => ("no alarm".into(), ok),
-        alarms => (format!("ALARM: {}", alarms.iter().map(|(k, _)| *k).collect::<Vec<_>>().join(", ")), bad),
+        alarms => (format!("ALARM: {}", alarms.iter().map(|a| a.name()).collect::<Vec<_>>().join(", ")), bad),
     });
     content.push(match &monitor.news2 {
         // Never a bare band from a partial score: the summary names what is missing.
