@@ -107,12 +107,15 @@ fn brotli(bytes: &[u8], effort: Effort) -> Result<Vec<u8>> {
     brotli::BrotliCompress(&mut &bytes[..], &mut out, &params).context("brotli compression failed")?;
     Ok(out)
 }
-/// The page the viewer benchmark and browser test serve: starts the viewer (playing unless
+/// The page the viewer benchmark and browser test serve (the patient, the monitor and the
+/// case at a glance, as the portal lays them out): starts the viewer (playing unless
 /// `?play=0`), waits for it to warm up, then times animation frames (120, or `?frames=`) and reports the
 /// median in `data-frame-ms` (or what failed in `data-error`).
 pub(crate) const VIEWER_BENCH_PAGE: &str = r#"<!doctype html>
 <html lang="en"><head><meta charset="utf-8"><title>twin viewer benchmark</title></head>
-<body style="margin:0;background:#111"><canvas id="twin" style="width:1024px;height:640px"></canvas>
+<body style="margin:0;background:#111"><canvas id="twin" style="width:1024px;height:400px"></canvas>
+<canvas id="twin-monitor" style="display:block;width:1024px;height:320px"></canvas>
+<canvas id="twin-trend" style="display:block;width:1024px;height:240px"></canvas>
 <script type="module">
 import init, { start } from './twin_viewer.js';
 const fail = (e) => { document.body.dataset.error = String(e); };

@@ -24,6 +24,8 @@ pub mod trend;
 #[cfg(all(feature = "web", target_arch = "wasm32"))]
 pub mod web;
 #[cfg(all(feature = "web", target_arch = "wasm32"))]
+pub mod web_draw;
+#[cfg(all(feature = "web", target_arch = "wasm32"))]
 pub mod web_training;
 
 pub use monitor::{Monitor, MonitorPlugin, Numeric, Sounding, Sweep, Trace, Verification, numerics};

@@ -1,6 +1,7 @@
 //! The viewer in a web page (feature `web`, wasm32): JavaScript shows a case file's JSON
 //! and, for a surgeon's review, the segment hashes the ledger anchored for it (every
-//! segment is checked before it is drawn) on a canvas, drawn with WebGL2. What the monitor
+//! segment is checked before it is drawn): the patient on a canvas drawn with WebGL2, the
+//! monitor and the case at a glance on two 2D canvases beside it (`web_draw`). What the monitor
 //! shows is mirrored as text into the canvas's `data-monitor` attribute, and the playhead
 //! into `data-stage` and `data-time-ms` (time within that stage), so a page (and its
 //! tests) can read them without reading pixels.
@@ -68,6 +69,7 @@ pub(crate) fn show(canvas_id: &str, content: Content) {
         .add_systems(PreUpdate, open_next)
         .add_systems(Last, mirror_monitor);
     crate::web_training::add_systems(&mut app);
+    crate::web_draw::add_systems(&mut app);
     app.run();
 }
 
@@ -78,6 +80,8 @@ fn open_next(world: &mut World) {
     let (play, failed) = match content {
         Content::Case { case, anchors, play } => {
             open_case(world, case);
+            // The page sends the new case's annotations (`viewer_notes`) after it.
+            world.insert_resource(crate::Notes::default());
             let failed = anchors.and_then(|a| check_case(world, &a).err()).map(|e| e.to_string());
             (play, failed)
         }

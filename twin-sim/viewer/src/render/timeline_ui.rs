@@ -1,8 +1,8 @@
 //! The timeline drawn at the bottom: the stages as coloured spans, event markers to click,
-//! the playhead, a bar to drag, buttons (previous/next event, play/pause, slower/faster,
-//! zoom, a stage shown whole) and keys (space, arrows, + and -, [ and ], 1 2 3). Everything becomes a
-//! `TimelineCommand`, the same messages the headless tests send. A training scenario has no
-//! stages: their buttons and keys are gone while one plays.
+//! the playhead, a bar to drag, and buttons (previous/next event, play/pause, slower/faster,
+//! zoom, a stage shown whole), in the native viewer (the web page draws its own, `web_draw`).
+//! Everything becomes a `TimelineCommand`, the same messages the headless tests send. A
+//! training scenario has no stages: their buttons are gone while one plays.
 
 use bevy::prelude::*;
 use bevy::ui::RelativeCursorPosition;
@@ -40,7 +40,7 @@ impl Plugin for TimelineUiPlugin {
         app.add_systems(Startup, setup).add_systems(
             Update,
             (
-                (buttons, keys, drag).in_set(crate::SyncSystems::Commands).before(crate::timeline::apply_commands),
+                (buttons, drag).in_set(crate::SyncSystems::Commands).before(crate::timeline::apply_commands),
                 (redraw_bar, move_playhead, status, stage_buttons).after(crate::SyncSystems::Follow),
             ),
         );
@@ -149,34 +149,6 @@ fn buttons(
             Control::ZoomIn => TimelineCommand::Zoom(2.0),
             Control::Stage(stage) => TimelineCommand::ShowStage(*stage),
         });
-    }
-}
-
-fn keys(
-    input: Res<ButtonInput<KeyCode>>,
-    playback: Option<Res<Playback>>,
-    training: Option<Res<crate::Training>>,
-    mut out: MessageWriter<TimelineCommand>,
-) {
-    let speed = playback.map_or(1.0, |p| p.clock.speed());
-    // A scenario has no case stages: there, 1-9 are the student's actions (`main.rs`).
-    let stages = training.is_none();
-    let map = [
-        (KeyCode::Space, TimelineCommand::TogglePlay),
-        (KeyCode::ArrowLeft, TimelineCommand::PreviousMarker),
-        (KeyCode::ArrowRight, TimelineCommand::NextMarker),
-        (KeyCode::Equal, TimelineCommand::Zoom(2.0)),
-        (KeyCode::Minus, TimelineCommand::Zoom(0.5)),
-        (KeyCode::BracketLeft, TimelineCommand::SetSpeed(speed / 2.0)),
-        (KeyCode::BracketRight, TimelineCommand::SetSpeed(speed * 2.0)),
-        (KeyCode::Digit1, TimelineCommand::ShowStage(Stage::PreHospital)),
-        (KeyCode::Digit2, TimelineCommand::ShowStage(Stage::Diagnosis)),
-        (KeyCode::Digit3, TimelineCommand::ShowStage(Stage::Surgery)),
-    ];
-    for (key, command) in map {
-        if input.just_pressed(key) && (stages || !matches!(command, TimelineCommand::ShowStage(_))) {
-            out.write(command);
-        }
     }
 }
 
