@@ -5,7 +5,9 @@
 //! hashes anchored for it, and only then downloads the twin viewer (its own WebAssembly
 //! module, never part of the portal's first page), which checks every segment against its
 //! anchor before drawing; the surgeon can sign an annotation at the playhead, stored as a
-//! record (a FHIR Observation) for them and the patient. `/twin/train` runs the built-in training scenarios in the same
+//! record (a FHIR Observation) for them and the patient, and the annotations of the case
+//! that the reader can open are drawn back on the viewer's trend view (each a logged read).
+//! `/twin/train` runs the built-in training scenarios in the same
 //! viewer: the page's buttons act on the live physiology model, and the score and the
 //! debrief show at the end.
 
@@ -90,28 +92,46 @@ const started = (e) => String(e).includes('Using exceptions for control flow');
 // given, so that canvas is made once and moved between the twin pages, and parked off
 // screen in between; later cases and scenarios are queued to the running app.
 let canvasEl = null;
+let panels = null;
+function made(tag, id, label) {
+  const el = document.createElement(tag);
+  el.id = id;
+  if (label) { el.setAttribute('role', 'img'); el.setAttribute('aria-label', label); }
+  return el;
+}
 export function attach_canvas(frame) {
-  if (!canvasEl) {
-    canvasEl = document.createElement('canvas');
-    canvasEl.id = 'twin';
+  if (!panels) {
+    // The patient (WebGL2), the monitor and the case at a glance (Canvas 2D).
+    panels = made('div', 'twin-panels');
+    panels.className = 'twin-panels';
+    const scene = made('div', 'twin-scene');
+    scene.className = 'twin-scene';
+    canvasEl = made('canvas', 'twin', 'Digital twin: the patient');
     canvasEl.tabIndex = 0;
-    canvasEl.setAttribute('aria-label', 'Digital twin: the patient, the bedside monitor and the timeline');
+    scene.appendChild(canvasEl);
+    const monitor = made('canvas', 'twin-monitor', 'Bedside monitor: a row per wave with its numeric, the alarm banner and NEWS2');
+    monitor.className = 'twin-monitor';
+    const trend = made('canvas', 'twin-trend', 'The case at a glance: every track over time with events and annotations; click to seek, scroll to zoom, drag to pan');
+    trend.className = 'twin-trend';
+    panels.append(scene, monitor, trend);
   }
-  document.getElementById(frame)?.appendChild(canvasEl);
+  document.getElementById(frame)?.appendChild(panels);
 }
 export function park_canvas() {
-  if (!canvasEl) return;
+  if (!panels) return;
   let park = document.getElementById('twin-parking');
   if (!park) {
     park = document.createElement('div');
     park.id = 'twin-parking';
     park.setAttribute('aria-hidden', 'true');
-    park.style.cssText = 'position:fixed;left:-10000px;top:0;width:320px;height:200px;overflow:hidden';
+    park.style.cssText = 'position:fixed;left:-10000px;top:0;width:640px;height:600px;overflow:hidden';
     document.body.appendChild(park);
   }
-  park.appendChild(canvasEl);
+  park.appendChild(panels);
   if (viewer) { try { viewer.viewer_pause(); } catch (e) { /* nothing is showing yet */ } }
 }
+export function viewer_control(name, value) { if (viewer) viewer.viewer_control(name, value); }
+export function viewer_notes(json) { if (viewer) viewer.viewer_notes(json); }
 export async function open_twin_viewer(url, canvas, caseJson, anchorsJson) {
   const v = await load(url);
   const report = v.verify(caseJson, anchorsJson);
@@ -147,7 +167,14 @@ extern "C" {
     fn training_play(play: bool) -> Result<(), JsValue>;
     #[wasm_bindgen(catch)]
     fn training_speed(speed: f64) -> Result<(), JsValue>;
-    /// Moves the page's one viewer canvas into the element with id `frame`.
+    /// A timeline control (see the viewer's `viewer_control`).
+    #[wasm_bindgen(catch)]
+    fn viewer_control(name: &str, value: f64) -> Result<(), JsValue>;
+    /// The open case's annotations for the trend view, as JSON (see the viewer's `viewer_notes`).
+    #[wasm_bindgen(catch)]
+    fn viewer_notes(json: &str) -> Result<(), JsValue>;
+    /// Moves the page's one viewer (the patient, monitor and trend canvases) into the
+    /// element with id `frame`.
     fn attach_canvas(frame: &str);
     /// Moves the viewer canvas off screen (the page is leaving the twin) and pauses it.
     fn park_canvas();
@@ -284,6 +311,7 @@ async fn open_case(
     me: Address,
     progress: UseStateHandle<Progress>,
     record: UseStateHandle<Option<Record>>,
+    notes: UseStateHandle<Notes>,
 ) -> Result<(), String> {
     let anchor = api::record(&id).await.map_err(|e| e.message)?;
     if anchor.class != DataClass::TwinData {
@@ -316,7 +344,85 @@ async fn open_case(
     let report: Report = serde_json::from_str(&report.as_string().unwrap_or_default())
         .map_err(|e| format!("The twin viewer's report is unreadable: {e}"))?;
     progress.set(Progress::Shown { altered, report });
+    notes.set(case_notes(&identity, me, &anchor).await);
     Ok(())
+}
+
+/// One signed annotation as the viewer's trend view draws it (see its `viewer_notes`).
+#[derive(Debug, Clone, PartialEq, serde::Serialize)]
+struct NoteJson {
+    stage: String,
+    at_ms: u64,
+    author: String,
+    text: String,
+    signed: String,
+}
+
+/// The case's annotations I can read, and how many twin-data records could not be read.
+#[derive(Debug, Clone, PartialEq, Default)]
+struct Notes {
+    list: Vec<NoteJson>,
+    unreadable: usize,
+}
+
+/// The largest annotation record read back (an annotation is a short FHIR Observation).
+const MAX_NOTE_BYTES: u64 = 16_384;
+
+/// The annotations of `case` among its patient's twin-data records wrapped for me: small
+/// records without anchored segments, each fetched with a signed read (the node records it
+/// in the patient's access log) and kept when it annotates this case.
+async fn case_notes(identity: &wallet::Identity, me: Address, case: &Record) -> Notes {
+    let mut notes = Notes::default();
+    let Ok(records) = api::records(&case.patient).await else {
+        return notes;
+    };
+    for r in records {
+        if r.class != DataClass::TwinData || r.id == case.id || !r.keys.contains_key(&me) || r.size > MAX_NOTE_BYTES {
+            continue;
+        }
+        if !api::segments(&r.id).await.map(|s| s.is_empty()).unwrap_or(false) {
+            continue;
+        }
+        match fetch_and_open(identity, me, r.id, &r).await {
+            Ok(plain) => notes.list.extend(note_of(&case.id, &plain)),
+            Err(_) => notes.unreadable += 1,
+        }
+    }
+    notes.list.sort_by(|a, b| (&a.stage, a.at_ms).cmp(&(&b.stage, b.at_ms)));
+    notes
+}
+
+/// "1:02:03" → 3,723,000 ms.
+fn clock_ms(at: &str) -> Option<u64> {
+    let parts: Vec<u64> = at.split(':').map(|p| p.parse().ok()).collect::<Option<_>>()?;
+    let [h, m, s] = parts[..] else { return None };
+    (m < 60 && s < 60).then_some(((h * 60 + m) * 60 + s) * 1000)
+}
+
+/// An annotation record's content (the Observation [`annotation`] writes) as a note of
+/// `case`; `None` when it is something else or annotates another case.
+fn note_of(case: &Hash, content: &[u8]) -> Option<NoteJson> {
+    let v: serde_json::Value = serde_json::from_slice(content).ok()?;
+    if v["resourceType"] != "Observation" || v["code"]["text"] != "Digital twin case annotation" {
+        return None;
+    }
+    let case_id = case.to_hex();
+    let focus = v["focus"].as_array()?;
+    if !focus.iter().any(|f| f["identifier"]["value"].as_str() == Some(case_id.as_str())) {
+        return None;
+    }
+    let component = |name: &str| {
+        v["component"].as_array()?.iter().find(|c| c["code"]["text"] == name)?["valueString"]
+            .as_str()
+            .map(str::to_owned)
+    };
+    Some(NoteJson {
+        stage: component("stage")?,
+        at_ms: clock_ms(&component("time in stage")?)?,
+        author: v["performer"][0]["display"].as_str().unwrap_or_default().to_owned(),
+        text: v["valueString"].as_str()?.to_owned(),
+        signed: v["effectiveDateTime"].as_str().unwrap_or_default().to_owned(),
+    })
 }
 
 #[function_component(TwinCase)]
@@ -327,15 +433,25 @@ pub fn twin_case(p: &CaseProps) -> Html {
     let record = use_state(|| None::<Record>);
     let note = use_state(String::new);
     let noted = use_state(|| None::<Result<String, String>>);
+    let notes = use_state(Notes::default);
     let id = Hash::from_hex(&p.id).ok();
+    // The viewer draws the case's annotations on its trend view, and each new one signed here.
     {
-        let (progress, record) = (progress.clone(), record.clone());
+        let shown = matches!(*progress, Progress::Shown { .. });
+        use_effect_with(((*notes).clone(), shown), |(notes, shown)| {
+            if *shown && let Ok(json) = serde_json::to_string(&notes.list) {
+                let _ = viewer_notes(&json);
+            }
+        });
+    }
+    {
+        let (progress, record, notes) = (progress.clone(), record.clone(), notes.clone());
         let identity = session.identity();
         let ready = session.info.is_some();
         use_effect_with((id, ready, session.address()), move |(_, _, me)| {
             if let (Some(id), Some(identity), Some(me), true) = (id, identity, *me, ready) {
                 wasm_bindgen_futures::spawn_local(async move {
-                    if let Err(e) = open_case(id, identity, me, progress.clone(), record).await {
+                    if let Err(e) = open_case(id, identity, me, progress.clone(), record, notes).await {
                         progress.set(Progress::Failed(e));
                     }
                 });
@@ -376,6 +492,7 @@ pub fn twin_case(p: &CaseProps) -> Html {
     };
     let annotate = {
         let (signer, record, note, noted) = (signer.clone(), record.clone(), note.clone(), noted.clone());
+        let notes = notes.clone();
         let (identity, me) = (session.identity(), session.address());
         let my_name = session.account.as_ref().map(|a| a.name.clone()).unwrap_or_default();
         Callback::from(move |e: SubmitEvent| {
@@ -390,7 +507,11 @@ pub fn twin_case(p: &CaseProps) -> Html {
             let (stage, ms) = (attr("data-stage"), attr("data-time-ms").parse::<u64>().unwrap_or(0));
             let at = format!("{}:{:02}:{:02}", ms / 3_600_000, ms / 60_000 % 60, ms / 1000 % 60);
             let resource = annotation(&case.id, &stage, &at, &text, &my_name);
+            let signed = js_sys::Date::new_0().to_iso_string().as_string().unwrap_or_default();
+            let drawn =
+                NoteJson { stage: stage.clone(), at_ms: ms / 1000 * 1000, author: my_name.clone(), text, signed };
             let (signer, noted, note, my_name) = (signer.clone(), noted.clone(), note.clone(), my_name.clone());
+            let notes = notes.clone();
             wasm_bindgen_futures::spawn_local(async move {
                 let patient = match api::account(&case.patient).await {
                     Ok(Some(a)) => a,
@@ -408,6 +529,9 @@ pub fn twin_case(p: &CaseProps) -> Html {
                 let on_done = Callback::from(move |r: Result<Vec<_>, String>| match r {
                     Ok(_) => {
                         note.set(String::new());
+                        let mut fresh = (*notes).clone();
+                        fresh.list.push(drawn.clone());
+                        notes.set(fresh);
                         noted.set(Some(Ok(format!(
                             "Annotation at {stage} {at} signed and anchored as a record of {}.",
                             patient.label()
@@ -432,12 +556,39 @@ pub fn twin_case(p: &CaseProps) -> Html {
         })
     };
     let shown = matches!(*progress, Progress::Shown { .. });
+    let control = |name: &'static str, value: f64| {
+        Callback::from(move |_| {
+            let _ = viewer_control(name, value);
+        })
+    };
+    let controls = [
+        ("twin-previous", "◀ Event", "previous", 0.0),
+        ("twin-toggle", "Play / pause", "toggle", 0.0),
+        ("twin-next", "Event ▶", "next", 0.0),
+        ("twin-zoom-in", "Zoom in", "zoom_in", 0.0),
+        ("twin-zoom-out", "Zoom out", "zoom_out", 0.0),
+        ("twin-whole", "Whole case", "whole", 0.0),
+        ("twin-stage-1", "Pre-hospital", "stage", 1.0),
+        ("twin-stage-2", "Diagnosis", "stage", 2.0),
+        ("twin-stage-3", "Surgery", "stage", 3.0),
+    ];
+    let unread = notes.unreadable;
     html! {
         <main>
             <h1>{ "Digital twin" }</h1>
             { status }
+            if shown {
+                <div class="twin-controls" id="twin-controls" role="toolbar" aria-label="Replay">
+                    { for controls.iter().map(|(id, label, name, value)| html! {
+                        <button id={*id} class={if *name == "toggle" { "" } else { "secondary" }} onclick={control(name, *value)}>{ *label }</button>
+                    }) }
+                </div>
+            }
             <TwinCanvas />
-            <p class="muted">{ "Space plays or pauses; the arrow keys jump between events; drag the timeline to seek." }</p>
+            <p class="muted">{ "Click the trend below the monitor to seek, scroll on it to zoom, drag it to pan, click a stage's band to show it whole. With the patient view focused, Space plays or pauses and the arrow keys jump between events." }</p>
+            if unread > 0 {
+                <p class="muted" id="twin-notes-unread">{ format!("{unread} twin-data record(s) of this patient could not be read, so their annotations are not shown.") }</p>
+            }
             <p class="muted small">{ ATTRIBUTION }</p>
             if shown {
                 <form class="card" onsubmit={annotate}>
@@ -782,4 +933,53 @@ fn twin_canvas() -> Html {
         park_canvas
     });
     html! { <div class="twin-frame" id="twin-frame"></div> }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn observation(case: &str, stage: &str, at: &str) -> Vec<u8> {
+        serde_json::json!({
+            "resourceType": "Observation", "status": "final",
+            "code": { "text": "Digital twin case annotation" },
+            "valueString": "damped arterial trace",
+            "effectiveDateTime": "2026-12-07T10:00:00.000Z",
+            "focus": [{ "identifier": { "system": "urn:healthchain:record", "value": case } }],
+            "component": [
+                { "code": { "text": "stage" }, "valueString": stage },
+                { "code": { "text": "time in stage" }, "valueString": at }
+            ],
+            "performer": [{ "display": "Dr Ada Surgeon" }]
+        })
+        .to_string()
+        .into_bytes()
+    }
+
+    #[test]
+    fn an_annotation_of_this_case_becomes_a_note_at_its_stage_time() {
+        let case = Hash([7; 32]);
+        let note = note_of(&case, &observation(&case.to_hex(), "surgical procedure", "0:05:30")).expect("a note");
+        assert_eq!(
+            note,
+            NoteJson {
+                stage: "surgical procedure".into(),
+                at_ms: 330_000,
+                author: "Dr Ada Surgeon".into(),
+                text: "damped arterial trace".into(),
+                signed: "2026-12-07T10:00:00.000Z".into(),
+            }
+        );
+        assert_eq!(clock_ms("1:02:03"), Some(3_723_000));
+    }
+
+    #[test]
+    fn other_cases_annotations_other_resources_and_bad_times_are_not_notes() {
+        let case = Hash([7; 32]);
+        assert_eq!(note_of(&case, &observation(&Hash([8; 32]).to_hex(), "surgical procedure", "0:05:30")), None);
+        assert_eq!(note_of(&case, &observation(&case.to_hex(), "surgical procedure", "0:75:00")), None);
+        assert_eq!(note_of(&case, &observation(&case.to_hex(), "surgical procedure", "five")), None);
+        assert_eq!(note_of(&case, br#"{"resourceType":"Patient"}"#), None);
+        assert_eq!(note_of(&case, b"not json"), None);
+    }
 }

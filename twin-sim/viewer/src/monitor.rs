@@ -210,10 +210,11 @@ fn frame_at(frames: &[Frame], t_ms: u64) -> Option<&Frame> {
     i.checked_sub(1).map(|i| &frames[i]).filter(|f| t_ms < f.t_ms + f.span_ms.max(1) + 60_000)
 }
 
+/// The open case, its timeline and its playback clock, when a case is open.
+type OpenCase<'w> = (Option<Res<'w, LoadedCase>>, Option<Res<'w, Timeline>>, Option<Res<'w, Playback>>);
+
 fn update_monitor(
-    case: Option<Res<LoadedCase>>,
-    timeline: Option<Res<Timeline>>,
-    playback: Option<Res<Playback>>,
+    (case, timeline, playback): OpenCase,
     data: Res<MonitorData>,
     verification: Res<Verification>,
     vitals: Res<StreamsNow>,

@@ -104,6 +104,9 @@ impl WaveKind {
     }
 }
 
+/// Alarm limits (low, high); either may be unset.
+pub type Limits = (Option<f64>, Option<f64>);
+
 /// One number in a box, as a monitor shows it: label, value, unit, and its alarm limits.
 #[derive(Debug, Clone, PartialEq)]
 pub struct Tile {
@@ -111,7 +114,7 @@ pub struct Tile {
     pub value: String,
     pub unit: String,
     /// The alarm limits (low, high) as the monitor prints them beside the value.
-    pub limits: (Option<f64>, Option<f64>),
+    pub limits: Limits,
     pub alarming: bool,
     pub colour: Rgb,
 }
@@ -258,7 +261,7 @@ fn channel(trace: &Trace, kind: WaveKind) -> Channel {
 }
 
 /// The monitor's numerics that sit beside a kind of wave, and their alarm limits.
-fn numerics_for(kind: WaveKind, l: &AlarmLimits) -> Option<(&'static [&'static str], (Option<f64>, Option<f64>))> {
+fn numerics_for(kind: WaveKind, l: &AlarmLimits) -> Option<(&'static [&'static str], Limits)> {
     match kind {
         WaveKind::Ecg => Some((&["HR"], (Some(l.hr_low), Some(l.hr_high)))),
         WaveKind::Arterial => Some((&["ABP sys", "ABP dia", "MAP"], (Some(l.map_low), None))),
@@ -281,7 +284,7 @@ fn kind_of_numeric(label: &str) -> WaveKind {
 }
 
 /// One tile from a numeric, or from the three pressures as `sys/dia (mean)`.
-fn tile(numerics: &[&Numeric], limits: (Option<f64>, Option<f64>), colour: Rgb) -> Tile {
+fn tile(numerics: &[&Numeric], limits: Limits, colour: Rgb) -> Tile {
     let get = |l: &str| numerics.iter().find(|n| n.label == l);
     let alarming = numerics.iter().any(|n| n.alarming);
     if let Some(mean) = get("MAP") {

@@ -26,7 +26,7 @@ use crate::{Monitor, TimelineCommand, Training, Verification, check_case, open_c
 /// What the page asked to show next.
 pub(crate) enum Content {
     Case { case: Case, anchors: Option<Vec<Anchor>>, play: bool },
-    Scenario { scenario: Scenario, play: bool },
+    Scenario { scenario: Box<Scenario>, play: bool },
 }
 
 thread_local! {

@@ -205,7 +205,12 @@ fn plot_fraction(el: &web_sys::Element, x: f64) -> f64 {
     (x - LABEL_W) / plot_w
 }
 
-fn listen<E: wasm_bindgen::convert::FromWasmAbi + 'static>(el: &web_sys::Element, event: &str, passive: bool, f: impl FnMut(E) + 'static) {
+fn listen<E: wasm_bindgen::convert::FromWasmAbi + 'static>(
+    el: &web_sys::Element,
+    event: &str,
+    passive: bool,
+    f: impl FnMut(E) + 'static,
+) {
     let closure = Closure::<dyn FnMut(E)>::new(f);
     let options = web_sys::AddEventListenerOptions::new();
     options.set_passive(passive);

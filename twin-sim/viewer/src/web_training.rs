@@ -99,7 +99,7 @@ pub fn start_training(canvas_id: &str, scenario_toml: &str, play: bool) -> Resul
     PENDING.with(|p| p.borrow_mut().clear());
     CLOCK.with(|c| c.borrow_mut().clear());
     STARTED.with(|s| s.set(true));
-    crate::web::show(canvas_id, crate::web::Content::Scenario { scenario, play });
+    crate::web::show(canvas_id, crate::web::Content::Scenario { scenario: Box::new(scenario), play });
     Ok(())
 }
 

@@ -35,10 +35,7 @@ impl Plugin for ViewerPlugin {
         app.add_plugins(DefaultPlugins.set(WindowPlugin { primary_window: Some(window), ..default() }))
             .add_plugins((SimSyncPlugin, TimelinePlugin, MonitorPlugin, TrainingPlugin))
             .add_plugins(scene::ScenePlugin)
-            .add_systems(
-                Update,
-                keys.in_set(crate::SyncSystems::Commands).before(crate::timeline::apply_commands),
-            );
+            .add_systems(Update, keys.in_set(crate::SyncSystems::Commands).before(crate::timeline::apply_commands));
         #[cfg(feature = "render")]
         app.add_plugins((monitor_view::MonitorViewPlugin, timeline_ui::TimelineUiPlugin));
     }
@@ -74,5 +71,3 @@ fn keys(
         }
     }
 }
-
-
