@@ -198,6 +198,18 @@ impl Browser {
         Ok(path)
     }
 
+    /// Saves a PNG of one element as the browser draws it (a canvas's own pixels), as
+    /// `NN-<actor>-<name>.png`.
+    pub async fn element_shot(&self, css: &str, name: &str) -> Result<PathBuf> {
+        let el = self.wait(css).await?;
+        // Element screenshots are cut at the viewport: bring it in first.
+        self.script(&format!("document.querySelector({css:?}).scrollIntoView({{ block: 'center' }});")).await?;
+        let png = el.screenshot().await.with_context(|| format!("{}: taking a screenshot of `{css}`", self.actor))?;
+        let path = self.shots.path(&self.actor, name, "png");
+        std::fs::write(&path, png).with_context(|| format!("writing {}", path.display()))?;
+        Ok(path)
+    }
+
     /// Polls `f` until it gives a value; WebDriver errors on the way (a node re-rendered
     /// under us, say) count as "not yet". Fails after `timeout`, saying what was awaited,
     /// the page's address and any error the page shows.

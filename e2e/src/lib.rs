@@ -7,6 +7,7 @@
 //! an auditor would see them.
 
 pub mod browser;
+pub mod canvas;
 pub mod ledger;
 pub mod node;
 

@@ -23,6 +23,7 @@
 
 use anyhow::{Context, Result, ensure};
 use e2e::browser::{Browser, Chromedriver, Shots};
+use e2e::canvas::{CLEAR_OF_LABEL_PX, band, beats_per_min, coverage, save, wait_mirrored};
 use e2e::ledger::str_of;
 use e2e::node::Node;
 use e2e::restore;
@@ -34,6 +35,12 @@ use std::time::Duration;
 const OPEN: Duration = Duration::from_secs(180);
 /// The stage time of the changed ABP sample: inside the 0:05:00–0:06:00 segment.
 const CHANGED_AT_S: usize = 330;
+/// The surgeon's annotation.
+const NOTE: &str = "Arterial line trace damped around here; NIBP cross-check advised.";
+/// The trend canvas's stage band, marker and note strips (CSS px), as the viewer draws them.
+const STAGE_H: f64 = 18.0;
+const MARK_H: f64 = 14.0;
+const NOTE_H: f64 = 16.0;
 
 #[tokio::test]
 async fn a_surgeon_reviews_the_demo_case_and_a_tampered_segment_is_flagged() {
@@ -115,9 +122,11 @@ async fn journey() -> Result<()> {
         .await?;
     ensure!(monitor.contains("segments verified against the ledger"), "the monitor shows {monitor:?}");
     b.shot("case-verified").await?;
+    case_at_a_glance(&b).await?;
+    let (stage, at_ms) = surgery_on_the_monitor(&b).await?;
     // The surgeon signs an annotation at the playhead; it becomes a record of the patient.
     let before = ledger.records(&patient.address).await?.len();
-    b.fill("#twin-note", "Arterial line trace damped around here; NIBP cross-check advised.").await?;
+    b.fill("#twin-note", NOTE).await?;
     b.click("#twin-annotate").await?;
     let said = b.sign("sign-annotation", e2e::LONG).await?;
     // The surgeon's ledger view names the patient by their ID only (the name is sealed).
@@ -128,6 +137,23 @@ async fn journey() -> Result<()> {
     );
     let noted = b.wait("#twin-noted").await?.text().await?;
     ensure!(noted.contains("signed and anchored"), "after signing, the page says {noted:?}");
+    // The signed annotation appears on the trend at its place, with its author.
+    let trend = wait_mirrored(&b, "twin-trend", "trend", OPEN, |t| {
+        t["notes"].as_array().is_some_and(|n| n.iter().any(|n| n["text"] == NOTE))
+    })
+    .await?;
+    let drawn = trend["notes"].as_array().into_iter().flatten().find(|n| n["text"] == NOTE).context("the note")?;
+    ensure!(
+        drawn["author"] == surgeon.name.as_str()
+            && drawn["stage"] == stage.as_str()
+            && drawn["at_ms"].as_u64() == Some(at_ms / 1000 * 1000),
+        "the annotation should be drawn by {} at {stage} {at_ms} ms: {drawn}",
+        surgeon.name
+    );
+    let x = drawn["x"].as_f64().context("the note's place")?;
+    let flag = band(&b, "twin-trend", (x, x + 6.0), (STAGE_H + MARK_H, NOTE_H), "#ff5cf0").await?;
+    ensure!(coverage(&flag) > 0.5, "the annotation's flag is not on the canvas at x {x}");
+    save(&b, "twin-trend", "trend-annotated").await?;
     let records = ledger.records(&patient.address).await?;
     ensure!(
         records.len() == before + 1
@@ -184,6 +210,146 @@ async fn journey() -> Result<()> {
     surgeon_creates_a_case_from_files(&b, &node.ledger()?, &patient.address).await?;
     b.close().await;
     Ok(())
+}
+
+/// The demo case as the seed builds it, from the same public records.
+fn demo_case() -> Result<twin_sim::case::Case> {
+    let root = e2e::workspace_root();
+    let read = |p: &str| std::fs::read(root.join(p)).with_context(|| format!("reading {p}"));
+    let physionet = "twin-sim/data/physionet";
+    let numerics_header = read(&format!("{physionet}/mimic-numerics-s00001/s00001-2896-10-10-00-31n.hea"))?;
+    let numerics_signals = read(&format!("{physionet}/mimic-numerics-s00001/3975656n.dat"))?;
+    let surgery_header = read(&format!("{physionet}/mimicdb-037/03700181.hea"))?;
+    let surgery_signals = read(&format!("{physionet}/mimicdb-037/03700181.dat"))?;
+    let synthea = String::from_utf8(read("static/demo/synthea-patient-a4a401d1.ndjson")?)?;
+    Ok(twin_sim::demo::demo_case(&twin_sim::demo::DemoSources {
+        numerics_header: &numerics_header,
+        numerics_signals: &numerics_signals,
+        surgery_header: &surgery_header,
+        surgery_signals: &surgery_signals,
+        synthea: &synthea,
+    })?)
+}
+
+/// The case at a glance as it opens (the whole case in view): a lane for every stream of
+/// every stage, each with pixels on the canvas, and every event of the case marked.
+async fn case_at_a_glance(b: &Browser) -> Result<()> {
+    let case = demo_case()?;
+    let mut streams: Vec<String> = Vec::new();
+    let mut events: Vec<String> = Vec::new();
+    for s in &case.stages {
+        for name in s.waveforms.iter().map(|w| &w.name).chain(s.tracks.iter().map(|t| &t.name)) {
+            if !streams.contains(name) {
+                streams.push(name.clone());
+            }
+        }
+        events.extend(s.events.iter().map(|e| e.label.clone()));
+    }
+    let trend =
+        wait_mirrored(b, "twin-trend", "trend", OPEN, |t| t["lanes"].as_array().is_some_and(|l| !l.is_empty())).await?;
+    save(b, "twin-trend", "trend-whole-case").await?;
+    let lanes = trend["lanes"].as_array().context("lanes")?;
+    let mut names: Vec<String> = lanes.iter().filter_map(|l| l["name"].as_str().map(str::to_owned)).collect();
+    names.sort();
+    streams.sort();
+    ensure!(names == streams, "a lane per stream of the demo case: lanes {names:?}, streams {streams:?}");
+    let plot = (trend["plot"][0].as_f64().context("plot")?, trend["plot"][1].as_f64().context("plot")?);
+    for l in lanes {
+        let (top, height) = (l["top"].as_f64().context("top")?, l["height"].as_f64().context("height")?);
+        let drawn =
+            band(b, "twin-trend", plot, (top + 1.0, height - 2.0), l["colour"].as_str().context("colour")?).await?;
+        ensure!(coverage(&drawn) > 0.0, "lane {} has nothing on the canvas", l["name"]);
+    }
+    let mut marked: Vec<String> = trend["markers"]
+        .as_array()
+        .into_iter()
+        .flatten()
+        .filter_map(|m| m["label"].as_str().map(str::to_owned))
+        .collect();
+    marked.sort();
+    events.sort();
+    ensure!(marked == events, "every event of the case marked: {marked:?}, events {events:?}");
+    println!("case at a glance: {} lanes, {} events marked", names.len(), marked.len());
+    Ok(())
+}
+
+/// Shows the surgery whole from its band button, clicks the middle of the trend to seek
+/// there, and checks the monitor: a row per wave with its label and numeric, each drawn
+/// across its sweep, the ECG's beats on the canvas at the monitor's heart rate. Returns the
+/// playhead (stage, ms into it).
+async fn surgery_on_the_monitor(b: &Browser) -> Result<(String, u64)> {
+    b.click("#twin-stage-3").await?;
+    let trend = wait_mirrored(b, "twin-trend", "trend", OPEN, |t| {
+        t["stages"].as_array().is_some_and(|s| s.len() == 1 && s[0]["stage"] == "surgical procedure")
+    })
+    .await?;
+    let (v0, v1) = (trend["view_s"][0].as_f64().context("view")?, trend["view_s"][1].as_f64().context("view")?);
+    b.click("#twin-trend").await?;
+    let attr = async |name: &str| -> Result<String> {
+        let v = b.script(&format!("return document.getElementById('twin').getAttribute('{name}') || '';")).await?;
+        Ok(v.as_str().unwrap_or_default().to_owned())
+    };
+    let half_ms = (v1 - v0) * 500.0;
+    let start = std::time::Instant::now();
+    let at_ms = loop {
+        let at: f64 = attr("data-time-ms").await?.parse().unwrap_or(0.0);
+        if (at - half_ms).abs() < half_ms * 0.05 {
+            break at as u64;
+        }
+        ensure!(
+            start.elapsed() < OPEN,
+            "a click on the trend's middle should seek to {half_ms} ms; the playhead is at {at}"
+        );
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    };
+    let stage = attr("data-stage").await?;
+    ensure!(stage == "surgical procedure", "the click should land in the surgery, it is in {stage:?}");
+    let screen = wait_mirrored(b, "twin-monitor", "screen", OPEN, |s| {
+        s["channels"].as_array().is_some_and(|c| c.len() == 3 && c.iter().all(|r| r["drawn"].as_u64() > Some(300)))
+    })
+    .await?;
+    save(b, "twin-monitor", "monitor-surgery").await?;
+    let monitor = attr("data-monitor").await?;
+    for r in screen["channels"].as_array().context("channels")? {
+        let numeric = &r["numeric"];
+        let (label, value) =
+            (numeric["label"].as_str().unwrap_or_default(), numeric["value"].as_str().unwrap_or_default());
+        ensure!(!label.is_empty() && !value.is_empty(), "row {} has no numeric: {r}", r["label"]);
+        if label == "HR" || label == "RR" {
+            ensure!(
+                monitor.contains(&format!("{label} {value} ")),
+                "{label} {value} on the canvas, {monitor:?} in the monitor"
+            );
+        }
+        let place = |k: &str| r[k].as_f64().context("a row's place");
+        let colour = r["colour"].as_str().context("colour")?;
+        let drawn = band(
+            b,
+            "twin-monitor",
+            (CLEAR_OF_LABEL_PX, place("wave_width")?),
+            (place("top")? + 6.0, place("height")? - 12.0),
+            colour,
+        )
+        .await?;
+        ensure!(
+            coverage(&drawn) > 0.85,
+            "row {} is drawn over {:.0} % of its sweep",
+            r["label"],
+            coverage(&drawn) * 100.0
+        );
+        if label == "HR" {
+            let hr: f64 = value.parse()?;
+            let seen = beats_per_min(&drawn).context("the ECG row has no rate")?;
+            ensure!(
+                (seen - hr).abs() <= (hr * 0.15).max(8.0),
+                "the ECG drawn beats at {seen:.0} /min, the monitor says {hr}"
+            );
+        }
+    }
+    let labels: Vec<&str> =
+        screen["channels"].as_array().into_iter().flatten().filter_map(|r| r["label"].as_str()).collect();
+    ensure!(labels[1..] == ["ART", "RESP"], "the surgery's rows: ECG, ART, RESP; the monitor has {labels:?}");
+    Ok((stage, at_ms))
 }
 
 /// The MIT-BIH record 100 in `../shared/data` (PhysioNet, ODC-By 1.0): not in the demo.
@@ -314,6 +480,50 @@ async fn scenario_time(b: &Browser) -> Result<f64> {
     Ok(v.as_str().unwrap_or("0").parse()?)
 }
 
+/// The training monitor while paused: the model's ECG, arterial pressure, pleth and
+/// capnogram each in its row with its numeric, drawn across the sweep, the ECG's beats on
+/// the canvas at the model's heart rate.
+async fn training_monitor(b: &Browser) -> Result<()> {
+    let screen = wait_mirrored(b, "twin-monitor", "screen", OPEN, |s| {
+        s["channels"].as_array().is_some_and(|c| c.len() == 4 && c.iter().all(|r| r["drawn"].as_u64() > Some(300)))
+    })
+    .await?;
+    save(b, "twin-monitor", "training-monitor").await?;
+    let rows = screen["channels"].as_array().context("channels")?;
+    let labels: Vec<&str> = rows.iter().filter_map(|r| r["label"].as_str()).collect();
+    ensure!(labels == ["II", "ART", "PLETH", "CO2"], "the training monitor's rows: {labels:?}");
+    for r in rows {
+        let place = |k: &str| r[k].as_f64().context("a row's place");
+        let colour = r["colour"].as_str().context("colour")?;
+        let drawn = band(
+            b,
+            "twin-monitor",
+            (CLEAR_OF_LABEL_PX, place("wave_width")?),
+            (place("top")? + 6.0, place("height")? - 12.0),
+            colour,
+        )
+        .await?;
+        ensure!(
+            coverage(&drawn) > 0.85,
+            "row {} is drawn over {:.0} % of its sweep",
+            r["label"],
+            coverage(&drawn) * 100.0
+        );
+        let value = r["numeric"]["value"].as_str().unwrap_or_default();
+        ensure!(value.parse::<f64>().is_ok() || value.contains('/'), "row {} shows no number: {r}", r["label"]);
+        if r["numeric"]["label"] == "HR" {
+            let hr: f64 = value.parse()?;
+            let seen = beats_per_min(&drawn).context("the ECG row has no rate")?;
+            ensure!(
+                (seen - hr).abs() <= (hr * 0.15).max(8.0),
+                "the model's ECG drawn at {seen:.0} /min, its HR is {hr}"
+            );
+            println!("training ECG: {seen:.0} beats/min counted on the canvas, the model's HR {hr}");
+        }
+    }
+    Ok(())
+}
+
 async fn training_journey(j: &e2e::Journey) -> Result<()> {
     use twin_sim::scenario::{BUILT_IN, parse_actions, parse_scenario, run};
     let (index, (_, text, _)) = BUILT_IN
@@ -370,6 +580,7 @@ async fn training_journey(j: &e2e::Journey) -> Result<()> {
         .await?;
     }
     b.shot("acted").await?;
+    training_monitor(&b).await?;
     b.click("#training-play").await?;
     let score = b.wait_within("#training-score pre", Duration::from_secs(600)).await?.text().await?;
     // The pure twin core, given the same actions at the same time, scores the same.
@@ -385,6 +596,20 @@ async fn training_journey(j: &e2e::Journey) -> Result<()> {
         "the score should be the twin core's for the same actions ({expected}), the page shows {score:?}"
     );
     ensure!(!score.contains("never taken"), "acting after the bleed began should count as a response: {score:?}");
+    // The debrief's plot: the model's vitals over the whole run, the student's actions marked.
+    let plot = wait_mirrored(&b, "twin-trend", "trend", OPEN, |t| {
+        t["markers"].as_array().is_some_and(|m| {
+            m.iter().filter(|m| m["label"].as_str().is_some_and(|l| l.starts_with("you: "))).count() == 2
+        })
+    })
+    .await?;
+    let lanes: Vec<&str> = plot["lanes"].as_array().into_iter().flatten().filter_map(|l| l["name"].as_str()).collect();
+    ensure!(lanes.starts_with(&["HR", "ABP sys", "MAP", "SpO2"]), "the debrief should plot the vitals: {lanes:?}");
+    ensure!(
+        plot["lanes"].as_array().into_iter().flatten().all(|l| l["drawn"].as_u64() > Some(100)),
+        "every vital plotted over the run: {plot}"
+    );
+    save(&b, "twin-trend", "debrief-plot").await?;
     let debrief = b.texts("#training-debrief li").await?;
     ensure!(
         debrief.iter().any(|l| l.to_lowercase().contains("hemorrhage"))

@@ -20,22 +20,31 @@ fn viewer_dist() -> Result<PathBuf> {
     Ok(dir)
 }
 
-/// What the monitor shows at 0 s: the first vital-sign frame of the record's stage.
-fn expected_numbers(dist: &std::path::Path) -> Result<Vec<String>> {
+/// Where the page shows the record: two minutes in (a full sweep behind the write point).
+const AT_S: u64 = 120;
+
+/// What the monitor shows at `AT_S`: the record's vital-sign frame then (as the pure twin
+/// core computes it), and the record's waves.
+struct Expected {
+    hr: String,
+    pressure: String,
+    rr: Option<String>,
+    waves: Vec<String>,
+}
+
+fn expected(dist: &std::path::Path) -> Result<Expected> {
     let text = std::fs::read_to_string(dist.join("case.json"))?;
     let case = twin_sim::casefile::read_case("case.json", &text)?;
     let stage = case.stages.first().context("a stage")?;
     let frames = twin_sim::alarms::frames(stage);
-    let f = frames.first().context("a frame")?;
-    let mut out = Vec::new();
-    if let Some(v) = f.systolic {
-        out.push(format!("ABP sys {v:.0} mmHg"));
-    }
-    if let Some(v) = f.mean_pressure {
-        out.push(format!("MAP {v:.0} mmHg"));
-    }
-    ensure!(!out.is_empty(), "the record gives no pressure at 0 s");
-    Ok(out)
+    let f = frames.iter().rev().find(|f| f.t_ms <= AT_S * 1000).context("a frame")?;
+    let n = |v: Option<f64>| v.map_or("--".to_owned(), |v| format!("{v:.0}"));
+    Ok(Expected {
+        hr: n(f.hr.or(f.pulse_rate)),
+        pressure: format!("{}/{} ({})", n(f.systolic), n(f.diastolic), n(f.mean_pressure)),
+        rr: f.resp_rate.map(|v| format!("{v:.0}")),
+        waves: stage.waveforms.iter().map(|w| w.name.clone()).collect(),
+    })
 }
 
 fn png_pixels(bytes: &[u8]) -> Result<(u32, u32, Vec<[u8; 3]>)> {
@@ -55,14 +64,14 @@ async fn the_viewer_draws_a_surgical_case_in_chromium() {
 
 async fn viewer_journey() -> Result<()> {
     let dist = viewer_dist()?;
-    let expected = expected_numbers(&dist)?;
+    let expected = expected(&dist)?;
     let shots_dir = e2e::target_dir()?.join("e2e-screenshots/viewer");
     std::fs::create_dir_all(&shots_dir)?;
     let node = Node::start(&e2e::node_bin()?, &dist, &shots_dir.join("node.log")).await?;
     let driver = Chromedriver::start(&shots_dir.join("chromedriver.log")).await?;
     let shots = Arc::new(Shots::new(shots_dir.clone()));
     let b = driver.session("surgeon", &node.url, shots).await?;
-    b.goto("/?play=0&frames=30").await?;
+    b.goto(&format!("/?play=0&frames=30&at={AT_S}")).await?;
     let mut frame_ms = None;
     for _ in 0..1200 {
         let v = b
@@ -78,11 +87,7 @@ async fn viewer_journey() -> Result<()> {
         tokio::time::sleep(Duration::from_millis(100)).await;
     }
     let frame_ms = frame_ms.context("the viewer never drew its frames (no data-frame-ms within 2 minutes)")?;
-    let monitor = b.script("return document.getElementById('twin').dataset.monitor;").await?;
-    let monitor = monitor.as_str().unwrap_or_default().to_owned();
-    for want in &expected {
-        ensure!(monitor.contains(want.as_str()), "the monitor should show {want:?}; it shows {monitor:?}");
-    }
+    monitor_rows(&b, &expected).await?;
     let path = b.shot("surgical-case").await?;
     let (w, h, px) = png_pixels(&std::fs::read(&path)?)?;
     let mut colours = px.clone();
@@ -98,5 +103,74 @@ async fn viewer_journey() -> Result<()> {
         path.display()
     );
     b.close().await;
+    Ok(())
+}
+
+/// The monitor canvas, from what the viewer says it drew and from its pixels: one row per
+/// wave of the record (ECG, then the arterial line, then respiration) with its label and
+/// numeric at the record's values; every row drawn across its sweep; the ECG row's beats,
+/// counted on the canvas, at the heart rate the monitor prints. Then the case at a glance:
+/// a lane per wave, drawn.
+async fn monitor_rows(b: &e2e::browser::Browser, expected: &Expected) -> Result<()> {
+    use e2e::canvas::{CLEAR_OF_LABEL_PX, band, beats_per_min, coverage, mirrored, save};
+    let screen = mirrored(b, "twin-monitor", "screen").await?.context("the monitor canvas was never drawn")?;
+    let size = b
+        .script("const c = document.getElementById('twin-monitor'); const r = c.getBoundingClientRect(); return [r.width, r.height, c.width, c.height, innerWidth, innerHeight, devicePixelRatio];")
+        .await?;
+    println!("monitor canvas (css w, h, pixels w, h, window w, h, ratio): {size}");
+    save(b, "twin-monitor", "monitor").await?;
+    save(b, "twin-trend", "trend").await?;
+    let rows = screen["channels"].as_array().context("no channels")?;
+    let streams: Vec<&str> = rows.iter().filter_map(|r| r["stream"].as_str()).collect();
+    let mut want = expected.waves.iter().map(String::as_str).collect::<Vec<_>>();
+    want.sort();
+    let mut got = streams.clone();
+    got.sort();
+    ensure!(got == want, "a row per wave of the record: rows {streams:?}, waves {:?}", expected.waves);
+    let labels: Vec<&str> = rows.iter().filter_map(|r| r["label"].as_str()).collect();
+    ensure!(labels[1..] == ["ART", "RESP"], "ECG first, then ART and RESP: {labels:?}");
+    let numeric = |i: usize| (rows[i]["numeric"]["label"].as_str(), rows[i]["numeric"]["value"].as_str());
+    ensure!(
+        numeric(0) == (Some("HR"), Some(expected.hr.as_str())),
+        "ECG row's numeric {:?}, want HR {}",
+        numeric(0),
+        expected.hr
+    );
+    ensure!(
+        numeric(1) == (Some("ABP"), Some(expected.pressure.as_str())),
+        "arterial row's numeric {:?}, want ABP {}",
+        numeric(1),
+        expected.pressure
+    );
+    if let Some(rr) = &expected.rr {
+        ensure!(
+            numeric(2) == (Some("RR"), Some(rr.as_str())),
+            "respiration row's numeric {:?}, want RR {rr}",
+            numeric(2)
+        );
+    }
+    for r in rows {
+        let (top, height, width) = (r["top"].as_f64(), r["height"].as_f64(), r["wave_width"].as_f64());
+        let (Some(top), Some(height), Some(width)) = (top, height, width) else {
+            anyhow::bail!("a row without its place: {r}")
+        };
+        let colour = r["colour"].as_str().context("a row's colour")?;
+        let drawn = band(b, "twin-monitor", (CLEAR_OF_LABEL_PX, width), (top + 6.0, height - 12.0), colour).await?;
+        let cover = coverage(&drawn);
+        ensure!(cover > 0.85, "row {} is drawn over {:.0} % of its sweep", r["label"], cover * 100.0);
+        if r["numeric"]["label"] == "HR" {
+            let hr: f64 = expected.hr.parse()?;
+            let seen = beats_per_min(&drawn).context("the ECG row has no rate")?;
+            ensure!(
+                (seen - hr).abs() <= (hr * 0.15).max(8.0),
+                "the ECG drawn beats at {seen:.0} /min, the monitor says {hr}"
+            );
+            println!("ECG row: {seen:.0} beats/min counted on the canvas, HR {hr} on the monitor");
+        }
+    }
+    let trend = mirrored(b, "twin-trend", "trend").await?.context("the case at a glance was never drawn")?;
+    let lanes = trend["lanes"].as_array().context("no lanes")?;
+    ensure!(lanes.len() == expected.waves.len(), "a lane per wave: {trend}");
+    ensure!(lanes.iter().all(|l| l["drawn"].as_u64() > Some(100)), "every lane drawn: {trend}");
     Ok(())
 }

@@ -109,16 +109,25 @@ fn brotli(bytes: &[u8], effort: Effort) -> Result<Vec<u8>> {
 }
 /// The page the viewer benchmark and browser test serve (the patient, the monitor and the
 /// case at a glance, as the portal lays them out): starts the viewer (playing unless
-/// `?play=0`), waits for it to warm up, then times animation frames (120, or `?frames=`) and reports the
+/// `?play=0`; at `?at=` seconds), waits for it to warm up, then times animation frames (120, or `?frames=`) and reports the
 /// median in `data-frame-ms` (or what failed in `data-error`).
 pub(crate) const VIEWER_BENCH_PAGE: &str = r#"<!doctype html>
 <html lang="en"><head><meta charset="utf-8"><title>twin viewer benchmark</title></head>
-<body style="margin:0;background:#111"><canvas id="twin" style="width:1024px;height:400px"></canvas>
-<canvas id="twin-monitor" style="display:block;width:1024px;height:320px"></canvas>
-<canvas id="twin-trend" style="display:block;width:1024px;height:240px"></canvas>
+<body><div id="scene"><canvas id="twin"></canvas></div>
+<canvas id="twin-monitor"></canvas>
+<canvas id="twin-trend"></canvas>
 <script type="module">
-import init, { start } from './twin_viewer.js';
+import init, { start, viewer_control } from './twin_viewer.js';
 const fail = (e) => { document.body.dataset.error = String(e); };
+// Sized from the script: the node's content security policy refuses inline style attributes.
+document.body.style.margin = '0';
+document.body.style.background = '#111';
+for (const [id, h] of [['scene', 400], ['twin-monitor', 320], ['twin-trend', 240]]) {
+  const el = document.getElementById(id);
+  el.style.display = 'block';
+  el.style.width = '1024px';
+  el.style.height = `${h}px`;
+}
 try {
   await init();
   const text = await (await fetch('case.json')).text();
@@ -129,6 +138,7 @@ try {
     // winit hands the event loop to the browser by throwing this on purpose.
     if (!String(e).includes('Using exceptions for control flow')) throw e;
   }
+  if (query.get('at')) viewer_control('seek', Number(query.get('at')));
   await new Promise((r) => setTimeout(r, 5000));
   const gaps = [];
   let last = performance.now();

@@ -102,7 +102,8 @@ pub fn viewer_notes(notes_json: &str) -> Result<(), JsValue> {
 
 /// A timeline control from the page's own buttons: `toggle` (play or pause), `previous`
 /// and `next` (event), `zoom_in`, `zoom_out`, `whole` (the whole case in view), `stage`
-/// (`value` 1 pre-hospital, 2 diagnosis, 3 surgery), `speed` (`value`, 0.25 to 64). Taken
+/// (`value` 1 pre-hospital, 2 diagnosis, 3 surgery), `speed` (`value`, 0.25 to 64), `seek`
+/// (`value` seconds on the case's axis). Taken
 /// on the next frame; an unknown control is refused in words.
 #[wasm_bindgen]
 pub fn viewer_control(name: &str, value: f64) -> Result<(), JsValue> {
@@ -114,6 +115,7 @@ pub fn viewer_control(name: &str, value: f64) -> Result<(), JsValue> {
         "zoom_out" => TimelineCommand::Zoom(0.5),
         "whole" => TimelineCommand::Zoom(0.0_f64.next_up()),
         "speed" if value.is_finite() => TimelineCommand::SetSpeed(value),
+        "seek" if value.is_finite() => TimelineCommand::Seek((value.max(0.0) * 1e6) as u64),
         "stage" => match value as u8 {
             1 => TimelineCommand::ShowStage(Stage::PreHospital),
             2 => TimelineCommand::ShowStage(Stage::Diagnosis),
@@ -122,7 +124,7 @@ pub fn viewer_control(name: &str, value: f64) -> Result<(), JsValue> {
         },
         _ => {
             return Err(JsValue::from_str(&format!(
-                "`{name}` is not a control: toggle, previous, next, zoom_in, zoom_out, whole, stage, speed"
+                "`{name}` is not a control: toggle, previous, next, zoom_in, zoom_out, whole, stage, speed, seek"
             )));
         }
     };
@@ -303,6 +305,22 @@ fn trace(ctx: &Ctx, columns: &[Option<MinMax>], (lo, hi): (f64, f64), x0: f64, w
     ctx.stroke();
 }
 
+/// `words` in lines no wider than `width` in the context's font.
+fn wrap(ctx: &Ctx, words: &str, width: f64) -> Vec<String> {
+    let mut lines: Vec<String> = Vec::new();
+    for word in words.split_whitespace() {
+        let fits = |l: &str| ctx.measure_text(&format!("{l} {word}")).is_ok_and(|m| m.width() <= width);
+        match lines.last_mut() {
+            Some(line) if fits(line) => {
+                line.push(' ');
+                line.push_str(word);
+            }
+            _ => lines.push(word.to_owned()),
+        }
+    }
+    lines
+}
+
 fn limit_text(v: Option<f64>) -> String {
     v.map_or(String::new(), |v| format!("{v:.0}"))
 }
@@ -322,8 +340,13 @@ fn draw_tile(ctx: &Ctx, t: &Tile, x: f64, y: f64, w: f64, h: f64) {
     font(ctx, 11.0, false);
     text(ctx, &limit_text(t.limits.1), x + w - 6.0, y + 15.0, &colour);
     text(ctx, &limit_text(t.limits.0), x + w - 6.0, y + 28.0, &colour);
-    let size = (h * 0.5).clamp(16.0, 40.0);
+    // As large as the box allows, smaller when the value is long (`120/80 (93)`).
+    let mut size = (h * 0.5).clamp(16.0, 40.0);
     font(ctx, size, true);
+    while size > 10.0 && ctx.measure_text(&t.value).is_ok_and(|m| m.width() > w - 16.0) {
+        size -= 2.0;
+        font(ctx, size, true);
+    }
     text(ctx, &t.value, x + w - 8.0, y + h - 8.0, &colour);
     ctx.set_text_align("left");
 }
@@ -332,8 +355,19 @@ fn tile_json(t: &Tile) -> serde_json::Value {
     json!({ "label": t.label, "value": t.value, "unit": t.unit, "limits": [t.limits.0, t.limits.1], "alarming": t.alarming })
 }
 
-fn draw_monitor(monitor: Res<Monitor>, canvas: Res<CanvasId>, time: Res<Time>, mut mirrored: Local<String>) {
+fn draw_monitor(
+    monitor: Res<Monitor>,
+    canvas: Res<CanvasId>,
+    time: Res<Time>,
+    mut drawn: Local<Option<(f64, f64)>>,
+    mut mirrored: Local<String>,
+) {
     let Some((el, ctx, w, h)) = canvas_2d(&format!("{}-monitor", canvas.0)) else { return };
+    // Redrawn when something changed, the canvas was resized, or a banner flashes.
+    if !monitor.is_changed() && monitor.alarms.is_empty() && *drawn == Some((w, h)) {
+        return;
+    }
+    *drawn = Some((w, h));
     let screen = Screen::of(&monitor, &AlarmLimits::default());
     ctx.set_fill_style_str("#05080a");
     ctx.fill_rect(0.0, 0.0, w, h);
@@ -413,7 +447,9 @@ fn draw_monitor(monitor: Res<Monitor>, canvas: Res<CanvasId>, time: Res<Time>, m
         let y = tiles_top + row as f64 * th;
         text(&ctx, "NEWS2", x, y + 15.0, colour);
         font(&ctx, 12.0, false);
-        text(&ctx, &words.chars().take(60).collect::<String>(), x, y + 32.0, colour);
+        for (k, line) in wrap(&ctx, words, w - x - 8.0).iter().take(2).enumerate() {
+            text(&ctx, line, x, y + 32.0 + 15.0 * k as f64, colour);
+        }
     }
     let banners: Vec<_> = screen
         .banners
@@ -511,7 +547,7 @@ fn draw_trend(
             text(&ctx, &range, 4.0, top + lane_h - 3.0, "#8a9aa0");
         }
         lanes.push(json!({
-            "name": lane.name, "unit": lane.unit, "top": top, "height": lane_h,
+            "name": lane.name, "unit": lane.unit, "colour": lane.colour.css(), "top": top, "height": lane_h,
             "drawn": lane.columns.iter().filter(|c| c.is_some()).count(), "columns": lane.columns.len(),
             "failed": lane.failed.iter().map(|(a, b)| [a, b]).collect::<Vec<_>>(),
         }));
