@@ -30,6 +30,7 @@ use e2e::restore;
 use std::path::Path;
 use std::sync::Arc;
 use std::time::Duration;
+use twin_sim::case::Stage;
 
 /// Loading a 1 MB case, the viewer module, and checking 676 segments.
 const OPEN: Duration = Duration::from_secs(180);
@@ -232,7 +233,8 @@ fn demo_case() -> Result<twin_sim::case::Case> {
 }
 
 /// The case at a glance as it opens (the whole case in view): a lane for every stream of
-/// every stage, each with pixels on the canvas, and every event of the case marked.
+/// every stage and every event of the case marked. Then each stage shown whole from its
+/// button: every stream recorded in it has pixels in its lane.
 async fn case_at_a_glance(b: &Browser) -> Result<()> {
     let case = demo_case()?;
     let mut streams: Vec<String> = Vec::new();
@@ -248,18 +250,11 @@ async fn case_at_a_glance(b: &Browser) -> Result<()> {
     let trend =
         wait_mirrored(b, "twin-trend", "trend", OPEN, |t| t["lanes"].as_array().is_some_and(|l| !l.is_empty())).await?;
     save(b, "twin-trend", "trend-whole-case").await?;
-    let lanes = trend["lanes"].as_array().context("lanes")?;
-    let mut names: Vec<String> = lanes.iter().filter_map(|l| l["name"].as_str().map(str::to_owned)).collect();
+    let mut names: Vec<String> =
+        trend["lanes"].as_array().into_iter().flatten().filter_map(|l| l["name"].as_str().map(str::to_owned)).collect();
     names.sort();
     streams.sort();
     ensure!(names == streams, "a lane per stream of the demo case: lanes {names:?}, streams {streams:?}");
-    let plot = (trend["plot"][0].as_f64().context("plot")?, trend["plot"][1].as_f64().context("plot")?);
-    for l in lanes {
-        let (top, height) = (l["top"].as_f64().context("top")?, l["height"].as_f64().context("height")?);
-        let drawn =
-            band(b, "twin-trend", plot, (top + 1.0, height - 2.0), l["colour"].as_str().context("colour")?).await?;
-        ensure!(coverage(&drawn) > 0.0, "lane {} has nothing on the canvas", l["name"]);
-    }
     let mut marked: Vec<String> = trend["markers"]
         .as_array()
         .into_iter()
@@ -269,12 +264,35 @@ async fn case_at_a_glance(b: &Browser) -> Result<()> {
     marked.sort();
     events.sort();
     ensure!(marked == events, "every event of the case marked: {marked:?}, events {events:?}");
+    for (button, stage) in [(1, Stage::PreHospital), (2, Stage::Diagnosis), (3, Stage::Surgery)] {
+        let data = case.stage(stage).context("the demo case has all three stages")?;
+        b.click(&format!("#twin-stage-{button}")).await?;
+        let trend = wait_mirrored(b, "twin-trend", "trend", OPEN, |t| {
+            t["stages"].as_array().is_some_and(|s| s.len() == 1 && s[0]["stage"] == stage.human())
+        })
+        .await?;
+        save(b, "twin-trend", &format!("trend-{}", stage.human().replace(' ', "-"))).await?;
+        let plot = (trend["plot"][0].as_f64().context("plot")?, trend["plot"][1].as_f64().context("plot")?);
+        // Streams with a reading in this stage (a track may be all gaps there).
+        let tracks = data.tracks.iter().filter(|t| t.values.iter().any(Option::is_some)).map(|t| t.name.as_str());
+        let recorded: Vec<&str> = data.waveforms.iter().map(|w| w.name.as_str()).chain(tracks).collect();
+        for l in trend["lanes"].as_array().into_iter().flatten() {
+            let name = l["name"].as_str().unwrap_or_default();
+            if !recorded.contains(&name) {
+                continue;
+            }
+            let (top, height) = (l["top"].as_f64().context("top")?, l["height"].as_f64().context("height")?);
+            let colour = l["colour"].as_str().context("colour")?;
+            let drawn = band(b, "twin-trend", plot, (top + 1.0, height - 2.0), colour).await?;
+            ensure!(coverage(&drawn) > 0.0, "{}: lane {name} has nothing on the canvas", stage.human());
+        }
+        println!("case at a glance, {}: {} streams drawn", stage.human(), recorded.len());
+    }
     println!("case at a glance: {} lanes, {} events marked", names.len(), marked.len());
     Ok(())
 }
 
-/// Shows the surgery whole from its band button, clicks the middle of the trend to seek
-/// there, and checks the monitor: a row per wave with its label and numeric, each drawn
+/// Shows the surgery whole from its button, clicks the middle of the trend to seek there, and checks the monitor: a row per wave with its label and numeric, each drawn
 /// across its sweep, the ECG's beats on the canvas at the monitor's heart rate. Returns the
 /// playhead (stage, ms into it).
 async fn surgery_on_the_monitor(b: &Browser) -> Result<(String, u64)> {
@@ -289,16 +307,20 @@ async fn surgery_on_the_monitor(b: &Browser) -> Result<(String, u64)> {
         let v = b.script(&format!("return document.getElementById('twin').getAttribute('{name}') || '';")).await?;
         Ok(v.as_str().unwrap_or_default().to_owned())
     };
-    let half_ms = (v1 - v0) * 500.0;
+    // WebDriver clicks the canvas's centre: that point of the plot, in the surgery.
+    let (p0, p1) = (trend["plot"][0].as_f64().context("plot")?, trend["plot"][1].as_f64().context("plot")?);
+    let width =
+        b.script("return document.getElementById('twin-trend').clientWidth;").await?.as_f64().context("width")?;
+    let want_ms = (width / 2.0 - p0) / (p1 - p0) * (v1 - v0) * 1000.0;
     let start = std::time::Instant::now();
     let at_ms = loop {
         let at: f64 = attr("data-time-ms").await?.parse().unwrap_or(0.0);
-        if (at - half_ms).abs() < half_ms * 0.05 {
+        if (at - want_ms).abs() < (v1 - v0) * 1000.0 * 0.01 {
             break at as u64;
         }
         ensure!(
             start.elapsed() < OPEN,
-            "a click on the trend's middle should seek to {half_ms} ms; the playhead is at {at}"
+            "a click on the trend's middle should seek to {want_ms} ms; the playhead is at {at}"
         );
         tokio::time::sleep(Duration::from_millis(100)).await;
     };

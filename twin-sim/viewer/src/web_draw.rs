@@ -287,6 +287,7 @@ fn trace(ctx: &Ctx, columns: &[Option<MinMax>], (lo, hi): (f64, f64), x0: f64, w
     let n = columns.len().max(1) as f64;
     ctx.begin_path();
     let mut drawing = false;
+    let mut dots = Vec::new();
     for (i, c) in columns.iter().enumerate() {
         let x = x0 + w * i as f64 / n;
         match c {
@@ -298,11 +299,23 @@ fn trace(ctx: &Ctx, columns: &[Option<MinMax>], (lo, hi): (f64, f64), x0: f64, w
                     drawing = true;
                 }
                 ctx.line_to(x + 0.5, y(c.min));
+                // A reading with nothing beside it (a sparse track, a stage narrower than a
+                // column) would be a speck: it gets a dot.
+                let alone = |j: Option<usize>| j.and_then(|j| columns.get(j)).is_none_or(Option::is_none);
+                if alone(i.checked_sub(1)) && alone(Some(i + 1)) {
+                    dots.push((x, y(c.max), y(c.min)));
+                }
             }
             None => drawing = false,
         }
     }
     ctx.stroke();
+    if let Some(colour) = ctx.stroke_style().as_string() {
+        ctx.set_fill_style_str(&colour);
+    }
+    for (x, top, bottom) in dots {
+        ctx.fill_rect(x - 1.5, top - 1.5, 3.0, bottom - top + 3.0);
+    }
 }
 
 /// `words` in lines no wider than `width` in the context's font.
