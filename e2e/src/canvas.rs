@@ -16,6 +16,12 @@ pub const SWEEP_PX_PER_S: f64 = 25.0 * 96.0 / 25.4;
 /// a bedside monitor), CSS px from the left.
 pub const CLEAR_OF_LABEL_PX: f64 = 64.0;
 
+/// The backgrounds the viewer paints: the monitor, the trend's lanes (two shades, within a
+/// few levels of this), the trend's strips.
+pub const MONITOR_BACKGROUND: &str = "#05080a";
+pub const LANE_BACKGROUND: &str = "#0e1518";
+pub const TREND_BACKGROUND: &str = "#0b1014";
+
 /// A canvas's `data-<name>` JSON, or `None` while the viewer has not drawn it yet.
 pub async fn mirrored(b: &Browser, canvas: &str, name: &str) -> Result<Option<Value>> {
     let v = b
@@ -52,28 +58,36 @@ pub async fn wait_mirrored(
 }
 
 /// Per pixel column of the band `[x0, x1) × [top, top + height)` (CSS px) of canvas `id`,
-/// the highest and lowest y (CSS px from the band's top) of a pixel close to `colour`
-/// (`#rrggbb`), or `None` where the column holds none.
+/// the highest and lowest y (CSS px from the band's top) of a pixel drawn in `colour` over
+/// `background` (both `#rrggbb`): at least 30 % of the way from the background to the
+/// colour and not off towards another colour (so that anti-aliased thin lines count), or
+/// `None` where the column holds none.
 pub async fn band(
     b: &Browser,
     id: &str,
     (x0, x1): (f64, f64),
     (top, height): (f64, f64),
     colour: &str,
+    background: &str,
 ) -> Result<Vec<Option<(f64, f64)>>> {
     let js = format!(
         "const c = document.getElementById('{id}'); const r = c.width / c.clientWidth;
          const X0 = Math.round({x0} * r), W = Math.max(1, Math.round(({x1} - {x0}) * r));
          const Y0 = Math.round({top} * r), H = Math.max(1, Math.round({height} * r));
          const d = c.getContext('2d').getImageData(X0, Y0, W, H).data;
-         const hex = '{colour}';
-         const want = [1, 3, 5].map((i) => parseInt(hex.slice(i, i + 2), 16));
+         const rgb = (hex) => [1, 3, 5].map((i) => parseInt(hex.slice(i, i + 2), 16));
+         const want = rgb('{colour}'), bg = rgb('{background}');
+         const dir = [0, 1, 2].map((k) => want[k] - bg[k]);
+         const norm = dir.reduce((a, v) => a + v * v, 0) || 1;
          const out = [];
          for (let x = 0; x < W; x++) {{
            let hi = null, lo = null;
            for (let y = 0; y < H; y++) {{
              const i = (y * W + x) * 4;
-             if (Math.abs(d[i] - want[0]) + Math.abs(d[i + 1] - want[1]) + Math.abs(d[i + 2] - want[2]) < 150) {{
+             const p = [0, 1, 2].map((k) => d[i + k] - bg[k]);
+             const a = (p[0] * dir[0] + p[1] * dir[1] + p[2] * dir[2]) / norm;
+             const off = Math.hypot(p[0] - a * dir[0], p[1] - a * dir[1], p[2] - a * dir[2]);
+             if (a >= 0.3 && off < 60) {{
                if (hi === null) hi = y;
                lo = y;
              }}

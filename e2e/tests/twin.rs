@@ -23,10 +23,14 @@
 
 use anyhow::{Context, Result, ensure};
 use e2e::browser::{Browser, Chromedriver, Shots};
-use e2e::canvas::{CLEAR_OF_LABEL_PX, band, beats_per_min, coverage, save, wait_mirrored};
+use e2e::canvas::{
+    CLEAR_OF_LABEL_PX, LANE_BACKGROUND, MONITOR_BACKGROUND, TREND_BACKGROUND, band, beats_per_min, coverage, save,
+    wait_mirrored,
+};
 use e2e::ledger::str_of;
 use e2e::node::Node;
 use e2e::restore;
+use serde_json::Value;
 use std::path::Path;
 use std::sync::Arc;
 use std::time::Duration;
@@ -152,7 +156,7 @@ async fn journey() -> Result<()> {
         surgeon.name
     );
     let x = drawn["x"].as_f64().context("the note's place")?;
-    let flag = band(&b, "twin-trend", (x, x + 6.0), (STAGE_H + MARK_H, NOTE_H), "#ff5cf0").await?;
+    let flag = band(&b, "twin-trend", (x, x + 6.0), (STAGE_H + MARK_H, NOTE_H), "#ff5cf0", TREND_BACKGROUND).await?;
     ensure!(coverage(&flag) > 0.5, "the annotation's flag is not on the canvas at x {x}");
     save(&b, "twin-trend", "trend-annotated").await?;
     let records = ledger.records(&patient.address).await?;
@@ -207,6 +211,44 @@ async fn journey() -> Result<()> {
         "the tampered segment should be named, the page lists {problems:?}"
     );
     b.shot("case-tampered").await?;
+    // On the case at a glance, the tampered minute is marked on the ABP lane, there only.
+    b.click("#twin-stage-3").await?;
+    let trend = wait_mirrored(&b, "twin-trend", "trend", OPEN, |t| {
+        t["stages"].as_array().is_some_and(|s| s.len() == 1 && s[0]["stage"] == "surgical procedure")
+    })
+    .await?;
+    save(&b, "twin-trend", "trend-tampered").await?;
+    let marked: Vec<&Value> = trend["lanes"]
+        .as_array()
+        .into_iter()
+        .flatten()
+        .filter(|l| l["failed"].as_array().is_some_and(|f| !f.is_empty()))
+        .collect();
+    ensure!(
+        marked.len() == 1 && marked[0]["name"].as_str().is_some_and(|n| n.starts_with("ABP")),
+        "only the ABP lane should carry the failed segment: {marked:?}"
+    );
+    let lane = marked[0];
+    let (v0, v1) = (trend["view_s"][0].as_f64().context("view")?, trend["view_s"][1].as_f64().context("view")?);
+    let (a, b_) = (lane["failed"][0][0].as_f64().context("from")?, lane["failed"][0][1].as_f64().context("to")?);
+    let minute = |f: f64| f * (v1 - v0);
+    ensure!(
+        (minute(a) - 300.0).abs() < 1.0 && (minute(b_) - 360.0).abs() < 1.0,
+        "the failed stretch should be 0:05:00-0:06:00 of the surgery: {:.1}-{:.1} s",
+        minute(a),
+        minute(b_)
+    );
+    let (p0, p1) = (trend["plot"][0].as_f64().context("plot")?, trend["plot"][1].as_f64().context("plot")?);
+    let x = |f: f64| p0 + f * (p1 - p0);
+    let (top, height) = (lane["top"].as_f64().context("top")?, lane["height"].as_f64().context("height")?);
+    // Translucent red over the whole height of the lane there (a trace covers only a few rows).
+    let red = band(&b, "twin-trend", (x(a) + 1.0, x(b_) - 1.0), (top, height), "#ff2828", LANE_BACKGROUND).await?;
+    let tinted = red.iter().filter(|c| c.is_some_and(|(hi, lo)| lo - hi >= height * 0.8)).count();
+    ensure!(
+        tinted * 10 >= red.len() * 8,
+        "the failed stretch is not red on the canvas ({tinted} of {} columns)",
+        red.len()
+    );
     println!("twin review: {anchored} segments verified; the changed ABP segment was flagged");
     surgeon_creates_a_case_from_files(&b, &node.ledger()?, &patient.address).await?;
     b.close().await;
@@ -283,7 +325,7 @@ async fn case_at_a_glance(b: &Browser) -> Result<()> {
             }
             let (top, height) = (l["top"].as_f64().context("top")?, l["height"].as_f64().context("height")?);
             let colour = l["colour"].as_str().context("colour")?;
-            let drawn = band(b, "twin-trend", plot, (top + 1.0, height - 2.0), colour).await?;
+            let drawn = band(b, "twin-trend", plot, (top + 1.0, height - 2.0), colour, LANE_BACKGROUND).await?;
             ensure!(coverage(&drawn) > 0.0, "{}: lane {name} has nothing on the canvas", stage.human());
         }
         println!("case at a glance, {}: {} streams drawn", stage.human(), recorded.len());
@@ -349,8 +391,9 @@ async fn surgery_on_the_monitor(b: &Browser) -> Result<(String, u64)> {
             b,
             "twin-monitor",
             (CLEAR_OF_LABEL_PX, place("wave_width")?),
-            (place("top")? + 6.0, place("height")? - 12.0),
+            (place("top")? + 2.0, place("height")? - 4.0),
             colour,
+            MONITOR_BACKGROUND,
         )
         .await?;
         ensure!(
@@ -521,8 +564,9 @@ async fn training_monitor(b: &Browser) -> Result<()> {
             b,
             "twin-monitor",
             (CLEAR_OF_LABEL_PX, place("wave_width")?),
-            (place("top")? + 6.0, place("height")? - 12.0),
+            (place("top")? + 2.0, place("height")? - 4.0),
             colour,
+            MONITOR_BACKGROUND,
         )
         .await?;
         ensure!(

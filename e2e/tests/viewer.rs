@@ -112,7 +112,7 @@ async fn viewer_journey() -> Result<()> {
 /// counted on the canvas, at the heart rate the monitor prints. Then the case at a glance:
 /// a lane per wave, drawn.
 async fn monitor_rows(b: &e2e::browser::Browser, expected: &Expected) -> Result<()> {
-    use e2e::canvas::{CLEAR_OF_LABEL_PX, band, beats_per_min, coverage, mirrored, save};
+    use e2e::canvas::{CLEAR_OF_LABEL_PX, MONITOR_BACKGROUND, band, beats_per_min, coverage, mirrored, save};
     let screen = mirrored(b, "twin-monitor", "screen").await?.context("the monitor canvas was never drawn")?;
     let size = b
         .script("const c = document.getElementById('twin-monitor'); const r = c.getBoundingClientRect(); return [r.width, r.height, c.width, c.height, innerWidth, innerHeight, devicePixelRatio];")
@@ -155,7 +155,9 @@ async fn monitor_rows(b: &e2e::browser::Browser, expected: &Expected) -> Result<
             anyhow::bail!("a row without its place: {r}")
         };
         let colour = r["colour"].as_str().context("a row's colour")?;
-        let drawn = band(b, "twin-monitor", (CLEAR_OF_LABEL_PX, width), (top + 6.0, height - 12.0), colour).await?;
+        let drawn =
+            band(b, "twin-monitor", (CLEAR_OF_LABEL_PX, width), (top + 2.0, height - 4.0), colour, MONITOR_BACKGROUND)
+                .await?;
         let cover = coverage(&drawn);
         ensure!(cover > 0.85, "row {} is drawn over {:.0} % of its sweep", r["label"], cover * 100.0);
         if r["numeric"]["label"] == "HR" {
