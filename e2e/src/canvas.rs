@@ -144,6 +144,34 @@ pub fn beats_per_min(band: &[Option<(f64, f64)>]) -> Option<f64> {
     Some(beats as f64 * 60.0 / (band.len() as f64 / SWEEP_PX_PER_S))
 }
 
+/// Checks every row of the monitor (`data-screen` of canvas `twin-monitor`) on its pixels:
+/// drawn over more than 85 % of its sweep (clear of its label), and the ECG row's beats,
+/// counted on the canvas, within 15 % (or 8 /min) of the HR the row prints. Returns the
+/// beats counted (`None` without an ECG row).
+pub async fn check_rows(b: &Browser, screen: &Value) -> Result<Option<f64>> {
+    let mut counted = None;
+    for r in screen["channels"].as_array().context("the monitor has no rows")? {
+        let place = |k: &str| r[k].as_f64().with_context(|| format!("row {} has no {k}", r["label"]));
+        let colour = r["colour"].as_str().context("a row's colour")?;
+        let x = (CLEAR_OF_LABEL_PX, place("wave_width")?);
+        let drawn =
+            band(b, "twin-monitor", x, (place("top")? + 2.0, place("height")? - 4.0), colour, MONITOR_BACKGROUND)
+                .await?;
+        let cover = coverage(&drawn);
+        anyhow::ensure!(cover > 0.85, "row {} is drawn over {:.0} % of its sweep", r["label"], cover * 100.0);
+        if r["numeric"]["label"] == "HR" {
+            let hr: f64 = r["numeric"]["value"].as_str().unwrap_or_default().parse().context("the HR shown")?;
+            let seen = beats_per_min(&drawn).context("the ECG row has no rate")?;
+            anyhow::ensure!(
+                (seen - hr).abs() <= (hr * 0.15).max(8.0),
+                "the ECG is drawn beating at {seen:.0} /min, the monitor says HR {hr}"
+            );
+            counted = Some(seen);
+        }
+    }
+    Ok(counted)
+}
+
 /// Saves what canvas `id` shows as a PNG among the journey's screenshots.
 pub async fn save(b: &Browser, id: &str, name: &str) -> Result<PathBuf> {
     b.element_shot(&format!("#{id}"), name).await

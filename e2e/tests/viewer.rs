@@ -112,7 +112,7 @@ async fn viewer_journey() -> Result<()> {
 /// counted on the canvas, at the heart rate the monitor prints. Then the case at a glance:
 /// a lane per wave, drawn.
 async fn monitor_rows(b: &e2e::browser::Browser, expected: &Expected) -> Result<()> {
-    use e2e::canvas::{CLEAR_OF_LABEL_PX, MONITOR_BACKGROUND, band, beats_per_min, coverage, mirrored, save};
+    use e2e::canvas::{check_rows, mirrored, save};
     let screen = mirrored(b, "twin-monitor", "screen").await?.context("the monitor canvas was never drawn")?;
     let size = b
         .script("const c = document.getElementById('twin-monitor'); const r = c.getBoundingClientRect(); return [r.width, r.height, c.width, c.height, innerWidth, innerHeight, devicePixelRatio];")
@@ -149,27 +149,8 @@ async fn monitor_rows(b: &e2e::browser::Browser, expected: &Expected) -> Result<
             numeric(2)
         );
     }
-    for r in rows {
-        let (top, height, width) = (r["top"].as_f64(), r["height"].as_f64(), r["wave_width"].as_f64());
-        let (Some(top), Some(height), Some(width)) = (top, height, width) else {
-            anyhow::bail!("a row without its place: {r}")
-        };
-        let colour = r["colour"].as_str().context("a row's colour")?;
-        let drawn =
-            band(b, "twin-monitor", (CLEAR_OF_LABEL_PX, width), (top + 2.0, height - 4.0), colour, MONITOR_BACKGROUND)
-                .await?;
-        let cover = coverage(&drawn);
-        ensure!(cover > 0.85, "row {} is drawn over {:.0} % of its sweep", r["label"], cover * 100.0);
-        if r["numeric"]["label"] == "HR" {
-            let hr: f64 = expected.hr.parse()?;
-            let seen = beats_per_min(&drawn).context("the ECG row has no rate")?;
-            ensure!(
-                (seen - hr).abs() <= (hr * 0.15).max(8.0),
-                "the ECG drawn beats at {seen:.0} /min, the monitor says {hr}"
-            );
-            println!("ECG row: {seen:.0} beats/min counted on the canvas, HR {hr} on the monitor");
-        }
-    }
+    let seen = check_rows(b, &screen).await?.context("the record has an ECG row")?;
+    println!("ECG row: {seen:.0} beats/min counted on the canvas, HR {} on the monitor", expected.hr);
     let trend = mirrored(b, "twin-trend", "trend").await?.context("the case at a glance was never drawn")?;
     let lanes = trend["lanes"].as_array().context("no lanes")?;
     ensure!(lanes.len() == expected.waves.len(), "a lane per wave: {trend}");

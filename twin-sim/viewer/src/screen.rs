@@ -226,12 +226,11 @@ impl Screen {
     }
 }
 
-fn channel(trace: &Trace, kind: WaveKind) -> Channel {
-    let (lo, hi) = trace
-        .columns
-        .iter()
-        .flatten()
-        .fold((f64::INFINITY, f64::NEG_INFINITY), |(lo, hi), c| (lo.min(c.min), hi.max(c.max)));
+/// The range of what `columns` hold, and a scale fitted to it with a margin: `(low, high,
+/// fitted)`; low and high are infinite when nothing is there.
+pub(crate) fn fit(columns: &[Option<MinMax>]) -> (f64, f64, (f64, f64)) {
+    let (lo, hi) =
+        columns.iter().flatten().fold((f64::INFINITY, f64::NEG_INFINITY), |(lo, hi), c| (lo.min(c.min), hi.max(c.max)));
     let fitted = if hi > lo {
         (lo - (hi - lo) * 0.05, hi + (hi - lo) * 0.05)
     } else if lo.is_finite() {
@@ -239,6 +238,11 @@ fn channel(trace: &Trace, kind: WaveKind) -> Channel {
     } else {
         (0.0, 1.0)
     };
+    (lo, hi, fitted)
+}
+
+fn channel(trace: &Trace, kind: WaveKind) -> Channel {
+    let (_, hi, fitted) = fit(&trace.columns);
     let (scale, fixed_scale) = match kind.fixed_scale(&trace.unit) {
         // A pressure above the fixed scale widens it (a hypertensive patient stays on screen).
         Some((l, h)) if hi.is_finite() && hi > h && kind != WaveKind::Ecg => ((l, (hi / 40.0).ceil() * 40.0), true),
@@ -275,11 +279,21 @@ fn numerics_for(kind: WaveKind, l: &AlarmLimits) -> Option<(&'static [&'static s
 /// The wave a numeric belongs with, for its colour and limits when it stands alone.
 fn kind_of_numeric(label: &str) -> WaveKind {
     match label {
-        "HR" => WaveKind::Ecg,
+        "HR" | "PULSE" => WaveKind::Ecg,
         "SpO2" => WaveKind::Pleth,
         "EtCO2" => WaveKind::Co2,
         "RR" => WaveKind::Respiration,
+        "MAP" => WaveKind::Arterial,
         _ => WaveKind::Other,
+    }
+}
+
+/// The colour of a stream, wave or numeric track (`HR` in the ECG's green, `MAP` in the
+/// arterial red…), as the monitor colours its channel.
+pub fn colour_of(name: &str) -> Rgb {
+    match WaveKind::of(name) {
+        WaveKind::Other => kind_of_numeric(name.trim()).colour(),
+        kind => kind.colour(),
     }
 }
 

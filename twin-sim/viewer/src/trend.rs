@@ -17,7 +17,7 @@ use twin_sim::replay::{MinMax, decimate};
 use twin_sim::verify::CaseVerification;
 
 use crate::monitor::Verification;
-use crate::screen::{Rgb, WaveKind};
+use crate::screen::{Rgb, WaveKind, colour_of, fit};
 use crate::sync::{LoadedCase, SyncSystems};
 use crate::timeline::Timeline;
 use crate::training::Training;
@@ -146,12 +146,7 @@ pub fn of_case(
             lane(name, unit, cols, failed)
         })
         .collect();
-    let markers = timeline
-        .markers()
-        .iter()
-        .map(|m| Mark { fraction: timeline.fraction_of(m.at_us), label: m.label.clone(), kind: m.kind })
-        .filter(|m| (0.0..=1.0).contains(&m.fraction))
-        .collect();
+    let markers = marks(timeline);
     let notes = notes
         .iter()
         .filter_map(|note| {
@@ -197,13 +192,18 @@ pub fn of_frames(frames: &[Frame], timeline: &Timeline, columns: usize) -> Trend
         })
         .filter(|l| l.columns.iter().any(Option::is_some))
         .collect();
-    let markers = timeline
+    let markers = marks(timeline);
+    Trend { view_us: (v0, v1), stages: stages(timeline), lanes, markers, notes: Vec::new() }
+}
+
+/// The timeline's events in view.
+fn marks(timeline: &Timeline) -> Vec<Mark> {
+    timeline
         .markers()
         .iter()
         .map(|m| Mark { fraction: timeline.fraction_of(m.at_us), label: m.label.clone(), kind: m.kind })
         .filter(|m| (0.0..=1.0).contains(&m.fraction))
-        .collect();
-    Trend { view_us: (v0, v1), stages: stages(timeline), lanes, markers, notes: Vec::new() }
+        .collect()
 }
 
 fn stages(timeline: &Timeline) -> Vec<(Stage, f64, f64)> {
@@ -216,16 +216,8 @@ fn stages(timeline: &Timeline) -> Vec<(Stage, f64, f64)> {
 }
 
 fn lane(name: String, unit: String, columns: Vec<Option<MinMax>>, failed: Vec<(f64, f64)>) -> Lane {
-    let (lo, hi) =
-        columns.iter().flatten().fold((f64::INFINITY, f64::NEG_INFINITY), |(lo, hi), c| (lo.min(c.min), hi.max(c.max)));
-    let scale = if hi > lo {
-        (lo - (hi - lo) * 0.05, hi + (hi - lo) * 0.05)
-    } else if lo.is_finite() {
-        (lo - 1.0, lo + 1.0)
-    } else {
-        (0.0, 1.0)
-    };
-    Lane { colour: WaveKind::of(&name).colour(), name, unit, columns, scale, failed }
+    let (_, _, scale) = fit(&columns);
+    Lane { colour: colour_of(&name), name, unit, columns, scale, failed }
 }
 
 fn merge(a: Option<MinMax>, b: Option<MinMax>) -> Option<MinMax> {
