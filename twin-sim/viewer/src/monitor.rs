@@ -1,6 +1,6 @@
 //! The bedside monitor's content at the playhead: numerics with units, each waveform as it
-//! sweeps across the screen at 25 mm/s (decimated to one column per pixel), the alarms active then, and NEWS2, plus each
-//! stream's verification status. The vital-sign frames and alarm episodes of every stage
+//! sweeps across the screen at 25 mm/s (decimated to one column per pixel), the alarms
+//! active then, and NEWS2, plus each stream's verification status. The vital-sign frames and alarm episodes of every stage
 //! are computed once when a case opens (`MonitorData`); each frame only looks them up.
 
 use bevy::prelude::*;
