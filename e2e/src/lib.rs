@@ -82,7 +82,7 @@ pub fn seed_bin() -> Result<PathBuf> {
 
 /// Where a missing prerequisite is explained.
 const HOW_TO_BUILD: &str = "run `cargo xtask test`, which builds the node and the release portal before the \
-     end-to-end journeys (or build them by hand: `cargo build -p ledger-node -p demo` and `trunk build --release`)";
+     end-to-end journeys (or `cargo xtask e2e [filter]`, which builds them and runs only the journeys)";
 
 /// The workspace root (this crate's parent folder).
 pub fn workspace_root() -> PathBuf {
@@ -122,19 +122,20 @@ pub fn node_bin() -> Result<PathBuf> {
 }
 
 /// The built portal: `E2E_PORTAL_DIST`, else `<workspace>/dist`; it must hold `index.html`
-/// and the WebAssembly bundle.
+/// and the start module.
 pub fn portal_dist() -> Result<PathBuf> {
     let dir = match std::env::var_os("E2E_PORTAL_DIST") {
         Some(p) => PathBuf::from(p),
         None => workspace_root().join("dist"),
     };
     let dir = std::path::absolute(&dir).with_context(|| format!("making {} absolute", dir.display()))?;
+    // The start module is in `start-<hash>/`, the app module in `app-<hash>/`.
     let has_wasm = std::fs::read_dir(&dir)
-        .map(|rd| rd.filter_map(|e| e.ok()).any(|e| e.path().extension().is_some_and(|x| x == "wasm")))
+        .map(|rd| rd.filter_map(|e| e.ok()).any(|e| e.path().join("start_bg.wasm").is_file()))
         .unwrap_or(false);
     if !dir.join("index.html").is_file() || !has_wasm {
         bail!(
-            "the built portal is missing at {} (no index.html or .wasm; set E2E_PORTAL_DIST to use another build); {HOW_TO_BUILD}",
+            "the built portal is missing at {} (no index.html or start module; set E2E_PORTAL_DIST to use another build); {HOW_TO_BUILD}",
             dir.display()
         );
     }

@@ -40,7 +40,7 @@ pub(crate) fn bench_portal() -> Result<()> {
     setup_portal()?;
     setup_browser()?;
     let dist = build_portal()?;
-    // What the start page downloads (its wasm and js, Trunk's output) against what only
+    // What the start page downloads (its wasm and js, in `start-<hash>/`) against what only
     // loads when the person moves on (the app module, in `app-<hash>/`).
     let (mut initial, mut app) = (0u64, 0u64);
     for p in files_under(&dist)? {

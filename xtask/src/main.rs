@@ -39,7 +39,7 @@ const USAGE: &str =
           portal: initial download (gzip) and first render in headless Chromium
           twin:   physiology speed against real time, replay seek + window
           viewer: the twin viewer's WebAssembly (brotli, gzip) and frame time in headless Chromium
-  setup   install what is missing (wasm32 target, wasm-bindgen-cli, trunk, wasm-opt, Chromium,
+  setup   install what is missing (wasm32 target, wasm-bindgen-cli, wasm-opt, Chromium,
           Xvfb and Mesa's software Vulkan)";
 
 fn main() -> Result<()> {

@@ -1,5 +1,5 @@
 //! Installing what the jobs need when it is missing, and nothing when it is there: the wasm32
-//! target and wasm-bindgen-cli, Trunk and wasm-opt, Chromium with its WebDriver, Xvfb and
+//! target and wasm-bindgen-cli, wasm-opt, Chromium with its WebDriver, Xvfb and
 //! Mesa's software Vulkan.
 
 use anyhow::{Context, Result, bail};
@@ -83,16 +83,10 @@ pub(crate) fn wasm_test(extra: &[&str]) -> Command {
     c
 }
 
-/// Trunk at the version that installs with this rustc, and a `wasm-opt` recent enough
-/// for current Rust wasm (npm's binaryen; Debian's is too old), kept in the target dir.
+/// A `wasm-opt` recent enough for current Rust wasm (npm's binaryen; Debian's is too old),
+/// kept in the target dir, for the portal's and the viewer's modules.
 pub(crate) fn setup_portal() -> Result<()> {
-    const TRUNK: &str = "0.21.14";
     const BINARYEN: &str = "132";
-    let have = output(Command::new("trunk").arg("--version")).unwrap_or_default();
-    if !have.contains(TRUNK) {
-        eprintln!("setup: installing trunk {TRUNK} (a few minutes, once)");
-        quiet(cargo().args(["install", "--quiet", "--locked", &format!("trunk@{TRUNK}")]))?;
-    }
     let tools = tools_dir()?;
     let have = output(Command::new(tools.join("node_modules/.bin/wasm-opt")).arg("--version")).unwrap_or_default();
     if !have.contains(&format!("version {BINARYEN}")) {

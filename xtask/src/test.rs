@@ -46,7 +46,7 @@ pub(crate) fn test() -> Result<()> {
     )?;
     eprintln!("== twin viewer for the web (WebGL2)");
     let viewer = build_viewer_web("wasm-test", "viewer-web", false)?;
-    eprintln!("== portal (trunk, release)");
+    eprintln!("== portal (release)");
     let dist = build_portal()?;
     install_viewer(&viewer, &dist)?;
     step(

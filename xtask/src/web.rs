@@ -9,56 +9,71 @@ use crate::cmd::{
     abs, cargo, copy_tree, file_hash, files_under, locked_version, quiet, target_dir, tools_dir, tree_hash,
 };
 
-/// Builds the portal in release into `dist/`: the app module first (cargo, wasm-bindgen,
-/// wasm-opt) into a folder named after its content, then the start page with Trunk (told
-/// that folder's name), then the app module beside it, and brotli and gzip copies of every file.
+/// Builds the portal in release into a fresh `dist/`: the app module (cargo, wasm-bindgen,
+/// wasm-opt) into a folder named after its content, then the start module the same way
+/// (told the app's folder), the style sheet under a name from its content, and the page
+/// from `portal/index.html` pointing at them; then brotli and gzip copies of every file.
 /// No viewer yet: [`install_viewer`] adds one and says where in `dist/viewer.json`, which the
 /// twin pages read (and wait for).
 pub(crate) fn build_portal() -> Result<PathBuf> {
-    let tools_bin = tools_dir()?.join("node_modules/.bin");
-    quiet(cargo().args([
-        "build",
-        "--quiet",
-        "-p",
-        "portal",
-        "--lib",
-        "--target",
-        "wasm32-unknown-unknown",
-        "--profile",
-        "wasm-release",
-    ]))
-    .context("building the portal's app module failed")?;
-    let staged = abs(target_dir().join("portal-app"))?;
+    let app = web_module(&["-p", "portal", "--lib"], "portal.wasm", "portal", None)
+        .context("building the portal's app module failed")?;
+    let app_dir = format!("app-{:016x}", tree_hash(&app)?);
+    let start = web_module(&["-p", "portal-start", "--bin", "portal-start"], "portal-start.wasm", "start", Some(&app_dir))
+        .context("building the portal's start module failed")?;
+    let start_dir = format!("start-{:016x}", tree_hash(&start)?);
+    let css = Path::new("static/portal.css");
+    let css_name = format!("portal-{:016x}.css", file_hash(css)?);
+    let template = std::fs::read_to_string("portal/index.html").context("reading portal/index.html")?;
+    let page = portal_page(&template, &start_dir, &css_name)?;
+
+    let dist = std::env::current_dir()?.join("dist");
+    if dist.exists() {
+        std::fs::remove_dir_all(&dist).with_context(|| format!("clearing {}", dist.display()))?;
+    }
+    std::fs::create_dir_all(&dist)?;
+    copy_tree(&app, &dist.join(&app_dir))?;
+    copy_tree(&start, &dist.join(&start_dir))?;
+    std::fs::copy(css, dist.join(&css_name)).context("copying the style sheet")?;
+    std::fs::write(dist.join("index.html"), page)?;
+    precompress(&dist, Effort::Best)?;
+    Ok(dist)
+}
+
+/// Builds one of the portal's modules for the browser (`wasm-release`), through wasm-bindgen
+/// (`<out_name>.js` and `<out_name>_bg.wasm`) and `wasm-opt -Oz`, into `<target>/portal-<out_name>/`;
+/// `app_dir` is the app module's folder, which the start module is compiled to load.
+fn web_module(package: &[&str], built: &str, out_name: &str, app_dir: Option<&str>) -> Result<PathBuf> {
+    let mut build = cargo();
+    build.args(["build", "--quiet", "--target", "wasm32-unknown-unknown", "--profile", "wasm-release"]).args(package);
+    if let Some(dir) = app_dir {
+        build.env("PORTAL_APP_DIR", dir);
+    }
+    quiet(&mut build)?;
+    let staged = abs(target_dir().join(format!("portal-{out_name}")))?;
     if staged.exists() {
         std::fs::remove_dir_all(&staged)?;
     }
     quiet(
         Command::new("wasm-bindgen")
-            .args(["--target", "web", "--no-typescript", "--out-name", "portal", "--out-dir"])
+            .args(["--target", "web", "--no-typescript", "--out-name", out_name, "--out-dir"])
             .arg(&staged)
-            .arg(target_dir().join("wasm32-unknown-unknown/wasm-release/portal.wasm")),
+            .arg(target_dir().join("wasm32-unknown-unknown/wasm-release").join(built)),
     )?;
-    let module = staged.join("portal_bg.wasm");
-    quiet(Command::new(tools_bin.join("wasm-opt")).arg("-Oz").arg(&module).arg("-o").arg(&module))?;
-    let app_dir = format!("app-{:016x}", tree_hash(&staged)?);
+    let module = staged.join(format!("{out_name}_bg.wasm"));
+    quiet(Command::new(tools_dir()?.join("node_modules/.bin/wasm-opt")).arg("-Oz").arg(&module).arg("-o").arg(&module))?;
+    Ok(staged)
+}
 
-    let path = std::env::var_os("PATH").unwrap_or_default();
-    let mut dirs = vec![tools_bin];
-    dirs.extend(std::env::split_paths(&path));
-    quiet(
-        Command::new("trunk")
-            .args(["build", "--release"])
-            .env("PATH", std::env::join_paths(dirs)?)
-            .env("PORTAL_APP_DIR", &app_dir),
-    )
-    .context("building the portal's start page with trunk failed")?;
-    let dist = std::env::current_dir()?.join("dist");
-    // A viewer installed by an earlier build may not fit this portal: the twin pages wait
-    // until `install_viewer` names one again.
-    remove_viewers(&dist)?;
-    copy_tree(&staged, &dist.join(&app_dir))?;
-    precompress(&dist, Effort::Best)?;
-    Ok(dist)
+/// The portal's page: `portal/index.html` with its style sheet and start module pointed at
+/// the built files (`/portal.css` and `/start/` in the source).
+fn portal_page(template: &str, start_dir: &str, css_name: &str) -> Result<String> {
+    for placeholder in ["\"/portal.css\"", "'/start/start.js'", "'/start/start_bg.wasm'"] {
+        if !template.contains(placeholder) {
+            anyhow::bail!("portal/index.html no longer names {placeholder}: the build cannot point it at the built files");
+        }
+    }
+    Ok(template.replace("\"/portal.css\"", &format!("\"/{css_name}\"")).replace("'/start/", &format!("'/{start_dir}/")))
 }
 
 /// How hard [`precompress`] works: `Best` for what people download (brotli quality 11, the

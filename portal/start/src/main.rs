@@ -1,4 +1,4 @@
-//! The entry point Trunk builds: shows the start page, or hands over to the app.
+//! The start module's entry point, run by wasm-bindgen when the page starts the module.
 
 fn main() {
     #[cfg(target_arch = "wasm32")]
