@@ -345,7 +345,10 @@ mod tests {
         assert_eq!(Link::parse(&with(r#","flag":"PU""#)).unwrap_err(), ShlError::PasscodeWithDirectFile);
         assert_eq!(Link::parse(&with(r#","flag":"X""#)).unwrap_err(), ShlError::BadFlag('X'));
         assert_eq!(Link::parse(&with(r#","v":2"#)).unwrap_err(), ShlError::Version(2));
-        assert_eq!(Link::parse(&with(&format!(r#","label":"{}""#, "a".repeat(81)))).unwrap_err(), ShlError::LabelTooLong);
+        assert_eq!(
+            Link::parse(&with(&format!(r#","label":"{}""#, "a".repeat(81)))).unwrap_err(),
+            ShlError::LabelTooLong
+        );
         let short_key = payload(&format!(r#"{{"url":"https://a.example/m","key":"{}"}}"#, B64.encode([1u8; 31])));
         assert_eq!(Link::parse(&short_key).unwrap_err(), ShlError::BadKey);
         let ftp = payload(&format!(r#"{{"url":"ftp://a.example/m","key":"{ok_key}"}}"#));

@@ -19,8 +19,9 @@ pub(crate) fn build_portal() -> Result<PathBuf> {
     let app = web_module(&["-p", "portal", "--lib"], "portal.wasm", "portal", None)
         .context("building the portal's app module failed")?;
     let app_dir = format!("app-{:016x}", tree_hash(&app)?);
-    let start = web_module(&["-p", "portal-start", "--bin", "portal-start"], "portal-start.wasm", "start", Some(&app_dir))
-        .context("building the portal's start module failed")?;
+    let start =
+        web_module(&["-p", "portal-start", "--bin", "portal-start"], "portal-start.wasm", "start", Some(&app_dir))
+            .context("building the portal's start module failed")?;
     let start_dir = format!("start-{:016x}", tree_hash(&start)?);
     let css = Path::new("static/portal.css");
     let css_name = format!("portal-{:016x}.css", file_hash(css)?);
@@ -61,7 +62,9 @@ fn web_module(package: &[&str], built: &str, out_name: &str, app_dir: Option<&st
             .arg(target_dir().join("wasm32-unknown-unknown/wasm-release").join(built)),
     )?;
     let module = staged.join(format!("{out_name}_bg.wasm"));
-    quiet(Command::new(tools_dir()?.join("node_modules/.bin/wasm-opt")).arg("-Oz").arg(&module).arg("-o").arg(&module))?;
+    quiet(
+        Command::new(tools_dir()?.join("node_modules/.bin/wasm-opt")).arg("-Oz").arg(&module).arg("-o").arg(&module),
+    )?;
     Ok(staged)
 }
 
@@ -70,7 +73,9 @@ fn web_module(package: &[&str], built: &str, out_name: &str, app_dir: Option<&st
 fn portal_page(template: &str, start_dir: &str, css_name: &str) -> Result<String> {
     for placeholder in ["\"/portal.css\"", "'/start/start.js'", "'/start/start_bg.wasm'"] {
         if !template.contains(placeholder) {
-            anyhow::bail!("portal/index.html no longer names {placeholder}: the build cannot point it at the built files");
+            anyhow::bail!(
+                "portal/index.html no longer names {placeholder}: the build cannot point it at the built files"
+            );
         }
     }
     Ok(template.replace("\"/portal.css\"", &format!("\"/{css_name}\"")).replace("'/start/", &format!("'/{start_dir}/")))
