@@ -290,3 +290,21 @@ fn remove_viewers(dist: &Path) -> Result<()> {
     }
     Ok(())
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_page_points_at_the_built_files_and_a_page_without_the_names_is_refused() {
+        let source = Path::new(env!("CARGO_MANIFEST_DIR")).join("../portal/index.html");
+        let template = std::fs::read_to_string(source).unwrap();
+        let page = portal_page(&template, "start-00ff", "portal-0a0b.css").unwrap();
+        assert!(page.contains(r#"href="/portal-0a0b.css""#), "{page}");
+        assert!(page.contains("import init from '/start-00ff/start.js'"), "{page}");
+        assert!(page.contains("module_or_path: '/start-00ff/start_bg.wasm'"), "{page}");
+        assert!(!page.contains("'/start/") && !page.contains("\"/portal.css\""), "{page}");
+        let error = portal_page("<html></html>", "start-00ff", "portal-0a0b.css").unwrap_err().to_string();
+        assert!(error.contains("portal/index.html no longer names"), "{error}");
+    }
+}
