@@ -383,6 +383,21 @@ pub fn audit_event_resource(
             m.insert("agent".into(), json!([{ "who": { "identifier": { "system": "urn:healthchain:address", "value": reviewer.to_hex() }, "display": name_of(reviewer) }, "requestor": true }]));
             m.insert("entity".into(), json!([{ "what": { "identifier": { "system": "urn:healthchain:address", "value": patient } }, "role": { "code": "1", "display": "Patient" } }]));
         }
+        AuditEntry::ShareLinkUsed { tx, at, link, opened, recipient, logged_by } => {
+            // Someone outside the hospital, named only by their own words.
+            let who = open(recipient).unwrap_or_else(|| "(sealed)".into());
+            m.insert("id".into(), json!(tx.to_hex()));
+            m.insert("recorded".into(), json!(iso(*at)));
+            if !opened {
+                m.insert("outcome".into(), json!("4"));
+            }
+            m.insert("purposeOfEvent".into(), json!([{ "text": format!("share link {}", link.to_hex()) }]));
+            m.insert("agent".into(), json!([
+                { "who": { "display": who }, "requestor": true },
+                { "who": { "identifier": { "system": "urn:healthchain:address", "value": logged_by.to_hex() }, "display": name_of(logged_by) }, "requestor": false }
+            ]));
+            m.insert("entity".into(), json!([{ "what": { "identifier": { "system": "urn:healthchain:address", "value": patient } }, "role": { "code": "1", "display": "Patient" } }]));
+        }
     }
     Value::Object(m)
 }
@@ -547,6 +562,21 @@ mod tests {
         let a = audit_event_resource(&e, "p", &|_| "Dr X".into(), &|_| Some("Unconscious".into()));
         assert_eq!(a["purposeOfEvent"][0]["coding"][0]["code"], "ETREAT");
         assert_eq!(a["purposeOfEvent"][0]["text"], "Unconscious");
-        assert_eq!(bundle(vec![r, a])["entry"].as_array().unwrap().len(), 2);
+        // A share link refused for a wrong passcode: a failed event, the asker in their words.
+        let used = AuditEntry::ShareLinkUsed {
+            tx: c.id,
+            at: 0,
+            link: ledger_protocol::Hash([4; 32]),
+            opened: false,
+            recipient: ledger_protocol::Sealed { ciphertext: vec![1; 60], keys: vec![] },
+            logged_by: c.grantee,
+        };
+        let u = audit_event_resource(&used, "p", &|_| "St Mary's".into(), &|_| Some("Travel clinic".into()));
+        assert_eq!(
+            (u["outcome"].as_str(), u["agent"][0]["who"]["display"].as_str()),
+            (Some("4"), Some("Travel clinic"))
+        );
+        assert_eq!(u["agent"][1]["who"]["display"], "St Mary's");
+        assert_eq!(bundle(vec![r, a, u])["entry"].as_array().unwrap().len(), 3);
     }
 }

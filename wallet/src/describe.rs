@@ -556,6 +556,53 @@ impl Describer<'_> {
                 );
                 ("Save a training run", sentence)
             }
+            TxBody::ShareLink { link, files, records, expires, single_use, passcode } => {
+                self.detail("Link (hash of its id)", link.to_hex());
+                self.detail("Files", files.len().to_string());
+                for (i, f) in files.iter().enumerate() {
+                    self.detail(format!("Encrypted file {}", i + 1), f.to_hex());
+                }
+                for r in records {
+                    self.detail("Made from", self.id_detail(IdKind::Record, r));
+                }
+                self.detail("Ends at", datetime(*expires));
+                self.detail("Single use", if *single_use { "yes" } else { "no" }.to_string());
+                if let Some(p) = passcode {
+                    self.sealed_detail("Passcode", p);
+                }
+                let what = match records.len() {
+                    0 => "information".to_string(),
+                    1 => self.id(IdKind::Record, &records[0]),
+                    n => format!("{n} of your records"),
+                };
+                let sentence = format!(
+                    "You let whoever holds this link{} read {what} until {}{}. The files are encrypted with a key that is only in the link: the hospital keeps them without being able to read them. Every opening is logged for you, and you can revoke the link.",
+                    if passcode.is_some() { " and its passcode" } else { "" },
+                    until_words(*expires),
+                    if *single_use { ", once" } else { "" },
+                );
+                ("Share records through a link", sentence)
+            }
+            TxBody::RevokeShareLink { link } => {
+                self.detail("Link (hash of its id)", link.to_hex());
+                let sentence = format!(
+                    "You end your share link {} now: from then on it opens nothing, for anyone.",
+                    short_hex(&link.0)
+                );
+                ("Revoke a share link", sentence)
+            }
+            TxBody::ShareLinkUsed { link, opened, recipient } => {
+                self.detail("Link (hash of its id)", link.to_hex());
+                self.detail("Outcome", if *opened { "opened" } else { "refused: wrong passcode" }.to_string());
+                self.sealed_detail("Who asked", recipient);
+                let sentence = format!(
+                    "As the hospital's node, you log that share link {} was {} (who asked is sealed for {}).",
+                    short_hex(&link.0),
+                    if *opened { "opened" } else { "refused for a wrong passcode" },
+                    self.sealed_readers(recipient)
+                );
+                ("Log a share link's use", sentence)
+            }
         }
     }
 }

@@ -590,6 +590,16 @@ fn sample_bodies() -> Vec<TxBody> {
                 .unwrap(),
         },
         TxBody::ReviewBreakGlass { grant: h("break-glass"), until: 1_790_086_400 },
+        TxBody::ShareLink {
+            link: h("link"),
+            files: vec![h("file 1"), h("file 2")],
+            records: vec![h("record")],
+            expires: 1_790_086_400,
+            single_use: true,
+            passcode: Some(fake_sealed("passcode")),
+        },
+        TxBody::RevokeShareLink { link: h("link") },
+        TxBody::ShareLinkUsed { link: h("link"), opened: false, recipient: fake_sealed("recipient") },
     ]
 }
 
@@ -647,6 +657,13 @@ fn every_kind_reads_in_plain_words() {
     assert!(sentence(TxKind::BreakGlass).contains("\"Unresponsive, no relatives reachable\""));
     assert!(sentence(TxKind::DeactivateProvider).starts_with("You deactivate Dr A. Rao"));
     assert!(sentence(TxKind::RotateKey).starts_with("You give Dr A. Rao new keys"));
+    assert!(
+        sentence(TxKind::ShareLink).starts_with("You let whoever holds this link and its passcode read record \"Appendectomy note\" until 2026-09-22 14:13 UTC, once."),
+        "{}",
+        sentence(TxKind::ShareLink)
+    );
+    assert!(sentence(TxKind::RevokeShareLink).starts_with("You end your share link"));
+    assert!(sentence(TxKind::ShareLinkUsed).contains("refused for a wrong passcode"));
     assert!(
         sentence(TxKind::ReviewBreakGlass).contains("set the end of emergency access")
             && sentence(TxKind::ReviewBreakGlass).contains("to 2026-09-22 14:13 UTC"),

@@ -123,6 +123,12 @@ pub enum Rejection {
     NotPrescriptionPharmacy,
     #[error("The sealed {field} is not readable by the right people: {why}")]
     SealedReaders { field: &'static str, why: String },
+    #[error("No share link with that id exists on this ledger.")]
+    LinkNotFound,
+    #[error("A share link with that id already exists; make a new link.")]
+    LinkExists,
+    #[error("The share link no longer opens: {0}")]
+    LinkClosed(&'static str),
 }
 
 /// What kind of error an answer is, which decides its HTTP status. Every rejection has
@@ -204,6 +210,9 @@ impl Rejection {
             Rejection::SealedReaders { .. } => "sealed_readers",
             Rejection::AccessNotRequested(_) => "access_not_requested",
             Rejection::AccessAlreadyLogged => "access_already_logged",
+            Rejection::LinkNotFound => "link_not_found",
+            Rejection::LinkExists => "link_exists",
+            Rejection::LinkClosed(_) => "link_closed",
         }
     }
 
@@ -232,11 +241,13 @@ impl Rejection {
             | Rejection::BreakGlassLimit { .. }
             | Rejection::BreakGlassClinicianLimit { .. }
             | Rejection::AccessNotRequested(_)
+            | Rejection::LinkClosed(_)
             | Rejection::NotPrescriptionPharmacy => Forbidden,
             Rejection::ConsentNotFound
             | Rejection::RecordNotFound
             | Rejection::PrescriptionNotFound
             | Rejection::ClaimNotFound
+            | Rejection::LinkNotFound
             | Rejection::UnknownParty { .. } => NotFound,
             Rejection::StaleNonce { .. }
             | Rejection::AlreadyRegistered
@@ -248,6 +259,7 @@ impl Rejection {
             | Rejection::KeyInUse
             | Rejection::BlobAlreadyAnchored
             | Rejection::BreakGlassStillLive
+            | Rejection::LinkExists
             | Rejection::AccessAlreadyLogged => Conflict,
             Rejection::TooLarge { .. } => TooLarge,
             Rejection::WrongChain { .. }

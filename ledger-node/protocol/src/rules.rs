@@ -45,6 +45,15 @@ pub const MAX_TEXT_CHARS: usize = 2000;
 /// Longest action file a saved training run may carry.
 pub const MAX_TRAINING_ACTIONS_CHARS: usize = 16_000;
 
+/// Most files one share link carries.
+pub const MAX_LINK_FILES: usize = 16;
+/// Most records one share link names.
+pub const MAX_LINK_RECORDS: usize = 64;
+/// Longest a share link lives (a year).
+pub const MAX_LINK_SECS: u64 = 366 * 24 * 60 * 60;
+/// Wrong passcodes a share link takes before it locks for good.
+pub const MAX_PASSCODE_ATTEMPTS: u32 = 5;
+
 /// What an accepted transaction changes: the signer's new nonce and one change.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Effects {
@@ -104,6 +113,17 @@ pub enum Change {
     },
     NewSegment(TwinSegment),
     NewTrainingRun(TrainingRun),
+    NewShareLink(SharedLink),
+    RevokeShareLink {
+        link: Hash,
+        at: u64,
+    },
+    /// A share link answered or refused, and the patient's audit line for it.
+    ShareLinkUsed {
+        link: Hash,
+        opened: bool,
+        entry: AuditEntry,
+    },
 }
 
 fn text(field: &str, v: &str, min: usize) -> Result<(), Rejection> {
@@ -840,6 +860,92 @@ pub fn apply(state: &State, vtx: &VerifiedTx, now: u64) -> Result<Effects, Rejec
                 actions: actions.clone(),
                 at: now,
             }))
+        }
+        TxBody::ShareLink { link, files, records, expires, single_use, passcode } => {
+            // A patient shares their own records; nobody shares them for the patient.
+            require_role(me, &[Role::Patient])?;
+            if state.share_links.contains_key(link) {
+                return Err(Rejection::LinkExists);
+            }
+            if files.is_empty() || files.len() > MAX_LINK_FILES {
+                return Err(Rejection::InvalidField(format!("A share link carries 1 to {MAX_LINK_FILES} files.")));
+            }
+            if records.len() > MAX_LINK_RECORDS {
+                return Err(Rejection::InvalidField(format!("A share link names at most {MAX_LINK_RECORDS} records.")));
+            }
+            if files.iter().collect::<BTreeSet<_>>().len() != files.len()
+                || records.iter().collect::<BTreeSet<_>>().len() != records.len()
+            {
+                return Err(Rejection::InvalidField("A share link names each file and record once.".into()));
+            }
+            for r in records {
+                if state.records.get(r).ok_or(Rejection::RecordNotFound)?.patient != signer {
+                    return Err(Rejection::NotOwner);
+                }
+            }
+            if *expires <= now || *expires > now + MAX_LINK_SECS {
+                return Err(Rejection::InvalidField("A share link must expire after now and within a year.".into()));
+            }
+            if let Some(p) = passcode {
+                sealed("passcode", p, 1, &[], &|r| *r == signer || is_authority(state, r))?;
+                if !p.keys.iter().any(|k| is_authority(state, &k.reader)) {
+                    return Err(Rejection::SealedReaders {
+                        field: "passcode",
+                        why: "it is not sealed for any of the hospital's authorities, whose nodes check it.".into(),
+                    });
+                }
+            }
+            effects(Change::NewShareLink(SharedLink {
+                link: *link,
+                tx: id,
+                patient: signer,
+                files: files.clone(),
+                records: records.clone(),
+                expires: *expires,
+                single_use: *single_use,
+                passcode: passcode.clone(),
+                created_at: now,
+                revoked_at: None,
+                opened: 0,
+                refused: 0,
+            }))
+        }
+        TxBody::RevokeShareLink { link } => {
+            let l = state.share_links.get(link).ok_or(Rejection::LinkNotFound)?;
+            if l.patient != signer {
+                return Err(Rejection::NotOwner);
+            }
+            if l.revoked_at.is_some() {
+                return Err(Rejection::LinkClosed(LinkStatus::Revoked.why()));
+            }
+            effects(Change::RevokeShareLink { link: *link, at: now })
+        }
+        TxBody::ShareLinkUsed { link, opened, recipient } => {
+            // Logged by the node that answered (a genesis authority), like a read it released.
+            if me.role != Role::Authority {
+                return Err(Rejection::NotAuthority);
+            }
+            let l = state.share_links.get(link).ok_or(Rejection::LinkNotFound)?;
+            match l.status(now) {
+                LinkStatus::Open => {}
+                closed => return Err(Rejection::LinkClosed(closed.why())),
+            }
+            if !opened && l.passcode.is_none() {
+                return Err(Rejection::InvalidField("A share link without a passcode refuses none.".into()));
+            }
+            sealed("recipient", recipient, 1, &[l.patient], &|r| is_authority(state, r))?;
+            effects(Change::ShareLinkUsed {
+                link: *link,
+                opened: *opened,
+                entry: AuditEntry::ShareLinkUsed {
+                    tx: id,
+                    at: now,
+                    link: *link,
+                    opened: *opened,
+                    recipient: recipient.clone(),
+                    logged_by: signer,
+                },
+            })
         }
     }
 }

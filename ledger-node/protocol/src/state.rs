@@ -1,5 +1,5 @@
 //! The ledger's world state: accounts, consents, records, break-glass accesses,
-//! prescriptions, claims and twin segments, plus per-patient indexes. It changes only by
+//! prescriptions, claims, twin segments and share links, plus per-patient indexes. It changes only by
 //! `State::commit` of the `Effects` that `apply` returned. Clinical content is held as
 //! the `Sealed` ciphertext the transactions carried; the state never has it in the clear.
 
@@ -183,6 +183,79 @@ pub struct TrainingRun {
     pub at: u64,
 }
 
+/// A patient's SMART Health Link as the ledger keeps it: what it carries and how it may
+/// still be used. The key that opens its files is never here; neither is its address.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct SharedLink {
+    /// The hash of the link's manifest id.
+    pub link: Hash,
+    /// The transaction that made it.
+    pub tx: Hash,
+    pub patient: Address,
+    /// The blobs holding its files (compact JWE).
+    pub files: Vec<Hash>,
+    /// The patient's records the files were made from.
+    pub records: Vec<Hash>,
+    pub expires: u64,
+    pub single_use: bool,
+    /// The passcode, sealed for the hospital's authorities (and the patient).
+    pub passcode: Option<Sealed>,
+    pub created_at: u64,
+    pub revoked_at: Option<u64>,
+    /// Manifests answered.
+    pub opened: u32,
+    /// Wrong passcodes given.
+    pub refused: u32,
+}
+
+/// Whether a share link opens now, and if not, why.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum LinkStatus {
+    Open,
+    Expired,
+    Revoked,
+    /// A single-use link that was opened.
+    UsedUp,
+    /// Too many wrong passcodes: it never opens again.
+    Locked,
+}
+
+impl LinkStatus {
+    /// Why a link does not open, in words.
+    pub fn why(self) -> &'static str {
+        match self {
+            LinkStatus::Open => "it is open.",
+            LinkStatus::Expired => "it has expired; ask the patient for a new link.",
+            LinkStatus::Revoked => "the patient revoked it.",
+            LinkStatus::UsedUp => "it could be opened once, and it was.",
+            LinkStatus::Locked => "too many wrong passcodes were given; ask the patient for a new link.",
+        }
+    }
+}
+
+impl SharedLink {
+    /// Its status at `now` (Unix seconds).
+    pub fn status(&self, now: u64) -> LinkStatus {
+        if self.revoked_at.is_some() {
+            LinkStatus::Revoked
+        } else if now >= self.expires {
+            LinkStatus::Expired
+        } else if self.single_use && self.opened > 0 {
+            LinkStatus::UsedUp
+        } else if self.refused >= crate::rules::MAX_PASSCODE_ATTEMPTS {
+            LinkStatus::Locked
+        } else {
+            LinkStatus::Open
+        }
+    }
+
+    /// Wrong passcodes it still takes before it locks.
+    pub fn remaining_attempts(&self) -> u32 {
+        crate::rules::MAX_PASSCODE_ATTEMPTS.saturating_sub(self.refused)
+    }
+}
+
 /// One line of a patient's audit trail: who touched their data, when, under what.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(tag = "event", rename_all = "snake_case")]
@@ -211,6 +284,16 @@ pub enum AuditEntry {
         reviewer: Address,
         until: u64,
     },
+    /// Someone asked for share link `link`'s files: given (`opened`), or refused for a wrong
+    /// passcode; `recipient` is what they called themselves, sealed for the patient.
+    ShareLinkUsed {
+        tx: Hash,
+        at: u64,
+        link: Hash,
+        opened: bool,
+        recipient: Sealed,
+        logged_by: Address,
+    },
 }
 
 /// Everything the ledger knows about one patient.
@@ -223,6 +306,9 @@ pub struct PatientIndex {
     pub prescriptions: Vec<Hash>,
     pub claims: Vec<Hash>,
     pub segments: Vec<Hash>,
+    /// The patient's share links (by link hash), oldest first.
+    #[serde(default)]
+    pub share_links: Vec<Hash>,
 }
 
 /// The whole state. Built from genesis, then changed only by committed effects.
@@ -254,6 +340,8 @@ pub struct State {
     pub claims: BTreeMap<Hash, Claim>,
     pub segments: BTreeMap<Hash, TwinSegment>,
     pub training_runs: BTreeMap<Hash, TrainingRun>,
+    /// Share links by the hash of their manifest id.
+    pub share_links: BTreeMap<Hash, SharedLink>,
     /// Each trainee's saved runs, oldest first.
     pub runs_by_trainee: BTreeMap<Address, Vec<Hash>>,
     pub patients: BTreeMap<Address, PatientIndex>,
@@ -448,6 +536,26 @@ impl State {
             Change::NewTrainingRun(r) => {
                 self.runs_by_trainee.entry(r.trainee).or_default().push(r.id);
                 self.training_runs.insert(r.id, r);
+            }
+            Change::NewShareLink(l) => {
+                self.patients.entry(l.patient).or_default().share_links.push(l.link);
+                self.share_links.insert(l.link, l);
+            }
+            Change::RevokeShareLink { link, at } => {
+                if let Some(l) = self.share_links.get_mut(&link) {
+                    l.revoked_at = Some(at);
+                }
+            }
+            Change::ShareLinkUsed { link, opened, entry } => {
+                if let Some(l) = self.share_links.get_mut(&link) {
+                    if opened {
+                        l.opened += 1;
+                    } else {
+                        l.refused += 1;
+                    }
+                    let patient = l.patient;
+                    self.patients.entry(patient).or_default().audit.push(entry);
+                }
             }
         }
     }

@@ -1,4 +1,4 @@
-//! Transactions: the fifteen kinds, their canonical bytes, the domain-separated signing
+//! Transactions: the twenty kinds, their canonical bytes, the domain-separated signing
 //! hash, and signature verification that yields a `VerifiedTx`. Free text and clinical
 //! content travel as `Sealed` ciphertext for the parties who may read it; what is left in
 //! the clear is what the rules check (see ARCHITECTURE.md, "What the ledger shows").
@@ -173,6 +173,25 @@ pub enum TxBody {
     /// that anyone can run the scenario with those actions and get the same hash and score.
     /// Training scenarios are synthetic patients: nothing here is about a real person.
     RecordTrainingRun { scenario: String, score_tenths: u64, max_tenths: u64, trajectory_hash: Hash, actions: String },
+    /// A patient shares some of their records through a SMART Health Link. The link's files
+    /// (compact JWE under a key that lives only in the link) are blobs the node keeps; `link`
+    /// is the hash of the manifest's id, so the ledger never holds what opens it; `records`
+    /// are the patient's records the files were made from, for their access log; a passcode,
+    /// if any, is sealed for the hospital's authorities, whose nodes check it (a hash of it
+    /// here would let anyone holding the link guess it offline).
+    ShareLink {
+        link: Hash,
+        files: Vec<Hash>,
+        records: Vec<Hash>,
+        expires: u64,
+        single_use: bool,
+        passcode: Option<Sealed>,
+    },
+    /// A patient ends one of their share links at once.
+    RevokeShareLink { link: Hash },
+    /// A node answered a share link's manifest (`opened`) or refused a wrong passcode; who
+    /// asked, in their own words, is sealed for the patient.
+    ShareLinkUsed { link: Hash, opened: bool, recipient: Sealed },
 }
 
 /// The stable numeric kind of each body, part of the canonical bytes and the signing hash.
@@ -196,10 +215,13 @@ pub enum TxKind {
     DeactivateProvider = 15,
     RotateKey = 16,
     ReviewBreakGlass = 17,
+    ShareLink = 18,
+    RevokeShareLink = 19,
+    ShareLinkUsed = 20,
 }
 
 impl TxKind {
-    pub const ALL: [TxKind; 17] = [
+    pub const ALL: [TxKind; 20] = [
         TxKind::RegisterPatient,
         TxKind::RegisterProvider,
         TxKind::GrantConsent,
@@ -217,6 +239,9 @@ impl TxKind {
         TxKind::DeactivateProvider,
         TxKind::RotateKey,
         TxKind::ReviewBreakGlass,
+        TxKind::ShareLink,
+        TxKind::RevokeShareLink,
+        TxKind::ShareLinkUsed,
     ];
     pub fn tag(self) -> u8 {
         self as u8
@@ -240,6 +265,9 @@ impl TxKind {
             TxKind::DeactivateProvider => "deactivate_provider",
             TxKind::RotateKey => "rotate_key",
             TxKind::ReviewBreakGlass => "review_break_glass",
+            TxKind::ShareLink => "share_link",
+            TxKind::RevokeShareLink => "revoke_share_link",
+            TxKind::ShareLinkUsed => "share_link_used",
         }
     }
 }
@@ -288,6 +316,9 @@ impl TxBody {
             TxBody::DeactivateProvider { .. } => TxKind::DeactivateProvider,
             TxBody::RotateKey { .. } => TxKind::RotateKey,
             TxBody::ReviewBreakGlass { .. } => TxKind::ReviewBreakGlass,
+            TxBody::ShareLink { .. } => TxKind::ShareLink,
+            TxBody::RevokeShareLink { .. } => TxKind::RevokeShareLink,
+            TxBody::ShareLinkUsed { .. } => TxKind::ShareLinkUsed,
         }
     }
 
@@ -361,6 +392,16 @@ impl TxBody {
             }
             TxBody::RecordTrainingRun { scenario, score_tenths, max_tenths, trajectory_hash, actions } => {
                 w.str(scenario).u64(*score_tenths).u64(*max_tenths).raw(&trajectory_hash.0).str(actions);
+            }
+            TxBody::ShareLink { link, files, records, expires, single_use, passcode } => {
+                w.raw(&link.0).list(files).list(records).u64(*expires).bool(*single_use).option(passcode);
+            }
+            TxBody::RevokeShareLink { link } => {
+                w.raw(&link.0);
+            }
+            TxBody::ShareLinkUsed { link, opened, recipient } => {
+                w.raw(&link.0).bool(*opened);
+                recipient.encode(w);
             }
         }
     }
@@ -441,6 +482,16 @@ impl TxBody {
                 encryption_key: PublicKey::decode(r)?,
             },
             17 => TxBody::ReviewBreakGlass { grant: Hash::decode(r)?, until: r.u64()? },
+            18 => TxBody::ShareLink {
+                link: Hash::decode(r)?,
+                files: r.list()?,
+                records: r.list()?,
+                expires: r.u64()?,
+                single_use: r.bool()?,
+                passcode: r.option()?,
+            },
+            19 => TxBody::RevokeShareLink { link: Hash::decode(r)? },
+            20 => TxBody::ShareLinkUsed { link: Hash::decode(r)?, opened: r.bool()?, recipient: Sealed::decode(r)? },
             tag => return Err(DecodeError::UnknownTag { what: "transaction kind", tag, offset }),
         })
     }

@@ -168,6 +168,17 @@ fn prescribe(who: &str, valid_until: u64) -> TxBody {
 fn claim(who: &str, records: Vec<Hash>) -> TxBody {
     TxBody::Claim { patient: p1(), insurer: a("insurer"), records, details: sealed_for(&[p1(), a(who), a("insurer")]) }
 }
+/// A share link of the patient's, open for an hour, carrying one file.
+fn share_link(link: Hash, records: Vec<Hash>, passcode: Option<Sealed>) -> TxBody {
+    TxBody::ShareLink {
+        link,
+        files: vec![sha256(&[b"a link's file"])],
+        records,
+        expires: NOW + 3600,
+        single_use: false,
+        passcode,
+    }
+}
 fn decide(claim: Hash, approved: bool, provider: &str) -> TxBody {
     TxBody::DecideClaim { claim, approved, reason: sealed_for(&[p1(), a(provider), a("insurer")]) }
 }
@@ -719,7 +730,7 @@ fn who_may_submit_what() {
         "olddoc",
         "stranger",
     ];
-    let table: [(TxKind, &[&str]); 17] = [
+    let table: [(TxKind, &[&str]); 20] = [
         (TxKind::RegisterPatient, &["stranger"]),
         (TxKind::RegisterProvider, &["authority", "admin"]),
         (TxKind::GrantConsent, &["patient", "patient2"]),
@@ -737,6 +748,9 @@ fn who_may_submit_what() {
         (TxKind::DeactivateProvider, &["authority", "admin"]),
         (TxKind::RotateKey, &["authority", "admin"]),
         (TxKind::ReviewBreakGlass, &["authority", "admin"]),
+        (TxKind::ShareLink, &["patient", "patient2"]),
+        (TxKind::RevokeShareLink, &["patient"]),
+        (TxKind::ShareLinkUsed, &["authority"]),
     ];
     assert_eq!(table.iter().map(|(k, _)| *k).collect::<Vec<_>>(), TxKind::ALL.to_vec());
     for (kind, allowed) in table {
@@ -808,6 +822,8 @@ struct Fixture {
     prescription: Hash,
     claim: Hash,
     break_glass: Hash,
+    /// The patient's share link (its hash), open, without a passcode.
+    link: Hash,
 }
 
 impl Fixture {
@@ -872,7 +888,9 @@ impl Fixture {
             "erdoc",
             TxBody::BreakGlass { patient: p1(), justification: justification("erdoc"), duration_secs: 3600 },
         );
-        (w, Fixture { treatment, record, own_record, case, prescription, claim, break_glass })
+        let link = sha256(&[b"the fixture's link"]);
+        w.ok("patient", share_link(link, vec![own_record], None));
+        (w, Fixture { treatment, record, own_record, case, prescription, claim, break_glass, link })
     }
 
     fn body(&self, kind: TxKind, who: &str) -> TxBody {
@@ -944,8 +962,84 @@ impl Fixture {
                 trajectory_hash: sha256(&[b"t"]),
                 actions: String::new(),
             },
+            TxKind::ShareLink => share_link(sha256(&[b"a new link"]), vec![], None),
+            TxKind::RevokeShareLink => TxBody::RevokeShareLink { link: self.link },
+            TxKind::ShareLinkUsed => {
+                TxBody::ShareLinkUsed { link: self.link, opened: true, recipient: sealed_for(&[p1()]) }
+            }
         }
     }
+}
+
+#[test]
+fn a_share_link_opens_until_it_is_revoked_expires_is_used_up_or_locks() {
+    let (mut w, fx) = Fixture::world();
+    let used = |link, opened| TxBody::ShareLinkUsed { link, opened, recipient: sealed_for(&[p1()]) };
+    // Only the patient's own records; each link once; a passcode for an authority only.
+    assert_eq!(w.code("patient2", share_link(sha256(&[b"l2"]), vec![fx.own_record], None)), "not_owner");
+    assert_eq!(w.code("patient", share_link(fx.link, vec![], None)), "link_exists");
+    let l3 = sha256(&[b"l3"]);
+    assert_eq!(w.code("patient", share_link(l3, vec![], Some(sealed_for(&[p1()])))), "sealed_readers");
+    let for_doctor = Some(sealed_for(&[a("authority"), a("doctor")]));
+    assert_eq!(w.code("patient", share_link(l3, vec![], for_doctor)), "sealed_readers");
+    let mut long = share_link(l3, vec![], None);
+    if let TxBody::ShareLink { expires, .. } = &mut long {
+        *expires = NOW + rules::MAX_LINK_SECS + 1;
+    }
+    assert_eq!(w.code("patient", long), "invalid_field");
+    // The recipient's words are for the patient; a link without a passcode refuses none.
+    assert_eq!(
+        w.code(
+            "authority",
+            TxBody::ShareLinkUsed { link: fx.link, opened: true, recipient: sealed_for(&[a("doctor")]) }
+        ),
+        "sealed_readers"
+    );
+    assert_eq!(w.code("authority", used(fx.link, false)), "invalid_field");
+    w.ok("authority", used(fx.link, true));
+    w.ok("authority", used(fx.link, true));
+
+    // Five wrong passcodes lock a link for good.
+    let locked = sha256(&[b"locked"]);
+    w.ok("patient", share_link(locked, vec![fx.own_record], Some(sealed_for(&[p1(), a("authority")]))));
+    for left in (0..rules::MAX_PASSCODE_ATTEMPTS).rev() {
+        w.ok("authority", used(locked, false));
+        assert_eq!(w.state.share_links[&locked].remaining_attempts(), left);
+    }
+    assert_eq!(w.code("authority", used(locked, true)), "link_closed");
+
+    // A single-use link opens once.
+    let once = sha256(&[b"once"]);
+    let mut body = share_link(once, vec![], None);
+    if let TxBody::ShareLink { single_use, .. } = &mut body {
+        *single_use = true;
+    }
+    w.ok("patient", body);
+    w.ok("authority", used(once, true));
+    assert_eq!(w.code("authority", used(once, true)), "link_closed");
+    assert_eq!(w.state.share_links[&once].status(NOW), ledger_protocol::state::LinkStatus::UsedUp);
+
+    // Revoked by its patient only, once; then it opens no more. It expires by itself.
+    assert_eq!(w.code("patient2", TxBody::RevokeShareLink { link: fx.link }), "not_owner");
+    w.ok("patient", TxBody::RevokeShareLink { link: fx.link });
+    assert_eq!(w.code("patient", TxBody::RevokeShareLink { link: fx.link }), "link_closed");
+    assert_eq!(w.code("authority", used(fx.link, true)), "link_closed");
+    assert_eq!(w.code("patient", TxBody::RevokeShareLink { link: sha256(&[b"none"]) }), "link_not_found");
+    let stx = w.tx("authority", used(l3, true));
+    assert_eq!(w.submit_at(stx, NOW).unwrap_err().code(), "link_not_found");
+    let later = sha256(&[b"later"]);
+    w.ok("patient", share_link(later, vec![], None));
+    let stx = w.tx("authority", used(later, true));
+    assert_eq!(w.submit_at(stx, NOW + 3600).unwrap_err().code(), "link_closed");
+
+    // The patient's audit trail holds every use: 2 + 5 + 1 on their links.
+    let uses = w.state.patients[&p1()]
+        .audit
+        .iter()
+        .filter(|e| matches!(e, ledger_protocol::state::AuditEntry::ShareLinkUsed { .. }))
+        .count();
+    assert_eq!(uses, 8);
+    assert_eq!(w.state.patients[&p1()].share_links.len(), 4);
 }
 
 #[test]
@@ -1094,6 +1188,20 @@ fn sample_bodies() -> Vec<TxBody> {
         TxBody::DeactivateProvider { provider: a },
         TxBody::RotateKey { account: a, key: pk(&key("d2")), encryption_key: pk(&key("de2")) },
         TxBody::ReviewBreakGlass { grant: h, until: 1_801_440_000 },
+        TxBody::ShareLink {
+            link: h,
+            files: vec![h],
+            records: vec![h],
+            expires: 1_801_440_000,
+            single_use: true,
+            passcode: Some(Sealed { ciphertext: vec![9; 48], keys: vec![WrappedKey { reader: a, wrapped: vec![5] }] }),
+        },
+        TxBody::RevokeShareLink { link: h },
+        TxBody::ShareLinkUsed {
+            link: h,
+            opened: false,
+            recipient: Sealed { ciphertext: vec![8; 45], keys: vec![WrappedKey { reader: a, wrapped: vec![6] }] },
+        },
     ]
 }
 

@@ -150,7 +150,8 @@ pub fn parties(state: &State, tx: &Transaction) -> Vec<Address> {
             out.extend(state.claims.get(claim).iter().flat_map(|c| [c.patient, c.provider]))
         }
         TxBody::AnchorTwinSegment { patient, .. } => out.push(*patient),
-        TxBody::RecordTrainingRun { .. } => {}
+        TxBody::RecordTrainingRun { .. } | TxBody::ShareLink { .. } | TxBody::RevokeShareLink { .. } => {}
+        TxBody::ShareLinkUsed { link, .. } => out.extend(state.share_links.get(link).map(|l| l.patient)),
     }
     out
 }

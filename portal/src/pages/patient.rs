@@ -322,6 +322,18 @@ pub fn dashboard() -> Html {
                     </li>
                 },
             ),
+            AuditEntry::ShareLinkUsed { tx, at, link, opened, recipient, .. } => {
+                let who = sealing::open_text(&session, recipient).unwrap_or_else(|| "someone (sealed)".into());
+                let what = if *opened { "opened" } else { "was refused (wrong passcode) at" };
+                (
+                    *at,
+                    html! {
+                        <li class={classes!("access-item", "share-link", (!opened).then_some("refused"))} data-tx={tx.to_hex()}>
+                            <strong>{ format!("“{who}”") }</strong>{ format!(" {what} your share link {} on {}", short(link), datetime(*at)) }
+                        </li>
+                    },
+                )
+            }
         }
     };
     let refused_item = |r: &api::Refusal| -> (u64, Html) {
