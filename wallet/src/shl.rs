@@ -143,8 +143,8 @@ impl Link {
         }
         let json = Zeroizing::new(B64.decode(&text[at + SCHEME.len()..]).map_err(|_| ShlError::BadPayload)?);
         let p: PayloadJson = serde_json::from_slice(&json).map_err(|_| ShlError::BadPayload)?;
-        if p.v.is_some_and(|v| v != 1) {
-            return Err(ShlError::Version(p.v.unwrap_or_default()));
+        if let Some(v) = p.v.filter(|v| *v != 1) {
+            return Err(ShlError::Version(v));
         }
         check_fields(&p.url, p.label.as_deref())?;
         let key = ShlKey::parse(&Zeroizing::new(p.key))?;

@@ -51,8 +51,8 @@ pub const MAX_LINK_FILES: usize = 16;
 pub const MAX_LINK_RECORDS: usize = 64;
 /// Longest a share link lives (a year).
 pub const MAX_LINK_SECS: u64 = 366 * 24 * 60 * 60;
-/// Wrong passcodes a share link takes before it locks for good.
-pub const MAX_PASSCODE_ATTEMPTS: u32 = 5;
+/// Wrong passcodes a share link takes before it locks for good (the state decides that).
+pub use crate::state::MAX_PASSCODE_ATTEMPTS;
 
 /// What an accepted transaction changes: the signer's new nonce and one change.
 #[derive(Debug, Clone, PartialEq, Eq)]

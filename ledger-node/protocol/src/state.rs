@@ -208,6 +208,9 @@ pub struct SharedLink {
     pub refused: u32,
 }
 
+/// Wrong passcodes a share link takes before it locks for good.
+pub const MAX_PASSCODE_ATTEMPTS: u32 = 5;
+
 /// Whether a share link opens now, and if not, why.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
@@ -243,7 +246,7 @@ impl SharedLink {
             LinkStatus::Expired
         } else if self.single_use && self.opened > 0 {
             LinkStatus::UsedUp
-        } else if self.refused >= crate::rules::MAX_PASSCODE_ATTEMPTS {
+        } else if self.refused >= MAX_PASSCODE_ATTEMPTS {
             LinkStatus::Locked
         } else {
             LinkStatus::Open
@@ -252,7 +255,7 @@ impl SharedLink {
 
     /// Wrong passcodes it still takes before it locks.
     pub fn remaining_attempts(&self) -> u32 {
-        crate::rules::MAX_PASSCODE_ATTEMPTS.saturating_sub(self.refused)
+        MAX_PASSCODE_ATTEMPTS.saturating_sub(self.refused)
     }
 }
 
